@@ -1,0 +1,1 @@
+"""End-to-end cryptography: identity, cards, safety numbers, Noise XX, Double Ratchet (sans-IO)."""

@@ -1,0 +1,1 @@
+"""The mesh core: packet and fragment codecs, dedup, spool policy, routing (sans-IO)."""

@@ -1,0 +1,1 @@
+"""The owner's messaging endpoint: contacts, sessions, conversations, outbox and receipts."""

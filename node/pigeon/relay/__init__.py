@@ -1,0 +1,1 @@
+"""The blind mailbox relay server (`pigeon relay`)."""

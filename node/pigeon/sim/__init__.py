@@ -1,0 +1,1 @@
+"""Simulated neighbourhoods on the simulated radio, and their metrics (`pigeon sim`)."""

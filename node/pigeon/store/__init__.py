@@ -1,0 +1,1 @@
+"""Encrypted storage on SQLCipher: the vault (owner data) and the spool (held envelopes)."""

@@ -1,0 +1,1 @@
+"""Dumb byte pipes between neighbours: the Transport seam, the simulated radio, BLE, relays."""

@@ -1,0 +1,1 @@
+"""BLE transport on BlueZ: central with bleak, peripheral and adapter on dbus-fast."""

@@ -1,0 +1,1 @@
+"""OLED screens as pure functions of a view state, and button gestures decoded into actions."""

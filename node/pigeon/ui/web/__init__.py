@@ -1,0 +1,1 @@
+"""The local web page: pairing, chat, contacts, status and settings over aiohttp."""
