@@ -22,8 +22,16 @@ class WeakKey(CryptoError, ValueError):
     """A public key is small-order, not on the curve, or gives an all-zero shared secret."""
 
 
+class BundleMismatch(CryptoError, ValueError):
+    """A peer's identity bundle names another Noise static key than its handshake proved."""
+
+
 class DecryptFailed(CryptoError):
     """Authenticated decryption failed; no state was changed."""
+
+
+class SkipLimitExceeded(DecryptFailed):
+    """A ratchet header would skip more message keys than allowed; nothing was derived."""
 
 
 class Replayed(CryptoError):
@@ -32,3 +40,7 @@ class Replayed(CryptoError):
 
 class StateMisuse(CryptoError):
     """Our own caller used an object in the wrong state (a bug on our side, not the peer's)."""
+
+
+class NonceExhausted(CryptoError):
+    """A Noise cipher state has used all 2^64-1 nonces; the session must be replaced."""

@@ -1,0 +1,241 @@
+"""ContactCard: what one person hands another (QR code or pasted text) to become a contact.
+
+Binary form (at most `MAX_CARD_LEN` bytes):
+    version (1 byte, `CARD_VERSION`) || IdentityBundle (128) || fields
+Each field is type (1) || length (2, big-endian) || value, in strictly ascending type order:
+    0x01 RELAYS     one or more (length (1) || URL), ws:// or wss:// mailbox relays
+    0x02 NAME       display name, UTF-8
+    0x03..0xFE      future fields: an old reader skips them (they stay in `encoded`)
+    0xFF SIGNATURE  64-byte Ed25519 signature by the bundle's key over
+                    `CARD_DOMAIN || every card byte before this field`; last; required
+                    whenever there is another field, forbidden otherwise.
+Fields are honoured only if the signature verifies; otherwise the card still parses (its
+bundle verified on its own) with no relays and no name, and `unverified_fields_dropped` set.
+Text form: `TEXT_PREFIX` + RFC 4648 base32 of the binary form, uppercase, no `=` padding,
+which fits the QR alphanumeric mode.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import unicodedata
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from pigeon.crypto.bundle import BUNDLE_LEN, IdentityBundle
+from pigeon.crypto.errors import InvalidSignature, MalformedInput
+from pigeon.crypto.identity import Identity, handle
+from pigeon.crypto.signing import SIGNATURE_LEN, verify
+
+_LOGGER = logging.getLogger(__name__)
+
+CARD_VERSION: Final = 1
+CARD_DOMAIN: Final = b"Pigeon.ContactCard.v1"
+TEXT_PREFIX: Final = "PIGEON:"
+FIELD_RELAYS: Final = 0x01
+FIELD_NAME: Final = 0x02
+FIELD_SIGNATURE: Final = 0xFF
+MAX_CARD_LEN: Final = 1024
+MAX_RELAYS: Final = 4
+MAX_RELAY_URL_LEN: Final = 160  # 4 of them, a name and the signature fit MAX_CARD_LEN
+MAX_NAME_LEN: Final = 64  # bytes of UTF-8
+MAX_TEXT_LEN: Final = 4096  # characters, whitespace included, checked before any decoding
+RELAY_SCHEMES: Final = frozenset({"ws", "wss"})
+
+_HEADER_LEN: Final = 1 + BUNDLE_LEN
+_FIELD_HEADER_LEN: Final = 3
+_BIDI_CONTROLS: Final = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e") | frozenset(
+    "\u2066\u2067\u2068\u2069"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ContactCard:
+    """A parsed card: a verified bundle plus the fields whose signature verified.
+
+    Build with `create`, `from_bytes` or `from_text`; `encoded` is the exact card, future
+    fields included, so a card passed on loses nothing.
+    """
+
+    version: int
+    bundle: IdentityBundle
+    relays: tuple[str, ...]
+    name: str | None
+    unverified_fields_dropped: bool
+    encoded: bytes = field(repr=False)
+
+    @classmethod
+    def create(
+        cls, identity: Identity, relays: Sequence[str] = (), name: str | None = None
+    ) -> ContactCard:
+        """Our own signed card; raises MalformedInput on an invalid relay URL or name."""
+        fields: list[tuple[int, bytes]] = []
+        if relays:
+            fields.append((FIELD_RELAYS, _encode_relays(relays)))
+        if name is not None:
+            fields.append((FIELD_NAME, _encode_name(name)))
+        body = bytes([CARD_VERSION]) + identity.bundle().to_bytes()
+        body += b"".join(_encode_field(kind, value) for kind, value in fields)
+        if fields:
+            body += _encode_field(FIELD_SIGNATURE, identity.sign(CARD_DOMAIN + body))
+        return cls.from_bytes(body)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ContactCard:
+        """Parse and verify a binary card; raises MalformedInput, WeakKey or InvalidSignature."""
+        data = bytes(data)
+        if not _HEADER_LEN <= len(data) <= MAX_CARD_LEN:
+            raise MalformedInput(f"a card is {_HEADER_LEN} to {MAX_CARD_LEN} bytes")
+        if data[0] != CARD_VERSION:
+            raise MalformedInput("unsupported card version")
+        bundle = IdentityBundle.from_bytes(data[1:_HEADER_LEN])
+        fields = dict(_split_fields(data))
+        relays = _decode_relays(fields[FIELD_RELAYS]) if FIELD_RELAYS in fields else ()
+        name = _decode_name(fields[FIELD_NAME]) if FIELD_NAME in fields else None
+        signature = fields.pop(FIELD_SIGNATURE, None)
+        if signature is not None and (not fields or len(signature) != SIGNATURE_LEN):
+            raise MalformedInput("card signature is misplaced or the wrong length")
+        if fields and not _signature_verifies(bundle, data, signature):
+            _LOGGER.debug("card fields dropped: signature missing or invalid")
+            return cls(CARD_VERSION, bundle, (), None, True, data)
+        return cls(CARD_VERSION, bundle, relays, name, False, data)
+
+    @classmethod
+    def from_text(cls, text: str) -> ContactCard:
+        """Parse the text form (whitespace and case ignored); raises as `from_bytes`."""
+        if len(text) > MAX_TEXT_LEN:
+            raise MalformedInput("card text is too long")
+        compact = "".join(text.split())
+        if not compact.isascii():  # before upper(), which maps some non-ASCII letters to ASCII
+            raise MalformedInput("card text is ASCII")
+        compact = compact.upper()
+        if not compact.startswith(TEXT_PREFIX):
+            raise MalformedInput(f"card text must start with {TEXT_PREFIX}")
+        body = compact[len(TEXT_PREFIX) :]
+        try:
+            data = base64.b32decode(body + "=" * (-len(body) % 8))
+        except (binascii.Error, ValueError) as exc:
+            raise MalformedInput("card text is not base32") from exc
+        if _base32(data) != body:
+            raise MalformedInput("card text is not canonical base32")
+        return cls.from_bytes(data)
+
+    def to_bytes(self) -> bytes:
+        """The binary card exactly as parsed or created."""
+        return self.encoded
+
+    def to_text(self) -> str:
+        """`PIGEON:` + uppercase unpadded base32: QR alphanumeric mode and paste friendly."""
+        return TEXT_PREFIX + _base32(self.encoded)
+
+    @property
+    def mailbox_key(self) -> bytes:
+        """The Ed25519 public key that addresses this person's relay mailbox."""
+        return self.bundle.public_key
+
+    @property
+    def handle(self) -> str:
+        """The grouped base32 handle of the identity key."""
+        return handle(self.bundle.public_key)
+
+
+def _base32(data: bytes) -> str:
+    return base64.b32encode(data).decode("ascii").rstrip("=")
+
+
+def _encode_field(kind: int, value: bytes) -> bytes:
+    return bytes([kind]) + len(value).to_bytes(2, "big") + value
+
+
+def _split_fields(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """Yield (type, value) of each field after the header, checking framing and order."""
+    offset, previous = _HEADER_LEN, -1
+    while offset < len(data):
+        if offset + _FIELD_HEADER_LEN > len(data):
+            raise MalformedInput("card field header is truncated")
+        kind = data[offset]
+        end = offset + _FIELD_HEADER_LEN + int.from_bytes(data[offset + 1 : offset + 3], "big")
+        if end > len(data):
+            raise MalformedInput("card field is truncated")
+        if kind <= previous:
+            raise MalformedInput("card fields are repeated or out of order")
+        yield kind, data[offset + _FIELD_HEADER_LEN : end]
+        offset, previous = end, kind
+
+
+def _signature_verifies(bundle: IdentityBundle, data: bytes, signature: bytes | None) -> bool:
+    if signature is None:
+        return False
+    signed = data[: len(data) - _FIELD_HEADER_LEN - len(signature)]
+    try:
+        verify(bundle.public_key, CARD_DOMAIN + signed, signature)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _encode_relays(relays: Sequence[str]) -> bytes:
+    encoded = b"".join(bytes([len(url)]) + url.encode("ascii") for url in map(_check_url, relays))
+    _decode_relays(encoded)  # the same limits (count, duplicates) as a reader applies
+    return encoded
+
+
+def _decode_relays(value: bytes) -> tuple[str, ...]:
+    urls: list[str] = []
+    offset = 0
+    while offset < len(value):
+        end = offset + 1 + value[offset]
+        if end > len(value):
+            raise MalformedInput("relay URL is truncated")
+        urls.append(_check_url(value[offset + 1 : end].decode("latin-1")))
+        offset = end
+    if not 1 <= len(urls) <= MAX_RELAYS:
+        raise MalformedInput(f"a card lists 1 to {MAX_RELAYS} relays")
+    if len(set(urls)) != len(urls):
+        raise MalformedInput("relay URLs repeat")
+    return tuple(urls)
+
+
+def _check_url(url: str) -> str:
+    """Return `url` if it is a plain ws:// or wss:// URL within the limits."""
+    if not 1 <= len(url) <= MAX_RELAY_URL_LEN:
+        raise MalformedInput(f"a relay URL is 1 to {MAX_RELAY_URL_LEN} characters")
+    if not all("!" <= char <= "~" for char in url):
+        raise MalformedInput("a relay URL is printable ASCII without spaces")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        _ = parts.port  # parsing the port is the check
+    except ValueError as exc:
+        raise MalformedInput("relay URL does not parse") from exc
+    if parts.scheme not in RELAY_SCHEMES or not parts.hostname:
+        raise MalformedInput("a relay URL is ws:// or wss:// with a host")
+    if "@" in parts.netloc or parts.fragment:
+        raise MalformedInput("a relay URL has no user part and no fragment")
+    return url
+
+
+def _encode_name(name: str) -> bytes:
+    encoded = name.encode("utf-8")
+    _decode_name(encoded)
+    return encoded
+
+
+def _decode_name(value: bytes) -> str:
+    if not 1 <= len(value) <= MAX_NAME_LEN:
+        raise MalformedInput(f"a name is 1 to {MAX_NAME_LEN} bytes of UTF-8")
+    try:
+        name = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedInput("a name is UTF-8") from exc
+    if name != name.strip() or any(_unsafe_char(char) for char in name):
+        raise MalformedInput("a name has control characters or outer spaces")
+    return name
+
+
+def _unsafe_char(char: str) -> bool:
+    """Controls, line breaks and bidi overrides: they could disguise a name on screen."""
+    return unicodedata.category(char) in {"Cc", "Zl", "Zp"} or char in _BIDI_CONTROLS

@@ -1,0 +1,305 @@
+"""Screens: pure functions from a view to a 128x64 1-bit image (lit pixels are 1)."""
+
+from __future__ import annotations
+
+import datetime
+from functools import lru_cache
+from typing import Final
+from urllib.parse import urlsplit
+
+from PIL import Image, ImageDraw
+
+from pigeon.ui.oled import icons, qr
+from pigeon.ui.oled.font import BitmapFont, body_font, large_font, small_font
+from pigeon.ui.oled.state import Message, Uplink
+from pigeon.ui.oled.text import clean, fit, wrap
+from pigeon.ui.oled.views import (
+    ErrorView,
+    LockedView,
+    MessageListView,
+    MessageView,
+    PairingView,
+    ResetView,
+    SaverView,
+    ScreenView,
+    StatusView,
+)
+
+WIDTH: Final = 128
+HEIGHT: Final = 64
+HEADER_HEIGHT: Final = 11
+BODY_TOP: Final = 12
+ROW_HEIGHT: Final = 10
+BODY_ROWS: Final = 5
+SCROLLBAR_X: Final = 125
+TEXT_X: Final = 2
+MESSAGE_COLUMNS: Final = 20
+_MONTHS: Final = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
+_UPLINK_LABELS: Final = {
+    Uplink.OFFLINE: "Offline",
+    Uplink.CONNECTING: "Connecting\u2026",
+    Uplink.ONLINE: "Online",
+}
+
+
+def render(view: ScreenView) -> Image.Image:
+    """Draw `view` into a new 128x64 mode-"1" image."""
+    image = Image.new("1", (WIDTH, HEIGHT), 0)
+    match view:
+        case StatusView():
+            _status(image, view)
+        case MessageListView():
+            _message_list(image, view)
+        case MessageView():
+            _message(image, view)
+        case PairingView():
+            _pairing(image, view)
+        case LockedView():
+            _locked(image, view)
+        case ResetView():
+            _reset(image, view)
+        case ErrorView():
+            _error(image, view)
+        case SaverView():
+            _saver(image, view)
+    return image
+
+
+def message_lines(message: Message) -> tuple[str, ...]:
+    """The lines the message screen shows for `message`, before scrolling."""
+    return wrap(clean(message.text, body_font()), MESSAGE_COLUMNS) or ("(no text)",)
+
+
+def time_label(at: datetime.datetime, today: datetime.date | None) -> str:
+    """A message time as "14:05" on `today` (or when the date is unknown), else as "3 Nov"."""
+    if today is None or at.date() == today:
+        return f"{at.hour:02d}:{at.minute:02d}"
+    return f"{at.day} {_MONTHS[at.month - 1]}"
+
+
+def _status(image: Image.Image, view: StatusView) -> None:
+    badge = f"{view.unread}" if view.unread else ""
+    _header(image, view.node_name, badge, icons.ENVELOPE if view.unread else None)
+    if view.neighbours == 0:
+        neighbours = "No neighbours"
+    else:
+        neighbours = f"{view.neighbours} neighbour{'' if view.neighbours == 1 else 's'}"
+    if view.spool_envelopes == 0:
+        spool = "Spool empty"
+    else:
+        spool = f"{view.spool_envelopes} held, {_human_bytes(view.spool_bytes)}"
+    rows = (
+        (icons.NEIGHBOURS, neighbours),
+        (icons.SPOOL, spool),
+        (icons.GLOBE, _UPLINK_LABELS[view.uplink]),
+    )
+    font = body_font()
+    for index, (icon, label) in enumerate(rows):
+        y = 15 + index * 12
+        icons.draw(image, TEXT_X, y + 1, icon)
+        _text(image, font, 15, y, label, WIDTH - 15)
+    hint = "Hold A for 3 s to pair" if view.show_pair_hint else "Press A for messages"
+    _centred(image, small_font(), 55, hint)
+
+
+def _message_list(image: Image.Image, view: MessageListView) -> None:
+    total = len(view.messages)
+    _header(image, "Messages", f"{view.selected + 1}/{total}" if total else "")
+    if not total:
+        _centred(image, body_font(), 32, "No messages yet")
+        return
+    font = body_font()
+    draw = ImageDraw.Draw(image)
+    right = SCROLLBAR_X - 2 if total > BODY_ROWS else WIDTH - 1
+    for row, message in enumerate(view.messages[view.top : view.top + BODY_ROWS]):
+        y = BODY_TOP + row * ROW_HEIGHT
+        ink = 1
+        if view.top + row == view.selected:
+            draw.rectangle((0, y, right, y + ROW_HEIGHT - 1), fill=1)
+            ink = 0
+        if message.unread:
+            icons.draw(image, TEXT_X, y + 3, icons.DOT, ink)
+        when = time_label(message.received_at, view.today)
+        when_x = right - 1 - font.width(when)
+        font.draw(image, when_x, y, when, ink)
+        name_x = TEXT_X + 6
+        _text(image, font, name_x, y, message.sender, when_x - name_x - 4, ink)
+    _scrollbar(image, view.top, BODY_ROWS, total)
+
+
+def _message(image: Image.Image, view: MessageView) -> None:
+    _header(image, view.message.sender, time_label(view.message.received_at, view.today))
+    lines = message_lines(view.message)
+    font = body_font()
+    for row, line in enumerate(lines[view.scroll : view.scroll + BODY_ROWS]):
+        font.draw(image, TEXT_X, BODY_TOP + row * ROW_HEIGHT, line)
+    _scrollbar(image, view.scroll, BODY_ROWS, len(lines))
+
+
+def _pairing(image: Image.Image, view: PairingView) -> None:
+    symbol = qr.encode(view.url)
+    _draw_qr(image, symbol)
+    column_x = qr.AREA_PX + 2
+    column_width = WIDTH - column_x
+    minutes, seconds = divmod(max(view.seconds_left, 0), 60)
+    _centred(image, body_font(), 1, f"Pair {minutes}:{seconds:02d}", column_x, column_width)
+    _centred(image, large_font(), 12, view.code, column_x, column_width)
+    small = small_font()
+    _centred(image, small, 36, "TLS cert", column_x, column_width)
+    fingerprint = view.cert_sha256[:8].hex().upper()
+    for index, half in enumerate((fingerprint[:8], fingerprint[8:])):
+        spaced = " ".join(half[i : i + 2] for i in range(0, len(half), 2))
+        _centred(image, small, 46 + index * 9, spaced, column_x, column_width)
+
+
+def _draw_qr(image: Image.Image, symbol: qr.QrMatrix) -> None:
+    image.paste(_qr_area(symbol), (0, 0))
+
+
+@lru_cache(maxsize=4)
+def _qr_area(symbol: qr.QrMatrix) -> Image.Image:
+    # Lit square with dark modules; cached because the pairing screen redraws every second.
+    area = Image.new("1", (qr.AREA_PX, qr.AREA_PX), 1)
+    draw = ImageDraw.Draw(area)
+    offset = (qr.AREA_PX - symbol.size_px) // 2
+    scale = symbol.scale
+    for row_index, row in enumerate(symbol.rows):
+        y = offset + row_index * scale
+        for column, dark in enumerate(row):
+            if dark:
+                x = offset + column * scale
+                draw.rectangle((x, y, x + scale - 1, y + scale - 1), fill=0)
+    return area
+
+
+def _locked(image: Image.Image, view: LockedView) -> None:
+    _header(image, view.node_name)
+    icons.draw(image, 6, 17, icons.LOCK)
+    font = body_font()
+    text_x = 26
+    _text(image, font, text_x, 14, "Vault locked", WIDTH - text_x)
+    _text(image, font, text_x, 25, "Unlock it at", WIDTH - text_x)
+    _centred(image, small_font(), 39, _host(view.web_url))
+    noun = "neighbour" if view.neighbours == 1 else "neighbours"
+    _centred(image, small_font(), 55, f"Relaying: {view.neighbours} {noun}")
+
+
+def _reset(image: Image.Image, view: ResetView) -> None:
+    _header(image, "Identity reset", icon=icons.WARNING, icon_left=True)
+    font = body_font()
+    lines = wrap("Confirm on the web page to erase this node's identity.", 21)
+    for row, line in enumerate(lines):
+        font.draw(image, TEXT_X - 1, 13 + row * ROW_HEIGHT, line)
+    _centred(image, small_font(), 44, _host(view.web_url))
+    _centred(image, small_font(), 55, "Hold B for 1 s to cancel")
+
+
+def _error(image: Image.Image, view: ErrorView) -> None:
+    _header(image, "Error", icon=icons.WARNING, icon_left=True)
+    font = body_font()
+    lines = wrap(clean(view.text, font), 21) or ("Unknown error",)
+    if len(lines) > 4:
+        lines = (*lines[:3], fit(f"{lines[3]} {lines[4]}", 21))
+    for row, line in enumerate(lines):
+        font.draw(image, TEXT_X - 1, 13 + row * ROW_HEIGHT, line)
+    _centred(image, small_font(), 55, "Press a button to dismiss")
+
+
+def _saver(image: Image.Image, view: SaverView) -> None:
+    if view.unread:
+        label = str(min(view.unread, 99))
+        width = icons.size(icons.ENVELOPE)[0] + 2 + small_font().width(label)
+        x, y = _saver_position(view.slot, width, 8)
+        icons.draw(image, x, y, icons.ENVELOPE)
+        small_font().draw(image, x + icons.size(icons.ENVELOPE)[0] + 2, y, label)
+    else:
+        width, height = icons.size(icons.DOT)
+        x, y = _saver_position(view.slot, width, height)
+        icons.draw(image, x, y, icons.DOT)
+
+
+def _saver_position(slot: int, width: int, height: int) -> tuple[int, int]:
+    # Steps coprime with the free span visit every column and row before repeating.
+    return (slot * 37) % (WIDTH - width + 1), (slot * 23) % (HEIGHT - height + 1)
+
+
+def _header(
+    image: Image.Image,
+    title: str,
+    right: str = "",
+    icon: icons.Icon | None = None,
+    *,
+    icon_left: bool = False,
+) -> None:
+    ImageDraw.Draw(image).rectangle((0, 0, WIDTH - 1, HEADER_HEIGHT - 1), fill=1)
+    font = body_font()
+    right_edge = WIDTH - TEXT_X
+    if right:
+        right_x = right_edge - font.width(right)
+        font.draw(image, right_x, 1, right, 0)
+        right_edge = right_x - 2
+    title_x = TEXT_X
+    if icon is not None:
+        icon_width, icon_height = icons.size(icon)
+        icon_x = title_x if icon_left else right_edge - icon_width
+        icons.draw(image, icon_x, (HEADER_HEIGHT - icon_height) // 2, icon, 0)
+        if icon_left:
+            title_x += icon_width + 3
+        else:
+            right_edge = icon_x - 3
+    _text(image, font, title_x, 1, title, right_edge - title_x, 0)
+
+
+def _text(
+    image: Image.Image, font: BitmapFont, x: int, y: int, text: str, width: int, ink: int = 1
+) -> None:
+    font.draw(image, x, y, fit(clean(text, font), font.columns(width)), ink)
+
+
+def _centred(
+    image: Image.Image,
+    font: BitmapFont,
+    y: int,
+    text: str,
+    x: int = 0,
+    width: int = WIDTH,
+) -> None:
+    line = fit(clean(text, font), font.columns(width))
+    font.draw(image, x + (width - font.width(line)) // 2, y, line)
+
+
+def _scrollbar(image: Image.Image, first: int, visible: int, total: int) -> None:
+    if total <= visible:
+        return
+    track = HEIGHT - BODY_TOP
+    thumb = max(4, track * visible // total)
+    top = BODY_TOP + (track - thumb) * first // (total - visible)
+    draw = ImageDraw.Draw(image)
+    for y in range(BODY_TOP, HEIGHT, 2):
+        draw.point((SCROLLBAR_X + 1, y), fill=1)
+    draw.rectangle((SCROLLBAR_X, top, WIDTH - 1, top + thumb - 1), fill=1)
+
+
+def _human_bytes(count: int) -> str:
+    if count < 1000:
+        return f"{count} B"
+    if count < 1_000_000:
+        return f"{count // 1000} KB"
+    return f"{count / 1_000_000:.1f} MB"
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or url

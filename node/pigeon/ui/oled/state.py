@@ -1,0 +1,87 @@
+"""What the daemon tells the OLED: one frozen snapshot of the node, replaced as things change.
+
+The OLED room defines these types itself so that it needs nothing from other rooms; the daemon
+fills them from the messenger, the router and the web room. Times are on the daemon's monotonic
+clock (seconds), the same clock it passes to the UI machine.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import re
+from dataclasses import dataclass, field
+from typing import Final
+
+from pigeon.ui.oled import qr
+from pigeon.ui.oled.errors import InvalidView
+
+PAIRING_CODE_DIGITS: Final = 6
+CERT_SHA256_BYTES: Final = 32
+_CODE_PATTERN: Final = re.compile(r"[0-9]{6}")
+
+
+class Uplink(enum.Enum):
+    """How the node reaches its internet mailbox relays."""
+
+    OFFLINE = "offline"
+    CONNECTING = "connecting"
+    ONLINE = "online"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One received message as the OLED lists it; `message_id` is opaque to the OLED."""
+
+    message_id: str
+    sender: str
+    text: str = field(repr=False)
+    received_at: datetime.datetime
+    unread: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Pairing:
+    """An open pairing window: the code to type, where to type it, and when it ends.
+
+    Raises InvalidView unless `code` is six ASCII digits, `cert_sha256` is 32 bytes and `url`
+    fits a QR code on the screen.
+    """
+
+    code: str = field(repr=False)
+    url: str
+    cert_sha256: bytes
+    expires_at_s: float
+
+    def __post_init__(self) -> None:
+        if not _CODE_PATTERN.fullmatch(self.code):
+            raise InvalidView("pairing code must be six digits")
+        if len(self.cert_sha256) != CERT_SHA256_BYTES:
+            raise InvalidView("certificate fingerprint must be a 32-byte SHA-256 digest")
+        qr.encode(self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class ViewState:
+    """Everything the OLED shows, as the daemon last saw it.
+
+    `messages` are the most recent received messages, newest first; `unread` counts all unread
+    ones (also those not in `messages`). `today` is the daemon's local date, used to label
+    message times. `reset_pending` is true while an identity reset request waits for
+    confirmation on the web page. `error` is a short human-readable fault (never a secret).
+    """
+
+    node_name: str
+    web_url: str
+    neighbours: int = 0
+    spool_envelopes: int = 0
+    spool_bytes: int = 0
+    uplink: Uplink = Uplink.OFFLINE
+    unread: int = 0
+    today: datetime.date | None = None
+    owner_paired: bool = False
+    vault_locked: bool = False
+    messages: tuple[Message, ...] = field(default_factory=tuple)
+    pairing: Pairing | None = None
+    reset_pending: bool = False
+    error: str | None = None

@@ -1,0 +1,97 @@
+"""One frozen view per screen: exactly what a screen draws, so equal views give equal frames.
+
+The UI machine builds these from the daemon's `ViewState` and its own navigation state; the
+daemon redraws the panel only when the view changes.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from pigeon.ui.oled.state import Message, Uplink
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    """The home screen. `show_pair_hint` when no owner has paired yet."""
+
+    node_name: str
+    neighbours: int
+    spool_envelopes: int
+    spool_bytes: int
+    uplink: Uplink
+    unread: int
+    show_pair_hint: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MessageListView:
+    """Received messages, newest first; `selected` is highlighted, rows from `top` are shown."""
+
+    messages: tuple[Message, ...]
+    selected: int
+    top: int
+    today: datetime.date | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """One message, its wrapped text shown from line `scroll`."""
+
+    message: Message
+    scroll: int
+    today: datetime.date | None
+
+
+@dataclass(frozen=True, slots=True)
+class PairingView:
+    """The code to type on the page, the page's QR, and the certificate to expect."""
+
+    code: str = field(repr=False)
+    url: str
+    cert_sha256: bytes
+    seconds_left: int
+
+
+@dataclass(frozen=True, slots=True)
+class LockedView:
+    """The vault is locked: messages are unreadable until the owner unlocks it on the page."""
+
+    node_name: str
+    web_url: str
+    neighbours: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResetView:
+    """An identity reset waits for confirmation on the web page."""
+
+    web_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorView:
+    """A fault the owner should know about."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaverView:
+    """Screensaver: a dark panel with one small marker that moves to slot `slot` each minute."""
+
+    unread: int
+    slot: int
+
+
+ScreenView = (
+    StatusView
+    | MessageListView
+    | MessageView
+    | PairingView
+    | LockedView
+    | ResetView
+    | ErrorView
+    | SaverView
+)

@@ -1,0 +1,77 @@
+"""Sample views of every screen, shared by the golden-image and machine tests."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from typing import Final
+
+from pigeon.ui.oled.state import Message, Uplink
+from pigeon.ui.oled.views import (
+    ErrorView,
+    LockedView,
+    MessageListView,
+    MessageView,
+    PairingView,
+    ResetView,
+    SaverView,
+    ScreenView,
+    StatusView,
+)
+
+TODAY: Final = datetime.date(2026, 11, 21)
+URL: Final = "https://pigeon-a1b2.local:8443/"
+CERT: Final = hashlib.sha256(b"sample certificate").digest()
+
+
+def message(
+    index: int, sender: str, text: str, day: int, hour: int, minute: int, unread: bool
+) -> Message:
+    """A received message with id m<index>."""
+    at = datetime.datetime(2026, 11, day, hour, minute)
+    return Message(f"m{index}", sender, text, at, unread)
+
+
+MESSAGES: Final = (
+    message(
+        0,
+        "Alice",
+        "Are you coming to the market tomorrow? We could meet at the north gate around ten, "
+        "bring the big basket.",
+        21,
+        14,
+        5,
+        True,
+    ),
+    message(1, "Bob Marley-Featherstonehaugh", "ok", 21, 9, 41, True),
+    message(2, "Привет Мир", "Привет! Как дела?\nÜnïcödé çà va ☃ 你好", 20, 18, 0, False),
+    message(3, "Carol", "See you", 3, 7, 7, False),
+    message(4, "Dave", "x", 2, 7, 7, False),
+    message(5, "Eve", "y", 1, 7, 7, False),
+    message(6, "Frank", "z", 1, 7, 7, False),
+)
+
+SCREENS: Final[dict[str, ScreenView]] = {
+    "status_online": StatusView("pigeon-a1b2", 4, 12, 48_213, Uplink.ONLINE, 3, False),
+    "status_first_boot": StatusView("pigeon-a1b2", 0, 0, 0, Uplink.OFFLINE, 0, True),
+    "status_connecting": StatusView(
+        "pigeon-with-a-very-long-node-name", 1, 1, 1_530_000, Uplink.CONNECTING, 120, False
+    ),
+    "list_top": MessageListView(MESSAGES, 1, 0, TODAY),
+    "list_end": MessageListView(MESSAGES, 6, 2, TODAY),
+    "list_empty": MessageListView((), 0, 0, TODAY),
+    "message_top": MessageView(MESSAGES[0], 0, TODAY),
+    "message_scrolled": MessageView(MESSAGES[0], 2, TODAY),
+    "message_unicode": MessageView(MESSAGES[2], 0, TODAY),
+    "message_empty": MessageView(message(9, "Zoë", " \n\t", 21, 0, 0, False), 0, TODAY),
+    "pairing": PairingView("493817", URL, CERT, 105),
+    "pairing_long_url": PairingView(
+        "000000", "https://pigeon-a1b2.local:8443/pair?from=oled", CERT, 9
+    ),
+    "locked": LockedView("pigeon-a1b2", URL, 1),
+    "reset": ResetView(URL),
+    "error": ErrorView("Bluetooth adapter hci0 not found; relaying is paused until it returns."),
+    "error_long": ErrorView("word " * 40),
+    "saver_unread": SaverView(3, 5),
+    "saver_idle": SaverView(0, 2),
+}
