@@ -1,0 +1,456 @@
+"""Relay benchmarks, written to bench/results/relay.json, beside a raw aiohttp echo server.
+
+The relay (`pigeon relay`, a real subprocess pinned to one CPU) and the reference (a bare
+aiohttp WebSocket echo server, a subprocess pinned to the same CPU) each face a load generator
+in a separate process (multiprocessing, spawn), pinned to the other CPU when there is one.
+- throughput: pipelined durable deposits of 512-byte envelopes (each answered STORED only
+  after its group commit reached the disk with fsync) beside echoed messages of the same frame
+  size, same connections and window; the ratio is the figure to trust on a shared machine.
+- latency: deposit-to-delivery at a fixed 500 msg/s offered load to authenticated readers that
+  acknowledge what they get (p50, p99; the send time travels in the payload).
+- connections: WebSocket connections opened and held (each relay connection got its
+  challenge), the server's RSS growth per connection, relay beside echo server.
+Run: .venv/bin/python bench/bench_relay.py [deposits, default 30000]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import re
+import resource
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from pigeon.crypto.signing import SigningKey
+from pigeon.relay.protocol import (
+    Ack,
+    Auth,
+    AuthOk,
+    Challenge,
+    Deposit,
+    Envelope,
+    Stored,
+    decode_server_frame,
+    encode,
+    read_signed_message,
+)
+
+RESULTS = Path(__file__).resolve().parent / "results" / "relay.json"
+ENVELOPE_BYTES = 512
+CONNECTIONS = 16
+WINDOW = 64
+MAILBOXES = 64
+LATENCY_RATE_PER_S = 500
+LATENCY_SECONDS = 8
+LATENCY_READERS = 10
+HELD_CONNECTIONS = 2_000
+BENCH_CONFIG = """
+[limits]
+mailbox_max_envelopes = 10000000
+mailbox_max_bytes = 100000000000
+relay_max_bytes = 100000000000
+max_connections = 100000
+max_connections_per_ip = 100000
+ip_connects_per_s = 100000.0
+ip_connect_burst = 100000
+connection_frames_per_s = 10000000.0
+connection_frame_burst = 10000000
+ip_deposits_per_s = 10000000.0
+ip_deposit_burst = 10000000
+ip_deposit_bytes_per_s = 100000000000.0
+ip_deposit_byte_burst = 100000000000
+max_queued_writes = 1000000
+"""
+LISTENING = re.compile(rb"(?:relay listening on|ECHO LISTENING) ([\d.]+):(\d+)")
+
+
+# --- servers ------------------------------------------------------------------------------
+
+
+def _raise_nofile() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _pin(cpu: int) -> Callable[[], None]:
+    def apply() -> None:
+        _raise_nofile()
+        cpus = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpus[cpu % len(cpus)]})
+
+    return apply
+
+
+def echo_server_main() -> None:
+    """A bare aiohttp WebSocket echo server: the reference for what aiohttp itself costs."""
+
+    async def echo(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(compress=False)
+        await ws.prepare(request)
+        async for message in ws:
+            await ws.send_bytes(message.data)
+        return ws
+
+    async def serve() -> None:
+        app = web.Application()
+        app.router.add_get("/v1", echo)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0, backlog=4096).start()
+        host, port = runner.addresses[0][:2]
+        print(f"ECHO LISTENING {host}:{port}", file=sys.stderr, flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
+def start_server(kind: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the relay or the echo server pinned to CPU 0; returns it and its ws:// URL."""
+    log = open(workdir / f"{kind}.log", "wb")  # noqa: SIM115 - the child writes it
+    if kind == "relay":
+        config = workdir / "relay.toml"
+        config.write_text(BENCH_CONFIG)
+        argv = [sys.executable, "-m", "pigeon.cli", "relay", "--config", str(config)]
+        argv += ["--listen", "127.0.0.1:0", "--data", str(workdir / "data")]
+    else:
+        argv = [sys.executable, __file__, "--echo-server"]
+    process = subprocess.Popen(argv, stdout=log, stderr=log, preexec_fn=_pin(0))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = LISTENING.search((workdir / f"{kind}.log").read_bytes())
+        if found:
+            host, port = (part.decode() for part in found.groups())
+            return process, f"ws://{host}:{port}/v1"
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"{kind} did not start")
+
+
+def fsync_latency_ms(directory: Path, rounds: int = 200) -> dict[str, float]:
+    """p50/p99 of one 4 KiB append + fsync in `directory`: the floor under a durable commit."""
+    path = directory / "fsync-probe"
+    samples = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for _ in range(rounds):
+            os.write(fd, bytes(4096))
+            started = time.perf_counter()
+            os.fsync(fd)
+            samples.append(1000 * (time.perf_counter() - started))
+    finally:
+        os.close(fd)
+        path.unlink()
+    samples.sort()
+    return {
+        "p50_ms": round(samples[rounds // 2], 2),
+        "p99_ms": round(samples[rounds * 99 // 100], 2),
+    }
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+# --- load generator (runs in its own process) ----------------------------------------------
+
+
+def loadgen(job: str, url: str, args: dict[str, Any], control: Any, results: Any) -> None:
+    """Entry point of the load-generator process."""
+    _pin(1)()
+    results.put(asyncio.run(_JOBS[job](url, args, control)))
+
+
+def _session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+
+async def _connect(session: aiohttp.ClientSession, url: str, relay: bool) -> Any:
+    ws = await session.ws_connect(url, compress=0, max_msg_size=0)
+    if relay:
+        first = decode_server_frame((await ws.receive()).data)
+        assert isinstance(first, Challenge)
+        ws.challenge = first.challenge  # type: ignore[attr-defined]
+    return ws
+
+
+async def throughput_job(url: str, args: dict[str, Any], control: Any) -> dict[str, Any]:
+    relay, total = args["relay"], args["total"]
+    keys = [SigningKey.generate().public_key for _ in range(MAILBOXES)]
+    per_connection = total // CONNECTIONS
+    async with _session() as session:
+        sockets = [await _connect(session, url, relay) for _ in range(CONNECTIONS)]
+
+        async def drive(index: int, ws: Any) -> None:
+            frames = [
+                encode(
+                    Deposit(
+                        n + 1,
+                        keys[n % MAILBOXES],
+                        struct.pack(">QQ", index, n),
+                        os.urandom(ENVELOPE_BYTES),
+                    )
+                )
+                for n in range(per_connection)
+            ]
+            outstanding = 0
+            sent = 0
+            received = 0
+            while received < per_connection:
+                while outstanding < WINDOW and sent < per_connection:
+                    await ws.send_bytes(frames[sent])
+                    sent += 1
+                    outstanding += 1
+                message = await ws.receive()
+                if relay:
+                    answer = decode_server_frame(message.data)
+                    assert isinstance(answer, Stored), answer
+                received += 1
+                outstanding -= 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(drive(i, ws) for i, ws in enumerate(sockets)))
+        elapsed = time.perf_counter() - started
+        for ws in sockets:
+            await ws.close()
+    done = per_connection * CONNECTIONS
+    return {"messages": done, "seconds": round(elapsed, 3), "rate_per_s": round(done / elapsed)}
+
+
+async def latency_job(url: str, args: dict[str, Any], control: Any) -> dict[str, Any]:
+    owners = [SigningKey.generate() for _ in range(LATENCY_READERS)]
+    latencies: list[float] = []
+    total = LATENCY_RATE_PER_S * LATENCY_SECONDS
+    async with _session() as session:
+        readers = []
+        for owner in owners:
+            ws = await _connect(session, url, True)
+            ts = int(time.time() * 1000)
+            message = read_signed_message(ws.challenge, url, ts, owner.public_key)
+            await ws.send_bytes(encode(Auth(owner.public_key, ts, owner.sign(message))))
+            assert isinstance(decode_server_frame((await ws.receive()).data), AuthOk)
+            readers.append(ws)
+        depositors = [await _connect(session, url, True) for _ in range(4)]
+
+        async def read(ws: Any) -> None:
+            request_id = 0
+            while True:
+                frame = decode_server_frame((await ws.receive()).data)
+                if isinstance(frame, Envelope):
+                    (sent_at,) = struct.unpack_from(">d", frame.ciphertext)
+                    latencies.append(time.perf_counter() - sent_at)
+                    request_id += 1
+                    await ws.send_bytes(encode(Ack(request_id, (frame.envelope_id,))))
+
+        async def answers(ws: Any) -> None:
+            while True:
+                await ws.receive()
+
+        background = [asyncio.create_task(read(ws)) for ws in readers]
+        background += [asyncio.create_task(answers(ws)) for ws in depositors]
+        start = time.perf_counter()
+        for n in range(total):
+            due = start + n / LATENCY_RATE_PER_S
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            payload = struct.pack(">d", time.perf_counter()) + bytes(ENVELOPE_BYTES - 8)
+            frame = Deposit(
+                n + 1, owners[n % LATENCY_READERS].public_key, n.to_bytes(16, "big"), payload
+            )
+            await depositors[n % 4].send_bytes(encode(frame))
+        offered_s = time.perf_counter() - start
+        for _ in range(200):
+            if len(latencies) >= total:
+                break
+            await asyncio.sleep(0.05)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+    latencies.sort()
+    return {
+        "offered_rate_per_s": round(total / offered_s),
+        "delivered": len(latencies),
+        "p50_ms": round(1000 * latencies[len(latencies) // 2], 2),
+        "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 2),
+        "max_ms": round(1000 * latencies[-1], 2),
+        "share_over_50_ms": round(sum(x > 0.05 for x in latencies) / len(latencies), 4),
+    }
+
+
+async def connections_job(url: str, args: dict[str, Any], control: Any) -> dict[str, Any]:
+    relay, count = args["relay"], args["count"]
+    _raise_nofile()
+    gate = asyncio.Semaphore(100)
+    async with _session() as session:
+
+        async def one() -> Any:
+            async with gate:
+                return await _connect(session, url, relay)
+
+        started = time.perf_counter()
+        opened = await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
+        held = [ws for ws in opened if not isinstance(ws, BaseException)]
+        elapsed = time.perf_counter() - started
+        control.put(len(held))  # the parent measures the server's RSS now
+        await asyncio.get_running_loop().run_in_executor(None, control.get)
+        alive = sum(1 for ws in held if not ws.closed)
+        for ws in held:
+            await ws.close()
+    return {"opened": len(held), "alive_after_hold": alive, "open_seconds": round(elapsed, 2)}
+
+
+_JOBS = {"throughput": throughput_job, "latency": latency_job, "connections": connections_job}
+
+
+def run_job(
+    job: str, url: str, args: dict[str, Any], on_hold: Callable[[int], None] | None = None
+) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    to_parent, to_child, results = context.Queue(), context.Queue(), context.Queue()
+    control = _Duplex(to_parent, to_child)
+    process = context.Process(target=loadgen, args=(job, url, args, control.child(), results))
+    process.start()
+    if on_hold is not None:
+        held = to_parent.get(timeout=300)
+        on_hold(held)
+        to_child.put("release")
+    result: dict[str, Any] = results.get(timeout=300)
+    process.join(timeout=30)
+    return result
+
+
+class _Duplex:
+    """Two queues seen from the child as one object with put (to parent) and get (from parent)."""
+
+    def __init__(self, up: Any, down: Any) -> None:
+        self.up, self.down = up, down
+
+    def child(self) -> _Duplex:
+        return self
+
+    def put(self, item: object) -> None:
+        self.up.put(item)
+
+    def get(self) -> object:
+        return self.down.get()
+
+
+# --- orchestration ------------------------------------------------------------------------
+
+
+def measure_server(kind: str, total: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
+        workdir = Path(tmp)
+        process, url = start_server(kind, workdir)
+        relay = kind == "relay"
+        try:
+            run_job("throughput", url, {"relay": relay, "total": 2_000})  # warm-up
+            commits_before = _metric(url, "pigeon_relay_store_commits_total") if relay else 0
+            result: dict[str, Any] = {
+                "throughput": run_job("throughput", url, {"relay": relay, "total": total})
+            }
+            if relay:
+                commits = _metric(url, "pigeon_relay_store_commits_total") - commits_before
+                result["throughput"]["commits"] = commits
+                result["throughput"]["deposits_per_commit"] = round(total / max(1, commits), 1)
+            if relay:
+                time.sleep(1.0)  # let the checkpointer drain the burst's WAL first
+                result["latency"] = run_job("latency", url, {})
+                result["fsync_reference"] = fsync_latency_ms(workdir)
+            time.sleep(0.5)
+            before = rss_kib(process.pid)
+            held: dict[str, int] = {}
+
+            def on_hold(count: int) -> None:
+                time.sleep(1.0)
+                held["count"], held["rss_kib"] = count, rss_kib(process.pid)
+
+            conns = run_job(
+                "connections", url, {"relay": relay, "count": HELD_CONNECTIONS}, on_hold
+            )
+            conns["rss_before_kib"] = before
+            conns["rss_held_kib"] = held["rss_kib"]
+            conns["kib_per_connection"] = round(
+                (held["rss_kib"] - before) / max(1, held["count"]), 1
+            )
+            result["connections"] = conns
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+    return result
+
+
+def _metric(url: str, name: str) -> int:
+    http = url.replace("ws://", "http://").removesuffix("/v1")
+    with urllib.request.urlopen(f"{http}/metrics", timeout=10) as reply:
+        for line in reply.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return int(line.split()[-1])
+    raise RuntimeError(f"no metric {name}")
+
+
+def main() -> int:
+    if sys.argv[1:] == ["--echo-server"]:
+        echo_server_main()
+        return 0
+    total = int(sys.argv[1]) if len(sys.argv) > 1 else 30_000
+    started = time.monotonic()
+    relay = measure_server("relay", total)
+    echo = measure_server("echo", total)
+    relay_rate = relay["throughput"]["rate_per_s"]
+    echo_rate = echo["throughput"]["rate_per_s"]
+    report = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_at_start": os.getloadavg()[0],
+            "python": platform.python_version(),
+            "note": "2 shared cores, 7 other helpers busy: read ratios, not absolutes",
+        },
+        "setup": {
+            "envelope_bytes": ENVELOPE_BYTES,
+            "connections": CONNECTIONS,
+            "window_per_connection": WINDOW,
+            "mailboxes": MAILBOXES,
+            "servers_pinned_to_one_cpu": True,
+            "durability": "WAL, synchronous=FULL, group commit; STORED only after commit",
+        },
+        "relay": relay,
+        "echo_reference": echo,
+        "durable_deposits_per_s": relay_rate,
+        "echo_messages_per_s": echo_rate,
+        "ratio_relay_to_echo": round(relay_rate / echo_rate, 3),
+        "deposits_per_commit": relay["throughput"]["deposits_per_commit"],
+        "goals": {
+            "durable_deposits_per_s": 5000,
+            "latency_p99_ms_at_500_per_s": 50,
+            "concurrent_connections": 2000,
+            "ratio_to_echo": 0.3,
+        },
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

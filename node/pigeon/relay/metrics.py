@@ -1,0 +1,119 @@
+"""Relay counters and their Prometheus text exposition: counts only, never keys or addresses."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from pigeon.relay.protocol import ErrorCode
+
+
+@dataclass(frozen=True, slots=True)
+class Gauges:
+    """Point-in-time values sampled when /metrics is read."""
+
+    connections: int
+    readers: int
+    stored_envelopes: int
+    stored_bytes: int
+    mailboxes: int
+    queued_writes: int
+    tracked_ips: int
+    store_commits: int
+
+
+class Metrics:
+    """Monotonic counters of one relay process."""
+
+    def __init__(self) -> None:
+        self.connections_total = 0
+        self.deposits_stored_total = 0
+        self.deposits_duplicate_total = 0
+        self.reads_authenticated_total = 0
+        self.envelopes_delivered_total = 0
+        self.envelopes_deleted_total = 0
+        self.envelopes_purged_total = 0
+        self.errors_total: Counter[ErrorCode] = Counter()
+
+    def render(self, gauges: Gauges) -> str:
+        """The Prometheus text format (version 0.0.4) of every counter and `gauges`."""
+        lines: list[str] = []
+        _add(
+            lines,
+            "connections_total",
+            "counter",
+            "WebSocket connections accepted",
+            [("", self.connections_total)],
+        )
+        _add(
+            lines,
+            "deposits_total",
+            "counter",
+            "deposits answered STORED",
+            [
+                ('{result="new"}', self.deposits_stored_total),
+                ('{result="duplicate"}', self.deposits_duplicate_total),
+            ],
+        )
+        _add(
+            lines,
+            "reads_authenticated_total",
+            "counter",
+            "successful mailbox logins",
+            [("", self.reads_authenticated_total)],
+        )
+        _add(
+            lines,
+            "envelopes_delivered_total",
+            "counter",
+            "ENVELOPE frames sent",
+            [("", self.envelopes_delivered_total)],
+        )
+        _add(
+            lines,
+            "envelopes_deleted_total",
+            "counter",
+            "envelopes deleted on ACK",
+            [("", self.envelopes_deleted_total)],
+        )
+        _add(
+            lines,
+            "envelopes_purged_total",
+            "counter",
+            "envelopes deleted for age",
+            [("", self.envelopes_purged_total)],
+        )
+        _add(
+            lines,
+            "store_commits_total",
+            "counter",
+            "storage transactions committed (deposits per commit shows group commit at work)",
+            [("", gauges.store_commits)],
+        )
+        _add(
+            lines,
+            "errors_total",
+            "counter",
+            "ERROR frames sent, by code",
+            [(f'{{code="{code.name}"}}', self.errors_total[code]) for code in ErrorCode],
+        )
+        for name, value, help_text in (
+            ("connections", gauges.connections, "open WebSocket connections"),
+            ("readers", gauges.readers, "authenticated readers"),
+            ("stored_envelopes", gauges.stored_envelopes, "envelopes held"),
+            ("stored_bytes", gauges.stored_bytes, "ciphertext bytes held"),
+            ("mailboxes", gauges.mailboxes, "mailboxes holding envelopes"),
+            ("queued_writes", gauges.queued_writes, "storage operations waiting"),
+            ("tracked_ips", gauges.tracked_ips, "addresses with rate-limit state"),
+        ):
+            _add(lines, name, "gauge", help_text, [("", value)])
+        return "\n".join(lines) + "\n"
+
+
+def _add(
+    lines: list[str], name: str, kind: str, help_text: str, samples: list[tuple[str, int]]
+) -> None:
+    full = f"pigeon_relay_{name}"
+    lines.append(f"# HELP {full} {help_text}")
+    lines.append(f"# TYPE {full} {kind}")
+    lines.extend(f"{full}{labels} {value}" for labels, value in samples)

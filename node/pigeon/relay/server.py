@@ -1,0 +1,266 @@
+"""The relay's aiohttp application: WebSocket endpoint /v1, /healthz, /metrics, and the purge loop.
+
+`start_relay` opens the store, binds the listener and returns a `RunningRelay`; `aclose` stops
+taking connections, tells every client SHUTTING_DOWN and flushes the store. The wall clock and
+the randomness of challenges are injected so tests can age envelopes and challenges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from aiohttp import web
+
+from pigeon.relay.auth import KeyCheckCache
+from pigeon.relay.config import WEBSOCKET_PATH, RelayConfig, default_public_url
+from pigeon.relay.connection import RelayConnection
+from pigeon.relay.limits import AdmissionControl, Limits, Quota, Refusal, ip_key
+from pigeon.relay.metrics import Gauges, Metrics
+from pigeon.relay.protocol import (
+    CLOSE_CODE_BASE,
+    ENVELOPE_ID_LEN,
+    KEY_LEN,
+    Error,
+    ErrorCode,
+    encode,
+)
+from pigeon.relay.storage import EnvelopeStore, SqliteStore, StoredEnvelope
+
+_LOGGER = logging.getLogger(__name__)
+
+HEARTBEAT_S: Final = 60.0
+VALID_KEY_CACHE_SIZE: Final = 16_384
+# Frames up to twice the envelope limit get a typed ENVELOPE_TOO_LARGE; aiohttp closes the
+# connection (code 1009) on anything larger, before reading it into memory.
+_FRAME_OVERHEAD: Final = 2 + 4 + KEY_LEN + ENVELOPE_ID_LEN + 1024
+
+
+class Relay:
+    """State shared by every connection of one relay process."""
+
+    def __init__(
+        self,
+        store: EnvelopeStore,
+        limits: Limits,
+        urls: tuple[str, ...],
+        *,
+        behind_proxy: bool = False,
+        wall_clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        token_bytes: Callable[[int], bytes] = secrets.token_bytes,
+    ) -> None:
+        self.store = store
+        self.limits = limits
+        self.urls = urls
+        self.behind_proxy = behind_proxy
+        self.wall_clock = wall_clock
+        self.monotonic = monotonic
+        self.token_bytes = token_bytes
+        self.admission = AdmissionControl(limits)
+        self.metrics = Metrics()
+        self._readers: dict[bytes, RelayConnection] = {}
+        self._connections: set[RelayConnection] = set()
+        self.valid_keys = KeyCheckCache(VALID_KEY_CACHE_SIZE)
+        store.set_insert_listener(self.deliver)
+
+    def deliver(self, inserted: list[tuple[bytes, StoredEnvelope]]) -> None:
+        """Hand new envelopes to their mailboxes' readers, where one is connected."""
+        for mailbox_key, envelope in inserted:
+            reader = self._readers.get(mailbox_key)
+            if reader is not None:
+                reader.offer(envelope)
+
+    async def reader_arrived(self, mailbox_key: bytes, reader: RelayConnection) -> None:
+        """Make `reader` the mailbox's only reader; an earlier one is told READER_REPLACED."""
+        previous = self._readers.get(mailbox_key)
+        self._readers[mailbox_key] = reader
+        if previous is not None:
+            await previous.fail(ErrorCode.READER_REPLACED)
+
+    def reader_gone(self, mailbox_key: bytes, reader: RelayConnection) -> None:
+        """Forget `reader` if it is still the mailbox's reader."""
+        if self._readers.get(mailbox_key) is reader:
+            del self._readers[mailbox_key]
+
+    async def purge_expired(self) -> int:
+        """Delete envelopes older than `max_age_s` and idle per-IP state; returns envelopes."""
+        cutoff = int(self.wall_clock() - self.limits.max_age_s)
+        purged = await self.store.purge(cutoff)
+        self.metrics.envelopes_purged_total += purged
+        self.admission.forget_idle(self.monotonic())
+        return purged
+
+    def gauges(self) -> Gauges:
+        """Current values for /metrics."""
+        stats = self.store.stats()
+        return Gauges(
+            connections=self.admission.connections,
+            readers=len(self._readers),
+            stored_envelopes=stats.envelopes,
+            stored_bytes=stats.bytes,
+            mailboxes=stats.mailboxes,
+            queued_writes=self.store.queued_writes(),
+            tracked_ips=self.admission.tracked_ips(),
+            store_commits=stats.commits,
+        )
+
+    async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
+        """Admit, then serve one WebSocket connection."""
+        ws = web.WebSocketResponse(
+            max_msg_size=2 * self.limits.max_envelope_bytes + _FRAME_OVERHEAD,
+            heartbeat=HEARTBEAT_S,
+            compress=False,
+        )
+        await ws.prepare(request)
+        ip = ip_key(_client_address(request, self.behind_proxy))
+        refusal = self.admission.admit(ip, self.monotonic())
+        if refusal is not None:
+            await _refuse_connection(ws, refusal)
+            self.metrics.errors_total[refusal.code] += 1
+            return ws
+        self.metrics.connections_total += 1
+        connection = RelayConnection(self, ws, ip)
+        self._connections.add(connection)
+        try:
+            await connection.serve()
+        finally:
+            self._connections.discard(connection)
+            self.admission.release(ip)
+        return ws
+
+    async def shut_down_connections(self) -> None:
+        """Tell every connected client SHUTTING_DOWN and close its socket."""
+        await asyncio.gather(
+            *(c.fail(ErrorCode.SHUTTING_DOWN) for c in list(self._connections)),
+            return_exceptions=True,
+        )
+
+
+RELAY_KEY: Final = web.AppKey("relay", Relay)
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    relay = request.app[RELAY_KEY]
+    if relay.store.healthy():
+        return web.Response(text="ok\n")
+    return web.Response(status=503, text="store unavailable\n")
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    relay = request.app[RELAY_KEY]
+    return web.Response(
+        text=relay.metrics.render(relay.gauges()), content_type="text/plain", charset="utf-8"
+    )
+
+
+async def _websocket(request: web.Request) -> web.WebSocketResponse:
+    return await request.app[RELAY_KEY].handle_websocket(request)
+
+
+def build_app(relay: Relay) -> web.Application:
+    """The aiohttp application serving `relay`."""
+    app = web.Application()
+    app[RELAY_KEY] = relay
+    app.router.add_get(WEBSOCKET_PATH, _websocket)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/metrics", _metrics)
+    return app
+
+
+@dataclass(slots=True)
+class RunningRelay:
+    """A relay bound to a port; `url` is the first URL readers sign for."""
+
+    relay: Relay
+    runner: web.AppRunner
+    purge_task: asyncio.Task[None]
+    host: str
+    port: int
+    closed: bool = False
+
+    @property
+    def url(self) -> str:
+        """The first accepted read URL (ws://HOST:PORT/v1 unless configured)."""
+        return self.relay.urls[0]
+
+    async def aclose(self) -> None:
+        """Stop accepting, tell every client SHUTTING_DOWN, flush the store; idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        self.purge_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.purge_task
+        await self.relay.shut_down_connections()
+        await self.runner.cleanup()
+        await self.relay.store.aclose()
+        _LOGGER.info("relay stopped")
+
+
+async def start_relay(
+    config: RelayConfig,
+    *,
+    wall_clock: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
+    token_bytes: Callable[[int], bytes] = secrets.token_bytes,
+) -> RunningRelay:
+    """Open the store, bind `config.listen` and start serving; raises StorageError, OSError."""
+    store = await SqliteStore.open(config.resolved_data_dir(), Quota.from_limits(config.limits))
+    relay = Relay(
+        store,
+        config.limits,
+        config.public_urls,
+        behind_proxy=config.behind_proxy,
+        wall_clock=wall_clock,
+        monotonic=monotonic,
+        token_bytes=token_bytes,
+    )
+    runner = web.AppRunner(build_app(relay), access_log=None, handle_signals=False)
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, config.host, config.port, backlog=1024)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        await store.aclose()
+        raise
+    host, port = runner.addresses[0][:2]
+    if not relay.urls:
+        relay.urls = (default_public_url(host, port),)
+    purge_task = asyncio.create_task(_purge_loop(relay), name="relay-purge")
+    _LOGGER.info("relay listening on %s:%d", host, port)
+    return RunningRelay(relay, runner, purge_task, host, port)
+
+
+async def _purge_loop(relay: Relay) -> None:
+    while True:
+        await asyncio.sleep(relay.limits.purge_interval_s)
+        try:
+            purged = await relay.purge_expired()
+        except Exception:  # a failed purge is retried next round; the relay keeps serving
+            _LOGGER.exception("purge failed")
+            continue
+        if purged:
+            _LOGGER.info("purged %d expired envelopes", purged)
+
+
+async def _refuse_connection(ws: web.WebSocketResponse, refusal: Refusal) -> None:
+    with contextlib.suppress(ConnectionError):
+        await ws.send_bytes(encode(Error(0, refusal.code, refusal.retry_after_ms())))
+        await ws.close(code=CLOSE_CODE_BASE + refusal.code)
+
+
+def _client_address(request: web.Request, behind_proxy: bool) -> str:
+    if behind_proxy:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        last_hop = forwarded.rsplit(",", 1)[-1].strip()
+        if last_hop:
+            return last_hop
+    return request.remote or "unknown"
