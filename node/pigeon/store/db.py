@@ -1,0 +1,338 @@
+"""One SQLCipher database: raw-key unlock, durable pragmas, explicit transactions, migrations.
+
+The only module that imports sqlcipher3 (lazily, on first open). Every SQLite error leaves as a
+typed `StoreError` naming the file. Durability: WAL with `synchronous = FULL`, so a commit that
+returned has its WAL frames fsynced and survives SIGKILL and power loss (NORMAL would survive
+SIGKILL but could lose the last commits on power loss, which the owner would see as lost mail).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Final, Protocol
+
+from pigeon.store.errors import (
+    Conflict,
+    CorruptStore,
+    DiskFull,
+    Locked,
+    NewerSchema,
+    StoreError,
+    WrongKey,
+)
+from pigeon.store.keys import DatabaseKey, fsync_directory
+from pigeon.store.migrations import Schema
+
+_LOGGER = logging.getLogger(__name__)
+
+PLAIN_SQLITE_MAGIC: Final = b"SQLite format 3\x00"
+WAL_SIZE_LIMIT_BYTES: Final = 4 << 20
+_SQLITE_CORRUPT: Final = 11
+_SQLITE_FULL: Final = 13
+_SQLITE_CONSTRAINT: Final = 19
+_SQLITE_NOTADB: Final = 26
+_SQLITE_CONSTRAINT_DATATYPE: Final = 3091  # a value of the wrong type for a STRICT column
+
+Row = tuple[Any, ...]
+Params = Sequence[object]
+
+
+class _Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    @property
+    def lastrowid(self) -> int | None: ...
+
+    def fetchone(self) -> Row | None: ...
+
+    def fetchall(self) -> list[Row]: ...
+
+
+class _Connection(Protocol):
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def execute(self, sql: str, params: Params = ..., /) -> _Cursor: ...
+
+    def executemany(self, sql: str, rows: Iterable[Params], /) -> _Cursor: ...
+
+    def close(self) -> None: ...
+
+
+class Queries(Protocol):
+    """Read access shared by a `Database` and an open `Transaction`."""
+
+    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """The first row of `sql`, or None."""
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """Every row of `sql`."""
+
+
+@functools.cache
+def _driver() -> ModuleType:
+    import sqlcipher3  # the one place it is imported, and only when a store opens
+
+    return sqlcipher3  # type: ignore[no-any-return]
+
+
+def translate_error(exc: Exception, path: Path) -> StoreError:
+    """The typed store error for a SQLite error on `path` (the message never holds values)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary == _SQLITE_FULL:
+        return DiskFull(f"{path}: the disk or the store's size limit is full; nothing was written")
+    if primary == _SQLITE_NOTADB:
+        return WrongKey(f"{path}: does not open with this key (wrong key, or not a Pigeon store)")
+    if primary == _SQLITE_CORRUPT:
+        return CorruptStore(f"{path}: the database is damaged ({exc})")
+    if primary == _SQLITE_CONSTRAINT and code != _SQLITE_CONSTRAINT_DATATYPE:
+        return Conflict(f"{path.name}: {exc}")
+    return StoreError(f"{path}: {exc}")
+
+
+class Transaction:
+    """Statements inside one open write transaction; usable only inside `Database.transaction`."""
+
+    def __init__(self, database: Database, connection: _Connection) -> None:
+        self._database = database
+        self._connection: _Connection | None = connection
+
+    def _live(self) -> _Connection:
+        if self._connection is None:
+            raise StoreError("the transaction is already finished")
+        return self._connection
+
+    def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        with self._database.translated():
+            return self._live().execute(sql, params).rowcount
+
+    def insert(self, sql: str, params: Params = ()) -> int:
+        """Run one INSERT; returns the rowid of the new row."""
+        with self._database.translated():
+            rowid = self._live().execute(sql, params).lastrowid
+        if rowid is None:
+            raise StoreError("the statement inserted no row")
+        return rowid
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> int:
+        """Run one statement per row of parameters; returns the rows changed."""
+        with self._database.translated():
+            return self._live().executemany(sql, rows).rowcount
+
+    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """The first row of `sql`, or None."""
+        with self._database.translated():
+            return self._live().execute(sql, params).fetchone()
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """Every row of `sql`."""
+        with self._database.translated():
+            return self._live().execute(sql, params).fetchall()
+
+    def finish(self) -> None:
+        """Make this object unusable (called by `Database.transaction`)."""
+        self._connection = None
+
+
+class Database:
+    """A keyed, migrated SQLCipher connection; thread-safe through one lock."""
+
+    def __init__(self, path: Path, connection: _Connection, error_type: type[Exception]) -> None:
+        self.path = path
+        self._connection: _Connection | None = connection
+        self._error_type = error_type
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        key: DatabaseKey,
+        schema: Schema,
+        *,
+        create: bool,
+        max_size_bytes: int | None = None,
+        memory_security: bool = True,
+    ) -> Database:
+        """Open (or, if `create`, create) `path` and migrate it to `schema.latest`.
+
+        `memory_security` wipes SQLCipher's buffers when freed; it roughly halves throughput
+        (bench/bench_store.py) and, once on, stays on for the whole process. The spool and the
+        vault always keep it on. Raises WrongKey, CorruptStore (also NewerSchema), DiskFull or
+        StoreError.
+        """
+        _refuse_plain_sqlite(path)
+        existed = path.exists()
+        if not create and not existed:
+            raise CorruptStore(f"{path}: the {schema.kind} database is missing")
+        driver = _driver()
+        try:
+            connection = driver.connect(str(path), isolation_level=None, check_same_thread=False)
+        except driver.Error as exc:
+            raise translate_error(exc, path) from exc
+        database = cls(path, connection, driver.Error)
+        try:
+            database._configure(key, max_size_bytes, memory_security)
+            database._check_and_migrate(schema, create=create)
+        except BaseException:
+            database.close()
+            raise
+        if not existed:
+            fsync_directory(path.parent)
+        return database
+
+    def _configure(
+        self, key: DatabaseKey, max_size_bytes: int | None, memory_security: bool
+    ) -> None:
+        connection = self._live()
+        with self.translated():
+            connection.execute(_key_pragma(key))  # must be the first statement
+            connection.execute("PRAGMA cipher_log_level = NONE")
+            connection.execute(
+                f"PRAGMA cipher_memory_security = {'ON' if memory_security else 'OFF'}"
+            )
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()  # checks the key
+            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()
+            if mode is None or str(mode[0]).lower() != "wal":
+                raise StoreError(f"{self.path}: cannot switch to WAL journaling")
+            connection.execute("PRAGMA synchronous = FULL")
+            connection.execute("PRAGMA foreign_keys = ON")
+            connection.execute("PRAGMA secure_delete = ON")
+            connection.execute("PRAGMA temp_store = MEMORY")
+            connection.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
+            if max_size_bytes is not None:
+                page = self._pragma_int("page_size")
+                connection.execute(f"PRAGMA max_page_count = {max(1, max_size_bytes // page)}")
+
+    def _check_and_migrate(self, schema: Schema, *, create: bool) -> None:
+        problems = self.quick_check()
+        if problems != ["ok"]:
+            raise CorruptStore(f"{self.path}: the database is damaged ({problems[0]})")
+        with self.transaction() as tx:
+            version = self._pragma_int("user_version")
+            application_id = self._pragma_int("application_id")
+            has_tables = tx.fetchone("SELECT 1 FROM sqlite_master LIMIT 1") is not None
+            if application_id != schema.application_id and (application_id or has_tables):
+                raise CorruptStore(f"{self.path}: not a Pigeon {schema.kind} database")
+            if version > schema.latest:
+                raise NewerSchema(
+                    f"{self.path}: written by a newer Pigeon (schema {version},"
+                    f" this one knows {schema.latest}); left untouched"
+                )
+            if version == 0 and not create:
+                raise CorruptStore(f"{self.path}: the {schema.kind} database is empty")
+            if version == schema.latest:
+                return
+            for migration in schema.migrations[version:]:
+                for statement in migration.statements:
+                    tx.execute(statement)
+                _LOGGER.info("%s: migrated to schema %d", self.path.name, migration.version)
+            tx.execute(f"PRAGMA application_id = {schema.application_id}")
+            tx.execute(f"PRAGMA user_version = {schema.latest}")
+
+    def _pragma_int(self, name: str) -> int:
+        row = self.fetchone(f"PRAGMA {name}")
+        return int(row[0]) if row else 0
+
+    def _live(self) -> _Connection:
+        if self._connection is None:
+            raise Locked(f"{self.path.name} is closed")
+        return self._connection
+
+    @contextmanager
+    def translated(self) -> Iterator[None]:
+        """Turn SQLite errors raised inside into typed store errors."""
+        try:
+            yield
+        except self._error_type as exc:
+            raise translate_error(exc, self.path) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One write transaction: committed (durably) on normal exit, rolled back on any error."""
+        with self._lock:
+            connection = self._live()
+            if connection.in_transaction:
+                raise StoreError("transactions do not nest")
+            with self.translated():
+                connection.execute("BEGIN IMMEDIATE")
+            tx = Transaction(self, connection)
+            try:
+                yield tx
+                with self.translated():
+                    connection.execute("COMMIT")
+            except BaseException:
+                self._rollback(connection)
+                raise
+            finally:
+                tx.finish()
+
+    def _rollback(self, connection: _Connection) -> None:
+        if connection.in_transaction:
+            try:
+                connection.execute("ROLLBACK")
+            except self._error_type:
+                _LOGGER.warning("%s: rollback failed; SQLite rolls back on reopen", self.path.name)
+
+    def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """The first row of `sql`, or None (a read outside any transaction)."""
+        with self._lock, self.translated():
+            return self._live().execute(sql, params).fetchone()
+
+    def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """Every row of `sql` (a read outside any transaction)."""
+        with self._lock, self.translated():
+            return self._live().execute(sql, params).fetchall()
+
+    def execute_outside_transaction(self, sql: str) -> None:
+        """Run a statement that SQLite refuses inside a transaction (ATTACH, VACUUM)."""
+        with self._lock, self.translated():
+            self._live().execute(sql)
+
+    def quick_check(self) -> list[str]:
+        """SQLite's quick_check rows: ["ok"] when every page decrypts and the b-trees hold."""
+        return [str(row[0]) for row in self.fetchall("PRAGMA quick_check")]
+
+    def integrity_check(self) -> list[str]:
+        """SQLite's full integrity_check rows: ["ok"] when the database is sound."""
+        return [str(row[0]) for row in self.fetchall("PRAGMA integrity_check")]
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the connection is still open."""
+        return self._connection is not None
+
+    def close(self) -> None:
+        """Close the connection (the last close checkpoints the WAL); idempotent."""
+        with self._lock:
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                try:
+                    connection.close()
+                except self._error_type as exc:
+                    raise translate_error(exc, self.path) from exc
+
+
+def _key_pragma(key: DatabaseKey) -> str:
+    return f"PRAGMA key = \"x'{key.raw.hex()}'\""
+
+
+def _refuse_plain_sqlite(path: Path) -> None:
+    try:
+        with path.open("rb") as file:
+            head = file.read(len(PLAIN_SQLITE_MAGIC))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot read it ({exc.strerror})") from exc
+    if head == PLAIN_SQLITE_MAGIC:
+        raise CorruptStore(f"{path}: is a plain, unencrypted SQLite file, not a Pigeon store")

@@ -1,0 +1,217 @@
+"""The data directory: opening the spool with the device key, and the vault's lock and unlock.
+
+Layout of the data directory (mode 0700):
+
+    device.key     32 random bytes, mode 0600: the spool's SQLCipher key
+    spool.db       the spool (plus spool.db-wal and spool.db-shm while open)
+    vault.header   the vault's data key wrapped under the owner's passphrase (see keys.py)
+    vault.db       the vault (plus vault.db-wal and vault.db-shm while open)
+
+The vault's wrapped key lives in its own file rather than in the spool so that the vault stays
+self-contained (a damaged spool never locks the owner out) and a passphrase change is one atomic
+rename of a 106-byte file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from pigeon.store.errors import Conflict, CorruptStore, Locked, NotFound, StoreError
+from pigeon.store.keys import (
+    DEFAULT_ARGON2,
+    KEY_BYTES,
+    Argon2Params,
+    DatabaseKey,
+    RandomBytes,
+    load_or_create_device_key,
+    read_vault_header,
+    unwrap_data_key,
+    wrap_data_key,
+    write_vault_header,
+)
+from pigeon.store.spool_db import Spool
+from pigeon.store.vault import Vault
+
+_LOGGER = logging.getLogger(__name__)
+
+DATABASE_SUFFIXES: Final = ("", "-wal", "-shm", "-journal")
+
+
+@dataclass(frozen=True, slots=True)
+class DataDir:
+    """Where the store's files live (`/var/lib/pigeon` on a Pi)."""
+
+    root: Path
+
+    @property
+    def device_key(self) -> Path:
+        """The spool's key file."""
+        return self.root / "device.key"
+
+    @property
+    def spool_db(self) -> Path:
+        """The spool database."""
+        return self.root / "spool.db"
+
+    @property
+    def vault_header(self) -> Path:
+        """The vault's wrapped data key."""
+        return self.root / "vault.header"
+
+    @property
+    def vault_db(self) -> Path:
+        """The vault database."""
+        return self.root / "vault.db"
+
+    def ensure(self) -> None:
+        """Create the directory (mode 0700) if it is missing."""
+        try:
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            mode = self.root.stat().st_mode
+        except OSError as exc:
+            raise StoreError(f"{self.root}: cannot create the data directory") from exc
+        if mode & 0o077:
+            _LOGGER.warning("%s is open to other users (mode %o); 0700 is advised", self.root, mode)
+
+
+def open_spool(
+    data_dir: DataDir,
+    *,
+    max_size_bytes: int | None = None,
+    random_bytes: RandomBytes = os.urandom,
+) -> Spool:
+    """Open the spool, creating the device key and the database on first start.
+
+    Raises CorruptStore, InsecureKeyFile, DiskFull or StoreError.
+    """
+    data_dir.ensure()
+    if data_dir.spool_db.exists() and not data_dir.device_key.exists():
+        # A new key would never open the old spool; keep the card as it is and say so.
+        raise CorruptStore(
+            f"{data_dir.device_key} is missing: {data_dir.spool_db} cannot be opened"
+        )
+    key = load_or_create_device_key(data_dir.device_key, random_bytes)
+    return Spool.open(data_dir.spool_db, key, max_size_bytes=max_size_bytes)
+
+
+def remove_database_files(path: Path) -> None:
+    """Delete a database with its WAL, shared-memory and journal files (if present)."""
+    for suffix in DATABASE_SUFFIXES:
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+class VaultKeeper:
+    """Creates, unlocks, locks and re-keys the vault; not thread-safe (the daemon owns it).
+
+    `argon2` is the cost for new wraps; an unlock rewraps a header made with other figures.
+    """
+
+    def __init__(
+        self,
+        data_dir: DataDir,
+        *,
+        argon2: Argon2Params = DEFAULT_ARGON2,
+        ephemeral: bool = False,
+        max_size_bytes: int | None = None,
+        random_bytes: RandomBytes = os.urandom,
+    ) -> None:
+        self.data_dir = data_dir
+        self._argon2 = argon2
+        self._ephemeral = ephemeral
+        self._max_size_bytes = max_size_bytes
+        self._random_bytes = random_bytes
+        self._vault: Vault | None = None
+
+    @property
+    def is_initialised(self) -> bool:
+        """Whether a vault was created (its header exists)."""
+        return self.data_dir.vault_header.exists()
+
+    @property
+    def ephemeral(self) -> bool:
+        """Whether history is kept in memory only (from the next unlock on, if just changed)."""
+        return self._ephemeral
+
+    def set_ephemeral(self, enabled: bool) -> None:
+        """Choose ephemeral history; it applies when the vault is next unlocked."""
+        self._ephemeral = enabled
+
+    @property
+    def is_unlocked(self) -> bool:
+        """Whether the vault is open."""
+        return self._vault is not None and self._vault.is_open
+
+    @property
+    def vault(self) -> Vault:
+        """The open vault; raises Locked until `unlock` (or `initialise`) succeeds."""
+        if self._vault is None or not self._vault.is_open:
+            raise Locked("the vault is locked: the owner has not unlocked it yet")
+        return self._vault
+
+    def initialise(self, passphrase: str) -> Vault:
+        """Create an empty vault under `passphrase` and open it; raises Conflict if one exists."""
+        if self.is_initialised:
+            raise Conflict(f"{self.data_dir.vault_header}: a vault already exists")
+        self.data_dir.ensure()
+        data_key = DatabaseKey(self._random_bytes(KEY_BYTES))
+        header = wrap_data_key(data_key, passphrase, self._argon2, self._random_bytes)
+        # A vault.db without a header is left by an interrupted initialise; its key is lost.
+        remove_database_files(self.data_dir.vault_db)
+        vault = self._open(data_key, create=True)
+        try:
+            write_vault_header(self.data_dir.vault_header, header)
+        except BaseException:
+            vault.close()
+            raise
+        _LOGGER.info("created a new vault in %s", self.data_dir.root)
+        self._vault = vault
+        return vault
+
+    def unlock(self, passphrase: str) -> Vault:
+        """Open the vault; raises NotFound (no vault), WrongKey, CorruptStore or DiskFull."""
+        if self.is_unlocked:
+            return self.vault
+        if not self.is_initialised:
+            raise NotFound(f"{self.data_dir.root}: no vault has been created yet")
+        header = read_vault_header(self.data_dir.vault_header)
+        data_key = unwrap_data_key(header, passphrase)
+        vault = self._open(data_key, create=False)
+        if header.params != self._argon2:
+            write_vault_header(
+                self.data_dir.vault_header,
+                wrap_data_key(data_key, passphrase, self._argon2, self._random_bytes),
+            )
+            _LOGGER.info("rewrapped the vault key with the configured Argon2 cost")
+        self._vault = vault
+        return vault
+
+    def change_passphrase(self, old: str, new: str) -> None:
+        """Rewrap the data key under `new` (the database is untouched); raises WrongKey."""
+        if not self.is_initialised:
+            raise NotFound(f"{self.data_dir.root}: no vault has been created yet")
+        header = read_vault_header(self.data_dir.vault_header)
+        data_key = unwrap_data_key(header, old)
+        write_vault_header(
+            self.data_dir.vault_header,
+            wrap_data_key(data_key, new, self._argon2, self._random_bytes),
+        )
+        _LOGGER.info("the vault passphrase was changed")
+
+    def lock(self) -> None:
+        """Close the vault (ephemeral history is gone); idempotent."""
+        vault, self._vault = self._vault, None
+        if vault is not None:
+            vault.close()
+
+    def _open(self, data_key: DatabaseKey, *, create: bool) -> Vault:
+        return Vault.open(
+            self.data_dir.vault_db,
+            data_key,
+            create=create,
+            ephemeral=self._ephemeral,
+            max_size_bytes=self._max_size_bytes,
+        )
