@@ -1,0 +1,406 @@
+"""Mesh packet codec (version 1): the hop-to-hop unit the router relays, spools and dedups.
+
+Layout (big-endian; docs/protocol.md "Mesh packet" is the byte-by-byte reference):
+
+    version u8 | type u8 | ttl u8 | flags u8 | packet_id 16 | expires_at_s u32 | tag_len u8
+    | recipient_tag (tag_len) | receipt_hash 16 (envelopes only) | payload_len u16 | payload
+
+Hops may change only the TTL. A `Packet` validates itself on construction (ValueError naming
+the field, our fault); `decode_packet` turns every fault in outside bytes into MalformedPacket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from collections.abc import Sequence
+from enum import IntEnum, IntFlag
+from typing import Final, NamedTuple
+
+from pigeon.mesh.errors import MalformedPacket
+from pigeon.mesh.receipt import RECEIPT_HASH_LEN, RECEIPT_SECRET_LEN
+from pigeon.mesh.tags import MAX_TAG_LEN, MIN_TAG_LEN
+
+PACKET_VERSION: Final = 1
+DEFAULT_TTL: Final = 7
+MAX_TTL: Final = 15
+PACKET_ID_LEN: Final = 16
+MAX_EXPIRES_AT_S: Final = 0xFFFF_FFFF
+# 15 padded 512-byte blocks of ratchet ciphertext (40 + 7680 + 16) fit, with room for the
+# session's own framing: enough for a long text or a 7 KiB file chunk, and it bounds what a
+# neighbour can make us reassemble for one packet.
+MAX_PAYLOAD_LEN: Final = 8192
+# Up to three padded blocks (40 + 1536 + 16 = 1592 bytes): texts and handshakes, not files.
+INTERACTIVE_MAX_PAYLOAD_LEN: Final = 1600
+MAX_ANNOUNCE_TAGS: Final = 255
+RECEIPT_PAYLOAD_LEN: Final = RECEIPT_SECRET_LEN + PACKET_ID_LEN
+
+_FIXED: Final = struct.Struct(">BBBB16sIB")
+_PAYLOAD_LEN: Final = struct.Struct(">H")
+_AD_HEAD: Final = struct.Struct(">BBB16sIB")
+FIXED_HEADER_LEN: Final = _FIXED.size
+MAX_PACKET_LEN: Final = (
+    FIXED_HEADER_LEN + MAX_TAG_LEN + RECEIPT_HASH_LEN + _PAYLOAD_LEN.size + MAX_PAYLOAD_LEN
+)
+
+
+class PacketType(IntEnum):
+    """What a packet carries."""
+
+    ENVELOPE = 1  # opaque end-to-end ciphertext for a recipient tag
+    ANNOUNCE = 2  # the recipient tags the sending neighbour serves now
+    RECEIPT = 3  # a receipt secret that clears one envelope from spools
+
+
+class Flag(IntFlag):
+    """Envelope flags; every other bit, and any flag on other types, is invalid."""
+
+    HANDSHAKE = 0x01  # payload is a Noise handshake message: rate-limited as a handshake
+    BULK = 0x02  # payload is a bulk-transfer chunk (a file): lowest priority class
+
+
+class Priority(IntEnum):
+    """Service classes; lower values are sent and kept first."""
+
+    CONTROL = 0
+    INTERACTIVE = 1
+    BULK = 2
+
+
+_TYPE_BY_VALUE: Final = {int(t): t for t in PacketType}
+_ENVELOPE_FLAGS: Final = int(Flag.HANDSHAKE | Flag.BULK)
+_BULK_FLAG: Final = int(Flag.BULK)
+
+
+def _field_fault(
+    ptype: object,
+    ttl: int,
+    flags: int,
+    packet_id: bytes,
+    recipient_tag: bytes,
+    expires_at_s: int,
+    payload: bytes,
+    receipt_hash: bytes,
+) -> str | None:
+    """The first invalid field as a short sentence, or None when every field is valid."""
+    if not isinstance(ptype, PacketType):
+        return f"type {ptype!r} unknown"
+    fault = _ttl_flags_fault(ptype, ttl, flags)
+    if fault is not None:
+        return fault
+    if len(packet_id) != PACKET_ID_LEN:
+        return f"packet_id length {len(packet_id)}, expected {PACKET_ID_LEN}"
+    if not 0 <= expires_at_s <= MAX_EXPIRES_AT_S:
+        return "expires_at_s outside the u32 range"
+    if ptype is PacketType.ANNOUNCE:
+        if recipient_tag:
+            return "recipient_tag must be empty for an announce"
+    elif not MIN_TAG_LEN <= len(recipient_tag) <= MAX_TAG_LEN:
+        return f"recipient_tag length {len(recipient_tag)} outside {MIN_TAG_LEN}..{MAX_TAG_LEN}"
+    want_hash = RECEIPT_HASH_LEN if ptype is PacketType.ENVELOPE else 0
+    if len(receipt_hash) != want_hash:
+        return f"receipt_hash length {len(receipt_hash)}, expected {want_hash}"
+    return _payload_fault(ptype, payload)
+
+
+def _ttl_flags_fault(ptype: PacketType, ttl: int, flags: int) -> str | None:
+    if not 0 <= ttl <= MAX_TTL:
+        return f"ttl {ttl} outside 0..{MAX_TTL}"
+    if ptype is PacketType.ENVELOPE:
+        if flags & ~_ENVELOPE_FLAGS or flags == _ENVELOPE_FLAGS:
+            return f"flags 0x{flags:02x} invalid for an envelope"
+    elif flags:
+        return f"flags 0x{flags:02x} must be 0 for {ptype.name}"
+    return None
+
+
+def _payload_fault(ptype: object, payload: bytes) -> str | None:
+    if len(payload) > MAX_PAYLOAD_LEN:
+        return f"payload length {len(payload)} exceeds {MAX_PAYLOAD_LEN}"
+    if ptype is PacketType.ENVELOPE and not payload:
+        return "payload empty for an envelope"
+    if ptype is PacketType.RECEIPT and len(payload) != RECEIPT_PAYLOAD_LEN:
+        return f"receipt payload length {len(payload)}, expected {RECEIPT_PAYLOAD_LEN}"
+    if ptype is PacketType.ANNOUNCE:
+        return _announce_fault(payload)
+    return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class Packet:
+    """One mesh packet; valid by construction (raises ValueError naming the bad field)."""
+
+    type: PacketType
+    packet_id: bytes
+    recipient_tag: bytes
+    expires_at_s: int
+    payload: bytes
+    ttl: int = DEFAULT_TTL
+    flags: int = 0
+    receipt_hash: bytes = b""
+
+    def __post_init__(self) -> None:
+        fault = _field_fault(
+            self.type,
+            self.ttl,
+            self.flags,
+            self.packet_id,
+            self.recipient_tag,
+            self.expires_at_s,
+            self.payload,
+            self.receipt_hash,
+        )
+        if fault is not None:
+            raise ValueError(fault)
+
+    def __repr__(self) -> str:
+        # Ids and tags shortened, payload by length only: reprs end up in logs.
+        return (
+            f"Packet({self.type.name}, id={self.packet_id[:4].hex()}…, "
+            f"tag={self.recipient_tag[:2].hex()}…, ttl={self.ttl}, flags=0x{self.flags:02x}, "
+            f"expires_at_s={self.expires_at_s}, payload={len(self.payload)} bytes)"
+        )
+
+
+def encode_packet(packet: Packet) -> bytes:
+    """The wire bytes of `packet`."""
+    head = _FIXED.pack(
+        PACKET_VERSION,
+        packet.type,
+        packet.ttl,
+        packet.flags,
+        packet.packet_id,
+        packet.expires_at_s,
+        len(packet.recipient_tag),
+    )
+    return b"".join(
+        (
+            head,
+            packet.recipient_tag,
+            packet.receipt_hash,
+            _PAYLOAD_LEN.pack(len(packet.payload)),
+            packet.payload,
+        )
+    )
+
+
+def encoded_len(packet: Packet) -> int:
+    """len(encode_packet(packet)), without encoding."""
+    return (
+        FIXED_HEADER_LEN
+        + len(packet.recipient_tag)
+        + len(packet.receipt_hash)
+        + _PAYLOAD_LEN.size
+        + len(packet.payload)
+    )
+
+
+# decode_packet checks every field itself, then fills a Packet without validating it twice.
+_new_object: Final = object.__new__
+_set_field: Final = object.__setattr__
+
+
+def decode_packet(data: bytes) -> Packet:
+    """Parse one packet; raises MalformedPacket naming the first fault (version checked first)."""
+    size = len(data)
+    if not size:
+        raise MalformedPacket("packet empty: version byte missing")
+    if data[0] != PACKET_VERSION:
+        raise MalformedPacket(f"version {data[0]} unsupported, expected {PACKET_VERSION}")
+    if size < FIXED_HEADER_LEN:
+        raise MalformedPacket(f"header truncated: {size} bytes, need {FIXED_HEADER_LEN}")
+    _, type_value, ttl, flags, packet_id, expires_at_s, tag_len = _FIXED.unpack_from(data)
+    ptype = _TYPE_BY_VALUE.get(type_value)
+    if ptype is None:
+        raise MalformedPacket(f"type {type_value} unknown")
+    if ptype is PacketType.ANNOUNCE:
+        if tag_len:
+            raise MalformedPacket("recipient_tag must be empty for an announce")
+    elif not MIN_TAG_LEN <= tag_len <= MAX_TAG_LEN:
+        raise MalformedPacket(f"recipient_tag length {tag_len} outside {MIN_TAG_LEN}..16")
+    tag_end = FIXED_HEADER_LEN + tag_len
+    hash_end = tag_end + (RECEIPT_HASH_LEN if ptype is PacketType.ENVELOPE else 0)
+    payload_start = hash_end + _PAYLOAD_LEN.size
+    if size < payload_start:
+        raise MalformedPacket(
+            f"header truncated: {size} bytes, need {payload_start} for tag_len {tag_len}"
+        )
+    (payload_len,) = _PAYLOAD_LEN.unpack_from(data, hash_end)
+    if payload_len != size - payload_start:
+        raise MalformedPacket(
+            f"payload_len {payload_len} does not match the {size - payload_start} bytes present"
+        )
+    payload = data[payload_start:]
+    # The layout already fixed the id, expiry, tag and hash lengths; these are the rest.
+    fault = _ttl_flags_fault(ptype, ttl, flags) or _payload_fault(ptype, payload)
+    if fault is not None:
+        raise MalformedPacket(fault)
+    packet = _new_object(Packet)
+    _set_field(packet, "type", ptype)
+    _set_field(packet, "packet_id", packet_id)
+    _set_field(packet, "recipient_tag", data[FIXED_HEADER_LEN:tag_end])
+    _set_field(packet, "expires_at_s", expires_at_s)
+    _set_field(packet, "payload", payload)
+    _set_field(packet, "ttl", ttl)
+    _set_field(packet, "flags", flags)
+    _set_field(packet, "receipt_hash", data[tag_end:hash_end])
+    return packet
+
+
+def with_ttl(packet: Packet, ttl: int) -> Packet:
+    """`packet` with another TTL (the one field hops may change); ValueError if out of range."""
+    return dataclasses.replace(packet, ttl=ttl)
+
+
+def decremented(packet: Packet) -> Packet:
+    """`packet` one hop further; raises ValueError if its TTL is already 0 (do not relay it)."""
+    if packet.ttl == 0:
+        raise ValueError("ttl is 0: the packet must not be relayed")
+    return dataclasses.replace(packet, ttl=packet.ttl - 1)
+
+
+def encoded_with_ttl(data: bytes, ttl: int) -> bytes:
+    """Encoded packet `data` with its TTL byte replaced, without a decode/encode round trip."""
+    if not 0 <= ttl <= MAX_TTL:
+        raise ValueError(f"ttl {ttl} outside 0..{MAX_TTL}")
+    if len(data) < FIXED_HEADER_LEN or data[0] != PACKET_VERSION:
+        raise ValueError("not an encoded version-1 packet")
+    return b"".join((data[:2], bytes((ttl,)), data[3:]))
+
+
+def priority(packet: Packet) -> Priority:
+    """CONTROL for receipts and announces, INTERACTIVE for small envelopes, else BULK."""
+    if packet.type is not PacketType.ENVELOPE:
+        return Priority.CONTROL
+    if packet.flags & _BULK_FLAG or len(packet.payload) > INTERACTIVE_MAX_PAYLOAD_LEN:
+        return Priority.BULK
+    return Priority.INTERACTIVE
+
+
+def associated_data(
+    *,
+    packet_type: PacketType,
+    flags: int,
+    packet_id: bytes,
+    recipient_tag: bytes,
+    expires_at_s: int,
+    receipt_hash: bytes,
+) -> bytes:
+    """The header fields no hop may change, for the end-to-end layer to bind as associated data.
+
+    version | type | flags | packet_id | expires_at_s u32 | tag_len | recipient_tag | receipt_hash
+    (the packet header without TTL and payload length). Raises ValueError on out-of-range fields.
+    """
+    try:
+        head = _AD_HEAD.pack(
+            PACKET_VERSION, packet_type, flags, packet_id, expires_at_s, len(recipient_tag)
+        )
+    except struct.error as exc:
+        raise ValueError(f"field out of range: {exc}") from None
+    return b"".join((head, recipient_tag, receipt_hash))
+
+
+# Announce payload: count u8, then count times (tag_len u8, tag).
+
+
+def encode_announce(tags: Sequence[bytes]) -> bytes:
+    """Announce payload listing `tags`; raises ValueError on a bad tag length or too many tags."""
+    if len(tags) > MAX_ANNOUNCE_TAGS:
+        raise ValueError(f"at most {MAX_ANNOUNCE_TAGS} tags per announce")
+    parts = [bytes((len(tags),))]
+    for tag in tags:
+        if not MIN_TAG_LEN <= len(tag) <= MAX_TAG_LEN:
+            raise ValueError(f"announced tag length {len(tag)} outside {MIN_TAG_LEN}..16")
+        parts.append(bytes((len(tag),)))
+        parts.append(tag)
+    return b"".join(parts)
+
+
+def _announce_fault(payload: bytes) -> str | None:
+    if not payload:
+        return "announce payload empty: tag count missing"
+    offset = 1
+    for index in range(payload[0]):
+        if offset >= len(payload):
+            return f"announce truncated at tag {index}"
+        tag_len = payload[offset]
+        if not MIN_TAG_LEN <= tag_len <= MAX_TAG_LEN:
+            return f"announce tag {index} length {tag_len} outside {MIN_TAG_LEN}..{MAX_TAG_LEN}"
+        offset += 1 + tag_len
+        if offset > len(payload):
+            return f"announce truncated at tag {index}"
+    if offset != len(payload):
+        return f"announce has {len(payload) - offset} trailing bytes"
+    return None
+
+
+def decode_announce(payload: bytes) -> tuple[bytes, ...]:
+    """The tags an announce payload lists; raises MalformedPacket naming the fault."""
+    fault = _announce_fault(payload)
+    if fault is not None:
+        raise MalformedPacket(fault)
+    tags = []
+    offset = 1
+    for _ in range(payload[0]):
+        tag_len = payload[offset]
+        tags.append(payload[offset + 1 : offset + 1 + tag_len])
+        offset += 1 + tag_len
+    return tuple(tags)
+
+
+class ReceiptPayload(NamedTuple):
+    """A receipt's payload: the revealed secret and the id of the envelope it clears."""
+
+    secret: bytes
+    envelope_id: bytes
+
+
+def encode_receipt(secret: bytes, envelope_id: bytes) -> bytes:
+    """Receipt payload: secret || envelope_id; raises ValueError on bad lengths."""
+    if len(secret) != RECEIPT_SECRET_LEN:
+        raise ValueError(f"receipt secret must be {RECEIPT_SECRET_LEN} bytes")
+    if len(envelope_id) != PACKET_ID_LEN:
+        raise ValueError(f"envelope id must be {PACKET_ID_LEN} bytes")
+    return secret + envelope_id
+
+
+def decode_receipt(payload: bytes) -> ReceiptPayload:
+    """Split a receipt payload; raises MalformedPacket on a bad length."""
+    if len(payload) != RECEIPT_PAYLOAD_LEN:
+        raise MalformedPacket(
+            f"receipt payload length {len(payload)}, expected {RECEIPT_PAYLOAD_LEN}"
+        )
+    return ReceiptPayload(payload[:RECEIPT_SECRET_LEN], payload[RECEIPT_SECRET_LEN:])
+
+
+def make_announce(
+    packet_id: bytes, tags: Sequence[bytes], expires_at_s: int, ttl: int = 0
+) -> Packet:
+    """An announce of `tags` (empty recipient tag; TTL 0 by default: neighbours only)."""
+    return Packet(
+        type=PacketType.ANNOUNCE,
+        packet_id=packet_id,
+        recipient_tag=b"",
+        expires_at_s=expires_at_s,
+        payload=encode_announce(tags),
+        ttl=ttl,
+    )
+
+
+def make_receipt(
+    packet_id: bytes,
+    secret: bytes,
+    envelope_id: bytes,
+    recipient_tag: bytes,
+    expires_at_s: int,
+    ttl: int = DEFAULT_TTL,
+) -> Packet:
+    """A receipt revealing `secret` for envelope `envelope_id`, addressed to `recipient_tag`."""
+    return Packet(
+        type=PacketType.RECEIPT,
+        packet_id=packet_id,
+        recipient_tag=recipient_tag,
+        expires_at_s=expires_at_s,
+        payload=encode_receipt(secret, envelope_id),
+        ttl=ttl,
+    )

@@ -1,0 +1,47 @@
+"""Hypothesis strategies for valid mesh packets, shared by the mesh tests."""
+
+from hypothesis import strategies as st
+
+from pigeon.mesh.packet import (
+    MAX_PAYLOAD_LEN,
+    PACKET_ID_LEN,
+    RECEIPT_PAYLOAD_LEN,
+    Flag,
+    Packet,
+    PacketType,
+    encode_announce,
+)
+from pigeon.mesh.receipt import RECEIPT_HASH_LEN
+
+packet_ids = st.binary(min_size=PACKET_ID_LEN, max_size=PACKET_ID_LEN)
+recipient_tags = st.binary(min_size=8, max_size=16)
+expiries = st.integers(min_value=0, max_value=0xFFFF_FFFF)
+ttls = st.integers(min_value=0, max_value=15)
+
+
+@st.composite
+def packets(draw: st.DrawFn, max_payload: int = MAX_PAYLOAD_LEN) -> Packet:
+    """Any valid packet of any type."""
+    ptype = draw(st.sampled_from(PacketType))
+    flags, receipt_hash = 0, b""
+    if ptype is PacketType.ENVELOPE:
+        flags = draw(st.sampled_from([0, int(Flag.HANDSHAKE), int(Flag.BULK)]))
+        receipt_hash = draw(st.binary(min_size=RECEIPT_HASH_LEN, max_size=RECEIPT_HASH_LEN))
+        tag = draw(recipient_tags)
+        payload = draw(st.binary(min_size=1, max_size=max_payload))
+    elif ptype is PacketType.RECEIPT:
+        tag = draw(recipient_tags)
+        payload = draw(st.binary(min_size=RECEIPT_PAYLOAD_LEN, max_size=RECEIPT_PAYLOAD_LEN))
+    else:
+        tag = b""
+        payload = encode_announce(draw(st.lists(recipient_tags, max_size=20)))
+    return Packet(
+        type=ptype,
+        ttl=draw(ttls),
+        flags=flags,
+        packet_id=draw(packet_ids),
+        recipient_tag=tag,
+        expires_at_s=draw(expiries),
+        payload=payload,
+        receipt_hash=receipt_hash,
+    )

@@ -1,0 +1,332 @@
+"""Mesh packet codec: round trips, the exact layout, and rejection of every malformed field."""
+
+import dataclasses
+import struct
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pigeon.mesh.errors import MalformedPacket, MeshError
+from pigeon.mesh.packet import (
+    DEFAULT_TTL,
+    FIXED_HEADER_LEN,
+    INTERACTIVE_MAX_PAYLOAD_LEN,
+    MAX_ANNOUNCE_TAGS,
+    MAX_PACKET_LEN,
+    MAX_PAYLOAD_LEN,
+    Flag,
+    Packet,
+    PacketType,
+    Priority,
+    associated_data,
+    decode_announce,
+    decode_packet,
+    decode_receipt,
+    decremented,
+    encode_announce,
+    encode_packet,
+    encode_receipt,
+    encoded_len,
+    encoded_with_ttl,
+    make_announce,
+    make_receipt,
+    priority,
+    with_ttl,
+)
+from tests.mesh.strategies import packets, recipient_tags
+
+PID = bytes(range(16))
+TAG = bytes(range(100, 116))
+RHASH = bytes(range(200, 216))
+
+
+def envelope(**changes: object) -> Packet:
+    fields: dict[str, object] = {
+        "type": PacketType.ENVELOPE,
+        "packet_id": PID,
+        "recipient_tag": TAG,
+        "expires_at_s": 1_800_000_000,
+        "payload": b"ciphertext",
+        "receipt_hash": RHASH,
+    }
+    fields.update(changes)
+    return Packet(**fields)  # type: ignore[arg-type]
+
+
+def raw(
+    *,
+    version: int = 1,
+    ptype: int = 1,
+    ttl: int = 7,
+    flags: int = 0,
+    packet_id: bytes = PID,
+    expires: int = 1_800_000_000,
+    tag: bytes = TAG,
+    tag_len: int | None = None,
+    rhash: bytes = RHASH,
+    payload: bytes = b"ciphertext",
+    payload_len: int | None = None,
+) -> bytes:
+    """Packet bytes built by hand from the documented layout, independent of the encoder."""
+    head = struct.pack(
+        ">BBBB16sIB",
+        version,
+        ptype,
+        ttl,
+        flags,
+        packet_id,
+        expires,
+        len(tag) if tag_len is None else tag_len,
+    )
+    length = len(payload) if payload_len is None else payload_len
+    return head + tag + rhash + struct.pack(">H", length) + payload
+
+
+@given(packets())
+def test_round_trip(packet: Packet) -> None:
+    data = encode_packet(packet)
+    assert decode_packet(data) == packet
+    assert len(data) == encoded_len(packet) <= MAX_PACKET_LEN
+
+
+def test_layout_matches_the_documented_bytes() -> None:
+    assert encode_packet(envelope()) == raw()
+    assert FIXED_HEADER_LEN == 25
+    assert MAX_PACKET_LEN == 25 + 16 + 16 + 2 + MAX_PAYLOAD_LEN
+
+
+def test_largest_packet_round_trips() -> None:
+    packet = envelope(payload=bytes(MAX_PAYLOAD_LEN), flags=int(Flag.BULK))
+    assert len(encode_packet(packet)) == MAX_PACKET_LEN
+    assert decode_packet(encode_packet(packet)) == packet
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        (b"", "version"),
+        (raw(version=0), "version"),
+        (raw(version=2), "version"),
+        (raw(version=255), "version"),
+        (raw()[:1], "header truncated"),
+        (raw()[: FIXED_HEADER_LEN - 1], "header truncated"),
+        (raw(ptype=0), "type"),
+        (raw(ptype=4), "type"),
+        (raw(ptype=255), "type"),
+        (raw(ttl=16), "ttl"),
+        (raw(ttl=255), "ttl"),
+        (raw(flags=0x04), "flags"),
+        (raw(flags=0x80), "flags"),
+        (raw(flags=0x03), "flags"),
+        (raw(ptype=3, flags=1, rhash=b"", payload=bytes(32)), "flags"),
+        (raw(ptype=2, flags=2, tag=b"", rhash=b"", payload=b"\x00"), "flags"),
+        (raw(tag=b""), "recipient_tag"),
+        (raw(tag=bytes(7)), "recipient_tag"),
+        (raw(tag=bytes(17)), "recipient_tag"),
+        (raw(tag_len=255), "recipient_tag"),
+        (raw(ptype=3, tag=b"", rhash=b"", payload=bytes(32)), "recipient_tag"),
+        (raw(ptype=2, tag=bytes(8), rhash=b"", payload=b"\x00"), "recipient_tag"),
+        (raw()[: FIXED_HEADER_LEN + 16 + 15], "header truncated"),
+        (raw()[: FIXED_HEADER_LEN + 16 + 16 + 1], "header truncated"),
+        (raw(payload_len=11), "payload_len"),
+        (raw(payload_len=9), "payload_len"),
+        (raw() + b"x", "payload_len"),
+        (raw(payload_len=0xFFFF), "payload_len"),
+        (raw(payload=bytes(MAX_PAYLOAD_LEN + 1)), "payload length"),
+        (raw(payload=b""), "payload empty"),
+        (raw(ptype=3, rhash=b"", payload=bytes(31)), "receipt payload"),
+        (raw(ptype=3, rhash=b"", payload=bytes(33)), "receipt payload"),
+        (raw(ptype=2, tag=b"", rhash=b"", payload=b""), "announce"),
+        (raw(ptype=2, tag=b"", rhash=b"", payload=b"\x01"), "announce truncated"),
+        (raw(ptype=2, tag=b"", rhash=b"", payload=b"\x01\x07" + bytes(7)), "announce tag 0"),
+        (raw(ptype=2, tag=b"", rhash=b"", payload=b"\x01\x08" + bytes(7)), "announce truncated"),
+        (raw(ptype=2, tag=b"", rhash=b"", payload=b"\x00\x00"), "trailing"),
+    ],
+)
+def test_every_malformed_field_is_named(data: bytes, field: str) -> None:
+    with pytest.raises(MalformedPacket, match=field) as caught:
+        decode_packet(data)
+    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value, MeshError)
+
+
+@given(packets(max_payload=600), st.data())
+def test_every_truncation_is_rejected(packet: Packet, data: st.DataObject) -> None:
+    encoded = encode_packet(packet)
+    cut = data.draw(st.integers(min_value=0, max_value=len(encoded) - 1))
+    with pytest.raises(MalformedPacket):
+        decode_packet(encoded[:cut])
+
+
+@given(packets(max_payload=600), st.binary(min_size=1, max_size=40))
+def test_trailing_bytes_are_rejected(packet: Packet, extra: bytes) -> None:
+    with pytest.raises(MalformedPacket, match="payload_len"):
+        decode_packet(encode_packet(packet) + extra)
+
+
+@given(packets(max_payload=300), st.data())
+def test_any_corruption_raises_only_malformed_packet(packet: Packet, data: st.DataObject) -> None:
+    encoded = bytearray(encode_packet(packet))
+    index = data.draw(st.integers(min_value=0, max_value=len(encoded) - 1))
+    encoded[index] = data.draw(st.integers(min_value=0, max_value=255))
+    try:
+        decoded = decode_packet(bytes(encoded))
+    except MalformedPacket:
+        return
+    assert encode_packet(decoded) == bytes(encoded)
+    assert dataclasses.replace(decoded) == decoded
+
+
+@given(st.binary(max_size=300))
+def test_random_bytes_raise_only_malformed_packet(data: bytes) -> None:
+    try:
+        decoded = decode_packet(data)
+    except MalformedPacket:
+        return
+    assert encode_packet(decoded) == data
+    assert dataclasses.replace(decoded) == decoded  # the constructor accepts it too
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"type": 1}, "type"),
+        ({"ttl": -1}, "ttl"),
+        ({"ttl": 16}, "ttl"),
+        ({"flags": 0x10}, "flags"),
+        ({"packet_id": bytes(15)}, "packet_id"),
+        ({"packet_id": bytes(17)}, "packet_id"),
+        ({"recipient_tag": bytes(7)}, "recipient_tag"),
+        ({"expires_at_s": -1}, "expires_at_s"),
+        ({"expires_at_s": 2**32}, "expires_at_s"),
+        ({"receipt_hash": b""}, "receipt_hash"),
+        ({"payload": b""}, "payload"),
+        ({"payload": bytes(MAX_PAYLOAD_LEN + 1)}, "payload"),
+    ],
+)
+def test_constructor_rejects_invalid_fields(changes: dict[str, object], field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        envelope(**changes)
+
+
+def test_non_envelopes_carry_no_receipt_hash() -> None:
+    with pytest.raises(ValueError, match="receipt_hash"):
+        Packet(
+            type=PacketType.RECEIPT,
+            packet_id=PID,
+            recipient_tag=TAG,
+            expires_at_s=0,
+            payload=bytes(32),
+            receipt_hash=RHASH,
+        )
+
+
+@given(packets(max_payload=200), st.integers(min_value=0, max_value=15))
+def test_ttl_is_the_only_field_a_hop_changes(packet: Packet, ttl: int) -> None:
+    changed = with_ttl(packet, ttl)
+    assert changed.ttl == ttl
+    assert with_ttl(changed, packet.ttl) == packet
+    assert encoded_with_ttl(encode_packet(packet), ttl) == encode_packet(changed)
+
+
+def test_decremented_counts_down_and_stops_at_zero() -> None:
+    packet = envelope(ttl=1)
+    assert decremented(packet).ttl == 0
+    with pytest.raises(ValueError, match="ttl"):
+        decremented(decremented(packet))
+    with pytest.raises(ValueError, match="ttl"):
+        with_ttl(packet, 16)
+    with pytest.raises(ValueError, match="ttl"):
+        encoded_with_ttl(encode_packet(packet), 16)
+    assert envelope().ttl == DEFAULT_TTL
+
+
+def test_priority_classes() -> None:
+    receipt = make_receipt(PID, bytes(16), bytes(16), TAG, 0)
+    assert priority(receipt) is Priority.CONTROL
+    assert priority(make_announce(PID, [TAG], 0)) is Priority.CONTROL
+    assert priority(envelope()) is Priority.INTERACTIVE
+    assert priority(envelope(flags=int(Flag.HANDSHAKE))) is Priority.INTERACTIVE
+    assert priority(envelope(payload=bytes(INTERACTIVE_MAX_PAYLOAD_LEN))) is Priority.INTERACTIVE
+    assert priority(envelope(payload=bytes(INTERACTIVE_MAX_PAYLOAD_LEN + 1))) is Priority.BULK
+    assert priority(envelope(flags=int(Flag.BULK))) is Priority.BULK
+    assert Priority.CONTROL < Priority.INTERACTIVE < Priority.BULK
+
+
+@given(st.lists(recipient_tags, max_size=MAX_ANNOUNCE_TAGS))
+def test_announce_round_trip(tags: list[bytes]) -> None:
+    assert decode_announce(encode_announce(tags)) == tuple(tags)
+
+
+def test_announce_rejects_bad_tags() -> None:
+    with pytest.raises(ValueError, match="tag length"):
+        encode_announce([bytes(7)])
+    with pytest.raises(ValueError, match="at most"):
+        encode_announce([TAG] * (MAX_ANNOUNCE_TAGS + 1))
+    with pytest.raises(MalformedPacket, match="announce"):
+        decode_announce(b"\x02\x08" + bytes(8))
+
+
+def test_make_announce_is_neighbour_only_and_untagged() -> None:
+    announce = make_announce(PID, [TAG, TAG[:8]], 99)
+    assert announce.ttl == 0
+    assert announce.recipient_tag == b""
+    assert decode_announce(decode_packet(encode_packet(announce)).payload) == (TAG, TAG[:8])
+
+
+def test_receipt_payload() -> None:
+    secret, envelope_id = bytes(range(16)), bytes(range(16, 32))
+    receipt = make_receipt(PID, secret, envelope_id, TAG, 99)
+    assert decode_receipt(receipt.payload) == (secret, envelope_id)
+    assert encode_receipt(secret, envelope_id) == secret + envelope_id
+    with pytest.raises(ValueError, match="secret"):
+        encode_receipt(bytes(15), envelope_id)
+    with pytest.raises(ValueError, match="envelope id"):
+        encode_receipt(secret, bytes(15))
+    with pytest.raises(MalformedPacket, match="receipt payload"):
+        decode_receipt(bytes(31))
+
+
+def test_repr_shows_neither_payload_nor_full_identifiers() -> None:
+    packet = envelope(payload=b"SECRET-LOOKING-PAYLOAD")
+    text = repr(packet)
+    assert "SECRET" not in text
+    assert PID.hex() not in text
+    assert TAG.hex() not in text
+    assert "22 bytes" in text
+
+
+def _ad(packet: Packet) -> bytes:
+    return associated_data(
+        packet_type=packet.type,
+        flags=packet.flags,
+        packet_id=packet.packet_id,
+        recipient_tag=packet.recipient_tag,
+        expires_at_s=packet.expires_at_s,
+        receipt_hash=packet.receipt_hash,
+    )
+
+
+def test_associated_data_binds_every_field_but_ttl_and_payload() -> None:
+    base = envelope()
+    assert _ad(base) == _ad(envelope(ttl=0, payload=b"other"))
+    for changes in (
+        {"packet_id": bytes(16)},
+        {"recipient_tag": TAG[:8]},
+        {"expires_at_s": 1},
+        {"receipt_hash": bytes(16)},
+        {"flags": int(Flag.BULK)},
+    ):
+        assert _ad(envelope(**changes)) != _ad(base), changes
+    encoded = encode_packet(base)
+    assert _ad(base) == encoded[:2] + encoded[3 : FIXED_HEADER_LEN + 16 + 16]
+    with pytest.raises(ValueError, match="out of range"):
+        associated_data(
+            packet_type=PacketType.ENVELOPE,
+            flags=0,
+            packet_id=PID,
+            recipient_tag=TAG,
+            expires_at_s=-1,
+            receipt_hash=RHASH,
+        )
