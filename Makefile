@@ -5,9 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FUZZ_SECONDS ?= 30
+# Debian packages the default test tier needs: the browser tests drive Debian's Chromium.
+APT_PACKAGES := chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint bench fuzz clean
+.PHONY: help setup system-packages run test lint bench fuzz image clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -19,10 +21,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --only-binary=sqlcipher3 -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP) ## Create .venv and install the project with its dev tools
+setup: $(STAMP) system-packages ## Create .venv and install the project with its dev tools
 
-run: setup ## Demo: the most complete thing that exists so far
-	$(BIN)/pigeon selftest
+system-packages: ## Install APT_PACKAGES that are missing (as root), or say what to install
+	@missing=""; for p in $(APT_PACKAGES); do test -x /usr/bin/$$p || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing$$missing"; apt-get update -qq && apt-get install -y$$missing; \
+	else \
+		echo "Missing Debian packages:$$missing (sudo apt-get install$$missing); the tests that need them are skipped"; \
+	fi
+
+run: setup ## Demo: your node's page on https://localhost:8443 in a simulated neighbourhood
+	$(BIN)/pigeon demo --data build/demo
 
 lint: setup ## ruff, ruff format, mypy --strict, import-linter room contracts
 	$(BIN)/ruff check node tests bench fuzz
@@ -39,6 +50,9 @@ bench: setup ## Benchmarks; each writes JSON to bench/results/
 
 fuzz: setup ## Short atheris runs of every parser (FUZZ_SECONDS each)
 	@for f in fuzz/fuzz_*.py; do echo "== $$f"; $(BIN)/python $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; done
+
+image: setup ## Build the SD-card image in build/ (root; 15-30 min the first time, cached after)
+	bash image/build.sh
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist

@@ -16,6 +16,11 @@ from pigeon import __version__
 # hardware libraries are never loaded by a command that does not need them.
 COMMANDS: dict[str, str] = {
     "selftest": "pigeon.crypto.selftest_command",
+    "card": "pigeon.crypto.card_command",
+    "relay": "pigeon.relay.command",
+    "sim": "pigeon.sim.command",
+    "node": "pigeon.daemon.command",
+    "demo": "pigeon.daemon.demo",
 }
 
 

@@ -1,0 +1,113 @@
+"""Per-neighbour send queue: packets by priority class, cut into frames, a window at a time.
+
+The router keeps queues itself (rather than pushing everything into the transport) so that a
+receipt or a text overtakes a file transfer queued earlier, so that a packet the neighbour
+turns out to have already can be cancelled before it is sent, and so that a link that goes
+down costs nothing for what was never sent. The transport reports each finished frame
+(`FrameSent`), which frees one slot of the window.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Final
+
+from pigeon.mesh.fragment import MAX_MESSAGE_ID, fragment
+from pigeon.mesh.packet import Priority
+
+PRIORITY_CLASSES: Final = len(Priority)
+# Each class has an urgent lane (e.g. an envelope for the neighbour itself) ahead of the rest.
+_LANES: Final = 2 * PRIORITY_CLASSES
+
+
+class Outbox:
+    """Packets waiting for one neighbour; `pull` returns the frames that may go now."""
+
+    __slots__ = (
+        "_frames",
+        "_in_flight",
+        "_lane_of",
+        "_lanes",
+        "_message_id",
+        "_window",
+        "frame_limit",
+        "max_packets",
+    )
+
+    def __init__(
+        self, frame_limit: int, window: int, max_packets: int, first_message_id: int
+    ) -> None:
+        if window < 1 or max_packets < 1:
+            raise ValueError("window and max_packets must be at least 1")
+        self.frame_limit = frame_limit
+        self.max_packets = max_packets
+        self._window = window
+        self._lanes: tuple[dict[bytes, bytes], ...] = tuple({} for _ in range(_LANES))
+        self._lane_of: dict[bytes, dict[bytes, bytes]] = {}  # queued id -> its lane
+        self._frames: deque[bytes] = deque()
+        self._in_flight = 0
+        self._message_id = first_message_id & MAX_MESSAGE_ID
+
+    def __len__(self) -> int:
+        return len(self._lane_of)
+
+    def __contains__(self, packet_id: bytes) -> bool:
+        return packet_id in self._lane_of
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued, being cut into frames, or in flight."""
+        return not self._in_flight and not self._frames and not self._lane_of
+
+    def put(self, packet_id: bytes, encoded: bytes, priority: int, urgent: bool = False) -> bool:
+        """Queue a packet unless it is already queued or the outbox is full."""
+        lane_of = self._lane_of
+        if packet_id in lane_of or len(lane_of) >= self.max_packets:
+            return False
+        lane = self._lanes[2 * priority + (0 if urgent else 1)]
+        lane[packet_id] = encoded
+        lane_of[packet_id] = lane
+        return True
+
+    def queued_ids(self) -> list[bytes]:
+        """The ids of packets still waiting (not yet cut into frames), in sending order."""
+        return [packet_id for lane in self._lanes for packet_id in lane]
+
+    def cancel(self, packet_id: bytes) -> bool:
+        """Unqueue a packet that has not started to go out; True if it was queued."""
+        lane = self._lane_of.pop(packet_id, None)
+        if lane is None:
+            return False
+        del lane[packet_id]
+        return True
+
+    def pull(self) -> list[bytes]:
+        """Frames to hand to the transport now, within the window."""
+        free = self._window - self._in_flight
+        frames = self._frames
+        if free <= 0 or not (frames or self._lane_of):
+            return []
+        out: list[bytes] = []
+        while free:
+            if not frames and not self._next_packet():
+                break
+            out.append(frames.popleft())
+            free -= 1
+        self._in_flight = self._window - free
+        return out
+
+    def sent(self) -> None:
+        """One frame handed out earlier is done (sent or failed)."""
+        if self._in_flight:
+            self._in_flight -= 1
+
+    def _next_packet(self) -> bool:
+        for lane in self._lanes:
+            if lane:
+                packet_id = next(iter(lane))
+                encoded = lane.pop(packet_id)
+                del self._lane_of[packet_id]
+                self._frames.extend(fragment(encoded, self.frame_limit, self._message_id))
+                self._message_id = (self._message_id + 1) & MAX_MESSAGE_ID
+                return True
+        return False

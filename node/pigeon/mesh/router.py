@@ -1,0 +1,568 @@
+"""The mesh router: a sans-IO state machine, `Router.handle(event, now) -> list[Action]`.
+
+It reassembles frames, drops malformed, expired, throttled and duplicate packets, delivers
+packets for the tags our endpoint serves, carries envelopes for others (spool admission and
+expiry), hands a recipient its envelopes when it announces its tag, clears carried envelopes
+with verified receipts (and answers a neighbour that offers an envelope we know was delivered
+with its receipt), and lets a `Policy` pick the neighbours that get relay copies. It never
+reads payloads. `now` is unix time in seconds; randomness comes from the injected rng.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Final
+
+from pigeon.mesh.dedup import SEEN_CACHE_MAX_ENTRIES, SEEN_CACHE_TTL_S, SeenCache
+from pigeon.mesh.errors import MalformedFrame, MalformedPacket
+from pigeon.mesh.events import (
+    Action,
+    Deliver,
+    Drop,
+    DropReason,
+    Event,
+    FrameReceived,
+    FrameSent,
+    LinkDown,
+    LinkUp,
+    LocalSend,
+    SendFrame,
+    ServeTags,
+    Tick,
+)
+from pigeon.mesh.fragment import MAX_MESSAGE_ID, Reassembler
+from pigeon.mesh.gradient import ANNOUNCE_HOPS, TagGradient
+from pigeon.mesh.outbox import Outbox
+from pigeon.mesh.packet import (
+    Flag,
+    Packet,
+    PacketType,
+    decode_announce,
+    decode_packet,
+    decode_receipt,
+    encode_packet,
+    encoded_with_ttl,
+    make_announce,
+    priority,
+)
+from pigeon.mesh.policy import DEFAULT_WAIT_TTL, Policy, make_policy
+from pigeon.mesh.ratelimit import LimiterPolicy, LimitKind, NeighbourLimiter, ThrottleCounts
+from pigeon.mesh.receipt import verify_receipt
+from pigeon.mesh.spool import Spool, SpoolPolicy, SpoolReason
+
+_LOGGER = logging.getLogger(__name__)
+
+LOCAL: Final = ""  # the depositor name of packets from our own endpoint
+ANNOUNCE_LIFETIME_S: Final = 600
+
+
+@dataclass(frozen=True, slots=True)
+class RouterConfig:
+    """Tunables; the defaults suit a Pi relaying a busy neighbourhood."""
+
+    routing: str = "default"
+    spray_wait_ttl: int = DEFAULT_WAIT_TTL
+    send_window_frames: int = 4
+    outbox_max_packets: int = 4096
+    # An envelope handed to its recipient is offered again after this long while the recipient
+    # stays in range and no receipt came back (the frames may have been lost).
+    handover_retry_s: float = 15.0
+    handover_max_retries: int = 2
+    gradient_announce_interval_s: float = 30.0
+    gradient_max_handovers: int = 2
+    # Our own envelopes with no receipt after this long are given a fresh copy budget (the
+    # policy decides what that means), then again after twice as long, and so on.
+    origin_retry_s: float = 600.0
+    receipts_max: int = 50_000
+    seen_ttl_s: float = SEEN_CACHE_TTL_S
+    seen_max_entries: int = SEEN_CACHE_MAX_ENTRIES
+    spool: SpoolPolicy = field(default_factory=SpoolPolicy)
+    limits: LimiterPolicy = field(default_factory=LimiterPolicy)
+
+
+@dataclass(slots=True, eq=False)
+class Carried:
+    """A packet this node carries: its bytes, our TTL for it and who is known to have it."""
+
+    packet: Packet
+    encoded: bytes
+    ttl: int
+    priority: int
+    holders: set[str] = field(default_factory=set)
+    last_sent: float = -math.inf  # when a copy was last queued for anyone
+    retries: int = 0  # handovers repeated because no receipt came back
+    relayed: int = 0  # handovers down the gradient to a neighbour nearer the recipient
+
+
+@dataclass(slots=True, eq=False)
+class _Neighbour:
+    outbox: Outbox
+    tags: tuple[bytes, ...] = ()  # what it serves, in announced order (runs stay reproducible)
+    spent: set[bytes] = field(default_factory=set)  # queued copies the policy paid for
+    announced: dict[int, tuple[bytes, ...]] = field(default_factory=dict)  # by us, per level
+    announce_ids: dict[int, bytes] = field(default_factory=dict)  # our last announce per level
+    gradient_at: float = -math.inf  # when we last re-announced learned tags to it
+
+
+class Router:
+    """One node's routing state; feed it events, carry out the actions it returns."""
+
+    def __init__(
+        self, config: RouterConfig, rng: random.Random, seen: SeenCache | None = None
+    ) -> None:
+        """`seen` restores a persisted seen-cache (see `SeenCache.from_bytes`)."""
+        self.config = config
+        self._rng = rng
+        self._policy: Policy = make_policy(config.routing, config.spray_wait_ttl)
+        self._reassembler = Reassembler()
+        self.seen = (
+            seen if seen is not None else SeenCache(config.seen_ttl_s, config.seen_max_entries)
+        )
+        self._spool = Spool(config.spool)
+        self._limiter = NeighbourLimiter(config.limits)
+        self._neighbours: dict[str, _Neighbour] = {}
+        self._carried: dict[bytes, Carried] = {}
+        self._by_tag: dict[bytes, dict[bytes, None]] = {}
+        self._receipts: OrderedDict[bytes, Packet] = OrderedDict()  # envelope id -> receipt
+        self._served: frozenset[bytes] = frozenset()
+        self._gradient = TagGradient()
+        self._announce_due = False
+        self._dirty: dict[str, None] = {}
+        self._originated: dict[bytes, tuple[float, float]] = {}  # id -> (due, interval)
+        self._next_retry = -math.inf
+        self._now = 0.0
+        self.metrics: Counter[str] = Counter()
+        self._handlers: dict[type, Callable[..., None]] = {
+            FrameReceived: self._on_frame,
+            LinkUp: self._on_link_up,
+            LinkDown: self._on_link_down,
+            LocalSend: self._on_local_send,
+            Tick: self._on_tick,
+            ServeTags: self._on_serve_tags,
+        }
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def handle(self, event: Event, now: float) -> list[Action]:
+        """Process one event at unix time `now`; return what to do, in order."""
+        if type(event) is FrameSent:  # the most frequent event by far: a short path
+            return self._on_frame_sent(event.peer)
+        actions: list[Action] = []
+        self._now = now
+        self._handlers[type(event)](event, now, actions)
+        if self._dirty or self._announce_due:
+            self._pump(actions)
+        return actions
+
+    def neighbours(self) -> list[str]:
+        """The peers with a link now, in the order they came up."""
+        return list(self._neighbours)
+
+    def carried_packets(self) -> list[Carried]:
+        """Every packet carried now (envelopes and receipts), oldest first."""
+        return list(self._carried.values())
+
+    def carried_envelopes(self) -> Iterator[Carried]:
+        """The envelopes carried now, oldest first."""
+        return (c for c in list(self._carried.values()) if c.packet.type is PacketType.ENVELOPE)
+
+    @property
+    def spool_envelopes(self) -> int:
+        """How many envelopes this node holds for others."""
+        return self.metrics["carried_envelopes"]
+
+    def throttled_peers(self) -> dict[str, ThrottleCounts]:
+        """Neighbours the rate limiter refused, and how often, per kind."""
+        return self._limiter.throttled_peers()
+
+    def send_copy(
+        self, carried: Carried, peer: str, ttl: int, *, spent: bool = False, urgent: bool = False
+    ) -> None:
+        """Queue a copy of `carried` at `ttl` for `peer` (a policy's decision)."""
+        neighbour = self._neighbours.get(peer)
+        if neighbour is None:
+            return
+        packet_id = carried.packet.packet_id
+        encoded = (
+            encoded_with_ttl(carried.encoded, ttl) if ttl != carried.packet.ttl else carried.encoded
+        )
+        if neighbour.outbox.put(packet_id, encoded, carried.priority, urgent):
+            carried.holders.add(peer)
+            carried.last_sent = self._now
+            if spent:
+                neighbour.spent.add(packet_id)
+            self._dirty[peer] = None
+            self.metrics["copies_queued"] += 1
+        else:
+            self.metrics["outbox_refused"] += 1
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _on_link_up(self, event: LinkUp, now: float, actions: list[Action]) -> None:
+        if event.peer in self._neighbours:
+            self._on_link_down(LinkDown(event.peer), now, actions)
+        first_id = self._rng.randrange(MAX_MESSAGE_ID + 1)
+        outbox = Outbox(
+            event.frame_limit,
+            self.config.send_window_frames,
+            self.config.outbox_max_packets,
+            first_id,
+        )
+        self._neighbours[event.peer] = _Neighbour(outbox)
+        self.metrics["links_up"] += 1
+        self._announce_due = True
+        self._policy.on_link_up(self, event.peer)
+
+    def _on_link_down(self, event: LinkDown, now: float, actions: list[Action]) -> None:
+        neighbour = self._neighbours.pop(event.peer, None)
+        self._reassembler.drop_peer(event.peer)
+        self._dirty.pop(event.peer, None)
+        if neighbour is None:
+            return
+        self._gradient.forget(event.peer)
+        self._gradient_changed()
+        for packet_id in neighbour.outbox.queued_ids():
+            carried = self._carried.get(packet_id)
+            if carried is None:
+                continue
+            carried.holders.discard(event.peer)
+            if packet_id in neighbour.spent:
+                self._policy.on_unsent(carried)
+
+    def _on_frame_sent(self, peer: str) -> list[Action]:
+        neighbour = self._neighbours.get(peer)
+        if neighbour is None:
+            return []
+        outbox = neighbour.outbox
+        outbox.sent()
+        frames = outbox.pull()
+        if not frames:
+            return []
+        self.metrics["frames_out"] += len(frames)
+        return [SendFrame(peer, frame) for frame in frames]
+
+    def _on_frame(self, event: FrameReceived, now: float, actions: list[Action]) -> None:
+        peer = event.peer
+        self.metrics["frames_in"] += 1
+        if not self._limiter.allow(peer, LimitKind.BYTES, len(event.frame), now):
+            self._drop(DropReason.THROTTLED, peer, actions)
+            return
+        try:
+            data = self._reassembler.add(peer, event.frame, now)
+            if data is None:
+                return
+            packet = decode_packet(data)
+        except (MalformedFrame, MalformedPacket) as exc:
+            self.metrics["drop_malformed"] += 1
+            _LOGGER.debug("malformed input from a neighbour: %s", exc)
+            actions.append(Drop(DropReason.MALFORMED, peer))
+            return
+        self._on_packet(packet, data, peer, now, actions)
+
+    def _on_packet(
+        self, packet: Packet, data: bytes, peer: str, now: float, actions: list[Action]
+    ) -> None:
+        self.metrics["packets_in"] += 1
+        limiter = self._limiter
+        if not limiter.allow(peer, LimitKind.PACKETS, 1, now) or (
+            packet.flags & _HANDSHAKE and not limiter.allow(peer, LimitKind.HANDSHAKES, 1, now)
+        ):
+            self._drop(DropReason.THROTTLED, peer, actions)
+            return
+        if packet.expires_at_s <= now:
+            self._drop(DropReason.EXPIRED, peer, actions)
+            return
+        if packet.type is PacketType.ANNOUNCE:
+            self._on_announce(packet, peer)
+            return
+        packet_id = packet.packet_id
+        neighbour = self._neighbours.get(peer)
+        if neighbour is not None and neighbour.outbox.cancel(packet_id):
+            self.metrics["copies_cancelled"] += 1  # managed rebroadcast: it has it already
+        carried = self._carried.get(packet_id)
+        if carried is not None:
+            carried.holders.add(peer)
+            self._policy.on_duplicate(carried, packet.ttl)
+        if self.seen.check_and_add(packet_id, now):
+            self._answer_with_receipt(packet, peer)
+            self._drop(DropReason.DUPLICATE, peer, actions)
+            return
+        if packet.type is PacketType.RECEIPT:
+            self._on_receipt(packet, data, peer, now, actions)
+        else:
+            self._on_envelope(packet, data, peer, now, actions)
+
+    def _on_envelope(
+        self, packet: Packet, data: bytes, peer: str | None, now: float, actions: list[Action]
+    ) -> None:
+        if self._answer_with_receipt(packet, peer):
+            self._drop(DropReason.CLEARED, peer, actions)
+            return
+        if packet.recipient_tag in self._served:
+            self.metrics["delivered"] += 1
+            actions.append(Deliver(packet))
+            return
+        self._carry(packet, data, peer, now, actions)
+
+    def _on_receipt(
+        self, packet: Packet, data: bytes, peer: str | None, now: float, actions: list[Action]
+    ) -> None:
+        secret, envelope_id = decode_receipt(packet.payload)
+        held = self._carried.get(envelope_id)
+        if held is not None and held.packet.type is PacketType.ENVELOPE:
+            if not verify_receipt(secret, held.packet.receipt_hash):
+                self._drop(DropReason.FORGED_RECEIPT, peer, actions)
+                return
+            self._uncarry(envelope_id)
+            self.metrics["receipts_cleared"] += 1
+        self._remember_receipt(envelope_id, packet)
+        if packet.recipient_tag in self._served:
+            self.metrics["receipts_delivered"] += 1
+            actions.append(Deliver(packet))
+            return
+        self._carry(packet, data, peer, now, actions)
+
+    def _on_announce(self, packet: Packet, peer: str) -> None:
+        neighbour = self._neighbours.get(peer)
+        if neighbour is None:
+            return
+        tags = decode_announce(packet.payload)
+        self.metrics["announces_in"] += 1
+        if packet.ttl >= ANNOUNCE_HOPS:
+            neighbour.tags = tags
+            for tag in tags:
+                for packet_id in list(self._by_tag.get(tag, ())):
+                    self._hand_over(self._carried[packet_id], peer)
+        if self._policy.follows_gradient:
+            self._gradient.heard(peer, packet.ttl, tags)
+            self._gradient_changed()
+
+    def _gradient_changed(self) -> None:
+        """Routes may have moved: hand carried packets down the gradient, re-announce."""
+        if not self._policy.follows_gradient:
+            return
+        gradient = self._gradient
+        for tag in gradient.recompute(self._served):
+            via = gradient.via(tag)
+            for packet_id in list(self._by_tag.get(tag, ())):
+                if via is not None:
+                    self._hand_down(self._carried[packet_id], via)
+
+    def _on_local_send(self, event: LocalSend, now: float, actions: list[Action]) -> None:
+        packet = event.packet
+        self.seen.check_and_add(packet.packet_id, now)
+        data = encode_packet(packet)
+        if packet.type is PacketType.RECEIPT:
+            self._on_receipt(packet, data, None, now, actions)
+        elif packet.type is PacketType.ENVELOPE:
+            retry_s = self.config.origin_retry_s
+            self._originated[packet.packet_id] = (now + retry_s, retry_s)
+            self._carry(packet, data, None, now, actions)
+        else:
+            raise ValueError("the local endpoint sends envelopes and receipts only")
+
+    def _on_serve_tags(self, event: ServeTags, now: float, actions: list[Action]) -> None:
+        self._served = frozenset(event.tags)
+        self._announce_due = True
+        self._gradient_changed()
+        for tag in event.tags:
+            for packet_id in list(self._by_tag.get(tag, ())):
+                carried = self._uncarry(packet_id)
+                if carried is not None:
+                    self.metrics["delivered"] += 1
+                    actions.append(Deliver(carried.packet))
+
+    def _on_tick(self, event: Tick, now: float, actions: list[Action]) -> None:
+        self._reassembler.expire(now)
+        for packet_id in self._spool.expire(now):
+            self._forget(packet_id)
+            self.metrics["expired"] += 1
+        self._retry_originated(now)
+        if self._policy.follows_gradient:
+            self._announce_due = True
+        for peer, neighbour in self._neighbours.items():
+            if neighbour.spent:
+                neighbour.spent.intersection_update(neighbour.outbox.queued_ids())
+            for tag in neighbour.tags:
+                for packet_id in self._by_tag.get(tag, ()):
+                    self._hand_over(self._carried[packet_id], peer)
+        for tag, via in self._gradient.routes():
+            for packet_id in self._by_tag.get(tag, ()):
+                self._hand_down(self._carried[packet_id], via)
+        receipts = self._receipts
+        while receipts and next(iter(receipts.values())).expires_at_s <= now:
+            receipts.popitem(last=False)
+
+    # -- carrying -----------------------------------------------------------------------------
+
+    def _carry(
+        self, packet: Packet, data: bytes, peer: str | None, now: float, actions: list[Action]
+    ) -> None:
+        decision = self._spool.offer(packet, LOCAL if peer is None else peer, now)
+        for eviction in decision.evicted:
+            self._forget(eviction.packet_id)
+            self.metrics["spool_" + eviction.reason.value] += 1
+        if not decision.accepted:
+            cleared = decision.reason is SpoolReason.CLEARED
+            self.metrics["spool_refused_" + str(decision.reason)] += 1
+            self._drop(DropReason.CLEARED if cleared else DropReason.SPOOL_REFUSED, peer, actions)
+            return
+        carried = Carried(packet, data, packet.ttl, priority(packet))
+        if peer is not None:
+            carried.holders.add(peer)
+        packet_id = packet.packet_id
+        self._carried[packet_id] = carried
+        self._by_tag.setdefault(packet.recipient_tag, {})[packet_id] = None
+        if packet.type is PacketType.ENVELOPE:
+            self.metrics["carried_envelopes"] += 1
+        for other, neighbour in self._neighbours.items():
+            if packet.recipient_tag in neighbour.tags:
+                self._hand_over(carried, other)
+        via = self._gradient.via(packet.recipient_tag)
+        if via is not None:
+            self._hand_down(carried, via)
+        self._policy.on_new(self, carried, peer)
+
+    def _retry_originated(self, now: float) -> None:
+        originated = self._originated
+        if not originated or now < self._next_retry:
+            return
+        self._next_retry = now + self.config.origin_retry_s / 4
+        for packet_id, (due, interval) in list(originated.items()):
+            carried = self._carried.get(packet_id)
+            if carried is None:
+                del originated[packet_id]
+            elif due <= now:
+                originated[packet_id] = (now + 2 * interval, 2 * interval)
+                self.metrics["origin_retries"] += 1
+                self._policy.on_retry(self, carried)
+
+    def _hand_down(self, carried: Carried, peer: str) -> None:
+        """Hand a packet to the neighbour nearest its recipient, a bounded number of times."""
+        neighbour = self._neighbours.get(peer)
+        if neighbour is None:
+            return
+        if carried.packet.recipient_tag in neighbour.tags or peer in carried.holders:
+            self._hand_over(carried, peer)  # to the recipient, or a retry (both bounded there)
+        elif carried.relayed < self.config.gradient_max_handovers:
+            carried.relayed += 1
+            self._hand_over(carried, peer)
+
+    def _hand_over(self, carried: Carried, peer: str) -> None:
+        if peer in carried.holders:
+            if (
+                self._now < carried.last_sent + self.config.handover_retry_s
+                or carried.retries >= self.config.handover_max_retries
+            ):
+                return
+            carried.retries += 1
+            self.metrics["handover_retries"] += 1
+        self.metrics["handovers"] += 1
+        self.send_copy(carried, peer, max(carried.ttl - 1, 0), urgent=True)
+
+    def _uncarry(self, packet_id: bytes) -> Carried | None:
+        """Stop carrying a packet: out of the spool and out of every outbox."""
+        self._spool.remove(packet_id)
+        return self._forget(packet_id)
+
+    def _forget(self, packet_id: bytes) -> Carried | None:
+        """Drop our bookkeeping of a packet the spool no longer holds."""
+        carried = self._carried.pop(packet_id, None)
+        if carried is None:
+            return None
+        tag = carried.packet.recipient_tag
+        by_tag = self._by_tag[tag]
+        del by_tag[packet_id]
+        if not by_tag:
+            del self._by_tag[tag]
+        if carried.packet.type is PacketType.ENVELOPE:
+            self.metrics["carried_envelopes"] -= 1
+        for peer in carried.holders:
+            neighbour = self._neighbours.get(peer)
+            if neighbour is not None:
+                neighbour.outbox.cancel(packet_id)
+        return carried
+
+    # -- receipts -----------------------------------------------------------------------------
+
+    def _remember_receipt(self, envelope_id: bytes, receipt: Packet) -> None:
+        receipts = self._receipts
+        receipts[envelope_id] = receipt
+        receipts.move_to_end(envelope_id)
+        if len(receipts) > self.config.receipts_max:
+            receipts.popitem(last=False)
+
+    def _answer_with_receipt(self, packet: Packet, peer: str | None) -> bool:
+        """If `packet` is an envelope we hold a valid receipt for, send it to `peer`."""
+        if packet.type is not PacketType.ENVELOPE:
+            return False
+        receipt = self._receipts.get(packet.packet_id)
+        if receipt is None:
+            return False
+        secret, _ = decode_receipt(receipt.payload)
+        if not verify_receipt(secret, packet.receipt_hash):
+            del self._receipts[packet.packet_id]  # a forged receipt we could not check before
+            return False
+        neighbour = self._neighbours.get(peer) if peer is not None else None
+        if neighbour is not None and neighbour.outbox.put(
+            receipt.packet_id, encoded_with_ttl(encode_packet(receipt), 0), priority(receipt)
+        ):
+            self.metrics["receipts_answered"] += 1
+            self._dirty[peer] = None  # type: ignore[index]
+        return True
+
+    # -- sending ------------------------------------------------------------------------------
+
+    def _send_announces(self, now: float) -> None:
+        """Tell each neighbour what changed: our own tags, and (gradient) tags a few hops off."""
+        self._announce_due = False
+        own = tuple(sorted(self._served))
+        interval = self.config.gradient_announce_interval_s
+        for peer, neighbour in self._neighbours.items():
+            levels = {ANNOUNCE_HOPS: own}
+            # Learned tags change with every link around us: tell at most every `interval`.
+            if self._policy.follows_gradient and now >= neighbour.gradient_at + interval:
+                neighbour.gradient_at = now
+                levels.update(self._gradient.announce_for(peer))
+            for level, tags in levels.items():
+                if tags != neighbour.announced.get(level, ()):
+                    self._queue_announce(peer, neighbour, level, tags, now)
+
+    def _queue_announce(
+        self, peer: str, neighbour: _Neighbour, level: int, tags: tuple[bytes, ...], now: float
+    ) -> None:
+        stale = neighbour.announce_ids.get(level)
+        if stale is not None:
+            neighbour.outbox.cancel(stale)
+        announce = make_announce(
+            self._rng.randbytes(16), tags, int(now) + ANNOUNCE_LIFETIME_S, ttl=level
+        )
+        if neighbour.outbox.put(announce.packet_id, encode_packet(announce), priority(announce)):
+            neighbour.announced[level] = tags
+            neighbour.announce_ids[level] = announce.packet_id
+            self.metrics["announces_out"] += 1
+            self._dirty[peer] = None
+
+    def _pump(self, actions: list[Action]) -> None:
+        if self._announce_due:
+            self._send_announces(self._now)
+        dirty, self._dirty = self._dirty, {}
+        for peer in dirty:
+            neighbour = self._neighbours.get(peer)
+            if neighbour is None:
+                continue
+            frames = neighbour.outbox.pull()
+            self.metrics["frames_out"] += len(frames)
+            actions.extend(SendFrame(peer, frame) for frame in frames)
+
+    def _drop(self, reason: DropReason, peer: str | None, actions: list[Action]) -> None:
+        self.metrics["drop_" + reason.value] += 1
+        actions.append(Drop(reason, peer))
+
+
+_HANDSHAKE: Final = int(Flag.HANDSHAKE)

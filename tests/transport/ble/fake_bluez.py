@@ -1,0 +1,296 @@
+"""A stand-in for bluetoothd on a private dbus-daemon: adapters, devices and the two managers.
+
+It answers what BlueZ 5.66 answers to the calls the transport makes (same interfaces, member
+names, signatures and error names, for example org.bluez.Error.Blocked "Blocked through
+rfkill"), calls back into registered applications and advertisements the way bluetoothd does
+(GetManagedObjects on the application root, GetAll on the advertisement), and records every
+call with its signature. It is a fake only for the absent radio: the bus, the daemon and the
+transport's D-Bus code are real.
+"""
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbus_fast import DBusError, Message, MessageType, Variant
+from dbus_fast.aio import MessageBus
+from dbus_fast.annotations import DBusBool, DBusDict, DBusInt16, DBusStr
+from dbus_fast.constants import PropertyAccess
+from dbus_fast.service import ServiceInterface, dbus_method, dbus_property
+
+GATT_MANAGER = "org.bluez.GattManager1"
+AD_MANAGER = "org.bluez.LEAdvertisingManager1"
+
+
+@dataclass
+class Call:
+    """One method call BlueZ received."""
+
+    path: str
+    interface: str
+    member: str
+    signature: str
+    body: list[Any]
+
+
+@dataclass
+class Registration:
+    """What bluetoothd read back from a registered application or advertisement."""
+
+    owner: str
+    path: str
+    objects: dict[str, Any] = field(default_factory=dict)
+
+
+class FakeAdapter(ServiceInterface):
+    """org.bluez.Adapter1 with Powered, Address and PowerState."""
+
+    def __init__(self, address: str, powered: bool = False, blocked: bool = False) -> None:
+        super().__init__("org.bluez.Adapter1")
+        self.address = address
+        self.powered = powered
+        self.blocked = blocked
+        self.discovering = False
+        self.discovery_filter: dict[str, Variant] = {}
+
+    @dbus_property(PropertyAccess.READ)
+    def Address(self) -> DBusStr:
+        return self.address
+
+    @dbus_property(PropertyAccess.READ)
+    def PowerState(self) -> DBusStr:
+        if self.blocked:
+            return "off-blocked"
+        return "on" if self.powered else "off"
+
+    @dbus_method()
+    def SetDiscoveryFilter(self, filters: DBusDict) -> None:
+        self.discovery_filter = filters
+
+    @dbus_method()
+    def StartDiscovery(self) -> None:
+        self.discovering = True
+
+    @dbus_method()
+    def StopDiscovery(self) -> None:
+        self.discovering = False
+
+    @dbus_property()
+    def Powered(self) -> DBusBool:
+        return self.powered
+
+    @Powered.setter
+    def Powered(self, value: DBusBool) -> None:
+        if self.blocked and value:
+            raise DBusError("org.bluez.Error.Blocked", "Blocked through rfkill")
+        self.powered = value
+        self.emit_properties_changed({"Powered": value})
+
+
+class FakeDevice(ServiceInterface):
+    """org.bluez.Device1 of a remote central or peripheral."""
+
+    def __init__(self, address: str, connected: bool = True, rssi: int = -60) -> None:
+        super().__init__("org.bluez.Device1")
+        self.address = address
+        self.connected = connected
+        self.rssi = rssi
+        self.disconnects = 0
+
+    @dbus_property(PropertyAccess.READ)
+    def Address(self) -> DBusStr:
+        return self.address
+
+    @dbus_property(PropertyAccess.READ)
+    def Connected(self) -> DBusBool:
+        return self.connected
+
+    @dbus_property(PropertyAccess.READ)
+    def RSSI(self) -> DBusInt16:
+        return self.rssi
+
+    @dbus_method()
+    def Disconnect(self) -> None:
+        self.disconnects += 1
+        self.set_connected(False)
+
+    def set_connected(self, connected: bool) -> None:
+        self.connected = connected
+        self.emit_properties_changed({"Connected": connected})
+
+
+class FakeBlueZ:
+    """bluetoothd on one bus connection that owns org.bluez."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.bus: MessageBus | None = None
+        self.adapters: dict[str, FakeAdapter] = {}
+        self.devices: dict[str, FakeDevice] = {}
+        self.calls: list[Call] = []
+        self.applications: dict[str, Registration] = {}
+        self.advertisements: dict[str, Registration] = {}
+        self.fail: dict[str, DBusError] = {}  # member -> the error to answer
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, adapters: dict[str, FakeAdapter]) -> None:
+        """Own org.bluez and export `adapters` (name -> adapter)."""
+        self.bus = await MessageBus(bus_address=self.address).connect()
+        self.bus.add_message_handler(self._on_message)
+        for name, adapter in adapters.items():
+            self.add_adapter(name, adapter)
+        await self.bus.request_name("org.bluez")
+
+    def stop(self) -> None:
+        """bluetoothd exits: the name is released with the connection, nothing is unregistered."""
+        assert self.bus is not None
+        self.bus.disconnect()
+        self.bus = None
+        self.applications.clear()
+        self.advertisements.clear()
+
+    def add_adapter(self, name: str, adapter: FakeAdapter) -> None:
+        assert self.bus is not None
+        self.adapters[name] = adapter
+        self.bus.export(f"/org/bluez/{name}", adapter)
+
+    def remove_adapter(self, name: str) -> None:
+        assert self.bus is not None
+        self.bus.unexport(f"/org/bluez/{name}", self.adapters.pop(name))
+
+    def add_device(self, adapter: str, address: str, connected: bool = True) -> str:
+        assert self.bus is not None
+        path = f"/org/bluez/{adapter}/dev_{address.replace(':', '_')}"
+        device = FakeDevice(address, connected)
+        self.devices[path] = device
+        self.bus.export(path, device)
+        return path
+
+    def calls_to(self, member: str) -> list[Call]:
+        return [c for c in self.calls if c.member == member]
+
+    def _on_message(self, msg: Message) -> bool | Message:
+        if msg.message_type != MessageType.METHOD_CALL:
+            return False
+        self.calls.append(
+            Call(msg.path or "", msg.interface or "", msg.member or "", msg.signature, msg.body)
+        )
+        if msg.member in self.fail:
+            raise self.fail[msg.member]
+        if msg.interface not in (GATT_MANAGER, AD_MANAGER):
+            return False
+        task = asyncio.get_running_loop().create_task(self._manage(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _manage(self, msg: Message) -> None:
+        assert self.bus is not None
+        owner, member = msg.sender or "", msg.member
+        if member == "RegisterApplication":
+            (objects,) = await self._call(
+                owner,
+                msg.body[0],
+                "org.freedesktop.DBus.ObjectManager",
+                "GetManagedObjects",
+                "",
+                [],
+            )
+            self.applications[msg.body[0]] = Registration(owner, msg.body[0], objects)
+        elif member == "RegisterAdvertisement":
+            (props,) = await self._call(
+                owner,
+                msg.body[0],
+                "org.freedesktop.DBus.Properties",
+                "GetAll",
+                "s",
+                ["org.bluez.LEAdvertisement1"],
+            )
+            self.advertisements[msg.body[0]] = Registration(owner, msg.body[0], props)
+        elif member == "UnregisterApplication":
+            self.applications.pop(msg.body[0], None)
+        elif member == "UnregisterAdvertisement":
+            self.advertisements.pop(msg.body[0], None)
+        self.bus.send(Message.new_method_return(msg))
+
+    async def _call(
+        self, owner: str, path: str, interface: str, member: str, sig: str, body: list[Any]
+    ) -> list[Any]:
+        assert self.bus is not None
+        reply = await self.bus.call(
+            Message(
+                destination=owner,
+                path=path,
+                interface=interface,
+                member=member,
+                signature=sig,
+                body=body,
+            )
+        )
+        assert reply is not None
+        assert reply.message_type == MessageType.METHOD_RETURN, reply.body
+        return list(reply.body)
+
+    async def write(self, owner: str, char_path: str, device: str, value: bytes, mtu: int) -> None:
+        """Deliver a central's write without response the way bluetoothd calls WriteValue."""
+        options = {
+            "device": Variant("o", device),
+            "mtu": Variant("q", mtu),
+            "type": Variant("s", "command"),
+            "link": Variant("s", "LE"),
+        }
+        await self._call(
+            owner,
+            char_path,
+            "org.bluez.GattCharacteristic1",
+            "WriteValue",
+            "aya{sv}",
+            [value, options],
+        )
+
+
+class NotifyTap:
+    """Collects the Value changes a transport emits on its TX characteristic."""
+
+    def __init__(self, bus: MessageBus, tx_path: str) -> None:
+        self.values: list[bytes] = []
+        self.changed = asyncio.Event()
+        self._path = tx_path
+        bus.add_message_handler(self._on_message)
+
+    @staticmethod
+    async def attach(bus: MessageBus, owner: str, tx_path: str) -> "NotifyTap":
+        tap = NotifyTap(bus, tx_path)
+        rule = (
+            f"type='signal',sender='{owner}',path='{tx_path}',"
+            "interface='org.freedesktop.DBus.Properties'"
+        )
+        await bus.call(
+            Message(
+                destination="org.freedesktop.DBus",
+                path="/org/freedesktop/DBus",
+                interface="org.freedesktop.DBus",
+                member="AddMatch",
+                signature="s",
+                body=[rule],
+            )
+        )
+        return tap
+
+    def _on_message(self, msg: Message) -> bool:
+        if (
+            msg.message_type == MessageType.SIGNAL
+            and msg.path == self._path
+            and msg.member == "PropertiesChanged"
+            and "Value" in msg.body[1]
+        ):
+            self.values.append(bytes(msg.body[1]["Value"].value))
+            self.changed.set()
+        return False
+
+    async def wait(self, count: int, timeout: float = 5.0) -> list[bytes]:
+        async with asyncio.timeout(timeout):
+            while len(self.values) < count:
+                self.changed.clear()
+                await self.changed.wait()
+        return self.values
