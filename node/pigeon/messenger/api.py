@@ -1,0 +1,344 @@
+"""The messenger's public API: the only part of `pigeon.messenger` the web page and OLED use.
+
+    messenger = Messenger(keeper, spool, rng=os.urandom)   # store.VaultKeeper, store.Spool
+
+Lock (the node relays while locked; envelopes for the owner wait in the spool, unacknowledged):
+    is_initialised, is_locked, initialise(passphrase, now), unlock(passphrase, now) -> packets,
+    lock(now), change_passphrase(old, new), ephemeral, set_ephemeral(enabled) (next unlock)
+    raise WrongPassphrase, VaultLocked, StorageFailed
+Own identity:
+    own_card_text() -> "PIGEON:..."; set_profile(name, relays); own_handle()
+Contacts (ids are the contact's handle, `XXXX-XXXX-XXXX-XXXX-XXXX`):
+    add_contact(card_text, name, now) -> ContactView      InvalidCard (crypto cause chained),
+                                                          DuplicateContact, InvalidName
+    contacts() -> list[ContactView]; contact(id) -> ContactView
+    rename_contact(id, name); remove_contact(id); set_check_in_interval(id, seconds)
+    safety_number(id) -> 60 digits
+    mark_verified(id, confirmed_number, now)   only if `confirmed_number` equals the number
+        computed now for that contact (SafetyNumberMismatch otherwise); nothing else sets
+        `verified`, and a changed card clears it
+    all raise UnknownContact for an unknown id
+Conversations:
+    conversation(id, before_seq=None, limit=50) -> list[MessageView], oldest first; page back
+        with `before_seq` = the first view's `seq`
+    message(message_id) -> MessageView (UnknownMessage)
+    send_text(id, text, now) -> MessageView             MessageTooLarge over 4 KiB of UTF-8
+    send_file(id, name, data, now) -> MessageView       MessageTooLarge over 25 MB
+    file_data(message_id) -> (name, bytes)              FileIncomplete until every chunk is in
+    mark_read(id) -> None                               unread counts drop to 0
+Events (no asyncio): subscribe(maxlen=256, wakeup=None) -> Subscription with get(), drain(),
+    close(); events MessageAdded(view), MessageUpdated(view), ContactsChanged(), LockChanged(
+    locked), and Resync() when the subscriber fell behind (reload the views).
+Every method raises only MessengerError subclasses (VaultLocked while locked).
+
+The daemon's side (sans-IO: nothing here sends; it hands over packets to send):
+    served_tags(now) -> tags for the router's ServeTags (refresh daily and after changes)
+    handle_packet(packet, now) -> packets      a Deliver-ed envelope or receipt
+    tick(now) -> packets                        every few seconds: retries, expiry, handshakes
+    take_outgoing() -> packets                  produced by commands (send_text, ...)
+    note_sent(envelope_ids, now)                a copy went to a neighbour: queued -> sent
+    note_relayed(envelope_ids, now)             a relay server stored it: -> relayed
+    outstanding_envelopes() -> ids awaiting receipts
+Message states: queued (stored, waiting for a session or a neighbour), sent (handed to a
+neighbour), relayed (an internet relay acknowledged storing it: the mesh itself gives no
+per-hop acknowledgement, so mesh-only paths go sent -> delivered), delivered (the recipient's
+authenticated receipt came back: it revealed the secret hidden inside the encrypted envelope),
+failed (with a reason, e.g. expired after the envelope lifetime), received (incoming).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from typing import Final
+
+from pigeon.crypto.card import ContactCard
+from pigeon.crypto.errors import CryptoError
+from pigeon.crypto.identity import handle
+from pigeon.crypto.safety import safety_number, safety_numbers_match
+from pigeon.messenger.config import MessengerConfig
+from pigeon.messenger.endpoint import MessengerCore, storage_errors
+from pigeon.messenger.envelope import (
+    CHUNK_BYTES,
+    MAX_FILE_BYTES,
+    MAX_FILE_NAME_BYTES,
+    MAX_TEXT_BYTES,
+    chunk_count,
+)
+from pigeon.messenger.errors import (
+    DuplicateContact,
+    FileIncomplete,
+    InvalidCard,
+    InvalidName,
+    MalformedEnvelope,
+    MessageTooLarge,
+    MessengerError,
+    SafetyNumberMismatch,
+    StorageFailed,
+    UnknownContact,
+    UnknownMessage,
+    VaultLocked,
+    WrongPassphrase,
+)
+from pigeon.messenger.events import (
+    ContactsChanged,
+    Event,
+    LockChanged,
+    MessageAdded,
+    MessageUpdated,
+    Resync,
+    Subscription,
+)
+from pigeon.messenger.records import PEER_RECORD_VERSION, PeerRecord
+from pigeon.messenger.viewing import READ_SEQ_SETTING, contact_view, message_view
+from pigeon.messenger.views import ContactView, MessageView
+from pigeon.store.errors import Conflict, NotFound
+from pigeon.store.vault_records import Direction, FileInfo, Message, MessageState, SessionState
+
+__all__ = [
+    "ContactView",
+    "ContactsChanged",
+    "DuplicateContact",
+    "Event",
+    "FileIncomplete",
+    "InvalidCard",
+    "InvalidName",
+    "LockChanged",
+    "MalformedEnvelope",
+    "MessageAdded",
+    "MessageTooLarge",
+    "MessageUpdated",
+    "MessageView",
+    "Messenger",
+    "MessengerConfig",
+    "MessengerError",
+    "Resync",
+    "SafetyNumberMismatch",
+    "StorageFailed",
+    "Subscription",
+    "UnknownContact",
+    "UnknownMessage",
+    "VaultLocked",
+    "WrongPassphrase",
+]
+
+PROFILE_NAME: Final = "profile_name"
+PROFILE_RELAYS: Final = "profile_relays"
+MAX_DISPLAY_NAME_CHARS: Final = 64
+
+
+class Messenger(MessengerCore):
+    """The owner's endpoint (see the module docstring for the whole contract)."""
+
+    # -- own identity --------------------------------------------------------------------------
+
+    def own_card_text(self) -> str:
+        """Our signed contact card in text form (for a QR code or pasting)."""
+        identity = self._parts()[0]
+        vault = self._vault()
+        with storage_errors():
+            name = vault.setting(PROFILE_NAME)
+            relays = (vault.setting(PROFILE_RELAYS) or "").split()
+        return ContactCard.create(identity, relays, name).to_text()
+
+    def own_handle(self) -> str:
+        """Our handle (the id contacts know us by)."""
+        return self._parts()[0].handle
+
+    def set_profile(self, name: str | None, relays: Sequence[str] = ()) -> None:
+        """The name and mailbox relays our card carries; raises InvalidCard if they do not fit."""
+        identity = self._parts()[0]
+        try:
+            ContactCard.create(identity, relays, name)
+        except CryptoError as exc:
+            raise InvalidCard("the name or a relay URL does not fit a card") from exc
+        with self._work() as work:
+            if name is None:
+                work.tx.delete_setting(PROFILE_NAME)
+            else:
+                work.tx.put_setting(PROFILE_NAME, name)
+            work.tx.put_setting(PROFILE_RELAYS, " ".join(relays))
+
+    # -- contacts ------------------------------------------------------------------------------
+
+    def add_contact(self, card_text: str, name: str, now: float) -> ContactView:
+        """Add a contact from its card text under `name` (unverified)."""
+        identity = self._parts()[0]
+        try:
+            card = ContactCard.from_text(card_text)
+        except CryptoError as exc:
+            raise InvalidCard("the card does not parse or verify") from exc
+        if card.mailbox_key == identity.public_key:
+            raise InvalidCard("this is our own card")
+        name = _display_name(name)
+        contact_id = handle(card.mailbox_key)
+        record = PeerRecord(inbound_tag_key=self._rng(32))
+        try:
+            with self._work() as work:
+                work.tx.add_contact(contact_id, name, card.to_bytes(), now)
+                work.tx.save_session(
+                    contact_id, SessionState(PEER_RECORD_VERSION, record.to_bytes(), now)
+                )
+                work.contacts_changed = work.tags_changed = True
+        except StorageFailed as exc:
+            if isinstance(exc.__cause__, Conflict):
+                raise DuplicateContact("this contact exists already") from exc
+            raise
+        return self.contact(contact_id)
+
+    def contacts(self) -> list[ContactView]:
+        """Every contact, in the order they were added."""
+        identity, vault = self._parts()[0], self._vault()
+        with storage_errors():
+            return [contact_view(vault, identity, c) for c in vault.contacts()]
+
+    def contact(self, contact_id: str) -> ContactView:
+        """One contact; raises UnknownContact."""
+        identity, vault = self._parts()[0], self._vault()
+        with storage_errors():
+            return contact_view(vault, identity, vault.contact(contact_id))
+
+    def rename_contact(self, contact_id: str, name: str) -> None:
+        """Change a contact's display name."""
+        name = _display_name(name)
+        with self._work() as work:
+            work.tx.rename_contact(contact_id, name)
+            work.contacts_changed = True
+
+    def remove_contact(self, contact_id: str) -> None:
+        """Forget a contact with its session, queued envelopes, history and files."""
+        with self._work() as work:
+            work.tx.remove_contact(contact_id)
+            work.tx.delete_setting(READ_SEQ_SETTING + contact_id)
+            work.contacts_changed = work.tags_changed = True
+
+    def set_check_in_interval(self, contact_id: str, seconds: float) -> None:
+        """How often queued envelopes to this contact are re-offered (default 300 s)."""
+        if not seconds > 0:
+            raise InvalidName("the check-in interval must be positive")
+        with self._work() as work:
+            work.tx.set_check_in_interval(contact_id, seconds)
+            work.contacts_changed = True
+
+    def safety_number(self, contact_id: str) -> str:
+        """The 60-digit safety number of us and this contact, as computed now."""
+        identity, vault = self._parts()[0], self._vault()
+        with storage_errors():
+            card = ContactCard.from_bytes(vault.contact(contact_id).card)
+        return safety_number(identity.bundle(), card)
+
+    def mark_verified(self, contact_id: str, confirmed_number: str, now: float) -> None:
+        """Record that the owner compared `confirmed_number` with the contact and it matched.
+
+        Raises SafetyNumberMismatch unless it is the number computed for the contact now.
+        """
+        current = self.safety_number(contact_id)
+        if not safety_numbers_match(confirmed_number, current):
+            raise SafetyNumberMismatch("that is not the safety number of this contact")
+        with self._work() as work:
+            work.tx.mark_verified(contact_id, current, now)
+            work.contacts_changed = True
+
+    # -- conversations -------------------------------------------------------------------------
+
+    def conversation(
+        self, contact_id: str, before_seq: int | None = None, limit: int = 50
+    ) -> list[MessageView]:
+        """Up to `limit` latest messages before `before_seq`, oldest first."""
+
+        vault = self._vault()
+        with storage_errors():
+            vault.contact(contact_id)
+            rows = vault.messages(contact_id, before_seq=before_seq, limit=max(1, min(limit, 500)))
+            return [message_view(vault, row) for row in rows]
+
+    def send_text(self, contact_id: str, text: str, now: float) -> MessageView:
+        """Queue a text (1 byte to 4 KiB of UTF-8) for the contact."""
+        size = len(text.encode("utf-8"))
+        if size > MAX_TEXT_BYTES:
+            raise MessageTooLarge(f"a text is at most {MAX_TEXT_BYTES} bytes of UTF-8")
+        if not text:
+            raise MessageTooLarge("a text is at least one character")
+        outbox = self._parts()[1]
+        message_id = self._rng(16).hex()
+        with self._work() as work:
+            work.tx.append_message(
+                Message(message_id, contact_id, Direction.OUT, MessageState.QUEUED, now, now, text)
+            )
+            outbox.queue(work, contact_id, message_id, now)
+            work.message_added(message_id)
+        return self.message(message_id)
+
+    def send_file(self, contact_id: str, name: str, data: bytes, now: float) -> MessageView:
+        """Queue a file (1 byte to 25 MB) for the contact; it goes in chunks at bulk priority."""
+        if not 1 <= len(data) <= MAX_FILE_BYTES:
+            raise MessageTooLarge(f"a file is 1 to {MAX_FILE_BYTES} bytes")
+        name = _file_name(name)
+        outbox = self._parts()[1]
+        file_id = self._rng(16).hex()
+        count = chunk_count(len(data))
+        with self._work() as work:
+            work.tx.add_file(FileInfo(file_id, contact_id, name, len(data), count, now))
+            for index in range(count):
+                work.tx.put_chunk(
+                    file_id, index, data[index * CHUNK_BYTES : (index + 1) * CHUNK_BYTES]
+                )
+            work.tx.append_message(
+                Message(
+                    file_id,
+                    contact_id,
+                    Direction.OUT,
+                    MessageState.QUEUED,
+                    now,
+                    now,
+                    file_id=file_id,
+                )
+            )
+            outbox.start_transfer(work, file_id, file_id, count, now)
+            outbox.queue(work, contact_id, file_id, now)
+            work.message_added(file_id)
+        return self.message(file_id)
+
+    def file_data(self, message_id: str) -> tuple[str, bytes]:
+        """(name, contents) of a file message; raises FileIncomplete until it is whole."""
+        vault = self._vault()
+        with storage_errors():
+            try:
+                message = vault.message(message_id)
+            except NotFound as exc:
+                raise UnknownMessage("no such message") from exc
+            info = vault.file_info(message.file_id) if message.file_id else None
+            if info is None or vault.missing_chunks(info.file_id):
+                raise FileIncomplete("the file has not arrived whole yet")
+            parts = [vault.chunk(info.file_id, index) or b"" for index in range(info.chunk_count)]
+        return info.name, b"".join(parts)
+
+    def mark_read(self, contact_id: str) -> None:
+        """Everything in this conversation so far counts as read."""
+        vault = self._vault()
+        with storage_errors():
+            latest = vault.messages(contact_id, limit=1)
+        with self._work() as work:
+            work.tx.contact(contact_id)
+            work.tx.put_setting(READ_SEQ_SETTING + contact_id, str(latest[0].seq if latest else 0))
+            work.contacts_changed = True
+
+
+def _display_name(name: str) -> str:
+    cleaned = name.strip()
+    if not 1 <= len(cleaned) <= MAX_DISPLAY_NAME_CHARS or any(
+        unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in cleaned
+    ):
+        raise InvalidName(f"a name is 1 to {MAX_DISPLAY_NAME_CHARS} printable characters")
+    return cleaned
+
+
+def _file_name(name: str) -> str:
+    cleaned = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if (
+        not cleaned
+        or len(cleaned.encode("utf-8")) > MAX_FILE_NAME_BYTES
+        or not cleaned.isprintable()
+    ):
+        raise InvalidName(f"a file name is 1 to {MAX_FILE_NAME_BYTES} bytes, printable, no path")
+    return cleaned

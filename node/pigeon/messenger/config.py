@@ -1,0 +1,22 @@
+"""Tunables of the messenger; the defaults suit a Pi on a store-and-forward mesh."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class MessengerConfig:
+    """Lifetimes in seconds, counts in envelopes."""
+
+    # Mesh spools keep envelopes at most a day; a message not delivered by then has failed.
+    envelope_lifetime_s: float = 24 * 3600.0
+    # Chunks of one file in flight (sent, not yet receipted): bounds spool use on relays.
+    file_window: int = 32
+    # Responder handshakes waiting for message 3 from senders not known yet.
+    max_pending_responders: int = 64
+    # Message 2 and 3 payloads are fresh for 600 s (the crypto guard): a pending handshake
+    # older than this cannot complete and is started again.
+    handshake_retry_s: float = 900.0
+    # Both sides initiated: the lower identity key's initiation wins if it is this recent.
+    race_window_s: float = 1800.0

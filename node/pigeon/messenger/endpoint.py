@@ -1,0 +1,436 @@
+"""`Messenger`: the owner's endpoint over the vault; see `pigeon.messenger.api` for the contract."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Final
+
+from pigeon.crypto.identity import Identity
+from pigeon.mesh.errors import MalformedPacket
+from pigeon.mesh.packet import Packet, decode_packet, encode_packet, priority
+from pigeon.mesh.tags import day_number
+from pigeon.messenger.addressing import TagBook, address, intro_tag_key
+from pigeon.messenger.config import MessengerConfig
+from pigeon.messenger.envelope import Confirm, encode_envelope
+from pigeon.messenger.errors import (
+    StorageFailed,
+    UnknownContact,
+    UnknownMessage,
+    VaultLocked,
+    WrongPassphrase,
+)
+from pigeon.messenger.events import (
+    ContactsChanged,
+    EventHub,
+    LockChanged,
+    MessageAdded,
+    MessageUpdated,
+    Subscription,
+)
+from pigeon.messenger.inbox import Inbox
+from pigeon.messenger.outbox import Outbox
+from pigeon.messenger.packets import HANDSHAKE_FLAGS, EnvelopeFrame, Random
+from pigeon.messenger.records import PeerRecord
+from pigeon.messenger.sessions import SessionOps
+from pigeon.messenger.viewing import message_view
+from pigeon.messenger.views import MessageView
+from pigeon.messenger.work import Work
+from pigeon.store.errors import Locked, NotFound, StoreError, WrongKey
+from pigeon.store.keeper import VaultKeeper
+from pigeon.store.spool_db import DropEnvelope, Spool, SpooledEnvelope, StoreEnvelope
+from pigeon.store.vault import Vault
+from pigeon.store.vault_records import MessageState
+
+_LOGGER = logging.getLogger(__name__)
+
+IDENTITY_SECRET: Final = "identity"
+HELD_BATCH: Final = 500
+HELD_LOCKED: Final = "owner"  # arrived while the vault was locked (or refused a write)
+HELD_PARKED: Final = "parked"  # a ratchet message that arrived ahead of its session
+MAX_PARKED: Final = 256
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Translate the store's errors into the messenger's (the cause stays chained)."""
+    try:
+        yield
+    except Locked as exc:
+        raise VaultLocked("the vault is locked") from exc
+    except WrongKey as exc:
+        raise WrongPassphrase("the passphrase does not open the vault") from exc
+    except NotFound as exc:
+        raise UnknownContact(str(exc)) from exc
+    except StoreError as exc:
+        raise StorageFailed(str(exc)) from exc
+
+
+class MessengerCore:
+    """Lock state, the protocol parts and the unit-of-work plumbing; `Messenger` adds commands."""
+
+    def __init__(
+        self,
+        keeper: VaultKeeper,
+        spool: Spool | None = None,
+        *,
+        rng: Random = os.urandom,
+        config: MessengerConfig | None = None,
+    ) -> None:
+        self._keeper = keeper
+        self._spool = spool
+        self._rng = rng
+        self._config = config or MessengerConfig()
+        self._hub = EventHub()
+        self._outgoing: list[Packet] = []
+        self.stats: Counter[str] = Counter()
+        self._identity: Identity | None = None
+        self._outbox: Outbox | None = None
+        self._inbox: Inbox | None = None
+        self._sessions: SessionOps | None = None
+        self._book: TagBook | None = None
+        self._served: tuple[bytes, ...] = ()
+        self._confirm_resent: dict[str, float] = {}
+        self._held_dirty = True
+
+    # -- lock ----------------------------------------------------------------------------------
+
+    @property
+    def is_locked(self) -> bool:
+        """Whether the vault is locked (the node still relays; owner envelopes wait)."""
+        return not self._keeper.is_unlocked or self._identity is None
+
+    @property
+    def is_initialised(self) -> bool:
+        """Whether a vault has been created."""
+        return self._keeper.is_initialised
+
+    def initialise(self, passphrase: str, now: float) -> None:
+        """Create the vault and our identity; raises StorageFailed if one exists."""
+        with storage_errors():
+            self._keeper.initialise(passphrase)
+        self._opened(now)
+
+    def unlock(self, passphrase: str, now: float) -> list[Packet]:
+        """Open the vault and process envelopes held while locked; the packets to send.
+
+        Raises WrongPassphrase, VaultLocked (no vault yet) or StorageFailed.
+        """
+        if not self.is_locked:
+            return self.take_outgoing()
+        with storage_errors():
+            try:
+                self._keeper.unlock(passphrase)
+            except NotFound as exc:
+                raise VaultLocked("no vault has been created yet") from exc
+        self._opened(now)
+        self._process_held(now)
+        return self.take_outgoing()
+
+    def lock(self, now: float) -> None:
+        """Close the vault; envelopes for the owner wait in the spool until the next unlock.
+
+        The tags served at `now` stay served (they cover yesterday to tomorrow): after a longer
+        lock, envelopes for the owner wait in the mesh's spools instead of ours.
+        """
+        if not self.is_locked:
+            self.served_tags(now)
+        self._keeper.lock()
+        self._identity = self._outbox = self._inbox = self._sessions = None
+        self._book = None
+        self._hub.publish(LockChanged(locked=True))
+
+    def change_passphrase(self, old: str, new: str) -> None:
+        """Rewrap the vault key; raises WrongPassphrase."""
+        with storage_errors():
+            self._keeper.change_passphrase(old, new)
+
+    @property
+    def ephemeral(self) -> bool:
+        """Whether history lives in memory only (keys and contacts persist)."""
+        return self._keeper.ephemeral
+
+    def set_ephemeral(self, enabled: bool) -> None:
+        """Choose ephemeral history; it takes effect at the next unlock."""
+        self._keeper.set_ephemeral(enabled)
+
+    def _opened(self, now: float) -> None:
+        vault = self._vault()
+        with storage_errors(), vault.transaction() as tx:
+            secrets = tx.owner_secret(IDENTITY_SECRET)
+            if secrets is None:
+                secrets = self._rng(32) + self._rng(32)
+                tx.put_owner_secret(IDENTITY_SECRET, secrets, now)
+        identity = Identity.from_secrets(secrets[:32], secrets[32:])
+        self._identity = identity
+        self._sessions = SessionOps(identity, self._rng)
+        self._outbox = Outbox(identity, self._sessions, self._rng, self._config)
+        self._inbox = Inbox(
+            identity, self._rng, self._config, self._outbox, self.stats, self._sessions
+        )
+        self._book = None
+        self._hub.publish(LockChanged(locked=False))
+        _LOGGER.info("vault unlocked")
+
+    def _vault(self) -> Vault:
+        try:
+            return self._keeper.vault
+        except Locked as exc:
+            raise VaultLocked("the vault is locked") from exc
+
+    def _ops(self) -> SessionOps:
+        if self._sessions is None:
+            raise VaultLocked("the vault is locked")
+        return self._sessions
+
+    def _parts(self) -> tuple[Identity, Outbox, Inbox]:
+        if self._identity is None or self._outbox is None or self._inbox is None:
+            raise VaultLocked("the vault is locked")
+        return self._identity, self._outbox, self._inbox
+
+    # -- units of work -------------------------------------------------------------------------
+
+    @contextmanager
+    def _work(self) -> Iterator[Work]:
+        """A vault transaction whose packets and events are released after it commits."""
+        vault = self._vault()
+        with storage_errors(), vault.transaction() as tx:
+            work = Work(tx)
+            yield work
+        self._outgoing.extend(work.packets)
+        if work.tags_changed:
+            self._book = None
+        self._announce(work)
+
+    def _announce(self, work: Work) -> None:
+        for message_id in work.added:
+            self._hub.publish(MessageAdded(self.message(message_id)))
+        for message_id in work.updated:
+            self._hub.publish(MessageUpdated(self.message(message_id)))
+        if work.contacts_changed:
+            self._hub.publish(ContactsChanged())
+
+    def message(self, message_id: str) -> MessageView:
+        """The view of message `message_id`; raises UnknownMessage or VaultLocked."""
+        vault = self._vault()
+        with storage_errors():
+            try:
+                record = vault.message(message_id)
+            except NotFound as exc:
+                raise UnknownMessage("no such message") from exc
+            return message_view(vault, record)
+
+    def subscribe(
+        self, maxlen: int = 256, wakeup: Callable[[], None] | None = None
+    ) -> Subscription:
+        """A subscription to MessageAdded, MessageUpdated, ContactsChanged and LockChanged."""
+        return self._hub.subscribe(maxlen, wakeup)
+
+    # -- the mesh side (for the daemon) --------------------------------------------------------
+
+    def take_outgoing(self) -> list[Packet]:
+        """The packets produced since the last call, to hand to the router as LocalSend."""
+        packets, self._outgoing = self._outgoing, []
+        return packets
+
+    def served_tags(self, now: float) -> tuple[bytes, ...]:
+        """The recipient tags to serve now (ServeTags); the last known set while locked."""
+        if self.is_locked:
+            return self._served
+        self._served = self._tag_book(now).tags
+        return self._served
+
+    def _tag_book(self, now: float) -> TagBook:
+        identity, _outbox, _ = self._parts()
+        book = self._book
+        if book is not None and book.day == day_number(now):
+            return book
+        vault = self._vault()
+        with storage_errors():
+            keys: list[tuple[str, bytes]] = []
+            extra: list[bytes] = []
+            for contact in vault.contacts():
+                stored = vault.session(contact.contact_id)
+                if stored is None:
+                    continue
+                record = PeerRecord.from_bytes(stored.state)
+                keys.append((contact.contact_id, record.inbound_tag_key))
+                if record.session and not self._ops().is_established(record.session):
+                    extra.append(record.reply_tag_key)
+        self._book = TagBook.build(identity.public_key, keys, extra, now)
+        return self._book
+
+    def handle_packet(self, packet: Packet, now: float) -> list[Packet]:
+        """An envelope or receipt the router delivered for our tags; the packets to send.
+
+        While locked it waits in the spool (unacknowledged) for the next unlock.
+        """
+        return self.handle_packets([packet], now)
+
+    def handle_packets(self, packets: Sequence[Packet], now: float) -> list[Packet]:
+        """Several delivered packets in one vault transaction (one disk flush); see above."""
+        if self.is_locked:
+            for packet in packets:
+                self._hold(packet, now)
+            return []
+        try:
+            self._park(self._handle(packets, now), now)
+        except StorageFailed:
+            # The vault refused the batch (disk full, damage): keep the envelopes, still
+            # unacknowledged, in the spool for a later unlock rather than lose them.
+            if self._spool is None:
+                raise
+            for packet in packets:
+                self._hold(packet, now)
+            _LOGGER.warning(
+                "the vault refused %d delivered packets; held in the spool", len(packets)
+            )
+            return []
+        return self.take_outgoing()
+
+    def _handle(self, packets: Sequence[Packet], now: float) -> list[Packet]:
+        """Process `packets` in one transaction; the ratchet messages no session opens yet."""
+        _, _, inbox = self._parts()
+        book = self._tag_book(now)
+        unreadable: list[Packet] = []
+        with self._work() as work:
+            for packet in packets:
+                if inbox.handle(work, packet, book, now):
+                    unreadable.append(packet)
+        if self._book is None:  # a session changed: parked envelopes may open now
+            self._held_dirty = True
+        return unreadable
+
+    def _hold(self, packet: Packet, now: float, depositor: str = HELD_LOCKED) -> None:
+        if self._spool is None:
+            self.stats["dropped_locked_no_spool"] += 1
+            return
+        held = SpooledEnvelope(
+            packet_id=packet.packet_id,
+            recipient_tag=packet.recipient_tag,
+            depositor=depositor,
+            priority=int(priority(packet)),
+            expires_at=packet.expires_at_s,
+            receipt_hash=packet.receipt_hash or None,
+            packet=encode_packet(packet),
+            stored_at=now,
+            held_for_owner=True,
+        )
+        with storage_errors():
+            self._spool.apply([StoreEnvelope(held)])
+        self.stats["held_" + depositor] += 1
+        self._held_dirty = self._held_dirty or depositor != HELD_PARKED
+
+    def _park(self, packets: list[Packet], now: float) -> None:
+        """Keep ratchet messages that arrived ahead of their session (the router will not hand
+        over the same packet id again), a bounded number, until they open or expire."""
+        if self._spool is None or not packets:
+            return
+        with storage_errors():
+            room = MAX_PARKED - self._spool.stats().held_for_owner
+        for packet in packets[: max(room, 0)]:
+            self._hold(packet, now, HELD_PARKED)
+
+    def _process_held(self, now: float) -> None:
+        """Process envelopes held while locked or parked; drop each once the vault has it."""
+        spool = self._spool
+        if spool is None or not self._held_dirty:
+            return
+        with storage_errors():
+            batch = spool.owner_held(HELD_BATCH)
+        self._held_dirty = len(batch) == HELD_BATCH  # more wait: carry on at the next tick
+        packets, done = [], []
+        for held in batch:
+            try:
+                packet = decode_packet(held.packet)
+            except MalformedPacket:
+                self.stats["dropped_held_malformed"] += 1
+                done.append(held.packet_id)
+                continue
+            if packet.expires_at_s <= now:
+                done.append(held.packet_id)
+            else:
+                packets.append(packet)
+        unreadable = {p.packet_id for p in self._handle(packets, now)}
+        done += [p.packet_id for p in packets if p.packet_id not in unreadable]
+        with storage_errors():  # only after the vault recorded them: a crash replays
+            spool.apply([DropEnvelope(packet_id) for packet_id in done])
+
+    def tick(self, now: float) -> list[Packet]:
+        """Time passed: expire, re-offer due envelopes, repeat unconfirmed handshakes."""
+        if self.is_locked:
+            return []
+        outbox = self._parts()[1]
+        self._process_held(now)  # anything the vault could not take earlier
+        with self._work() as work:
+            outbox.expire(work, now)
+            outbox.retry_due(work, now)
+            for contact in work.tx.contacts():
+                self._tend_handshake(work, contact.contact_id, contact.check_in_interval_s, now)
+            work.tx.forget_incoming_before(now - 2 * self._config.envelope_lifetime_s)
+        return self.take_outgoing()
+
+    def _tend_handshake(self, work: Work, contact_id: str, interval: float, now: float) -> None:
+        outbox = self._parts()[1]
+        record = outbox.record(work, contact_id)
+        if not record.session:
+            return
+        if not self._ops().is_established(record.session):
+            renewed = outbox.ensure_handshake(work, contact_id, record, now)
+            if renewed is not record:
+                outbox.save(work, contact_id, renewed, now)
+            return
+        message3 = self._ops().unconfirmed_handshake(record.session)
+        if message3 is None or now < self._confirm_resent.get(contact_id, -interval) + interval:
+            return
+        self._confirm_resent[contact_id] = now
+        card = outbox.card(work, contact_id)
+        frame = EnvelopeFrame.new(
+            self._rng,
+            address(intro_tag_key(card.mailbox_key), now),
+            int(now + self._config.envelope_lifetime_s),
+            HANDSHAKE_FLAGS,
+            receipted=False,
+        )
+        work.send(frame.packet(encode_envelope(Confirm(record.handshake_id, message3))))
+
+    def note_sent(self, envelope_ids: list[bytes], now: float) -> None:
+        """The driver saw these envelopes of ours handed to a neighbour: queued -> sent."""
+        self._advance(envelope_ids, (MessageState.QUEUED,), MessageState.SENT, now)
+
+    def note_relayed(self, envelope_ids: list[bytes], now: float) -> None:
+        """A relay server acknowledged storing these envelopes: queued or sent -> relayed."""
+        states = (MessageState.QUEUED, MessageState.SENT)
+        self._advance(envelope_ids, states, MessageState.RELAYED, now)
+
+    def _advance(
+        self,
+        envelope_ids: list[bytes],
+        from_states: tuple[MessageState, ...],
+        to_state: MessageState,
+        now: float,
+    ) -> None:
+        if self.is_locked or not envelope_ids:
+            return
+        with self._work() as work:
+            for envelope_id in envelope_ids:
+                entry = work.tx.outbox_entry(envelope_id)
+                if entry is None or entry.message_id is None:
+                    continue
+                message = work.tx.message(entry.message_id)
+                if message.state in from_states:
+                    work.tx.set_message_state(message.message_id, to_state, now)
+                    work.message_updated(message.message_id)
+
+    def outstanding_envelopes(self) -> list[bytes]:
+        """Ids of our envelopes still waiting for a receipt (for the driver's sent checks)."""
+        vault = self._vault()
+        with storage_errors():
+            return [
+                entry.envelope_id
+                for contact in vault.contacts()
+                for entry in vault.outbox_for_contact(contact.contact_id)
+            ]

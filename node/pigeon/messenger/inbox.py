@@ -1,0 +1,350 @@
+"""The receiving side: handshakes answered and completed, ratchet messages opened, receipts.
+
+`Inbox.handle` works inside a `Work` (one vault transaction): an envelope is claimed in the
+vault's dedup table in the same transaction that stores the ratchet step and what the message
+carried, so a duplicate reaches the owner once and a crash replays rather than loses. Anything
+that fails to parse, authenticate or decrypt is counted in `stats` and dropped: nothing goes
+back on the network about why. Receipts go to the sender's tag only after the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import struct
+from collections import Counter
+from dataclasses import replace
+from typing import Final
+
+from pigeon.crypto.errors import CryptoError
+from pigeon.crypto.identity import Identity, handle
+from pigeon.mesh.errors import MalformedPacket
+from pigeon.mesh.packet import Packet, PacketType, decode_packet, decode_receipt
+from pigeon.mesh.receipt import receipt_hash, verify_receipt
+from pigeon.messenger import sessions
+from pigeon.messenger.addressing import TagBook, address, intro_tag_key
+from pigeon.messenger.config import MessengerConfig
+from pigeon.messenger.envelope import (
+    ChunkBody,
+    Confirm,
+    Envelope,
+    Hello,
+    Inner,
+    RatchetEnvelope,
+    Reply,
+    TagKeyBody,
+    TextBody,
+    decode_envelope,
+    encode_envelope,
+)
+from pigeon.messenger.errors import MalformedEnvelope
+from pigeon.messenger.outbox import Outbox
+from pigeon.messenger.packets import (
+    HANDSHAKE_FLAGS,
+    EnvelopeFrame,
+    Random,
+    receipt_for,
+    received_associated_data,
+)
+from pigeon.messenger.records import PeerRecord, PendingResponder
+from pigeon.messenger.sessions import SessionOps
+from pigeon.messenger.work import Work
+from pigeon.store.errors import NotFound
+from pigeon.store.vault_records import Direction, FileInfo, Message, MessageState
+
+_LOGGER = logging.getLogger(__name__)
+
+GUARD_SECRET: Final = "handshake-guard"
+RESPONDERS_SECRET: Final = "responders"
+_RESPONDER_PREFIX: Final = "responder:"
+_INDEX_ENTRY: Final = struct.Struct(">16sd")
+_NO_HANDSHAKE: Final = bytes(16)
+
+
+def local_id(contact_id: str, sender_id: bytes) -> str:
+    """Our id for a contact's message or file id (so a contact cannot collide with ours)."""
+    return hashlib.sha256(contact_id.encode("ascii") + b"\0" + sender_id).digest()[:16].hex()
+
+
+class Inbox:
+    """Processes packets the router delivered for our tags (see the module docstring)."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        rng: Random,
+        config: MessengerConfig,
+        outbox: Outbox,
+        stats: Counter[str],
+        ops: SessionOps,
+    ) -> None:
+        self._identity = identity
+        self._sessions = ops
+        self._rng = rng
+        self._config = config
+        self._outbox = outbox
+        self.stats = stats
+
+    def handle(self, work: Work, packet: Packet, book: TagBook, now: float) -> bool:
+        """Process one delivered envelope or receipt; True if it is a ratchet message that no
+        session opens yet (it may be ahead of the handshake that makes it readable)."""
+        if packet.type is PacketType.RECEIPT:
+            self._on_receipt(work, packet, now)
+            return False
+        if packet.type is not PacketType.ENVELOPE:
+            return False
+        if work.tx.incoming_seen(packet.packet_id):
+            self.stats["duplicates"] += 1
+            return False
+        envelope: Envelope | None = None
+        try:
+            envelope = decode_envelope(packet.payload)
+            if isinstance(envelope, RatchetEnvelope):
+                accepted = self._on_ratchet(work, packet, envelope, book, now)
+            elif isinstance(envelope, Hello):
+                accepted = self._on_hello(work, envelope, now)
+            elif isinstance(envelope, Reply):
+                accepted = self._on_reply(work, envelope, now)
+            else:
+                accepted = self._on_confirm(work, envelope, now)
+        except (MalformedEnvelope, CryptoError) as exc:
+            self.stats["dropped_" + type(exc).__name__] += 1
+            _LOGGER.debug("dropped an envelope: %s", type(exc).__name__)
+            return False
+        if accepted:
+            work.tx.claim_incoming(packet.packet_id, now)
+        return not accepted and isinstance(envelope, RatchetEnvelope)
+
+    # -- receipts ------------------------------------------------------------------------------
+
+    def _on_receipt(self, work: Work, packet: Packet, now: float) -> None:
+        try:
+            secret, envelope_id = decode_receipt(packet.payload)
+        except MalformedPacket:
+            self.stats["dropped_receipt"] += 1
+            return
+        entry = work.tx.outbox_entry(envelope_id)
+        if entry is None:
+            return  # delivered before, or not ours
+        if not verify_receipt(secret, decode_packet(entry.envelope).receipt_hash):
+            self.stats["forged_receipts"] += 1
+            return
+        work.tx.remove_from_outbox(envelope_id)
+        self.stats["receipts"] += 1
+        if entry.message_id is None:
+            return
+        message = work.tx.message(entry.message_id)
+        if message.state in (MessageState.DELIVERED, MessageState.FAILED):
+            return
+        if message.file_id is not None:
+            transfer = self._outbox.chunk_delivered(
+                work, entry.contact_id, message.file_id, envelope_id, now
+            )
+            if transfer is None or not transfer.complete:
+                work.message_updated(message.message_id)
+                return
+        work.tx.set_message_state(message.message_id, MessageState.DELIVERED, now)
+        work.message_updated(message.message_id)
+
+    # -- handshakes ----------------------------------------------------------------------------
+
+    def _on_hello(self, work: Work, hello: Hello, now: float) -> bool:
+        index = self._responder_index(work)
+        if hello.handshake_id in index:
+            return True  # a retransmission: message 2 is already on its way
+        for stale in [k for k, t in index.items() if t <= now - self._config.handshake_retry_s]:
+            work.tx.delete_owner_secret(_RESPONDER_PREFIX + stale.hex())
+            del index[stale]
+        if len(index) >= self._config.max_pending_responders:
+            self.stats["responders_full"] += 1
+            return False
+        state, message2 = self._sessions.respond(hello.noise, now)
+        pending = PendingResponder(state, hello.reply_tag_key, now)
+        work.tx.put_owner_secret(
+            _RESPONDER_PREFIX + hello.handshake_id.hex(), pending.to_bytes(), now
+        )
+        index[hello.handshake_id] = now
+        self._save_responder_index(work, index, now)
+        expires = int(now + self._config.envelope_lifetime_s)
+        frame = EnvelopeFrame.new(
+            self._rng, address(hello.reply_tag_key, now), expires, HANDSHAKE_FLAGS, receipted=False
+        )
+        work.send(frame.packet(encode_envelope(Reply(hello.handshake_id, message2))))
+        return True
+
+    def _on_reply(self, work: Work, reply: Reply, now: float) -> bool:
+        found = self._initiator_of(work, reply.handshake_id)
+        if found is None:
+            self.stats["unexpected_reply"] += 1
+            return False
+        contact_id, record = found
+        card = self._outbox.card(work, contact_id)
+        guard = sessions.load_guard(work.tx.owner_secret(GUARD_SECRET))
+        established, message3 = self._sessions.read_reply(
+            record.session, reply.noise, card.bundle, guard, now
+        )
+        work.tx.put_owner_secret(GUARD_SECRET, guard.to_bytes(), now)
+        expires = int(now + self._config.envelope_lifetime_s)
+        frame = EnvelopeFrame.new(
+            self._rng,
+            address(intro_tag_key(card.mailbox_key), now),
+            expires,
+            HANDSHAKE_FLAGS,
+            receipted=False,
+        )
+        # Not in the outbox: `session.handshake_to_resend` keeps message 3 until it is confirmed.
+        work.send(frame.packet(encode_envelope(Confirm(reply.handshake_id, message3))))
+        record = replace(record, session=established.state)
+        record = self._outbox.session_up(work, contact_id, record, now)
+        self._outbox.save(work, contact_id, record, now)
+        work.tags_changed = True
+        _LOGGER.info("secure session established (we initiated)")
+        return True
+
+    def _initiator_of(self, work: Work, handshake_id: bytes) -> tuple[str, PeerRecord] | None:
+        if handshake_id == _NO_HANDSHAKE:
+            return None
+        for contact in work.tx.contacts():
+            record = self._outbox.record(work, contact.contact_id)
+            if record.handshake_id == handshake_id and not self._sessions.is_established(
+                record.session
+            ):
+                return contact.contact_id, record
+        return None
+
+    def _on_confirm(self, work: Work, confirm: Confirm, now: float) -> bool:
+        name = _RESPONDER_PREFIX + confirm.handshake_id.hex()
+        stored = work.tx.owner_secret(name)
+        if stored is None:
+            self.stats["unexpected_confirm"] += 1
+            return False
+        pending = PendingResponder.from_bytes(stored)
+        guard = sessions.load_guard(work.tx.owner_secret(GUARD_SECRET))
+        established = self._sessions.read_confirm(pending.session, confirm.noise, guard, now)
+        contact_id = handle(established.peer.public_key)
+        try:
+            card = self._outbox.card(work, contact_id)
+        except NotFound:
+            self.stats["unknown_sender"] += 1
+            return False
+        if card.bundle.to_bytes() != established.peer.to_bytes():
+            self.stats["unknown_sender"] += 1
+            return False
+        work.tx.put_owner_secret(GUARD_SECRET, guard.to_bytes(), now)
+        work.tx.delete_owner_secret(name)  # spent: a replayed message 3 finds nothing
+        index = self._responder_index(work)
+        index.pop(confirm.handshake_id, None)
+        self._save_responder_index(work, index, now)
+        record = self._outbox.record(work, contact_id)
+        if self._ours_wins(record, established.peer.public_key, now):
+            self.stats["handshake_race_lost_by_peer"] += 1
+            return True
+        if record.session:
+            record = self._outbox.requeue(work, contact_id, record)
+        record = replace(record, session=established.state, handshake_id=_NO_HANDSHAKE)
+        record = self._outbox.session_up(work, contact_id, record, now)
+        self._outbox.save(work, contact_id, record, now)
+        work.tags_changed = True
+        _LOGGER.info("secure session established (the contact initiated)")
+        return True
+
+    def _ours_wins(self, record: PeerRecord, peer_key: bytes, now: float) -> bool:
+        """Both sides initiated recently: keep the initiation of the lower identity key."""
+        return (
+            record.handshake_id != _NO_HANDSHAKE
+            and now < record.handshake_started_at + self._config.race_window_s
+            and self._sessions.is_initiator(record.session)
+            and sessions.initiation_wins(self._identity.public_key, peer_key)
+        )
+
+    def _responder_index(self, work: Work) -> dict[bytes, float]:
+        data = work.tx.owner_secret(RESPONDERS_SECRET) or b""
+        return dict(_INDEX_ENTRY.iter_unpack(data)) if data else {}
+
+    def _save_responder_index(self, work: Work, index: dict[bytes, float], now: float) -> None:
+        blob = b"".join(_INDEX_ENTRY.pack(k, t) for k, t in index.items())
+        work.tx.put_owner_secret(RESPONDERS_SECRET, blob, now)
+
+    # -- ratchet messages ----------------------------------------------------------------------
+
+    def _on_ratchet(
+        self, work: Work, packet: Packet, envelope: RatchetEnvelope, book: TagBook, now: float
+    ) -> bool:
+        owner = book.owners.get(packet.recipient_tag)
+        candidates = [owner] if owner is not None else [c.contact_id for c in work.tx.contacts()]
+        ad = received_associated_data(packet)
+        for contact_id in candidates:
+            record = self._outbox.record(work, contact_id)
+            if not self._sessions.is_established(record.session):
+                continue
+            try:
+                state, plaintext = self._sessions.decrypt(record.session, envelope.message, ad)
+            except CryptoError:
+                continue
+            inner = sessions.decode(plaintext)
+            if receipt_hash(inner.receipt_secret) != packet.receipt_hash:
+                raise MalformedEnvelope("the receipt secret does not match the packet")
+            record = record.with_session(state)
+            record = self._deliver(work, contact_id, record, inner, now)
+            self._outbox.save(work, contact_id, record, now)
+            tag = address(self._outbox.peer_tag_key(work, contact_id, record), now)
+            work.send(receipt_for(packet, inner.receipt_secret, tag, self._rng))
+            return True
+        self.stats["undecryptable"] += 1
+        return False
+
+    def _deliver(
+        self, work: Work, contact_id: str, record: PeerRecord, inner: Inner, now: float
+    ) -> PeerRecord:
+        body = inner.body
+        if isinstance(body, TagKeyBody):
+            return replace(record, outbound_tag_key=body.tag_key)
+        if isinstance(body, TextBody):
+            self._store_text(work, contact_id, body, now)
+        elif isinstance(body, ChunkBody):
+            self._store_chunk(work, contact_id, body, now)
+        return record
+
+    def _store_text(self, work: Work, contact_id: str, body: TextBody, now: float) -> None:
+        message_id = local_id(contact_id, body.message_id)
+        try:
+            work.tx.message(message_id)
+            return  # the same message again under a newer session
+        except NotFound:
+            pass
+        work.tx.append_message(
+            Message(
+                message_id, contact_id, Direction.IN, MessageState.RECEIVED, now, now, body.text
+            )
+        )
+        work.message_added(message_id)
+
+    def _store_chunk(self, work: Work, contact_id: str, body: ChunkBody, now: float) -> None:
+        file_id = local_id(contact_id, body.file_id)
+        info = work.tx.file_info(file_id)
+        if info is None:
+            name = safe_file_name(body.name)
+            work.tx.add_file(FileInfo(file_id, contact_id, name, body.size, body.chunk_count, now))
+            work.tx.append_message(
+                Message(
+                    file_id,
+                    contact_id,
+                    Direction.IN,
+                    MessageState.RECEIVED,
+                    now,
+                    now,
+                    file_id=file_id,
+                )
+            )
+            work.message_added(file_id)
+        elif info.size != body.size or info.chunk_count != body.chunk_count:
+            raise MalformedEnvelope("chunk disagrees with its file's size")
+        if work.tx.put_chunk(file_id, body.index, body.data):
+            work.message_updated(file_id)
+
+
+def safe_file_name(name: str) -> str:
+    """A contact's file name without path parts or control characters, never empty."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch for ch in base if ch.isprintable()).strip()
+    return cleaned or "file"
