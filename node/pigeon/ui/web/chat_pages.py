@@ -1,0 +1,60 @@
+"""Conversations: the list of chats, and one chat (live updates come over /ws)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aiohttp import web
+
+from pigeon.ui.web.context import find_contact, messenger, unread_of
+from pigeon.ui.web.keys import CONFIG
+from pigeon.ui.web.render import render_page
+
+PAGE_MESSAGES: Final = 100  # the script's "Load older messages" pages back in steps of this
+PREVIEW_CHARS: Final = 80
+
+
+async def chats_page(request: web.Request) -> web.StreamResponse:
+    """Contacts with their latest message, most recent first."""
+    owner = messenger(request)
+    contacts = sorted(owner.contacts(), key=lambda c: -c.last_activity)
+    previews: dict[str, str] = {}
+    for contact in contacts:
+        latest = owner.conversation(contact.id, limit=1)
+        if latest:
+            message = latest[-1]
+            text = message.text if message.kind == "text" else f"File: {message.file_name}"
+            prefix = "You: " if message.direction == "out" else ""
+            previews[contact.id] = prefix + (text or "")[:PREVIEW_CHARS]
+    return render_page(
+        request,
+        "chats.html",
+        title="Chats",
+        page="chats",
+        section="chats",
+        contacts=contacts,
+        previews=previews,
+        unread=sum(c.unread for c in contacts),
+    )
+
+
+async def chat_page(request: web.Request) -> web.StreamResponse:
+    """One conversation with the composer."""
+    owner = messenger(request)
+    contacts = owner.contacts()
+    contact = find_contact(contacts, request.match_info["contact_id"])
+    messages = owner.conversation(contact.id, limit=PAGE_MESSAGES)
+    max_upload = request.app[CONFIG].max_upload_bytes
+    return render_page(
+        request,
+        "chat.html",
+        title=contact.name,
+        page="chat",
+        section="chats",
+        contact=contact,
+        messages=messages,
+        has_older=len(messages) == PAGE_MESSAGES,
+        max_upload=max_upload,
+        data={"contact": contact.id, "max-upload": max_upload},
+        unread=unread_of(contacts),
+    )

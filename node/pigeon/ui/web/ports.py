@@ -1,0 +1,132 @@
+"""The seam between the web room and the daemon: what the page needs that the messenger lacks.
+
+The daemon implements `NodeStatusSource` and `DevicePanel` and hands them to `build_app`
+together with the messenger, a `Pairing` manager (`pigeon.ui.web.pairing`) and a `WebConfig`.
+Browser sessions are persisted through a `PairingStore`; the web room ships
+`FilePairingStore` (a small file beside the vault), because the page must still admit its owner
+while the vault is locked: the owner unlocks the vault on the page. Every method here is
+synchronous and cheap; the web room calls them on the event loop.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+PANEL_BUTTONS: Final = ("a", "b")  # the OLED's buttons: "a" next/select, "b" select/back
+MAX_UPLOAD_BYTES: Final = 25 * 1024 * 1024
+
+
+class LinkState(enum.Enum):
+    """State of a radio or of the internet uplink."""
+
+    DOWN = "down"
+    CONNECTING = "connecting"
+    UP = "up"
+
+
+class RelayState(enum.Enum):
+    """State of one internet mailbox relay as the node sees it."""
+
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """A mesh neighbour in range: a short non-identifying id and its RSSI if the radio gives one."""
+
+    short_id: str
+    rssi_dbm: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RelayStatus:
+    """One configured mailbox relay; `detail` is a short human-readable reason (never a secret)."""
+
+    url: str
+    state: RelayState
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """A snapshot of the node for the status page. `radio_kind` is "ble" or "sim"."""
+
+    node_name: str
+    version: str
+    uptime_s: float
+    radio_kind: str
+    radio_state: LinkState
+    neighbours: tuple[Neighbour, ...] = ()
+    spool_envelopes: int = 0
+    spool_bytes: int = 0
+    uplink: LinkState = LinkState.DOWN
+    relays: tuple[RelayStatus, ...] = ()
+
+
+class NodeStatusSource(Protocol):
+    """Where the status page reads the node's state."""
+
+    def status(self) -> NodeStatus:
+        """The node as it is now."""
+        ...
+
+
+class DevicePanel(Protocol):
+    """The OLED mirror and the virtual buttons on the page's device panel."""
+
+    def frame_png(self) -> bytes:
+        """The OLED's current frame as PNG bytes (128x64)."""
+        ...
+
+    def buttons_available(self) -> bool:
+        """True when `buttons = "virtual"`: the page may press the buttons."""
+        ...
+
+    def press(self, button: str) -> None:
+        """Push one of `PANEL_BUTTONS` down. Raises ValueError for an unknown button."""
+        ...
+
+    def release(self, button: str) -> None:
+        """Let one of `PANEL_BUTTONS` go. Raises ValueError for an unknown button."""
+        ...
+
+
+class PairingStore(Protocol):
+    """Persistence for paired browsers: one opaque blob (hashed tokens, never tokens)."""
+
+    def load(self) -> bytes | None:
+        """The last saved blob, or None if nothing was saved yet."""
+        ...
+
+    def save(self, blob: bytes) -> None:
+        """Replace the saved blob durably."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    """How the page is served.
+
+    `allowed_hosts` are the names and addresses the page answers to (the certificate's SANs);
+    a request for any other Host is refused, which defeats DNS rebinding. `clock` is Unix time
+    in seconds, the clock the `Pairing` manager is driven with too. `max_upload_bytes` caps a
+    file sent in chat. `on_outgoing` runs after every messenger command the page carries out,
+    with the packets that command returned itself (only `unlock` returns any); the daemon sends
+    those and `messenger.take_outgoing()` to the router at once rather than at its next tick.
+    """
+
+    node_name: str
+    allowed_hosts: tuple[str, ...]
+    https_port: int = 8443
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+    clock: Callable[[], float] = field(default=time.time, repr=False)
+    on_outgoing: Callable[[Sequence[object]], None] = field(
+        default=lambda packets: None, repr=False
+    )
