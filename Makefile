@@ -9,7 +9,7 @@ FUZZ_SECONDS ?= 30
 APT_PACKAGES := chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages run test lint bench fuzz image clean
+.PHONY: help setup system-packages run test test-bluez lint bench fuzz image image-test clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,11 @@ test: setup ## Lint, then the default test tier (no hardware, root or network ne
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest
 
+test-bluez: setup ## Real BlueZ tier: two BLE nodes in a QEMU VM (root; ~3 min build once, ~4 min run)
+	bash tests/bluez/ensure-host-tools.sh
+	PIP=$(BIN)/pip bash tests/bluez/build-rootfs.sh
+	$(BIN)/pytest -m bluez tests/bluez -v -s -p no:cacheprovider
+
 bench: setup ## Benchmarks; each writes JSON to bench/results/
 	@for f in bench/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
@@ -53,6 +58,9 @@ fuzz: setup ## Short atheris runs of every parser (FUZZ_SECONDS each)
 
 image: setup ## Build the SD-card image in build/ (root; 15-30 min the first time, cached after)
 	bash image/build.sh
+
+image-test: ## Boot the built image under QEMU (aarch64, emulated): READY, selftest, web page
+	bash image/test.sh
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Runs once inside the flashed image booted under QEMU (make image-test), then powers off.
+# QEMU's virt machine has no Bluetooth, I2C panel or GPIO: the node switches to its stand-ins.
+set -u
+say() { echo "PIGEON-IMAGE-TEST: $*" > /dev/console; }
+say "BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)"
+sed -i -e '/^\[radio\]/,/^\[/ s/^kind = .*/kind = "sim"/' \
+       -e '/^\[display\]/,/^\[/ s/^kind = .*/kind = "png"/' \
+       -e '/^\[buttons\]/,/^\[/ s/^kind = .*/kind = "virtual"/' /etc/pigeon/node.toml
+systemctl restart --no-block pigeon-node.service
+for _ in $(seq 1 600); do
+    [ "$(systemctl show -p ActiveState --value pigeon-node.service)" = active ] && break
+    sleep 1
+done
+state=$(systemctl show -p ActiveState --value pigeon-node.service)
+start_us=$(systemctl show -p ExecMainStartTimestampMonotonic --value pigeon-node.service)
+ready_us=$(systemctl show -p ActiveEnterTimestampMonotonic --value pigeon-node.service)
+say "SERVICE state=$state start_us=$start_us ready_us=$ready_us"
+say "STATUS $(systemctl show -p StatusText --value pigeon-node.service)"
+if /opt/pigeon/venv/bin/pigeon selftest > /tmp/selftest.log 2>&1; then
+    say "SELFTEST ok $(tail -1 /tmp/selftest.log)"
+else
+    say "SELFTEST failed $(tail -1 /tmp/selftest.log)"
+fi
+say "HOSTNAME $(hostname)"
+say "READY"
+sleep "${PIGEON_TEST_HOLD_S:-45}"  # the host fetches the page through the forwarded port now
+journalctl -u pigeon-node.service --no-pager -n 20 > /dev/console 2>&1
+say "DONE"

@@ -1,0 +1,226 @@
+"""`pigeon demo`: a simulated neighbourhood in one process, for `make run`.
+
+On one simulated radio (50 m range): your node at 0 m (web page on https://localhost:8443,
+OLED in the page's device panel, virtual buttons), three relay-only nodes at 40, 80 and 120 m,
+and a second owner's node ("Robin") at 160 m, out of your range, whose scripted owner answers
+every message. A mailbox relay listens on loopback and both owners' nodes use it. The first
+pairing code is printed here, as the OLED shows it: you cannot reach the device panel before
+your browser is paired. Ctrl-C stops everything cleanly. State lives in `--data` (kept between
+runs unless `--fresh`), so a paired browser stays paired.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import random
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+from pigeon.config import (
+    ButtonsSection,
+    DisplaySection,
+    NodeConfig,
+    NodeSection,
+    RadioSection,
+    RelaysSection,
+    WebSection,
+)
+from pigeon.daemon.mesh_driver import MeshDriver
+from pigeon.daemon.node import Node, NodeEnvironment
+from pigeon.daemon.sdnotify import Notifier
+from pigeon.mesh.router import Router, RouterConfig
+from pigeon.messenger.api import MessageAdded, MessengerError
+from pigeon.relay.config import RelayConfig
+from pigeon.relay.server import start_relay
+from pigeon.transport.sim import RadioParams, SimMedium
+
+_LOGGER = logging.getLogger(__name__)
+
+HELP = "run a simulated neighbourhood: your node's web page on https://localhost:8443"
+
+RANGE_M: Final = 50.0
+RELAY_POSITIONS: Final = ((40.0, 0.0), (80.0, 0.0), (120.0, 0.0))
+ROBIN_POSITION: Final = (160.0, 0.0)
+ROBIN_NAME: Final = "Robin"
+YOU_NAME: Final = "You (demo)"
+START_TIMEOUT_S: Final = 60.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `pigeon demo`."""
+    parser.add_argument("--data", type=Path, default=Path("build/demo"), help="state directory")
+    parser.add_argument("--fresh", action="store_true", help="forget earlier runs first")
+    parser.add_argument("--https-port", type=int, default=8443, help="your page's HTTPS port")
+    parser.add_argument("--http-port", type=int, default=8080, help="plain HTTP (redirects)")
+    parser.add_argument("--relay-port", type=int, default=8765, help="the loopback mailbox relay")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the neighbourhood until Ctrl-C."""
+    if args.fresh and args.data.exists():
+        shutil.rmtree(args.data)
+    args.data.mkdir(parents=True, exist_ok=True)
+    ports = (args.https_port, args.http_port, args.relay_port)
+    return asyncio.run(_main(args.data.resolve(), ports))
+
+
+def owner_config(
+    data_dir: Path, name: str, relay_url: str, ports: tuple[int, int], *, screens: bool
+) -> NodeConfig:
+    """A node on the simulated radio; `screens`: PNG display and virtual buttons."""
+    return NodeConfig(
+        node=NodeSection(name=name, data_dir=str(data_dir)),
+        radio=RadioSection(kind="sim"),
+        display=DisplaySection(kind="png" if screens else "none"),
+        buttons=ButtonsSection(kind="virtual" if screens else "none"),
+        web=WebSection(host="127.0.0.1", https_port=ports[0], http_port=ports[1]),
+        relays=RelaysSection(urls=(relay_url,)),
+    )
+
+
+async def run_relay_node(medium: SimMedium, name: str, position: tuple[float, float]) -> None:
+    """A node that only relays: a router on the medium, nothing stored."""
+    driver = MeshDriver(Router(RouterConfig(), random.Random()))
+    await driver.run(medium.transport(name, *position))
+
+
+class ScriptedPeer:
+    """Robin's owner: adds you as a contact, then answers every message."""
+
+    def __init__(self, robin: Node, you: Node, relays: tuple[str, ...] = ()) -> None:
+        self._robin = robin
+        self._you = you
+        self._relays = relays  # put in Robin's card: verified contacts deposit there too
+        self.answered = 0
+
+    async def run(self) -> None:
+        """Wait for both vaults, exchange cards, then echo until cancelled."""
+        await self._robin.ready.wait()
+        await self._you.ready.wait()
+        robin = self._robin.messenger
+        await _until(lambda: not robin.is_locked and not self._you.messenger.is_locked)
+        robin.set_profile(ROBIN_NAME, self._relays)
+        self._you.messenger.set_profile(YOU_NAME, ())
+        you_card = self._you.messenger.own_card_text()
+        if not any(contact.name == YOU_NAME for contact in robin.contacts()):
+            robin.add_contact(you_card, YOU_NAME, time.time())
+        wake = asyncio.Event()
+        subscription = robin.subscribe(wakeup=wake.set)
+        try:
+            while True:
+                await wake.wait()
+                wake.clear()
+                for event in subscription.drain():
+                    if isinstance(event, MessageAdded) and event.message.direction == "in":
+                        self._answer(
+                            event.message.contact_id, event.message.text, event.message.file_name
+                        )
+        finally:
+            subscription.close()
+
+    def _answer(self, contact_id: str, text: str | None, file_name: str | None) -> None:
+        if file_name is not None:
+            reply = f"Thanks, {ROBIN_NAME} got your file {file_name!r}."
+        else:
+            reply = f"{ROBIN_NAME} got: {text or ''}"[:4000]
+        try:
+            self._robin.messenger.send_text(contact_id, reply, time.time())
+        except MessengerError as exc:
+            _LOGGER.warning("the scripted peer could not answer: %s", exc)
+            return
+        self.answered += 1
+
+
+async def _until(predicate: Callable[[], bool], poll_s: float = 0.1) -> None:
+    """Poll `predicate` (the states it reads have no events of their own)."""
+    while not predicate():  # noqa: ASYNC110
+        await asyncio.sleep(poll_s)
+
+
+def _banner(you: Node, robin: Node, code: str, relay_url: str) -> str:
+    url = you.web_url
+    card = robin.messenger.own_card_text()
+    return f"""
+================================================================================
+ Pigeon Node demo: a simulated neighbourhood is running.
+
+   Your node's page:  {url}
+   (a self-signed certificate: its SHA-256 fingerprint is
+    {you.cert.fingerprint_text()})
+
+ 1. Open the page and type the pairing code your node's OLED shows now:
+
+        {code}        (valid for 2 minutes; later, hold button "a" for 3 s in the
+                       page's Device panel, or Ctrl-C and run `make run` again)
+
+ 2. Contacts -> add {ROBIN_NAME} with this card (Robin's node is 4 hops away):
+
+        {card}
+
+ 3. Compare the safety number, mark {ROBIN_NAME} verified, and send a message:
+    {ROBIN_NAME}'s scripted owner answers every message.
+
+ Mailbox relay on {relay_url}. Ctrl-C stops everything.
+================================================================================
+"""
+
+
+async def _main(root: Path, ports: tuple[int, int, int]) -> int:
+    https_port, http_port, relay_port = ports
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    relay_config = RelayConfig(listen=f"127.0.0.1:{relay_port}", data_dir=str(root / "relay"))
+    relay = await start_relay(relay_config)
+    medium = SimMedium(RadioParams(range_m=RANGE_M), random.Random())
+    quiet = Notifier({})
+    you = Node(
+        owner_config(root / "you", "pigeon-demo", relay.url, (https_port, http_port), screens=True),
+        NodeEnvironment(medium, (0.0, 0.0), quiet, page_host="localhost"),
+    )
+    robin = Node(
+        owner_config(root / "robin", "pigeon-robin", relay.url, (1, 2), screens=False),
+        NodeEnvironment(medium, ROBIN_POSITION, quiet, selftest=False, web=False),
+    )
+    peer = ScriptedPeer(robin, you, (relay.url,))
+    try:
+        async with asyncio.TaskGroup() as group:
+            nodes = [group.create_task(node.run(stop)) for node in (you, robin)]
+            extras = [
+                group.create_task(run_relay_node(medium, f"relay-{i}", position))
+                for i, position in enumerate(RELAY_POSITIONS, start=1)
+            ]
+            extras.append(group.create_task(peer.run()))
+            await _start_and_greet(you, robin, relay.url, stop)
+            await stop.wait()
+            for task in extras:
+                task.cancel()
+        codes = [task.result() for task in nodes]
+    finally:
+        await relay.aclose()
+    print("demo stopped")
+    return max(codes)
+
+
+async def _start_and_greet(you: Node, robin: Node, relay_url: str, stop: asyncio.Event) -> None:
+    try:
+        await asyncio.wait_for(_started(you, robin), START_TIMEOUT_S)
+    except TimeoutError:
+        print("the demo did not start in time; see the log above")
+        stop.set()
+        return
+    code = you.pairing.start(time.time())
+    print(_banner(you, robin, code, relay_url), flush=True)
+
+
+async def _started(you: Node, robin: Node) -> None:
+    await you.ready.wait()
+    await robin.ready.wait()
+    await _until(lambda: not you.messenger.is_locked and not robin.messenger.is_locked)

@@ -1,0 +1,74 @@
+"""The hardware and its stand-ins, chosen by config: radio, display and buttons.
+
+Hardware modules are imported here only when chosen (luma and RPi.GPIO inside the drivers, BlueZ
+inside `pigeon.transport.ble`), so a laptop runs the node with `sim`, `png` and `virtual`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+from collections.abc import Callable
+from typing import Any, Final
+
+from pigeon.config import ButtonsSection, DisplaySection, RadioSection
+from pigeon.drivers import Buttons, Display, GpioButtons, PngDisplay, Ssd1306Display, VirtualButtons
+from pigeon.transport.base import Transport
+from pigeon.transport.sim import RadioParams, SimMedium
+
+BUTTON_NEXT: Final = "a"  # buttons.next_pin
+BUTTON_SELECT: Final = "b"  # buttons.select_pin
+BLE_MODULE: Final = "pigeon.transport.ble.transport"  # BlueZ libraries load lazily in it
+
+TransportFactory = Callable[[], Transport]
+
+
+class HardwareUnavailable(Exception):
+    """The configured hardware (or its driver) is not there; the message says which."""
+
+
+def make_display(section: DisplaySection) -> Display | None:
+    """The configured panel, or None for "none". Raises DeviceNotFound for a missing panel."""
+    if section.kind == "none":
+        return None
+    if section.kind == "png":
+        return PngDisplay()
+    return Ssd1306Display(
+        port=section.i2c_bus, address=section.i2c_address, controller=section.kind
+    )
+
+
+def make_buttons(section: ButtonsSection) -> Buttons | None:
+    """The configured buttons ("a" on next_pin, "b" on select_pin), or None for "none"."""
+    if section.kind == "none":
+        return None
+    if section.kind == "virtual":
+        return VirtualButtons((BUTTON_NEXT, BUTTON_SELECT))
+    return GpioButtons({BUTTON_NEXT: section.next_pin, BUTTON_SELECT: section.select_pin})
+
+
+def sim_transport_factory(
+    medium: SimMedium, node_id: str, position: tuple[float, float]
+) -> TransportFactory:
+    """A fresh `SimTransport` at `position` on `medium` for each (re)start of the mesh."""
+    x, y = position
+    return lambda: medium.transport(node_id, x, y)
+
+
+def make_sim_medium(seed: int | None = None) -> SimMedium:
+    """A lossless real-time medium for a node that simulates its radio alone (tests, laptops)."""
+    return SimMedium(RadioParams(), random.Random(seed))
+
+
+def ble_transport_factory(section: RadioSection) -> TransportFactory:
+    """BLE transports on the configured adapter. Raises HardwareUnavailable if not loadable."""
+    module = _import_ble()
+    config = module.BleConfig(adapter=section.adapter, max_links=section.max_links)
+    return lambda: module.BleTransport(config)
+
+
+def _import_ble() -> Any:
+    try:
+        return importlib.import_module(BLE_MODULE)
+    except ImportError as exc:
+        raise HardwareUnavailable(f"the BLE transport cannot be loaded: {exc}") from exc

@@ -1,0 +1,371 @@
+"""The composition root: one `Node` built from config, its parts run under one TaskGroup.
+
+Start-up: the self-test table, then the data directory (device key, spool), the router with its
+saved seen-cache, the radio, the OLED, the pairing manager and the web page; READY=1 goes to
+systemd once the radio runs and the page listens. The vault is opened after READY (first boot
+creates it; see `first_boot`), because its key derivation takes seconds on a Pi. Every part runs
+under the `Supervisor`; a part that gives up stops the node with its reason. Shutdown (the `stop`
+event, set by SIGTERM or SIGINT) cancels the parts and then flushes the router's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, TypeVar
+
+from pigeon.config import NodeConfig
+from pigeon.daemon import hardware
+from pigeon.daemon.endpoint import EndpointDriver
+from pigeon.daemon.mesh_driver import MeshDriver
+from pigeon.daemon.node_messenger import NodeMessenger
+from pigeon.daemon.oled_loop import OledLoop
+from pigeon.daemon.panel import NodePanel
+from pigeon.daemon.relay_bridge import RelayBridge
+from pigeon.daemon.sdnotify import Notifier
+from pigeon.daemon.selftest import run_selftest
+from pigeon.daemon.spool_sync import SpoolSync, load_seen_cache
+from pigeon.daemon.status import NodeStatusBoard
+from pigeon.daemon.supervisor import (
+    Part,
+    PartFailed,
+    PartState,
+    RestartPolicy,
+    Supervisor,
+    describe,
+)
+from pigeon.drivers.errors import DriverError
+from pigeon.mesh.router import Router, RouterConfig
+from pigeon.store.errors import StoreError
+from pigeon.store.keeper import DataDir, VaultKeeper, open_spool
+from pigeon.store.keys import load_or_create_device_key
+from pigeon.store.spool_db import Spool
+from pigeon.transport.sim import SimMedium
+from pigeon.ui.oled import CancelPairing, MarkRead, Pairing, StartPairing, UiRequest
+from pigeon.ui.web.pairing import Pairing as PairingManager
+from pigeon.ui.web.ports import RelayStatus, WebConfig
+from pigeon.ui.web.session_file import FilePairingStore
+from pigeon.ui.web.tls import ensure_certificate
+
+_LOGGER = logging.getLogger(__name__)
+
+_Device = TypeVar("_Device")
+
+EXIT_OK: Final = 0
+EXIT_PART_FAILED: Final = 1
+EXIT_SELFTEST: Final = 3
+EXIT_STORE: Final = 4
+SPOOL_SYNC_S: Final = 60.0
+STATUS_EVERY_S: Final = 10.0
+HEALTHY_TICK_FACTOR: Final = 3.0
+SESSIONS_FILE: Final = "browsers.json"
+CERT_DIR: Final = "tls"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeEnvironment:
+    """What the process around the node provides (the demo runs several nodes in one process)."""
+
+    medium: SimMedium | None = None
+    sim_position: tuple[float, float] = (0.0, 0.0)
+    notifier: Notifier = field(default_factory=Notifier)
+    selftest: bool = True
+    restart: RestartPolicy = field(default_factory=RestartPolicy)
+    web: bool = True
+    page_host: str | None = None  # the host name the OLED shows; default "<node name>.local"
+
+
+class StopRequested(Exception):
+    """The stop event was set: shut down cleanly."""
+
+
+def node_name(config: NodeConfig, device_key: bytes) -> str:
+    """The configured name, or "pigeon-XXXX" from a hash of the device key."""
+    if config.node.name:
+        return config.node.name
+    digest = hashlib.sha256(b"pigeon-node-name:" + device_key).hexdigest()
+    return f"pigeon-{digest[:4]}"
+
+
+class Node:
+    """One node; `run(stop)` returns the process exit status."""
+
+    def __init__(self, config: NodeConfig, env: NodeEnvironment | None = None) -> None:
+        self.config = config
+        self.env = env or NodeEnvironment()
+        self.data_dir = DataDir(Path(config.node.data_dir))
+        self.notifier = self.env.notifier
+        self.supervisor = Supervisor(self.env.restart)
+        self.keeper = VaultKeeper(self.data_dir, ephemeral=config.messenger.ephemeral)
+        self.name = ""
+        self.web_url = ""
+        self.stop_reason = ""
+        self._spool: Spool | None = None
+        self._sync: SpoolSync | None = None
+        self.ready = asyncio.Event()
+        self.mesh_started = asyncio.Event()
+        self.web_started = asyncio.Event()
+        self.web_ports: tuple[int, int | None] | None = None
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """Run until `stop` is set or a part fails for good; flushes the stores on the way out."""
+        if self.env.selftest:
+            self.notifier.status("running the self-test")
+            result = run_selftest()
+            if not result.passed:
+                names = ", ".join(name for name, _ in result.failures)
+                self.stop_reason = f"self-test failed: {names}"
+                self.notifier.status(self.stop_reason)
+                return EXIT_SELFTEST
+        try:
+            self._build()
+        except Exception as exc:  # a store or a driver that cannot start: say why, then stop
+            self.stop_reason = f"cannot start: {describe(exc)}"
+            _LOGGER.error("%s", self.stop_reason)
+            self.notifier.status(self.stop_reason)
+            self._flush()
+            return EXIT_STORE
+        try:
+            return await self._run_parts(stop)
+        finally:
+            self._flush()
+
+    # -- building -------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        config = self.config
+        self.notifier.status("opening the data directory")
+        self.data_dir.ensure()
+        device_key = load_or_create_device_key(self.data_dir.device_key)
+        self.name = node_name(config, device_key.raw)
+        page_host = self.env.page_host or f"{self.name}.local"
+        self.web_url = f"https://{page_host}:{config.web.https_port}/"
+        self._spool = open_spool(self.data_dir)
+        router_config = RouterConfig(routing=config.routing.policy)
+        seen = load_seen_cache(self._spool, router_config)
+        router = Router(router_config, random.Random(os.urandom(16)), seen)
+        self._sync = SpoolSync(router, self._spool)
+        self.driver = MeshDriver(router)
+        self.board = NodeStatusBoard(self.name, config.radio.kind, self.web_url, self.driver)
+        self._make_transport = self._transport_factory()
+        display = self._optional("display", lambda: hardware.make_display(config.display))
+        buttons = self._optional("buttons", lambda: hardware.make_buttons(config.buttons))
+        self.oled = OledLoop(display, buttons, self.board.view_state, self._on_ui_request)
+        self.panel = NodePanel(display, buttons, lambda: self.oled.view)
+        store = FilePairingStore(self.data_dir.root / SESSIONS_FILE)
+        self.addresses = local_addresses()
+        self.hostnames = tuple(dict.fromkeys((f"{self.name}.local", page_host, "localhost")))
+        self.cert_dir = self.data_dir.root / CERT_DIR
+        self.cert = ensure_certificate(self.cert_dir, self.hostnames, self.addresses)
+        self.pairing = PairingManager(store, on_change=self._pairing_changed)
+        self.board.owner.owner_paired = self.pairing.is_paired()
+        self.messenger = NodeMessenger(self.keeper, self._spool)
+        self.bridge = RelayBridge(
+            config.relays.urls,
+            owner=self.messenger.mailbox_owner,
+            store=self._store_from_relay,
+            targets=lambda packet: self.messenger.deposit_target(packet, time.time()),
+            on_relayed=lambda ids: self.messenger.note_relayed(ids, time.time()),
+            on_status=self._relays_changed,
+        )
+        self.endpoint = EndpointDriver(
+            self.messenger,
+            self.driver,
+            self.board.owner,
+            self.data_dir,
+            on_change=self.oled.refresh,
+            on_send=self.bridge.offer,
+        )
+        _LOGGER.info("node %s built (radio %s)", self.name, config.radio.kind)
+
+    def _optional(self, what: str, make: Callable[[], _Device]) -> _Device | None:
+        """A panel or buttons that are missing leave the node running without them."""
+        try:
+            return make()
+        except DriverError as exc:
+            _LOGGER.error("no %s: %s; running without it", what, exc)
+            self.board.missing.append(what)
+            return None
+
+    def _transport_factory(self) -> hardware.TransportFactory:
+        radio = self.config.radio
+        if radio.kind == "ble":
+            return hardware.ble_transport_factory(radio)
+        medium = self.env.medium or hardware.make_sim_medium()
+        return hardware.sim_transport_factory(medium, self.name, self.env.sim_position)
+
+    # -- running --------------------------------------------------------------------------------
+
+    def parts(self) -> list[Part]:
+        """The supervised jobs of this node."""
+        parts = [
+            Part("radio", self._run_radio),
+            Part("oled", self.oled.run),
+            Part("spool-sync", self._run_spool_sync),
+            Part("messenger", self.endpoint.run),
+            Part("relays", self.bridge.run),
+        ]
+        if self.env.web:
+            parts.append(Part("web", self._run_web))
+        return parts
+
+    async def _run_parts(self, stop: asyncio.Event) -> int:
+        try:
+            async with asyncio.TaskGroup() as group:
+                for part in self.parts():
+                    group.create_task(self.supervisor.supervise(part), name=part.name)
+                group.create_task(self._announce_ready(), name="ready")
+                group.create_task(self._health(), name="health")
+                group.create_task(_raise_when_set(stop), name="stop")
+        except* StopRequested:
+            self.stop_reason = "stopped on request"
+        except* PartFailed as failed:
+            self.stop_reason = str(failed.exceptions[0])
+        except* Exception as crashed:  # a bug in the daemon itself: say so, never hang
+            self.stop_reason = f"internal error: {describe(crashed.exceptions[0])}"
+            _LOGGER.error("node stops on an internal error", exc_info=crashed.exceptions[0])
+        ok = self.stop_reason == "stopped on request"
+        self.notifier.stopping(self.stop_reason)
+        _LOGGER.log(logging.INFO if ok else logging.ERROR, "node stops: %s", self.stop_reason)
+        return EXIT_OK if ok else EXIT_PART_FAILED
+
+    async def _run_radio(self) -> None:
+        transport = self._make_transport()
+        self.board.radio_up = True
+        self.mesh_started.set()
+        try:
+            await self.driver.run(transport)
+        finally:
+            self.board.radio_up = False
+
+    async def _run_web(self) -> None:
+        from pigeon.ui.web.app import build_app  # aiohttp's server side loads with the page
+        from pigeon.ui.web.server import serve
+
+        web_config = WebConfig(
+            node_name=self.name,
+            allowed_hosts=self.hostnames + self.addresses,
+            https_port=self.config.web.https_port,
+        )
+        app = build_app(self.messenger, self.board, self.panel, self.pairing, web_config)
+        web = self.config.web
+        async with serve(app, web.https_port, web.http_port, web.host, self.cert_dir) as ports:
+            self.web_ports = ports
+            self.web_started.set()
+            await asyncio.Event().wait()  # serve until cancelled
+
+    async def _store_from_relay(self, envelope_id: bytes, data: bytes) -> None:
+        await self.endpoint.store_from_relay(envelope_id, data)
+
+    def _relays_changed(self, relays: tuple[RelayStatus, ...]) -> None:
+        if relays != self.board.relays:
+            self.board.relays = relays
+            self.oled.refresh()
+
+    async def _run_spool_sync(self) -> None:
+        while True:
+            await asyncio.sleep(SPOOL_SYNC_S)
+            assert self._sync is not None
+            self._sync.persist(time.time())
+
+    async def _announce_ready(self) -> None:
+        await self.mesh_started.wait()
+        if self.env.web:
+            await self.web_started.wait()
+        self.ready.set()
+        self.notifier.ready(f"ready: {self.board.summary()}")
+        _LOGGER.info("ready")
+
+    async def _health(self) -> None:
+        interval = self.notifier.watchdog_interval_s
+        period = min(interval, STATUS_EVERY_S) if interval else STATUS_EVERY_S
+        last_status = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if interval and self.healthy(now):
+                self.notifier.watchdog()
+            if self.ready.is_set() and now - last_status >= STATUS_EVERY_S:
+                self.notifier.status(self.board.summary())
+                last_status = now
+            await asyncio.sleep(period)
+
+    def healthy(self, now_monotonic: float) -> bool:
+        """True while the router ticks on time, or its radio waits out a restart backoff.
+
+        (That this runs at all shows the event loop is alive.)
+        """
+        radio = self.supervisor.status().get("radio")
+        if radio is not None and radio.state is PartState.BACKING_OFF:
+            return True  # the supervisor has it in hand; a stuck backoff ends in PartFailed
+        stale_after = self.driver.tick_s * HEALTHY_TICK_FACTOR
+        return now_monotonic - self.driver.last_tick_monotonic <= stale_after
+
+    # -- OLED requests and pairing --------------------------------------------------------------
+
+    def _on_ui_request(self, request: UiRequest, now_monotonic: float) -> None:
+        if isinstance(request, StartPairing):
+            self.pairing.start(time.time())
+        elif isinstance(request, CancelPairing):
+            self.pairing.cancel()
+        elif isinstance(request, MarkRead):
+            self.endpoint.mark_read(request.message_id)
+        else:
+            _LOGGER.info("the OLED asked for %s; not available yet", type(request).__name__)
+
+    def _pairing_changed(self) -> None:
+        window = self.pairing.window(time.time())
+        owner = self.board.owner
+        owner.owner_paired = self.pairing.is_paired()
+        if window is None:
+            owner.pairing = None
+        else:
+            left_s = window.expires_at - time.time()
+            owner.pairing = Pairing(
+                window.code, self._pairing_url(), self.cert.sha256, time.monotonic() + left_s
+            )
+        self.oled.refresh()
+
+    def _pairing_url(self) -> str:
+        return f"{self.web_url}pair"
+
+    # -- shutdown -------------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        if self._sync is not None:
+            try:
+                self._sync.persist(time.time())
+            except StoreError as exc:
+                _LOGGER.error("could not save the router's state at shutdown: %s", exc)
+        self.keeper.lock()
+        if self._spool is not None:
+            self._spool.close()
+        _LOGGER.info("stores flushed and closed")
+
+
+def local_addresses() -> tuple[str, ...]:
+    """Loopback plus the address of the default route's interface, if there is one."""
+    addresses = ["127.0.0.1"]
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: a UDP connect picks a route, sends nothing
+        primary = probe.getsockname()[0]
+    except OSError:
+        primary = None
+    finally:
+        probe.close()
+    if primary and primary not in addresses:
+        addresses.append(primary)
+    return tuple(addresses)
+
+
+async def _raise_when_set(event: asyncio.Event) -> None:
+    await event.wait()
+    raise StopRequested

@@ -1,0 +1,126 @@
+"""What the node says about itself: the web status page, the OLED's status and systemd's STATUS.
+
+`NodeStatusBoard` gathers the live figures from the mesh driver, the relay bridge and the vault
+state; it implements the web room's `NodeStatusSource` port and makes the OLED `ViewState`.
+Neighbours are shown by a short hash of the transport's peer id, never the id itself.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pigeon import __version__
+from pigeon.daemon.mesh_driver import MeshDriver
+from pigeon.mesh.packet import PacketType
+from pigeon.ui.oled import Message, Pairing, Uplink, ViewState
+from pigeon.ui.web.ports import LinkState, Neighbour, NodeStatus, RelayState, RelayStatus
+
+SHORT_ID_BYTES = 2
+
+
+def short_id(peer: str) -> str:
+    """A 4-hex-digit label for a neighbour: stable for one link, telling nothing about it."""
+    return hashlib.sha256(b"pigeon-neighbour:" + peer.encode()).hexdigest()[: 2 * SHORT_ID_BYTES]
+
+
+@dataclass(slots=True)
+class OwnerView:
+    """The owner's side of the OLED, filled by whoever knows it (messenger, pairing, vault)."""
+
+    vault_locked: bool = True
+    owner_paired: bool = False
+    unread: int = 0
+    messages: tuple[Message, ...] = ()
+    pairing: Pairing | None = None
+    reset_pending: bool = False
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class NodeStatusBoard:
+    """The node's live status; `radio_up` and `relays` are kept current by their parts."""
+
+    node_name: str
+    radio_kind: str
+    web_url: str
+    driver: MeshDriver
+    started_monotonic: float = field(default_factory=time.monotonic)
+    radio_up: bool = False
+    relays: tuple[RelayStatus, ...] = ()
+    owner: OwnerView = field(default_factory=OwnerView)
+    missing: list[str] = field(default_factory=list)  # configured hardware that is not there
+    today: Callable[[], datetime.date] = datetime.date.today
+
+    def status(self) -> NodeStatus:
+        """The snapshot for the web status page."""
+        envelopes, spool_bytes = self.spool_figures()
+        return NodeStatus(
+            node_name=self.node_name,
+            version=__version__,
+            uptime_s=time.monotonic() - self.started_monotonic,
+            radio_kind=self.radio_kind,
+            radio_state=LinkState.UP if self.radio_up else LinkState.DOWN,
+            neighbours=tuple(Neighbour(short_id(peer)) for peer in self.driver.neighbours),
+            spool_envelopes=envelopes,
+            spool_bytes=spool_bytes,
+            uplink=self.uplink(),
+            relays=self.relays,
+        )
+
+    def spool_figures(self) -> tuple[int, int]:
+        """(envelopes carried for others, their bytes)."""
+        carried = [
+            c for c in self.driver.router.carried_packets() if c.packet.type is PacketType.ENVELOPE
+        ]
+        return len(carried), sum(len(c.encoded) for c in carried)
+
+    def uplink(self) -> LinkState:
+        """UP when a relay is connected, CONNECTING while one is tried, else DOWN."""
+        states = {relay.state for relay in self.relays}
+        if RelayState.CONNECTED in states:
+            return LinkState.UP
+        if RelayState.CONNECTING in states:
+            return LinkState.CONNECTING
+        return LinkState.DOWN
+
+    def view_state(self, now_monotonic: float) -> ViewState:
+        """The OLED's snapshot (`now_monotonic` is unused but keeps the OLED loop's signature)."""
+        envelopes, spool_bytes = self.spool_figures()
+        owner = self.owner
+        return ViewState(
+            node_name=self.node_name,
+            web_url=self.web_url,
+            neighbours=len(self.driver.neighbours),
+            spool_envelopes=envelopes,
+            spool_bytes=spool_bytes,
+            uplink=_UPLINK[self.uplink()],
+            unread=owner.unread,
+            today=self.today(),
+            owner_paired=owner.owner_paired,
+            vault_locked=owner.vault_locked,
+            messages=owner.messages,
+            pairing=owner.pairing,
+            reset_pending=owner.reset_pending,
+            error=owner.error,
+        )
+
+    def summary(self) -> str:
+        """One line for systemd's STATUS: neighbours, spool, uplink, vault."""
+        envelopes, _ = self.spool_figures()
+        vault = "locked" if self.owner.vault_locked else "unlocked"
+        line = (
+            f"{len(self.driver.neighbours)} neighbours, {envelopes} envelopes carried,"
+            f" uplink {self.uplink().value}, vault {vault}"
+        )
+        return line + (f", missing: {', '.join(self.missing)}" if self.missing else "")
+
+
+_UPLINK = {
+    LinkState.DOWN: Uplink.OFFLINE,
+    LinkState.CONNECTING: Uplink.CONNECTING,
+    LinkState.UP: Uplink.ONLINE,
+}

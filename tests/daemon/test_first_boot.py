@@ -1,0 +1,53 @@
+"""First boot: a device-bound vault until the owner sets a passphrase, then locked at each start."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from pigeon.daemon.first_boot import (
+    VaultMode,
+    auto_unlock_path,
+    open_vault_at_start,
+    vault_mode,
+)
+from pigeon.daemon.node_messenger import NodeMessenger
+from pigeon.messenger.api import WrongPassphrase
+from pigeon.store.keeper import DataDir, VaultKeeper, open_spool
+
+
+def messenger(data_dir: DataDir) -> NodeMessenger:
+    return NodeMessenger(VaultKeeper(data_dir), open_spool(data_dir))
+
+
+def test_first_start_then_owner_passphrase_then_locked_starts(tmp_path: Path) -> None:
+    data_dir = DataDir(tmp_path / "data")
+    first = messenger(data_dir)
+    assert open_vault_at_start(first, data_dir, time.time()) is not None
+    assert not first.is_locked
+    handle = first.own_handle()
+    assert vault_mode(data_dir) is VaultMode.DEVICE_BOUND
+    assert auto_unlock_path(data_dir).stat().st_mode & 0o077 == 0
+    first.lock(time.time())
+    # The next start opens it again with the device's passphrase: same identity.
+    second = messenger(data_dir)
+    assert open_vault_at_start(second, data_dir, time.time()) is not None
+    assert second.own_handle() == handle
+    # The owner sets a passphrase on the page, leaving "current passphrase" empty.
+    with pytest.raises(WrongPassphrase):
+        second.change_passphrase("a guess", "correct horse battery staple")
+    second.change_passphrase("", "correct horse battery staple")
+    assert vault_mode(data_dir) is VaultMode.OWNER_BOUND
+    second.lock(time.time())
+    # From now on a start leaves the vault locked until the owner unlocks it.
+    third = messenger(data_dir)
+    sent: list[object] = []
+    third.send_packets = sent.extend
+    assert open_vault_at_start(third, data_dir, time.time()) is None
+    assert third.is_locked
+    with pytest.raises(WrongPassphrase):
+        third.change_passphrase("", "another")  # device-bound mode is over
+    assert third.unlock("correct horse battery staple", time.time()) == []
+    assert third.own_handle() == handle
