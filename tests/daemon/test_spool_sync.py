@@ -83,3 +83,24 @@ def test_sync_ops_end_with_the_seen_cache(tmp_path: Path) -> None:
     assert DropEnvelope(b"z" * 16) in ops
     assert isinstance(ops[-1], SaveSeenCache)
     assert not any(getattr(op, "envelope", None) for op in ops)  # "a" is stored already
+
+
+def test_a_restarted_router_hands_on_what_the_last_run_carried(tmp_path: Path) -> None:
+    data_dir = DataDir(tmp_path)
+    now = time.time()
+    spool = open_spool(data_dir)
+    first = Router(RouterConfig(), random.Random(1))
+    ids = [bytes([i]) * 16 for i in range(3)]
+    for packet_id in ids:
+        first.handle(LocalSend(envelope(packet_id, now)), now)
+    SpoolSync(first, spool).persist(now)
+    spool.close()
+    # A new process: the spool gives the envelopes back and the router carries them again.
+    spool = open_spool(data_dir)
+    second = Router(RouterConfig(), random.Random(2), load_seen_cache(spool, RouterConfig()))
+    sync = SpoolSync(second, spool)
+    assert sync.restore(now + 1) == len(ids)
+    assert {c.packet.packet_id for c in second.carried_envelopes()} == set(ids)
+    sync.persist(now + 2)  # carried again, so nothing is dropped
+    spool.close()
+    assert stored_ids(data_dir) == set(ids)

@@ -153,6 +153,7 @@ class Node:
         seen = load_seen_cache(self._spool, router_config)
         router = Router(router_config, random.Random(os.urandom(16)), seen)
         self._sync = SpoolSync(router, self._spool)
+        self._sync.restore(time.time())
         self.driver = MeshDriver(router)
         self.board = NodeStatusBoard(self.name, config.radio.kind, self.web_url, self.driver)
         self._make_transport = self._transport_factory()

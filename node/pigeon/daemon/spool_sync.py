@@ -3,9 +3,9 @@
 `sync_ops` is pure: given what the router carries, which packet ids the database holds and which
 of those this run's router ever carried, it returns the batch that stores the new, drops what the
 router let go (delivered, evicted, expired), expires the rest by time, and saves the seen-cache.
-Envelopes stored by an earlier run that this run's router never carried stay until they expire:
-the router has no way yet to take them back (see docs/operations.md), and dropping them would
-lose them. The daemon applies the batch periodically and at shutdown.
+At start-up `SpoolSync.restore` hands the envelopes stored by an earlier run back to the router
+(`Router.restore`); any the router does not take (expired, refused) stay until they expire. The
+daemon applies the batch periodically and at shutdown.
 """
 
 from __future__ import annotations
@@ -87,6 +87,19 @@ class SpoolSync:
         self._router = router
         self._spool = spool
         self._ever_carried: set[bytes] = set()
+
+    def restore(self, now: float) -> int:
+        """Give the router back every envelope an earlier run stored; return how many it took."""
+        taken = 0
+        for entry in self._spool.entries():
+            if entry.held_for_owner:
+                continue
+            stored = self._spool.envelope(entry.packet_id)
+            if stored is not None and self._router.restore(stored.packet, now):
+                self._ever_carried.add(entry.packet_id)
+                taken += 1
+        _LOGGER.info("restored %d carried envelopes from the spool", taken)
+        return taken
 
     def persist(self, now: float) -> None:
         """Write the router's carried packets and seen-cache in one transaction.

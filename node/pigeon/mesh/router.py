@@ -58,6 +58,10 @@ from pigeon.mesh.spool import Spool, SpoolPolicy, SpoolReason
 _LOGGER = logging.getLogger(__name__)
 
 LOCAL: Final = ""  # the depositor name of packets from our own endpoint
+# Depositor prefix of packets taken back from storage after a restart. Who deposited them is not
+# stored, so each recipient tag stands in: per-tag quotas still apply, and one big restored
+# spool is not refused for exceeding a single depositor's share.
+RESTORED: Final = "\x00restored/"
 ANNOUNCE_LIFETIME_S: Final = 600
 
 
@@ -179,6 +183,26 @@ class Router:
     def throttled_peers(self) -> dict[str, ThrottleCounts]:
         """Neighbours the rate limiter refused, and how often, per kind."""
         return self._limiter.throttled_peers()
+
+    def restore(self, encoded: bytes, now: float) -> bool:
+        """Carry again a packet this node stored before a restart; False if it is not carried.
+
+        Malformed, expired, already carried or refused packets are not carried. Their ids are
+        in the restored seen-cache already, so nothing here touches it.
+        """
+        try:
+            packet = decode_packet(encoded)
+        except MalformedPacket:
+            self.metrics["restore_malformed"] += 1
+            return False
+        if packet.expires_at_s <= now or packet.packet_id in self._carried:
+            return False
+        self._now = now
+        actions: list[Action] = []
+        self._carry(packet, encoded, RESTORED + packet.recipient_tag.hex(), now, actions)
+        if self._dirty or self._announce_due:
+            self._pump(actions)
+        return packet.packet_id in self._carried
 
     def send_copy(
         self, carried: Carried, peer: str, ttl: int, *, spent: bool = False, urgent: bool = False
