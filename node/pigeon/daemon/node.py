@@ -49,7 +49,14 @@ from pigeon.store.keeper import DataDir, VaultKeeper, open_spool
 from pigeon.store.keys import load_or_create_device_key
 from pigeon.store.spool_db import Spool
 from pigeon.transport.sim import SimMedium
-from pigeon.ui.oled import CancelPairing, MarkRead, Pairing, StartPairing, UiRequest
+from pigeon.ui.oled import (
+    CancelPairing,
+    MarkRead,
+    Pairing,
+    RequestReset,
+    StartPairing,
+    UiRequest,
+)
 from pigeon.ui.web.pairing import Pairing as PairingManager
 from pigeon.ui.web.ports import RelayStatus, WebConfig
 from pigeon.ui.web.session_file import FilePairingStore
@@ -64,6 +71,7 @@ EXIT_PART_FAILED: Final = 1
 EXIT_SELFTEST: Final = 3
 EXIT_STORE: Final = 4
 SPOOL_SYNC_S: Final = 60.0
+IDENTITY_RESET_UNAVAILABLE: Final = "Identity reset is not in this version"
 STATUS_EVERY_S: Final = 10.0
 HEALTHY_TICK_FACTOR: Final = 3.0
 SESSIONS_FILE: Final = "browsers.json"
@@ -318,8 +326,11 @@ class Node:
             self.pairing.cancel()
         elif isinstance(request, MarkRead):
             self.endpoint.mark_read(request.message_id)
-        else:
-            _LOGGER.info("the OLED asked for %s; not available yet", type(request).__name__)
+        elif isinstance(request, RequestReset):
+            # Not built yet: say so on the panel rather than ignore the owner's 10 s hold.
+            _LOGGER.warning("identity reset was requested; this version cannot reset")
+            self.board.owner.error = IDENTITY_RESET_UNAVAILABLE
+            self.oled.refresh()
 
     def _pairing_changed(self) -> None:
         window = self.pairing.window(time.time())
