@@ -9,7 +9,7 @@ FUZZ_SECONDS ?= 30
 APT_PACKAGES := chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages run test test-bluez lint bench fuzz image image-test clean
+.PHONY: help setup system-packages run test test-bluez lint bench fuzz wheels image image-test clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ bench: setup ## Benchmarks; each writes JSON to bench/results/
 
 fuzz: setup ## Short atheris runs of every parser (FUZZ_SECONDS each)
 	@for f in fuzz/fuzz_*.py; do echo "== $$f"; $(BIN)/python $$f -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; done
+
+wheels: setup ## The aarch64 wheelhouse a Pi installs from (build/wheels/aarch64; used by ansible/)
+	bash image/wheels.sh
 
 image: setup ## Build the SD-card image in build/ (root; 15-30 min the first time, cached after)
 	bash image/build.sh

@@ -24,13 +24,7 @@ step() { printf '\n== [%3ds] %s\n' $(($(date +%s) - start)) "$*"; }
 mkdir -p "$cache" "$build"
 
 step "1/5 wheels for aarch64 / CPython 3.11"
-rm -rf "$wheels" && mkdir -p "$wheels"
-"$repo/.venv/bin/pip" wheel --quiet --no-deps -w "$wheels" "$repo"
-"$repo/.venv/bin/pip" download --quiet --cache-dir "$cache/pip" --only-binary=:all: \
-    --python-version 3.11 --implementation cp --platform manylinux_2_28_aarch64 \
-    --platform manylinux2014_aarch64 --platform manylinux_2_17_aarch64 \
-    -d "$wheels" "$wheels"/pigeon_node-*.whl
-ls "$wheels" | sed 's/^/   /'
+bash "$here/wheels.sh" "$wheels"
 
 step "2/5 root filesystem (cached after the first build)"
 tarball=$(bash "$here/build-rootfs.sh" "$cache" | tail -1)
