@@ -2,9 +2,10 @@
 
 Two owners' nodes on separate simulated radios (never in range): A's handshake start for B is
 deposited in B's mailbox at the relay; B's bridge reads it, B's messenger stores it, and only
-then is it acknowledged (the relay holds nothing afterwards). The rest of the conversation
-cannot follow over the relay yet: handshake replies and receipts travel on session tags that the
-messenger's API does not map to a contact (see docs/operations.md).
+then is it acknowledged (the relay holds nothing afterwards). With both owners verified and
+both cards carrying relay hints, the whole conversation follows over the relay: message 2 goes
+to the contact named by the Hello's sealed reply-to hint, and every later envelope and receipt
+names its contact (`Messenger.recipient_of`).
 """
 
 from __future__ import annotations
@@ -100,5 +101,42 @@ async def test_a_handshake_start_goes_through_the_relay(
         # B's messenger answered the handshake start: its reply is carried by B's router.
         await wait_until(lambda: len(b.driver.router.carried_packets()) >= 1)
         assert a.board.uplink().value == "up"
+        stop.set()
+    assert [task.result() for task in runs] == [0, 0]
+
+
+async def test_two_owners_out_of_range_converse_through_the_relay_alone(
+    tmp_path: Path, relay: RelayProcess
+) -> None:
+    a, b = node(tmp_path, "pigeon-a", relay.url), node(tmp_path, "pigeon-b", relay.url)
+    stop = asyncio.Event()
+    async with asyncio.TaskGroup() as group:
+        runs = [group.create_task(n.run(stop)) for n in (a, b)]
+        await wait_until(lambda: a.ready.is_set() and b.ready.is_set())
+        await wait_until(lambda: not a.messenger.is_locked and not b.messenger.is_locked)
+        a.messenger.set_profile("A", (relay.url,))
+        b.messenger.set_profile("B", (relay.url,))
+        b_at_a = a.messenger.add_contact(b.messenger.own_card_text(), "B", time.time()).id
+        a_at_b = b.messenger.add_contact(a.messenger.own_card_text(), "A", time.time()).id
+        for owner, contact_id in ((a, b_at_a), (b, a_at_b)):
+            number = owner.messenger.safety_number(contact_id)
+            owner.messenger.mark_verified(contact_id, number, time.time())
+
+        def last(owner: Node, contact_id: str) -> tuple[str | None, str]:
+            views = owner.messenger.conversation(contact_id)
+            return (views[-1].text, views[-1].state) if views else (None, "")
+
+        a.messenger.send_text(b_at_a, "hello by relay", time.time())
+        await wait_until(lambda: last(b, a_at_b) == ("hello by relay", "received"))
+        await wait_until(lambda: last(a, b_at_a) == ("hello by relay", "delivered"))
+        b.messenger.send_text(a_at_b, "and back", time.time())
+        await wait_until(lambda: last(a, b_at_a) == ("and back", "received"))
+        await wait_until(lambda: last(b, a_at_b) == ("and back", "delivered"))
+        # Nothing went by radio: each node is alone on its own simulated medium.
+        assert a.driver.router.neighbours() == []
+        assert b.driver.router.neighbours() == []
+        assert a.bridge.counters["deposited"] >= 4
+        assert b.bridge.counters["deposited"] >= 4
+        await wait_until(lambda: relay_metric(relay, "stored_envelopes") == 0)
         stop.set()
     assert [task.result() for task in runs] == [0, 0]

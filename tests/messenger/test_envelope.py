@@ -14,6 +14,7 @@ from pigeon.messenger.envelope import (
     MAX_FILE_BYTES,
     MAX_TEXT_BYTES,
     MESSAGE2_LEN,
+    REPLY_TO_LEN,
     ChunkBody,
     Confirm,
     Hello,
@@ -33,7 +34,13 @@ from pigeon.messenger.errors import MalformedEnvelope
 ids = st.binary(min_size=16, max_size=16)
 keys = st.binary(min_size=32, max_size=32)
 envelopes = st.one_of(
-    st.builds(Hello, ids, keys, st.binary(min_size=MESSAGE1_LEN, max_size=MESSAGE1_LEN)),
+    st.builds(
+        Hello,
+        ids,
+        keys,
+        st.binary(min_size=MESSAGE1_LEN, max_size=MESSAGE1_LEN),
+        st.one_of(st.just(b""), st.binary(min_size=REPLY_TO_LEN, max_size=REPLY_TO_LEN)),
+    ),
     st.builds(Reply, ids, st.binary(min_size=MESSAGE2_LEN, max_size=MESSAGE2_LEN)),
     st.builds(Confirm, ids, st.binary(min_size=MESSAGE3_LEN, max_size=MESSAGE3_LEN)),
     st.integers(1, 15).flatmap(
@@ -93,6 +100,12 @@ def test_truncated_or_extended_envelope_is_refused(
 ) -> None:
     encoded = encode_envelope(envelope)
     cut = data.draw(st.integers(0, len(encoded) - 1))
+    if isinstance(envelope, Hello) and envelope.reply_to and cut == len(encoded) - REPLY_TO_LEN:
+        # Without its optional reply-to hint a Hello is still whole.
+        assert decode_envelope(encoded[:cut]) == Hello(
+            envelope.handshake_id, envelope.reply_tag_key, envelope.noise
+        )
+        return
     with pytest.raises(MalformedEnvelope):
         decode_envelope(encoded[:cut])
     with pytest.raises(MalformedEnvelope):
@@ -161,3 +174,23 @@ def test_inner_faults() -> None:
     assert decode_inner(_chunk()).body == ChunkBody(bytes(16), CHUNK_BYTES + 1, 2, 1, "a", b"x")
     with pytest.raises(ValueError, match="length"):
         encode_envelope(Hello(bytes(16), bytes(31), bytes(MESSAGE1_LEN)))
+
+
+def test_a_hello_without_reply_to_hint_still_parses() -> None:
+    old = b"\x01\x01" + b"\x11" * 16 + b"\x22" * 32 + b"\x33" * MESSAGE1_LEN
+    hello = decode_envelope(old)
+    assert hello == Hello(b"\x11" * 16, b"\x22" * 32, b"\x33" * MESSAGE1_LEN, b"")
+    assert encode_envelope(hello) == old
+    hinted = decode_envelope(old + b"\x44" * REPLY_TO_LEN)
+    assert isinstance(hinted, Hello)
+    assert hinted.reply_to == b"\x44" * REPLY_TO_LEN
+    assert encode_envelope(hinted) == old + b"\x44" * REPLY_TO_LEN
+
+
+@pytest.mark.parametrize("extra", [1, 47, REPLY_TO_LEN - 1, REPLY_TO_LEN + 1, 2 * REPLY_TO_LEN])
+def test_a_hello_with_a_partial_reply_to_hint_is_refused(extra: int) -> None:
+    base = b"\x01\x01" + bytes(16 + 32 + MESSAGE1_LEN)
+    with pytest.raises(MalformedEnvelope, match="HELLO"):
+        decode_envelope(base + bytes(extra))
+    with pytest.raises(ValueError, match="reply-to"):
+        encode_envelope(Hello(bytes(16), bytes(32), bytes(MESSAGE1_LEN), bytes(extra)))

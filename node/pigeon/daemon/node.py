@@ -181,7 +181,7 @@ class Node:
             config.relays.urls,
             owner=self.messenger.mailbox_owner,
             store=self._store_from_relay,
-            targets=lambda packet: self.messenger.deposit_target(packet, time.time()),
+            targets=self.messenger.deposit_target,
             on_relayed=lambda ids: self.messenger.note_relayed(ids, time.time()),
             on_status=self._relays_changed,
         )

@@ -17,16 +17,12 @@ from pigeon.crypto.errors import CryptoError
 from pigeon.daemon.first_boot import auto_unlock_path, read_auto_passphrase
 from pigeon.daemon.relay_bridge import DepositTarget, MailboxOwner
 from pigeon.mesh.packet import Packet
-from pigeon.messenger.addressing import address, intro_tag_key
 from pigeon.messenger.api import Messenger, MessengerError
-from pigeon.store.errors import StoreError
 from pigeon.store.keeper import VaultKeeper
 from pigeon.store.keys import RandomBytes
 from pigeon.store.spool_db import Spool
 
 _LOGGER = logging.getLogger(__name__)
-
-DAY_S = 86_400.0
 
 
 class NodeMessenger(Messenger):
@@ -76,32 +72,19 @@ class NodeMessenger(Messenger):
             return None
         return MailboxOwner(identity.public_key, identity.sign, relays)
 
-    def deposit_target(self, packet: Packet, now: float) -> DepositTarget | None:
-        """The verified contact with relay hints that our envelope `packet` is for, if any.
+    def deposit_target(self, packet: Packet) -> DepositTarget | None:
+        """The verified contact with relay hints that our packet `packet` is for, if any.
 
-        Found through the vault's outbox (handshake starts, texts, file chunks) or, failing
-        that, the contact's intro tag (handshake confirmations). Handshake replies and receipts
-        go to tags agreed inside a session, which the messenger's API does not expose, so they
-        travel by mesh only (see docs/operations.md).
+        The messenger names the contact of every packet it emits (`recipient_of`); a handshake
+        reply names one only when the initiator's Hello carried a reply-to hint.
         """
-        if self.is_locked:
-            return None
         try:
-            vault = self._vault()
-            entry = vault.outbox_entry(packet.packet_id)
-            if entry is not None:
-                return self._target_of(entry.contact_id)
-            for record in vault.contacts():
-                tag_key = intro_tag_key(ContactCard.from_bytes(record.card).mailbox_key)
-                if packet.recipient_tag in (address(tag_key, now), address(tag_key, now - DAY_S)):
-                    return self._target_of(record.contact_id)
-        except (MessengerError, StoreError, CryptoError):
+            contact_id = self.recipient_of(packet.packet_id)
+            if contact_id is None:
+                return None
+            contact = self.contact(contact_id)
+            if not contact.verified or not contact.relays:
+                return None
+            return DepositTarget(self.contact_mailbox_key(contact_id), contact.relays)
+        except (MessengerError, CryptoError):
             return None
-        return None
-
-    def _target_of(self, contact_id: str) -> DepositTarget | None:
-        contact = self.contact(contact_id)
-        if not contact.verified or not contact.relays:
-            return None
-        card = ContactCard.from_bytes(self._vault().contact(contact_id).card)
-        return DepositTarget(card.mailbox_key, contact.relays)

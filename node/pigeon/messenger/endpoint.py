@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Final
 
+from pigeon.crypto.card import ContactCard
 from pigeon.crypto.identity import Identity
 from pigeon.mesh.errors import MalformedPacket
 from pigeon.mesh.packet import Packet, decode_packet, encode_packet, priority
@@ -52,6 +53,7 @@ HELD_BATCH: Final = 500
 HELD_LOCKED: Final = "owner"  # arrived while the vault was locked (or refused a write)
 HELD_PARKED: Final = "parked"  # a ratchet message that arrived ahead of its session
 MAX_PARKED: Final = 256
+RECIPIENTS_KEPT: Final = 4_096  # packet id -> contact id of the packets we emitted lately
 
 
 @contextmanager
@@ -86,6 +88,7 @@ class MessengerCore:
         self._config = config or MessengerConfig()
         self._hub = EventHub()
         self._outgoing: list[Packet] = []
+        self._recipients: OrderedDict[bytes, str] = OrderedDict()
         self.stats: Counter[str] = Counter()
         self._identity: Identity | None = None
         self._outbox: Outbox | None = None
@@ -140,6 +143,7 @@ class MessengerCore:
             self.served_tags(now)
         self._keeper.lock()
         self._identity = self._outbox = self._inbox = self._sessions = None
+        self._recipients.clear()
         self._book = None
         self._hub.publish(LockChanged(locked=True))
 
@@ -201,9 +205,17 @@ class MessengerCore:
             work = Work(tx)
             yield work
         self._outgoing.extend(work.packets)
+        self._remember_recipients(work.recipients)
         if work.tags_changed:
             self._book = None
         self._announce(work)
+
+    def _remember_recipients(self, recipients: dict[bytes, str]) -> None:
+        for packet_id, contact_id in recipients.items():
+            self._recipients[packet_id] = contact_id
+            self._recipients.move_to_end(packet_id)
+        while len(self._recipients) > RECIPIENTS_KEPT:
+            self._recipients.popitem(last=False)
 
     def _announce(self, work: Work) -> None:
         for message_id in work.added:
@@ -235,6 +247,32 @@ class MessengerCore:
         """The packets produced since the last call, to hand to the router as LocalSend."""
         packets, self._outgoing = self._outgoing, []
         return packets
+
+    def recipient_of(self, packet_id: bytes) -> str | None:
+        """The contact id a packet we emitted is for; None if unknown, not ours, or locked.
+
+        The last RECIPIENTS_KEPT packets are remembered in memory; older ones (envelopes
+        re-offered after a restart) are found in the vault outbox. Raises StorageFailed.
+        """
+        if self.is_locked:
+            return None
+        contact_id = self._recipients.get(packet_id)
+        if contact_id is not None:
+            return contact_id
+        vault = self._vault()
+        with storage_errors():
+            entry = vault.outbox_entry(packet_id)
+        return None if entry is None else entry.contact_id
+
+    def contact_mailbox_key(self, contact_id: str) -> bytes:
+        """The contact's mailbox key (its Ed25519 identity key, from its signed card).
+
+        Raises UnknownContact, VaultLocked, StorageFailed.
+        """
+        vault = self._vault()
+        with storage_errors():
+            card = vault.contact(contact_id).card
+        return ContactCard.from_bytes(card).mailbox_key
 
     def served_tags(self, now: float) -> tuple[bytes, ...]:
         """The recipient tags to serve now (ServeTags); the last known set while locked."""
@@ -395,7 +433,7 @@ class MessengerCore:
             HANDSHAKE_FLAGS,
             receipted=False,
         )
-        work.send(frame.packet(encode_envelope(Confirm(record.handshake_id, message3))))
+        work.send(frame.packet(encode_envelope(Confirm(record.handshake_id, message3))), contact_id)
 
     def note_sent(self, envelope_ids: list[bytes], now: float) -> None:
         """The driver saw these envelopes of ours handed to a neighbour: queued -> sent."""

@@ -4,6 +4,8 @@ Outer form (the mesh payload; docs/protocol.md "End-to-end envelope" is the refe
 
     version u8 (1) | kind u8 | body
     kind 1 HELLO    handshake_id 16 | reply_tag_key 32 | Noise XX message 1 (32)
+                    [| reply_to 80: optional, the initiator's mailbox key sealed to the
+                    responder's Noise static key (see `Hello`)]
     kind 2 REPLY    handshake_id 16 | Noise XX message 2 (281)
     kind 3 CONFIRM  handshake_id 16 | Noise XX message 3 (249)
     kind 4 MESSAGE  Double Ratchet message (40-byte header, ciphertext of whole 512-byte blocks,
@@ -29,6 +31,7 @@ from typing import Final
 
 from pigeon.crypto.noise import MESSAGE_OVERHEAD
 from pigeon.crypto.ratchet import HEADER_LEN, TAG_LEN
+from pigeon.crypto.sealed import SEAL_OVERHEAD
 from pigeon.crypto.session import MESSAGE1_LEN, MESSAGE3_LEN
 from pigeon.crypto.session_payload import PAYLOAD_LEN
 from pigeon.mesh.receipt import RECEIPT_SECRET_LEN
@@ -37,6 +40,8 @@ from pigeon.messenger.errors import MalformedEnvelope
 ENVELOPE_VERSION: Final = 1
 HANDSHAKE_ID_LEN: Final = 16
 TAG_KEY_LEN: Final = 32
+MAILBOX_KEY_LEN: Final = 32
+REPLY_TO_LEN: Final = SEAL_OVERHEAD + MAILBOX_KEY_LEN
 MESSAGE2_LEN: Final = MESSAGE_OVERHEAD[1] + PAYLOAD_LEN
 MIN_RATCHET_LEN: Final = HEADER_LEN + 512 + TAG_LEN
 ID_LEN: Final = 16
@@ -70,11 +75,17 @@ class InnerKind(IntEnum):
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Hello:
-    """Handshake message 1 with where to send message 2 (the initiator is not known yet)."""
+    """Handshake message 1 with where to send message 2 (the initiator is not known yet).
+
+    `reply_to` (optional, b"" when absent) is the initiator's mailbox key sealed to the
+    responder's Noise static key: a hint, unauthenticated until message 3, of whose relay
+    mailbox may take message 2.
+    """
 
     handshake_id: bytes
     reply_tag_key: bytes
     noise: bytes
+    reply_to: bytes = b""
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -116,11 +127,15 @@ def encode_envelope(envelope: Envelope) -> bytes:
     elif isinstance(envelope, Hello):
         body = envelope.handshake_id + envelope.reply_tag_key + envelope.noise
         kind = EnvelopeKind.HELLO
+        if len(envelope.reply_to) not in (0, REPLY_TO_LEN):
+            raise ValueError("HELLO reply-to hint has the wrong length")
     else:
         body = envelope.handshake_id + envelope.noise
         kind = EnvelopeKind.REPLY if isinstance(envelope, Reply) else EnvelopeKind.CONFIRM
     if kind is not EnvelopeKind.MESSAGE and len(body) != _NOISE_LEN[kind]:
         raise ValueError(f"{kind.name} envelope fields have the wrong length")
+    if isinstance(envelope, Hello):
+        body += envelope.reply_to
     return _HEAD.pack(ENVELOPE_VERSION, kind) + body
 
 
@@ -141,13 +156,16 @@ def decode_envelope(data: bytes) -> Envelope:
         if len(body) < MIN_RATCHET_LEN or (len(body) - HEADER_LEN - TAG_LEN) % 512:
             raise MalformedEnvelope("ratchet message length is not whole padded blocks")
         return RatchetEnvelope(body)
+    reply_to = b""
+    if kind is EnvelopeKind.HELLO and len(body) == _NOISE_LEN[kind] + REPLY_TO_LEN:
+        body, reply_to = body[: _NOISE_LEN[kind]], body[_NOISE_LEN[kind] :]
     if len(body) != _NOISE_LEN[kind]:
         raise MalformedEnvelope(
             f"{kind.name} envelope is {len(body)} bytes, not {_NOISE_LEN[kind]}"
         )
     handshake_id, rest = body[:HANDSHAKE_ID_LEN], body[HANDSHAKE_ID_LEN:]
     if kind is EnvelopeKind.HELLO:
-        return Hello(handshake_id, rest[:TAG_KEY_LEN], rest[TAG_KEY_LEN:])
+        return Hello(handshake_id, rest[:TAG_KEY_LEN], rest[TAG_KEY_LEN:], reply_to)
     if kind is EnvelopeKind.REPLY:
         return Reply(handshake_id, rest)
     return Confirm(handshake_id, rest)

@@ -18,6 +18,7 @@ from typing import Final
 
 from pigeon.crypto.errors import CryptoError
 from pigeon.crypto.identity import Identity, handle
+from pigeon.crypto.sealed import open_sealed
 from pigeon.mesh.errors import MalformedPacket
 from pigeon.mesh.packet import Packet, PacketType, decode_packet, decode_receipt
 from pigeon.mesh.receipt import receipt_hash, verify_receipt
@@ -169,8 +170,29 @@ class Inbox:
         frame = EnvelopeFrame.new(
             self._rng, address(hello.reply_tag_key, now), expires, HANDSHAKE_FLAGS, receipted=False
         )
-        work.send(frame.packet(encode_envelope(Reply(hello.handshake_id, message2))))
+        reply = frame.packet(encode_envelope(Reply(hello.handshake_id, message2)))
+        work.send(reply, self._hinted_contact(work, hello.reply_to))
         return True
+
+    def _hinted_contact(self, work: Work, reply_to: bytes) -> str | None:
+        """The contact a Hello's reply-to hint names, if it opens and names one of ours.
+
+        Unauthenticated until message 3: a forger can at most have message 2 (unreadable to
+        anyone but the forger) deposited in the mailbox of one of our own contacts.
+        """
+        if not reply_to:
+            return None
+        try:
+            mailbox_key = open_sealed(self._identity.noise_static_private, reply_to)
+            contact_id = handle(mailbox_key)
+            card = self._outbox.card(work, contact_id)
+        except (CryptoError, NotFound):
+            self.stats["reply_to_unknown"] += 1
+            return None
+        if card.mailbox_key != mailbox_key:
+            self.stats["reply_to_unknown"] += 1
+            return None
+        return contact_id
 
     def _on_reply(self, work: Work, reply: Reply, now: float) -> bool:
         found = self._initiator_of(work, reply.handshake_id)
@@ -193,7 +215,7 @@ class Inbox:
             receipted=False,
         )
         # Not in the outbox: `session.handshake_to_resend` keeps message 3 until it is confirmed.
-        work.send(frame.packet(encode_envelope(Confirm(reply.handshake_id, message3))))
+        work.send(frame.packet(encode_envelope(Confirm(reply.handshake_id, message3))), contact_id)
         record = replace(record, session=established.state)
         record = self._outbox.session_up(work, contact_id, record, now)
         self._outbox.save(work, contact_id, record, now)
@@ -288,7 +310,7 @@ class Inbox:
             record = self._deliver(work, contact_id, record, inner, now)
             self._outbox.save(work, contact_id, record, now)
             tag = address(self._outbox.peer_tag_key(work, contact_id, record), now)
-            work.send(receipt_for(packet, inner.receipt_secret, tag, self._rng))
+            work.send(receipt_for(packet, inner.receipt_secret, tag, self._rng), contact_id)
             return True
         self.stats["undecryptable"] += 1
         return False

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from pigeon.crypto.card import ContactCard
 from pigeon.crypto.identity import Identity
+from pigeon.crypto.sealed import seal
 from pigeon.mesh.packet import Packet, decode_packet, encode_packet
 from pigeon.messenger.addressing import address, intro_tag_key
 from pigeon.messenger.config import MessengerConfig
@@ -106,9 +107,11 @@ class Outbox:
         self._drop_handshakes(work, contact_id)
         state, message1 = self._sessions.initiate()
         handshake_id, reply_key = self._rng(16), self._rng(32)
-        peer_key = self.card(work, contact_id).mailbox_key
-        frame = self._frame(intro_tag_key(peer_key), now, HANDSHAKE_FLAGS, receipted=False)
-        payload = encode_envelope(Hello(handshake_id, reply_key, message1))
+        card = self.card(work, contact_id)
+        frame = self._frame(intro_tag_key(card.mailbox_key), now, HANDSHAKE_FLAGS, receipted=False)
+        # Tells the responder (only it) whose relay mailbox may take message 2; see `Hello`.
+        reply_to = seal(card.bundle.noise_static_public, self._identity.public_key)
+        payload = encode_envelope(Hello(handshake_id, reply_key, message1, reply_to))
         self._enqueue(work, contact_id, None, frame.packet(payload), PRIORITY_HANDSHAKE, now)
         work.tags_changed = True
         _LOGGER.debug("handshake started with a contact")
@@ -299,7 +302,7 @@ class Outbox:
             next_attempt_at=now + retry_delay_s(0, interval, self._fraction()),
         )
         work.tx.enqueue(entry)
-        work.send(packet)
+        work.send(packet, contact_id)
 
     def _drop_handshakes(self, work: Work, contact_id: str) -> None:
         for entry in work.tx.outbox_for_contact(contact_id):
@@ -321,7 +324,7 @@ class Outbox:
                 intervals[entry.contact_id] = interval
             delay = retry_delay_s(entry.attempts + 1, interval, self._fraction())
             work.tx.reschedule(entry.envelope_id, now + delay)
-            work.send(decode_packet(entry.envelope))
+            work.send(decode_packet(entry.envelope), entry.contact_id)
 
     def expire(self, work: Work, now: float) -> None:
         """Drop expired envelopes; their messages fail (a file fails with any of its chunks)."""

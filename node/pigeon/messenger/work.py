@@ -19,14 +19,17 @@ class Work:
 
     tx: VaultTransaction
     packets: list[Packet] = field(default_factory=list)
+    recipients: dict[bytes, str] = field(default_factory=dict)  # packet id -> contact id
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     contacts_changed: bool = False
     tags_changed: bool = False
 
-    def send(self, packet: Packet) -> None:
-        """Send `packet` after the commit."""
+    def send(self, packet: Packet, contact_id: str | None) -> None:
+        """Send `packet` after the commit; `contact_id` is the contact it is for, if known."""
         self.packets.append(packet)
+        if contact_id is not None:
+            self.recipients[packet.packet_id] = contact_id
 
     def message_added(self, message_id: str) -> None:
         """Announce a new message after the commit."""
