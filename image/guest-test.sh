@@ -23,6 +23,8 @@ else
     say "SELFTEST failed $(tail -1 /tmp/selftest.log)"
 fi
 say "HOSTNAME $(hostname)"
+say "NODE $(journalctl -u pigeon-node.service -o cat | sed -n 's/.*node \(.*\) built.*/\1/p' | tail -1)"
+say "FAILED_UNITS [$(systemctl --failed --no-legend --plain | awk '{print $1}' | tr '\n' ' ')]"
 say "READY"
 sleep "${PIGEON_TEST_HOLD_S:-45}"  # the host fetches the page through the forwarded port now
 journalctl -u pigeon-node.service --no-pager -n 20 > /dev/console 2>&1

@@ -49,4 +49,11 @@ echo "power-on to READY (guest clock): $(echo "scale=1; ${ready_us:-0} / 1000000
 echo "service start to READY:          $(echo "scale=1; (${ready_us:-0} - ${start_us:-0}) / 1000000" | bc) s"
 echo "wall clock to READY (emulated):  ${ready_wall:-never} s"
 echo "web page through forwarded port: $page"
-grep -q "state=active" <<< "$service" && grep -aq "SELFTEST ok" "$work/console.log" && [[ "$page" == 200* || "$page" == 30* ]]
+host=$(line HOSTNAME | sed 's/.*HOSTNAME //')
+node=$(line NODE | sed 's/.*NODE //')
+failed=$(line FAILED_UNITS | sed 's/.*FAILED_UNITS //')
+echo "host name / node name:           $host / $node"
+echo "failed units:                    $failed"
+grep -q "state=active" <<< "$service" && grep -aq "SELFTEST ok" "$work/console.log" \
+    && [[ "$page" == 200* || "$page" == 30* ]] && [[ -n "$host" && "$host" == "$node" ]] \
+    && [[ "$failed" == "[]" ]]

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from pigeon.config import NodeConfig, parse_config
 from pigeon.daemon.first_boot import (
     VaultMode,
     auto_unlock_path,
     open_vault_at_start,
     vault_mode,
 )
+from pigeon.daemon.node import node_name
 from pigeon.daemon.node_messenger import NodeMessenger
 from pigeon.messenger.api import WrongPassphrase
 from pigeon.store.keeper import DataDir, VaultKeeper, open_spool
@@ -51,3 +53,12 @@ def test_first_start_then_owner_passphrase_then_locked_starts(tmp_path: Path) ->
         third.change_passphrase("", "another")  # device-bound mode is over
     assert third.unlock("correct horse battery staple", time.time()) == []
     assert third.own_handle() == handle
+
+
+def test_the_node_takes_the_hosts_pigeon_name_so_the_page_url_matches_mdns() -> None:
+    key = bytes(32)
+    assert node_name(NodeConfig(), key, "pigeon-7c58") == "pigeon-7c58"
+    derived = node_name(NodeConfig(), key, "my-laptop")
+    assert derived.startswith("pigeon-")
+    assert derived == node_name(NodeConfig(), key, "raspberrypi")  # stable off the appliance
+    assert node_name(parse_config({"node": {"name": "attic"}}), key, "pigeon-7c58") == "attic"

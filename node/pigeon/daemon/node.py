@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import random
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -95,10 +96,13 @@ class StopRequested(Exception):
     """The stop event was set: shut down cleanly."""
 
 
-def node_name(config: NodeConfig, device_key: bytes) -> str:
-    """The configured name, or "pigeon-XXXX" from a hash of the device key."""
+def node_name(config: NodeConfig, device_key: bytes, host_name: str) -> str:
+    """The configured name; else the host's own pigeon-XXXX name (what mDNS answers to, set by
+    the image and the Ansible role); else "pigeon-XXXX" from a hash of the device key."""
     if config.node.name:
         return config.node.name
+    if re.fullmatch(r"pigeon-[0-9a-f]{4}", host_name):
+        return host_name
     digest = hashlib.sha256(b"pigeon-node-name:" + device_key).hexdigest()
     return f"pigeon-{digest[:4]}"
 
@@ -153,7 +157,7 @@ class Node:
         self.notifier.status("opening the data directory")
         self.data_dir.ensure()
         device_key = load_or_create_device_key(self.data_dir.device_key)
-        self.name = node_name(config, device_key.raw)
+        self.name = node_name(config, device_key.raw, socket.gethostname())
         page_host = self.env.page_host or f"{self.name}.local"
         self.web_url = f"https://{page_host}:{config.web.https_port}/"
         self._spool = open_spool(self.data_dir)
