@@ -9,7 +9,7 @@ FUZZ_SECONDS ?= 30
 APT_PACKAGES := chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages run test test-bluez lint bench fuzz wheels image image-test clean
+.PHONY: help setup system-packages run test test-bluez lint bench fuzz wheels image image-test test-ansible clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ image: setup ## Build the SD-card image in build/ (root; 15-30 min the first tim
 
 image-test: ## Boot the built image under QEMU (aarch64, emulated): READY, selftest, web page
 	bash image/test.sh
+
+test-ansible: ## Lint both Ansible roles; apply pigeon_relay twice to the image root (after make image)
+	bash ansible/test-roles.sh
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist

@@ -23,6 +23,7 @@ else
     say "SELFTEST failed $(tail -1 /tmp/selftest.log)"
 fi
 say "HOSTNAME $(hostname)"
+say "ROOT_MB $(df -m --output=size / | tail -1 | tr -d ' ')"
 say "NODE $(journalctl -u pigeon-node.service -o cat | sed -n 's/.*node \(.*\) built.*/\1/p' | tail -1)"
 say "FAILED_UNITS [$(systemctl --failed --no-legend --plain | awk '{print $1}' | tr '\n' ' ')]"
 say "READY"

@@ -14,6 +14,7 @@ command -v qemu-system-aarch64 >/dev/null || apt-get install -y qemu-system-arm
 work=$(mktemp -d) && trap 'kill $qemu 2>/dev/null || true; rm -rf "$work"' EXIT
 qemu=
 cp --sparse=always "$image" "$work/disk.img"
+truncate -s +512M "$work/disk.img"  # a larger "card": first boot must grow the root into it
 boot="$work/disk.img@@4M"  # the FAT partition starts at 4 MiB (image/genimage.cfg.in)
 kernel=$(mdir -b -i "$boot" :: | sed -n 's|^::/||p' | grep -m1 '^vmlinuz')
 initrd=$(mdir -b -i "$boot" :: | sed -n 's|^::/||p' | grep -m1 '^initrd')
@@ -52,8 +53,11 @@ echo "web page through forwarded port: $page"
 host=$(line HOSTNAME | sed 's/.*HOSTNAME //')
 node=$(line NODE | sed 's/.*NODE //')
 failed=$(line FAILED_UNITS | sed 's/.*FAILED_UNITS //')
+root_mb=$(line ROOT_MB | sed 's/.*ROOT_MB //')
+image_root_mb=$(( ($(stat -c %s "$image") - 260 * 1024 * 1024) / 1024 / 1024 ))
+echo "root file system after first boot: ${root_mb:-?} MB (root partition in the image: ${image_root_mb} MB)"
 echo "host name / node name:           $host / $node"
 echo "failed units:                    $failed"
 grep -q "state=active" <<< "$service" && grep -aq "SELFTEST ok" "$work/console.log" \
     && [[ "$page" == 200* || "$page" == 30* ]] && [[ -n "$host" && "$host" == "$node" ]] \
-    && [[ "$failed" == "[]" ]]
+    && [[ "$failed" == "[]" ]] && (( ${root_mb:-0} > image_root_mb ))
