@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FUZZ_SECONDS ?= 30
-# Debian packages the default test tier needs: the browser tests drive Debian's Chromium.
-APT_PACKAGES := chromium
+# Debian packages the default test tier needs (each installs /usr/bin/<name>): the browser
+# tests drive Debian's Chromium; the BLE tests run BlueZ's D-Bus side on a private dbus-daemon.
+APT_PACKAGES := chromium dbus-daemon
 
 .DEFAULT_GOAL := help
 .PHONY: help setup system-packages run test test-bluez lint bench fuzz wheels image image-test test-ansible clean

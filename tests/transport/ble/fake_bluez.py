@@ -9,6 +9,7 @@ transport's D-Bus code are real.
 """
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -288,9 +289,16 @@ class NotifyTap:
             self.changed.set()
         return False
 
-    async def wait(self, count: int, timeout: float = 5.0) -> list[bytes]:
-        async with asyncio.timeout(timeout):
+    async def wait(self, count: int, within_s: float = 5.0) -> list[bytes]:
+        async with asyncio.timeout(within_s):
             while len(self.values) < count:
                 self.changed.clear()
                 await self.changed.wait()
         return self.values
+
+
+async def eventually(predicate: Callable[[], bool], within_s: float = 5.0) -> None:
+    """Poll `predicate` (state of the fake, which has no event to wait on) until it holds."""
+    async with asyncio.timeout(within_s):
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)

@@ -9,7 +9,6 @@ are covered by the VM tier (tests/bluez).
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -32,9 +31,9 @@ from pigeon.transport.ble.gatt import (
     encode_link_frame,
 )
 from pigeon.transport.ble.peripheral import ADVERT_PATH, APP_PATH, RX_PATH, TX_PATH
-from pigeon.transport.ble.transport import BleConfig, BleTransport, peer_id
+from pigeon.transport.ble.transport import DIAL_PATIENCE_S, BleConfig, BleTransport, peer_id
 from pigeon.transport.conformance import RecordingSink
-from tests.transport.ble.fake_bluez import FakeAdapter, FakeBlueZ, NotifyTap
+from tests.transport.ble.fake_bluez import FakeAdapter, FakeBlueZ, NotifyTap, eventually
 
 CENTRAL_ID = bytes.fromhex("00000001")  # below any node identifier these seeds draw
 
@@ -116,9 +115,7 @@ async def test_registers_gatt_application_and_advertisement(bluez: FakeBlueZ, no
     assert advert["ManufacturerData"].signature == "a{qv}"
     identifier = advert["ManufacturerData"].value[MANUFACTURER_ID].value
     assert identifier == node.transport.identifier()
-    async with asyncio.timeout(5):  # the central scans too, through bleak
-        while not bluez.adapters["hci0"].discovering:
-            await asyncio.sleep(0.05)
+    await eventually(lambda: bluez.adapters["hci0"].discovering)  # the central scans, via bleak
 
 
 async def test_a_central_links_up_and_frames_flow_both_ways(bluez: FakeBlueZ, node: Node) -> None:
@@ -144,7 +141,7 @@ async def test_a_central_links_up_and_frames_flow_both_ways(bluez: FakeBlueZ, no
     await node.transport.send(peer, b"to the central")
     values = await node.tap.wait(2)
     assert decode_link_frame(values[1]) == Data(b"\x01\x02\x03", b"to the central")
-    with pytest.raises(ValueError, match="outside 1..178"):
+    with pytest.raises(ValueError, match=r"outside 1\.\.178"):
         await node.transport.send(peer, bytes(179))
 
 
@@ -244,9 +241,9 @@ async def test_bluetoothd_restart_drops_links_and_registers_again(
     again = FakeBlueZ(bluez.address)
     await again.start({"hci0": FakeAdapter("00:AA:01:00:00:00")})
     try:
-        async with asyncio.timeout(5):
-            while ADVERT_PATH not in again.advertisements or APP_PATH not in again.applications:
-                await asyncio.sleep(0.05)
+        await eventually(
+            lambda: ADVERT_PATH in again.advertisements and APP_PATH in again.applications
+        )
         assert again.adapters["hci0"].powered
     finally:
         await node.transport.aclose()
@@ -281,3 +278,28 @@ async def test_start_fails_with_a_typed_error(bluez: FakeBlueZ) -> None:
 async def test_unknown_peer_is_broken(node: Node) -> None:
     with pytest.raises(Broken):
         node.transport.frame_limit(PeerId("ble:ffffffff"))
+
+
+async def test_whom_the_central_dials(bluez: FakeBlueZ) -> None:
+    node = await _start(bluez, max_links=2)
+    try:
+        transport, own = node.transport, node.transport.identifier()
+        higher = (int.from_bytes(own) + 1).to_bytes(4)
+        lower = (int.from_bytes(own) - 1).to_bytes(4)
+        assert transport.wants("00:AA:01:07:00:07", higher, waited_s=0.0)
+        assert not transport.wants("00:AA:01:07:00:07", lower, waited_s=0.0)
+        assert transport.wants("00:AA:01:07:00:07", lower, waited_s=DIAL_PATIENCE_S)
+        assert not transport.wants("00:AA:01:07:00:07", own, waited_s=DIAL_PATIENCE_S)
+        device = bluez.add_device("hci0", "00:AA:01:05:00:05")
+        await _hello(bluez, node, device, b"\x01\x02\x03")
+        await node.sink.wait_for("link_up", peer_id(CENTRAL_ID), 1, "link up")
+        assert transport.shares_connection("00:AA:01:05:00:05")
+        assert not transport.shares_connection("00:AA:01:07:00:07")
+        assert not transport.wants("00:AA:01:05:00:05", higher, waited_s=0.0)  # linked already
+        assert not transport.wants("00:AA:01:07:00:07", CENTRAL_ID, waited_s=99.0)
+        other = bluez.add_device("hci0", "00:AA:01:06:00:06")
+        await _hello(bluez, node, other, b"\x04\x05\x06", ident=b"\x00\x00\x00\x02")
+        await node.sink.wait_for("link_up", peer_id(b"\x00\x00\x00\x02"), 1, "link up")
+        assert not transport.wants("00:AA:01:07:00:07", higher, waited_s=0.0)  # no room
+    finally:
+        await node.transport.aclose()

@@ -1,0 +1,463 @@
+"""The node as a GATT central, with bleak: scan for the Pigeon service, dial, run links.
+
+Only one LE connect may be pending per controller, so one task dials: it pauses scanning,
+connects, waits for the negotiated MTU, subscribes to TX, writes a HELLO and waits for the
+WELCOME, then scans again. Whom to dial is the host's decision (`CentralHost.wants`, fed with the
+advertised identifier); failed neighbours wait out a jittered exponential backoff. Each link
+writes through its own bounded queue and a `WritePacer`, one write at a time, so BlueZ's queue
+never overflows. bleak is imported here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, Protocol
+
+from pigeon.transport.base import Broken, Busy
+from pigeon.transport.ble.errors import MalformedLinkFrame
+from pigeon.transport.ble.gatt import (
+    IDENTIFIER_LEN,
+    MANUFACTURER_ID,
+    MIN_LINK_FRAME_LIMIT,
+    RX_UUID,
+    SERVICE_UUID,
+    TX_UUID,
+    Bye,
+    ByeReason,
+    Data,
+    Intro,
+    LinkKind,
+    decode_link_frame,
+    encode_link_frame,
+    frame_limit_for,
+)
+from pigeon.transport.ble.policy import (
+    PacerParams,
+    ReconnectBackoff,
+    WritePacer,
+    new_link_tag,
+)
+
+if TYPE_CHECKING:
+    from bleak import BleakClient
+    from bleak.backends.characteristic import BleakGATTCharacteristic
+    from bleak.backends.device import BLEDevice
+    from bleak.backends.scanner import AdvertisementData
+
+_LOGGER = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S: Final = 20.0
+WELCOME_TIMEOUT_S: Final = 10.0
+MTU_WAIT_S: Final = 2.0
+DISCONNECT_TIMEOUT_S: Final = 5.0  # bleak waits for BlueZ's Connected=false, which may not come
+DRAIN_S: Final = 2.0  # how long a closing link may spend writing what is already queued
+SEEN_TTL_S: Final = 60.0
+LINK_QUEUE_FRAMES: Final = 64
+IDLE_RECHECK_S: Final = 1.0
+
+
+class CentralHost(Protocol):
+    """What the central asks and tells the transport; implementations must not block."""
+
+    def identifier(self) -> bytes:
+        """Our identifier right now."""
+
+    def wants(self, address: str, identifier: bytes, waited_s: float) -> bool:
+        """Whether to dial the node advertising `identifier` at `address`, seen for `waited_s`."""
+
+    def shares_connection(self, address: str) -> bool:
+        """Whether a link the peer at `address` dialed rides the same LE connection."""
+
+    def central_link_up(self, link: CentralLink) -> None:
+        """`link` finished its HELLO/WELCOME exchange."""
+
+    def central_frame(self, link: CentralLink, frame: bytes) -> None:
+        """`link`'s peer notified a DATA frame for us."""
+
+    def central_link_down(self, link: CentralLink, reason: str) -> None:
+        """`link` is gone (after `central_link_up` only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One advertisement of a Pigeon node."""
+
+    device: BLEDevice
+    identifier: bytes
+    seen_at: float
+    first_seen: float
+
+
+def identifier_from(adv: AdvertisementData) -> bytes | None:
+    """The Pigeon identifier in an advertisement, or None if it carries none."""
+    if SERVICE_UUID not in adv.service_uuids:
+        return None
+    data = adv.manufacturer_data.get(MANUFACTURER_ID)
+    if data is None or len(data) != IDENTIFIER_LEN:
+        return None
+    return bytes(data)
+
+
+class Refused(Broken):
+    """The peer answered our HELLO with a BYE."""
+
+    def __init__(self, reason: int) -> None:
+        super().__init__(f"refused: {_reason(reason)}")
+        self.reason = reason
+
+
+class CentralLink:
+    """One connection we opened: its handshake, inbound filter and paced writer."""
+
+    def __init__(
+        self,
+        client: BleakClient,
+        rx: BleakGATTCharacteristic,
+        link_tag: bytes,
+        frame_limit: int,
+        pacer: WritePacer,
+        clock: Callable[[], float],
+    ) -> None:
+        self.client = client
+        self.address = client.address
+        self.link_tag = link_tag
+        self.frame_limit = frame_limit
+        self.peer_identifier = b""
+        self.up = False  # notified DATA frames are delivered
+        self._accepting = False  # offer() queues frames
+        self._rx = rx
+        self._pacer = pacer
+        self._clock = clock
+        self._welcome: asyncio.Future[Intro] = asyncio.get_running_loop().create_future()
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(LINK_QUEUE_FRAMES)
+        self._writer: asyncio.Task[None] | None = None
+        self._on_frame: Callable[[bytes], None] = lambda frame: None
+        self._on_bye: Callable[[str], None] = lambda reason: None
+
+    def on_notify(self, value: bytes) -> None:
+        """A notification of the peer's TX characteristic (addressed to any of its centrals)."""
+        try:
+            frame = decode_link_frame(value)
+        except MalformedLinkFrame as exc:
+            _LOGGER.info("dropped a malformed notification from %s: %s", self.address, exc)
+            return
+        if frame.link_tag != self.link_tag:
+            return  # for another central of the same node
+        if isinstance(frame, Data):
+            if self.up:
+                self._on_frame(frame.frame)
+        elif isinstance(frame, Bye):
+            if not self._welcome.done():
+                self._welcome.set_exception(Refused(frame.reason))
+            self._on_bye(f"peer said bye: {_reason(frame.reason)}")
+        elif frame.kind == LinkKind.WELCOME and not self._welcome.done():
+            self._welcome.set_result(frame)
+
+    async def handshake(self, identifier: bytes) -> None:
+        """Say HELLO and wait for WELCOME; raises Broken or TimeoutError."""
+        hello = Intro(LinkKind.HELLO, self.link_tag, identifier, self.frame_limit)
+        await self._write(encode_link_frame(hello))
+        async with asyncio.timeout(WELCOME_TIMEOUT_S):
+            welcome = await self._welcome
+        self.peer_identifier = welcome.identifier
+        self.frame_limit = min(self.frame_limit, welcome.frame_limit)
+
+    def run(self, on_frame: Callable[[bytes], None], on_bye: Callable[[str], None]) -> None:
+        """Start delivering frames and writing the queue."""
+        self._on_frame = on_frame
+        self._on_bye = on_bye
+        self.up = True
+        self._accepting = True
+        self._writer = asyncio.get_running_loop().create_task(self._write_queue())
+
+    def offer(self, frame: bytes) -> None:
+        """Queue a DATA frame; raises Busy if the queue is full, Broken if the link is down."""
+        if not self._accepting:
+            raise Broken("link is down")
+        try:
+            self._queue.put_nowait(encode_link_frame(Data(self.link_tag, frame)))
+        except asyncio.QueueFull:
+            raise Busy(f"{LINK_QUEUE_FRAMES} frames already queued") from None
+
+    async def _write_queue(self) -> None:
+        from bleak.exc import BleakError
+
+        while True:
+            value = await self._queue.get()
+            try:
+                await self._write(value)
+            except (BleakError, EOFError, OSError) as exc:
+                _LOGGER.warning("write to %s failed: %s", self.address, exc)
+                self._on_bye("write failed")
+                return
+            finally:
+                self._queue.task_done()
+
+    async def _write(self, value: bytes) -> None:
+        delay = self._pacer.delay_s(len(value), self._clock())
+        if delay > 0:
+            await asyncio.sleep(delay)
+        self._pacer.spend(len(value), self._clock())
+        await self.client.write_gatt_char(self._rx, value, response=False)
+
+    async def close(
+        self,
+        say_bye: bool,
+        disconnect: bool = True,
+        bye_reason: ByeReason = ByeReason.CLOSING,
+        keep_receiving: bool = False,
+    ) -> None:
+        """Write what is queued (for up to DRAIN_S), optionally say BYE, and disconnect.
+
+        Two controllers share one LE connection whichever side dialed, so a link that loses
+        the duplicate tie-break only says BYE (`disconnect=False`): disconnecting would also
+        cut the link that won. It may also `keep_receiving`: frames the peer sent before it
+        saw our BYE still arrive on it.
+        """
+        self._accepting = False
+        self.up = keep_receiving
+        if self._writer is not None and not self._writer.done():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DRAIN_S):
+                    await self._queue.join()
+        if not self._welcome.done():
+            self._welcome.set_exception(Broken("disconnected during the handshake"))
+            self._welcome.exception()  # a handshake may never await it: no "never retrieved"
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        with contextlib.suppress(Exception):
+            if say_bye and self.client.is_connected:
+                await self.client.write_gatt_char(
+                    self._rx, encode_link_frame(Bye(self.link_tag, bye_reason)), False
+                )
+        if disconnect:
+            await _disconnect(self.client)
+
+
+async def _disconnect(client: BleakClient) -> None:
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
+            await client.disconnect()
+
+
+def _reason(code: int) -> str:
+    try:
+        return ByeReason(code).name.lower()
+    except ValueError:
+        return f"reason {code}"
+
+
+class BleCentral:
+    """Scans one adapter for Pigeon nodes and dials the ones the host wants, one at a time."""
+
+    def __init__(
+        self,
+        adapter_name: str,
+        host: CentralHost,
+        rng: random.Random,
+        pacer_params: PacerParams,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._adapter_name = adapter_name
+        self._host = host
+        self._rng = rng
+        self._pacer_params = pacer_params
+        self._clock = clock
+        self._backoff = ReconnectBackoff(rng)
+        self._seen: dict[str, Sighting] = {}
+        self._sighted = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._links: dict[str, CentralLink] = {}
+        self._pending: BleakClient | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Begin scanning and dialing (again, after `stop`)."""
+        if self._closed or (self._task is not None and not self._task.done()):
+            return
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self, reason: str, say_bye: bool = False) -> None:
+        """Stop scanning and drop every link, reporting each as down with `reason`."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for link in list(self._links.values()):
+            await self._drop(link, reason, say_bye)
+
+    async def aclose(self) -> None:
+        """Stop for good, saying BYE on every link."""
+        self._closed = True
+        await self.stop("closed", say_bye=True)
+
+    async def yield_duplicate(self, link: CentralLink) -> None:
+        """Say BYE on a link that lost the duplicate tie-break, keeping the shared connection."""
+        if self._links.get(link.address) is not link:
+            return
+        del self._links[link.address]
+        await link.close(True, False, ByeReason.DUPLICATE, keep_receiving=True)
+
+    async def _drop(
+        self, link: CentralLink, reason: str, say_bye: bool, disconnect: bool = True
+    ) -> None:
+        if self._links.get(link.address) is not link:
+            return
+        del self._links[link.address]
+        self._seen.pop(link.address, None)  # patience (see CentralHost.wants) starts over
+        was_up = link.up
+        # Two controllers share one LE connection: disconnecting it would also cut the link
+        # the peer dialed to us.
+        await link.close(say_bye, disconnect and not self._host.shares_connection(link.address))
+        if was_up:
+            self._host.central_link_down(link, reason)
+
+    def _on_advertisement(self, device: BLEDevice, adv: AdvertisementData) -> None:
+        identifier = identifier_from(adv)
+        if identifier is None:
+            return
+        now = self._clock()
+        old = self._seen.get(device.address)
+        first = now if old is None else old.first_seen
+        self._seen[device.address] = Sighting(device, identifier, now, first)
+        self._sighted.set()
+
+    def _next(self, now: float) -> Sighting | None:
+        for address, sighting in list(self._seen.items()):
+            if now - sighting.seen_at > SEEN_TTL_S:
+                del self._seen[address]
+            elif (
+                address not in self._links
+                and self._backoff.ready(address, now)
+                and self._host.wants(address, sighting.identifier, now - sighting.first_seen)
+            ):
+                return sighting
+        return None
+
+    async def _run(self) -> None:
+        from bleak import BleakScanner
+        from bleak.exc import BleakError
+
+        while True:
+            scanner = BleakScanner(
+                self._on_advertisement, [SERVICE_UUID], bluez={"adapter": self._adapter_name}
+            )
+            try:
+                # Inside the try: a cancel that lands during start must still stop the scan,
+                # or BlueZ answers the next StartDiscovery from this bus with InProgress.
+                await scanner.start()
+                sighting = await self._wait_for_candidate()
+            except (BleakError, EOFError, OSError) as exc:
+                _LOGGER.info("scan on %s did not start: %s", self._adapter_name, exc)
+                sighting = None
+            finally:
+                with contextlib.suppress(BleakError, EOFError, OSError):
+                    await scanner.stop()
+            if sighting is None:
+                await asyncio.sleep(IDLE_RECHECK_S)
+            else:
+                await self._dial(sighting)
+
+    async def _wait_for_candidate(self) -> Sighting:
+        while (sighting := self._next(self._clock())) is None:
+            self._sighted.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(IDLE_RECHECK_S):
+                    await self._sighted.wait()
+        return sighting
+
+    async def _dial(self, sighting: Sighting) -> None:
+        from bleak.exc import BleakError
+
+        address = sighting.device.address
+        _LOGGER.info("dialing %s", address)
+        link: CentralLink | None = None
+        try:
+            link = await self._connect(sighting.device)
+            await link.handshake(self._host.identifier())
+        except (BleakError, Broken, TimeoutError, EOFError, OSError) as exc:
+            delay = self._backoff.failed(address, self._clock())
+            why = str(exc) or type(exc).__name__
+            _LOGGER.info("dial %s failed (%s); next try in %.1f s", address, why, delay)
+            duplicate = isinstance(exc, Refused) and exc.reason == ByeReason.DUPLICATE
+            shared = self._host.shares_connection(address)
+            if link is not None:
+                self._links.pop(address, None)
+                await link.close(say_bye=False, disconnect=not (duplicate or shared))
+            elif self._pending is not None and not shared:
+                await _disconnect(self._pending)
+            return
+        except asyncio.CancelledError:
+            # stop() while connecting: a connect BlueZ already made must not outlive us.
+            if self._pending is not None and not self._host.shares_connection(address):
+                await _disconnect(self._pending)
+            raise
+        finally:
+            self._pending = None
+        self._backoff.succeeded(address)
+        _LOGGER.info("link to %s up, frame limit %d", address, link.frame_limit)
+        live = link
+        live.run(
+            lambda frame: self._host.central_frame(live, frame),
+            lambda reason: self._spawn_drop(live, reason),
+        )
+        self._host.central_link_up(live)
+
+    async def _connect(self, device: BLEDevice) -> CentralLink:
+        from bleak import BleakClient
+
+        client = BleakClient(
+            device,
+            lambda c: self._spawn_drop_address(c.address, "disconnected"),
+            timeout=CONNECT_TIMEOUT_S,
+            bluez={"adapter": self._adapter_name},
+        )
+        self._pending = client
+        await client.connect()
+        rx = client.services.get_characteristic(RX_UUID)
+        tx = client.services.get_characteristic(TX_UUID)
+        if rx is None or tx is None:
+            raise Broken("the peer has no Pigeon characteristics")
+        limit = await self._frame_limit(rx)
+        link = CentralLink(
+            client,
+            rx,
+            new_link_tag(self._rng),
+            limit,
+            WritePacer(self._pacer_params, self._clock()),
+            self._clock,
+        )
+        self._links[client.address] = link
+        # AcquireNotify, not StartNotify: BlueZ batches Value PropertiesChanged signals, so a
+        # burst of notifications read through D-Bus properties loses all but the last.
+        await client.start_notify(
+            tx, lambda _c, value: link.on_notify(bytes(value)), bluez={"use_start_notify": False}
+        )
+        if limit < MIN_LINK_FRAME_LIMIT:
+            raise Broken(f"negotiated MTU leaves only {limit}-byte frames")
+        return link
+
+    async def _frame_limit(self, rx: BleakGATTCharacteristic) -> int:
+        # BlueZ exchanges the MTU right after connecting; until then the size reads as 20.
+        # BlueZ sends no signal bleak exposes for it, so poll briefly, then accept what is there.
+        deadline = self._clock() + MTU_WAIT_S
+        while rx.max_write_without_response_size <= 20 and self._clock() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        return frame_limit_for(rx.max_write_without_response_size)
+
+    def _spawn_drop(self, link: CentralLink, reason: str) -> None:
+        asyncio.get_running_loop().create_task(self._drop(link, reason, say_bye=False))
+
+    def _spawn_drop_address(self, address: str, reason: str) -> None:
+        link = self._links.get(address)
+        if link is not None:
+            self._spawn_drop(link, reason)

@@ -1,0 +1,229 @@
+"""The node as a GATT peripheral: our service on GattManager1, advertised on LEAdvertisingManager1.
+
+The objects are dbus-fast service interfaces exported on the adapter's bus (bless is not used: it
+drops the `device` option, and the node must know which central wrote each frame). BlueZ calls
+`WriteValue(value, options)` on the RX characteristic for every write; `options["device"]` is
+the writing central's object path and `options["mtu"]` its ATT MTU. Notifications are
+PropertiesChanged signals on the TX characteristic's Value, which BlueZ sends to every subscribed
+central. The advertisement carries the service UUID and the rotating identifier as manufacturer
+data; `advertise` replaces it when the identifier rotates.
+
+Raises (from `register`, `advertise`, `unregister`): the adapter's typed errors.
+"""
+
+import logging
+from collections.abc import Callable
+from typing import Annotated, Final
+
+from dbus_fast import Variant
+from dbus_fast.annotations import (
+    DBusBool,
+    DBusBytes,
+    DBusDict,
+    DBusSignature,
+    DBusStr,
+)
+from dbus_fast.constants import PropertyAccess
+from dbus_fast.service import ServiceInterface, dbus_method, dbus_property
+
+from pigeon.transport.ble.adapter import BlueZAdapter
+from pigeon.transport.ble.gatt import MANUFACTURER_ID, RX_UUID, SERVICE_UUID, TX_UUID
+
+_LOGGER = logging.getLogger(__name__)
+
+APP_PATH: Final = "/org/pigeon/ble"
+SERVICE_PATH: Final = APP_PATH + "/service0"
+RX_PATH: Final = SERVICE_PATH + "/char0"
+TX_PATH: Final = SERVICE_PATH + "/char1"
+ADVERT_PATH: Final = APP_PATH + "/advert0"
+GATT_MANAGER: Final = "org.bluez.GattManager1"
+AD_MANAGER: Final = "org.bluez.LEAdvertisingManager1"
+
+DBusStrList = Annotated[list[str], DBusSignature("as")]
+DBusManufacturerData = Annotated[dict[int, Variant], DBusSignature("a{qv}")]
+
+# (device object path, written value, ATT MTU if BlueZ told it)
+WriteHandler = Callable[[str, bytes, int | None], None]
+
+
+class GattService(ServiceInterface):
+    """org.bluez.GattService1: the Pigeon service (member names are BlueZ's, hence CamelCase)."""
+
+    def __init__(self) -> None:
+        super().__init__("org.bluez.GattService1")
+
+    @dbus_property(PropertyAccess.READ)
+    def UUID(self) -> DBusStr:
+        return SERVICE_UUID
+
+    @dbus_property(PropertyAccess.READ)
+    def Primary(self) -> DBusBool:
+        return True
+
+
+class RxCharacteristic(ServiceInterface):
+    """org.bluez.GattCharacteristic1 that centrals write link frames to."""
+
+    def __init__(self, on_write: WriteHandler) -> None:
+        super().__init__("org.bluez.GattCharacteristic1")
+        self._on_write = on_write
+
+    @dbus_property(PropertyAccess.READ)
+    def UUID(self) -> DBusStr:
+        return RX_UUID
+
+    @dbus_property(PropertyAccess.READ)
+    def Service(self) -> Annotated[str, DBusSignature("o")]:
+        return SERVICE_PATH
+
+    @dbus_property(PropertyAccess.READ)
+    def Flags(self) -> DBusStrList:
+        return ["write-without-response"]
+
+    @dbus_method()
+    def WriteValue(self, value: DBusBytes, options: DBusDict) -> None:
+        device = options.get("device")
+        mtu = options.get("mtu")
+        if device is None:
+            _LOGGER.warning("a write without a device option was dropped")
+            return
+        self._on_write(str(device.value), bytes(value), None if mtu is None else int(mtu.value))
+
+
+class TxCharacteristic(ServiceInterface):
+    """org.bluez.GattCharacteristic1 the node notifies link frames on."""
+
+    def __init__(self) -> None:
+        super().__init__("org.bluez.GattCharacteristic1")
+        self._value = b""
+        self.notifying = False
+
+    @dbus_property(PropertyAccess.READ)
+    def UUID(self) -> DBusStr:
+        return TX_UUID
+
+    @dbus_property(PropertyAccess.READ)
+    def Service(self) -> Annotated[str, DBusSignature("o")]:
+        return SERVICE_PATH
+
+    @dbus_property(PropertyAccess.READ)
+    def Flags(self) -> DBusStrList:
+        return ["notify"]
+
+    @dbus_property(PropertyAccess.READ)
+    def Value(self) -> DBusBytes:
+        return self._value
+
+    @dbus_property(PropertyAccess.READ)
+    def Notifying(self) -> DBusBool:
+        return self.notifying
+
+    @dbus_method()
+    def StartNotify(self) -> None:
+        self.notifying = True
+
+    @dbus_method()
+    def StopNotify(self) -> None:
+        self.notifying = False
+
+    def notify(self, value: bytes) -> None:
+        """Send `value` to every subscribed central."""
+        self._value = value
+        self.emit_properties_changed({"Value": value})
+
+
+class Advertisement(ServiceInterface):
+    """org.bluez.LEAdvertisement1: connectable, our service UUID and the rotating identifier."""
+
+    def __init__(self, identifier: bytes) -> None:
+        super().__init__("org.bluez.LEAdvertisement1")
+        self.identifier = identifier
+        self.released = False
+
+    @dbus_property(PropertyAccess.READ)
+    def Type(self) -> DBusStr:
+        return "peripheral"
+
+    @dbus_property(PropertyAccess.READ)
+    def ServiceUUIDs(self) -> DBusStrList:
+        return [SERVICE_UUID]
+
+    @dbus_property(PropertyAccess.READ)
+    def ManufacturerData(self) -> DBusManufacturerData:
+        return {MANUFACTURER_ID: Variant("ay", self.identifier)}
+
+    @dbus_method()
+    def Release(self) -> None:
+        self.released = True
+        _LOGGER.info("BlueZ released our advertisement")
+
+
+class BlePeripheral:
+    """Our GATT application and advertisement on one adapter."""
+
+    def __init__(self, adapter: BlueZAdapter, on_write: WriteHandler) -> None:
+        self._adapter = adapter
+        self._service = GattService()
+        self._rx = RxCharacteristic(on_write)
+        self._tx = TxCharacteristic()
+        self._advert: Advertisement | None = None
+        self._exported = False
+        self._registered = False
+
+    def _export(self) -> None:
+        if self._exported:
+            return
+        bus = self._adapter.bus
+        bus.export(SERVICE_PATH, self._service)
+        bus.export(RX_PATH, self._rx)
+        bus.export(TX_PATH, self._tx)
+        self._exported = True
+
+    async def register(self, identifier: bytes) -> None:
+        """Register the GATT application and start advertising `identifier`."""
+        self._export()
+        await self._adapter.call(
+            self._adapter.path, GATT_MANAGER, "RegisterApplication", "oa{sv}", [APP_PATH, {}]
+        )
+        self._registered = True
+        await self.advertise(identifier)
+        _LOGGER.info("GATT service registered and advertised on %s", self._adapter.name)
+
+    async def advertise(self, identifier: bytes) -> None:
+        """Advertise `identifier` from now on, replacing the previous advertisement."""
+        await self._drop_advert()
+        advert = Advertisement(identifier)
+        self._adapter.bus.export(ADVERT_PATH, advert)
+        self._advert = advert
+        await self._adapter.call(
+            self._adapter.path, AD_MANAGER, "RegisterAdvertisement", "oa{sv}", [ADVERT_PATH, {}]
+        )
+
+    async def _drop_advert(self) -> None:
+        advert, self._advert = self._advert, None
+        if advert is None:
+            return
+        if not advert.released and self._adapter.ready:
+            await self._adapter.call(
+                self._adapter.path, AD_MANAGER, "UnregisterAdvertisement", "o", [ADVERT_PATH]
+            )
+        self._adapter.bus.unexport(ADVERT_PATH, advert)
+
+    def notify(self, value: bytes) -> None:
+        """Notify `value` to every subscribed central (receivers filter by link tag)."""
+        self._tx.notify(value)
+
+    def forget(self) -> None:
+        """The adapter or bluetoothd went away: our registrations went with it."""
+        self._registered = False
+        if self._advert is not None:
+            self._advert.released = True
+
+    async def unregister(self) -> None:
+        """Stop advertising and unregister the application; idempotent."""
+        await self._drop_advert()
+        if self._registered and self._adapter.ready:
+            self._registered = False
+            await self._adapter.call(
+                self._adapter.path, GATT_MANAGER, "UnregisterApplication", "o", [APP_PATH]
+            )

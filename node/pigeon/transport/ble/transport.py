@@ -1,0 +1,447 @@
+"""`BleTransport`: the `Transport` over BlueZ, one node as central and peripheral at once.
+
+Links we dial run through `BleCentral` (bleak); links neighbours dial run through
+`BlePeripheral` (our GATT service on dbus-fast). Both end in a HELLO/WELCOME exchange that names
+the peer by the identifier it advertised at that moment, so a `PeerId` is `ble:<identifier hex>`
+and lasts as long as the link. Two nodes make one link: the one with the lower identifier dials
+(`policy.should_connect`), and a duplicate born across an identifier rotation loses to the link
+whose central has the lower identifier, at both ends (`policy.keep_incoming`).
+
+Raises from `start`: BlueZUnavailable, AdapterNotFound, AdapterBlocked, PermissionDenied,
+BlueZCallFailed. After `start`, a lost adapter or bluetoothd is reported as link_down on every
+link and the transport comes back by itself when they return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final, Literal
+
+from pigeon.transport.base import Broken, Busy, Closed, LinkSink, PeerId
+from pigeon.transport.ble.adapter import BlueZAdapter, Neighbour
+from pigeon.transport.ble.errors import BleError, MalformedLinkFrame
+from pigeon.transport.ble.gatt import (
+    MIN_LINK_FRAME_LIMIT,
+    Bye,
+    ByeReason,
+    Data,
+    Intro,
+    LinkKind,
+    decode_link_frame,
+    encode_link_frame,
+    frame_limit_for,
+)
+from pigeon.transport.ble.policy import (
+    IdentifierSchedule,
+    PacerParams,
+    WritePacer,
+    keep_incoming,
+    should_connect,
+)
+
+if TYPE_CHECKING:
+    from pigeon.transport.ble.central import BleCentral, CentralLink
+    from pigeon.transport.ble.peripheral import BlePeripheral
+
+_LOGGER = logging.getLogger(__name__)
+
+NOTIFY_QUEUE_FRAMES: Final = 128
+# BlueZ's GATT server packs notifications that come within 10 ms (NFY_MULT_TIMEOUT) into one
+# Multiple Handle Value Notification when the client supports it (BlueZ clients do), and one
+# that does not fit the pack can overtake it: spacing notifications wider keeps them in order.
+NOTIFY_MIN_GAP_S: Final = 0.015
+# A node with the higher identifier dials anyway after this long: BlueZ may show the peer a
+# stale identifier of ours (so it waits for us), or the peer may have no room to dial.
+DIAL_PATIENCE_S: Final = 10.0
+DISCONNECT_TIMEOUT_S: Final = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class BleConfig:
+    """Where and how the transport runs; `bus_address` None means the system bus."""
+
+    adapter: str = "hci0"
+    max_links: int = 4
+    pacer: PacerParams = field(default_factory=PacerParams)
+    bus_address: str | None = None
+    notify_min_gap_s: float = NOTIFY_MIN_GAP_S
+
+
+@dataclass(frozen=True, slots=True)
+class LinkState:
+    """One neighbour as the transport sees it now."""
+
+    peer: PeerId
+    role: Literal["central", "peripheral"]
+    address: str
+    frame_limit: int
+    rssi: int | None
+
+
+class _PeripheralLink:
+    """A link a neighbour dialed: frames go out as notifications addressed by its link tag."""
+
+    def __init__(self, device: str, link_tag: bytes, peer: PeerId, frame_limit: int) -> None:
+        self.device = device
+        self.link_tag = link_tag
+        self.peer = peer
+        self.frame_limit = frame_limit
+
+
+def peer_id(identifier: bytes) -> PeerId:
+    """The PeerId of a neighbour that introduced itself with `identifier`."""
+    return PeerId("ble:" + identifier.hex())
+
+
+class BleTransport:
+    """A `Transport` over one BlueZ adapter."""
+
+    def __init__(
+        self,
+        config: BleConfig,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._config = config
+        self._rng = rng if rng is not None else random.SystemRandom()
+        self._clock = clock
+        self._ids = IdentifierSchedule(self._rng, clock())
+        self._adapter = BlueZAdapter(config.adapter, config.bus_address)
+        self._sink: LinkSink | None = None
+        self._central: BleCentral | None = None
+        self._peripheral: BlePeripheral | None = None
+        self._links: dict[PeerId, CentralLink | _PeripheralLink] = {}
+        self._by_device: dict[str, _PeripheralLink] = {}
+        self._retired: dict[str, _PeripheralLink] = {}  # lost a duplicate tie-break
+        self._notify_queue: asyncio.Queue[bytes] = asyncio.Queue(NOTIFY_QUEUE_FRAMES)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._started = False
+        self._closed = False
+
+    @property
+    def adapter(self) -> BlueZAdapter:
+        """The adapter this transport runs on."""
+        return self._adapter
+
+    def identifier(self) -> bytes:
+        """The identifier this node advertises now."""
+        return self._ids.current(self._clock())
+
+    def links(self) -> list[LinkState]:
+        """Every live link, with the RSSI BlueZ last reported for its device."""
+        rssi = {n.address: n.rssi for n in self._adapter.neighbours().values()}
+        devices = {n.path: n.address for n in self._adapter.neighbours().values()}
+        states = []
+        for peer, link in self._links.items():
+            if isinstance(link, _PeripheralLink):
+                address = devices.get(link.device, "")
+                states.append(LinkState(peer, "peripheral", address, link.frame_limit, None))
+            else:
+                address = link.address
+                states.append(LinkState(peer, "central", address, link.frame_limit, None))
+        return [
+            LinkState(s.peer, s.role, s.address, s.frame_limit, rssi.get(s.address)) for s in states
+        ]
+
+    async def start(self, sink: LinkSink) -> None:
+        """Power the adapter, register the service, advertise and scan. Raises the typed errors."""
+        from pigeon.transport.ble.central import BleCentral
+        from pigeon.transport.ble.peripheral import BlePeripheral
+
+        if self._started:
+            raise RuntimeError("start is called once")
+        self._started = True
+        self._sink = sink
+        self._central = BleCentral(
+            self._config.adapter, self, self._rng, self._config.pacer, self._clock
+        )
+        try:
+            await self._adapter.open(self)
+            self._peripheral = BlePeripheral(self._adapter, self._on_write)
+            await self._activate()
+        except BaseException:
+            await self._adapter.close()
+            raise
+        self._spawn(self._rotate_forever())
+        self._spawn(self._notify_forever())
+
+    async def _activate(self) -> None:
+        assert self._peripheral is not None
+        assert self._central is not None
+        await self._peripheral.register(self.identifier())
+        self._central.start()
+
+    def frame_limit(self, peer: PeerId) -> int:
+        """The largest frame for `peer`; raises Closed after aclose, Broken without a link."""
+        if self._closed:
+            raise Closed("transport closed")
+        link = self._links.get(peer)
+        if link is None:
+            raise Broken(f"no link to {peer}")
+        return link.frame_limit
+
+    async def send(self, peer: PeerId, frame: bytes) -> None:
+        """Queue `frame` for `peer`; raises Closed, Broken, Busy, or ValueError."""
+        limit = self.frame_limit(peer)
+        if not 0 < len(frame) <= limit:
+            raise ValueError(f"frame of {len(frame)} bytes outside 1..{limit}")
+        link = self._links[peer]
+        if isinstance(link, _PeripheralLink):
+            self._notify(Data(link.link_tag, frame))
+        else:
+            link.offer(frame)
+
+    async def aclose(self) -> None:
+        """Say BYE, disconnect every link, unregister and close the bus; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._central is not None:
+            await self._central.aclose()
+        for link in list(self._by_device.values()):
+            await self._disconnect_device(link, ByeReason.CLOSING)
+        self._links.clear()
+        self._by_device.clear()
+        self._retired.clear()
+        if self._peripheral is not None:
+            with contextlib.suppress(BleError):
+                await self._peripheral.unregister()
+        await self._adapter.close()
+
+    # adapter events
+
+    def adapter_ready(self, adapter_path: str) -> None:
+        """The adapter came back: register again and scan."""
+        if self._peripheral is not None and not self._closed:
+            self._spawn(self._reactivate())
+
+    async def _reactivate(self) -> None:
+        try:
+            await self._activate()
+        except BleError as exc:
+            _LOGGER.warning("re-registering on %s failed: %s", self._config.adapter, exc)
+
+    def adapter_lost(self, reason: str) -> None:
+        """The adapter or bluetoothd went away: every link is down."""
+        if self._peripheral is not None:
+            self._peripheral.forget()
+        for link in list(self._by_device.values()):
+            self._drop_peripheral_link(link, reason)
+        if self._central is not None:
+            self._spawn(self._central.stop(reason))
+
+    def neighbour_changed(self, neighbour: Neighbour) -> None:
+        """A device disconnected: links it dialed are gone."""
+        link = self._by_device.get(neighbour.path)
+        if not neighbour.connected:
+            self._retired.pop(neighbour.path, None)
+            if link is not None:
+                self._drop_peripheral_link(link, "disconnected")
+
+    # central host
+
+    def wants(self, address: str, identifier: bytes, waited_s: float) -> bool:
+        """Dial a new node if it has the higher identifier or did not dial us in time."""
+        if self._closed or not self._adapter.ready or identifier == self.identifier():
+            return False
+        first = should_connect(self.identifier(), identifier)
+        if (not first and waited_s < DIAL_PATIENCE_S) or peer_id(identifier) in self._links:
+            return False
+        if self.shares_connection(address):
+            return False
+        return len(self._links) < self._config.max_links
+
+    def shares_connection(self, address: str) -> bool:
+        """Whether a neighbour at `address` has dialed us (its link shares the LE connection)."""
+        devices = {n.path: n.address for n in self._adapter.neighbours().values()}
+        return any(devices.get(link.device) == address for link in self._by_device.values())
+
+    def central_link_up(self, link: CentralLink) -> None:
+        """A link we dialed finished its handshake."""
+        peer = peer_id(link.peer_identifier)
+        if self._closed:
+            return
+        other = self._links.get(peer)
+        if isinstance(other, _PeripheralLink):
+            if not should_connect(self.identifier(), link.peer_identifier):
+                _LOGGER.info("duplicate link to %s: keeping the one it dialed", peer)
+                assert self._central is not None
+                self._spawn(self._central.yield_duplicate(link))
+                return
+            # Ours wins: the peer's central hears BYE; the shared connection stays up.
+            _LOGGER.info("duplicate link to %s: keeping the one we dialed", peer)
+            self._retired[other.device] = self._by_device.pop(other.device)
+            self._notify(Bye(other.link_tag, ByeReason.DUPLICATE))
+        self._replace(peer, link)
+
+    def _replace(self, peer: PeerId, link: CentralLink | _PeripheralLink) -> None:
+        # A duplicate resolved in favour of `link` keeps the peer up without a down/up pair,
+        # unless the frame limit changes.
+        old = self._links.get(peer)
+        self._links[peer] = link
+        if old is None:
+            self._upcall_link_up(peer, link.frame_limit)
+        elif old.frame_limit != link.frame_limit:
+            self._upcall_link_down(peer, "frame limit changed")
+            self._upcall_link_up(peer, link.frame_limit)
+
+    def central_frame(self, link: CentralLink, frame: bytes) -> None:
+        """A frame notified to us on a link we dialed."""
+        peer = peer_id(link.peer_identifier)
+        # A link that lost the duplicate tie-break still delivers what the peer sent on it
+        # before the swap: same neighbour, and the frames would be lost otherwise.
+        if peer in self._links and self._sink is not None and not self._closed:
+            self._sink.frame_received(peer, frame)
+
+    def central_link_down(self, link: CentralLink, reason: str) -> None:
+        """A link we dialed is gone."""
+        peer = peer_id(link.peer_identifier)
+        if self._links.get(peer) is link:
+            del self._links[peer]
+            self._upcall_link_down(peer, reason)
+
+    # peripheral side
+
+    def _on_write(self, device: str, value: bytes, mtu: int | None) -> None:
+        try:
+            frame = decode_link_frame(value)
+        except MalformedLinkFrame as exc:
+            _LOGGER.info("dropped a malformed write from %s: %s", device, exc)
+            return
+        link = self._by_device.get(device) or self._retired.get(device)
+        if isinstance(frame, Intro):
+            if frame.kind == LinkKind.HELLO:
+                self._on_hello(device, frame, mtu)
+        elif link is None or frame.link_tag != link.link_tag:
+            _LOGGER.info(
+                "dropped a %s write from %s outside any link", type(frame).__name__, device
+            )
+        elif isinstance(frame, Data):
+            if self._sink is not None and not self._closed and link.peer in self._links:
+                self._sink.frame_received(link.peer, frame.frame)
+        elif self._retired.get(device) is link:
+            del self._retired[device]
+        else:
+            self._drop_peripheral_link(link, "peer said bye")
+
+    def _on_hello(self, device: str, hello: Intro, mtu: int | None) -> None:
+        if self._closed:
+            return
+        self._retired.pop(device, None)
+        old = self._by_device.get(device)
+        if old is not None:
+            self._drop_peripheral_link(old, "peer said hello again")
+        refusal = self._refusal(device, hello, mtu)
+        if refusal is not None:
+            _LOGGER.info(
+                "refused a link from %s (%s): %s",
+                device,
+                peer_id(hello.identifier),
+                refusal.name.lower(),
+            )
+            self._notify(Bye(hello.link_tag, refusal))
+            return
+        peer = peer_id(hello.identifier)
+        other = self._links.get(peer)
+        if other is not None and not isinstance(other, _PeripheralLink):
+            _LOGGER.info("duplicate link to %s: keeping the one it dialed", peer)
+            assert self._central is not None
+            self._spawn(self._central.yield_duplicate(other))
+        limit = hello.frame_limit
+        if mtu is not None:
+            limit = min(limit, frame_limit_for(mtu - 3))
+        link = _PeripheralLink(device, hello.link_tag, peer, limit)
+        self._by_device[device] = link
+        self._notify(Intro(LinkKind.WELCOME, hello.link_tag, self.identifier(), limit))
+        self._replace(peer, link)
+
+    def _refusal(self, device: str, hello: Intro, mtu: int | None) -> ByeReason | None:
+        if any(link.link_tag == hello.link_tag for link in self._by_device.values()):
+            return ByeReason.TAG_IN_USE
+        if mtu is not None and frame_limit_for(mtu - 3) < MIN_LINK_FRAME_LIMIT:
+            return ByeReason.TOO_SMALL
+        peer = peer_id(hello.identifier)
+        linked_as_central = peer in self._links and peer not in (
+            link.peer for link in self._by_device.values()
+        )
+        if not keep_incoming(self.identifier(), hello.identifier, linked_as_central):
+            return ByeReason.DUPLICATE
+        if peer in self._links and not linked_as_central:
+            return ByeReason.DUPLICATE
+        if len(self._links) >= self._config.max_links and not linked_as_central:
+            return ByeReason.NO_ROOM
+        return None
+
+    def _drop_peripheral_link(self, link: _PeripheralLink, reason: str) -> None:
+        if self._by_device.get(link.device) is link:
+            del self._by_device[link.device]
+        if self._links.get(link.peer) is link:
+            del self._links[link.peer]
+            self._upcall_link_down(link.peer, reason)
+
+    async def _disconnect_device(self, link: _PeripheralLink, reason: ByeReason) -> None:
+        with contextlib.suppress(BleError, TimeoutError):
+            if self._peripheral is not None:
+                self._peripheral.notify(encode_link_frame(Bye(link.link_tag, reason)))
+            async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
+                await self._adapter.call(link.device, "org.bluez.Device1", "Disconnect")
+
+    def _notify(self, frame: Intro | Data | Bye) -> None:
+        try:
+            self._notify_queue.put_nowait(encode_link_frame(frame))
+        except asyncio.QueueFull:
+            raise Busy(f"{NOTIFY_QUEUE_FRAMES} notifications already queued") from None
+
+    async def _notify_forever(self) -> None:
+        pacer = WritePacer(self._config.pacer, self._clock())
+        last = float("-inf")
+        while True:
+            value = await self._notify_queue.get()
+            now = self._clock()
+            delay = max(pacer.delay_s(len(value), now), last + self._config.notify_min_gap_s - now)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            last = self._clock()
+            pacer.spend(len(value), last)
+            if self._peripheral is not None and self._adapter.ready:
+                self._peripheral.notify(value)
+
+    async def _rotate_forever(self) -> None:
+        while True:
+            await asyncio.sleep(max(0.0, self._ids.rotate_at - self._clock()))
+            identifier = self.identifier()
+            _LOGGER.info("advertised identifier rotated")
+            if self._peripheral is not None and self._adapter.ready:
+                try:
+                    await self._peripheral.advertise(identifier)
+                except BleError as exc:
+                    _LOGGER.warning("re-advertising after rotation failed: %s", exc)
+
+    # plumbing
+
+    def _upcall_link_up(self, peer: PeerId, limit: int) -> None:
+        _LOGGER.info("link up: %s, frame limit %d", peer, limit)
+        if self._sink is not None and not self._closed:
+            self._sink.link_up(peer, limit)
+
+    def _upcall_link_down(self, peer: PeerId, reason: str) -> None:
+        _LOGGER.info("link down: %s (%s)", peer, reason)
+        if self._sink is not None and not self._closed:
+            self._sink.link_down(peer, reason)
+
+    def _spawn(self, coro: object) -> None:
+        assert asyncio.iscoroutine(coro)
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

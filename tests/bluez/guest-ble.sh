@@ -1,0 +1,40 @@
+#!/bin/bash
+# Inside the VM: two virtual LE controllers under a real bluetoothd, then two Pigeon BLE
+# transports (node A on hci0, node B on hci1) driven by tests/bluez/guest_ble.py.
+# Results land in /out/results.json and /out/ble.json; bluetoothd's log in /out/bluetoothd.log.
+set -eux
+modprobe hci_vhci
+mkdir -p /run/dbus
+dbus-daemon --system --fork
+: > /out/bluetoothd.log
+# The node's own BlueZ settings (the lines the Ansible role puts in main.conf).
+cp /src/config/bluetooth-main.conf /etc/bluetooth/main.conf
+cat > /usr/local/bin/pigeon-start-bluetoothd <<'SH'
+#!/bin/bash
+/usr/libexec/bluetooth/bluetoothd -n -E >> /out/bluetoothd.log 2>&1 &
+echo $! > /run/bluetoothd.pid
+SH
+chmod +x /usr/local/bin/pigeon-start-bluetoothd
+/usr/local/bin/pigeon-start-bluetoothd
+both_adapters() {
+    local objects
+    objects=$(dbus-send --system --print-reply --dest=org.bluez / \
+        org.freedesktop.DBus.ObjectManager.GetManagedObjects 2>/dev/null || true)
+    grep -q 'object path "/org/bluez/hci0"' <<< "$objects" &&
+        grep -q 'object path "/org/bluez/hci1"' <<< "$objects"
+}
+# On a loaded host a virtual controller can miss its HCI reset timeout (dmesg: "Opcode 0x0c03
+# failed: -110") and never appear; then start the controllers again.
+set +x
+for attempt in 1 2 3; do
+    btvirt -L -l2 &
+    btvirt_pid=$!
+    for _ in $(seq 40); do both_adapters && break; sleep 1; done
+    both_adapters && break
+    echo "attempt $attempt: the virtual controllers did not both come up; retrying"
+    kill "$btvirt_pid"; wait "$btvirt_pid" || true; sleep 2
+done
+set -x
+both_adapters
+export PYTHONPATH=/src/node:/src PYTHONDONTWRITEBYTECODE=1
+/opt/venv/bin/python /src/tests/bluez/guest_ble.py /out
