@@ -13,10 +13,6 @@ from pathlib import Path
 from pigeon.mesh.events import (
     Deliver,
     Event,
-    FrameReceived,
-    FrameSent,
-    LinkDown,
-    LinkUp,
     LocalSend,
     SendFrame,
     ServeTags,
@@ -24,6 +20,7 @@ from pigeon.mesh.events import (
 )
 from pigeon.mesh.packet import Packet
 from pigeon.mesh.router import Router, RouterConfig
+from pigeon.sim.engine import RouterUpcalls
 from pigeon.transport.base import Broken, Busy, PeerId
 from pigeon.transport.sim import RadioParams, SimRadio
 from tests.messenger.helpers import T0, Endpoint
@@ -32,7 +29,7 @@ TICK_S = 5.0
 FLUSH_S = 1.0
 
 
-class MeshNode:
+class MeshNode(RouterUpcalls):
     """A router on the radio, optionally with an owner's messenger behind it."""
 
     def __init__(self, net: MeshNet, name: str, endpoint: Endpoint | None) -> None:
@@ -43,19 +40,6 @@ class MeshNode:
         self.delivered: list[Packet] = []
         self.served: tuple[bytes, ...] = ()
         self.sent_ids: set[bytes] = set()
-
-    # radio upcalls
-    def link_up(self, peer: PeerId, frame_limit: int) -> None:
-        self.feed(LinkUp(peer, frame_limit))
-
-    def link_down(self, peer: PeerId, reason: str) -> None:
-        self.feed(LinkDown(peer))
-
-    def frame_received(self, peer: PeerId, frame: bytes) -> None:
-        self.feed(FrameReceived(peer, frame))
-
-    def frame_sent(self, peer: PeerId) -> None:
-        self.feed(FrameSent(peer))
 
     def feed(self, event: Event) -> None:
         """Give the router an event and carry out its actions."""

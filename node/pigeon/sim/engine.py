@@ -14,6 +14,7 @@ import logging
 import math
 import random
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -89,18 +90,10 @@ class _Message:
     receipt_back: bool = False
 
 
-class _Node:
-    """A simulated device: radio upcalls in, router actions out, a messaging endpoint."""
+class RouterUpcalls(ABC):
+    """The simulated radio's upcalls turned into router events; subclasses feed them."""
 
-    __slots__ = ("index", "name", "radio", "router", "sim", "tag_key")
-
-    def __init__(self, sim: Simulation, index: int, router: Router, tag_key: bytes) -> None:
-        self.sim = sim
-        self.index = index
-        self.name = PeerId(f"n{index}")
-        self.radio = sim.radio
-        self.router = router
-        self.tag_key = tag_key
+    __slots__ = ()
 
     def link_up(self, peer: PeerId, frame_limit: int) -> None:
         self.feed(LinkUp(peer, frame_limit))
@@ -113,6 +106,24 @@ class _Node:
 
     def frame_sent(self, peer: PeerId) -> None:
         self.feed(FrameSent(peer))
+
+    @abstractmethod
+    def feed(self, event: Event) -> None:
+        """Give the router `event` now and carry out its actions."""
+
+
+class _Node(RouterUpcalls):
+    """A simulated device: radio upcalls in, router actions out, a messaging endpoint."""
+
+    __slots__ = ("index", "name", "radio", "router", "sim", "tag_key")
+
+    def __init__(self, sim: Simulation, index: int, router: Router, tag_key: bytes) -> None:
+        self.sim = sim
+        self.index = index
+        self.name = PeerId(f"n{index}")
+        self.radio = sim.radio
+        self.router = router
+        self.tag_key = tag_key
 
     def feed(self, event: Event) -> None:
         """Give the router an event now and carry out its actions."""
