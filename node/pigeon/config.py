@@ -72,12 +72,16 @@ class WebSection:
 @dataclass(frozen=True, slots=True)
 class RelaysSection:
     urls: tuple[str, ...] = ()
+    carry_for_neighbours: bool = True
+    carry_per_hour: int = 600
+    carry_to_private_addresses: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class MessengerSection:
     check_in_interval_s: int = 300
     ephemeral: bool = False
+    attach_mailbox_hints: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,7 @@ _INT_RANGES: Final[dict[str, tuple[int, int]]] = {
     "web.https_port": (1, MAX_TCP_PORT),
     "web.http_port": (1, MAX_TCP_PORT),
     "messenger.check_in_interval_s": (10, 7 * 24 * 3600),
+    "relays.carry_per_hour": (1, 100_000),
 }
 
 

@@ -7,6 +7,7 @@ import string
 import pytest
 import segno
 import zxingcpp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -15,8 +16,6 @@ from pigeon.crypto.card import (
     CARD_DOMAIN,
     MAX_CARD_LEN,
     MAX_NAME_LEN,
-    MAX_RELAY_URL_LEN,
-    MAX_RELAYS,
     MAX_TEXT_LEN,
     TEXT_PREFIX,
     ContactCard,
@@ -24,6 +23,7 @@ from pigeon.crypto.card import (
 from pigeon.crypto.card_kat import FIXED_ALICE_RELAY, FIXED_ALICE_SECRETS
 from pigeon.crypto.errors import CryptoError, InvalidSignature, MalformedInput, WeakKey
 from pigeon.crypto.identity import Identity
+from pigeon.crypto.relay_urls import MAX_RELAY_URL_LEN, MAX_RELAYS
 
 ALICE = Identity.from_secrets(*FIXED_ALICE_SECRETS)
 MALLORY = Identity.from_secrets(bytes([7]) * 32, bytes([8]) * 32)
@@ -67,9 +67,52 @@ def test_created_card_honours_its_fields() -> None:
     assert not card.unverified_fields_dropped
 
 
+def hint_signature(relays: bytes) -> bytes:
+    """ALICE's mailbox hint signature, made independently with `cryptography`."""
+    key = Ed25519PrivateKey.from_private_bytes(FIXED_ALICE_SECRETS[0])
+    message = b"Pigeon.MailboxHint.v1" + ALICE.public_key + len(relays).to_bytes(2) + relays
+    return key.sign(message)
+
+
 def test_hand_built_card_matches_create() -> None:
-    built = card_bytes([(0x01, relays_value(RELAY)), (0x02, b"Alice")])
-    assert ContactCard.create(ALICE, relays=[RELAY], name="Alice").to_bytes() == built
+    relays = relays_value(RELAY)
+    built = card_bytes([(0x01, relays), (0x02, b"Alice"), (0x03, hint_signature(relays))])
+    card = ContactCard.create(ALICE, relays=[RELAY], name="Alice")
+    assert card.to_bytes() == built
+    assert card.mailbox_hint is not None
+    assert card.mailbox_hint.mailbox_key == ALICE.public_key
+    assert card.mailbox_hint.relays == (RELAY,)
+
+
+def test_card_without_relays_has_no_hint() -> None:
+    assert ContactCard.create(ALICE, name="Alice").mailbox_hint is None
+
+
+def test_signed_card_with_a_bad_hint_signature_is_refused() -> None:
+    relays = relays_value(RELAY)
+    bad = bytearray(hint_signature(relays))
+    bad[0] ^= 1
+    with pytest.raises(MalformedInput, match="hint"):
+        ContactCard.from_bytes(card_bytes([(0x01, relays), (0x03, bytes(bad))]))
+
+
+@pytest.mark.parametrize("value", [b"", bytes(63), bytes(65)])
+def test_hint_signature_of_the_wrong_length_is_refused(value: bytes) -> None:
+    with pytest.raises(MalformedInput, match="hint"):
+        ContactCard.from_bytes(card_bytes([(0x01, relays_value(RELAY)), (0x03, value)]))
+
+
+def test_hint_signature_without_relays_is_refused() -> None:
+    with pytest.raises(MalformedInput, match="hint"):
+        ContactCard.from_bytes(card_bytes([(0x02, b"Al"), (0x03, bytes(64))]))
+
+
+def test_unsigned_card_drops_its_hint_with_its_relays() -> None:
+    relays = relays_value(RELAY)
+    data = card_bytes([(0x01, relays), (0x03, hint_signature(relays))], signer=None)
+    card = ContactCard.from_bytes(data)
+    assert card.unverified_fields_dropped
+    assert card.mailbox_hint is None
 
 
 url_strategy = st.builds(
@@ -105,7 +148,7 @@ def test_text_is_qr_alphanumeric_and_small() -> None:
     assert typical.startswith(TEXT_PREFIX)
     qr = segno.make(typical)
     assert qr.mode == "alphanumeric"
-    assert qr.version <= 10
+    assert qr.version <= 12
     assert segno.make(ContactCard.create(ALICE).to_text()).version <= 7
 
 
@@ -149,9 +192,10 @@ def test_relay_swapped_after_signing_is_not_honoured() -> None:
     assert card.unverified_fields_dropped
 
 
-@pytest.mark.parametrize("kind", [0x03, 0x10, 0x80, 0xFE])
+@pytest.mark.parametrize("kind", [0x04, 0x10, 0x80, 0xFE])
 def test_unknown_signed_fields_are_skipped(kind: int) -> None:
     data = card_bytes([(0x01, relays_value(RELAY)), (0x02, b"Al"), (kind, b"\x00future\xff")])
+    assert ContactCard.from_bytes(data).mailbox_hint is None  # a card of before the hint
     card = ContactCard.from_bytes(data)
     assert card.relays == (RELAY,)
     assert card.name == "Al"
@@ -160,7 +204,7 @@ def test_unknown_signed_fields_are_skipped(kind: int) -> None:
     assert ContactCard.from_text(card.to_text()) == card
 
 
-@given(st.lists(st.tuples(st.integers(3, 0xFE), st.binary(max_size=40)), max_size=5))
+@given(st.lists(st.tuples(st.integers(4, 0xFE), st.binary(max_size=40)), max_size=5))
 def test_any_unknown_fields_are_skipped(extra: list[tuple[int, bytes]]) -> None:
     kinds = sorted({kind for kind, _ in extra})
     values = dict(extra)

@@ -11,11 +11,11 @@ import pytest
 from PIL import Image
 
 from pigeon.config import load_config
-from pigeon.daemon.node import IDENTITY_RESET_UNAVAILABLE, Node, NodeEnvironment
+from pigeon.daemon.node import Node, NodeEnvironment
 from pigeon.daemon.sdnotify import Notifier
 from pigeon.ui.oled import render
-from pigeon.ui.oled.buttons import PAIRING_HOLD_S, RESET_HOLD_S
-from pigeon.ui.oled.views import ErrorView, PairingView, StatusView
+from pigeon.ui.oled.buttons import PAIRING_HOLD_S
+from pigeon.ui.oled.views import PairingView, StatusView
 
 from .conftest import write_node_config
 
@@ -90,17 +90,3 @@ async def test_presses_from_a_driver_thread_reach_the_loop(running_node: Node) -
     await asyncio.sleep(0.1)
     await asyncio.to_thread(node.panel.release, "a")
     await _wait_for(lambda: not isinstance(node.oled.view, StatusView))
-
-
-@pytest.mark.slow
-async def test_the_reset_hold_says_on_the_panel_that_this_version_cannot_reset(
-    running_node: Node,
-) -> None:
-    node = running_node
-    node.panel.press("a")
-    node.panel.press("b")
-    await asyncio.sleep(RESET_HOLD_S + 0.3)
-    node.panel.release("a")
-    node.panel.release("b")
-    await _wait_for(lambda: isinstance(node.oled.view, ErrorView))
-    assert node.oled.view == ErrorView(IDENTITY_RESET_UNAVAILABLE)

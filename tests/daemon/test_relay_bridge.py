@@ -23,17 +23,25 @@ import pytest
 from pigeon.config import (
     ButtonsSection,
     DisplaySection,
+    MessengerSection,
     NodeConfig,
     NodeSection,
     RadioSection,
     RelaysSection,
 )
+from pigeon.crypto.signing import SigningKey
 from pigeon.daemon.node import Node, NodeEnvironment
+from pigeon.daemon.relay_bridge import DepositTarget, RelayBridge
 from pigeon.daemon.sdnotify import Notifier
+from pigeon.mesh.packet import make_receipt
+from pigeon.relay.config import RelayConfig
+from pigeon.relay.server import start_relay
+from pigeon.transport.relay_client import RelayClient
 from pigeon.transport.sim import RadioParams, SimMedium
 from pigeon.ui.web.ports import RelayState
 
 from ..relay.process import RelayProcess, launch_relay
+from .conftest import free_port
 
 TIMEOUT_S = 30.0
 
@@ -54,17 +62,30 @@ def relay_metric(relay: RelayProcess, name: str) -> int:
     return int(match.group(1))
 
 
-def node(tmp_path: Path, name: str, relay_url: str) -> Node:
-    config = NodeConfig(
+def node_config(tmp_path: Path, name: str, relays: RelaysSection, **messenger: bool) -> NodeConfig:
+    return NodeConfig(
         node=NodeSection(name=name, data_dir=str(tmp_path / name)),
         radio=RadioSection(kind="sim"),
         display=DisplaySection(kind="none"),
         buttons=ButtonsSection(kind="none"),
-        relays=RelaysSection(urls=(relay_url,)),
+        relays=relays,
+        messenger=MessengerSection(**messenger),
     )
-    medium = SimMedium(RadioParams(), random.Random(1))  # each node alone on its own radio
+
+
+def on_radio(config: NodeConfig, medium: SimMedium) -> Node:
     env = NodeEnvironment(medium, (0.0, 0.0), Notifier({}), selftest=False, web=False)
     return Node(config, env)
+
+
+def node(tmp_path: Path, name: str, relay_url: str) -> Node:
+    config = node_config(tmp_path, name, RelaysSection(urls=(relay_url,)))
+    return on_radio(config, SimMedium(RadioParams(), random.Random(1)))  # alone on its radio
+
+
+def last(owner: Node, contact_id: str) -> tuple[str | None, str]:
+    views = owner.messenger.conversation(contact_id)
+    return (views[-1].text, views[-1].state) if views else (None, "")
 
 
 @pytest.fixture
@@ -122,10 +143,6 @@ async def test_two_owners_out_of_range_converse_through_the_relay_alone(
             number = owner.messenger.safety_number(contact_id)
             owner.messenger.mark_verified(contact_id, number, time.time())
 
-        def last(owner: Node, contact_id: str) -> tuple[str | None, str]:
-            views = owner.messenger.conversation(contact_id)
-            return (views[-1].text, views[-1].state) if views else (None, "")
-
         a.messenger.send_text(b_at_a, "hello by relay", time.time())
         await wait_until(lambda: last(b, a_at_b) == ("hello by relay", "received"))
         await wait_until(lambda: last(a, b_at_a) == ("hello by relay", "delivered"))
@@ -140,3 +157,80 @@ async def test_two_owners_out_of_range_converse_through_the_relay_alone(
         await wait_until(lambda: relay_metric(relay, "stored_envelopes") == 0)
         stop.set()
     assert [task.result() for task in runs] == [0, 0]
+
+
+async def test_a_phone_without_uplink_reaches_a_far_contact_through_a_neighbour(
+    tmp_path: Path, relay: RelayProcess
+) -> None:
+    """The phone attaches the contact's signed mailbox hint; the neighbourhood node carries it.
+
+    The phone and its contact met in radio range first (handshake and a message over the mesh);
+    then the contact went home, out of range, where only its relay mailbox reaches it. The phone
+    has no relay of its own, and has not verified the contact, so its own bridge deposits nothing.
+    """
+    near = SimMedium(RadioParams(), random.Random(2))
+    phone = on_radio(
+        node_config(tmp_path, "pigeon-phone", RelaysSection(), attach_mailbox_hints=True), near
+    )
+    neighbour = on_radio(
+        node_config(tmp_path, "pigeon-near", RelaysSection(carry_to_private_addresses=True)), near
+    )
+    far_config = node_config(tmp_path, "pigeon-far", RelaysSection(urls=(relay.url,)))
+    stop, far_stop = asyncio.Event(), asyncio.Event()
+    async with asyncio.TaskGroup() as group:
+        runs = [group.create_task(n.run(stop)) for n in (phone, neighbour)]
+        far = on_radio(far_config, near)  # first in range of the phone
+        far_run = group.create_task(far.run(far_stop))
+        await wait_until(lambda: all(n.ready.is_set() for n in (phone, neighbour, far)))
+        await wait_until(lambda: not phone.messenger.is_locked and not far.messenger.is_locked)
+        far.messenger.set_profile("Far", (relay.url,))
+        far_at_phone = phone.messenger.add_contact(far.messenger.own_card_text(), "Far", 0).id
+        phone_at_far = far.messenger.add_contact(phone.messenger.own_card_text(), "Phone", 0).id
+        phone.messenger.send_text(far_at_phone, "met in range", time.time())
+        await wait_until(lambda: last(phone, far_at_phone) == ("met in range", "delivered"))
+        far_stop.set()
+        assert await far_run == 0
+
+        far = on_radio(far_config, SimMedium(RadioParams(), random.Random(3)))  # far away
+        runs.append(group.create_task(far.run(stop)))
+        await wait_until(lambda: far.ready.is_set() and not far.messenger.is_locked)
+        phone.messenger.send_text(far_at_phone, "from afar", time.time())
+        await wait_until(lambda: last(far, phone_at_far) == ("from afar", "received"))
+        assert far.driver.router.neighbours() == []  # it came by the relay alone
+        assert neighbour.carrier.counters["carried"] >= 1
+        assert neighbour.carrier.counters["refused_hint"] == 0
+        assert phone.bridge.counters["deposited"] == 0
+        stop.set()
+    assert [task.result() for task in runs] == [0, 0, 0]
+
+
+async def test_a_failed_deposit_is_tried_again_when_the_messenger_retries(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"ws://127.0.0.1:{port}/v1"
+    key = SigningKey.generate()
+    relayed: list[list[bytes]] = []
+    bridge = RelayBridge(
+        (),
+        owner=lambda: None,
+        store=lambda envelope_id, data: asyncio.sleep(0),
+        targets=lambda packet: DepositTarget(key.public_key, (url,)),
+        on_relayed=relayed.append,
+        on_status=lambda relays: None,
+        client_factory=lambda url: RelayClient(url, connect_attempts=1),
+    )
+    packet = make_receipt(bytes(16), bytes(16), bytes(range(16)), bytes(16), 2**32 - 1)
+    bridge.offer(packet)
+    await wait_until(lambda: bridge.counters["deposit_failed"] == 1)
+    bridge.offer(packet)  # no relay listens yet: the retry is attempted, not skipped
+    await wait_until(lambda: bridge.counters["deposit_failed"] == 2)
+    config = RelayConfig(listen=f"127.0.0.1:{port}", data_dir=str(tmp_path / "relay"))
+    running = await start_relay(config)
+    try:
+        bridge.offer(packet)
+        await wait_until(lambda: relayed == [[packet.packet_id]])
+        bridge.offer(packet)  # stored once: never deposited again
+        await asyncio.sleep(0.1)
+        assert bridge.counters["deposited"] == 1
+    finally:
+        await bridge.aclose()
+        await running.aclose()

@@ -120,3 +120,73 @@ def test_describe_is_one_short_line() -> None:
     assert text.startswith("OSError: a b c")
     assert len(text) <= 160
     assert describe(KeyError()) == "KeyError"
+
+
+async def test_cancelling_waits_for_the_part_to_clean_up() -> None:
+    supervisor = Supervisor()
+    started, cleaned = asyncio.Event(), []
+
+    async def tidy() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.sleep(0)  # cleanup that itself awaits
+            cleaned.append(True)
+
+    task = asyncio.create_task(supervisor.supervise(Part("radio", tidy)))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cleaned == [True]
+
+
+async def test_a_paused_part_stops_for_the_body_then_runs_again_without_a_failure() -> None:
+    supervisor, fake = make(RestartPolicy())
+    runs: list[str] = []
+    started = asyncio.Event()
+
+    async def holder() -> None:
+        runs.append("start")
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            runs.append("stop")
+
+    task = asyncio.create_task(supervisor.supervise(Part("messenger", holder)))
+    await started.wait()
+    started.clear()
+    async with supervisor.paused("messenger", "not-running"):
+        assert runs == ["start", "stop"]  # stopped before the body runs
+        await asyncio.sleep(0.01)
+        assert supervisor.status()["messenger"].state is PartState.PAUSED
+        assert runs == ["start", "stop"]
+    await asyncio.wait_for(started.wait(), 1)
+    assert runs == ["start", "stop", "start"]
+    status = supervisor.status()["messenger"]
+    assert status.state is PartState.RUNNING
+    assert status.failures == 0
+    assert fake.sleeps == []
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_part_that_starts_during_a_pause_waits_for_its_end() -> None:
+    supervisor = Supervisor()
+    runs = 0
+
+    async def once() -> None:
+        nonlocal runs
+        runs += 1
+
+    async with supervisor.paused("relays"):
+        task = asyncio.create_task(supervisor.supervise(Part("relays", once)))
+        await asyncio.sleep(0.01)
+        assert runs == 0
+        assert supervisor.status()["relays"].state is PartState.PAUSED
+    await asyncio.wait_for(task, 1)
+    assert runs == 1
+    assert supervisor.status()["relays"].state is PartState.FINISHED

@@ -19,11 +19,12 @@ from pigeon.mesh.events import (
     LinkDown,
     LinkUp,
     LocalSend,
+    OfferUplink,
     SendFrame,
     ServeTags,
     Tick,
 )
-from pigeon.mesh.packet import Packet, PacketType, make_receipt
+from pigeon.mesh.packet import Flag, Packet, PacketType, make_receipt
 from pigeon.mesh.receipt import receipt_hash
 from pigeon.mesh.router import Router, RouterConfig
 
@@ -47,6 +48,7 @@ class Net:
         self.links: set[frozenset[str]] = set()
         self.queue: deque[tuple[str, str, bytes]] = deque()
         self.delivered: dict[str, list[Packet]] = {name: [] for name in names}
+        self.offered_uplink: dict[str, list[Packet]] = {name: [] for name in names}
         self.drops: list[tuple[str, Drop]] = []
         self.frames_sent = 0
         self.lose: Callable[[str, str, bytes], bool] = lambda src, dst, frame: False
@@ -76,6 +78,8 @@ class Net:
                 self.queue.append((name, action.peer, action.frame))
             elif isinstance(action, Deliver):
                 self.delivered[name].append(action.packet)
+            elif isinstance(action, OfferUplink):
+                self.offered_uplink[name].append(action.packet)
             else:
                 self.drops.append((name, action))
 
@@ -96,8 +100,10 @@ class Net:
             self.feed(name, Tick())
         self.run()
 
-    def envelope(self, to: str, *, ttl: int = 7, lifetime_s: int = 3600) -> tuple[Packet, bytes]:
-        """A new envelope of random bytes for `to`, and its receipt secret."""
+    def envelope(
+        self, to: str, *, ttl: int = 7, lifetime_s: int = 3600, mailbox_hint: bytes = b""
+    ) -> tuple[Packet, bytes]:
+        """A new envelope for `to`, with `mailbox_hint` if given, and its secret."""
         secret = self.rng.randbytes(16)
         packet = Packet(
             type=PacketType.ENVELOPE,
@@ -107,6 +113,8 @@ class Net:
             payload=self.rng.randbytes(300),
             receipt_hash=receipt_hash(secret),
             ttl=ttl,
+            flags=int(Flag.MAILBOX_HINT) if mailbox_hint else 0,
+            mailbox_hint=mailbox_hint,
         )
         return packet, secret
 

@@ -3,6 +3,7 @@
 from hypothesis import strategies as st
 
 from pigeon.mesh.packet import (
+    MAX_MAILBOX_HINT_LEN,
     MAX_PAYLOAD_LEN,
     PACKET_ID_LEN,
     RECEIPT_PAYLOAD_LEN,
@@ -23,9 +24,11 @@ ttls = st.integers(min_value=0, max_value=15)
 def packets(draw: st.DrawFn, max_payload: int = MAX_PAYLOAD_LEN) -> Packet:
     """Any valid packet of any type."""
     ptype = draw(st.sampled_from(PacketType))
-    flags, receipt_hash = 0, b""
+    flags, receipt_hash, hint = 0, b"", b""
     if ptype is PacketType.ENVELOPE:
         flags = draw(st.sampled_from([0, int(Flag.HANDSHAKE), int(Flag.BULK)]))
+        hint = draw(st.just(b"") | st.binary(min_size=1, max_size=MAX_MAILBOX_HINT_LEN))
+        flags |= int(Flag.MAILBOX_HINT) if hint else 0
         receipt_hash = draw(st.binary(min_size=RECEIPT_HASH_LEN, max_size=RECEIPT_HASH_LEN))
         tag = draw(recipient_tags)
         payload = draw(st.binary(min_size=1, max_size=max_payload))
@@ -44,4 +47,5 @@ def packets(draw: st.DrawFn, max_payload: int = MAX_PAYLOAD_LEN) -> Packet:
         expires_at_s=draw(expiries),
         payload=payload,
         receipt_hash=receipt_hash,
+        mailbox_hint=hint,
     )

@@ -13,6 +13,7 @@ from pigeon.mesh.packet import (
     FIXED_HEADER_LEN,
     INTERACTIVE_MAX_PAYLOAD_LEN,
     MAX_ANNOUNCE_TAGS,
+    MAX_MAILBOX_HINT_LEN,
     MAX_PACKET_LEN,
     MAX_PAYLOAD_LEN,
     Flag,
@@ -67,6 +68,8 @@ def raw(
     rhash: bytes = RHASH,
     payload: bytes = b"ciphertext",
     payload_len: int | None = None,
+    hint: bytes | None = None,
+    hint_len: int | None = None,
 ) -> bytes:
     """Packet bytes built by hand from the documented layout, independent of the encoder."""
     head = struct.pack(
@@ -80,7 +83,10 @@ def raw(
         len(tag) if tag_len is None else tag_len,
     )
     length = len(payload) if payload_len is None else payload_len
-    return head + tag + rhash + struct.pack(">H", length) + payload
+    body = head + tag + rhash + struct.pack(">H", length) + payload
+    if hint is None:
+        return body
+    return body + struct.pack(">H", len(hint) if hint_len is None else hint_len) + hint
 
 
 @given(packets())
@@ -93,11 +99,37 @@ def test_round_trip(packet: Packet) -> None:
 def test_layout_matches_the_documented_bytes() -> None:
     assert encode_packet(envelope()) == raw()
     assert FIXED_HEADER_LEN == 25
-    assert MAX_PACKET_LEN == 25 + 16 + 16 + 2 + MAX_PAYLOAD_LEN
+    assert MAX_PACKET_LEN == 25 + 16 + 16 + 2 + MAX_PAYLOAD_LEN + 2 + MAX_MAILBOX_HINT_LEN
+
+
+def test_hint_layout_matches_the_documented_bytes() -> None:
+    packet = envelope(flags=int(Flag.HANDSHAKE | Flag.MAILBOX_HINT), mailbox_hint=b"hint")
+    assert encode_packet(packet) == raw(flags=0x05, hint=b"hint")
+    assert decode_packet(raw(flags=0x05, hint=b"hint")) == packet
+
+
+def test_the_hint_is_outside_the_associated_data_but_its_flag_is_inside() -> None:
+    def ad(packet: Packet) -> bytes:
+        return associated_data(
+            packet_type=packet.type,
+            flags=packet.flags,
+            packet_id=packet.packet_id,
+            recipient_tag=packet.recipient_tag,
+            expires_at_s=packet.expires_at_s,
+            receipt_hash=packet.receipt_hash,
+        )
+
+    hinted = envelope(flags=int(Flag.MAILBOX_HINT), mailbox_hint=b"one")
+    assert ad(hinted) == ad(dataclasses.replace(hinted, mailbox_hint=b"another"))
+    assert ad(hinted) != ad(envelope())
 
 
 def test_largest_packet_round_trips() -> None:
-    packet = envelope(payload=bytes(MAX_PAYLOAD_LEN), flags=int(Flag.BULK))
+    packet = envelope(
+        payload=bytes(MAX_PAYLOAD_LEN),
+        flags=int(Flag.BULK | Flag.MAILBOX_HINT),
+        mailbox_hint=bytes(MAX_MAILBOX_HINT_LEN),
+    )
     assert len(encode_packet(packet)) == MAX_PACKET_LEN
     assert decode_packet(encode_packet(packet)) == packet
 
@@ -116,9 +148,18 @@ def test_largest_packet_round_trips() -> None:
         (raw(ptype=255), "type"),
         (raw(ttl=16), "ttl"),
         (raw(ttl=255), "ttl"),
-        (raw(flags=0x04), "flags"),
+        (raw(flags=0x08), "flags"),
         (raw(flags=0x80), "flags"),
         (raw(flags=0x03), "flags"),
+        (raw(flags=0x07, hint=b"h"), "flags"),
+        (raw(flags=0x04), "hint_len"),
+        (raw(flags=0x04) + b"\x00", "hint_len"),
+        (raw(flags=0x04, hint=b""), "mailbox_hint length 0"),
+        (raw(flags=0x04, hint=b"hint", hint_len=5), "hint_len"),
+        (raw(flags=0x04, hint=b"hint", hint_len=3), "hint_len"),
+        (raw(flags=0x04, hint=bytes(MAX_MAILBOX_HINT_LEN + 1)), "mailbox_hint length"),
+        (raw(hint=b"hint"), "payload_len"),
+        (raw(ptype=3, flags=4, rhash=b"", payload=bytes(32)), "flags"),
         (raw(ptype=3, flags=1, rhash=b"", payload=bytes(32)), "flags"),
         (raw(ptype=2, flags=2, tag=b"", rhash=b"", payload=b"\x00"), "flags"),
         (raw(tag=b""), "recipient_tag"),
@@ -161,7 +202,7 @@ def test_every_truncation_is_rejected(packet: Packet, data: st.DataObject) -> No
 
 @given(packets(max_payload=600), st.binary(min_size=1, max_size=40))
 def test_trailing_bytes_are_rejected(packet: Packet, extra: bytes) -> None:
-    with pytest.raises(MalformedPacket, match="payload_len"):
+    with pytest.raises(MalformedPacket, match=r"payload_len|hint_len"):
         decode_packet(encode_packet(packet) + extra)
 
 
@@ -195,6 +236,8 @@ def test_random_bytes_raise_only_malformed_packet(data: bytes) -> None:
         ({"ttl": -1}, "ttl"),
         ({"ttl": 16}, "ttl"),
         ({"flags": 0x10}, "flags"),
+        ({"flags": 0x04}, "mailbox_hint length 0"),
+        ({"mailbox_hint": b"hint"}, "without the MAILBOX_HINT flag"),
         ({"packet_id": bytes(15)}, "packet_id"),
         ({"packet_id": bytes(17)}, "packet_id"),
         ({"recipient_tag": bytes(7)}, "recipient_tag"),

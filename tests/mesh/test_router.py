@@ -108,6 +108,31 @@ def test_a_delivered_envelope_offered_again_is_answered_with_its_receipt() -> No
     assert net.routers["c"].metrics["receipts_answered"] >= 1
 
 
+@pytest.mark.parametrize("routing", POLICIES)
+def test_hinted_envelopes_are_offered_to_the_uplink_once_per_hop(routing: str) -> None:
+    net = _net(["a", "b", "c"], routing)
+    net.link("a", "b")
+    net.link("b", "c")
+    hinted, _ = net.envelope("far", mailbox_hint=b"opaque hint")
+    plain, _ = net.envelope("far")
+    for packet in (hinted, plain, hinted):  # the second copy of `hinted` is a duplicate
+        net.send("a", packet)
+    net.tick(60)
+    assert net.offered_uplink["a"] == []  # the origin deposits its own envelopes itself
+    for hop in ("b", "c"):
+        assert [p.packet_id for p in net.offered_uplink[hop]] == [hinted.packet_id]
+        assert net.offered_uplink[hop][0].mailbox_hint == b"opaque hint"
+
+
+def test_a_hinted_envelope_for_a_served_tag_is_delivered_not_offered() -> None:
+    net = _net(["a", "b"], "default")
+    net.link("a", "b")
+    hinted, _ = net.envelope("b", mailbox_hint=b"opaque hint")
+    net.send("a", hinted)
+    assert [p.packet_id for p in net.delivered["b"]] == [hinted.packet_id]
+    assert net.offered_uplink["b"] == []
+
+
 def test_a_forged_receipt_clears_nothing() -> None:
     net = _net(["a", "b", "c"], "default")
     net.link("a", "b")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pigeon.mesh.packet import Packet
 from pigeon.messenger.api import Messenger
+from pigeon.messenger.config import MessengerConfig
 from pigeon.store.keeper import DataDir, VaultKeeper, open_spool
 from pigeon.store.keys import Argon2Params
 from pigeon.store.spool_db import Spool
@@ -25,6 +26,7 @@ class Endpoint:
     root: Path
     seed: int
     max_size_bytes: int | None = None
+    config: MessengerConfig | None = None
     keeper: VaultKeeper = field(init=False)
     spool: Spool = field(init=False)
     messenger: Messenger = field(init=False)
@@ -38,7 +40,8 @@ class Endpoint:
         self.keeper = VaultKeeper(data, argon2=CHEAP_ARGON2, max_size_bytes=self.max_size_bytes)
         self.spool = open_spool(data)
         self.seed += 1
-        self.messenger = Messenger(self.keeper, self.spool, rng=random.Random(self.seed).randbytes)
+        rng = random.Random(self.seed).randbytes
+        self.messenger = Messenger(self.keeper, self.spool, rng=rng, config=self.config)
 
     def start(self, now: float) -> list[Packet]:
         """Create or unlock the vault."""
@@ -66,6 +69,7 @@ class Wire:
     def __init__(self, a: Endpoint, b: Endpoint) -> None:
         self.a, self.b = a, b
         self.log: list[Packet] = []
+        self.sender_of: dict[bytes, Endpoint] = {}  # packet id -> the endpoint that sent it
         self.pending: list[tuple[Packet, Endpoint]] = []
 
     def tick(self, now: float, *endpoints: Endpoint) -> int:
@@ -91,6 +95,7 @@ class Wire:
         while queue:
             packet, sender = queue.pop(0)
             self.log.append(packet)
+            self.sender_of[packet.packet_id] = sender
             moved += 1
             if drop or (lose is not None and lose(packet)):
                 drop = max(drop - 1, 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pigeon.crypto.errors import CryptoError
@@ -15,6 +17,7 @@ from pigeon.messenger.api import (
     UnknownContact,
     VaultLocked,
 )
+from pigeon.messenger.config import MessengerConfig
 from tests.messenger.helpers import PASSPHRASE, T0, Endpoint, Wire, befriend
 
 
@@ -144,3 +147,13 @@ def test_ephemeral_history_is_gone_after_restart_but_contacts_stay(
     alice.messenger.unlock(PASSPHRASE, T0 + 1)
     assert alice.messenger.conversation(bob_id) == []
     assert [c.id for c in alice.messenger.contacts()] == [bob_id]
+
+
+def test_new_contacts_take_the_configured_check_in_interval(tmp_path: Path, bob: Endpoint) -> None:
+    owner = Endpoint(tmp_path / "owner", 9, config=MessengerConfig(check_in_interval_s=60.0))
+    owner.start(T0)
+    try:
+        contact = owner.messenger.add_contact(bob.messenger.own_card_text(), "Bob", T0)
+        assert contact.check_in_interval_s == 60.0
+    finally:
+        owner.close()

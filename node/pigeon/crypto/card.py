@@ -5,7 +5,9 @@ Binary form (at most `MAX_CARD_LEN` bytes):
 Each field is type (1) || length (2, big-endian) || value, in strictly ascending type order:
     0x01 RELAYS     one or more (length (1) || URL), ws:// or wss:// mailbox relays
     0x02 NAME       display name, UTF-8
-    0x03..0xFE      future fields: an old reader skips them (they stay in `encoded`)
+    0x03 HINT_SIGNATURE  the 64-byte signature of the card's `MailboxHint` (present exactly
+                    when RELAYS is): strangers may carry the key and relays without the card
+    0x04..0xFE      future fields: an old reader skips them (they stay in `encoded`)
     0xFF SIGNATURE  64-byte Ed25519 signature by the bundle's key over
                     `CARD_DOMAIN || every card byte before this field`; last; required
                     whenever there is another field, forbidden otherwise.
@@ -21,7 +23,6 @@ import base64
 import binascii
 import logging
 import unicodedata
-import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -29,6 +30,8 @@ from typing import Final
 from pigeon.crypto.bundle import BUNDLE_LEN, IdentityBundle
 from pigeon.crypto.errors import InvalidSignature, MalformedInput
 from pigeon.crypto.identity import Identity, handle
+from pigeon.crypto.mailbox_hint import MailboxHint
+from pigeon.crypto.relay_urls import decode_relays, encode_relays
 from pigeon.crypto.signing import SIGNATURE_LEN, verify
 
 _LOGGER = logging.getLogger(__name__)
@@ -38,13 +41,11 @@ CARD_DOMAIN: Final = b"Pigeon.ContactCard.v1"
 TEXT_PREFIX: Final = "PIGEON:"
 FIELD_RELAYS: Final = 0x01
 FIELD_NAME: Final = 0x02
+FIELD_HINT_SIGNATURE: Final = 0x03
 FIELD_SIGNATURE: Final = 0xFF
 MAX_CARD_LEN: Final = 1024
-MAX_RELAYS: Final = 4
-MAX_RELAY_URL_LEN: Final = 160  # 4 of them, a name and the signature fit MAX_CARD_LEN
 MAX_NAME_LEN: Final = 64  # bytes of UTF-8
 MAX_TEXT_LEN: Final = 4096  # characters, whitespace included, checked before any decoding
-RELAY_SCHEMES: Final = frozenset({"ws", "wss"})
 
 _HEADER_LEN: Final = 1 + BUNDLE_LEN
 _FIELD_HEADER_LEN: Final = 3
@@ -58,7 +59,8 @@ class ContactCard:
     """A parsed card: a verified bundle plus the fields whose signature verified.
 
     Build with `create`, `from_bytes` or `from_text`; `encoded` is the exact card, future
-    fields included, so a card passed on loses nothing.
+    fields included, so a card passed on loses nothing. `mailbox_hint` is set when the card
+    names relays (and is None for a card older than the hint).
     """
 
     version: int
@@ -67,6 +69,7 @@ class ContactCard:
     name: str | None
     unverified_fields_dropped: bool
     encoded: bytes = field(repr=False)
+    mailbox_hint: MailboxHint | None = field(default=None, repr=False)
 
     @classmethod
     def create(
@@ -75,9 +78,12 @@ class ContactCard:
         """Our own signed card; raises MalformedInput on an invalid relay URL or name."""
         fields: list[tuple[int, bytes]] = []
         if relays:
-            fields.append((FIELD_RELAYS, _encode_relays(relays)))
+            fields.append((FIELD_RELAYS, encode_relays(relays)))
         if name is not None:
             fields.append((FIELD_NAME, _encode_name(name)))
+        if relays:
+            hint = MailboxHint.sign(identity.public_key, relays, identity.sign)
+            fields.append((FIELD_HINT_SIGNATURE, hint.signature))
         body = bytes([CARD_VERSION]) + identity.bundle().to_bytes()
         body += b"".join(_encode_field(kind, value) for kind, value in fields)
         if fields:
@@ -94,15 +100,27 @@ class ContactCard:
             raise MalformedInput("unsupported card version")
         bundle = IdentityBundle.from_bytes(data[1:_HEADER_LEN])
         fields = dict(_split_fields(data))
-        relays = _decode_relays(fields[FIELD_RELAYS]) if FIELD_RELAYS in fields else ()
+        relays = decode_relays(fields[FIELD_RELAYS]) if FIELD_RELAYS in fields else ()
         name = _decode_name(fields[FIELD_NAME]) if FIELD_NAME in fields else None
+        hint_signature = fields.get(FIELD_HINT_SIGNATURE)
+        if hint_signature is not None and (not relays or len(hint_signature) != SIGNATURE_LEN):
+            raise MalformedInput("card hint signature without relays or of the wrong length")
         signature = fields.pop(FIELD_SIGNATURE, None)
         if signature is not None and (not fields or len(signature) != SIGNATURE_LEN):
             raise MalformedInput("card signature is misplaced or the wrong length")
         if fields and not _signature_verifies(bundle, data, signature):
             _LOGGER.debug("card fields dropped: signature missing or invalid")
             return cls(CARD_VERSION, bundle, (), None, True, data)
-        return cls(CARD_VERSION, bundle, relays, name, False, data)
+        hint = None
+        if hint_signature is not None:
+            # The card's own signature verified, so a bad hint is its writer's bug: refuse it.
+            try:
+                hint = MailboxHint.from_parts(
+                    bundle.public_key, fields[FIELD_RELAYS], hint_signature
+                )
+            except InvalidSignature as exc:
+                raise MalformedInput("card mailbox hint signature does not verify") from exc
+        return cls(CARD_VERSION, bundle, relays, name, False, data, hint)
 
     @classmethod
     def from_text(cls, text: str) -> ContactCard:
@@ -176,46 +194,6 @@ def _signature_verifies(bundle: IdentityBundle, data: bytes, signature: bytes | 
     except InvalidSignature:
         return False
     return True
-
-
-def _encode_relays(relays: Sequence[str]) -> bytes:
-    encoded = b"".join(bytes([len(url)]) + url.encode("ascii") for url in map(_check_url, relays))
-    _decode_relays(encoded)  # the same limits (count, duplicates) as a reader applies
-    return encoded
-
-
-def _decode_relays(value: bytes) -> tuple[str, ...]:
-    urls: list[str] = []
-    offset = 0
-    while offset < len(value):
-        end = offset + 1 + value[offset]
-        if end > len(value):
-            raise MalformedInput("relay URL is truncated")
-        urls.append(_check_url(value[offset + 1 : end].decode("latin-1")))
-        offset = end
-    if not 1 <= len(urls) <= MAX_RELAYS:
-        raise MalformedInput(f"a card lists 1 to {MAX_RELAYS} relays")
-    if len(set(urls)) != len(urls):
-        raise MalformedInput("relay URLs repeat")
-    return tuple(urls)
-
-
-def _check_url(url: str) -> str:
-    """Return `url` if it is a plain ws:// or wss:// URL within the limits."""
-    if not 1 <= len(url) <= MAX_RELAY_URL_LEN:
-        raise MalformedInput(f"a relay URL is 1 to {MAX_RELAY_URL_LEN} characters")
-    if not all("!" <= char <= "~" for char in url):
-        raise MalformedInput("a relay URL is printable ASCII without spaces")
-    try:
-        parts = urllib.parse.urlsplit(url)
-        _ = parts.port  # parsing the port is the check
-    except ValueError as exc:
-        raise MalformedInput("relay URL does not parse") from exc
-    if parts.scheme not in RELAY_SCHEMES or not parts.hostname:
-        raise MalformedInput("a relay URL is ws:// or wss:// with a host")
-    if "@" in parts.netloc or parts.fragment:
-        raise MalformedInput("a relay URL has no user part and no fragment")
-    return url
 
 
 def _encode_name(name: str) -> bytes:

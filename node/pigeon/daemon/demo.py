@@ -35,7 +35,7 @@ from pigeon.daemon.mesh_driver import MeshDriver
 from pigeon.daemon.node import Node, NodeEnvironment
 from pigeon.daemon.sdnotify import Notifier
 from pigeon.mesh.router import Router, RouterConfig
-from pigeon.messenger.api import MessageAdded, MessengerError
+from pigeon.messenger.api import LockChanged, MessageAdded, MessengerError
 from pigeon.relay.config import RelayConfig
 from pigeon.relay.server import start_relay
 from pigeon.transport.sim import RadioParams, SimMedium
@@ -91,7 +91,8 @@ async def run_relay_node(medium: SimMedium, name: str, position: tuple[float, fl
 
 
 class ScriptedPeer:
-    """Robin's owner: adds you as a contact, then answers every message."""
+    """Robin's owner: adds you as a contact (again after an identity reset), then answers every
+    message."""
 
     def __init__(self, robin: Node, you: Node, relays: tuple[str, ...] = ()) -> None:
         self._robin = robin
@@ -106,16 +107,22 @@ class ScriptedPeer:
         robin = self._robin.messenger
         await _until(lambda: not robin.is_locked and not self._you.messenger.is_locked)
         robin.set_profile(ROBIN_NAME, self._relays)
-        self._you.messenger.set_profile(YOU_NAME, ())
-        you_card = self._you.messenger.own_card_text()
-        if not any(contact.name == YOU_NAME for contact in robin.contacts()):
-            robin.add_contact(you_card, YOU_NAME, time.time())
+        self._befriend_you()
+        loop = asyncio.get_running_loop()
         wake = asyncio.Event()
         subscription = robin.subscribe(wakeup=wake.set)
+
+        # Your vault opens in a worker thread (also after an identity reset): wake thread-safely.
+        def wake_from_any_thread() -> None:
+            loop.call_soon_threadsafe(wake.set)
+
+        yours = self._you.messenger.subscribe(wakeup=wake_from_any_thread)
         try:
             while True:
                 await wake.wait()
                 wake.clear()
+                if any(isinstance(e, LockChanged) and not e.locked for e in yours.drain()):
+                    self._befriend_you()  # a reset gave you a new identity
                 for event in subscription.drain():
                     if isinstance(event, MessageAdded) and event.message.direction == "in":
                         self._answer(
@@ -123,6 +130,20 @@ class ScriptedPeer:
                         )
         finally:
             subscription.close()
+            yours.close()
+
+    def _befriend_you(self) -> None:
+        """Robin adds your current card, unless Robin knows it already."""
+        you = self._you.messenger
+        if you.is_locked:
+            return
+        try:
+            if you.own_handle() in {contact.id for contact in self._robin.messenger.contacts()}:
+                return
+            you.set_profile(YOU_NAME, ())
+            self._robin.messenger.add_contact(you.own_card_text(), YOU_NAME, time.time())
+        except MessengerError as exc:
+            _LOGGER.warning("the scripted peer could not add your card: %s", exc)
 
     def _answer(self, contact_id: str, text: str | None, file_name: str | None) -> None:
         if file_name is not None:

@@ -5,7 +5,8 @@ The messenger is sans-IO: it returns packets to send. This driver hands them to 
 tags current (`ServeTags`), tells it when its envelopes were handed to a neighbour (`note_sent`),
 and keeps the OLED's `OwnerView` (lock state, unread count, latest received messages) in step
 with the messenger's events. Opening the vault runs in a thread (its key derivation takes
-seconds on a Pi); packets delivered meanwhile wait in a backlog, then go in order.
+seconds on a Pi); packets delivered meanwhile, or while the driver is not running (between
+restarts, and while the identity reset holds it paused), wait in a backlog, then go in order.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class EndpointDriver:
 
     def deliver(self, packet: Packet) -> None:
         """The router delivered a packet for one of our tags."""
-        if self._opening:
+        if self._opening or self._loop is None:
             self._backlog.append(packet)
             return
         self.send(self.messenger.handle_packet(packet, self._clock()))
@@ -142,18 +143,27 @@ class EndpointDriver:
                     self._refresh_tags(now)
                 if events or ticked:
                     self.refresh_owner_view()
+                # asyncio.timeout, not wait_for: 3.11's wait_for loses a cancel that arrives
+                # together with a wakeup, and the identity reset must be able to stop this loop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), max(0.0, next_tick - now))
+                    async with asyncio.timeout(max(0.0, next_tick - now)):
+                        await self._wake.wait()
         finally:
             subscription.close()
             self._loop = None
 
     async def _open_vault(self) -> None:
         self._opening = True
+        opening = asyncio.ensure_future(
+            asyncio.to_thread(open_vault_at_start, self.messenger, self._data_dir, self._clock())
+        )
         try:
-            packets = await asyncio.to_thread(
-                open_vault_at_start, self.messenger, self._data_dir, self._clock()
-            )
+            packets = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            # A thread cannot be stopped: let it finish before anyone else touches the vault.
+            with contextlib.suppress(Exception):
+                await opening
+            raise
         finally:
             self._opening = False
             self._opened.set()

@@ -3,7 +3,8 @@
 The transport given to `run` calls `link_up`, `link_down` and `frame_received` (the `LinkSink`);
 each becomes a router event at the current unix time. `SendFrame` actions go to a per-neighbour
 queue drained by one sender task per link (a frame is sent, then `FrameSent` frees the router's
-send slot, whether the frame left or failed). `Deliver` actions go to the endpoint callback.
+send slot, whether the frame left or failed). `Deliver` actions go to the endpoint callback,
+`OfferUplink` actions (a neighbour's envelope with a mailbox hint) to the uplink callback.
 `run` starts a transport, ticks the router and, on the way out, closes the transport; the router
 (and what it carries) outlives a transport, so a failed radio is restarted with a fresh one.
 """
@@ -27,6 +28,7 @@ from pigeon.mesh.events import (
     LinkDown,
     LinkUp,
     LocalSend,
+    OfferUplink,
     SendFrame,
     ServeTags,
     Tick,
@@ -58,6 +60,7 @@ class MeshDriver:
         self.router = router
         self._transport: Transport | None = None
         self._deliver = deliver
+        self._uplink: DeliverCallback | None = None
         self._clock = clock
         self.tick_s = tick_s
         self._queues: dict[str, asyncio.Queue[bytes]] = {}
@@ -93,6 +96,10 @@ class MeshDriver:
         """Where packets for our own tags go from now on (None: nowhere, counted as dropped)."""
         self._deliver = deliver
 
+    def set_uplink(self, uplink: DeliverCallback | None) -> None:
+        """Where neighbours' envelopes that ask for an internet deposit go (None: nowhere)."""
+        self._uplink = uplink
+
     def local_send(self, packet: Packet) -> None:
         """Carry our own envelope or receipt."""
         self.feed(LocalSend(packet))
@@ -114,6 +121,8 @@ class MeshDriver:
                 self._hand_to_endpoint(action.packet)
             elif type(action) is Drop:
                 self.counters["drop_" + action.reason.value] += 1
+            elif type(action) is OfferUplink and self._uplink is not None:
+                self._uplink(action.packet)
 
     # -- running --------------------------------------------------------------------------------
 

@@ -25,7 +25,9 @@ from typing import Final, TypeVar
 
 from pigeon.config import NodeConfig
 from pigeon.daemon import hardware
+from pigeon.daemon.carrier import Carrier, CarryPolicy
 from pigeon.daemon.endpoint import EndpointDriver
+from pigeon.daemon.identity_reset import RESET_PENDING_S, IdentityResetter, ResetScope
 from pigeon.daemon.mesh_driver import MeshDriver
 from pigeon.daemon.node_messenger import NodeMessenger
 from pigeon.daemon.oled_loop import OledLoop
@@ -45,6 +47,7 @@ from pigeon.daemon.supervisor import (
 )
 from pigeon.drivers.errors import DriverError
 from pigeon.mesh.router import Router, RouterConfig
+from pigeon.messenger.config import MessengerConfig
 from pigeon.store.errors import StoreError
 from pigeon.store.keeper import DataDir, VaultKeeper, open_spool
 from pigeon.store.keys import load_or_create_device_key
@@ -52,6 +55,7 @@ from pigeon.store.spool_db import Spool
 from pigeon.transport.sim import SimMedium
 from pigeon.ui.oled import (
     CancelPairing,
+    CancelReset,
     MarkRead,
     Pairing,
     RequestReset,
@@ -72,7 +76,6 @@ EXIT_PART_FAILED: Final = 1
 EXIT_SELFTEST: Final = 3
 EXIT_STORE: Final = 4
 SPOOL_SYNC_S: Final = 60.0
-IDENTITY_RESET_UNAVAILABLE: Final = "Identity reset is not in this version"
 STATUS_EVERY_S: Final = 10.0
 HEALTHY_TICK_FACTOR: Final = 3.0
 SESSIONS_FILE: Final = "browsers.json"
@@ -90,6 +93,7 @@ class NodeEnvironment:
     restart: RestartPolicy = field(default_factory=RestartPolicy)
     web: bool = True
     page_host: str | None = None  # the host name the OLED shows; default "<node name>.local"
+    reset_pending_s: float = RESET_PENDING_S  # how long a reset asked for on the buttons waits
 
 
 class StopRequested(Exception):
@@ -180,7 +184,13 @@ class Node:
         self.cert = ensure_certificate(self.cert_dir, self.hostnames, self.addresses)
         self.pairing = PairingManager(store, on_change=self._pairing_changed)
         self.board.owner.owner_paired = self.pairing.is_paired()
-        self.messenger = NodeMessenger(self.keeper, self._spool)
+        self.messenger = NodeMessenger(self.keeper, self._spool, config=messenger_config(config))
+        self.carrier = Carrier(carry_policy(config))
+        self.driver.set_uplink(self.carrier.offer)
+        for carried in router.carried_envelopes():  # restored: their deposits may not have run
+            if carried.packet.mailbox_hint:
+                self.carrier.offer(carried.packet)
+        self.board.carried_to_relays = lambda: self.carrier.counters["carried"]
         self.bridge = RelayBridge(
             config.relays.urls,
             owner=self.messenger.mailbox_owner,
@@ -196,6 +206,20 @@ class Node:
             self.data_dir,
             on_change=self.oled.refresh,
             on_send=self.bridge.offer,
+        )
+        self.identity_reset = IdentityResetter(
+            ResetScope(
+                self.keeper,
+                self.messenger,
+                self._spool,
+                self.pairing,
+                self.data_dir.root / SESSIONS_FILE,
+            ),
+            self.supervisor,
+            self.board.owner,
+            on_change=self.oled.refresh,
+            send=self.endpoint.send,
+            pending_s=self.env.reset_pending_s,
         )
         _LOGGER.info("node %s built (radio %s)", self.name, config.radio.kind)
 
@@ -226,6 +250,8 @@ class Node:
             Part("messenger", self.endpoint.run),
             Part("relays", self.bridge.run),
         ]
+        if self.config.relays.carry_for_neighbours:
+            parts.append(Part("carrier", self.carrier.run))
         if self.env.web:
             parts.append(Part("web", self._run_web))
         return parts
@@ -268,7 +294,14 @@ class Node:
             allowed_hosts=self.hostnames + self.addresses,
             https_port=self.config.web.https_port,
         )
-        app = build_app(self.messenger, self.board, self.panel, self.pairing, web_config)
+        app = build_app(
+            self.messenger,
+            self.board,
+            self.panel,
+            self.pairing,
+            web_config,
+            reset=self.identity_reset,
+        )
         web = self.config.web
         async with serve(app, web.https_port, web.http_port, web.host, self.cert_dir) as ports:
             self.web_ports = ports
@@ -331,10 +364,9 @@ class Node:
         elif isinstance(request, MarkRead):
             self.endpoint.mark_read(request.message_id)
         elif isinstance(request, RequestReset):
-            # Not built yet: say so on the panel rather than ignore the owner's 10 s hold.
-            _LOGGER.warning("identity reset was requested; this version cannot reset")
-            self.board.owner.error = IDENTITY_RESET_UNAVAILABLE
-            self.oled.refresh()
+            self.identity_reset.request()
+        elif isinstance(request, CancelReset):
+            self.identity_reset.cancel()
 
     def _pairing_changed(self) -> None:
         window = self.pairing.window(time.time())
@@ -364,6 +396,25 @@ class Node:
         if self._spool is not None:
             self._spool.close()
         _LOGGER.info("stores flushed and closed")
+
+
+def messenger_config(config: NodeConfig) -> MessengerConfig:
+    """The messenger's tunables that `[messenger]` sets."""
+    section = config.messenger
+    return MessengerConfig(
+        check_in_interval_s=float(section.check_in_interval_s),
+        attach_mailbox_hints=section.attach_mailbox_hints,
+    )
+
+
+def carry_policy(config: NodeConfig) -> CarryPolicy:
+    """What we carry for neighbours, from `[relays]`."""
+    relays = config.relays
+    return CarryPolicy(
+        enabled=relays.carry_for_neighbours,
+        per_hour=relays.carry_per_hour,
+        private_addresses=relays.carry_to_private_addresses,
+    )
 
 
 def local_addresses() -> tuple[str, ...]:

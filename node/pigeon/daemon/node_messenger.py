@@ -18,6 +18,7 @@ from pigeon.daemon.first_boot import auto_unlock_path, read_auto_passphrase
 from pigeon.daemon.relay_bridge import DepositTarget, MailboxOwner
 from pigeon.mesh.packet import Packet
 from pigeon.messenger.api import Messenger, MessengerError
+from pigeon.messenger.config import MessengerConfig
 from pigeon.store.keeper import VaultKeeper
 from pigeon.store.keys import RandomBytes
 from pigeon.store.spool_db import Spool
@@ -32,8 +33,15 @@ class NodeMessenger(Messenger):
     produces go straight to `send_packets` (the node carries them; a web page could not).
     """
 
-    def __init__(self, keeper: VaultKeeper, spool: Spool, *, rng: RandomBytes = os.urandom) -> None:
-        super().__init__(keeper, spool, rng=rng)
+    def __init__(
+        self,
+        keeper: VaultKeeper,
+        spool: Spool,
+        *,
+        rng: RandomBytes = os.urandom,
+        config: MessengerConfig | None = None,
+    ) -> None:
+        super().__init__(keeper, spool, rng=rng, config=config)
         self._auto_unlock = auto_unlock_path(keeper.data_dir)
         self.send_packets: Callable[[list[Packet]], None] | None = None
 

@@ -146,5 +146,6 @@ class OledLoop:
         if self._events:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):  # not wait_for: 3.11's can lose a cancel
+                await wake.wait()
         wake.clear()

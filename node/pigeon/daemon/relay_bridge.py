@@ -6,7 +6,8 @@ owner's mailbox with a signature by the owner's identity key, and hands each env
 the vault is locked); `RelayClient` acknowledges only after that, and skips ids it handled.
 Depositing: `offer(packet)` looks up the recipient (`targets`: a verified contact whose signed
 card carries relay hints) and deposits the encoded packet in that contact's mailbox at each of
-its relays, once per envelope id; the first STORED answer marks the message relayed.
+its relays, once per envelope id (again at the messenger's next retry if no relay stored it);
+the first STORED answer marks the message relayed.
 Reconnects use the client's jittered backoff; the per-relay state feeds the status page.
 """
 
@@ -180,6 +181,8 @@ class RelayBridge:
         if stored:
             self.counters["deposited"] += 1
             self._on_relayed([packet.packet_id])
+        else:
+            self._deposited.discard(packet.packet_id)  # the messenger's next retry tries again
 
     def _client(self, url: str) -> RelayClient:
         client = self._clients.get(url)

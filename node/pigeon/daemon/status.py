@@ -36,7 +36,7 @@ class OwnerView:
     unread: int = 0
     messages: tuple[Message, ...] = ()
     pairing: Pairing | None = None
-    reset_pending: bool = False
+    reset_pending: bool = False  # the buttons asked for a reset; cleared by the page or a lapse
     error: str | None = None
 
 
@@ -53,6 +53,7 @@ class NodeStatusBoard:
     relays: tuple[RelayStatus, ...] = ()
     owner: OwnerView = field(default_factory=OwnerView)
     missing: list[str] = field(default_factory=list)  # configured hardware that is not there
+    carried_to_relays: Callable[[], int] = lambda: 0  # neighbours' envelopes deposited for them
     today: Callable[[], datetime.date] = datetime.date.today
 
     def status(self) -> NodeStatus:
@@ -109,11 +110,12 @@ class NodeStatusBoard:
         )
 
     def summary(self) -> str:
-        """One line for systemd's STATUS: neighbours, spool, uplink, vault."""
+        """One line for systemd's STATUS: neighbours, spool, carried deposits, uplink, vault."""
         envelopes, _ = self.spool_figures()
         vault = "locked" if self.owner.vault_locked else "unlocked"
         line = (
             f"{len(self.driver.neighbours)} neighbours, {envelopes} envelopes carried,"
+            f" {self.carried_to_relays()} deposited for neighbours,"
             f" uplink {self.uplink().value}, vault {vault}"
         )
         return line + (f", missing: {', '.join(self.missing)}" if self.missing else "")

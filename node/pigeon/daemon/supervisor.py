@@ -5,16 +5,19 @@ part is started again after `base_s`, then twice as long, up to `max_s`; a run t
 `stable_s` or longer forgets earlier failures. After `max_failures` failures in a row, or at
 once for a part marked `restart=False`, `supervise` raises `PartFailed` naming the part and the
 cause, which stops the node with that reason (and systemd restarts the whole service). A part
-that returns is finished and not restarted. The clock and the sleep are injected for tests.
+that returns is finished and not restarted. `paused(names)` stops parts for a while (the
+identity reset swaps what they hold) and starts them again; that is no failure. The clock and
+the sleep are injected for tests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -61,6 +64,7 @@ class PartState(enum.Enum):
     STARTING = "starting"
     RUNNING = "running"
     BACKING_OFF = "backing off"
+    PAUSED = "paused"
     FINISHED = "finished"
     FAILED = "failed"
 
@@ -88,6 +92,9 @@ class Supervisor:
         self._clock = clock
         self._sleep = sleep
         self._status: dict[str, PartStatus] = {}
+        self._running: dict[str, asyncio.Future[None]] = {}
+        self._paused: dict[str, asyncio.Event] = {}  # set when the part may run again
+        self._stopping: set[asyncio.Future[None]] = set()  # runs cancelled by `paused`
 
     def status(self) -> dict[str, PartStatus]:
         """Every supervised part's status, in the order they were started."""
@@ -99,10 +106,11 @@ class Supervisor:
         failures = 0
         self._status[part.name] = PartStatus(PartState.STARTING)
         while True:
+            await self._wait_while_paused(part.name, failures)
             started = self._clock()
             self._status[part.name] = PartStatus(PartState.RUNNING, failures)
             try:
-                await part.run()
+                stopped_for_pause = await self._run_once(part)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a supervisor's job is to outlive any failure of a part
@@ -126,9 +134,57 @@ class Supervisor:
                 )
                 await self._sleep(delay)
             else:
+                if stopped_for_pause:
+                    continue  # it runs again when the pause ends
                 self._status[part.name] = PartStatus(PartState.FINISHED, failures)
                 _LOGGER.info("%s finished", part.name)
                 return
+
+    @contextlib.asynccontextmanager
+    async def paused(self, *names: str) -> AsyncIterator[None]:
+        """Stop the named parts (cancelled, which is no failure) for the body of an `async
+        with`, then start them again; a part that is not running yet waits until then."""
+        events = {
+            name: asyncio.Event() for name in dict.fromkeys(names) if name not in self._paused
+        }
+        self._paused.update(events)
+        try:
+            for name in events:
+                running = self._running.get(name)
+                if running is not None:
+                    self._stopping.add(running)
+                    running.cancel()
+                    await asyncio.wait([running])
+                    _LOGGER.info("%s paused", name)
+            yield
+        finally:
+            for name, event in events.items():
+                del self._paused[name]
+                event.set()
+
+    async def _wait_while_paused(self, name: str, failures: int) -> None:
+        event = self._paused.get(name)
+        if event is not None:
+            self._status[name] = PartStatus(PartState.PAUSED, failures)
+            await event.wait()
+            _LOGGER.info("%s starts again after a pause", name)
+
+    async def _run_once(self, part: Part) -> bool:
+        """One run of `part`; True if `paused` stopped it."""
+        # A task of its own, so that `paused` can stop this run without stopping `supervise`.
+        running = asyncio.ensure_future(part.run())
+        self._running[part.name] = running
+        try:
+            await running
+        except (asyncio.CancelledError, Exception):
+            current = asyncio.current_task()
+            if running not in self._stopping or current is None or current.cancelling():
+                raise
+        finally:
+            self._running.pop(part.name, None)
+            stopped = running in self._stopping
+            self._stopping.discard(running)
+        return stopped
 
 
 def describe(exc: BaseException) -> str:

@@ -79,6 +79,15 @@ class Deliver:
     packet: Packet
 
 
+@dataclass(frozen=True, slots=True)
+class OfferUplink:
+    """A neighbour's envelope flagged MAILBOX_HINT was taken on: a node with an internet uplink
+    may deposit it at the recipient's mailbox. Offered once, when the envelope is first carried.
+    """
+
+    packet: Packet
+
+
 class DropReason(StrEnum):
     """Why the router discarded something; each reason is also a metrics counter."""
 
@@ -100,4 +109,4 @@ class Drop:
     peer: str | None
 
 
-Action = SendFrame | Deliver | Drop
+Action = SendFrame | Deliver | Drop | OfferUplink

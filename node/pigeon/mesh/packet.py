@@ -4,9 +4,13 @@ Layout (big-endian; docs/protocol.md "Mesh packet" is the byte-by-byte reference
 
     version u8 | type u8 | ttl u8 | flags u8 | packet_id 16 | expires_at_s u32 | tag_len u8
     | recipient_tag (tag_len) | receipt_hash 16 (envelopes only) | payload_len u16 | payload
+    [ | hint_len u16 | mailbox_hint (hint_len) ]   (envelopes flagged MAILBOX_HINT only)
 
-Hops may change only the TTL. A `Packet` validates itself on construction (ValueError naming
-the field, our fault); `decode_packet` turns every fault in outside bytes into MalformedPacket.
+Hops may change only the TTL. The mailbox hint is opaque here (the crypto room's `MailboxHint`:
+the recipient's signed mailbox key and relays, for a node with an uplink to deposit the
+envelope); it is outside the associated data, but its flag is inside. A `Packet` validates
+itself on construction (ValueError naming the field, our fault); `decode_packet` turns every
+fault in outside bytes into MalformedPacket.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ MAX_EXPIRES_AT_S: Final = 0xFFFF_FFFF
 MAX_PAYLOAD_LEN: Final = 8192
 # Up to three padded blocks (40 + 1536 + 16 = 1592 bytes): texts and handshakes, not files.
 INTERACTIVE_MAX_PAYLOAD_LEN: Final = 1600
+# A MailboxHint with four relay URLs of the longest kind is 742 bytes.
+MAX_MAILBOX_HINT_LEN: Final = 768
 MAX_ANNOUNCE_TAGS: Final = 255
 RECEIPT_PAYLOAD_LEN: Final = RECEIPT_SECRET_LEN + PACKET_ID_LEN
 
@@ -39,8 +45,15 @@ _FIXED: Final = struct.Struct(">BBBB16sIB")
 _PAYLOAD_LEN: Final = struct.Struct(">H")
 _AD_HEAD: Final = struct.Struct(">BBB16sIB")
 FIXED_HEADER_LEN: Final = _FIXED.size
+_HINT_LEN: Final = _PAYLOAD_LEN
 MAX_PACKET_LEN: Final = (
-    FIXED_HEADER_LEN + MAX_TAG_LEN + RECEIPT_HASH_LEN + _PAYLOAD_LEN.size + MAX_PAYLOAD_LEN
+    FIXED_HEADER_LEN
+    + MAX_TAG_LEN
+    + RECEIPT_HASH_LEN
+    + _PAYLOAD_LEN.size
+    + MAX_PAYLOAD_LEN
+    + _HINT_LEN.size
+    + MAX_MAILBOX_HINT_LEN
 )
 
 
@@ -57,6 +70,7 @@ class Flag(IntFlag):
 
     HANDSHAKE = 0x01  # payload is a Noise handshake message: rate-limited as a handshake
     BULK = 0x02  # payload is a bulk-transfer chunk (a file): lowest priority class
+    MAILBOX_HINT = 0x04  # a mailbox hint follows the payload: a node with an uplink may deposit
 
 
 class Priority(IntEnum):
@@ -68,8 +82,10 @@ class Priority(IntEnum):
 
 
 _TYPE_BY_VALUE: Final = {int(t): t for t in PacketType}
-_ENVELOPE_FLAGS: Final = int(Flag.HANDSHAKE | Flag.BULK)
+_ENVELOPE_FLAGS: Final = int(Flag.HANDSHAKE | Flag.BULK | Flag.MAILBOX_HINT)
+_KIND_FLAGS: Final = int(Flag.HANDSHAKE | Flag.BULK)
 _BULK_FLAG: Final = int(Flag.BULK)
+_HINT_FLAG: Final = int(Flag.MAILBOX_HINT)
 
 
 def _field_fault(
@@ -81,6 +97,7 @@ def _field_fault(
     expires_at_s: int,
     payload: bytes,
     receipt_hash: bytes,
+    mailbox_hint: bytes,
 ) -> str | None:
     """The first invalid field as a short sentence, or None when every field is valid."""
     if not isinstance(ptype, PacketType):
@@ -100,17 +117,25 @@ def _field_fault(
     want_hash = RECEIPT_HASH_LEN if ptype is PacketType.ENVELOPE else 0
     if len(receipt_hash) != want_hash:
         return f"receipt_hash length {len(receipt_hash)}, expected {want_hash}"
-    return _payload_fault(ptype, payload)
+    return _payload_fault(ptype, payload) or _hint_fault(flags, mailbox_hint)
 
 
 def _ttl_flags_fault(ptype: PacketType, ttl: int, flags: int) -> str | None:
     if not 0 <= ttl <= MAX_TTL:
         return f"ttl {ttl} outside 0..{MAX_TTL}"
     if ptype is PacketType.ENVELOPE:
-        if flags & ~_ENVELOPE_FLAGS or flags == _ENVELOPE_FLAGS:
+        if flags & ~_ENVELOPE_FLAGS or flags & _KIND_FLAGS == _KIND_FLAGS:
             return f"flags 0x{flags:02x} invalid for an envelope"
     elif flags:
         return f"flags 0x{flags:02x} must be 0 for {ptype.name}"
+    return None
+
+
+def _hint_fault(flags: int, mailbox_hint: bytes) -> str | None:
+    if not flags & _HINT_FLAG:
+        return "mailbox_hint present without the MAILBOX_HINT flag" if mailbox_hint else None
+    if not 1 <= len(mailbox_hint) <= MAX_MAILBOX_HINT_LEN:
+        return f"mailbox_hint length {len(mailbox_hint)} outside 1..{MAX_MAILBOX_HINT_LEN}"
     return None
 
 
@@ -138,6 +163,7 @@ class Packet:
     ttl: int = DEFAULT_TTL
     flags: int = 0
     receipt_hash: bytes = b""
+    mailbox_hint: bytes = b""
 
     def __post_init__(self) -> None:
         fault = _field_fault(
@@ -149,6 +175,7 @@ class Packet:
             self.expires_at_s,
             self.payload,
             self.receipt_hash,
+            self.mailbox_hint,
         )
         if fault is not None:
             raise ValueError(fault)
@@ -180,6 +207,8 @@ def encode_packet(packet: Packet) -> bytes:
             packet.receipt_hash,
             _PAYLOAD_LEN.pack(len(packet.payload)),
             packet.payload,
+            _HINT_LEN.pack(len(packet.mailbox_hint)) if packet.mailbox_hint else b"",
+            packet.mailbox_hint,
         )
     )
 
@@ -192,6 +221,7 @@ def encoded_len(packet: Packet) -> int:
         + len(packet.receipt_hash)
         + _PAYLOAD_LEN.size
         + len(packet.payload)
+        + (_HINT_LEN.size + len(packet.mailbox_hint) if packet.mailbox_hint else 0)
     )
 
 
@@ -226,13 +256,23 @@ def decode_packet(data: bytes) -> Packet:
             f"header truncated: {size} bytes, need {payload_start} for tag_len {tag_len}"
         )
     (payload_len,) = _PAYLOAD_LEN.unpack_from(data, hash_end)
-    if payload_len != size - payload_start:
+    payload_end = payload_start + payload_len
+    if ptype is PacketType.ENVELOPE and flags & _HINT_FLAG:
+        hint_start = _hint_start(data, payload_end)
+    elif payload_end != size:
         raise MalformedPacket(
             f"payload_len {payload_len} does not match the {size - payload_start} bytes present"
         )
-    payload = data[payload_start:]
+    else:
+        hint_start = size
+    payload = data[payload_start:payload_end]
+    mailbox_hint = data[hint_start:]
     # The layout already fixed the id, expiry, tag and hash lengths; these are the rest.
-    fault = _ttl_flags_fault(ptype, ttl, flags) or _payload_fault(ptype, payload)
+    fault = (
+        _ttl_flags_fault(ptype, ttl, flags)
+        or _payload_fault(ptype, payload)
+        or _hint_fault(flags, mailbox_hint)
+    )
     if fault is not None:
         raise MalformedPacket(fault)
     packet = _new_object(Packet)
@@ -244,7 +284,21 @@ def decode_packet(data: bytes) -> Packet:
     _set_field(packet, "ttl", ttl)
     _set_field(packet, "flags", flags)
     _set_field(packet, "receipt_hash", data[tag_end:hash_end])
+    _set_field(packet, "mailbox_hint", mailbox_hint)
     return packet
+
+
+def _hint_start(data: bytes, payload_end: int) -> int:
+    """Where the mailbox hint begins, after checking that hint_len matches the bytes present."""
+    hint_start = payload_end + _HINT_LEN.size
+    if hint_start > len(data):
+        raise MalformedPacket("payload_len leaves no room for the hint_len of a MAILBOX_HINT")
+    (hint_len,) = _HINT_LEN.unpack_from(data, payload_end)
+    if hint_len != len(data) - hint_start:
+        raise MalformedPacket(
+            f"hint_len {hint_len} does not match the {len(data) - hint_start} bytes present"
+        )
+    return hint_start
 
 
 def with_ttl(packet: Packet, ttl: int) -> Packet:

@@ -31,6 +31,7 @@ from pigeon.mesh.events import (
     LinkDown,
     LinkUp,
     LocalSend,
+    OfferUplink,
     SendFrame,
     ServeTags,
     Tick,
@@ -444,6 +445,8 @@ class Router:
         self._by_tag.setdefault(packet.recipient_tag, {})[packet_id] = None
         if packet.type is PacketType.ENVELOPE:
             self.metrics["carried_envelopes"] += 1
+            if peer is not None and packet.flags & _MAILBOX_HINT:
+                actions.append(OfferUplink(packet))
         for other, neighbour in self._neighbours.items():
             if packet.recipient_tag in neighbour.tags:
                 self._hand_over(carried, other)
@@ -590,3 +593,4 @@ class Router:
 
 
 _HANDSHAKE: Final = int(Flag.HANDSHAKE)
+_MAILBOX_HINT: Final = int(Flag.MAILBOX_HINT)

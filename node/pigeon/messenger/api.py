@@ -181,6 +181,7 @@ class Messenger(MessengerCore):
         try:
             with self._work() as work:
                 work.tx.add_contact(contact_id, name, card.to_bytes(), now)
+                work.tx.set_check_in_interval(contact_id, self._config.check_in_interval_s)
                 work.tx.save_session(
                     contact_id, SessionState(PEER_RECORD_VERSION, record.to_bytes(), now)
                 )

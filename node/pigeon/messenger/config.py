@@ -9,6 +9,8 @@ from dataclasses import dataclass
 class MessengerConfig:
     """Lifetimes in seconds, counts in envelopes."""
 
+    # How often queued envelopes are offered again to a new contact (changeable per contact).
+    check_in_interval_s: float = 300.0
     # Mesh spools keep envelopes at most a day; a message not delivered by then has failed.
     envelope_lifetime_s: float = 24 * 3600.0
     # Chunks of one file in flight (sent, not yet receipted): bounds spool use on relays.
@@ -20,3 +22,7 @@ class MessengerConfig:
     handshake_retry_s: float = 900.0
     # Both sides initiated: the lower identity key's initiation wins if it is this recent.
     race_window_s: float = 1800.0
+    # Attach the recipient's signed mailbox hint (from its card) to every envelope, so a
+    # neighbouring node with internet can deposit it at the recipient's relays. It shows every
+    # hop whose mailbox the envelope is for (see docs/security.md), so it is off by default.
+    attach_mailbox_hints: bool = False

@@ -14,7 +14,7 @@ from pigeon.crypto.identity import Identity
 from pigeon.mesh.errors import MalformedPacket
 from pigeon.mesh.packet import Packet, decode_packet, encode_packet, priority
 from pigeon.mesh.tags import day_number
-from pigeon.messenger.addressing import TagBook, address, intro_tag_key
+from pigeon.messenger.addressing import TagBook, intro_tag_key
 from pigeon.messenger.config import MessengerConfig
 from pigeon.messenger.envelope import Confirm, encode_envelope
 from pigeon.messenger.errors import (
@@ -34,7 +34,7 @@ from pigeon.messenger.events import (
 )
 from pigeon.messenger.inbox import Inbox
 from pigeon.messenger.outbox import Outbox
-from pigeon.messenger.packets import HANDSHAKE_FLAGS, EnvelopeFrame, Random
+from pigeon.messenger.packets import HANDSHAKE_FLAGS, Random
 from pigeon.messenger.records import PeerRecord
 from pigeon.messenger.sessions import SessionOps
 from pigeon.messenger.viewing import message_view
@@ -425,14 +425,8 @@ class MessengerCore:
         if message3 is None or now < self._confirm_resent.get(contact_id, -interval) + interval:
             return
         self._confirm_resent[contact_id] = now
-        card = outbox.card(work, contact_id)
-        frame = EnvelopeFrame.new(
-            self._rng,
-            address(intro_tag_key(card.mailbox_key), now),
-            int(now + self._config.envelope_lifetime_s),
-            HANDSHAKE_FLAGS,
-            receipted=False,
-        )
+        tag_key = intro_tag_key(outbox.card(work, contact_id).mailbox_key)
+        frame = outbox.frame(work, contact_id, tag_key, now, HANDSHAKE_FLAGS, receipted=False)
         work.send(frame.packet(encode_envelope(Confirm(record.handshake_id, message3))), contact_id)
 
     def note_sent(self, envelope_ids: list[bytes], now: float) -> None:

@@ -166,12 +166,17 @@ class Inbox:
         )
         index[hello.handshake_id] = now
         self._save_responder_index(work, index, now)
-        expires = int(now + self._config.envelope_lifetime_s)
-        frame = EnvelopeFrame.new(
-            self._rng, address(hello.reply_tag_key, now), expires, HANDSHAKE_FLAGS, receipted=False
-        )
+        tag = address(hello.reply_tag_key, now)
+        contact_id = self._hinted_contact(work, hello.reply_to)
+        if contact_id is None:
+            expires = int(now + self._config.envelope_lifetime_s)
+            frame = EnvelopeFrame.new(self._rng, tag, expires, HANDSHAKE_FLAGS, receipted=False)
+        else:
+            frame = self._outbox.frame(
+                work, contact_id, hello.reply_tag_key, now, HANDSHAKE_FLAGS, receipted=False
+            )
         reply = frame.packet(encode_envelope(Reply(hello.handshake_id, message2)))
-        work.send(reply, self._hinted_contact(work, hello.reply_to))
+        work.send(reply, contact_id)
         return True
 
     def _hinted_contact(self, work: Work, reply_to: bytes) -> str | None:
@@ -206,14 +211,8 @@ class Inbox:
             record.session, reply.noise, card.bundle, guard, now
         )
         work.tx.put_owner_secret(GUARD_SECRET, guard.to_bytes(), now)
-        expires = int(now + self._config.envelope_lifetime_s)
-        frame = EnvelopeFrame.new(
-            self._rng,
-            address(intro_tag_key(card.mailbox_key), now),
-            expires,
-            HANDSHAKE_FLAGS,
-            receipted=False,
-        )
+        tag_key = intro_tag_key(card.mailbox_key)
+        frame = self._outbox.frame(work, contact_id, tag_key, now, HANDSHAKE_FLAGS, receipted=False)
         # Not in the outbox: `session.handshake_to_resend` keeps message 3 until it is confirmed.
         work.send(frame.packet(encode_envelope(Confirm(reply.handshake_id, message3))), contact_id)
         record = replace(record, session=established.state)

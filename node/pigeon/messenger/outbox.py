@@ -10,6 +10,7 @@ and relays' spools never hold a whole 25 MB file, and a restart resumes where it
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import replace
 
@@ -108,7 +109,9 @@ class Outbox:
         state, message1 = self._sessions.initiate()
         handshake_id, reply_key = self._rng(16), self._rng(32)
         card = self.card(work, contact_id)
-        frame = self._frame(intro_tag_key(card.mailbox_key), now, HANDSHAKE_FLAGS, receipted=False)
+        frame = self.frame(
+            work, contact_id, intro_tag_key(card.mailbox_key), now, HANDSHAKE_FLAGS, receipted=False
+        )
         # Tells the responder (only it) whose relay mailbox may take message 2; see `Hello`.
         reply_to = seal(card.bundle.noise_static_public, self._identity.public_key)
         payload = encode_envelope(Hello(handshake_id, reply_key, message1, reply_to))
@@ -216,7 +219,8 @@ class Outbox:
         transfer: Transfer,
         now: float,
     ) -> tuple[PeerRecord, bytes]:
-        frame = self._frame(self.peer_tag_key(work, contact_id, record), now, BULK_FLAGS)
+        tag_key = self.peer_tag_key(work, contact_id, record)
+        frame = self.frame(work, contact_id, tag_key, now, BULK_FLAGS)
         record = self._write(
             work, contact_id, record, frame, body, transfer.message_id, PRIORITY_CHUNK, now
         )
@@ -252,7 +256,7 @@ class Outbox:
         message_id: str | None,
         now: float,
     ) -> PeerRecord:
-        frame = self._frame(self.peer_tag_key(work, contact_id, record), now, 0)
+        frame = self.frame(work, contact_id, self.peer_tag_key(work, contact_id, record), now, 0)
         return self._write(work, contact_id, record, frame, body, message_id, PRIORITY_TEXT, now)
 
     def _write(
@@ -273,12 +277,23 @@ class Outbox:
         self._enqueue(work, contact_id, message_id, packet, priority, now)
         return record.with_session(state)
 
-    def _frame(
-        self, tag_key: bytes, now: float, flags: int, *, receipted: bool = True
+    def frame(
+        self,
+        work: Work,
+        contact_id: str,
+        tag_key: bytes,
+        now: float,
+        flags: int,
+        *,
+        receipted: bool = True,
     ) -> EnvelopeFrame:
+        """A new envelope's header for the contact, with its mailbox hint if we attach those."""
         expires = int(now + self._config.envelope_lifetime_s)
+        hint = b""
+        if self._config.attach_mailbox_hints:
+            hint = mailbox_hint_of(work.tx.contact(contact_id).card)
         return EnvelopeFrame.new(
-            self._rng, address(tag_key, now), expires, flags, receipted=receipted
+            self._rng, address(tag_key, now), expires, flags, receipted=receipted, mailbox_hint=hint
         )
 
     def _enqueue(
@@ -342,3 +357,10 @@ class Outbox:
             if entry.message_id == message_id:
                 work.tx.remove_from_outbox(entry.envelope_id)
         work.message_updated(message_id)
+
+
+@functools.lru_cache(maxsize=64)
+def mailbox_hint_of(card: bytes) -> bytes:
+    """The mailbox hint a stored card publishes, or b"" (cached: parsing verifies signatures)."""
+    hint = ContactCard.from_bytes(card).mailbox_hint
+    return b"" if hint is None else hint.to_bytes()

@@ -40,17 +40,32 @@ class EnvelopeFrame:
     flags: int
     receipt_secret: bytes | None = field(default=None)
     receipt_hash: bytes = b""
+    mailbox_hint: bytes = b""
 
     @classmethod
     def new(
-        cls, rng: Random, tag: bytes, expires_at_s: int, flags: int = 0, *, receipted: bool = True
+        cls,
+        rng: Random,
+        tag: bytes,
+        expires_at_s: int,
+        flags: int = 0,
+        *,
+        receipted: bool = True,
+        mailbox_hint: bytes = b"",
     ) -> EnvelopeFrame:
-        """Fresh random packet id and receipt secret (or a preimage-less hash if not receipted)."""
+        """Fresh random packet id and receipt secret (or a preimage-less hash if not receipted).
+
+        A non-empty `mailbox_hint` (the recipient's `MailboxHint` bytes) rides after the
+        payload and sets the MAILBOX_HINT flag, which the associated data binds.
+        """
         packet_id = rng(PACKET_ID_LEN)
+        if mailbox_hint:
+            flags |= Flag.MAILBOX_HINT
         if receipted:
             secret = rng(RECEIPT_SECRET_LEN)
-            return cls(packet_id, tag, expires_at_s, flags, secret, receipt_hash(secret))
-        return cls(packet_id, tag, expires_at_s, flags, None, rng(RECEIPT_HASH_LEN))
+            hashed = receipt_hash(secret)
+            return cls(packet_id, tag, expires_at_s, flags, secret, hashed, mailbox_hint)
+        return cls(packet_id, tag, expires_at_s, flags, None, rng(RECEIPT_HASH_LEN), mailbox_hint)
 
     def associated_data(self) -> bytes:
         """What the ratchet binds: the packet header without TTL and payload length."""
@@ -73,6 +88,7 @@ class EnvelopeFrame:
             payload=payload,
             flags=self.flags,
             receipt_hash=self.receipt_hash,
+            mailbox_hint=self.mailbox_hint,
         )
 
 

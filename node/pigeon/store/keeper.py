@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from pigeon.store.erase import shred_file
 from pigeon.store.errors import Conflict, CorruptStore, Locked, NotFound, StoreError
 from pigeon.store.keys import (
     DEFAULT_ARGON2,
@@ -206,6 +207,22 @@ class VaultKeeper:
         vault, self._vault = self._vault, None
         if vault is not None:
             vault.close()
+
+    def erase(self) -> None:
+        """Lock, then crypto-erase the vault: the wrapped data key (and a temporary copy a
+        crash may have left) is zeroed and synced before it is deleted, then the database files
+        go. Safe to run again after a failure. Raises StoreError naming the file."""
+        self.lock()
+        header = self.data_dir.vault_header
+        shred_file(header.with_name(header.name + ".tmp"))
+        shred_file(header)
+        try:
+            remove_database_files(self.data_dir.vault_db)
+        except OSError as exc:
+            raise StoreError(
+                f"{self.data_dir.vault_db}: cannot delete it ({exc.strerror})"
+            ) from exc
+        _LOGGER.info("erased the vault in %s", self.data_dir.root)
 
     def _open(self, data_key: DatabaseKey, *, create: bool) -> Vault:
         return Vault.open(

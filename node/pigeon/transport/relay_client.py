@@ -173,6 +173,10 @@ class RecentIds:
         while len(self._ids) > self._capacity:
             self._ids.popitem(last=False)
 
+    def discard(self, envelope_id: bytes) -> None:
+        """Forget `envelope_id` (so it is handled again when it comes again)."""
+        self._ids.pop(envelope_id, None)
+
     def __len__(self) -> int:
         return len(self._ids)
 

@@ -462,7 +462,8 @@ class SimMedium:
             due = self.radio.next_event_time()
             timeout = None if due is None else max(0.0, (due - self._sim_now()) / self._time_scale)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for: 3.11's can lose a cancel
+                    await wake.wait()
 
 
 class SimTransport:

@@ -27,6 +27,7 @@ from pigeon.ui.web import (
     WebConfig,
     build_app,
 )
+from pigeon.ui.web.errors import ResetFailed, ResetNotPending
 from pigeon.ui.web.security import COOKIE_NAME
 from tests.messenger.helpers import Endpoint
 
@@ -90,6 +91,32 @@ class RecordingPanel:
 
 
 @dataclass
+class ArmedReset:
+    """An IdentityReset the test arms by hand (as the buttons would); a confirmed reset revokes
+    every browser, as the daemon's does, or fails at `fail_step`."""
+
+    pairing: Pairing
+    armed: bool = False
+    fail_step: str | None = None
+    confirmed: int = 0
+
+    def pending(self) -> bool:
+        return self.armed
+
+    def cancel(self) -> None:
+        self.armed = False
+
+    async def confirm(self) -> None:
+        if not self.armed:
+            raise ResetNotPending("no reset is pending")
+        self.armed = False
+        if self.fail_step is not None:
+            raise ResetFailed(self.fail_step)
+        self.confirmed += 1
+        self.pairing.revoke_all()
+
+
+@dataclass
 class Site:
     """Everything behind one app: the owner's endpoint, pairing, ports, clock, and packets."""
 
@@ -100,6 +127,7 @@ class Site:
     clock: Clock
     outgoing_calls: list[Sequence[object]]
     app: web.Application
+    reset: ArmedReset
 
     @property
     def messenger(self) -> Messenger:
@@ -130,8 +158,9 @@ def make_site(
         clock=the_clock,
         on_outgoing=calls.append,
     )
-    app = build_app(owner.messenger, status, panel, pairing, config)
-    return Site(owner, pairing, status, panel, the_clock, calls, app)
+    reset = ArmedReset(pairing)
+    app = build_app(owner.messenger, status, panel, pairing, config, reset=reset)
+    return Site(owner, pairing, status, panel, the_clock, calls, app, reset)
 
 
 @pytest.fixture

@@ -251,6 +251,20 @@ async def test_device_panel_buttons_reach_the_panel(tmp_path: Path, browser: Bro
                 break
             await asyncio.sleep(0.05)
         assert site.panel.edges == [("a", True), ("a", False)]
+        both = page.locator('[data-button="a b"]')  # one pointer holds both (identity reset)
+        await both.hover()
+        await page.mouse.down()
+        for _ in range(50):
+            if len(site.panel.edges) == 4:
+                break
+            await asyncio.sleep(0.05)
+        await page.mouse.up()
+        for _ in range(50):
+            if len(site.panel.edges) == 6:
+                break
+            await asyncio.sleep(0.05)
+        assert set(site.panel.edges[2:4]) == {("a", True), ("b", True)}
+        assert set(site.panel.edges[4:]) == {("a", False), ("b", False)}
         await context.close()
 
 
@@ -278,4 +292,43 @@ async def test_long_conversations_page_back(tmp_path: Path, browser: Browser) ->
         await expect(bubbles.first).to_have_text("note 000")
         await expect(bubbles.nth(30)).to_have_text("note 030")
         await expect(page.locator("#older")).to_have_count(0)
+        await context.close()
+
+
+async def test_a_reset_asked_for_on_the_buttons_is_confirmed_on_the_page(
+    tmp_path: Path, browser: Browser
+) -> None:
+    site = make_site(tmp_path, real_time=True)
+    ensure_certificate(tmp_path / "tls", ["localhost"], ["127.0.0.1"])
+    async with serve(site.app, 0, None, "127.0.0.1", tmp_path / "tls") as (port, _):
+        base = f"https://127.0.0.1:{port}"
+        context = await browser.new_context(ignore_https_errors=True, viewport=PHONE)
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"{base}/pair")
+        await page.fill("#code", site.pairing.start(site.clock()))
+        await page.click("button[type=submit]")
+        await expect(page.locator("#reset-notice")).to_have_count(0)
+
+        site.reset.armed = True  # both buttons were held for 10 s
+        await page.goto(f"{base}/settings")
+        notice = page.locator("#reset-notice")
+        await expect(notice).to_be_visible()
+        await notice.locator("a").click()
+        await expect(page).to_have_url(f"{base}/reset")
+        await _shot(page, "phone-reset")
+        await page.fill("#confirm", "not the name")
+        await page.click("#confirm-reset")
+        await expect(page.locator(".flash.bad")).to_contain_text("to confirm")
+        assert site.reset.confirmed == 0
+        await page.fill("#confirm", "pigeon-ab12")
+        await page.click("#confirm-reset")
+        await expect(page).to_have_url(f"{base}/pair?flash=reset")
+        await expect(page.locator(".flash")).to_contain_text("new identity")
+        assert site.reset.confirmed == 1
+        assert await context.cookies() == []
+        await page.goto(f"{base}/")
+        await expect(page).to_have_url(f"{base}/pair")
+        assert errors == [], errors
         await context.close()

@@ -156,6 +156,24 @@ def test_revocation_survives_a_restart(tmp_path: Path) -> None:
     assert _pairing(tmp_path, seed=3).authenticate(token, T0 + 3) is None
 
 
+def test_revoke_all_locks_every_browser_out_now_and_after_a_restart(tmp_path: Path) -> None:
+    changes: list[bool] = []
+    pairing = Pairing(
+        FilePairingStore(tmp_path / "sessions.json"),
+        rng=_rng().randbytes,
+        on_change=lambda: changes.append(True),
+    )
+    tokens = [pairing.submit(pairing.start(T0 + i), T0 + i, f"b{i}") for i in range(3)]
+    changes.clear()
+    assert pairing.revoke_all() == 3
+    assert changes
+    assert not pairing.is_paired()
+    assert all(pairing.authenticate(token, T0 + 5) is None for token in tokens)
+    reborn = _pairing(tmp_path, seed=4)
+    assert not reborn.is_paired()
+    assert all(reborn.authenticate(token, T0 + 5) is None for token in tokens)
+
+
 def test_idle_sessions_expire(tmp_path: Path) -> None:
     pairing = _pairing(tmp_path)
     token = pairing.submit(pairing.start(T0), T0 + 1)

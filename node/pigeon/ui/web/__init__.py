@@ -3,15 +3,18 @@
 The daemon wires it like this (see `ports.py` for what it implements):
 
     cert = ensure_certificate(data_dir, ["pigeon-ab12.local", "localhost"], ["192.168.1.20"])
-    pairing = Pairing(FilePairingStore(data_dir / "web-sessions.json"), on_change=refresh_oled)
+    pairing = Pairing(FilePairingStore(data_dir / "browsers.json"), on_change=refresh_oled)
     app = build_app(messenger, status_source, device_panel, pairing,
                     WebConfig(node_name, allowed_hosts=cert.hostnames + cert.addresses,
                               https_port=8443, on_outgoing=send_now))
     async with serve(app, 8443, 8080, "0.0.0.0", data_dir) as (https_port, http_port):
         ...                                    # on StartPairing: code = pairing.start(time.time())
 
+The identity reset (buttons, then `/reset`) reaches the daemon through an `IdentityReset`
+passed as `build_app(..., reset=...)`.
+
 Raises: WebError (root), PairingError (NoPairingWindow, WrongCode, UnknownSession),
-CertificateError, BadRequest (QrNotFound).
+CertificateError, BadRequest (QrNotFound), ResetError (ResetNotPending, ResetFailed).
 """
 
 from pigeon.ui.web.app import build_app
@@ -21,6 +24,9 @@ from pigeon.ui.web.errors import (
     NoPairingWindow,
     PairingError,
     QrNotFound,
+    ResetError,
+    ResetFailed,
+    ResetNotPending,
     UnknownSession,
     WebError,
     WrongCode,
@@ -29,10 +35,12 @@ from pigeon.ui.web.pairing import BrowserSession, Pairing, PairingWindow
 from pigeon.ui.web.ports import (
     PANEL_BUTTONS,
     DevicePanel,
+    IdentityReset,
     LinkState,
     Neighbour,
     NodeStatus,
     NodeStatusSource,
+    NoIdentityReset,
     PairingStore,
     RelayState,
     RelayStatus,
@@ -50,8 +58,10 @@ __all__ = [
     "CertificateError",
     "DevicePanel",
     "FilePairingStore",
+    "IdentityReset",
     "LinkState",
     "Neighbour",
+    "NoIdentityReset",
     "NoPairingWindow",
     "NodeStatus",
     "NodeStatusSource",
@@ -62,6 +72,9 @@ __all__ = [
     "QrNotFound",
     "RelayState",
     "RelayStatus",
+    "ResetError",
+    "ResetFailed",
+    "ResetNotPending",
     "UnknownSession",
     "WebConfig",
     "WebError",

@@ -7,7 +7,9 @@ text or a `photo` of the QR, multipart or urlencoded), `/contacts/{id}` (+ POST 
 (+ `/node/live`, the status block alone), `/device`, `/settings` (+ POST `lock`, `passphrase`
 {old, new}, `ephemeral` {enabled: yes|no}, `check-in` {minutes}, `profile` {name, relays},
 `browsers/{session_id}/revoke`), `/unlock` (GET, POST {passphrase}; creates the vault the first
-time). While the vault is locked, pages show the unlock form (status 423).
+time), `/reset` (GET; POST {confirm: the node's name} carries out an identity reset asked for on
+the node's buttons, 409 if none is pending; POST `/reset/cancel` withdraws it). While the vault is
+locked, pages show the unlock form (status 423); `/reset` works locked too.
 JSON API (errors are {"error": text} with 400/404/409/413/423/503):
   GET  /api/status                          node status (NodeStatus as JSON)
   GET  /api/card                            {card, handle}
@@ -31,12 +33,26 @@ from typing import Final
 from aiohttp import web
 
 from pigeon.messenger.api import Messenger
-from pigeon.ui.web import api_routes, chat_pages, contact_pages, device, pair_pages, settings_pages
+from pigeon.ui.web import (
+    api_routes,
+    chat_pages,
+    contact_pages,
+    device,
+    pair_pages,
+    reset_pages,
+    settings_pages,
+)
 from pigeon.ui.web.failures import typed_errors
-from pigeon.ui.web.keys import CONFIG, MESSENGER, PAIRING, PANEL, SOCKETS, STATUS
+from pigeon.ui.web.keys import CONFIG, MESSENGER, PAIRING, PANEL, RESET, SOCKETS, STATUS
 from pigeon.ui.web.live import close_all_sockets, websocket
 from pigeon.ui.web.pairing import Pairing
-from pigeon.ui.web.ports import DevicePanel, NodeStatusSource, WebConfig
+from pigeon.ui.web.ports import (
+    DevicePanel,
+    IdentityReset,
+    NodeStatusSource,
+    NoIdentityReset,
+    WebConfig,
+)
 from pigeon.ui.web.security import host_check, origin_check, require_session, security_headers
 from pigeon.ui.web.static_files import load_static, static_handler
 
@@ -49,8 +65,11 @@ def build_app(
     panel: DevicePanel,
     pairing: Pairing,
     config: WebConfig,
+    *,
+    reset: IdentityReset | None = None,
 ) -> web.Application:
-    """The page: pairing, chat, contacts, node status, settings, device panel, API and /ws."""
+    """The page: pairing, chat, contacts, node status, settings, device panel, API and /ws;
+    without `reset`, no identity reset is ever pending."""
     app = web.Application(
         middlewares=[security_headers, host_check, origin_check, require_session, typed_errors],
         client_max_size=config.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
@@ -58,6 +77,7 @@ def build_app(
     app[MESSENGER] = messenger
     app[STATUS] = status
     app[PANEL] = panel
+    app[RESET] = reset or NoIdentityReset()
     app[PAIRING] = pairing
     app[CONFIG] = config
     app[SOCKETS] = {}
@@ -93,6 +113,9 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/settings/browsers/{session_id}/revoke", pair_pages.revoke)
     router.add_get("/unlock", settings_pages.unlock_page)
     router.add_post("/unlock", settings_pages.unlock)
+    router.add_get("/reset", reset_pages.reset_page)
+    router.add_post("/reset", reset_pages.confirm)
+    router.add_post("/reset/cancel", reset_pages.cancel)
     router.add_get("/api/status", device.status_json)
     router.add_get("/api/panel/frame.png", device.frame_png)
     router.add_post("/api/panel/press", device.press)

@@ -37,3 +37,19 @@ class CertificateError(WebError):
 
 class QrNotFound(BadRequest):
     """An uploaded picture holds no readable QR code (or is not a picture)."""
+
+
+class ResetError(WebError):
+    """The identity reset was refused or did not finish."""
+
+
+class ResetNotPending(ResetError):
+    """No reset was asked for on the node's buttons (or the request lapsed): nothing changed."""
+
+
+class ResetFailed(ResetError):
+    """The reset stopped at `step` (a short phrase such as "erasing the vault")."""
+
+    def __init__(self, step: str) -> None:
+        super().__init__(f"the identity reset failed while {step}")
+        self.step = step

@@ -21,7 +21,7 @@ from pigeon.messenger.api import (
     VaultLocked,
     WrongPassphrase,
 )
-from pigeon.ui.web.errors import BadRequest, WebError
+from pigeon.ui.web.errors import BadRequest, ResetFailed, ResetNotPending, WebError
 from pigeon.ui.web.render import render_page
 from pigeon.ui.web.security import Handler
 from pigeon.ui.web.settings_pages import locked_page
@@ -41,6 +41,8 @@ STATUS_BY_ERROR: Final[tuple[tuple[type[Exception], int], ...]] = (
     (WrongPassphrase, 403),
     (StorageFailed, 503),
     (BadRequest, 400),
+    (ResetNotPending, 409),
+    (ResetFailed, 500),
 )
 
 

@@ -9,11 +9,12 @@ from aiohttp import web
 
 from pigeon.messenger.api import Messenger
 from pigeon.ui.web.pairing import BrowserSession, Pairing
-from pigeon.ui.web.ports import DevicePanel, NodeStatusSource, WebConfig
+from pigeon.ui.web.ports import DevicePanel, IdentityReset, NodeStatusSource, WebConfig
 
 MESSENGER: Final = web.AppKey("messenger", Messenger)
 STATUS: Final = web.AppKey("status", NodeStatusSource)
 PANEL: Final = web.AppKey("panel", DevicePanel)
+RESET: Final = web.AppKey("reset", IdentityReset)
 PAIRING: Final = web.AppKey("pairing", Pairing)
 CONFIG: Final = web.AppKey("config", WebConfig)
 # Open WebSockets per browser session id, closed when that browser is revoked.

@@ -68,6 +68,12 @@ async def close_session_sockets(app: web.Application, session_id: str) -> None:
             await socket.close(code=REVOKED_CLOSE_CODE, message=b"revoked")
 
 
+async def close_every_session_socket(app: web.Application) -> None:
+    """Every browser was revoked (the identity reset): tell their open pages, then hang up."""
+    for session_id in list(app[SOCKETS].keys()):
+        await close_session_sockets(app, session_id)
+
+
 async def close_all_sockets(app: web.Application) -> None:
     """On shutdown: close every open WebSocket so the server can stop promptly."""
     for sockets in list(app[SOCKETS].values()):

@@ -174,6 +174,17 @@ class Pairing:
                 return
         raise UnknownSession("no paired browser has that id")
 
+    def revoke_all(self) -> int:
+        """Forget every paired browser (the identity reset); returns how many there were."""
+        count = len(self._sessions)
+        self._sessions.clear()
+        try:
+            self._persist()
+        finally:
+            self._changed()
+        _LOGGER.info("every browser session revoked (%d)", count)
+        return count
+
     def _live_window(self, now: float) -> _Window | None:
         if self._window is not None and now >= self._window.expires_at:
             self._window = None

@@ -1,11 +1,11 @@
 """The seam between the web room and the daemon: what the page needs that the messenger lacks.
 
-The daemon implements `NodeStatusSource` and `DevicePanel` and hands them to `build_app`
-together with the messenger, a `Pairing` manager (`pigeon.ui.web.pairing`) and a `WebConfig`.
-Browser sessions are persisted through a `PairingStore`; the web room ships
+The daemon implements `NodeStatusSource`, `DevicePanel` and `IdentityReset` and hands them to
+`build_app` together with the messenger, a `Pairing` manager (`pigeon.ui.web.pairing`) and a
+`WebConfig`. Browser sessions are persisted through a `PairingStore`; the web room ships
 `FilePairingStore` (a small file beside the vault), because the page must still admit its owner
 while the vault is locked: the owner unlocks the vault on the page. Every method here is
-synchronous and cheap; the web room calls them on the event loop.
+synchronous and cheap, but for `IdentityReset.confirm`; the web room calls them on the event loop.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
+
+from pigeon.ui.web.errors import ResetNotPending
 
 PANEL_BUTTONS: Final = ("a", "b")  # the OLED's buttons: "a" next/select, "b" select/back
 MAX_UPLOAD_BYTES: Final = 25 * 1024 * 1024
@@ -96,6 +98,39 @@ class DevicePanel(Protocol):
     def release(self, button: str) -> None:
         """Let one of `PANEL_BUTTONS` go. Raises ValueError for an unknown button."""
         ...
+
+
+class IdentityReset(Protocol):
+    """The identity reset: asked for on the node's buttons, confirmed on the page."""
+
+    def pending(self) -> bool:
+        """True while a reset asked for on the buttons (both held for 10 s) awaits confirmation."""
+        ...
+
+    def cancel(self) -> None:
+        """Withdraw the pending request; the identity stays."""
+        ...
+
+    async def confirm(self) -> None:
+        """Erase the identity, contacts, messages, passphrase and paired browsers, then make a
+        new identity. Raises ResetNotPending (nothing changed) or ResetFailed (names the step).
+        """
+        ...
+
+
+class NoIdentityReset:
+    """An `IdentityReset` that is never pending (a page without buttons behind it)."""
+
+    def pending(self) -> bool:
+        """Never."""
+        return False
+
+    def cancel(self) -> None:
+        """Nothing to withdraw."""
+
+    async def confirm(self) -> None:
+        """Always refused."""
+        raise ResetNotPending("no identity reset was asked for on this node")
 
 
 class PairingStore(Protocol):

@@ -9,7 +9,7 @@ from typing import Any, Final
 import jinja2
 from aiohttp import web
 
-from pigeon.ui.web.keys import CONFIG, SESSION
+from pigeon.ui.web.keys import CONFIG, RESET, SESSION
 
 STATE_LABELS: Final = {
     "queued": "queued",
@@ -39,6 +39,8 @@ FLASHES: Final = {
     "revoked": "Browser revoked.",
     "paired": "This browser is paired.",
     "unlocked": "Vault unlocked.",
+    "reset": "The node has a new identity and no paired browser. Pair this browser again.",
+    "kept": "The reset was cancelled; the identity stays.",
 }
 
 
@@ -130,6 +132,8 @@ def render_page(
         "data": {},
         "unread": 0,
         "signed_in": SESSION in request,
+        # Every page says so while a reset asked for on the buttons waits (not to strangers).
+        "reset_pending": SESSION in request and request.app[RESET].pending(),
     }
     defaults.update(context)
     text = render_fragment(request, template, title=title, page=page, section=section, **defaults)

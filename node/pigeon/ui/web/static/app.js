@@ -297,17 +297,21 @@ function initDevice() {
     next.src = `/api/panel/frame.png?t=${Date.now()}`;
   }, 400);
   for (const button of document.querySelectorAll("[data-button]")) {
-    const id = button.dataset.button;
+    // "a b" holds both at once (the identity reset), which one mouse pointer cannot do.
+    const ids = button.dataset.button.split(" ");
+    const send = (path) => {
+      for (const id of ids) api("POST", path, { button: id }).catch(() => {});
+    };
     const down = (event) => {
       event.preventDefault();
       button.setPointerCapture?.(event.pointerId);
       button.classList.add("down");
-      api("POST", "/api/panel/press", { button: id }).catch(() => {});
+      send("/api/panel/press");
     };
     const up = () => {
       if (!button.classList.contains("down")) return;
       button.classList.remove("down");
-      api("POST", "/api/panel/release", { button: id }).catch(() => {});
+      send("/api/panel/release");
     };
     button.addEventListener("pointerdown", down);
     button.addEventListener("pointerup", up);
@@ -347,4 +351,6 @@ const INIT = {
 };
 showLocalTimes(document);
 INIT[page]?.();
-if (page !== "pair") connect(1000);
+// The reset page stays off the socket: the reset revokes every browser, and a reload on
+// "revoked" would race the form's own answer (which clears the cookie and goes to /pair).
+if (page !== "pair" && page !== "reset") connect(1000);
