@@ -48,7 +48,6 @@ def _packets(rng: random.Random, count: int, payload_len: int = 568) -> list[byt
     for _ in range(count):
         packet = Packet(
             type=PacketType.ENVELOPE,
-            packet_id=rng.randbytes(16),
             recipient_tag=rng.randbytes(16),
             expires_at_s=int(START_S) + 86_400,
             payload=rng.randbytes(payload_len),

@@ -38,7 +38,6 @@ def best_ns(func: Callable[[], object], number: int, repeat: int = 5) -> float:
 def text_envelope(number: int) -> Packet:
     return Packet(
         type=PacketType.ENVELOPE,
-        packet_id=RNG.randbytes(16),
         recipient_tag=RNG.randbytes(16),
         expires_at_s=1_900_000_000 + number,
         payload=RNG.randbytes(568),  # one padded block of ratchet ciphertext
@@ -213,7 +212,6 @@ def bench_router_path() -> dict[str, object]:
     small = encode_packet(
         Packet(
             type=PacketType.ENVELOPE,
-            packet_id=RNG.randbytes(16),
             recipient_tag=RNG.randbytes(16),
             expires_at_s=1_900_000_000,
             payload=RNG.randbytes(150),

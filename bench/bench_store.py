@@ -101,7 +101,7 @@ class SpoolWorkload:
 
     def _envelope(self) -> SpooledEnvelope:
         self.next_id += 1
-        packet_id = os.urandom(16)  # mesh packet ids are random: index inserts scatter
+        packet_id = os.urandom(16)  # mesh packet ids are hashes: index inserts scatter
         self.stored.append(packet_id)
         return SpooledEnvelope(
             packet_id=packet_id,

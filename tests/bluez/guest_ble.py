@@ -81,7 +81,6 @@ class MeshSink:
 def envelope(rng: random.Random, size: int) -> Packet:
     return Packet(
         type=PacketType.ENVELOPE,
-        packet_id=rng.randbytes(16),
         recipient_tag=rng.randbytes(16),
         expires_at_s=int(time.time()) + 3600,
         payload=rng.randbytes(size),
@@ -91,11 +90,7 @@ def envelope(rng: random.Random, size: int) -> Packet:
 
 def receipt(rng: random.Random) -> Packet:
     return make_receipt(
-        rng.randbytes(16),
-        rng.randbytes(16),
-        rng.randbytes(16),
-        rng.randbytes(16),
-        int(time.time()) + 3600,
+        rng.randbytes(16), rng.randbytes(16), rng.randbytes(16), int(time.time()) + 3600
     )
 
 

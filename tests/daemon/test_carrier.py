@@ -54,7 +54,6 @@ def hinted(
         hint = MailboxHint(key.public_key, tuple(relays), forged_by.sign(message))
     return Packet(
         type=PacketType.ENVELOPE,
-        packet_id=n.to_bytes(16, "big"),
         recipient_tag=bytes(16),
         expires_at_s=int(time.time()) + 3600,
         payload=b"opaque ciphertext %d" % n,

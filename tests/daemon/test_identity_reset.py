@@ -159,10 +159,11 @@ async def test_a_confirmed_reset_erases_the_identity_and_keeps_the_relay_side(
     token = node.pairing.submit(node.pairing.start(now), now, "test browser")
     assert node.board.owner.owner_paired
     spool = open_spool(data)  # a second connection, as another process would have
+    for_others, for_old_owner = envelope(b"C", now), envelope(b"H", now)
     spool.apply(
         [
-            StoreEnvelope(carried(envelope(b"C" * 16, now), now)),
-            StoreEnvelope(held(envelope(b"H" * 16, now), now)),
+            StoreEnvelope(carried(for_others, now)),
+            StoreEnvelope(held(for_old_owner, now)),
         ]
     )
 
@@ -191,8 +192,8 @@ async def test_a_confirmed_reset_erases_the_identity_and_keeps_the_relay_side(
     assert not node.board.owner.owner_paired
     # The relay side stays: device key, spool (but for mail held for the old identity), cert.
     assert data.device_key.read_bytes() == device_key
-    assert spool.envelope(b"C" * 16) is not None
-    assert spool.envelope(b"H" * 16) is None
+    assert spool.envelope(for_others.packet_id) is not None
+    assert spool.envelope(for_old_owner.packet_id) is None
     spool.close()
     assert sorted((p.name, p.read_bytes()) for p in node.cert_dir.iterdir()) == certificate
     # The parts run on: the radio never stopped, the paused ones started again.

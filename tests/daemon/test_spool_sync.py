@@ -15,13 +15,12 @@ from pigeon.store.keeper import DataDir, open_spool
 from pigeon.store.spool_db import DropEnvelope, SaveSeenCache
 
 
-def envelope(packet_id: bytes, now: float, lifetime_s: float = 3600) -> Packet:
+def envelope(name: bytes, now: float, lifetime_s: float = 3600) -> Packet:
     return Packet(
         type=PacketType.ENVELOPE,
-        packet_id=packet_id,
         recipient_tag=b"T" * 8,
         expires_at_s=int(now + lifetime_s),
-        payload=b"ciphertext",
+        payload=b"ciphertext " + name,
         receipt_hash=receipt_hash(b"s" * 16),
     )
 
@@ -39,9 +38,10 @@ def test_carried_envelopes_and_the_seen_cache_survive_a_restart(tmp_path: Path) 
     now = time.time()
     spool = open_spool(data_dir)
     router = Router(RouterConfig(), random.Random(1))
-    ids = [bytes([i]) * 16 for i in range(3)]
-    for packet_id in ids:
-        router.handle(LocalSend(envelope(packet_id, now)), now)
+    packets = [envelope(bytes([i]), now) for i in range(3)]
+    ids = [packet.packet_id for packet in packets]
+    for packet in packets:
+        router.handle(LocalSend(packet), now)
     sync = SpoolSync(router, spool)
     sync.persist(now)
     spool.close()
@@ -59,17 +59,19 @@ def test_what_the_router_let_go_is_dropped_and_older_runs_are_kept(tmp_path: Pat
     now = time.time()
     spool = open_spool(data_dir)
     earlier = Router(RouterConfig(), random.Random(1))
-    earlier.handle(LocalSend(envelope(b"e" * 16, now)), now)
+    kept = envelope(b"e", now)
+    earlier.handle(LocalSend(kept), now)
     SpoolSync(earlier, spool).persist(now)
     router = Router(RouterConfig(), random.Random(2))
-    router.handle(LocalSend(envelope(b"s" * 16, now, lifetime_s=5)), now)
+    short = envelope(b"s", now, lifetime_s=5)
+    router.handle(LocalSend(short), now)
     sync = SpoolSync(router, spool)
     sync.persist(now)
-    assert stored_ids(data_dir) == {b"e" * 16, b"s" * 16}
+    assert stored_ids(data_dir) == {kept.packet_id, short.packet_id}
     router.handle(Tick(), now + 10)  # the short-lived envelope expires in the router
     sync.persist(now + 10)
     # Dropped: the one this run carried and let go. Kept: the earlier run's envelope.
-    assert stored_ids(data_dir) == {b"e" * 16}
+    assert stored_ids(data_dir) == {kept.packet_id}
     spool.close()
 
 
@@ -78,8 +80,11 @@ def test_sync_ops_end_with_the_seen_cache(tmp_path: Path) -> None:
 
     now = time.time()
     router = Router(RouterConfig(), random.Random(1))
-    router.handle(LocalSend(envelope(b"a" * 16, now)), now)
-    ops = sync_ops(router.carried_packets(), {b"a" * 16, b"z" * 16}, {b"z" * 16}, router.seen, now)
+    stored = envelope(b"a", now)
+    router.handle(LocalSend(stored), now)
+    ops = sync_ops(
+        router.carried_packets(), {stored.packet_id, b"z" * 16}, {b"z" * 16}, router.seen, now
+    )
     assert DropEnvelope(b"z" * 16) in ops
     assert isinstance(ops[-1], SaveSeenCache)
     assert not any(getattr(op, "envelope", None) for op in ops)  # "a" is stored already
@@ -90,9 +95,10 @@ def test_a_restarted_router_hands_on_what_the_last_run_carried(tmp_path: Path) -
     now = time.time()
     spool = open_spool(data_dir)
     first = Router(RouterConfig(), random.Random(1))
-    ids = [bytes([i]) * 16 for i in range(3)]
-    for packet_id in ids:
-        first.handle(LocalSend(envelope(packet_id, now)), now)
+    packets = [envelope(bytes([i]), now) for i in range(3)]
+    ids = [packet.packet_id for packet in packets]
+    for packet in packets:
+        first.handle(LocalSend(packet), now)
     SpoolSync(first, spool).persist(now)
     spool.close()
     # A new process: the spool gives the envelopes back and the router carries them again.

@@ -107,7 +107,6 @@ class Net:
         secret = self.rng.randbytes(16)
         packet = Packet(
             type=PacketType.ENVELOPE,
-            packet_id=self.rng.randbytes(16),
             recipient_tag=tag_of(to),
             expires_at_s=int(self.now) + lifetime_s,
             payload=self.rng.randbytes(300),
@@ -124,9 +123,7 @@ class Net:
 
     def receipt(self, envelope: Packet, secret: bytes, to: str) -> Packet:
         """The receipt a recipient sends for `envelope`, addressed to `to`."""
-        return make_receipt(
-            self.rng.randbytes(16), secret, envelope.packet_id, tag_of(to), envelope.expires_at_s
-        )
+        return make_receipt(secret, envelope.packet_id, tag_of(to), envelope.expires_at_s)
 
     def holding(self, packet_id: bytes) -> list[str]:
         """The nodes that carry `packet_id` now."""

@@ -5,7 +5,6 @@ from hypothesis import strategies as st
 from pigeon.mesh.packet import (
     MAX_MAILBOX_HINT_LEN,
     MAX_PAYLOAD_LEN,
-    PACKET_ID_LEN,
     RECEIPT_PAYLOAD_LEN,
     Flag,
     Packet,
@@ -14,7 +13,6 @@ from pigeon.mesh.packet import (
 )
 from pigeon.mesh.receipt import RECEIPT_HASH_LEN
 
-packet_ids = st.binary(min_size=PACKET_ID_LEN, max_size=PACKET_ID_LEN)
 recipient_tags = st.binary(min_size=8, max_size=16)
 expiries = st.integers(min_value=0, max_value=0xFFFF_FFFF)
 ttls = st.integers(min_value=0, max_value=15)
@@ -42,7 +40,6 @@ def packets(draw: st.DrawFn, max_payload: int = MAX_PAYLOAD_LEN) -> Packet:
         type=ptype,
         ttl=draw(ttls),
         flags=flags,
-        packet_id=draw(packet_ids),
         recipient_tag=tag,
         expires_at_s=draw(expiries),
         payload=payload,

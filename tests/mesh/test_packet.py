@@ -1,6 +1,7 @@
 """Mesh packet codec: round trips, the exact layout, and rejection of every malformed field."""
 
 import dataclasses
+import hashlib
 import struct
 
 import pytest
@@ -37,7 +38,6 @@ from pigeon.mesh.packet import (
 )
 from tests.mesh.strategies import packets, recipient_tags
 
-PID = bytes(range(16))
 TAG = bytes(range(100, 116))
 RHASH = bytes(range(200, 216))
 
@@ -45,7 +45,6 @@ RHASH = bytes(range(200, 216))
 def envelope(**changes: object) -> Packet:
     fields: dict[str, object] = {
         "type": PacketType.ENVELOPE,
-        "packet_id": PID,
         "recipient_tag": TAG,
         "expires_at_s": 1_800_000_000,
         "payload": b"ciphertext",
@@ -57,11 +56,10 @@ def envelope(**changes: object) -> Packet:
 
 def raw(
     *,
-    version: int = 1,
+    version: int = 2,
     ptype: int = 1,
     ttl: int = 7,
     flags: int = 0,
-    packet_id: bytes = PID,
     expires: int = 1_800_000_000,
     tag: bytes = TAG,
     tag_len: int | None = None,
@@ -73,12 +71,11 @@ def raw(
 ) -> bytes:
     """Packet bytes built by hand from the documented layout, independent of the encoder."""
     head = struct.pack(
-        ">BBBB16sIB",
+        ">BBBBIB",
         version,
         ptype,
         ttl,
         flags,
-        packet_id,
         expires,
         len(tag) if tag_len is None else tag_len,
     )
@@ -98,8 +95,57 @@ def test_round_trip(packet: Packet) -> None:
 
 def test_layout_matches_the_documented_bytes() -> None:
     assert encode_packet(envelope()) == raw()
-    assert FIXED_HEADER_LEN == 25
-    assert MAX_PACKET_LEN == 25 + 16 + 16 + 2 + MAX_PAYLOAD_LEN + 2 + MAX_MAILBOX_HINT_LEN
+    assert FIXED_HEADER_LEN == 9
+    assert MAX_PACKET_LEN == 9 + 16 + 16 + 2 + MAX_PAYLOAD_LEN + 2 + MAX_MAILBOX_HINT_LEN
+
+
+def documented_id(data: bytes, payload_start: int, payload: bytes) -> bytes:
+    """The id as docs/protocol.md defines it, from the wire bytes alone."""
+    header = data[:2] + data[3 : payload_start - 2]  # without TTL and payload_len
+    return hashlib.sha256(b"Pigeon.PacketId.v2" + header + payload).digest()[:16]
+
+
+def test_the_id_is_the_documented_hash_of_the_content() -> None:
+    data = raw()
+    expected = documented_id(data, 9 + 16 + 16 + 2, b"ciphertext")
+    assert envelope().packet_id == decode_packet(data).packet_id == expected
+    receipt = make_receipt(bytes(16), bytes(range(16)), TAG, 99)
+    encoded = encode_packet(receipt)
+    assert receipt.packet_id == documented_id(encoded, 9 + 16 + 2, receipt.payload)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"recipient_tag": TAG[:8]},
+        {"expires_at_s": 1},
+        {"receipt_hash": bytes(16)},
+        {"flags": int(Flag.BULK)},
+        {"payload": b"ciphertexT"},
+    ],
+)
+def test_every_covered_field_changes_the_id(changes: dict[str, object]) -> None:
+    assert envelope(**changes).packet_id != envelope().packet_id
+
+
+def test_ttl_and_hint_leave_the_id_alone() -> None:
+    hinted = envelope(flags=int(Flag.MAILBOX_HINT), mailbox_hint=b"one")
+    assert with_ttl(hinted, 0).packet_id == hinted.packet_id
+    assert dataclasses.replace(hinted, mailbox_hint=b"two").packet_id == hinted.packet_id
+
+
+@given(packets(max_payload=300), st.data())
+def test_altered_bytes_never_keep_the_id(packet: Packet, data: st.DataObject) -> None:
+    """The flaw content ids close: other bytes under a genuine packet's id."""
+    encoded = bytearray(encode_packet(packet))
+    index = data.draw(st.integers(min_value=0, max_value=len(encoded) - 1))
+    encoded[index] ^= data.draw(st.integers(min_value=1, max_value=255))
+    try:
+        altered = decode_packet(bytes(encoded))
+    except MalformedPacket:
+        return
+    changed_hint_or_ttl = index == 2 or altered.mailbox_hint != packet.mailbox_hint
+    assert (altered.packet_id == packet.packet_id) == changed_hint_or_ttl
 
 
 def test_hint_layout_matches_the_documented_bytes() -> None:
@@ -113,7 +159,6 @@ def test_the_hint_is_outside_the_associated_data_but_its_flag_is_inside() -> Non
         return associated_data(
             packet_type=packet.type,
             flags=packet.flags,
-            packet_id=packet.packet_id,
             recipient_tag=packet.recipient_tag,
             expires_at_s=packet.expires_at_s,
             receipt_hash=packet.receipt_hash,
@@ -139,7 +184,8 @@ def test_largest_packet_round_trips() -> None:
     [
         (b"", "version"),
         (raw(version=0), "version"),
-        (raw(version=2), "version"),
+        (raw(version=1), "version"),
+        (raw(version=3), "version"),
         (raw(version=255), "version"),
         (raw()[:1], "header truncated"),
         (raw()[: FIXED_HEADER_LEN - 1], "header truncated"),
@@ -238,8 +284,6 @@ def test_random_bytes_raise_only_malformed_packet(data: bytes) -> None:
         ({"flags": 0x10}, "flags"),
         ({"flags": 0x04}, "mailbox_hint length 0"),
         ({"mailbox_hint": b"hint"}, "without the MAILBOX_HINT flag"),
-        ({"packet_id": bytes(15)}, "packet_id"),
-        ({"packet_id": bytes(17)}, "packet_id"),
         ({"recipient_tag": bytes(7)}, "recipient_tag"),
         ({"expires_at_s": -1}, "expires_at_s"),
         ({"expires_at_s": 2**32}, "expires_at_s"),
@@ -257,7 +301,6 @@ def test_non_envelopes_carry_no_receipt_hash() -> None:
     with pytest.raises(ValueError, match="receipt_hash"):
         Packet(
             type=PacketType.RECEIPT,
-            packet_id=PID,
             recipient_tag=TAG,
             expires_at_s=0,
             payload=bytes(32),
@@ -286,9 +329,9 @@ def test_decremented_counts_down_and_stops_at_zero() -> None:
 
 
 def test_priority_classes() -> None:
-    receipt = make_receipt(PID, bytes(16), bytes(16), TAG, 0)
+    receipt = make_receipt(bytes(16), bytes(16), TAG, 0)
     assert priority(receipt) is Priority.CONTROL
-    assert priority(make_announce(PID, [TAG], 0)) is Priority.CONTROL
+    assert priority(make_announce([TAG], 0)) is Priority.CONTROL
     assert priority(envelope()) is Priority.INTERACTIVE
     assert priority(envelope(flags=int(Flag.HANDSHAKE))) is Priority.INTERACTIVE
     assert priority(envelope(payload=bytes(INTERACTIVE_MAX_PAYLOAD_LEN))) is Priority.INTERACTIVE
@@ -312,7 +355,7 @@ def test_announce_rejects_bad_tags() -> None:
 
 
 def test_make_announce_is_neighbour_only_and_untagged() -> None:
-    announce = make_announce(PID, [TAG, TAG[:8]], 99)
+    announce = make_announce([TAG, TAG[:8]], 99)
     assert announce.ttl == 0
     assert announce.recipient_tag == b""
     assert decode_announce(decode_packet(encode_packet(announce)).payload) == (TAG, TAG[:8])
@@ -320,7 +363,7 @@ def test_make_announce_is_neighbour_only_and_untagged() -> None:
 
 def test_receipt_payload() -> None:
     secret, envelope_id = bytes(range(16)), bytes(range(16, 32))
-    receipt = make_receipt(PID, secret, envelope_id, TAG, 99)
+    receipt = make_receipt(secret, envelope_id, TAG, 99)
     assert decode_receipt(receipt.payload) == (secret, envelope_id)
     assert encode_receipt(secret, envelope_id) == secret + envelope_id
     with pytest.raises(ValueError, match="secret"):
@@ -335,7 +378,7 @@ def test_repr_shows_neither_payload_nor_full_identifiers() -> None:
     packet = envelope(payload=b"SECRET-LOOKING-PAYLOAD")
     text = repr(packet)
     assert "SECRET" not in text
-    assert PID.hex() not in text
+    assert packet.packet_id.hex() not in text
     assert TAG.hex() not in text
     assert "22 bytes" in text
 
@@ -344,7 +387,6 @@ def _ad(packet: Packet) -> bytes:
     return associated_data(
         packet_type=packet.type,
         flags=packet.flags,
-        packet_id=packet.packet_id,
         recipient_tag=packet.recipient_tag,
         expires_at_s=packet.expires_at_s,
         receipt_hash=packet.receipt_hash,
@@ -355,7 +397,6 @@ def test_associated_data_binds_every_field_but_ttl_and_payload() -> None:
     base = envelope()
     assert _ad(base) == _ad(envelope(ttl=0, payload=b"other"))
     for changes in (
-        {"packet_id": bytes(16)},
         {"recipient_tag": TAG[:8]},
         {"expires_at_s": 1},
         {"receipt_hash": bytes(16)},
@@ -368,7 +409,6 @@ def test_associated_data_binds_every_field_but_ttl_and_payload() -> None:
         associated_data(
             packet_type=PacketType.ENVELOPE,
             flags=0,
-            packet_id=PID,
             recipient_tag=TAG,
             expires_at_s=-1,
             receipt_hash=RHASH,

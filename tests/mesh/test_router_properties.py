@@ -48,7 +48,6 @@ def test_payloads_arrive_byte_for_byte(payload: bytes, routing: str) -> None:
     envelope, _ = net.envelope("c")
     envelope = type(envelope)(
         type=envelope.type,
-        packet_id=envelope.packet_id,
         recipient_tag=envelope.recipient_tag,
         expires_at_s=envelope.expires_at_s,
         payload=payload,

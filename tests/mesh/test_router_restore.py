@@ -18,10 +18,9 @@ TAG = b"R" * 8
 def envelope(index: int, lifetime_s: float = 3600) -> Packet:
     return Packet(
         type=PacketType.ENVELOPE,
-        packet_id=index.to_bytes(16, "big"),
         recipient_tag=TAG,
         expires_at_s=int(NOW + lifetime_s),
-        payload=b"ciphertext",
+        payload=b"ciphertext %d" % index,
         receipt_hash=receipt_hash(bytes(16)),
     )
 
@@ -63,7 +62,6 @@ def test_a_large_restored_spool_is_not_refused_as_one_depositor() -> None:
     restored = [
         Packet(
             type=PacketType.ENVELOPE,
-            packet_id=i.to_bytes(16, "big"),
             recipient_tag=bytes([i]) * 8,
             expires_at_s=int(NOW + 3600),
             payload=b"c",

@@ -11,11 +11,18 @@ from pigeon.mesh.spool import Eviction, Spool, SpoolPolicy, SpoolReason, Usage
 NOW = 1_000_000.0
 TAG_A, TAG_B = b"A" * 16, b"B" * 8
 LATER = int(NOW) + 3600
-OVERHEAD = 59  # encoded header of an envelope with a 16-byte tag
+OVERHEAD = 43  # encoded header of an envelope with a 16-byte tag
+_IDS: dict[int, bytes] = {}  # the test's number of each packet made -> its (content) id
 
 
 def pid(number: int) -> bytes:
-    return number.to_bytes(16, "big")
+    """The id of the packet made as `number` (ids follow from contents), or one never made."""
+    return _IDS.get(number, number.to_bytes(16, "big"))
+
+
+def _named(number: int, packet: Packet) -> Packet:
+    _IDS[number] = packet.packet_id  # the latest packet made as `number`
+    return packet
 
 
 def secret_of(number: int) -> bytes:
@@ -30,25 +37,22 @@ def env(
     bulk: bool = False,
     expires: int = LATER,
 ) -> Packet:
-    return Packet(
+    packet = Packet(
         type=PacketType.ENVELOPE,
-        packet_id=pid(number),
         recipient_tag=tag,
         expires_at_s=expires,
         payload=bytes(payload_len),
         flags=int(Flag.BULK) if bulk else 0,
         receipt_hash=receipt_hash(secret_of(number)),
     )
+    return _named(number, packet)
 
 
 def receipt(number: int, for_envelope: int, secret: bytes | None = None) -> Packet:
-    return make_receipt(
-        pid(number),
-        secret_of(for_envelope) if secret is None else secret,
-        pid(for_envelope),
-        TAG_A,
-        LATER,
+    packet = make_receipt(
+        secret_of(for_envelope) if secret is None else secret, pid(for_envelope), TAG_A, LATER
     )
+    return _named(number, packet)
 
 
 def offer_all(spool: Spool, *packets: Packet, depositor: str = "n1", now: float = NOW) -> None:
@@ -79,7 +83,7 @@ def test_refusals_before_quotas() -> None:
     offer_all(spool, env(1))
     cases = [
         (env(1), SpoolReason.DUPLICATE),
-        (make_announce(pid(2), [TAG_A], LATER), SpoolReason.NOT_SPOOLABLE),
+        (make_announce([TAG_A], LATER), SpoolReason.NOT_SPOOLABLE),
         (env(3, expires=int(NOW)), SpoolReason.EXPIRED),
         (env(4, payload_len=1000), SpoolReason.TOO_LARGE),
     ]
@@ -241,7 +245,7 @@ def test_a_held_receipt_keeps_its_envelope_out() -> None:
 
 def test_a_held_forged_receipt_is_evicted_when_its_envelope_arrives() -> None:
     spool = Spool()
-    offer_all(spool, receipt(3, 1, secret=bytes(16)), receipt(4, 1, secret=bytes(16)))
+    offer_all(spool, receipt(3, 1, secret=bytes(16)), receipt(4, 1, secret=b"\xff" * 16))
     decision = spool.offer(env(1), "n2", NOW)
     assert decision.accepted
     assert decision.evicted == (

@@ -83,7 +83,7 @@ def test_a_forged_or_foreign_hint_names_nobody(alice: Endpoint, bob: Endpoint) -
     ]
     for number, hint in enumerate(hints):
         forged = replace(hello, handshake_id=bytes([number + 1]) * 16, reply_to=hint)
-        forged_packet = replace(with_hello(packet, forged), packet_id=os.urandom(16))
+        forged_packet = with_hello(packet, forged)  # a new payload: a new packet id
         replies = exchange(alice, bob, [forged_packet])
         assert [bob.messenger.recipient_of(p.packet_id) for p in replies] == [None]
     assert bob.messenger.stats["reply_to_unknown"] == 3

@@ -555,11 +555,13 @@ async def test_expired_envelopes_are_purged(start: StartRelay, wall_clock: WallC
     wall_clock.advance(1800)
     await client.deposit(owner.public_key, eid(2), b"young")
     wall_clock.advance(1801)
+    # The purge counts after its delete commits (in the store's thread): wait for the count.
     for _ in range(100):
-        if relay.relay.store.stats().envelopes == 1:
+        if relay.relay.metrics.envelopes_purged_total:
             break
         await asyncio.sleep(0.05)
     assert relay.relay.metrics.envelopes_purged_total == 1
+    assert relay.relay.store.stats().envelopes == 1
     reader = await open_reader(relay.url, owner, int(wall_clock() * 1000))
     assert await reader.receive() == Envelope(eid(2), b"young")
     await client.close()

@@ -1,21 +1,25 @@
-"""Mesh packet codec (version 1): the hop-to-hop unit the router relays, spools and dedups.
+"""Mesh packet codec (version 2): the hop-to-hop unit the router relays, spools and dedups.
 
 Layout (big-endian; docs/protocol.md "Mesh packet" is the byte-by-byte reference):
 
-    version u8 | type u8 | ttl u8 | flags u8 | packet_id 16 | expires_at_s u32 | tag_len u8
+    version u8 | type u8 | ttl u8 | flags u8 | expires_at_s u32 | tag_len u8
     | recipient_tag (tag_len) | receipt_hash 16 (envelopes only) | payload_len u16 | payload
     [ | hint_len u16 | mailbox_hint (hint_len) ]   (envelopes flagged MAILBOX_HINT only)
 
-Hops may change only the TTL. The mailbox hint is opaque here (the crypto room's `MailboxHint`:
-the recipient's signed mailbox key and relays, for a node with an uplink to deposit the
-envelope); it is outside the associated data, but its flag is inside. A `Packet` validates
-itself on construction (ValueError naming the field, our fault); `decode_packet` turns every
-fault in outside bytes into MalformedPacket.
+The packet id is not sent: it is SHA-256 of a domain, the header without TTL (the associated
+data) and the payload, cut to 16 bytes, computed by whoever holds the packet. So an id names
+one content: nobody can send other bytes under a genuine packet's id to have the genuine packet
+dropped as a duplicate. Hops may change only the TTL. The mailbox hint is opaque here (the
+crypto room's `MailboxHint`: the recipient's signed mailbox key and relays, for a node with an
+uplink to deposit the envelope); it is outside the associated data and the id, but its flag is
+inside. A `Packet` validates itself on construction (ValueError naming the field, our fault);
+`decode_packet` turns every fault in outside bytes into MalformedPacket.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import struct
 from collections.abc import Sequence
 from enum import IntEnum, IntFlag
@@ -25,7 +29,7 @@ from pigeon.mesh.errors import MalformedPacket
 from pigeon.mesh.receipt import RECEIPT_HASH_LEN, RECEIPT_SECRET_LEN
 from pigeon.mesh.tags import MAX_TAG_LEN, MIN_TAG_LEN
 
-PACKET_VERSION: Final = 1
+PACKET_VERSION: Final = 2
 DEFAULT_TTL: Final = 7
 MAX_TTL: Final = 15
 PACKET_ID_LEN: Final = 16
@@ -41,9 +45,10 @@ MAX_MAILBOX_HINT_LEN: Final = 768
 MAX_ANNOUNCE_TAGS: Final = 255
 RECEIPT_PAYLOAD_LEN: Final = RECEIPT_SECRET_LEN + PACKET_ID_LEN
 
-_FIXED: Final = struct.Struct(">BBBB16sIB")
+_FIXED: Final = struct.Struct(">BBBBIB")
 _PAYLOAD_LEN: Final = struct.Struct(">H")
-_AD_HEAD: Final = struct.Struct(">BBB16sIB")
+_AD_HEAD: Final = struct.Struct(">BBBIB")
+PACKET_ID_DOMAIN: Final = b"Pigeon.PacketId.v2"
 FIXED_HEADER_LEN: Final = _FIXED.size
 _HINT_LEN: Final = _PAYLOAD_LEN
 MAX_PACKET_LEN: Final = (
@@ -92,7 +97,6 @@ def _field_fault(
     ptype: object,
     ttl: int,
     flags: int,
-    packet_id: bytes,
     recipient_tag: bytes,
     expires_at_s: int,
     payload: bytes,
@@ -105,8 +109,6 @@ def _field_fault(
     fault = _ttl_flags_fault(ptype, ttl, flags)
     if fault is not None:
         return fault
-    if len(packet_id) != PACKET_ID_LEN:
-        return f"packet_id length {len(packet_id)}, expected {PACKET_ID_LEN}"
     if not 0 <= expires_at_s <= MAX_EXPIRES_AT_S:
         return "expires_at_s outside the u32 range"
     if ptype is PacketType.ANNOUNCE:
@@ -153,10 +155,12 @@ def _payload_fault(ptype: object, payload: bytes) -> str | None:
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class Packet:
-    """One mesh packet; valid by construction (raises ValueError naming the bad field)."""
+    """One mesh packet; valid by construction (raises ValueError naming the bad field).
+
+    `packet_id` is derived from the content (see the module docstring), never given.
+    """
 
     type: PacketType
-    packet_id: bytes
     recipient_tag: bytes
     expires_at_s: int
     payload: bytes
@@ -164,13 +168,13 @@ class Packet:
     flags: int = 0
     receipt_hash: bytes = b""
     mailbox_hint: bytes = b""
+    packet_id: bytes = dataclasses.field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         fault = _field_fault(
             self.type,
             self.ttl,
             self.flags,
-            self.packet_id,
             self.recipient_tag,
             self.expires_at_s,
             self.payload,
@@ -179,6 +183,14 @@ class Packet:
         )
         if fault is not None:
             raise ValueError(fault)
+        ad = associated_data(
+            packet_type=self.type,
+            flags=self.flags,
+            recipient_tag=self.recipient_tag,
+            expires_at_s=self.expires_at_s,
+            receipt_hash=self.receipt_hash,
+        )
+        _set_field(self, "packet_id", _content_id(ad, self.payload))
 
     def __repr__(self) -> str:
         # Ids and tags shortened, payload by length only: reprs end up in logs.
@@ -196,7 +208,6 @@ def encode_packet(packet: Packet) -> bytes:
         packet.type,
         packet.ttl,
         packet.flags,
-        packet.packet_id,
         packet.expires_at_s,
         len(packet.recipient_tag),
     )
@@ -228,6 +239,7 @@ def encoded_len(packet: Packet) -> int:
 # decode_packet checks every field itself, then fills a Packet without validating it twice.
 _new_object: Final = object.__new__
 _set_field: Final = object.__setattr__
+_PACKET_FIELDS: Final = tuple(f.name for f in dataclasses.fields(Packet))
 
 
 def decode_packet(data: bytes) -> Packet:
@@ -239,7 +251,7 @@ def decode_packet(data: bytes) -> Packet:
         raise MalformedPacket(f"version {data[0]} unsupported, expected {PACKET_VERSION}")
     if size < FIXED_HEADER_LEN:
         raise MalformedPacket(f"header truncated: {size} bytes, need {FIXED_HEADER_LEN}")
-    _, type_value, ttl, flags, packet_id, expires_at_s, tag_len = _FIXED.unpack_from(data)
+    _, type_value, ttl, flags, expires_at_s, tag_len = _FIXED.unpack_from(data)
     ptype = _TYPE_BY_VALUE.get(type_value)
     if ptype is None:
         raise MalformedPacket(f"type {type_value} unknown")
@@ -267,7 +279,7 @@ def decode_packet(data: bytes) -> Packet:
         hint_start = size
     payload = data[payload_start:payload_end]
     mailbox_hint = data[hint_start:]
-    # The layout already fixed the id, expiry, tag and hash lengths; these are the rest.
+    # The layout already fixed the expiry, tag and hash lengths; these are the rest.
     fault = (
         _ttl_flags_fault(ptype, ttl, flags)
         or _payload_fault(ptype, payload)
@@ -277,7 +289,9 @@ def decode_packet(data: bytes) -> Packet:
         raise MalformedPacket(fault)
     packet = _new_object(Packet)
     _set_field(packet, "type", ptype)
-    _set_field(packet, "packet_id", packet_id)
+    # The associated data is the header without TTL: bytes 0-1 and 3 up to the payload length.
+    view = memoryview(data)
+    _set_field(packet, "packet_id", _content_id(view[:2], view[3:hash_end], payload))
     _set_field(packet, "recipient_tag", data[FIXED_HEADER_LEN:tag_end])
     _set_field(packet, "expires_at_s", expires_at_s)
     _set_field(packet, "payload", payload)
@@ -303,14 +317,20 @@ def _hint_start(data: bytes, payload_end: int) -> int:
 
 def with_ttl(packet: Packet, ttl: int) -> Packet:
     """`packet` with another TTL (the one field hops may change); ValueError if out of range."""
-    return dataclasses.replace(packet, ttl=ttl)
+    if not 0 <= ttl <= MAX_TTL:
+        raise ValueError(f"ttl {ttl} outside 0..{MAX_TTL}")
+    copy = _new_object(Packet)
+    for name in _PACKET_FIELDS:
+        _set_field(copy, name, getattr(packet, name))
+    _set_field(copy, "ttl", ttl)  # the id stays: it does not cover the TTL
+    return copy
 
 
 def decremented(packet: Packet) -> Packet:
     """`packet` one hop further; raises ValueError if its TTL is already 0 (do not relay it)."""
     if packet.ttl == 0:
         raise ValueError("ttl is 0: the packet must not be relayed")
-    return dataclasses.replace(packet, ttl=packet.ttl - 1)
+    return with_ttl(packet, packet.ttl - 1)
 
 
 def encoded_with_ttl(data: bytes, ttl: int) -> bytes:
@@ -335,23 +355,27 @@ def associated_data(
     *,
     packet_type: PacketType,
     flags: int,
-    packet_id: bytes,
     recipient_tag: bytes,
     expires_at_s: int,
     receipt_hash: bytes,
 ) -> bytes:
     """The header fields no hop may change, for the end-to-end layer to bind as associated data.
 
-    version | type | flags | packet_id | expires_at_s u32 | tag_len | recipient_tag | receipt_hash
-    (the packet header without TTL and payload length). Raises ValueError on out-of-range fields.
+    version | type | flags | expires_at_s u32 | tag_len | recipient_tag | receipt_hash (the
+    packet header without TTL and payload length). Raises ValueError on out-of-range fields.
     """
     try:
-        head = _AD_HEAD.pack(
-            PACKET_VERSION, packet_type, flags, packet_id, expires_at_s, len(recipient_tag)
-        )
+        head = _AD_HEAD.pack(PACKET_VERSION, packet_type, flags, expires_at_s, len(recipient_tag))
     except struct.error as exc:
         raise ValueError(f"field out of range: {exc}") from None
     return b"".join((head, recipient_tag, receipt_hash))
+
+
+def _content_id(*parts: bytes | memoryview) -> bytes:
+    digest = hashlib.sha256(PACKET_ID_DOMAIN)
+    for part in parts:
+        digest.update(part)
+    return digest.digest()[:PACKET_ID_LEN]
 
 
 # Announce payload: count u8, then count times (tag_len u8, tag).
@@ -427,13 +451,10 @@ def decode_receipt(payload: bytes) -> ReceiptPayload:
     return ReceiptPayload(payload[:RECEIPT_SECRET_LEN], payload[RECEIPT_SECRET_LEN:])
 
 
-def make_announce(
-    packet_id: bytes, tags: Sequence[bytes], expires_at_s: int, ttl: int = 0
-) -> Packet:
+def make_announce(tags: Sequence[bytes], expires_at_s: int, ttl: int = 0) -> Packet:
     """An announce of `tags` (empty recipient tag; TTL 0 by default: neighbours only)."""
     return Packet(
         type=PacketType.ANNOUNCE,
-        packet_id=packet_id,
         recipient_tag=b"",
         expires_at_s=expires_at_s,
         payload=encode_announce(tags),
@@ -442,7 +463,6 @@ def make_announce(
 
 
 def make_receipt(
-    packet_id: bytes,
     secret: bytes,
     envelope_id: bytes,
     recipient_tag: bytes,
@@ -452,7 +472,6 @@ def make_receipt(
     """A receipt revealing `secret` for envelope `envelope_id`, addressed to `recipient_tag`."""
     return Packet(
         type=PacketType.RECEIPT,
-        packet_id=packet_id,
         recipient_tag=recipient_tag,
         expires_at_s=expires_at_s,
         payload=encode_receipt(secret, envelope_id),

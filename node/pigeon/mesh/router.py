@@ -566,9 +566,7 @@ class Router:
         stale = neighbour.announce_ids.get(level)
         if stale is not None:
             neighbour.outbox.cancel(stale)
-        announce = make_announce(
-            self._rng.randbytes(16), tags, int(now) + ANNOUNCE_LIFETIME_S, ttl=level
-        )
+        announce = make_announce(tags, int(now) + ANNOUNCE_LIFETIME_S, ttl=level)
         if neighbour.outbox.put(announce.packet_id, encode_packet(announce), priority(announce)):
             neighbour.announced[level] = tags
             neighbour.announce_ids[level] = announce.packet_id

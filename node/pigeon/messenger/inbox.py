@@ -309,7 +309,7 @@ class Inbox:
             record = self._deliver(work, contact_id, record, inner, now)
             self._outbox.save(work, contact_id, record, now)
             tag = address(self._outbox.peer_tag_key(work, contact_id, record), now)
-            work.send(receipt_for(packet, inner.receipt_secret, tag, self._rng), contact_id)
+            work.send(receipt_for(packet, inner.receipt_secret, tag), contact_id)
             return True
         self.stats["undecryptable"] += 1
         return False

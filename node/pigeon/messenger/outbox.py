@@ -221,10 +221,9 @@ class Outbox:
     ) -> tuple[PeerRecord, bytes]:
         tag_key = self.peer_tag_key(work, contact_id, record)
         frame = self.frame(work, contact_id, tag_key, now, BULK_FLAGS)
-        record = self._write(
+        return self._write(
             work, contact_id, record, frame, body, transfer.message_id, PRIORITY_CHUNK, now
         )
-        return record, frame.packet_id
 
     def start_transfer(
         self, work: Work, file_id: str, message_id: str, chunk_count: int, now: float
@@ -257,7 +256,8 @@ class Outbox:
         now: float,
     ) -> PeerRecord:
         frame = self.frame(work, contact_id, self.peer_tag_key(work, contact_id, record), now, 0)
-        return self._write(work, contact_id, record, frame, body, message_id, PRIORITY_TEXT, now)
+        written = self._write(work, contact_id, record, frame, body, message_id, PRIORITY_TEXT, now)
+        return written[0]
 
     def _write(
         self,
@@ -269,13 +269,14 @@ class Outbox:
         message_id: str | None,
         priority: int,
         now: float,
-    ) -> PeerRecord:
+    ) -> tuple[PeerRecord, bytes]:
+        """Encrypt `body` into an envelope and queue it: the new record and the envelope's id."""
         assert frame.receipt_secret is not None  # ratchet messages are always receipted
         inner = Inner(frame.receipt_secret, body)
         state, message = self._sessions.encrypt(record.session, inner, frame.associated_data())
         packet = frame.packet(encode_envelope(RatchetEnvelope(message)))
         self._enqueue(work, contact_id, message_id, packet, priority, now)
-        return record.with_session(state)
+        return record.with_session(state), packet.packet_id
 
     def frame(
         self,

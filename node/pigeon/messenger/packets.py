@@ -1,7 +1,8 @@
 """Building the mesh packets the messenger sends: envelopes, their associated data, receipts.
 
 A ratchet message binds the mesh header fields no hop may change (`associated_data`), so the
-packet id, tag, expiry, flags and receipt hash are chosen before encryption (`EnvelopeFrame`).
+tag, expiry, flags and receipt hash are chosen before encryption (`EnvelopeFrame`); the packet
+id follows from them and the ciphertext.
 Handshake envelopes carry a receipt hash of random bytes whose preimage nobody knows: they are
 retried until the next handshake step arrives, not receipted.
 """
@@ -13,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from pigeon.mesh.packet import (
-    PACKET_ID_LEN,
     Flag,
     Packet,
     PacketType,
@@ -34,7 +34,6 @@ PRIORITY_CHUNK: Final = 1
 class EnvelopeFrame:
     """The header fields of an envelope about to be written, and its receipt secret."""
 
-    packet_id: bytes
     recipient_tag: bytes
     expires_at_s: int
     flags: int
@@ -53,26 +52,23 @@ class EnvelopeFrame:
         receipted: bool = True,
         mailbox_hint: bytes = b"",
     ) -> EnvelopeFrame:
-        """Fresh random packet id and receipt secret (or a preimage-less hash if not receipted).
+        """A fresh receipt secret (or a preimage-less random hash if not receipted).
 
         A non-empty `mailbox_hint` (the recipient's `MailboxHint` bytes) rides after the
         payload and sets the MAILBOX_HINT flag, which the associated data binds.
         """
-        packet_id = rng(PACKET_ID_LEN)
         if mailbox_hint:
             flags |= Flag.MAILBOX_HINT
         if receipted:
             secret = rng(RECEIPT_SECRET_LEN)
-            hashed = receipt_hash(secret)
-            return cls(packet_id, tag, expires_at_s, flags, secret, hashed, mailbox_hint)
-        return cls(packet_id, tag, expires_at_s, flags, None, rng(RECEIPT_HASH_LEN), mailbox_hint)
+            return cls(tag, expires_at_s, flags, secret, receipt_hash(secret), mailbox_hint)
+        return cls(tag, expires_at_s, flags, None, rng(RECEIPT_HASH_LEN), mailbox_hint)
 
     def associated_data(self) -> bytes:
         """What the ratchet binds: the packet header without TTL and payload length."""
         return associated_data(
             packet_type=PacketType.ENVELOPE,
             flags=self.flags,
-            packet_id=self.packet_id,
             recipient_tag=self.recipient_tag,
             expires_at_s=self.expires_at_s,
             receipt_hash=self.receipt_hash,
@@ -82,7 +78,6 @@ class EnvelopeFrame:
         """The envelope packet carrying `payload`."""
         return Packet(
             type=PacketType.ENVELOPE,
-            packet_id=self.packet_id,
             recipient_tag=self.recipient_tag,
             expires_at_s=self.expires_at_s,
             payload=payload,
@@ -97,18 +92,15 @@ def received_associated_data(packet: Packet) -> bytes:
     return associated_data(
         packet_type=packet.type,
         flags=packet.flags,
-        packet_id=packet.packet_id,
         recipient_tag=packet.recipient_tag,
         expires_at_s=packet.expires_at_s,
         receipt_hash=packet.receipt_hash,
     )
 
 
-def receipt_for(packet: Packet, secret: bytes, sender_tag: bytes, rng: Random) -> Packet:
+def receipt_for(packet: Packet, secret: bytes, sender_tag: bytes) -> Packet:
     """The receipt revealing `secret` for `packet`, addressed to its sender's tag."""
-    return make_receipt(
-        rng(PACKET_ID_LEN), secret, packet.packet_id, sender_tag, packet.expires_at_s
-    )
+    return make_receipt(secret, packet.packet_id, sender_tag, packet.expires_at_s)
 
 
 def is_handshake(packet: Packet) -> bool:

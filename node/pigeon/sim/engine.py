@@ -44,7 +44,6 @@ _LOGGER = logging.getLogger(__name__)
 START_UNIX_S = 20_000 * SECONDS_PER_DAY + 6 * 3600
 TICK_S = 10.0
 SAMPLE_S = 10.0
-PACKET_ID_LEN = 16
 TAG_KEY_LEN = 32
 
 
@@ -229,7 +228,6 @@ class Simulation:
         secret = rng.randbytes(RECEIPT_SECRET_LEN)
         envelope = Packet(
             type=PacketType.ENVELOPE,
-            packet_id=rng.randbytes(PACKET_ID_LEN),
             recipient_tag=derive_tag(self._nodes[dst].tag_key, day_number(unix_now)),
             expires_at_s=int(unix_now) + self.scenario.message_lifetime_s,
             payload=rng.randbytes(self.scenario.payload_bytes),
@@ -258,7 +256,6 @@ class Simulation:
         unix_now = START_UNIX_S + now
         sender = self._nodes[message.src]
         receipt = make_receipt(
-            self._traffic_rng.randbytes(PACKET_ID_LEN),
             message.secret,
             packet.packet_id,
             derive_tag(sender.tag_key, day_number(unix_now)),
