@@ -198,6 +198,8 @@ async def test_a_phone_without_uplink_reaches_a_far_contact_through_a_neighbour(
         await wait_until(lambda: last(far, phone_at_far) == ("from afar", "received"))
         assert far.driver.router.neighbours() == []  # it came by the relay alone
         assert neighbour.carrier.counters["carried"] >= 1
+        assert neighbour.board.status().carried_to_relays == neighbour.carrier.counters["carried"]
+        assert "deposited for neighbours" in neighbour.board.summary()
         assert neighbour.carrier.counters["refused_hint"] == 0
         assert phone.bridge.counters["deposited"] == 0
         stop.set()

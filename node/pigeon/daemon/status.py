@@ -70,6 +70,7 @@ class NodeStatusBoard:
             spool_bytes=spool_bytes,
             uplink=self.uplink(),
             relays=self.relays,
+            carried_to_relays=self.carried_to_relays(),
         )
 
     def spool_figures(self) -> tuple[int, int]:

@@ -60,6 +60,7 @@ class StaticStatus:
             spool_bytes=12 * 1024,
             uplink=LinkState.CONNECTING,
             relays=(RelayStatus("wss://relay.example.net/mailbox", RelayState.CONNECTED),),
+            carried_to_relays=7,
         )
 
     def status(self) -> NodeStatus:

@@ -310,7 +310,9 @@ async def test_status_and_device_panel(site: Site, aiohttp_client: AiohttpClient
         {"id": "c019", "rssi_dbm": None},
     ]
     assert status["uplink"] == "connecting"
+    assert status["carried_to_relays"] == 7
     node = await (await owner.get("/node")).text()
+    assert '<span data-stat="carried">7</span>' in node
     for text in ("7f3a", "-61 dBm", "wss://relay.example.net/mailbox", "3 h 2 min", "0.1.0"):
         assert text in node
     assert "7f3a" in await (await owner.get("/node/live")).text()

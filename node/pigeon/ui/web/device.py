@@ -42,6 +42,7 @@ def _status_dict(status: NodeStatus) -> dict[str, Any]:
         "neighbours": [{"id": n.short_id, "rssi_dbm": n.rssi_dbm} for n in status.neighbours],
         "spool": {"envelopes": status.spool_envelopes, "bytes": status.spool_bytes},
         "uplink": status.uplink.value,
+        "carried_to_relays": status.carried_to_relays,
         "relays": [
             {"url": r.url, "state": r.state.value, "detail": r.detail} for r in status.relays
         ],

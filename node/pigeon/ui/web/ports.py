@@ -70,6 +70,7 @@ class NodeStatus:
     spool_bytes: int = 0
     uplink: LinkState = LinkState.DOWN
     relays: tuple[RelayStatus, ...] = ()
+    carried_to_relays: int = 0  # neighbours' envelopes this node deposited at their relays
 
 
 class NodeStatusSource(Protocol):
