@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+WAIT_TIMEOUT_S = 60.0
+
+
+async def wait_until(predicate: Callable[[], bool], timeout_s: float = WAIT_TIMEOUT_S) -> None:
+    """Poll `predicate` until it holds; AssertionError after `timeout_s` (a failing test)."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
 
 
 def free_port() -> int:

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,7 +30,7 @@ from pigeon.store.keeper import DataDir, open_spool
 from pigeon.transport.relay_client import RelayClient
 from pigeon.transport.sim import RadioParams, SimMedium
 
-from .conftest import free_port
+from .conftest import free_port, wait_until
 
 LOOPBACK = CarryPolicy(private_addresses=True)  # the test relay listens on 127.0.0.1
 
@@ -61,14 +61,6 @@ def hinted(
         flags=int(Flag.MAILBOX_HINT),
         mailbox_hint=hint.to_bytes(),
     )
-
-
-async def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def read_mailbox(url: str, key: SigningKey, count: int) -> list[bytes]:

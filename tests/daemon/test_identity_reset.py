@@ -12,7 +12,7 @@ import logging
 import random
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -38,21 +38,11 @@ from pigeon.ui.web.security import COOKIE_NAME
 from tests.messenger.helpers import Endpoint
 
 from ..relay.process import launch_relay
-from .conftest import write_node_config
+from .conftest import wait_until, write_node_config
 from .test_neighbourhood import sim_node_config
 from .test_relay_bridge import node as relay_node
 from .test_relay_bridge import relay_metric
 from .test_spool_sync import envelope
-
-TIMEOUT_S = 30.0
-
-
-async def wait_until(predicate: Callable[[], bool], timeout_s: float = TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 def quiet_env(**changes: object) -> NodeEnvironment:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,15 +23,7 @@ from pigeon.daemon.node import Node, NodeEnvironment
 from pigeon.daemon.sdnotify import Notifier
 from pigeon.transport.sim import RadioParams, SimMedium
 
-DELIVERY_TIMEOUT_S = 60.0
-
-
-async def wait_until(predicate: Callable[[], bool], timeout_s: float = DELIVERY_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
+from .conftest import wait_until
 
 
 def sim_node_config(data_dir: Path, name: str) -> NodeConfig:

@@ -15,7 +15,7 @@ import random
 import re
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -41,17 +41,7 @@ from pigeon.transport.sim import RadioParams, SimMedium
 from pigeon.ui.web.ports import RelayState
 
 from ..relay.process import RelayProcess, launch_relay
-from .conftest import free_port
-
-TIMEOUT_S = 30.0
-
-
-async def wait_until(predicate: Callable[[], bool], timeout_s: float = TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
+from .conftest import free_port, wait_until
 
 
 def relay_metric(relay: RelayProcess, name: str) -> int:

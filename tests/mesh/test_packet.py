@@ -155,18 +155,9 @@ def test_hint_layout_matches_the_documented_bytes() -> None:
 
 
 def test_the_hint_is_outside_the_associated_data_but_its_flag_is_inside() -> None:
-    def ad(packet: Packet) -> bytes:
-        return associated_data(
-            packet_type=packet.type,
-            flags=packet.flags,
-            recipient_tag=packet.recipient_tag,
-            expires_at_s=packet.expires_at_s,
-            receipt_hash=packet.receipt_hash,
-        )
-
     hinted = envelope(flags=int(Flag.MAILBOX_HINT), mailbox_hint=b"one")
-    assert ad(hinted) == ad(dataclasses.replace(hinted, mailbox_hint=b"another"))
-    assert ad(hinted) != ad(envelope())
+    assert _ad(hinted) == _ad(dataclasses.replace(hinted, mailbox_hint=b"another"))
+    assert _ad(hinted) != _ad(envelope())
 
 
 def test_largest_packet_round_trips() -> None:
