@@ -59,3 +59,34 @@ def test_no_hint_by_default_or_for_a_contact_without_relays(tmp_path: Path) -> N
     finally:
         plain.close()
         asking.close()
+
+
+def test_the_owners_choice_overrides_the_config_and_survives_a_restart(tmp_path: Path) -> None:
+    phone = Endpoint(tmp_path / "phone", 1)  # config default: no hints
+    far = Endpoint(tmp_path / "far", 500)
+    for endpoint in (phone, far):
+        endpoint.start(T0)
+    try:
+        far.messenger.set_profile("Far", (RELAY,))
+        far_id, _ = befriend(phone, far, T0)
+        assert not phone.messenger.mailbox_hints
+        phone.messenger.set_mailbox_hints(True)
+        phone.close()
+        phone.open()
+        phone.start(T0)
+        assert phone.messenger.mailbox_hints
+        phone.messenger.send_text(far_id, "hinted by choice", T0)
+        hello = phone.messenger.take_outgoing()[0]
+        assert hello.flags & Flag.MAILBOX_HINT
+        phone.messenger.set_mailbox_hints(False)  # envelopes built from now on carry none
+        other = Endpoint(tmp_path / "other", 900)
+        other.start(T0)
+        other.messenger.set_profile("Other", (RELAY,))
+        other_id, _ = befriend(phone, other, T0)
+        phone.messenger.send_text(other_id, "not any more", T0)
+        (hello_to_other,) = phone.messenger.take_outgoing()
+        assert not hello_to_other.mailbox_hint
+        other.close()
+    finally:
+        phone.close()
+        far.close()

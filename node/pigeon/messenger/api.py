@@ -8,6 +8,8 @@ Lock (the node relays while locked; envelopes for the owner wait in the spool, u
     raise WrongPassphrase, VaultLocked, StorageFailed
 Own identity:
     own_card_text() -> "PIGEON:..."; set_profile(name, relays); own_handle()
+    mailbox_hints, set_mailbox_hints(enabled)   attach contacts' signed mailbox hints to our
+        envelopes, so neighbours with internet deposit them (the config's default until set)
 Contacts (ids are the contact's handle, `XXXX-XXXX-XXXX-XXXX-XXXX`):
     add_contact(card_text, name, now) -> ContactView      InvalidCard (crypto cause chained),
                                                           DuplicateContact, InvalidName
@@ -94,6 +96,7 @@ from pigeon.messenger.events import (
     Resync,
     Subscription,
 )
+from pigeon.messenger.outbox import ATTACH_HINTS_SETTING
 from pigeon.messenger.records import PEER_RECORD_VERSION, PeerRecord
 from pigeon.messenger.viewing import READ_SEQ_SETTING, contact_view, message_view
 from pigeon.messenger.views import ContactView, MessageView
@@ -149,6 +152,18 @@ class Messenger(MessengerCore):
     def own_handle(self) -> str:
         """Our handle (the id contacts know us by)."""
         return self._parts()[0].handle
+
+    @property
+    def mailbox_hints(self) -> bool:
+        """Whether our envelopes carry their recipients' mailbox hints (see MessengerConfig)."""
+        outbox = self._parts()[1]
+        with self._work() as work:
+            return outbox.attaches_hints(work)
+
+    def set_mailbox_hints(self, enabled: bool) -> None:
+        """Attach mailbox hints from now on, or stop; kept in the vault, over the config."""
+        with self._work() as work:
+            work.tx.put_setting(ATTACH_HINTS_SETTING, "1" if enabled else "0")
 
     def set_profile(self, name: str | None, relays: Sequence[str] = ()) -> None:
         """The name and mailbox relays our card carries; raises InvalidCard if they do not fit."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import replace
+from typing import Final
 
 from pigeon.crypto.card import ContactCard
 from pigeon.crypto.identity import Identity
@@ -46,6 +47,8 @@ from pigeon.messenger.work import Work
 from pigeon.store.vault_records import MessageState, OutboxEntry, SessionState
 
 _LOGGER = logging.getLogger(__name__)
+
+ATTACH_HINTS_SETTING: Final = "attach_mailbox_hints"  # "1" or "0"; absent: the config
 
 TRANSFER_SECRET: str = "transfer:"
 EXPIRED_REASON: str = "expired: no delivery receipt before the envelope's lifetime ended"
@@ -291,11 +294,16 @@ class Outbox:
         """A new envelope's header for the contact, with its mailbox hint if we attach those."""
         expires = int(now + self._config.envelope_lifetime_s)
         hint = b""
-        if self._config.attach_mailbox_hints:
+        if self.attaches_hints(work):
             hint = mailbox_hint_of(work.tx.contact(contact_id).card)
         return EnvelopeFrame.new(
             self._rng, address(tag_key, now), expires, flags, receipted=receipted, mailbox_hint=hint
         )
+
+    def attaches_hints(self, work: Work) -> bool:
+        """The owner's choice in the vault, else the config's default."""
+        stored = work.tx.setting(ATTACH_HINTS_SETTING)
+        return self._config.attach_mailbox_hints if stored is None else stored == "1"
 
     def _enqueue(
         self,

@@ -263,6 +263,20 @@ async def test_change_passphrase_and_ephemeral(site: Site, aiohttp_client: Aioht
     assert (await owner.post("/settings/ephemeral", data={"enabled": "maybe"})).status == 400
 
 
+async def test_mailbox_hints_switch(site: Site, aiohttp_client: AiohttpClient) -> None:
+    owner = await _owner(site, aiohttp_client)
+    assert not site.messenger.mailbox_hints  # the config's default: off
+    assert 'id="mailbox-hints-state">off<' in await (await owner.get("/settings")).text()
+    on = await owner.post("/settings/mailbox-hints", data={"enabled": "yes"})
+    assert on.status == 303
+    assert site.messenger.mailbox_hints
+    assert 'id="mailbox-hints-state">on<' in await (await owner.get("/settings")).text()
+    assert (await owner.post("/settings/mailbox-hints", data={"enabled": "1"})).status == 400
+    assert site.messenger.mailbox_hints
+    await owner.post("/settings/mailbox-hints", data={"enabled": "no"})
+    assert not site.messenger.mailbox_hints
+
+
 async def test_rename_interval_remove(
     site: Site, peer: Endpoint, aiohttp_client: AiohttpClient
 ) -> None:

@@ -108,6 +108,7 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/settings/lock", settings_pages.lock)
     router.add_post("/settings/passphrase", settings_pages.change_passphrase)
     router.add_post("/settings/ephemeral", settings_pages.set_ephemeral)
+    router.add_post("/settings/mailbox-hints", settings_pages.set_mailbox_hints)
     router.add_post("/settings/check-in", settings_pages.check_in_all)
     router.add_post("/settings/profile", settings_pages.set_profile)
     router.add_post("/settings/browsers/{session_id}/revoke", pair_pages.revoke)

@@ -36,6 +36,7 @@ FLASHES: Final = {
     "interval": "Check-in interval saved.",
     "passphrase": "Passphrase changed.",
     "ephemeral": "Ephemeral mode changed.",
+    "mailbox-hints": "Asking neighbours to deposit: changed.",
     "revoked": "Browser revoked.",
     "paired": "This browser is paired.",
     "unlocked": "Vault unlocked.",

@@ -1,4 +1,5 @@
-"""Settings (vault, ephemeral mode, check-in interval, card profile, paired browsers) and unlock."""
+"""Settings (vault, ephemeral mode, check-in interval, mailbox hints, card profile, paired
+browsers) and unlock."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def _settings(request: web.Request, *, error: str = "", status: int = 200) -> we
         section="settings",
         http_status=status,
         ephemeral=owner.ephemeral,
+        mailbox_hints=owner.mailbox_hints,
         check_in_minutes=minutes,
         relays=request.app[STATUS].status().relays,
         sessions=request.app[PAIRING].sessions(),
@@ -70,12 +72,22 @@ async def change_passphrase(request: web.Request) -> web.StreamResponse:
 
 async def set_ephemeral(request: web.Request) -> web.StreamResponse:
     """Turn ephemeral history on or off (effective at the next unlock)."""
-    form = await read_form(request)
-    enabled = form.get("enabled", "")
+    messenger(request).set_ephemeral(await _switch(request))
+    raise web.HTTPSeeOther("/settings?flash=ephemeral")
+
+
+async def set_mailbox_hints(request: web.Request) -> web.StreamResponse:
+    """Attach contacts' mailbox hints to our envelopes from now on, or stop."""
+    messenger(request).set_mailbox_hints(await _switch(request))
+    raise web.HTTPSeeOther("/settings?flash=mailbox-hints")
+
+
+async def _switch(request: web.Request) -> bool:
+    """An on/off form's `enabled` field; BadRequest unless it is "yes" or "no"."""
+    enabled = (await read_form(request)).get("enabled", "")
     if enabled not in {"yes", "no"}:
         raise BadRequest("enabled must be yes or no")
-    messenger(request).set_ephemeral(enabled == "yes")
-    raise web.HTTPSeeOther("/settings?flash=ephemeral")
+    return enabled == "yes"
 
 
 async def check_in_all(request: web.Request) -> web.StreamResponse:
