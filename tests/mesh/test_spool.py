@@ -1,5 +1,7 @@
 """Spool policy: quotas, caps, per-depositor limits, eviction order, expiry and receipts."""
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -235,6 +237,19 @@ def test_a_forged_receipt_is_refused_and_clears_nothing() -> None:
     assert held(spool) == [pid(1)]
 
 
+def test_a_tags_receipts_never_crowd_out_its_envelopes() -> None:
+    """A busy conversation: the receipts of its earlier envelopes fill the tag's quota."""
+    spool = Spool(SpoolPolicy(per_tag_max_packets=3))
+    offer_all(spool, *(receipt(100 + n, 200 + n) for n in range(3)))
+    assert spool.usage_for_tag(TAG_A, receipts=True) == Usage(3, 3 * encoded_len(receipt(100, 200)))
+    offer_all(spool, env(1), env(2), env(3))  # the envelopes' own quota is untouched
+    decision = spool.offer(receipt(103, 203), "n1", NOW)
+    assert decision.accepted
+    assert decision.evicted == (Eviction(pid(100), SpoolReason.DISPLACED),)  # the oldest receipt
+    assert held(spool, TAG_A)[:3] == [pid(101), pid(102), pid(103)]
+    assert spool.usage_for_tag(TAG_A) == Usage(3, 3 * (OVERHEAD + 41))
+
+
 def test_a_held_receipt_keeps_its_envelope_out() -> None:
     spool = Spool()
     offer_all(spool, receipt(3, 1))
@@ -361,8 +376,8 @@ def test_a_mirror_of_the_decisions_matches_and_limits_hold(steps: list[tuple[obj
         for packet, accepted_at in mirror.values() if expired_checked else ():
             assert min(packet.expires_at_s, accepted_at + policy.max_age_s) > now
         assert len(spool) <= policy.max_packets
-        for tag in (TAG_A, TAG_B):
-            usage = spool.usage_for_tag(tag)
+        for tag, receipts in itertools.product((TAG_A, TAG_B), (False, True)):
+            usage = spool.usage_for_tag(tag, receipts=receipts)
             assert usage.packets <= policy.per_tag_max_packets
             assert usage.size_bytes <= policy.per_tag_max_bytes
         for name in ("d1", "d2", "d3"):

@@ -35,7 +35,7 @@ from pigeon.daemon.mesh_driver import MeshDriver
 from pigeon.daemon.node import Node, NodeEnvironment
 from pigeon.daemon.sdnotify import Notifier
 from pigeon.mesh.router import Router, RouterConfig
-from pigeon.messenger.api import LockChanged, MessageAdded, MessengerError
+from pigeon.messenger.api import LockChanged, MessageAdded, MessageView, MessengerError, Resync
 from pigeon.relay.config import RelayConfig
 from pigeon.relay.server import start_relay
 from pigeon.transport.sim import RadioParams, SimMedium
@@ -99,6 +99,7 @@ class ScriptedPeer:
         self._you = you
         self._relays = relays  # put in Robin's card: verified contacts deposit there too
         self.answered = 0
+        self._last_answered: dict[str, int] = {}  # contact id -> seq of the last message answered
 
     async def run(self) -> None:
         """Wait for both vaults, exchange cards, then echo until cancelled."""
@@ -108,6 +109,9 @@ class ScriptedPeer:
         await _until(lambda: not robin.is_locked and not self._you.messenger.is_locked)
         robin.set_profile(ROBIN_NAME, self._relays)
         self._befriend_you()
+        for contact in robin.contacts():  # messages of an earlier run were answered then
+            latest = robin.conversation(contact.id, limit=1)
+            self._last_answered[contact.id] = latest[-1].seq if latest else -1
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
         subscription = robin.subscribe(wakeup=wake.set)
@@ -125,9 +129,9 @@ class ScriptedPeer:
                     self._befriend_you()  # a reset gave you a new identity
                 for event in subscription.drain():
                     if isinstance(event, MessageAdded) and event.message.direction == "in":
-                        self._answer(
-                            event.message.contact_id, event.message.text, event.message.file_name
-                        )
+                        self._answer(event.message)
+                    elif isinstance(event, Resync):  # fell behind a burst: look, answer the rest
+                        self._answer_unanswered()
         finally:
             subscription.close()
             yours.close()
@@ -145,16 +149,30 @@ class ScriptedPeer:
         except MessengerError as exc:
             _LOGGER.warning("the scripted peer could not add your card: %s", exc)
 
-    def _answer(self, contact_id: str, text: str | None, file_name: str | None) -> None:
-        if file_name is not None:
-            reply = f"Thanks, {ROBIN_NAME} got your file {file_name!r}."
+    def _answer_unanswered(self) -> None:
+        robin = self._robin.messenger
+        try:
+            for contact in robin.contacts():
+                for message in robin.conversation(contact.id, limit=500):
+                    if message.direction == "in":
+                        self._answer(message)
+        except MessengerError as exc:
+            _LOGGER.warning("the scripted peer could not catch up: %s", exc)
+
+    def _answer(self, message: MessageView) -> None:
+        contact_id = message.contact_id
+        if message.seq <= self._last_answered.get(contact_id, -1):
+            return  # answered already (a catch-up after a burst sees it again)
+        if message.file_name is not None:
+            reply = f"Thanks, {ROBIN_NAME} got your file {message.file_name!r}."
         else:
-            reply = f"{ROBIN_NAME} got: {text or ''}"[:4000]
+            reply = f"{ROBIN_NAME} got: {message.text or ''}"[:4000]
         try:
             self._robin.messenger.send_text(contact_id, reply, time.time())
         except MessengerError as exc:
             _LOGGER.warning("the scripted peer could not answer: %s", exc)
             return
+        self._last_answered[contact_id] = message.seq
         self.answered += 1
 
 

@@ -13,10 +13,13 @@ if room cannot be made from its own class and lower ones, it is rejected instead
 limits are never met by eviction: a neighbour over its share is refused, so one sender cannot
 push others out beyond its share.
 
-Receipts are spooled too (CONTROL class) so they travel on and clear other spools. A receipt
-that reveals the right secret for a held envelope removes it; a held receipt keeps a later
-copy of its envelope out; a receipt whose secret does not match a held envelope is forged and
-is refused (or, if it was held first, evicted when the envelope arrives).
+Per-tag quotas count a tag's receipts and its envelopes apart, each against the same limits:
+a busy conversation's receipts (held until they expire, since nobody learns they arrived)
+must not crowd out its next envelopes, and a new receipt displaces only the tag's oldest
+receipt. Receipts are spooled too (CONTROL class) so they travel on and clear other spools.
+A receipt that reveals the right secret for a held envelope removes it; a held receipt keeps a
+later copy of its envelope out; a receipt whose secret does not match a held envelope is forged
+and is refused (or, if it was held first, evicted when the envelope arrives).
 """
 
 from __future__ import annotations
@@ -120,11 +123,21 @@ class _Bucket:
     )
     packets: int = 0
     size_bytes: int = 0
+    control_packets: int = 0  # of which CONTROL (receipts, in a tag's bucket)
+    control_bytes: int = 0
 
     def victims(self, klass: Priority) -> Iterator[bytes]:
         """Eviction candidates for a newcomer of `klass`: lowest class first, oldest first."""
         for lower in reversed(_CLASSES[klass:]):
             yield from self.classes[lower]
+
+    def usage_like(self, klass: Priority) -> tuple[int, int, Iterator[bytes]]:
+        """A tag's quota use by packets of the newcomer's kind (receipts, or envelopes), and
+        the candidates to displace among them."""
+        if klass is Priority.CONTROL:
+            return self.control_packets, self.control_bytes, iter(self.classes[Priority.CONTROL])
+        packets, size = self.packets - self.control_packets, self.size_bytes - self.control_bytes
+        return packets, size, self.victims(klass)
 
 
 class Spool:
@@ -151,10 +164,14 @@ class Spool:
         """Encoded bytes of every held packet."""
         return self._all.size_bytes
 
-    def usage_for_tag(self, recipient_tag: bytes) -> Usage:
-        """What `recipient_tag` uses of its quota."""
+    def usage_for_tag(self, recipient_tag: bytes, *, receipts: bool = False) -> Usage:
+        """What `recipient_tag`'s envelopes (or, with `receipts`, its receipts) use of their
+        quota."""
         bucket = self._tags.get(recipient_tag)
-        return Usage(bucket.packets, bucket.size_bytes) if bucket else Usage(0, 0)
+        if bucket is None:
+            return Usage(0, 0)
+        packets, size, _ = bucket.usage_like(Priority.CONTROL if receipts else Priority.BULK)
+        return Usage(packets, size)
 
     def usage_for_depositor(self, depositor: str) -> Usage:
         """What `depositor` uses of its share."""
@@ -275,11 +292,11 @@ class Spool:
         policy, victims = self.policy, []
         bucket = self._tags.get(tag)
         if bucket is not None:
+            packets, held, candidates = bucket.usage_like(klass)
             for_tag = _choose(
-                bucket,
-                klass,
-                bucket.packets + 1 - policy.per_tag_max_packets,
-                bucket.size_bytes + size - policy.per_tag_max_bytes,
+                candidates,
+                packets + 1 - policy.per_tag_max_packets,
+                held + size - policy.per_tag_max_bytes,
                 self._entries,
                 (),
             )
@@ -288,8 +305,7 @@ class Spool:
             victims = for_tag
         freed = sum(self._entries[victim].size for victim in victims)
         more = _choose(
-            self._all,
-            klass,
+            self._all.victims(klass),
             self._all.packets - len(victims) + 1 - policy.max_packets,
             self._all.size_bytes - freed + size - policy.max_bytes,
             self._entries,
@@ -310,6 +326,9 @@ class Spool:
             bucket.classes[klass][packet_id] = None
             bucket.packets += 1
             bucket.size_bytes += size
+            if klass is Priority.CONTROL:
+                bucket.control_packets += 1
+                bucket.control_bytes += size
         usage = self._depositors.setdefault(depositor, [0, 0])
         usage[0] += 1
         usage[1] += size
@@ -325,6 +344,9 @@ class Spool:
             del bucket.classes[entry.klass][packet_id]
             bucket.packets -= 1
             bucket.size_bytes -= entry.size
+            if entry.klass is Priority.CONTROL:
+                bucket.control_packets -= 1
+                bucket.control_bytes -= entry.size
         if not self._tags[tag].packets:
             del self._tags[tag]
         usage = self._depositors[entry.depositor]
@@ -341,19 +363,19 @@ class Spool:
 
 
 def _choose(
-    bucket: _Bucket,
-    klass: Priority,
+    candidates: Iterator[bytes],
     excess_packets: int,
     excess_bytes: int,
     entries: dict[bytes, _Entry],
     taken: Iterable[bytes],
 ) -> list[bytes] | None:
-    """Victims from `bucket` that remove the excess, skipping `taken`; None if impossible."""
+    """Victims among `candidates` (in order) that remove the excess, skipping `taken`; None if
+    impossible."""
     if excess_packets <= 0 and excess_bytes <= 0:
         return []
     chosen: list[bytes] = []
     skip = set(taken)
-    for victim in bucket.victims(klass):
+    for victim in candidates:
         if excess_packets <= 0 and excess_bytes <= 0:
             break
         if victim in skip:
