@@ -21,7 +21,7 @@ from typing import Final
 
 from pigeon.mesh.packet import Packet
 from pigeon.messenger.api import Messenger
-from pigeon.store.erase import shred_file
+from pigeon.store.erase import shred_written_file
 from pigeon.store.errors import StoreError
 from pigeon.store.keeper import DataDir
 from pigeon.store.keys import RandomBytes, atomic_write
@@ -77,9 +77,7 @@ def open_vault_at_start(
 def erase_auto_passphrase(data_dir: DataDir) -> None:
     """Zero, sync and delete the first-boot passphrase (and a temporary copy a crash may have
     left); the identity reset. Raises StoreError naming the file."""
-    path = auto_unlock_path(data_dir)
-    shred_file(path.with_name(path.name + ".tmp"))
-    shred_file(path)
+    shred_written_file(auto_unlock_path(data_dir))
 
 
 def read_auto_passphrase(path: Path) -> str | None:

@@ -156,14 +156,14 @@ class Messenger(MessengerCore):
     @property
     def mailbox_hints(self) -> bool:
         """Whether our envelopes carry their recipients' mailbox hints (see MessengerConfig)."""
-        outbox = self._parts()[1]
-        with self._work() as work:
-            return outbox.attaches_hints(work)
+        return self._parts()[1].attach_hints
 
     def set_mailbox_hints(self, enabled: bool) -> None:
         """Attach mailbox hints from now on, or stop; kept in the vault, over the config."""
+        outbox = self._parts()[1]
         with self._work() as work:
             work.tx.put_setting(ATTACH_HINTS_SETTING, "1" if enabled else "0")
+        outbox.attach_hints = enabled
 
     def set_profile(self, name: str | None, relays: Sequence[str] = ()) -> None:
         """The name and mailbox relays our card carries; raises InvalidCard if they do not fit."""

@@ -33,7 +33,7 @@ from pigeon.messenger.events import (
     Subscription,
 )
 from pigeon.messenger.inbox import Inbox
-from pigeon.messenger.outbox import Outbox
+from pigeon.messenger.outbox import ATTACH_HINTS_SETTING, Outbox
 from pigeon.messenger.packets import HANDSHAKE_FLAGS, Random
 from pigeon.messenger.records import PeerRecord
 from pigeon.messenger.sessions import SessionOps
@@ -168,10 +168,14 @@ class MessengerCore:
             if secrets is None:
                 secrets = self._rng(32) + self._rng(32)
                 tx.put_owner_secret(IDENTITY_SECRET, secrets, now)
+            hints = tx.setting(ATTACH_HINTS_SETTING)
         identity = Identity.from_secrets(secrets[:32], secrets[32:])
         self._identity = identity
         self._sessions = SessionOps(identity, self._rng)
-        self._outbox = Outbox(identity, self._sessions, self._rng, self._config)
+        attach_hints = self._config.attach_mailbox_hints if hints is None else hints == "1"
+        self._outbox = Outbox(
+            identity, self._sessions, self._rng, self._config, attach_hints=attach_hints
+        )
         self._inbox = Inbox(
             identity, self._rng, self._config, self._outbox, self.stats, self._sessions
         )

@@ -63,12 +63,19 @@ class Outbox:
     """Writes and re-offers our envelopes (see the module docstring)."""
 
     def __init__(
-        self, identity: Identity, ops: SessionOps, rng: Random, config: MessengerConfig
+        self,
+        identity: Identity,
+        ops: SessionOps,
+        rng: Random,
+        config: MessengerConfig,
+        *,
+        attach_hints: bool = False,
     ) -> None:
         self._identity = identity
         self._sessions = ops
         self._rng = rng
         self._config = config
+        self.attach_hints = attach_hints  # the owner's choice (vault setting), read at unlock
 
     # -- records -------------------------------------------------------------------------------
 
@@ -294,16 +301,11 @@ class Outbox:
         """A new envelope's header for the contact, with its mailbox hint if we attach those."""
         expires = int(now + self._config.envelope_lifetime_s)
         hint = b""
-        if self.attaches_hints(work):
+        if self.attach_hints:
             hint = mailbox_hint_of(work.tx.contact(contact_id).card)
         return EnvelopeFrame.new(
             self._rng, address(tag_key, now), expires, flags, receipted=receipted, mailbox_hint=hint
         )
-
-    def attaches_hints(self, work: Work) -> bool:
-        """The owner's choice in the vault, else the config's default."""
-        stored = work.tx.setting(ATTACH_HINTS_SETTING)
-        return self._config.attach_mailbox_hints if stored is None else stored == "1"
 
     def _enqueue(
         self,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Final
 
 from pigeon.store.errors import StoreError
-from pigeon.store.keys import fsync_directory
+from pigeon.store.keys import fsync_directory, temporary_path
 
 CHUNK_BYTES: Final = 64 * 1024
 
@@ -43,6 +43,12 @@ def shred_file(path: Path) -> bool:
     except OSError as exc:
         raise StoreError(f"{path}: overwritten but not deleted ({_reason(exc)})") from exc
     return True
+
+
+def shred_written_file(path: Path) -> None:
+    """`shred_file` for a file `atomic_write` wrote: its staged copy (left by a crash) too."""
+    shred_file(temporary_path(path))
+    shred_file(path)
 
 
 def _zero(fd: int) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from pigeon.store.erase import shred_file
+from pigeon.store.erase import shred_written_file
 from pigeon.store.errors import Conflict, CorruptStore, Locked, NotFound, StoreError
 from pigeon.store.keys import (
     DEFAULT_ARGON2,
@@ -213,9 +213,7 @@ class VaultKeeper:
         crash may have left) is zeroed and synced before it is deleted, then the database files
         go. Safe to run again after a failure. Raises StoreError naming the file."""
         self.lock()
-        header = self.data_dir.vault_header
-        shred_file(header.with_name(header.name + ".tmp"))
-        shred_file(header)
+        shred_written_file(self.data_dir.vault_header)
         try:
             remove_database_files(self.data_dir.vault_db)
         except OSError as exc:

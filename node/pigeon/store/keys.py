@@ -226,8 +226,13 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise StoreError(f"{path}: cannot write it ({exc.strerror})") from exc
 
 
+def temporary_path(path: Path) -> Path:
+    """Where `atomic_write` stages `path` (a crash can leave it behind)."""
+    return path.with_name(path.name + ".tmp")
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".tmp")
+    temporary = temporary_path(path)
     temporary.unlink(missing_ok=True)  # left by a crash mid-write; never used as a key
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
