@@ -9,10 +9,25 @@ dbus-daemon --system --fork
 : > /out/bluetoothd.log
 # The node's own BlueZ settings (the lines the Ansible role puts in main.conf).
 cp /src/config/bluetooth-main.conf /etc/bluetooth/main.conf
+# A crash of bluetoothd leaves a core file and its end in the log (a segfault's kernel line is
+# below the console's `quiet` level, so dmesg is saved at the end too).
+ulimit -c unlimited
+echo '/out/core.%e.%p' > /proc/sys/kernel/core_pattern
+# bluetoothd as the node's systemd drop-in starts it (config/bluetooth-pigeon.conf), in the
+# foreground (-n) since no systemd runs here.
+sed -n 's/^ExecStart=\(.\+\)$/\1/p' /src/config/bluetooth-pigeon.conf | tail -n 1 > /run/bluetoothd.cmd
 cat > /usr/local/bin/pigeon-start-bluetoothd <<'SH'
 #!/bin/bash
-/usr/libexec/bluetooth/bluetoothd -n -E >> /out/bluetoothd.log 2>&1 &
-echo $! > /run/bluetoothd.pid
+read -ra cmd < /run/bluetoothd.cmd
+rm -f /run/bluetoothd.pid
+(
+    "${cmd[@]}" -n >> /out/bluetoothd.log 2>&1 &
+    pid=$!
+    echo $pid > /run/bluetoothd.pid
+    wait $pid
+    echo "== bluetoothd $pid ended with status $? at $(date +%T.%N)" >> /out/bluetoothd.log
+) &
+until [[ -s /run/bluetoothd.pid ]]; do sleep 0.1; done
 SH
 chmod +x /usr/local/bin/pigeon-start-bluetoothd
 /usr/local/bin/pigeon-start-bluetoothd
@@ -37,4 +52,7 @@ done
 set -x
 both_adapters
 export PYTHONPATH=/src/node:/src PYTHONDONTWRITEBYTECODE=1
-/opt/venv/bin/python /src/tests/bluez/guest_ble.py /out
+status=0
+/opt/venv/bin/python /src/tests/bluez/guest_ble.py /out || status=$?
+dmesg > /out/dmesg.log
+exit $status

@@ -243,8 +243,12 @@ async def throughput(
 BENCH: dict[str, Any] = {}
 
 
+KILLED: set[int] = set()
+
+
 async def restart_bluetoothd(sa: MeshSink, sb: MeshSink) -> str:
     pid = int(Path("/run/bluetoothd.pid").read_text())  # noqa: ASYNC240
+    KILLED.add(pid)
     os.kill(pid, signal.SIGKILL)
     await sa.until(lambda: not sa.links, 30, "A link_down after bluetoothd died")
     await sb.until(lambda: not sb.links, 30, "B link_down after bluetoothd died")
@@ -257,6 +261,31 @@ async def restart_bluetoothd(sa: MeshSink, sb: MeshSink) -> str:
     return f"links back {time.monotonic() - start:.1f} s after bluetoothd restarted; downs: " + (
         f"A {sa.downs[-1][1]!r}, B {sb.downs[-1][1]!r}"
     )
+
+
+def bluetoothd_endings(log: Path) -> list[tuple[int, int]]:
+    """(pid, exit status) of every bluetoothd the rig started and saw end, from its log."""
+    endings = []
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("== bluetoothd ") and " ended with status " in line:
+            words = line.split()
+            endings.append((int(words[2]), int(words[6])))
+    return endings
+
+
+def bluetoothd_survived(out: Path, killed: set[int]) -> str:
+    """Every bluetoothd still runs but the ones the restart step killed (SIGKILL: 137)."""
+    endings = bluetoothd_endings(out / "bluetoothd.log")
+    unexpected = [(pid, status) for pid, status in endings if pid not in killed or status != 137]
+    if unexpected:
+        cores = sorted(p.name for p in out.glob("core.*"))
+        raise AssertionError(f"bluetoothd ended by itself: {unexpected} (pid, status); {cores}")
+    return f"bluetoothd ended only when killed: {endings}"
+
+
+async def settled_then(check: Callable[[], str]) -> str:
+    await asyncio.sleep(1)  # let the rig's watcher log a death that just happened
+    return check()
 
 
 async def conformance_check() -> str:
@@ -331,6 +360,10 @@ async def main(out: Path) -> int:
     await run.step("reference: throughput without pacing", reference)
     for transport in ref[:2]:
         await transport.aclose()
+    await run.step(
+        "bluetoothd never crashed",
+        lambda: settled_then(lambda: bluetoothd_survived(out, KILLED)),
+    )
     run.bench.update(BENCH)
     run.bench["note"] = (
         "two BlueZ 5.66 controllers from btvirt in one QEMU TCG guest; frames of 244 bytes; "

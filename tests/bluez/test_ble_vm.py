@@ -29,6 +29,7 @@ STEPS = (
     "reconnect after bluetoothd restart",
     "packets after restart",
     "transport conformance check",
+    "bluetoothd never crashed",
 )
 
 pytestmark = [pytest.mark.bluez, pytest.mark.timeout(1800)]

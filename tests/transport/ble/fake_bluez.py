@@ -91,11 +91,14 @@ class FakeAdapter(ServiceInterface):
 class FakeDevice(ServiceInterface):
     """org.bluez.Device1 of a remote central or peripheral."""
 
-    def __init__(self, address: str, connected: bool = True, rssi: int = -60) -> None:
+    def __init__(
+        self, address: str, connected: bool = True, rssi: int = -60, disconnect_s: float = 0.0
+    ) -> None:
         super().__init__("org.bluez.Device1")
         self.address = address
         self.connected = connected
         self.rssi = rssi
+        self.disconnect_s = disconnect_s  # how long the link takes to go after Disconnect
         self.disconnects = 0
 
     @dbus_property(PropertyAccess.READ)
@@ -113,7 +116,10 @@ class FakeDevice(ServiceInterface):
     @dbus_method()
     def Disconnect(self) -> None:
         self.disconnects += 1
-        self.set_connected(False)
+        if self.disconnect_s:
+            asyncio.get_running_loop().call_later(self.disconnect_s, self.set_connected, False)
+        else:
+            self.set_connected(False)
 
     def set_connected(self, connected: bool) -> None:
         self.connected = connected
@@ -132,6 +138,9 @@ class FakeBlueZ:
         self.applications: dict[str, Registration] = {}
         self.advertisements: dict[str, Registration] = {}
         self.fail: dict[str, DBusError] = {}  # member -> the error to answer
+        # Each GATT database change with the devices connected then: BlueZ sends each of them
+        # Service Changed.
+        self.db_changes: list[tuple[str, list[str]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, adapters: dict[str, FakeAdapter]) -> None:
@@ -159,10 +168,12 @@ class FakeBlueZ:
         assert self.bus is not None
         self.bus.unexport(f"/org/bluez/{name}", self.adapters.pop(name))
 
-    def add_device(self, adapter: str, address: str, connected: bool = True) -> str:
+    def add_device(
+        self, adapter: str, address: str, connected: bool = True, disconnect_s: float = 0.0
+    ) -> str:
         assert self.bus is not None
         path = f"/org/bluez/{adapter}/dev_{address.replace(':', '_')}"
-        device = FakeDevice(address, connected)
+        device = FakeDevice(address, connected, disconnect_s=disconnect_s)
         self.devices[path] = device
         self.bus.export(path, device)
         return path
@@ -188,6 +199,9 @@ class FakeBlueZ:
     async def _manage(self, msg: Message) -> None:
         assert self.bus is not None
         owner, member = msg.sender or "", msg.member
+        if member in ("RegisterApplication", "UnregisterApplication"):
+            connected = sorted(path for path, d in self.devices.items() if d.connected)
+            self.db_changes.append((member, connected))
         if member == "RegisterApplication":
             (objects,) = await self._call(
                 owner,

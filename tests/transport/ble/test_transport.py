@@ -269,6 +269,50 @@ async def test_aclose_says_bye_disconnects_and_unregisters(bluez: FakeBlueZ) -> 
         await node.transport.send(peer, b"x")
 
 
+async def test_registers_only_after_connections_left_over_are_gone(bluez: FakeBlueZ) -> None:
+    # A connection a previous run of the node left behind, slow to go after Disconnect.
+    stray = bluez.add_device("hci0", "00:AA:01:07:00:07", disconnect_s=0.3)
+    node = await _start(bluez)
+    try:
+        assert bluez.devices[stray].disconnects == 1
+        assert bluez.db_changes == [("RegisterApplication", [])]
+    finally:
+        await node.transport.aclose()
+
+
+async def test_after_a_bluetoothd_restart_registers_once_survivors_are_gone(
+    bluez: FakeBlueZ, node: Node
+) -> None:
+    bluez.stop()
+    again = FakeBlueZ(bluez.address)
+    await again.start({"hci0": FakeAdapter("00:AA:01:00:00:00", powered=True)})
+    # The kernel kept this LE connection through the restart; the new bluetoothd reports it.
+    survivor = again.add_device("hci0", "00:AA:01:05:00:05", disconnect_s=0.3)
+    try:
+        await eventually(lambda: APP_PATH in again.applications, within_s=10)
+        assert again.devices[survivor].disconnects == 1
+        assert again.db_changes == [("RegisterApplication", [])]
+    finally:
+        await node.transport.aclose()
+        again.stop()
+
+
+async def test_aclose_unregisters_only_once_nothing_is_connected(bluez: FakeBlueZ) -> None:
+    node = await _start(bluez)
+    linked = bluez.add_device("hci0", "00:AA:01:05:00:05", disconnect_s=0.2)
+    await _hello(bluez, node, linked, b"\x01\x02\x03")
+    await node.sink.wait_for("link_up", peer_id(CENTRAL_ID), 1, "link up")
+    # A central that connected but has not introduced itself yet: no link, still connected.
+    silent = bluez.add_device("hci0", "00:AA:01:06:00:06", disconnect_s=0.2)
+    await node.transport.aclose()
+    assert bluez.devices[silent].disconnects == 1
+    assert bluez.db_changes[-1] == ("UnregisterApplication", [])
+    members = [(c.path, c.member) for c in bluez.calls]
+    withdrawn = members.index(("/org/bluez/hci0", "UnregisterAdvertisement"))
+    assert withdrawn < members.index((linked, "Disconnect"))
+    assert withdrawn < members.index((silent, "Disconnect"))
+
+
 async def test_start_fails_with_a_typed_error(bluez: FakeBlueZ) -> None:
     transport = BleTransport(BleConfig(adapter="hci9", bus_address=bluez.address))
     with pytest.raises(AdapterNotFound):

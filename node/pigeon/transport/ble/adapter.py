@@ -40,6 +40,7 @@ PROPS_IFACE: Final = "org.freedesktop.DBus.Properties"
 OM_IFACE: Final = "org.freedesktop.DBus.ObjectManager"
 RECOVER_RETRY_S: Final = 1.0
 CALL_TIMEOUT_S: Final = 25.0  # libdbus's default reply timeout
+DISCONNECT_POLL_S: Final = 0.05
 _MATCH_RULES: Final = (
     f"type='signal',sender='{BLUEZ}',interface='{OM_IFACE}'",
     f"type='signal',sender='{BLUEZ}',interface='{PROPS_IFACE}',member='PropertiesChanged'",
@@ -193,6 +194,22 @@ class BlueZAdapter:
             text = str(reply.body[0]) if reply.body else ""
             raise translate_dbus_error(reply.error_name or "", text, f"{interface}.{member}")
         return list(reply.body)
+
+    async def disconnect_all(self, within_s: float) -> list[str]:
+        """Disconnect every connected device and wait until BlueZ reports each one gone.
+
+        Returns the addresses still connected after `within_s` (empty when all went).
+        """
+        connected = [n for n in self._neighbours.values() if n.connected]
+        for neighbour in connected:
+            with contextlib.suppress(BleError):
+                await self.call(neighbour.path, DEVICE_IFACE, "Disconnect")
+        deadline = asyncio.get_running_loop().time() + within_s
+        while True:
+            left = [n.address for n in self._neighbours.values() if n.connected]
+            if not left or asyncio.get_running_loop().time() >= deadline:
+                return left
+            await asyncio.sleep(DISCONNECT_POLL_S)
 
     async def set_property(
         self, path: str, interface: str, name: str, value: Any, sig: str

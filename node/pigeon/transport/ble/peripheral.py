@@ -8,7 +8,8 @@ PropertiesChanged signals on the TX characteristic's Value, which BlueZ sends to
 central. The advertisement carries the service UUID and the rotating identifier as manufacturer
 data; `advertise` replaces it when the identifier rotates.
 
-Raises (from `register`, `advertise`, `unregister`): the adapter's typed errors.
+Raises (from `register`, `advertise`, `stop_advertising`, `unregister`): the adapter's typed
+errors.
 """
 
 import logging
@@ -198,6 +199,10 @@ class BlePeripheral:
         await self._adapter.call(
             self._adapter.path, AD_MANAGER, "RegisterAdvertisement", "oa{sv}", [ADVERT_PATH, {}]
         )
+
+    async def stop_advertising(self) -> None:
+        """Withdraw the advertisement, keeping the GATT application; idempotent."""
+        await self._drop_advert()
 
     async def _drop_advert(self) -> None:
         advert, self._advert = self._advert, None

@@ -60,6 +60,13 @@ NOTIFY_MIN_GAP_S: Final = 0.015
 # stale identifier of ours (so it waits for us), or the peer may have no room to dial.
 DIAL_PATIENCE_S: Final = 10.0
 DISCONNECT_TIMEOUT_S: Final = 5.0
+# Our GATT database changes (RegisterApplication, UnregisterApplication) only while no device is
+# connected to the adapter. A change sends Service Changed to every connected client, and a
+# client bluetoothd whose rediscovery a disconnect then cuts short can crash when it frees the
+# device (seen in the VM tier: bluetoothd 5.66 SIGSEGV in btd_gatt_client_service_removed via
+# g_dbus_unregister_interface, the re-entrant teardown BlueZ fixed upstream in 2026 with
+# d01616f0c). A neighbour's bluetoothd is as exposed as ours, so the node never triggers it.
+QUIESCE_WAIT_S: Final = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +181,16 @@ class BleTransport:
     async def _activate(self) -> None:
         assert self._peripheral is not None
         assert self._central is not None
+        # Connections that outlived a bluetoothd restart, or a previous run of the node, carry
+        # no link of ours: drop them before the database changes (see QUIESCE_WAIT_S).
+        await self._quiesce("registering the GATT service")
         await self._peripheral.register(self.identifier())
         self._central.start()
+
+    async def _quiesce(self, before: str) -> None:
+        left = await self._adapter.disconnect_all(QUIESCE_WAIT_S)
+        if left:
+            _LOGGER.warning("%d devices still connected before %s", len(left), before)
 
     def frame_limit(self, peer: PeerId) -> int:
         """The largest frame for `peer`; raises Closed after aclose, Broken without a link."""
@@ -207,6 +222,9 @@ class BleTransport:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._peripheral is not None:
+            with contextlib.suppress(BleError):
+                await self._peripheral.stop_advertising()  # no new centrals from here on
         if self._central is not None:
             await self._central.aclose()
         for link in list(self._by_device.values()):
@@ -215,6 +233,8 @@ class BleTransport:
         self._by_device.clear()
         self._retired.clear()
         if self._peripheral is not None:
+            if self._adapter.ready:
+                await self._quiesce("unregistering the GATT service")
             with contextlib.suppress(BleError):
                 await self._peripheral.unregister()
         await self._adapter.close()
