@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import time
 from pathlib import Path
@@ -15,7 +16,9 @@ from pigeon.daemon.node import Node, NodeEnvironment
 from pigeon.daemon.sdnotify import Notifier
 from pigeon.ui.oled import render
 from pigeon.ui.oled.buttons import PAIRING_HOLD_S
-from pigeon.ui.oled.views import PairingView, StatusView
+from pigeon.ui.oled.views import PairingClosedView, PairingView, StatusView
+from pigeon.ui.web.errors import WrongCode
+from pigeon.ui.web.pairing import MAX_TRIES
 
 from .conftest import write_node_config
 
@@ -69,6 +72,25 @@ async def test_holding_the_virtual_button_shows_the_pairing_code(running_node: N
     assert token
     await _wait_for(lambda: isinstance(node.oled.view, StatusView))
     assert node.board.owner.owner_paired
+
+
+async def test_wrong_codes_that_close_the_pairing_window_show_on_the_oled(
+    running_node: Node,
+) -> None:
+    node = running_node
+    code = node.pairing.start(time.time())
+    await _wait_for(lambda: isinstance(node.oled.view, PairingView))
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(MAX_TRIES):
+        with contextlib.suppress(WrongCode):
+            node.pairing.submit(wrong, time.time(), "guesser")
+    await _wait_for(lambda: isinstance(node.oled.view, PairingClosedView))
+    assert node.oled.view == PairingClosedView(MAX_TRIES)
+    assert _png(node.panel.frame_png()).tobytes() == render(node.oled.view).tobytes()
+    node.panel.press("a")  # a short press dismisses the notice
+    await asyncio.sleep(0.1)
+    node.panel.release("a")
+    await _wait_for(lambda: isinstance(node.oled.view, StatusView))
 
 
 async def test_a_short_press_moves_to_the_message_list_and_back(running_node: Node) -> None:

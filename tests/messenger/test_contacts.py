@@ -51,6 +51,22 @@ def test_profile_goes_into_the_card(alice: Endpoint, bob: Endpoint) -> None:
         alice.messenger.set_profile("Alice", ["http://not-a-websocket"])
 
 
+def test_texts_with_a_lone_surrogate_are_typed_errors(alice: Endpoint, bob: Endpoint) -> None:
+    card = bob.messenger.own_card_text()
+    with pytest.raises(InvalidName):
+        alice.messenger.add_contact(card, "B\udc00b", T0)
+    bob_id = alice.messenger.add_contact(card, "Bob", T0).id
+    with pytest.raises(InvalidName):
+        alice.messenger.rename_contact(bob_id, "\ud800")
+    with pytest.raises(InvalidCard):
+        alice.messenger.set_profile("A\ud800", [])
+    with pytest.raises(InvalidCard):
+        alice.messenger.set_profile("A", ["wss://relay.example/\udcff"])
+    with pytest.raises(SafetyNumberMismatch):
+        alice.messenger.mark_verified(bob_id, "1\ud800", T0)
+    assert [c.name for c in alice.messenger.contacts()] == ["Bob"]
+
+
 def test_verification_needs_the_current_safety_number(alice: Endpoint, bob: Endpoint) -> None:
     bob_id, alice_id = befriend(alice, bob, T0)
     number = alice.messenger.safety_number(bob_id)

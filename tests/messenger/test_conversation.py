@@ -10,6 +10,8 @@ import pytest
 from pigeon.mesh.packet import PacketType
 from pigeon.messenger.api import (
     FileIncomplete,
+    InvalidName,
+    InvalidText,
     LockChanged,
     MessageAdded,
     MessageTooLarge,
@@ -234,9 +236,29 @@ def test_size_limits(alice: Endpoint, bob: Endpoint) -> None:
     with pytest.raises(MessageTooLarge):
         alice.messenger.send_text(bob_id, "x" * (MAX_TEXT_BYTES + 1), T0)
     with pytest.raises(MessageTooLarge):
-        alice.messenger.send_text(bob_id, "", T0)
-    with pytest.raises(MessageTooLarge):
         alice.messenger.send_file(bob_id, "huge", bytes(MAX_FILE_BYTES + 1), T0)
+
+
+@pytest.mark.parametrize("text", ["", " ", "\n\t \u3000", "a\ud800b", "\udc00 \ud83d"])
+def test_empty_blank_and_unencodable_texts_are_refused(
+    alice: Endpoint, bob: Endpoint, text: str
+) -> None:
+    bob_id, _ = befriend(alice, bob, T0)
+    with pytest.raises(InvalidText):
+        alice.messenger.send_text(bob_id, text, T0)
+    assert alice.messenger.conversation(bob_id) == []
+    assert alice.messenger.take_outgoing() == []
+
+
+def test_texts_keep_their_spaces_and_file_names_refuse_surrogates(
+    alice: Endpoint, bob: Endpoint
+) -> None:
+    bob_id, _ = befriend(alice, bob, T0)
+    sent = alice.messenger.send_text(bob_id, "  indented\n", T0)
+    assert sent.text == "  indented\n"
+    assert alice.messenger.send_text(bob_id, "\U0001f600", T0).text == "\U0001f600"
+    with pytest.raises(InvalidName):
+        alice.messenger.send_file(bob_id, "a\udcffb.txt", b"x", T0)
 
 
 def test_simultaneous_initiation_settles_on_one_session(alice: Endpoint, bob: Endpoint) -> None:

@@ -62,6 +62,7 @@ from pigeon.ui.oled import (
     StartPairing,
     UiRequest,
 )
+from pigeon.ui.web.pairing import MAX_TRIES as PAIRING_MAX_TRIES
 from pigeon.ui.web.pairing import Pairing as PairingManager
 from pigeon.ui.web.ports import RelayStatus, WebConfig
 from pigeon.ui.web.session_file import FilePairingStore
@@ -372,6 +373,8 @@ class Node:
         window = self.pairing.window(time.time())
         owner = self.board.owner
         owner.owner_paired = self.pairing.is_paired()
+        closed_by_guesses = self.pairing.closed_by_wrong_codes() is not None
+        owner.wrong_pairing_codes = PAIRING_MAX_TRIES if closed_by_guesses else 0
         if window is None:
             owner.pairing = None
         else:

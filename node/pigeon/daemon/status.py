@@ -38,6 +38,7 @@ class OwnerView:
     pairing: Pairing | None = None
     reset_pending: bool = False  # the buttons asked for a reset; cleared by the page or a lapse
     error: str | None = None
+    wrong_pairing_codes: int = 0  # wrong codes closed the last pairing window; 0 once reopened
 
 
 @dataclass(slots=True)
@@ -108,6 +109,7 @@ class NodeStatusBoard:
             pairing=owner.pairing,
             reset_pending=owner.reset_pending,
             error=owner.error,
+            wrong_pairing_codes=owner.wrong_pairing_codes,
         )
 
     def summary(self) -> str:

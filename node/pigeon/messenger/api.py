@@ -24,7 +24,8 @@ Conversations:
     conversation(id, before_seq=None, limit=50) -> list[MessageView], oldest first; page back
         with `before_seq` = the first view's `seq`
     message(message_id) -> MessageView (UnknownMessage)
-    send_text(id, text, now) -> MessageView             MessageTooLarge over 4 KiB of UTF-8
+    send_text(id, text, now) -> MessageView             MessageTooLarge over 4 KiB of UTF-8,
+                                                        InvalidText empty, blank or a lone surrogate
     send_file(id, name, data, now) -> MessageView       MessageTooLarge over 25 MB
     file_data(message_id) -> (name, bytes)              FileIncomplete until every chunk is in
     mark_read(id) -> None                               unread counts drop to 0
@@ -77,6 +78,7 @@ from pigeon.messenger.errors import (
     FileIncomplete,
     InvalidCard,
     InvalidName,
+    InvalidText,
     MalformedEnvelope,
     MessageTooLarge,
     MessengerError,
@@ -111,6 +113,7 @@ __all__ = [
     "FileIncomplete",
     "InvalidCard",
     "InvalidName",
+    "InvalidText",
     "LockChanged",
     "MalformedEnvelope",
     "MessageAdded",
@@ -168,6 +171,8 @@ class Messenger(MessengerCore):
     def set_profile(self, name: str | None, relays: Sequence[str] = ()) -> None:
         """The name and mailbox relays our card carries; raises InvalidCard if they do not fit."""
         identity = self._parts()[0]
+        if not all(_is_unicode(text) for text in (name or "", *relays)):
+            raise InvalidCard("the name and relay URLs must be valid Unicode")
         try:
             ContactCard.create(identity, relays, name)
         except CryptoError as exc:
@@ -254,7 +259,7 @@ class Messenger(MessengerCore):
         Raises SafetyNumberMismatch unless it is the number computed for the contact now.
         """
         current = self.safety_number(contact_id)
-        if not safety_numbers_match(confirmed_number, current):
+        if not _is_unicode(confirmed_number) or not safety_numbers_match(confirmed_number, current):
             raise SafetyNumberMismatch("that is not the safety number of this contact")
         with self._work() as work:
             work.tx.mark_verified(contact_id, current, now)
@@ -274,12 +279,16 @@ class Messenger(MessengerCore):
             return [message_view(vault, row) for row in rows]
 
     def send_text(self, contact_id: str, text: str, now: float) -> MessageView:
-        """Queue a text (1 byte to 4 KiB of UTF-8) for the contact."""
-        size = len(text.encode("utf-8"))
-        if size > MAX_TEXT_BYTES:
+        """Queue a text (up to 4 KiB of UTF-8, not blank) for the contact, exactly as given."""
+        if not _is_unicode(text):
+            raise InvalidText("a text must be valid Unicode")
+        # Blank texts are refused, not trimmed: a bubble with nothing in it tells the contact
+        # nothing yet costs an envelope of airtime on every hop, and the page's composer
+        # refuses them too. A text with something in it is sent with its spaces as typed.
+        if not text.strip():
+            raise InvalidText("a text needs at least one character that is not a space")
+        if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
             raise MessageTooLarge(f"a text is at most {MAX_TEXT_BYTES} bytes of UTF-8")
-        if not text:
-            raise MessageTooLarge("a text is at least one character")
         outbox = self._parts()[1]
         message_id = self._rng(16).hex()
         with self._work() as work:
@@ -345,10 +354,20 @@ class Messenger(MessengerCore):
             work.contacts_changed = True
 
 
+def _is_unicode(text: str) -> bool:
+    """False for a str holding a lone surrogate (a JSON escape such as "\\ud800" or bytes that
+    are not UTF-8 decoded with surrogateescape make one): it can be neither stored nor sent."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _display_name(name: str) -> str:
     cleaned = name.strip()
     if not 1 <= len(cleaned) <= MAX_DISPLAY_NAME_CHARS or any(
-        unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in cleaned
+        unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Zl", "Zp"} for ch in cleaned
     ):
         raise InvalidName(f"a name is 1 to {MAX_DISPLAY_NAME_CHARS} printable characters")
     return cleaned
@@ -358,8 +377,8 @@ def _file_name(name: str) -> str:
     cleaned = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
     if (
         not cleaned
+        or not cleaned.isprintable()  # first: a lone surrogate is unprintable and unencodable
         or len(cleaned.encode("utf-8")) > MAX_FILE_NAME_BYTES
-        or not cleaned.isprintable()
     ):
         raise InvalidName(f"a file name is 1 to {MAX_FILE_NAME_BYTES} bytes, printable, no path")
     return cleaned

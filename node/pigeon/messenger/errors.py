@@ -45,6 +45,10 @@ class InvalidName(MessengerError, ValueError):
     """A display name or file name is empty, too long or has control characters."""
 
 
+class InvalidText(MessengerError, ValueError):
+    """A text is empty, only spaces, or not valid Unicode (a lone surrogate cannot be UTF-8)."""
+
+
 class MessageTooLarge(MessengerError, ValueError):
     """A text is over 4 KiB of UTF-8, or a file over 25 MB."""
 

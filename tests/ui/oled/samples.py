@@ -12,6 +12,7 @@ from pigeon.ui.oled.views import (
     LockedView,
     MessageListView,
     MessageView,
+    PairingClosedView,
     PairingView,
     ResetView,
     SaverView,
@@ -68,6 +69,7 @@ SCREENS: Final[dict[str, ScreenView]] = {
     "pairing_long_url": PairingView(
         "000000", "https://pigeon-a1b2.local:8443/pair?from=oled", CERT, 9
     ),
+    "pairing_closed": PairingClosedView(5),
     "locked": LockedView("pigeon-a1b2", URL, 1),
     "reset": ResetView(URL),
     "error": ErrorView("Bluetooth adapter hci0 not found; relaying is paused until it returns."),

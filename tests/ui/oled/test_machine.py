@@ -27,6 +27,7 @@ from pigeon.ui.oled.views import (
     LockedView,
     MessageListView,
     MessageView,
+    PairingClosedView,
     PairingView,
     ResetView,
     SaverView,
@@ -244,6 +245,24 @@ def test_error_shows_until_dismissed_and_a_new_error_shows_again() -> None:
     assert ui.view(6.0) == ErrorView("Storage full")
 
 
+def test_wrong_codes_closing_the_pairing_window_are_shown_until_dismissed() -> None:
+    ui = machine()
+    ui.update(dataclasses.replace(STATE, pairing=PAIRING), 1.0)
+    closed = dataclasses.replace(STATE, wrong_pairing_codes=5, error="Radio failed")
+    ui.update(closed, 300.0)  # long after the panel would have gone to sleep
+    assert not ui.asleep(300.0)  # the closing wakes the panel
+    assert ui.view(300.0) == PairingClosedView(5)
+    assert ui.act(Action.NEXT, 301.0) == ()  # the first press dismisses it, nothing else
+    assert page_of(ui) is Page.STATUS
+    assert ui.view(301.0) == ErrorView("Radio failed")  # the notice came first
+    ui.update(closed, 302.0)  # the same closing, seen again: stays dismissed
+    assert ui.view(302.0) == ErrorView("Radio failed")
+    assert ui.act(Action.PAIRING, 303.0) == (StartPairing(),)  # holding still pairs
+    ui.update(dataclasses.replace(STATE, pairing=PAIRING), 303.0)  # daemon cleared the count
+    ui.update(closed, 304.0)  # and wrong codes closed the new window too
+    assert ui.view(304.0) == PairingClosedView(5)
+
+
 def test_locked_vault_hides_messages_but_pairing_still_works() -> None:
     ui = machine(dataclasses.replace(STATE, vault_locked=True))
     assert ui.view(1.0) == LockedView("pigeon-a1b2", URL, 3)
@@ -255,15 +274,27 @@ def test_locked_vault_hides_messages_but_pairing_still_works() -> None:
 
 def test_overlay_priority() -> None:
     everything = dataclasses.replace(
-        STATE, vault_locked=True, error="e", pairing=PAIRING, reset_pending=True
+        STATE,
+        vault_locked=True,
+        error="e",
+        pairing=PAIRING,
+        reset_pending=True,
+        wrong_pairing_codes=5,
     )
     ui = machine(everything)
     order = []
-    for change in ({}, {"reset_pending": False}, {"pairing": None}, {"error": None}):
-        everything = dataclasses.replace(everything, **change)
+    steps: list[dict[str, object]] = [
+        {},
+        {"reset_pending": False},
+        {"pairing": None},
+        {"wrong_pairing_codes": 0},
+        {"error": None},
+    ]
+    for change in steps:
+        everything = dataclasses.replace(everything, **change)  # type: ignore[arg-type]
         ui.update(everything, 1.0)
         order.append(type(ui.view(1.0)))
-    assert order == [ResetView, PairingView, ErrorView, LockedView]
+    assert order == [ResetView, PairingView, PairingClosedView, ErrorView, LockedView]
 
 
 actions = st.sampled_from(list(Action))
@@ -274,6 +305,7 @@ changes = st.fixed_dictionaries(
         "vault_locked": st.booleans(),
         "pairing": st.sampled_from([None, PAIRING]),
         "reset_pending": st.booleans(),
+        "wrong_pairing_codes": st.sampled_from([0, 5]),
     }
 )
 

@@ -128,6 +128,33 @@ async def test_pairing_page_counts_wrong_codes(site: Site, aiohttp_client: Aioht
     assert "Set-Cookie" not in closed.headers
 
 
+async def test_the_pair_page_says_when_wrong_codes_closed_the_code(
+    site: Site, aiohttp_client: AiohttpClient
+) -> None:
+    stranger = Browser(await aiohttp_client(site.app))
+    owner = Browser(await aiohttp_client(site.app))
+    assert 'id="pairing-closed"' not in await (await owner.get("/pair")).text()
+    code = site.pairing.start(site.clock())
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(MAX_TRIES):
+        last = await stranger.post("/pair", data={"code": wrong})
+    assert 'id="pairing-closed"' in await last.text()
+    # The owner, typing the right code too late on their own browser, is told why it failed.
+    late = await owner.post("/pair", data={"code": code})
+    assert late.status == 403
+    text = await late.text()
+    assert 'id="pairing-closed"' in text
+    assert f"after {MAX_TRIES} wrong codes" in text
+    assert "No code is open" not in text
+    page = await owner.get("/pair")
+    assert page.status == 200
+    assert f"after {MAX_TRIES} wrong codes" in await page.text()
+    # A new hold of the button clears the notice, and the new code works.
+    fresh = site.pairing.start(site.clock())
+    assert 'id="pairing-closed"' not in await (await owner.get("/pair")).text()
+    assert (await owner.post("/pair", data={"code": fresh})).status == 303
+
+
 async def test_expired_code_is_refused_on_the_page(
     site: Site, aiohttp_client: AiohttpClient
 ) -> None:

@@ -164,7 +164,10 @@ async def test_send_text_refuses_bad_bodies(
         (b"not json", 400),
         (b"[1, 2]", 400),
         (json.dumps({"text": 5}).encode(), 400),
-        (json.dumps({"text": ""}).encode(), 413),
+        (json.dumps({"text": ""}).encode(), 400),
+        (json.dumps({"text": " \n\t"}).encode(), 400),  # blank texts are refused, see send_text
+        (b'{"text": "a\\ud800b"}', 400),  # a lone surrogate, as JSON may escape it
+        (b'{"text": "hi", "\\udfff": 1}', 400),
         (json.dumps({"text": "\u00e9" * 2100}).encode(), 413),
         (b"{" * 100_000, 400),
     ]
@@ -172,6 +175,8 @@ async def test_send_text_refuses_bad_bodies(
         response = await owner.post(path, data=body, headers={"Content-Type": "application/json"})
         assert response.status == status, body[:20]
         assert "error" in await response.json()
+    lone = await owner.post(path, data=b'{"text": "a\\ud800b"}')
+    assert "not valid Unicode" in (await lone.json())["error"]
     unknown = await owner.post("/api/contacts/nobody/messages", json={"text": "hi"})
     assert unknown.status == 404
     assert site.messenger.conversation(contact_id) == []
@@ -202,6 +207,22 @@ async def test_file_upload_and_download(
     received = [m for m in peer.messenger.conversation(peer_view.id) if m.kind == "file"]
     assert received
     assert peer.messenger.file_data(received[0].id)[1] == payload
+
+
+async def test_a_file_name_that_is_not_utf8_is_refused(
+    site: Site, peer: Endpoint, aiohttp_client: AiohttpClient
+) -> None:
+    owner = await _owner(site, aiohttp_client)
+    contact_id = await _add_peer(owner, peer)
+    body = (
+        b'--XX\r\nContent-Disposition: form-data; name="file"; filename="a\xffb.txt"\r\n'
+        b"Content-Type: text/plain\r\n\r\nhello\r\n--XX--\r\n"
+    )
+    headers = {"Content-Type": "multipart/form-data; boundary=XX"}
+    response = await owner.post(f"/api/contacts/{contact_id}/files", data=body, headers=headers)
+    assert response.status == 400
+    assert "UTF-8" in (await response.json())["error"]
+    assert site.messenger.conversation(contact_id) == []
 
 
 async def test_upload_limit(tmp_path: Path, aiohttp_client: AiohttpClient) -> None:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pigeon.ui.web.errors import NoPairingWindow, UnknownSession, WrongCode
+from pigeon.ui.web.errors import ClosedByWrongCodes, NoPairingWindow, UnknownSession, WrongCode
 from pigeon.ui.web.pairing import (
     CODE_TTL_S,
     MAX_SESSIONS,
@@ -89,6 +89,50 @@ def test_five_wrong_tries_end_the_window(tmp_path: Path) -> None:
     with pytest.raises(NoPairingWindow):
         pairing.submit(code, T0 + 2)
     assert pairing.window(T0 + 2) is None
+
+
+def test_the_owner_learns_that_wrong_codes_closed_the_window(tmp_path: Path) -> None:
+    changes: list[float | None] = []
+    made: list[Pairing] = []
+    store = FilePairingStore(tmp_path / "s.json")
+    pairing = Pairing(
+        store,
+        rng=_rng().randbytes,
+        on_change=lambda: changes.append(made[0].closed_by_wrong_codes()),
+    )
+    made.append(pairing)
+    code = pairing.start(T0)
+    for _ in range(MAX_TRIES):
+        with contextlib.suppress(WrongCode):
+            pairing.submit(_wrong(code), T0 + 7)
+    assert pairing.closed_by_wrong_codes() == T0 + 7
+    assert changes[-1] == T0 + 7  # the change hook (the OLED's refresh) sees it already
+    with pytest.raises(ClosedByWrongCodes):
+        pairing.submit(code, T0 + 8)
+    fresh = pairing.start(T0 + 9)  # the owner holds the button again: a clean slate
+    assert pairing.closed_by_wrong_codes() is None
+    assert changes[-1] is None
+    assert pairing.authenticate(pairing.submit(fresh, T0 + 10), T0 + 11) is not None
+
+
+@pytest.mark.parametrize("ending", ["expired", "cancelled", "used", "four wrong"])
+def test_other_endings_are_not_blamed_on_wrong_codes(tmp_path: Path, ending: str) -> None:
+    pairing = _pairing(tmp_path)
+    code = pairing.start(T0)
+    if ending == "four wrong":
+        for _ in range(MAX_TRIES - 1):
+            with contextlib.suppress(WrongCode):
+                pairing.submit(_wrong(code), T0 + 1)
+        pairing.cancel()
+    elif ending == "cancelled":
+        pairing.cancel()
+    elif ending == "used":
+        pairing.submit(code, T0 + 1)
+    at = T0 + CODE_TTL_S if ending == "expired" else T0 + 2
+    with pytest.raises(NoPairingWindow) as caught:
+        pairing.submit(code, at)
+    assert not isinstance(caught.value, ClosedByWrongCodes)
+    assert pairing.closed_by_wrong_codes() is None
 
 
 def test_four_wrong_tries_still_allow_the_right_code(tmp_path: Path) -> None:

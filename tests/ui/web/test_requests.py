@@ -49,6 +49,30 @@ def test_form_takes_first_value_and_refuses_bad_encoding() -> None:
         parse_form(b"&".join(b"a%d=1" % i for i in range(40)))
 
 
+def test_json_with_a_lone_surrogate_is_refused() -> None:
+    assert parse_json_object(b'{"t": "\\ud83d\\ude00"}') == {"t": "\U0001f600"}  # a pair
+    for body in (
+        b'{"text": "a\\ud800b"}',
+        b'{"\\udc00": "key"}',
+        b'{"deep": [1, {"x": ["\\udbff"]}]}',
+    ):
+        with pytest.raises(BadRequest, match="not valid Unicode"):
+            parse_json_object(body)
+
+
+# st.text() leaves surrogates out of any alphabet; a list of characters keeps them.
+@given(st.lists(st.one_of(st.characters(), st.characters(categories=["Cs"]))).map("".join))
+def test_json_text_comes_back_whole_or_is_a_bad_request(text: str) -> None:
+    body = json.dumps({"text": text}).encode()  # ASCII-escaped, so surrogates survive to parsing
+    try:
+        document = parse_json_object(body)
+    except BadRequest:
+        assert any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+    else:
+        assert document == {"text": text}
+        text.encode("utf-8")
+
+
 @pytest.mark.parametrize(("text", "minutes"), [("5", 5), (" 15 ", 15), ("1440", 1440), ("2.4", 2)])
 def test_minutes(text: str, minutes: int) -> None:
     assert parse_minutes(text) == minutes

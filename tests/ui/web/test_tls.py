@@ -6,6 +6,7 @@ import datetime
 import hashlib
 import ssl
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -13,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from pigeon.ui.web import CertificateError, ensure_certificate, serve
+from pigeon.ui.web.server import redirect_app
 from pigeon.ui.web.tls import CERT_FILE, KEY_FILE, RENEW_BEFORE_DAYS, VALIDITY_DAYS
 from tests.ui.web.conftest import make_site
 
@@ -97,6 +99,44 @@ async def test_served_over_verified_https_and_http_only_redirects(tmp_path: Path
                 f"https://localhost:{https_port}/pair", ssl=ssl.create_default_context()
             ):
                 pass
+
+
+@pytest.mark.parametrize(
+    ("host_header", "target_host"),
+    [
+        ("evil.example", "pigeon-ab12.local"),  # a name the node does not have: its own first name
+        ("evil.example:8080", "pigeon-ab12.local"),
+        ("pigeon-ab12.local.evil.example", "pigeon-ab12.local"),
+        ("LOCALHOST", "localhost"),  # one of its own names: kept, so the certificate matches
+        ("127.0.0.1:80", "127.0.0.1"),
+    ],
+)
+async def test_http_redirects_only_to_the_nodes_own_names(
+    tmp_path: Path, host_header: str, target_host: str
+) -> None:
+    site = make_site(tmp_path)  # allowed hosts: pigeon-ab12.local, localhost, 127.0.0.1
+    ensure_certificate(tmp_path / "tls", NAMES, ["127.0.0.1"])
+    async with (
+        serve(site.app, 0, 0, "127.0.0.1", tmp_path / "tls") as (https_port, http_port),
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"http://127.0.0.1:{http_port}/chat/x?y=1",
+            headers={"Host": host_header},
+            allow_redirects=False,
+        ) as response,
+    ):
+        assert response.status == 308
+        assert response.headers["Location"] == f"https://{target_host}:{https_port}/chat/x?y=1"
+
+
+async def test_redirect_keeps_ipv6_brackets_and_needs_an_own_name(aiohttp_client: Any) -> None:
+    client = await aiohttp_client(redirect_app(443, ["fe80::1", "pigeon-ab12.local"]))
+    response = await client.get("/pair", headers={"Host": "[FE80::1]"}, allow_redirects=False)
+    assert response.headers["Location"] == "https://[fe80::1]/pair"
+    nameless = await aiohttp_client(redirect_app(443, []))
+    response = await nameless.get("/pair", headers={"Host": "evil.example"}, allow_redirects=False)
+    assert response.status == 421
+    assert "Location" not in response.headers
 
 
 async def test_serve_without_certificate_is_a_typed_error(tmp_path: Path) -> None:

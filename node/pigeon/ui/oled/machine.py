@@ -1,7 +1,8 @@
 """The OLED's navigation as a sans-IO state machine: view state and actions in, a view out.
 
-Screens by priority: identity reset confirmation, pairing, an error not yet dismissed, vault
-locked, then the owner's pages (status -> message list -> one message). Button "a" alone walks
+Screens by priority: identity reset confirmation, pairing, a notice that wrong codes closed
+the pairing window, an error (these two until a button dismisses them), vault locked, then
+the owner's pages (status -> message list -> one message). Button "a" alone walks
 everything: NEXT moves down the list and wraps back to the status page; SELECT opens a message.
 After `SCREENSAVER_AFTER_S` without a button or a new message the panel goes dark but for a
 small marker that moves every minute; the first NEXT/SELECT/BACK only wakes it. Holds
@@ -25,6 +26,7 @@ from pigeon.ui.oled.views import (
     LockedView,
     MessageListView,
     MessageView,
+    PairingClosedView,
     PairingView,
     ResetView,
     SaverView,
@@ -88,6 +90,7 @@ class UiMachine:
         self._scroll = 0
         self._open_id: str | None = None
         self._dismissed_error: str | None = None
+        self._pairing_notice_dismissed = False
         self._active_s = now_s
 
     @property
@@ -103,6 +106,8 @@ class UiMachine:
             self._active_s = now_s
         if state.error != self._dismissed_error:
             self._dismissed_error = None
+        if state.wrong_pairing_codes and not old.wrong_pairing_codes:
+            self._pairing_notice_dismissed = False
         self._follow_messages(old)
 
     def act(self, action: Action, now_s: float) -> tuple[UiRequest, ...]:
@@ -121,6 +126,9 @@ class UiMachine:
             return (CancelReset(),) if action is Action.BACK else ()
         if state.pairing is not None:
             return (CancelPairing(),) if action is Action.BACK else ()
+        if self._pairing_notice_showing():
+            self._pairing_notice_dismissed = True
+            return ()
         if state.error is not None and state.error != self._dismissed_error:
             self._dismissed_error = state.error
             return ()
@@ -147,6 +155,8 @@ class UiMachine:
             pairing = state.pairing
             seconds_left = max(0, math.ceil(pairing.expires_at_s - now_s))
             return PairingView(pairing.code, pairing.url, pairing.cert_sha256, seconds_left)
+        if self._pairing_notice_showing():
+            return PairingClosedView(state.wrong_pairing_codes)
         if state.error is not None and state.error != self._dismissed_error:
             return ErrorView(state.error)
         if state.vault_locked:
@@ -166,6 +176,9 @@ class UiMachine:
             return sleep_at
         shifts = math.floor((now_s - sleep_at) / SAVER_SHIFT_S) + 1
         return sleep_at + shifts * SAVER_SHIFT_S
+
+    def _pairing_notice_showing(self) -> bool:
+        return bool(self._state.wrong_pairing_codes) and not self._pairing_notice_dismissed
 
     def _page_view(self) -> ScreenView:
         state = self._state
@@ -253,5 +266,6 @@ class UiMachine:
             new_message
             or (new.error is not None and new.error != old.error)
             or (new.pairing is not None and old.pairing is None)
+            or (new.wrong_pairing_codes > 0 and not old.wrong_pairing_codes)
             or (new.reset_pending and not old.reset_pending)
         )

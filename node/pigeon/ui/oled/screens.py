@@ -18,6 +18,7 @@ from pigeon.ui.oled.views import (
     LockedView,
     MessageListView,
     MessageView,
+    PairingClosedView,
     PairingView,
     ResetView,
     SaverView,
@@ -67,6 +68,8 @@ def render(view: ScreenView) -> Image.Image:
             _message(image, view)
         case PairingView():
             _pairing(image, view)
+        case PairingClosedView():
+            _pairing_closed(image, view)
         case LockedView():
             _locked(image, view)
         case ResetView():
@@ -163,6 +166,16 @@ def _pairing(image: Image.Image, view: PairingView) -> None:
     for index, half in enumerate((fingerprint[:8], fingerprint[8:])):
         spaced = " ".join(half[i : i + 2] for i in range(0, len(half), 2))
         _centred(image, small, 46 + index * 9, spaced, column_x, column_width)
+
+
+def _pairing_closed(image: Image.Image, view: PairingClosedView) -> None:
+    _header(image, "Pairing closed", icon=icons.WARNING, icon_left=True)
+    font = body_font()
+    text = f"{view.wrong_codes} wrong codes were typed on the page. Was that you?"
+    for row, line in enumerate(wrap(text, 21)[:3]):
+        font.draw(image, TEXT_X - 1, 13 + row * ROW_HEIGHT, line)
+    _centred(image, small_font(), 45, "Hold A 3 s for a new code")
+    _centred(image, small_font(), 55, "Press a button to dismiss")
 
 
 def _draw_qr(image: Image.Image, symbol: qr.QrMatrix) -> None:

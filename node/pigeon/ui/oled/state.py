@@ -69,6 +69,8 @@ class ViewState:
     ones (also those not in `messages`). `today` is the daemon's local date, used to label
     message times. `reset_pending` is true while an identity reset request waits for
     confirmation on the web page. `error` is a short human-readable fault (never a secret).
+    `wrong_pairing_codes` is how many wrong codes closed the last pairing window (0 when it
+    was not closed that way); the daemon clears it when a new window opens.
     """
 
     node_name: str
@@ -85,3 +87,4 @@ class ViewState:
     pairing: Pairing | None = None
     reset_pending: bool = False
     error: str | None = None
+    wrong_pairing_codes: int = 0

@@ -55,6 +55,13 @@ class PairingView:
 
 
 @dataclass(frozen=True, slots=True)
+class PairingClosedView:
+    """Wrong codes typed on the page closed the pairing window: the owner should know."""
+
+    wrong_codes: int
+
+
+@dataclass(frozen=True, slots=True)
 class LockedView:
     """The vault is locked: messages are unreadable until the owner unlocks it on the page."""
 
@@ -90,6 +97,7 @@ ScreenView = (
     | MessageListView
     | MessageView
     | PairingView
+    | PairingClosedView
     | LockedView
     | ResetView
     | ErrorView

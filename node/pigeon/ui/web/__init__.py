@@ -13,14 +13,16 @@ The daemon wires it like this (see `ports.py` for what it implements):
 The identity reset (buttons, then `/reset`) reaches the daemon through an `IdentityReset`
 passed as `build_app(..., reset=...)`.
 
-Raises: WebError (root), PairingError (NoPairingWindow, WrongCode, UnknownSession),
-CertificateError, BadRequest (QrNotFound), ResetError (ResetNotPending, ResetFailed).
+Raises: WebError (root), PairingError (NoPairingWindow (ClosedByWrongCodes), WrongCode,
+UnknownSession), CertificateError, BadRequest (QrNotFound), ResetError (ResetNotPending,
+ResetFailed).
 """
 
 from pigeon.ui.web.app import build_app
 from pigeon.ui.web.errors import (
     BadRequest,
     CertificateError,
+    ClosedByWrongCodes,
     NoPairingWindow,
     PairingError,
     QrNotFound,
@@ -56,6 +58,7 @@ __all__ = [
     "BrowserSession",
     "CertInfo",
     "CertificateError",
+    "ClosedByWrongCodes",
     "DevicePanel",
     "FilePairingStore",
     "IdentityReset",

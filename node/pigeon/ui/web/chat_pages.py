@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
 
+from pigeon.messenger.api import MessageView
 from pigeon.ui.web.context import find_contact, messenger, unread_of
 from pigeon.ui.web.keys import CONFIG
 from pigeon.ui.web.render import render_page
@@ -18,14 +20,11 @@ async def chats_page(request: web.Request) -> web.StreamResponse:
     """Contacts with their latest message, most recent first."""
     owner = messenger(request)
     contacts = sorted(owner.contacts(), key=lambda c: -c.last_activity)
-    previews: dict[str, str] = {}
+    previews: dict[str, Preview] = {}
     for contact in contacts:
         latest = owner.conversation(contact.id, limit=1)
         if latest:
-            message = latest[-1]
-            text = message.text if message.kind == "text" else f"File: {message.file_name}"
-            prefix = "You: " if message.direction == "out" else ""
-            previews[contact.id] = prefix + (text or "")[:PREVIEW_CHARS]
+            previews[contact.id] = _preview(latest[-1])
     return render_page(
         request,
         "chats.html",
@@ -36,6 +35,22 @@ async def chats_page(request: web.Request) -> web.StreamResponse:
         previews=previews,
         unread=sum(c.unread for c in contacts),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """A conversation's latest message in the list: our words, then theirs (or ours) apart, so
+    the page can isolate the message's text direction from the words around it."""
+
+    prefix: str
+    text: str
+
+
+def _preview(message: MessageView) -> Preview:
+    prefix = "You: " if message.direction == "out" else ""
+    if message.kind == "file":
+        return Preview(prefix + "File: ", (message.file_name or "")[:PREVIEW_CHARS])
+    return Preview(prefix, (message.text or "")[:PREVIEW_CHARS])
 
 
 async def chat_page(request: web.Request) -> web.StreamResponse:

@@ -15,6 +15,10 @@ class NoPairingWindow(PairingError):
     """No code is open: none was started, it expired, it was used, or too many tries ended it."""
 
 
+class ClosedByWrongCodes(NoPairingWindow):
+    """No code is open because the last one was closed by too many wrong codes."""
+
+
 class WrongCode(PairingError):
     """The code did not match; `tries_left` more attempts are allowed in this window."""
 

@@ -7,9 +7,10 @@ from typing import Final
 
 from aiohttp import hdrs, web
 
-from pigeon.ui.web.errors import NoPairingWindow, UnknownSession, WrongCode
+from pigeon.ui.web.errors import ClosedByWrongCodes, NoPairingWindow, UnknownSession, WrongCode
 from pigeon.ui.web.keys import CONFIG, PAIRING, SESSION
 from pigeon.ui.web.live import close_session_sockets
+from pigeon.ui.web.pairing import MAX_TRIES
 from pigeon.ui.web.render import render_page
 from pigeon.ui.web.requests import read_form
 from pigeon.ui.web.security import set_session_cookie
@@ -18,8 +19,8 @@ _LOGGER = logging.getLogger(__name__)
 
 
 async def pair_form(request: web.Request) -> web.StreamResponse:
-    """The code form."""
-    return render_page(request, "pair.html", title="Pair", page="pair")
+    """The code form (saying so if wrong codes closed the last code)."""
+    return _pair_page(request)
 
 
 async def pair_submit(request: web.Request) -> web.StreamResponse:
@@ -30,29 +31,31 @@ async def pair_submit(request: web.Request) -> web.StreamResponse:
     try:
         token = request.app[PAIRING].submit(code, request.app[CONFIG].clock(), label)
     except WrongCode as exc:
+        if not exc.tries_left:  # that closed the code: the page's notice says so
+            return _pair_page(request, http_status=403)
         tries = "1 try" if exc.tries_left == 1 else f"{exc.tries_left} tries"
-        message = (
-            f"That code is not right. {tries} left."
-            if exc.tries_left
-            else ("Too many wrong codes. Hold the button again for a new one.")
-        )
-        return _pair_error(request, message)
+        return _pair_page(request, f"That code is not right. {tries} left.", http_status=403)
+    except ClosedByWrongCodes:
+        return _pair_page(request, http_status=403)
     except NoPairingWindow:
-        return _pair_error(request, "No code is open. Hold the node's button for 3 seconds first.")
+        message = "No code is open. Hold the node's button for 3 seconds first."
+        return _pair_page(request, message, http_status=403)
     response = web.HTTPSeeOther("/?flash=paired")
     set_session_cookie(response, token)
     raise response
 
 
-def _pair_error(request: web.Request, message: str) -> web.Response:
+def _pair_page(request: web.Request, error: str = "", *, http_status: int = 200) -> web.Response:
+    extra = {"flash": error, "flash_kind": "bad"} if error else {}
     return render_page(
         request,
         "pair.html",
         title="Pair",
         page="pair",
-        http_status=403,
-        flash=message,
-        flash_kind="bad",
+        http_status=http_status,
+        closed_at=request.app[PAIRING].closed_by_wrong_codes(),
+        wrong_codes=MAX_TRIES,
+        **extra,
     )
 
 

@@ -1,11 +1,14 @@
 """Pairing a browser with the node: button, six-digit code on the OLED, session cookie (sans-IO).
 
 The owner holds a button; the daemon calls `start(now)` and shows the code on the OLED. The
-code is valid for `CODE_TTL_S`, works once, and `MAX_TRIES` wrong entries close the window.
+code is valid for `CODE_TTL_S`, works once, and `MAX_TRIES` wrong entries close the window;
+`closed_by_wrong_codes()` then says when, until the next `start`, so the OLED and the page can
+tell the owner that someone typed wrong codes (maybe guessing) rather than just going quiet.
 A correct `submit` returns a fresh session token (32 random bytes, URL-safe base64) that the
 page puts in a cookie; only its SHA-256 is kept, so a copy of the store admits nobody. Times
 are Unix seconds (the `WebConfig.clock`). Paired browsers are listed and revoked by a public
-session id unrelated to the token. Raises NoPairingWindow, WrongCode, UnknownSession.
+session id unrelated to the token. Raises NoPairingWindow (ClosedByWrongCodes), WrongCode,
+UnknownSession.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Final
 
-from pigeon.ui.web.errors import NoPairingWindow, UnknownSession, WrongCode
+from pigeon.ui.web.errors import ClosedByWrongCodes, NoPairingWindow, UnknownSession, WrongCode
 from pigeon.ui.web.ports import PairingStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -86,6 +89,7 @@ class Pairing:
         self._rng = rng
         self._on_change = on_change
         self._window: _Window | None = None
+        self._closed_by_wrong_codes_at: float | None = None
         self._sessions: dict[bytes, _Stored] = _decode(store.load())
         self._persisted_seen: dict[bytes, float] = {
             key: stored.session.last_seen_at for key, stored in self._sessions.items()
@@ -95,6 +99,7 @@ class Pairing:
         """Open a new window (closing any open one) and return its six-digit code."""
         code = _random_code(self._rng)
         self._window = _Window(code, now + CODE_TTL_S)
+        self._closed_by_wrong_codes_at = None
         _LOGGER.info("pairing window opened for %.0f s", CODE_TTL_S)
         self._changed()
         return code
@@ -110,15 +115,26 @@ class Pairing:
         window = self._live_window(now)
         return None if window is None else PairingWindow(window.code, window.expires_at)
 
+    def closed_by_wrong_codes(self) -> float | None:
+        """When `MAX_TRIES` wrong codes closed the last window; None if they did not, or once
+        a new window is open."""
+        return self._closed_by_wrong_codes_at
+
     def submit(self, code: str, now: float, label: str = "") -> str:
-        """Trade a correct code for a new session token. Raises NoPairingWindow, WrongCode."""
+        """Trade a correct code for a new session token.
+
+        Raises NoPairingWindow (ClosedByWrongCodes if wrong codes closed the last one), WrongCode.
+        """
         window = self._live_window(now)
+        if window is None and self._closed_by_wrong_codes_at is not None:
+            raise ClosedByWrongCodes("wrong codes closed the pairing code; hold the node's button")
         if window is None:
             raise NoPairingWindow("no pairing code is open; hold the node's button")
         if not hmac.compare_digest(code.strip().encode(), window.code.encode()):
             window.tries_left -= 1
             if window.tries_left <= 0:
                 self._window = None
+                self._closed_by_wrong_codes_at = now
                 _LOGGER.warning("pairing window closed after %d wrong codes", MAX_TRIES)
                 self._changed()
             raise WrongCode(max(window.tries_left, 0))

@@ -31,7 +31,35 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise BadRequest("request body is not JSON") from exc
     if not isinstance(document, dict):
         raise BadRequest("request body must be a JSON object")
+    if not _all_unicode(document):
+        raise BadRequest("request body holds text that is not valid Unicode (a lone surrogate)")
     return document
+
+
+def _all_unicode(document: object) -> bool:
+    """False if any key or string in `document` holds a lone surrogate: JSON's "\\ud800"
+    escape decodes to one, and no UTF-8 store, envelope or page can carry it."""
+    pending = [document]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not is_unicode(item):
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
+
+
+def is_unicode(text: str) -> bool:
+    """True unless `text` holds a lone surrogate (which cannot be encoded as UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def require_str(document: dict[str, Any], key: str, *, max_len: int) -> str:
@@ -110,6 +138,10 @@ async def read_multipart(request: web.Request, limits: dict[str, int]) -> dict[s
         if not isinstance(part, BodyPartReader) or part.name not in limits or part.name in found:
             await part.release()
             continue
+        # aiohttp decodes part headers with surrogateescape: a file name in bytes that are not
+        # UTF-8 arrives holding lone surrogates, which nothing downstream can store.
+        if part.filename is not None and not is_unicode(part.filename):
+            raise BadRequest("the file name must be UTF-8")
         data = await _read_part(part, limits[part.name])
         found[part.name] = Upload(data, part.filename)
 

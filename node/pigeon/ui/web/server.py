@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from aiohttp import web
 
 from pigeon.ui.web.errors import CertificateError
+from pigeon.ui.web.keys import CONFIG
 from pigeon.ui.web.security import security_headers
 from pigeon.ui.web.tls import CERT_FILE, KEY_FILE
 
@@ -28,16 +29,25 @@ def tls_context(cert_dir: Path) -> ssl.SSLContext:
     return context
 
 
-def redirect_app(https_port: int) -> web.Application:
-    """An app that answers every plain-HTTP request with a redirect to the HTTPS page."""
+def redirect_app(https_port: int, own_hosts: Sequence[str]) -> web.Application:
+    """An app that answers every plain-HTTP request with a redirect to the HTTPS page.
+
+    The target's host is the one the request named if it is one of `own_hosts` (the names and
+    addresses the certificate covers), else the first of them: a Host header alone never
+    chooses where the browser goes next (an open redirect). With no own hosts, 421.
+    """
+    known = {host.lower().strip("[]") for host in own_hosts}
+    fallback = own_hosts[0].lower().strip("[]") if own_hosts else None
+    port = "" if https_port == 443 else f":{https_port}"
 
     async def to_https(request: web.Request) -> web.StreamResponse:
-        host = request.url.raw_host or "localhost"
+        asked = (request.url.raw_host or "").lower().strip("[]")
+        host = asked if asked in known else fallback
+        if host is None:
+            raise web.HTTPMisdirectedRequest(text="unknown host")
         if ":" in host:  # an IPv6 literal needs its brackets back
             host = f"[{host}]"
-        port = "" if https_port == 443 else f":{https_port}"
-        target = f"https://{host}{port}{request.rel_url.raw_path_qs}"
-        raise web.HTTPPermanentRedirect(target)
+        raise web.HTTPPermanentRedirect(f"https://{host}{port}{request.rel_url.raw_path_qs}")
 
     app = web.Application(middlewares=[security_headers])
     app.router.add_route("*", "/{tail:.*}", to_https)
@@ -62,7 +72,8 @@ async def serve(
         bound_https = _bound_port(secure)
         bound_http: int | None = None
         if http_port is not None:
-            plain = web.AppRunner(redirect_app(bound_https), access_log=None)
+            own_hosts = app[CONFIG].allowed_hosts
+            plain = web.AppRunner(redirect_app(bound_https, own_hosts), access_log=None)
             runners.append(plain)
             await plain.setup()
             await web.TCPSite(plain, host, http_port).start()

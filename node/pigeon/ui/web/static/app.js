@@ -1,5 +1,6 @@
 // Pigeon Node page behaviour: live updates over /ws, the chat composer, the device panel.
-// Plain JavaScript, no build step. Text from the network only ever goes in via textContent.
+// Plain JavaScript, no build step. Text from the network only ever goes in via textContent,
+// into an element with dir="auto": its direction is its own, isolated from the text around it.
 "use strict";
 
 const STATE_LABELS = {
@@ -100,6 +101,7 @@ function fileBody(message) {
   const done = message.file_progress !== null && message.file_progress >= 1;
   const name = document.createElement(done ? "a" : "span");
   name.className = "name";
+  name.dir = "auto";
   name.textContent = message.file_name;
   if (done) {
     name.href = message.file_url;
@@ -127,7 +129,10 @@ function messageNode(message) {
   const bubble = document.createElement("div");
   bubble.className = "bubble";
   if (message.kind === "file") bubble.append(fileBody(message));
-  else bubble.textContent = message.text;
+  else {
+    bubble.dir = "auto";
+    bubble.textContent = message.text;
+  }
   const meta = document.createElement("div");
   meta.className = "meta";
   const time = document.createElement("time");
