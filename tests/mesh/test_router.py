@@ -1,15 +1,16 @@
 """The router on small hand-built topologies, under both policies."""
 
+import dataclasses
 import random
 
 import pytest
 
-from pigeon.mesh.events import DropReason, FrameReceived, LinkUp, LocalSend, Tick
-from pigeon.mesh.fragment import fragment
-from pigeon.mesh.packet import PacketType, encode_packet
+from pigeon.mesh.events import DropReason, FrameReceived, LinkUp, LocalSend, ServeTags, Tick
+from pigeon.mesh.fragment import Reassembler, fragment
+from pigeon.mesh.packet import Packet, PacketType, decode_announce, decode_packet, encode_packet
 from pigeon.mesh.router import Router, RouterConfig
 
-from .router_net import FRAME_LIMIT, START_S, Net
+from .router_net import FRAME_LIMIT, START_S, Net, tag_of
 
 POLICIES = ["default", "flood"]
 
@@ -242,3 +243,27 @@ def test_a_copy_queued_for_a_neighbour_that_sends_it_to_us_is_cancelled() -> Non
     assert net.routers["a"].metrics["copies_cancelled"] == 1
     ids_b_got = {p.packet_id for p in (c.packet for c in net.routers["b"].carried_packets())}
     assert ids_b_got == {e.packet_id for e in envelopes}
+
+
+def test_silent_tags_are_served_but_never_announced() -> None:
+    net = _net(["a", "b"], "default")
+    yesterday = b"yesterday-b-tag!"
+    net.feed("b", ServeTags((tag_of("b"),), (yesterday,)))
+    heard: list[Packet] = []
+    reassembler = Reassembler()
+
+    def overhear(src: str, dst: str, frame: bytes) -> bool:
+        data = reassembler.add(src, frame, net.now)
+        if data is not None:
+            heard.append(decode_packet(data))
+        return False
+
+    net.lose = overhear
+    net.link("a", "b")
+    told = {t for p in heard if p.type is PacketType.ANNOUNCE for t in decode_announce(p.payload)}
+    assert told == {tag_of("a"), tag_of("b")}
+    # A sender whose clock is a day behind still reaches b, which never said it serves that tag.
+    late, _ = net.envelope("b")
+    late = dataclasses.replace(late, recipient_tag=yesterday)
+    net.send("a", late)
+    assert [p.packet_id for p in net.delivered["b"]] == [late.packet_id]

@@ -56,9 +56,14 @@ class Tick:
 
 @dataclass(frozen=True, slots=True)
 class ServeTags:
-    """The recipient tags our own endpoint answers to from now on (replaces the previous set)."""
+    """The recipient tags our own endpoint answers to from now on (replaces the previous set).
+
+    `tags` are announced to neighbours; `silent` ones (a key's neighbouring days, for clock
+    skew) are served, never announced.
+    """
 
     tags: tuple[bytes, ...]
+    silent: tuple[bytes, ...] = ()
 
 
 Event = LinkUp | LinkDown | FrameReceived | FrameSent | LocalSend | Tick | ServeTags

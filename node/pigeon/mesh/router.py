@@ -135,6 +135,7 @@ class Router:
         self._by_tag: dict[bytes, dict[bytes, None]] = {}
         self._receipts: OrderedDict[bytes, Packet] = OrderedDict()  # envelope id -> receipt
         self._served: frozenset[bytes] = frozenset()
+        self._announced: tuple[bytes, ...] = ()  # the part of `_served` we tell neighbours
         self._gradient = TagGradient()
         self._announce_due = False
         self._dirty: dict[str, None] = {}
@@ -392,10 +393,11 @@ class Router:
             raise ValueError("the local endpoint sends envelopes and receipts only")
 
     def _on_serve_tags(self, event: ServeTags, now: float, actions: list[Action]) -> None:
-        self._served = frozenset(event.tags)
+        self._served = frozenset(event.tags) | frozenset(event.silent)
+        self._announced = tuple(sorted(frozenset(event.tags)))
         self._announce_due = True
         self._gradient_changed()
-        for tag in event.tags:
+        for tag in (*event.tags, *event.silent):
             for packet_id in list(self._by_tag.get(tag, ())):
                 carried = self._uncarry(packet_id)
                 if carried is not None:
@@ -548,7 +550,7 @@ class Router:
     def _send_announces(self, now: float) -> None:
         """Tell each neighbour what changed: our own tags, and (gradient) tags a few hops off."""
         self._announce_due = False
-        own = tuple(sorted(self._served))
+        own = self._announced
         interval = self.config.gradient_announce_interval_s
         for peer, neighbour in self._neighbours.items():
             levels = {ANNOUNCE_HOPS: own}

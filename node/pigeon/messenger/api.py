@@ -35,6 +35,7 @@ Every method raises only MessengerError subclasses (VaultLocked while locked).
 
 The daemon's side (sans-IO: nothing here sends; it hands over packets to send):
     served_tags(now) -> tags for the router's ServeTags (refresh daily and after changes)
+    announced_tags(now) -> the part of them ServeTags announces (today's); the rest is silent
     handle_packet(packet, now) -> packets      a Deliver-ed envelope or receipt
     tick(now) -> packets                        every few seconds: retries, expiry, handshakes
     take_outgoing() -> packets                  produced by commands (send_text, ...)

@@ -184,7 +184,8 @@ class Simulation:
             )
         if group.endpoints:
             self._endpoints.append(index)
-            node.feed(ServeTags(tags_for_window(node.tag_key, START_UNIX_S)))
+            today, *neighbouring_days = tags_for_window(node.tag_key, START_UNIX_S)
+            node.feed(ServeTags((today,), tuple(neighbouring_days)))
         self.radio.add_node(node.name, x, y, node, mobility)
         self.radio.call_at(rng.uniform(0.0, TICK_S), self._tick, node)
 
