@@ -32,9 +32,12 @@ def test_line_of_three_delivers_once_and_the_receipt_clears_the_relay(routing: s
     assert [p.packet_id for p in net.delivered["c"]] == [envelope.packet_id]
     assert net.delivered["c"][0].payload == envelope.payload
     assert net.holding(envelope.packet_id) == ["a", "b"]
-    net.send("c", net.receipt(envelope, secret, "a"))
+    net.send("c", net.receipt(envelope, secret))
+    net.send("c", net.notice(envelope, secret, "a"))
     assert net.holding(envelope.packet_id) == []
-    assert [p.type for p in net.delivered["a"]] == [PacketType.RECEIPT]
+    # The receipt clears spools and is never delivered; the notice is, to the sender only.
+    assert [p.type for p in net.delivered["a"]] == [PacketType.NOTICE]
+    assert [p.type for p in net.delivered["c"]] == [PacketType.ENVELOPE]
     assert net.delivered["b"] == []
 
 
@@ -98,7 +101,7 @@ def test_a_delivered_envelope_offered_again_is_answered_with_its_receipt() -> No
     net.link("b", "c")
     envelope, secret = net.envelope("c")
     net.send("b", envelope)
-    net.send("c", net.receipt(envelope, secret, "b"))
+    net.send("c", net.receipt(envelope, secret))
     assert net.holding(envelope.packet_id) == []
     # a carried a copy all along and meets c later: c answers with the receipt, a drops it.
     net.routers["a"].handle(LocalSend(envelope), net.now)
@@ -139,10 +142,26 @@ def test_a_forged_receipt_clears_nothing() -> None:
     net.link("a", "b")
     envelope, _ = net.envelope("c")
     net.send("a", envelope)
-    forged = net.receipt(envelope, bytes(16), "a")
+    forged = net.receipt(envelope, bytes(16))  # the envelope's tag, not its secret
     net.feed("b", FrameReceived("a", fragment(encode_packet(forged), FRAME_LIMIT, 1)[0]))
-    assert "b" in net.holding(envelope.packet_id)
-    assert "forged_receipt" in net.drop_reasons("b")
+    net.run()
+    assert net.holding(envelope.packet_id) == ["a", "b"]
+    assert net.routers["b"].metrics["receipts_cleared"] == 0
+
+
+@pytest.mark.parametrize("routing", POLICIES)
+def test_a_receipt_clears_every_copy_with_its_hash_and_keeps_them_out(routing: str) -> None:
+    net = _net(["a", "b", "c"], routing)
+    net.link("a", "b")
+    envelope, secret = net.envelope("far")
+    net.send("a", envelope)
+    assert net.holding(envelope.packet_id) == ["a", "b"]
+    net.send("b", net.receipt(envelope, secret))
+    assert net.holding(envelope.packet_id) == []
+    assert net.routers["b"].metrics["receipts_cleared"] == 1
+    net.link("b", "c")
+    net.send("c", envelope)  # a late copy: refused or answered with the receipt by b
+    assert net.holding(envelope.packet_id) == []
 
 
 def test_malformed_frames_are_dropped_and_counted() -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from pigeon.mesh.errors import MalformedFrame, MalformedPacket
 from pigeon.mesh.fragment import Reassembler
-from pigeon.mesh.packet import Packet, PacketType, decode_announce, decode_packet
+from pigeon.mesh.packet import Packet, PacketType, decode_announce, decode_packet, encode_packet
+from pigeon.mesh.receipt import RECEIPT_SECRET_LEN, receipt_hash
 from pigeon.mesh.tags import SECONDS_PER_DAY, day_number
 from pigeon.transport.base import PeerId
 from tests.messenger.helpers import T0, befriend
@@ -56,13 +57,17 @@ class Observer:
         }
 
 
-class LateNet(MeshNet):
-    """A MeshNet whose clock starts ten minutes before midnight, with an observer by A."""
+class ObservedNet(MeshNet):
+    """A MeshNet (A, one relay, B) with an observer between A and the relay."""
 
     def __init__(self, root: Path) -> None:
         super().__init__(root, relays=1)
         self.observer = Observer(self)
         self.radio.add_node(PeerId("O"), 20.0, 0.0, self.observer)
+
+
+class LateNet(ObservedNet):
+    """An ObservedNet whose clock starts ten minutes before midnight."""
 
     def unix_now(self) -> float:
         return T0 + BEFORE_MIDNIGHT_S + self.radio.now
@@ -96,3 +101,46 @@ def test_announces_of_consecutive_days_share_no_tag(tmp_path: Path) -> None:
     assert len(today) >= 2
     assert len(tomorrow) >= 2
     assert today.isdisjoint(tomorrow)
+
+
+def _links(packet: Packet, envelope: Packet) -> bool:
+    """Whether `packet`'s bytes show, without a key, that it is about `envelope`: its id, its
+    receipt hash, or a preimage of that hash."""
+    data = encode_packet(packet)
+    if envelope.packet_id in data or envelope.receipt_hash in data:
+        return True
+    windows = (data[i : i + RECEIPT_SECRET_LEN] for i in range(len(data) - RECEIPT_SECRET_LEN + 1))
+    return any(receipt_hash(window) == envelope.receipt_hash for window in windows)
+
+
+def test_no_receipt_ties_an_envelope_to_another_tag(tmp_path: Path) -> None:
+    net = ObservedNet(tmp_path)
+    net.start()
+    alice, bob = net.a.endpoint, net.b.endpoint
+    assert alice is not None
+    assert bob is not None
+    bob_id, alice_id = befriend(alice, bob, net.unix_now())
+    sent = [alice.messenger.send_text(bob_id, f"to bob {i}", net.unix_now()) for i in range(3)]
+    sent += [bob.messenger.send_text(alice_id, f"to alice {i}", net.unix_now()) for i in range(3)]
+
+    def delivered() -> bool:
+        views = [m.contact_id == bob_id and alice.messenger.message(m.id) for m in sent]
+        views += [m.contact_id == alice_id and bob.messenger.message(m.id) for m in sent]
+        return all(v.state == "delivered" for v in views if v)
+
+    assert net.run_until(delivered, 900)
+    net.run(60)
+    heard = [packet for _, _, packet in net.observer.heard]
+    envelopes = [p for p in heard if p.type is PacketType.ENVELOPE]
+    answers = [p for p in heard if p.type not in (PacketType.ENVELOPE, PacketType.ANNOUNCE)]
+    envelope_tags = {e.recipient_tag for e in envelopes}
+    # The observer heard the envelopes and what went back to their senders' tags.
+    assert len(envelopes) >= 6
+    assert any(p.recipient_tag not in envelope_tags for p in answers)
+    linking = [
+        (answer, envelope)
+        for answer in answers
+        for envelope in envelopes
+        if answer.recipient_tag != envelope.recipient_tag and _links(answer, envelope)
+    ]
+    assert linking == []

@@ -79,7 +79,7 @@ class SendFrame:
 
 @dataclass(frozen=True, slots=True)
 class Deliver:
-    """Hand `packet` (an envelope or receipt for one of our tags) to the local endpoint."""
+    """Hand `packet` (an envelope or notice for one of our tags) to the local endpoint."""
 
     packet: Packet
 
@@ -101,7 +101,6 @@ class DropReason(StrEnum):
     DUPLICATE = "duplicate"
     EXPIRED = "expired"
     CLEARED = "cleared"  # the envelope was already delivered (we hold its receipt)
-    FORGED_RECEIPT = "forged_receipt"
     SPOOL_REFUSED = "spool_refused"
     NO_LINK = "no_link"
 

@@ -42,6 +42,7 @@ class TagBook:
     day: int
     owners: dict[bytes, str | None]
     announced: frozenset[bytes]
+    keys: dict[bytes, bytes]  # each served tag's tag key (a notice to it is sealed with it)
 
     @classmethod
     def build(
@@ -53,14 +54,16 @@ class TagBook:
     ) -> TagBook:
         """Intro tags, each contact's session tags and `extra` keys' tags (reply keys)."""
         owners: dict[bytes, str | None] = {}
+        keys: dict[bytes, bytes] = {}
         keyed: list[tuple[bytes, str | None]] = [(intro_tag_key(own_public_key), None)]
         keyed.extend((key, None) for key in extra)
         keyed.extend((key, contact_id) for contact_id, key in contact_keys)
         for key, owner in keyed:
             for tag in tags_for_window(key, now):
                 owners[tag] = owner
+                keys[tag] = key
         announced = frozenset(announced_tag(key, now) for key, _ in keyed)
-        return cls(day_number(now), owners, announced)
+        return cls(day_number(now), owners, announced, keys)
 
     @property
     def tags(self) -> tuple[bytes, ...]:
