@@ -15,6 +15,7 @@ from pigeon.mesh.packet import (
     decode_receipt,
     encode_packet,
 )
+from pigeon.mesh.receipt import open_notice, seal_notice
 
 
 def fuzz_one_input(data: bytes) -> None:
@@ -29,6 +30,10 @@ def fuzz_one_input(data: bytes) -> None:
         decode_announce(packet.payload)
     elif packet.type is PacketType.RECEIPT:
         decode_receipt(packet.payload)
+    elif packet.type is PacketType.NOTICE:
+        sealed = seal_notice(bytes(32), *open_notice(bytes(32), packet.payload))
+        if sealed != packet.payload:
+            raise AssertionError("a notice does not seal back to its bytes")
 
 
 if __name__ == "__main__":

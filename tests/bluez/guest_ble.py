@@ -89,9 +89,7 @@ def envelope(rng: random.Random, size: int) -> Packet:
 
 
 def receipt(rng: random.Random) -> Packet:
-    return make_receipt(
-        rng.randbytes(16), rng.randbytes(16), rng.randbytes(16), int(time.time()) + 3600
-    )
+    return make_receipt(rng.randbytes(16), rng.randbytes(16), int(time.time()) + 3600)
 
 
 async def send_all(t: BleTransport, peer: PeerId, frames: list[bytes]) -> int:

@@ -33,7 +33,7 @@ from pigeon.crypto.signing import SigningKey
 from pigeon.daemon.node import Node, NodeEnvironment
 from pigeon.daemon.relay_bridge import DepositTarget, RelayBridge
 from pigeon.daemon.sdnotify import Notifier
-from pigeon.mesh.packet import make_receipt
+from pigeon.mesh.packet import make_notice
 from pigeon.relay.config import RelayConfig
 from pigeon.relay.server import start_relay
 from pigeon.transport.relay_client import RelayClient
@@ -210,7 +210,7 @@ async def test_a_failed_deposit_is_tried_again_when_the_messenger_retries(tmp_pa
         on_status=lambda relays: None,
         client_factory=lambda url: RelayClient(url, connect_attempts=1),
     )
-    packet = make_receipt(bytes(16), bytes(range(16)), bytes(16), 2**32 - 1)
+    packet = make_notice(bytes(range(32)), bytes(16), 2**32 - 1)
     bridge.offer(packet)
     await wait_until(lambda: bridge.counters["deposit_failed"] == 1)
     bridge.offer(packet)  # no relay listens yet: the retry is attempted, not skipped

@@ -24,8 +24,8 @@ from pigeon.mesh.events import (
     ServeTags,
     Tick,
 )
-from pigeon.mesh.packet import Flag, Packet, PacketType, make_receipt
-from pigeon.mesh.receipt import receipt_hash
+from pigeon.mesh.packet import Flag, Packet, PacketType, make_notice, make_receipt
+from pigeon.mesh.receipt import receipt_hash, seal_notice
 from pigeon.mesh.router import Router, RouterConfig
 
 START_S = 1_800_000_000.0
@@ -35,6 +35,11 @@ FRAME_LIMIT = 100
 def tag_of(name: str) -> bytes:
     """A fixed 16-byte recipient tag for a node name."""
     return name.encode().ljust(16, b".")[:16]
+
+
+def key_of(name: str) -> bytes:
+    """A fixed tag key for a node name (routers never see it: notices are sealed with it)."""
+    return name.encode().ljust(32, b"k")
 
 
 class Net:
@@ -121,9 +126,14 @@ class Net:
         self.feed(name, LocalSend(packet))
         self.run()
 
-    def receipt(self, envelope: Packet, secret: bytes, to: str) -> Packet:
-        """The receipt a recipient sends for `envelope`, addressed to `to`."""
-        return make_receipt(secret, envelope.packet_id, tag_of(to), envelope.expires_at_s)
+    def receipt(self, envelope: Packet, secret: bytes) -> Packet:
+        """The receipt a recipient sends for `envelope` (to the envelope's own tag)."""
+        return make_receipt(secret, envelope.recipient_tag, envelope.expires_at_s)
+
+    def notice(self, envelope: Packet, secret: bytes, to: str) -> Packet:
+        """The notice a recipient sends `to`, the sender of `envelope`."""
+        sealed = seal_notice(key_of(to), secret, envelope.packet_id)
+        return make_notice(sealed, tag_of(to), envelope.expires_at_s)
 
     def holding(self, packet_id: bytes) -> list[str]:
         """The nodes that carry `packet_id` now."""

@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 from pigeon.mesh.packet import (
     MAX_MAILBOX_HINT_LEN,
     MAX_PAYLOAD_LEN,
+    NOTICE_PAYLOAD_LEN,
     RECEIPT_PAYLOAD_LEN,
     Flag,
     Packet,
@@ -33,6 +34,9 @@ def packets(draw: st.DrawFn, max_payload: int = MAX_PAYLOAD_LEN) -> Packet:
     elif ptype is PacketType.RECEIPT:
         tag = draw(recipient_tags)
         payload = draw(st.binary(min_size=RECEIPT_PAYLOAD_LEN, max_size=RECEIPT_PAYLOAD_LEN))
+    elif ptype is PacketType.NOTICE:
+        tag = draw(recipient_tags)
+        payload = draw(st.binary(min_size=NOTICE_PAYLOAD_LEN, max_size=NOTICE_PAYLOAD_LEN))
     else:
         tag = b""
         payload = encode_announce(draw(st.lists(recipient_tags, max_size=20)))

@@ -32,6 +32,7 @@ from pigeon.mesh.packet import (
     encoded_len,
     encoded_with_ttl,
     make_announce,
+    make_notice,
     make_receipt,
     priority,
     with_ttl,
@@ -109,7 +110,7 @@ def test_the_id_is_the_documented_hash_of_the_content() -> None:
     data = raw()
     expected = documented_id(data, 9 + 16 + 16 + 2, b"ciphertext")
     assert envelope().packet_id == decode_packet(data).packet_id == expected
-    receipt = make_receipt(bytes(16), bytes(range(16)), TAG, 99)
+    receipt = make_receipt(bytes(range(16)), TAG, 99)
     encoded = encode_packet(receipt)
     assert receipt.packet_id == documented_id(encoded, 9 + 16 + 2, receipt.payload)
 
@@ -181,7 +182,7 @@ def test_largest_packet_round_trips() -> None:
         (raw()[:1], "header truncated"),
         (raw()[: FIXED_HEADER_LEN - 1], "header truncated"),
         (raw(ptype=0), "type"),
-        (raw(ptype=4), "type"),
+        (raw(ptype=3), "type 3 .receipt version 1. retired"),
         (raw(ptype=255), "type"),
         (raw(ttl=16), "ttl"),
         (raw(ttl=255), "ttl"),
@@ -196,14 +197,16 @@ def test_largest_packet_round_trips() -> None:
         (raw(flags=0x04, hint=b"hint", hint_len=3), "hint_len"),
         (raw(flags=0x04, hint=bytes(MAX_MAILBOX_HINT_LEN + 1)), "mailbox_hint length"),
         (raw(hint=b"hint"), "payload_len"),
-        (raw(ptype=3, flags=4, rhash=b"", payload=bytes(32)), "flags"),
-        (raw(ptype=3, flags=1, rhash=b"", payload=bytes(32)), "flags"),
+        (raw(ptype=4, flags=4, rhash=b"", payload=bytes(16)), "flags"),
+        (raw(ptype=4, flags=1, rhash=b"", payload=bytes(16)), "flags"),
+        (raw(ptype=5, flags=1, rhash=b"", payload=bytes(32)), "flags"),
         (raw(ptype=2, flags=2, tag=b"", rhash=b"", payload=b"\x00"), "flags"),
         (raw(tag=b""), "recipient_tag"),
         (raw(tag=bytes(7)), "recipient_tag"),
         (raw(tag=bytes(17)), "recipient_tag"),
         (raw(tag_len=255), "recipient_tag"),
-        (raw(ptype=3, tag=b"", rhash=b"", payload=bytes(32)), "recipient_tag"),
+        (raw(ptype=4, tag=b"", rhash=b"", payload=bytes(16)), "recipient_tag"),
+        (raw(ptype=5, tag=b"", rhash=b"", payload=bytes(32)), "recipient_tag"),
         (raw(ptype=2, tag=bytes(8), rhash=b"", payload=b"\x00"), "recipient_tag"),
         (raw()[: FIXED_HEADER_LEN + 16 + 15], "header truncated"),
         (raw()[: FIXED_HEADER_LEN + 16 + 16 + 1], "header truncated"),
@@ -213,8 +216,12 @@ def test_largest_packet_round_trips() -> None:
         (raw(payload_len=0xFFFF), "payload_len"),
         (raw(payload=bytes(MAX_PAYLOAD_LEN + 1)), "payload length"),
         (raw(payload=b""), "payload empty"),
-        (raw(ptype=3, rhash=b"", payload=bytes(31)), "receipt payload"),
-        (raw(ptype=3, rhash=b"", payload=bytes(33)), "receipt payload"),
+        (raw(ptype=4, rhash=b"", payload=bytes(15)), "receipt payload"),
+        (raw(ptype=4, rhash=b"", payload=bytes(32)), "receipt payload"),
+        (raw(ptype=5, rhash=b"", payload=bytes(16)), "notice payload"),
+        (raw(ptype=5, rhash=b"", payload=bytes(33)), "notice payload"),
+        (raw(ptype=3, rhash=b"", payload=bytes(32)), "receipt version 1"),
+        (raw(ptype=6, rhash=b"", payload=bytes(32)), "type 6 unknown"),
         (raw(ptype=2, tag=b"", rhash=b"", payload=b""), "announce"),
         (raw(ptype=2, tag=b"", rhash=b"", payload=b"\x01"), "announce truncated"),
         (raw(ptype=2, tag=b"", rhash=b"", payload=b"\x01\x07" + bytes(7)), "announce tag 0"),
@@ -294,7 +301,7 @@ def test_non_envelopes_carry_no_receipt_hash() -> None:
             type=PacketType.RECEIPT,
             recipient_tag=TAG,
             expires_at_s=0,
-            payload=bytes(32),
+            payload=bytes(16),
             receipt_hash=RHASH,
         )
 
@@ -320,8 +327,9 @@ def test_decremented_counts_down_and_stops_at_zero() -> None:
 
 
 def test_priority_classes() -> None:
-    receipt = make_receipt(bytes(16), bytes(16), TAG, 0)
+    receipt = make_receipt(bytes(16), TAG, 0)
     assert priority(receipt) is Priority.CONTROL
+    assert priority(make_notice(bytes(32), TAG, 0)) is Priority.CONTROL
     assert priority(make_announce([TAG], 0)) is Priority.CONTROL
     assert priority(envelope()) is Priority.INTERACTIVE
     assert priority(envelope(flags=int(Flag.HANDSHAKE))) is Priority.INTERACTIVE
@@ -352,17 +360,26 @@ def test_make_announce_is_neighbour_only_and_untagged() -> None:
     assert decode_announce(decode_packet(encode_packet(announce)).payload) == (TAG, TAG[:8])
 
 
-def test_receipt_payload() -> None:
-    secret, envelope_id = bytes(range(16)), bytes(range(16, 32))
-    receipt = make_receipt(secret, envelope_id, TAG, 99)
-    assert decode_receipt(receipt.payload) == (secret, envelope_id)
-    assert encode_receipt(secret, envelope_id) == secret + envelope_id
+def test_receipt_payload_is_the_secret_alone() -> None:
+    secret = bytes(range(16))
+    receipt = make_receipt(secret, TAG, 99)
+    assert receipt.type is PacketType.RECEIPT
+    assert decode_receipt(receipt.payload) == encode_receipt(secret) == secret
     with pytest.raises(ValueError, match="secret"):
-        encode_receipt(bytes(15), envelope_id)
-    with pytest.raises(ValueError, match="envelope id"):
-        encode_receipt(secret, bytes(15))
+        encode_receipt(bytes(15))
     with pytest.raises(MalformedPacket, match="receipt payload"):
-        decode_receipt(bytes(31))
+        decode_receipt(bytes(32))
+
+
+def test_notice_carries_its_sealed_payload() -> None:
+    notice = decode_packet(encode_packet(make_notice(bytes(range(32)), TAG, 99)))
+    assert (notice.type, notice.recipient_tag, notice.payload) == (
+        PacketType.NOTICE,
+        TAG,
+        bytes(range(32)),
+    )
+    with pytest.raises(ValueError, match="notice payload"):
+        make_notice(bytes(16), TAG, 99)
 
 
 def test_repr_shows_neither_payload_nor_full_identifiers() -> None:

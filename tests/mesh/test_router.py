@@ -1,15 +1,16 @@
 """The router on small hand-built topologies, under both policies."""
 
+import dataclasses
 import random
 
 import pytest
 
-from pigeon.mesh.events import DropReason, FrameReceived, LinkUp, LocalSend, Tick
-from pigeon.mesh.fragment import fragment
-from pigeon.mesh.packet import PacketType, encode_packet
+from pigeon.mesh.events import DropReason, FrameReceived, LinkUp, LocalSend, ServeTags, Tick
+from pigeon.mesh.fragment import Reassembler, fragment
+from pigeon.mesh.packet import Packet, PacketType, decode_announce, decode_packet, encode_packet
 from pigeon.mesh.router import Router, RouterConfig
 
-from .router_net import FRAME_LIMIT, START_S, Net
+from .router_net import FRAME_LIMIT, START_S, Net, tag_of
 
 POLICIES = ["default", "flood"]
 
@@ -31,9 +32,12 @@ def test_line_of_three_delivers_once_and_the_receipt_clears_the_relay(routing: s
     assert [p.packet_id for p in net.delivered["c"]] == [envelope.packet_id]
     assert net.delivered["c"][0].payload == envelope.payload
     assert net.holding(envelope.packet_id) == ["a", "b"]
-    net.send("c", net.receipt(envelope, secret, "a"))
+    net.send("c", net.receipt(envelope, secret))
+    net.send("c", net.notice(envelope, secret, "a"))
     assert net.holding(envelope.packet_id) == []
-    assert [p.type for p in net.delivered["a"]] == [PacketType.RECEIPT]
+    # The receipt clears spools and is never delivered; the notice is, to the sender only.
+    assert [p.type for p in net.delivered["a"]] == [PacketType.NOTICE]
+    assert [p.type for p in net.delivered["c"]] == [PacketType.ENVELOPE]
     assert net.delivered["b"] == []
 
 
@@ -97,7 +101,7 @@ def test_a_delivered_envelope_offered_again_is_answered_with_its_receipt() -> No
     net.link("b", "c")
     envelope, secret = net.envelope("c")
     net.send("b", envelope)
-    net.send("c", net.receipt(envelope, secret, "b"))
+    net.send("c", net.receipt(envelope, secret))
     assert net.holding(envelope.packet_id) == []
     # a carried a copy all along and meets c later: c answers with the receipt, a drops it.
     net.routers["a"].handle(LocalSend(envelope), net.now)
@@ -138,10 +142,26 @@ def test_a_forged_receipt_clears_nothing() -> None:
     net.link("a", "b")
     envelope, _ = net.envelope("c")
     net.send("a", envelope)
-    forged = net.receipt(envelope, bytes(16), "a")
+    forged = net.receipt(envelope, bytes(16))  # the envelope's tag, not its secret
     net.feed("b", FrameReceived("a", fragment(encode_packet(forged), FRAME_LIMIT, 1)[0]))
-    assert "b" in net.holding(envelope.packet_id)
-    assert "forged_receipt" in net.drop_reasons("b")
+    net.run()
+    assert net.holding(envelope.packet_id) == ["a", "b"]
+    assert net.routers["b"].metrics["receipts_cleared"] == 0
+
+
+@pytest.mark.parametrize("routing", POLICIES)
+def test_a_receipt_clears_every_copy_with_its_hash_and_keeps_them_out(routing: str) -> None:
+    net = _net(["a", "b", "c"], routing)
+    net.link("a", "b")
+    envelope, secret = net.envelope("far")
+    net.send("a", envelope)
+    assert net.holding(envelope.packet_id) == ["a", "b"]
+    net.send("b", net.receipt(envelope, secret))
+    assert net.holding(envelope.packet_id) == []
+    assert net.routers["b"].metrics["receipts_cleared"] == 1
+    net.link("b", "c")
+    net.send("c", envelope)  # a late copy: refused or answered with the receipt by b
+    assert net.holding(envelope.packet_id) == []
 
 
 def test_malformed_frames_are_dropped_and_counted() -> None:
@@ -242,3 +262,27 @@ def test_a_copy_queued_for_a_neighbour_that_sends_it_to_us_is_cancelled() -> Non
     assert net.routers["a"].metrics["copies_cancelled"] == 1
     ids_b_got = {p.packet_id for p in (c.packet for c in net.routers["b"].carried_packets())}
     assert ids_b_got == {e.packet_id for e in envelopes}
+
+
+def test_silent_tags_are_served_but_never_announced() -> None:
+    net = _net(["a", "b"], "default")
+    yesterday = b"yesterday-b-tag!"
+    net.feed("b", ServeTags((tag_of("b"),), (yesterday,)))
+    heard: list[Packet] = []
+    reassembler = Reassembler()
+
+    def overhear(src: str, dst: str, frame: bytes) -> bool:
+        data = reassembler.add(src, frame, net.now)
+        if data is not None:
+            heard.append(decode_packet(data))
+        return False
+
+    net.lose = overhear
+    net.link("a", "b")
+    told = {t for p in heard if p.type is PacketType.ANNOUNCE for t in decode_announce(p.payload)}
+    assert told == {tag_of("a"), tag_of("b")}
+    # A sender whose clock is a day behind still reaches b, which never said it serves that tag.
+    late, _ = net.envelope("b")
+    late = dataclasses.replace(late, recipient_tag=yesterday)
+    net.send("a", late)
+    assert [p.packet_id for p in net.delivered["b"]] == [late.packet_id]

@@ -51,9 +51,7 @@ def env(
 
 
 def receipt(number: int, for_envelope: int, secret: bytes | None = None) -> Packet:
-    packet = make_receipt(
-        secret_of(for_envelope) if secret is None else secret, pid(for_envelope), TAG_A, LATER
-    )
+    packet = make_receipt(secret_of(for_envelope) if secret is None else secret, TAG_A, LATER)
     return _named(number, packet)
 
 
@@ -224,17 +222,32 @@ def test_a_valid_receipt_clears_its_envelope_and_travels_on() -> None:
     assert held(spool) == [pid(3), pid(2)]
 
 
-def test_a_forged_receipt_is_refused_and_clears_nothing() -> None:
+def test_a_receipt_with_another_secret_clears_nothing() -> None:
     spool = Spool()
     offer_all(spool, env(1))
     decision = spool.offer(receipt(3, 1, secret=secret_of(2)), "n2", NOW)
-    assert (decision.accepted, decision.reason, decision.evicted) == (
-        False,
-        SpoolReason.FORGED_RECEIPT,
-        (),
+    assert (decision.accepted, decision.evicted) == (True, ())  # carried on, for its own
+    assert spool.clear_by_receipt(secret_of(2)) == []
+    assert held(spool) == [pid(3), pid(1)]
+
+
+def test_a_receipt_clears_every_envelope_with_its_hash() -> None:
+    """Keyed on the receipt hash: copies under other tags (or ids) go too."""
+    spool = Spool()
+    twin = Packet(
+        type=PacketType.ENVELOPE,
+        recipient_tag=TAG_B,
+        expires_at_s=LATER,
+        payload=b"other bytes",
+        receipt_hash=receipt_hash(secret_of(1)),
     )
-    assert not spool.clear_by_receipt(secret_of(2), pid(1))
-    assert held(spool) == [pid(1)]
+    offer_all(spool, env(1), env(2), _named(4, twin))
+    decision = spool.offer(receipt(3, 1), "n2", NOW)
+    assert decision.evicted == (
+        Eviction(pid(1), SpoolReason.CLEARED),
+        Eviction(pid(4), SpoolReason.CLEARED),
+    )
+    assert held(spool) == [pid(3), pid(2)]
 
 
 def test_a_tags_receipts_never_crowd_out_its_envelopes() -> None:
@@ -258,28 +271,24 @@ def test_a_held_receipt_keeps_its_envelope_out() -> None:
     assert held(spool) == [pid(3)]
 
 
-def test_a_held_forged_receipt_is_evicted_when_its_envelope_arrives() -> None:
+def test_held_receipts_with_other_secrets_keep_no_envelope_out() -> None:
     spool = Spool()
     offer_all(spool, receipt(3, 1, secret=bytes(16)), receipt(4, 1, secret=b"\xff" * 16))
     decision = spool.offer(env(1), "n2", NOW)
-    assert decision.accepted
-    assert decision.evicted == (
-        Eviction(pid(3), SpoolReason.FORGED_RECEIPT),
-        Eviction(pid(4), SpoolReason.FORGED_RECEIPT),
-    )
-    assert held(spool) == [pid(1)]
+    assert (decision.accepted, decision.evicted) == (True, ())
+    assert held(spool) == [pid(3), pid(4), pid(1)]
     assert spool.offer(receipt(5, 1), "n2", NOW).evicted == (Eviction(pid(1), SpoolReason.CLEARED),)
 
 
 def test_clear_by_receipt() -> None:
     spool = Spool()
     offer_all(spool, env(1), receipt(3, 77))
-    assert not spool.clear_by_receipt(secret_of(1), pid(2))  # not held
-    assert not spool.clear_by_receipt(bytes(16), pid(1))  # forged
-    assert not spool.clear_by_receipt(b"short", pid(1))  # malformed
-    assert not spool.clear_by_receipt(secret_of(3), pid(3))  # a receipt, not an envelope
-    assert spool.clear_by_receipt(secret_of(1), pid(1))
-    assert not spool.clear_by_receipt(secret_of(1), pid(1))
+    assert spool.clear_by_receipt(secret_of(2)) == []  # no envelope has its hash
+    assert spool.clear_by_receipt(bytes(16)) == []
+    assert spool.clear_by_receipt(b"short") == []  # malformed
+    assert spool.clear_by_receipt(secret_of(77)) == []  # receipts are not cleared
+    assert spool.clear_by_receipt(secret_of(1)) == [pid(1)]
+    assert spool.clear_by_receipt(secret_of(1)) == []
     assert held(spool) == [pid(3)]
 
 
@@ -366,7 +375,7 @@ def test_a_mirror_of_the_decisions_matches_and_limits_hold(steps: list[tuple[obj
                 removed = spool.expire(now)
             case ("clear", target, genuine):
                 secret = secret_of(target) if genuine else bytes(16)
-                removed = [pid(target)] if spool.clear_by_receipt(secret, pid(target)) else []
+                removed = spool.clear_by_receipt(secret)
         for packet_id in removed:
             del mirror[packet_id]
         assert set(mirror) == {p for p in mirror if p in spool}

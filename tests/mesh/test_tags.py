@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from pigeon.mesh.tags import (
     SECONDS_PER_DAY,
     TAG_LABEL,
+    announced_tag,
     day_number,
     derive_tag,
     tags_for_window,
@@ -87,3 +88,12 @@ def test_clocks_less_than_a_day_apart_still_meet(sender_now: float, skew: float)
     recipient_now = max(0.0, sender_now + skew)
     sent_with = tags_for_window(KEY, sender_now)[0]
     assert sent_with in tags_for_window(KEY, recipient_now)
+
+
+@given(keys, times)
+def test_the_announced_tag_is_todays_and_never_announced_on_another_day(
+    key: bytes, now: float
+) -> None:
+    assert announced_tag(key, now) == tags_for_window(key, now)[0]
+    # The next day announces a tag this day's window serves only silently, and vice versa.
+    assert announced_tag(key, now + SECONDS_PER_DAY) != announced_tag(key, now)

@@ -80,9 +80,10 @@ class MeshNode(RouterUpcalls):
         self.send_local(messenger.tick(now))
         self.send_local(messenger.take_outgoing())
         served = messenger.served_tags(now)
+        announced = messenger.announced_tags(now)
         if served != self.served:
             self.served = served
-            self.feed(ServeTags(served))
+            self.feed(ServeTags(announced, tuple(t for t in served if t not in announced)))
         carried = {c.packet.packet_id: c for c in self.router.carried_packets()}
         left = [
             i

@@ -41,7 +41,8 @@ def test_text_both_ways_is_delivered_with_receipts(alice: Endpoint, bob: Endpoin
     assert texts(alice, bob_id) == [("hello bob", "delivered"), ("hi alice ✓", "received")]
     assert texts(bob, alice_id)[-1] == ("hi alice ✓", "delivered")
     kinds = {(p.type, p.flags) for p in wire.log}
-    assert (PacketType.RECEIPT, 0) in kinds  # delivery is proven by receipts, not assumed
+    assert (PacketType.NOTICE, 0) in kinds  # delivery is proven by receipts, not assumed
+    assert (PacketType.RECEIPT, 0) in kinds
 
 
 def test_message_waits_for_the_handshake_and_the_session_survives_restarts(
@@ -160,7 +161,7 @@ def test_envelopes_wait_while_the_vault_is_locked(alice: Endpoint, bob: Endpoint
     with pytest.raises(WrongPassphrase):
         bob.messenger.unlock("wrong", T0 + 2)
     replies = bob.messenger.unlock(PASSPHRASE, T0 + 2)
-    assert [p.type for p in replies] == [PacketType.RECEIPT]
+    assert [p.type for p in replies] == [PacketType.RECEIPT, PacketType.NOTICE]
     assert bob.spool.stats().held_for_owner == 0
     assert texts(bob, alice_id)[-1] == ("while locked", "received")
     for packet in replies:

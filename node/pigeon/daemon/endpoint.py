@@ -62,7 +62,7 @@ class EndpointDriver:
         self._opening = False
         self._backlog: list[Packet] = []
         self._backlog_out: list[Packet] = []
-        self._tags: tuple[bytes, ...] = ()
+        self._tags: tuple[tuple[bytes, ...], tuple[bytes, ...]] = ((), ())  # served, announced
         self._contact_of: dict[str, str] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -182,9 +182,10 @@ class EndpointDriver:
 
     def _refresh_tags(self, now: float) -> None:
         tags = self.messenger.served_tags(now)
-        if tags != self._tags:
-            self._tags = tags
-            self._mesh.serve_tags(tags)
+        announced = self.messenger.announced_tags(now)
+        if (tags, announced) != self._tags:
+            self._tags = (tags, announced)
+            self._mesh.serve_tags(announced, tuple(t for t in tags if t not in announced))
 
     def _note_sent(self, now: float) -> None:
         if self.messenger.is_locked:

@@ -104,9 +104,9 @@ class MeshDriver:
         """Carry our own envelope or receipt."""
         self.feed(LocalSend(packet))
 
-    def serve_tags(self, tags: tuple[bytes, ...]) -> None:
-        """Announce the tags our endpoint answers to from now on."""
-        self.feed(ServeTags(tags))
+    def serve_tags(self, tags: tuple[bytes, ...], silent: tuple[bytes, ...] = ()) -> None:
+        """Announce `tags` and serve them and `silent` (never announced) from now on."""
+        self.feed(ServeTags(tags, silent))
 
     def feed(self, event: Event) -> None:
         """Give the router one event now and carry out what it returns."""

@@ -56,9 +56,14 @@ class Tick:
 
 @dataclass(frozen=True, slots=True)
 class ServeTags:
-    """The recipient tags our own endpoint answers to from now on (replaces the previous set)."""
+    """The recipient tags our own endpoint answers to from now on (replaces the previous set).
+
+    `tags` are announced to neighbours; `silent` ones (a key's neighbouring days, for clock
+    skew) are served, never announced.
+    """
 
     tags: tuple[bytes, ...]
+    silent: tuple[bytes, ...] = ()
 
 
 Event = LinkUp | LinkDown | FrameReceived | FrameSent | LocalSend | Tick | ServeTags
@@ -74,7 +79,7 @@ class SendFrame:
 
 @dataclass(frozen=True, slots=True)
 class Deliver:
-    """Hand `packet` (an envelope or receipt for one of our tags) to the local endpoint."""
+    """Hand `packet` (an envelope or notice for one of our tags) to the local endpoint."""
 
     packet: Packet
 
@@ -96,7 +101,6 @@ class DropReason(StrEnum):
     DUPLICATE = "duplicate"
     EXPIRED = "expired"
     CLEARED = "cleared"  # the envelope was already delivered (we hold its receipt)
-    FORGED_RECEIPT = "forged_receipt"
     SPOOL_REFUSED = "spool_refused"
     NO_LINK = "no_link"
 

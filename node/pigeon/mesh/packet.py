@@ -23,10 +23,10 @@ import hashlib
 import struct
 from collections.abc import Sequence
 from enum import IntEnum, IntFlag
-from typing import Final, NamedTuple
+from typing import Final
 
 from pigeon.mesh.errors import MalformedPacket
-from pigeon.mesh.receipt import RECEIPT_HASH_LEN, RECEIPT_SECRET_LEN
+from pigeon.mesh.receipt import NOTICE_LEN, RECEIPT_HASH_LEN, RECEIPT_SECRET_LEN
 from pigeon.mesh.tags import MAX_TAG_LEN, MIN_TAG_LEN
 
 PACKET_VERSION: Final = 2
@@ -43,7 +43,11 @@ INTERACTIVE_MAX_PAYLOAD_LEN: Final = 1600
 # A MailboxHint with four relay URLs of the longest kind is 742 bytes.
 MAX_MAILBOX_HINT_LEN: Final = 768
 MAX_ANNOUNCE_TAGS: Final = 255
-RECEIPT_PAYLOAD_LEN: Final = RECEIPT_SECRET_LEN + PACKET_ID_LEN
+RECEIPT_PAYLOAD_LEN: Final = RECEIPT_SECRET_LEN
+NOTICE_PAYLOAD_LEN: Final = NOTICE_LEN
+# Receipt version 1 (secret || envelope id, in clear: it linked the envelope's tag to the
+# sender's); refused by name so a node still running it shows up in the logs.
+RETIRED_RECEIPT_V1: Final = 3
 
 _FIXED: Final = struct.Struct(">BBBBIB")
 _PAYLOAD_LEN: Final = struct.Struct(">H")
@@ -67,7 +71,8 @@ class PacketType(IntEnum):
 
     ENVELOPE = 1  # opaque end-to-end ciphertext for a recipient tag
     ANNOUNCE = 2  # the recipient tags the sending neighbour serves now
-    RECEIPT = 3  # a receipt secret that clears one envelope from spools
+    RECEIPT = 4  # a receipt secret (version 2): clears the envelopes with its hash from spools
+    NOTICE = 5  # a sealed receipt for the sender's endpoint; hops carry it like a receipt
 
 
 class Flag(IntFlag):
@@ -148,6 +153,8 @@ def _payload_fault(ptype: object, payload: bytes) -> str | None:
         return "payload empty for an envelope"
     if ptype is PacketType.RECEIPT and len(payload) != RECEIPT_PAYLOAD_LEN:
         return f"receipt payload length {len(payload)}, expected {RECEIPT_PAYLOAD_LEN}"
+    if ptype is PacketType.NOTICE and len(payload) != NOTICE_PAYLOAD_LEN:
+        return f"notice payload length {len(payload)}, expected {NOTICE_PAYLOAD_LEN}"
     if ptype is PacketType.ANNOUNCE:
         return _announce_fault(payload)
     return None
@@ -254,6 +261,8 @@ def decode_packet(data: bytes) -> Packet:
     _, type_value, ttl, flags, expires_at_s, tag_len = _FIXED.unpack_from(data)
     ptype = _TYPE_BY_VALUE.get(type_value)
     if ptype is None:
+        if type_value == RETIRED_RECEIPT_V1:
+            raise MalformedPacket("type 3 (receipt version 1) retired: receipts are type 4")
         raise MalformedPacket(f"type {type_value} unknown")
     if ptype is PacketType.ANNOUNCE:
         if tag_len:
@@ -426,29 +435,20 @@ def decode_announce(payload: bytes) -> tuple[bytes, ...]:
     return tuple(tags)
 
 
-class ReceiptPayload(NamedTuple):
-    """A receipt's payload: the revealed secret and the id of the envelope it clears."""
-
-    secret: bytes
-    envelope_id: bytes
-
-
-def encode_receipt(secret: bytes, envelope_id: bytes) -> bytes:
-    """Receipt payload: secret || envelope_id; raises ValueError on bad lengths."""
+def encode_receipt(secret: bytes) -> bytes:
+    """Receipt payload (version 2): the secret alone; raises ValueError on a bad length."""
     if len(secret) != RECEIPT_SECRET_LEN:
         raise ValueError(f"receipt secret must be {RECEIPT_SECRET_LEN} bytes")
-    if len(envelope_id) != PACKET_ID_LEN:
-        raise ValueError(f"envelope id must be {PACKET_ID_LEN} bytes")
-    return secret + envelope_id
+    return secret
 
 
-def decode_receipt(payload: bytes) -> ReceiptPayload:
-    """Split a receipt payload; raises MalformedPacket on a bad length."""
+def decode_receipt(payload: bytes) -> bytes:
+    """The secret a receipt payload reveals; raises MalformedPacket on a bad length."""
     if len(payload) != RECEIPT_PAYLOAD_LEN:
         raise MalformedPacket(
             f"receipt payload length {len(payload)}, expected {RECEIPT_PAYLOAD_LEN}"
         )
-    return ReceiptPayload(payload[:RECEIPT_SECRET_LEN], payload[RECEIPT_SECRET_LEN:])
+    return payload
 
 
 def make_announce(tags: Sequence[bytes], expires_at_s: int, ttl: int = 0) -> Packet:
@@ -463,17 +463,26 @@ def make_announce(tags: Sequence[bytes], expires_at_s: int, ttl: int = 0) -> Pac
 
 
 def make_receipt(
-    secret: bytes,
-    envelope_id: bytes,
-    recipient_tag: bytes,
-    expires_at_s: int,
-    ttl: int = DEFAULT_TTL,
+    secret: bytes, recipient_tag: bytes, expires_at_s: int, ttl: int = DEFAULT_TTL
 ) -> Packet:
-    """A receipt revealing `secret` for envelope `envelope_id`, addressed to `recipient_tag`."""
+    """A receipt revealing `secret`, addressed to `recipient_tag` (the cleared envelope's)."""
     return Packet(
         type=PacketType.RECEIPT,
         recipient_tag=recipient_tag,
         expires_at_s=expires_at_s,
-        payload=encode_receipt(secret, envelope_id),
+        payload=encode_receipt(secret),
+        ttl=ttl,
+    )
+
+
+def make_notice(
+    sealed: bytes, recipient_tag: bytes, expires_at_s: int, ttl: int = DEFAULT_TTL
+) -> Packet:
+    """A notice carrying `sealed` (`receipt.seal_notice`) to the sender's `recipient_tag`."""
+    return Packet(
+        type=PacketType.NOTICE,
+        recipient_tag=recipient_tag,
+        expires_at_s=expires_at_s,
+        payload=sealed,
         ttl=ttl,
     )

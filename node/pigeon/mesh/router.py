@@ -1,11 +1,12 @@
 """The mesh router: a sans-IO state machine, `Router.handle(event, now) -> list[Action]`.
 
 It reassembles frames, drops malformed, expired, throttled and duplicate packets, delivers
-packets for the tags our endpoint serves, carries envelopes for others (spool admission and
-expiry), hands a recipient its envelopes when it announces its tag, clears carried envelopes
-with verified receipts (and answers a neighbour that offers an envelope we know was delivered
-with its receipt), and lets a `Policy` pick the neighbours that get relay copies. It never
-reads payloads. `now` is unix time in seconds; randomness comes from the injected rng.
+envelopes and notices for the tags our endpoint serves, carries packets for others (spool
+admission and expiry), hands a recipient its envelopes when it announces its tag, clears
+carried envelopes with receipts, keyed on the receipt hash (and answers a neighbour that offers
+an envelope we know was delivered with its receipt), and lets a `Policy` pick the neighbours
+that get relay copies. It reads no payload but a receipt's secret. `now` is unix time in
+seconds; randomness comes from the injected rng.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from pigeon.mesh.packet import (
 )
 from pigeon.mesh.policy import DEFAULT_WAIT_TTL, Policy, make_policy
 from pigeon.mesh.ratelimit import LimiterPolicy, LimitKind, NeighbourLimiter, ThrottleCounts
-from pigeon.mesh.receipt import verify_receipt
+from pigeon.mesh.receipt import receipt_hash
 from pigeon.mesh.spool import Spool, SpoolPolicy, SpoolReason
 
 _LOGGER = logging.getLogger(__name__)
@@ -133,8 +134,9 @@ class Router:
         self._neighbours: dict[str, _Neighbour] = {}
         self._carried: dict[bytes, Carried] = {}
         self._by_tag: dict[bytes, dict[bytes, None]] = {}
-        self._receipts: OrderedDict[bytes, Packet] = OrderedDict()  # envelope id -> receipt
+        self._receipts: OrderedDict[bytes, Packet] = OrderedDict()  # receipt hash -> receipt
         self._served: frozenset[bytes] = frozenset()
+        self._announced: tuple[bytes, ...] = ()  # the part of `_served` we tell neighbours
         self._gradient = TagGradient()
         self._announce_due = False
         self._dirty: dict[str, None] = {}
@@ -319,6 +321,8 @@ class Router:
             return
         if packet.type is PacketType.RECEIPT:
             self._on_receipt(packet, data, peer, now, actions)
+        elif packet.type is PacketType.NOTICE:
+            self._on_notice(packet, data, peer, now, actions)
         else:
             self._on_envelope(packet, data, peer, now, actions)
 
@@ -337,17 +341,20 @@ class Router:
     def _on_receipt(
         self, packet: Packet, data: bytes, peer: str | None, now: float, actions: list[Action]
     ) -> None:
-        secret, envelope_id = decode_receipt(packet.payload)
-        held = self._carried.get(envelope_id)
-        if held is not None and held.packet.type is PacketType.ENVELOPE:
-            if not verify_receipt(secret, held.packet.receipt_hash):
-                self._drop(DropReason.FORGED_RECEIPT, peer, actions)
-                return
-            self._uncarry(envelope_id)
+        # Carried on, never delivered: it is addressed to the cleared envelope's tag, and the
+        # sender's endpoint learns of delivery from the notice that goes with it.
+        secret = decode_receipt(packet.payload)
+        for envelope_id in self._spool.clear_by_receipt(secret):
+            self._forget(envelope_id)
             self.metrics["receipts_cleared"] += 1
-        self._remember_receipt(envelope_id, packet)
+        self._remember_receipt(receipt_hash(secret), packet)
+        self._carry(packet, data, peer, now, actions)
+
+    def _on_notice(
+        self, packet: Packet, data: bytes, peer: str | None, now: float, actions: list[Action]
+    ) -> None:
         if packet.recipient_tag in self._served:
-            self.metrics["receipts_delivered"] += 1
+            self.metrics["notices_delivered"] += 1
             actions.append(Deliver(packet))
             return
         self._carry(packet, data, peer, now, actions)
@@ -384,19 +391,24 @@ class Router:
         data = encode_packet(packet)
         if packet.type is PacketType.RECEIPT:
             self._on_receipt(packet, data, None, now, actions)
+        elif packet.type is PacketType.NOTICE:
+            self._on_notice(packet, data, None, now, actions)
         elif packet.type is PacketType.ENVELOPE:
             retry_s = self.config.origin_retry_s
             self._originated[packet.packet_id] = (now + retry_s, retry_s)
             self._carry(packet, data, None, now, actions)
         else:
-            raise ValueError("the local endpoint sends envelopes and receipts only")
+            raise ValueError("the local endpoint sends envelopes, receipts and notices only")
 
     def _on_serve_tags(self, event: ServeTags, now: float, actions: list[Action]) -> None:
-        self._served = frozenset(event.tags)
+        self._served = frozenset(event.tags) | frozenset(event.silent)
+        self._announced = tuple(sorted(frozenset(event.tags)))
         self._announce_due = True
         self._gradient_changed()
-        for tag in event.tags:
+        for tag in (*event.tags, *event.silent):
             for packet_id in list(self._by_tag.get(tag, ())):
+                if self._carried[packet_id].packet.type is PacketType.RECEIPT:
+                    continue  # receipts are for spools, not for the endpoint
                 carried = self._uncarry(packet_id)
                 if carried is not None:
                     self.metrics["delivered"] += 1
@@ -517,23 +529,22 @@ class Router:
 
     # -- receipts -----------------------------------------------------------------------------
 
-    def _remember_receipt(self, envelope_id: bytes, receipt: Packet) -> None:
+    def _remember_receipt(self, key: bytes, receipt: Packet) -> None:
         receipts = self._receipts
-        receipts[envelope_id] = receipt
-        receipts.move_to_end(envelope_id)
+        receipts[key] = receipt
+        receipts.move_to_end(key)
         if len(receipts) > self.config.receipts_max:
             receipts.popitem(last=False)
 
     def _answer_with_receipt(self, packet: Packet, peer: str | None) -> bool:
-        """If `packet` is an envelope we hold a valid receipt for, send it to `peer`."""
+        """If `packet` is an envelope we hold a receipt for, send it to `peer`.
+
+        Receipts are kept under the hash of their own secret, so a match is a valid receipt.
+        """
         if packet.type is not PacketType.ENVELOPE:
             return False
-        receipt = self._receipts.get(packet.packet_id)
+        receipt = self._receipts.get(packet.receipt_hash)
         if receipt is None:
-            return False
-        secret, _ = decode_receipt(receipt.payload)
-        if not verify_receipt(secret, packet.receipt_hash):
-            del self._receipts[packet.packet_id]  # a forged receipt we could not check before
             return False
         neighbour = self._neighbours.get(peer) if peer is not None else None
         if neighbour is not None and neighbour.outbox.put(
@@ -548,7 +559,7 @@ class Router:
     def _send_announces(self, now: float) -> None:
         """Tell each neighbour what changed: our own tags, and (gradient) tags a few hops off."""
         self._announce_due = False
-        own = tuple(sorted(self._served))
+        own = self._announced
         interval = self.config.gradient_announce_interval_s
         for peer, neighbour in self._neighbours.items():
             levels = {ANNOUNCE_HOPS: own}

@@ -16,10 +16,11 @@ push others out beyond its share.
 Per-tag quotas count a tag's receipts and its envelopes apart, each against the same limits:
 a busy conversation's receipts (held until they expire, since nobody learns they arrived)
 must not crowd out its next envelopes, and a new receipt displaces only the tag's oldest
-receipt. Receipts are spooled too (CONTROL class) so they travel on and clear other spools.
-A receipt that reveals the right secret for a held envelope removes it; a held receipt keeps a
-later copy of its envelope out; a receipt whose secret does not match a held envelope is forged
-and is refused (or, if it was held first, evicted when the envelope arrives).
+receipt. Receipts and notices are spooled too (CONTROL class) so they travel on; receipts
+clear other spools. Receipts are keyed on the receipt hash, never on an envelope id: a receipt
+removes every held envelope whose receipt hash is the hash of its secret, and a held receipt
+keeps later envelopes with that hash out. A receipt whose secret matches nothing held clears
+nothing; it cannot be forged for an envelope without a preimage of that envelope's hash.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from pigeon.mesh.packet import (
     encoded_len,
     priority,
 )
-from pigeon.mesh.receipt import verify_receipt
+from pigeon.mesh.receipt import receipt_hash
 
 _CLASSES: Final = tuple(Priority)  # most important first
 
@@ -55,7 +56,6 @@ class SpoolReason(StrEnum):
     TAG_QUOTA = "tag_quota"  # refused: no room for this recipient tag
     FULL = "full"  # refused: no room in the spool
     CLEARED = "cleared"  # refused or removed: a valid receipt for this envelope exists
-    FORGED_RECEIPT = "forged_receipt"  # refused or removed: secret does not match the envelope
     DISPLACED = "displaced"  # removed: made room for a packet of equal or higher class
 
 
@@ -149,7 +149,8 @@ class Spool:
         self._all = _Bucket()
         self._tags: dict[bytes, _Bucket] = {}
         self._depositors: dict[str, list[int]] = {}  # depositor -> [packets, bytes]
-        self._receipts: dict[bytes, dict[bytes, None]] = {}  # envelope id -> receipt ids
+        self._receipts: dict[bytes, dict[bytes, None]] = {}  # receipt hash -> receipt ids
+        self._envelopes: dict[bytes, dict[bytes, None]] = {}  # receipt hash -> envelope ids
         self._deadlines: list[tuple[float, int, bytes]] = []  # heap; stale items skipped
         self._seq = itertools.count()
 
@@ -182,11 +183,10 @@ class Spool:
         """Consider holding `packet`, handed over by `depositor`, at unix time `now`."""
         evicted = [Eviction(pid, SpoolReason.EXPIRED) for pid in self.expire(now)]
         if packet.type is PacketType.RECEIPT:
-            # A valid receipt clears its envelope even if the receipt itself is not kept.
-            secret, envelope_id = decode_receipt(packet.payload)
-            if self.clear_by_receipt(secret, envelope_id):
-                evicted.append(Eviction(envelope_id, SpoolReason.CLEARED))
-        reason = self._refusal(packet, depositor, now, evicted)
+            # A receipt clears its envelopes even if the receipt itself is not kept.
+            cleared = self.clear_by_receipt(decode_receipt(packet.payload))
+            evicted.extend(Eviction(pid, SpoolReason.CLEARED) for pid in cleared)
+        reason = self._refusal(packet, depositor, now)
         if reason is not None:
             return SpoolDecision(False, reason, tuple(evicted))
         size, klass = encoded_len(packet), priority(packet)
@@ -221,15 +221,17 @@ class Spool:
         self._remove(packet_id)
         return True
 
-    def clear_by_receipt(self, secret: bytes, envelope_id: bytes) -> bool:
-        """Drop envelope `envelope_id` if `secret` matches its receipt hash; else change nothing."""
-        entry = self._entries.get(envelope_id)
-        if entry is None or entry.packet.type is not PacketType.ENVELOPE:
-            return False
-        if not verify_receipt(secret, entry.packet.receipt_hash):
-            return False
-        self._remove(envelope_id)
-        return True
+    def clear_by_receipt(self, secret: bytes) -> list[bytes]:
+        """Drop every held envelope whose receipt hash is `secret`'s; return their ids, oldest
+        first (none for a secret of the wrong length)."""
+        try:
+            key = receipt_hash(secret)
+        except ValueError:
+            return []
+        cleared = list(self._envelopes.get(key, ()))
+        for envelope_id in cleared:
+            self._remove(envelope_id)
+        return cleared
 
     def expire(self, now: float) -> list[bytes]:
         """Drop packets whose deadline has passed; return their ids, soonest deadline first."""
@@ -245,9 +247,7 @@ class Spool:
             heapq.heapify(self._deadlines)
         return expired
 
-    def _refusal(
-        self, packet: Packet, depositor: str, now: float, evicted: list[Eviction]
-    ) -> SpoolReason | None:
+    def _refusal(self, packet: Packet, depositor: str, now: float) -> SpoolReason | None:
         """Why `packet` may not be held at all, before any quota is considered."""
         if packet.type is PacketType.ANNOUNCE:
             return SpoolReason.NOT_SPOOLABLE
@@ -264,27 +264,8 @@ class Spool:
             or held + size > policy.per_depositor_max_bytes
         ):
             return SpoolReason.DEPOSITOR_QUOTA
-        if packet.type is PacketType.RECEIPT:
-            return self._receipt_refusal(packet)
-        return self._envelope_refusal(packet, evicted)
-
-    def _receipt_refusal(self, receipt: Packet) -> SpoolReason | None:
-        secret, envelope_id = decode_receipt(receipt.payload)
-        entry = self._entries.get(envelope_id)
-        if entry is None or entry.packet.type is not PacketType.ENVELOPE:
-            return None  # nothing here to check it against: carry it on
-        if verify_receipt(secret, entry.packet.receipt_hash):
-            return None
-        return SpoolReason.FORGED_RECEIPT
-
-    def _envelope_refusal(self, envelope: Packet, evicted: list[Eviction]) -> SpoolReason | None:
-        receipt_ids = self._receipts.get(envelope.packet_id)
-        for receipt_id in list(receipt_ids or ()):
-            secret, _ = decode_receipt(self._entries[receipt_id].packet.payload)
-            if verify_receipt(secret, envelope.receipt_hash):
-                return SpoolReason.CLEARED
-            self._remove(receipt_id)
-            evicted.append(Eviction(receipt_id, SpoolReason.FORGED_RECEIPT))
+        if packet.type is PacketType.ENVELOPE and packet.receipt_hash in self._receipts:
+            return SpoolReason.CLEARED  # the held receipt's secret hashes to this envelope's
         return None
 
     def _make_room(self, tag: bytes, size: int, klass: Priority) -> list[bytes] | SpoolReason:
@@ -333,9 +314,9 @@ class Spool:
         usage[0] += 1
         usage[1] += size
         heapq.heappush(self._deadlines, (deadline, entry.seq, packet_id))
-        if packet.type is PacketType.RECEIPT:
-            envelope_id = decode_receipt(packet.payload).envelope_id
-            self._receipts.setdefault(envelope_id, {})[packet_id] = None
+        index = self._hash_index(packet)
+        if index is not None:
+            index.setdefault(_hash_key(packet), {})[packet_id] = None
 
     def _remove(self, packet_id: bytes) -> None:
         entry = self._entries.pop(packet_id)
@@ -354,12 +335,30 @@ class Spool:
         usage[1] -= entry.size
         if not usage[0]:
             del self._depositors[entry.depositor]
-        if entry.packet.type is PacketType.RECEIPT:
-            envelope_id = decode_receipt(entry.packet.payload).envelope_id
-            receipt_ids = self._receipts[envelope_id]
-            del receipt_ids[packet_id]
-            if not receipt_ids:
-                del self._receipts[envelope_id]
+        index = self._hash_index(entry.packet)
+        if index is not None:
+            key = _hash_key(entry.packet)
+            ids = index[key]
+            del ids[packet_id]
+            if not ids:
+                del index[key]
+
+    def _hash_index(self, packet: Packet) -> dict[bytes, dict[bytes, None]] | None:
+        """Where `packet` is indexed by receipt hash: receipts and envelopes apart; notices
+        nowhere."""
+        if packet.type is PacketType.RECEIPT:
+            return self._receipts
+        if packet.type is PacketType.ENVELOPE:
+            return self._envelopes
+        return None
+
+
+def _hash_key(packet: Packet) -> bytes:
+    """The receipt hash that links receipts and envelopes: an envelope's header field, or the
+    hash of a receipt's secret."""
+    if packet.type is PacketType.RECEIPT:
+        return receipt_hash(decode_receipt(packet.payload))
+    return packet.receipt_hash
 
 
 def _choose(

@@ -47,8 +47,15 @@ def tags_for_window(tag_key: bytes, now_s: float, length: int = MAX_TAG_LEN) -> 
     """Today's tag, then yesterday's and tomorrow's (where they exist), to absorb clock skew.
 
     A sender addresses with its own today; a recipient serves all three, so clocks up to a day
-    apart still meet around midnight.
+    apart still meet around midnight. Only the first (`announced_tag`) may be announced: the
+    others are served silently, since announcing a day's tag on two days would let an observer
+    chain one key's tags from day to day.
     """
     today = day_number(now_s)
     days = [today, today - 1, today + 1]
     return tuple(derive_tag(tag_key, day, length) for day in days if 0 <= day <= MAX_DAY)
+
+
+def announced_tag(tag_key: bytes, now_s: float, length: int = MAX_TAG_LEN) -> bytes:
+    """Today's tag of `tag_key`: the only one of its window a node may announce."""
+    return derive_tag(tag_key, day_number(now_s), length)

@@ -7,7 +7,8 @@
   session (inner TAG_KEY message); envelopes to that contact then go to its tags.
 - Reply tag key: 32 random bytes per initiation, in the HELLO envelope, for message 2 only.
 Tags rotate daily with `pigeon.mesh.tags`: senders address today's tag, we serve
-yesterday's, today's and tomorrow's of each key we hold.
+yesterday's, today's and tomorrow's of each key we hold, and announce only today's (a tag
+announced on two days would chain a key's tags from day to day for a radio observer).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from pigeon.mesh.tags import day_number, derive_tag, tags_for_window
+from pigeon.mesh.tags import announced_tag, day_number, derive_tag, tags_for_window
 
 INTRO_LABEL: Final = b"pigeon/intro-tag-key/v1"
 
@@ -35,10 +36,13 @@ def address(tag_key: bytes, now: float) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class TagBook:
-    """The tags we serve on one day and whose they are (None: the intro tags, anyone)."""
+    """The tags we serve on one day and whose they are (None: the intro tags, anyone), and
+    which of them we announce (today's only)."""
 
     day: int
     owners: dict[bytes, str | None]
+    announced: frozenset[bytes]
+    keys: dict[bytes, bytes]  # each served tag's tag key (a notice to it is sealed with it)
 
     @classmethod
     def build(
@@ -50,15 +54,23 @@ class TagBook:
     ) -> TagBook:
         """Intro tags, each contact's session tags and `extra` keys' tags (reply keys)."""
         owners: dict[bytes, str | None] = {}
-        for key in (intro_tag_key(own_public_key), *extra):
+        keys: dict[bytes, bytes] = {}
+        keyed: list[tuple[bytes, str | None]] = [(intro_tag_key(own_public_key), None)]
+        keyed.extend((key, None) for key in extra)
+        keyed.extend((key, contact_id) for contact_id, key in contact_keys)
+        for key, owner in keyed:
             for tag in tags_for_window(key, now):
-                owners[tag] = None
-        for contact_id, key in contact_keys:
-            for tag in tags_for_window(key, now):
-                owners[tag] = contact_id
-        return cls(day_number(now), owners)
+                owners[tag] = owner
+                keys[tag] = key
+        announced = frozenset(announced_tag(key, now) for key, _ in keyed)
+        return cls(day_number(now), owners, announced, keys)
 
     @property
     def tags(self) -> tuple[bytes, ...]:
-        """Every served tag, sorted (for `ServeTags`)."""
+        """Every served tag, sorted (for `ServeTags`: announced and silent)."""
         return tuple(sorted(self.owners))
+
+    @property
+    def announced_tags(self) -> tuple[bytes, ...]:
+        """Today's tags, sorted: the only ones `ServeTags` may announce."""
+        return tuple(sorted(self.announced))

@@ -36,6 +36,7 @@ Every method raises only MessengerError subclasses (VaultLocked while locked).
 
 The daemon's side (sans-IO: nothing here sends; it hands over packets to send):
     served_tags(now) -> tags for the router's ServeTags (refresh daily and after changes)
+    announced_tags(now) -> the part of them ServeTags announces (today's); the rest is silent
     handle_packet(packet, now) -> packets      a Deliver-ed envelope or receipt
     tick(now) -> packets                        every few seconds: retries, expiry, handshakes
     take_outgoing() -> packets                  produced by commands (send_text, ...)
@@ -43,7 +44,8 @@ The daemon's side (sans-IO: nothing here sends; it hands over packets to send):
     note_relayed(envelope_ids, now)             a relay server stored it: -> relayed
     outstanding_envelopes() -> ids awaiting receipts
     recipient_of(packet_id) -> contact id | None   whom a packet we emitted is for (every
-        envelope, handshake step and receipt names its contact; a handshake reply does only
+        envelope, handshake step and notice names its contact, receipts none: they stay on
+        the mesh; a handshake reply does only
         when the initiator's Hello carried a reply-to hint naming one of our contacts); the
         last 4,096 from memory, older ones from the vault outbox; None while locked
     contact_mailbox_key(id) -> bytes            the contact's Ed25519 mailbox key (relay address)

@@ -96,6 +96,7 @@ class MessengerCore:
         self._sessions: SessionOps | None = None
         self._book: TagBook | None = None
         self._served: tuple[bytes, ...] = ()
+        self._announced: tuple[bytes, ...] = ()
         self._confirm_resent: dict[str, float] = {}
         self._held_dirty = True
 
@@ -282,8 +283,15 @@ class MessengerCore:
         """The recipient tags to serve now (ServeTags); the last known set while locked."""
         if self.is_locked:
             return self._served
-        self._served = self._tag_book(now).tags
+        book = self._tag_book(now)
+        self._served, self._announced = book.tags, book.announced_tags
         return self._served
+
+    def announced_tags(self, now: float) -> tuple[bytes, ...]:
+        """The part of `served_tags(now)` to announce (today's tags; the rest are served
+        silently); the last known set while locked."""
+        self.served_tags(now)
+        return self._announced
 
     def _tag_book(self, now: float) -> TagBook:
         identity, _outbox, _ = self._parts()

@@ -19,9 +19,8 @@ from typing import Final
 from pigeon.crypto.errors import CryptoError
 from pigeon.crypto.identity import Identity, handle
 from pigeon.crypto.sealed import open_sealed
-from pigeon.mesh.errors import MalformedPacket
-from pigeon.mesh.packet import Packet, PacketType, decode_packet, decode_receipt
-from pigeon.mesh.receipt import receipt_hash, verify_receipt
+from pigeon.mesh.packet import Packet, PacketType, decode_packet
+from pigeon.mesh.receipt import open_notice, receipt_hash, verify_receipt
 from pigeon.messenger import sessions
 from pigeon.messenger.addressing import TagBook, address, intro_tag_key
 from pigeon.messenger.config import MessengerConfig
@@ -44,6 +43,7 @@ from pigeon.messenger.packets import (
     HANDSHAKE_FLAGS,
     EnvelopeFrame,
     Random,
+    notice_for,
     receipt_for,
     received_associated_data,
 )
@@ -87,10 +87,10 @@ class Inbox:
         self.stats = stats
 
     def handle(self, work: Work, packet: Packet, book: TagBook, now: float) -> bool:
-        """Process one delivered envelope or receipt; True if it is a ratchet message that no
+        """Process one delivered envelope or notice; True if it is a ratchet message that no
         session opens yet (it may be ahead of the handshake that makes it readable)."""
-        if packet.type is PacketType.RECEIPT:
-            self._on_receipt(work, packet, now)
+        if packet.type is PacketType.NOTICE:
+            self._on_notice(work, packet, book, now)
             return False
         if packet.type is not PacketType.ENVELOPE:
             return False
@@ -118,20 +118,24 @@ class Inbox:
 
     # -- receipts ------------------------------------------------------------------------------
 
-    def _on_receipt(self, work: Work, packet: Packet, now: float) -> None:
-        try:
-            secret, envelope_id = decode_receipt(packet.payload)
-        except MalformedPacket:
-            self.stats["dropped_receipt"] += 1
+    def _on_notice(self, work: Work, packet: Packet, book: TagBook, now: float) -> None:
+        tag_key = book.keys.get(packet.recipient_tag)
+        if tag_key is None:
+            self.stats["dropped_notice"] += 1  # a tag we no longer serve
             return
+        secret, envelope_id = open_notice(tag_key, packet.payload)
         entry = work.tx.outbox_entry(envelope_id)
         if entry is None:
-            return  # delivered before, or not ours
-        if not verify_receipt(secret, decode_packet(entry.envelope).receipt_hash):
+            return  # delivered before, not ours, or sealed under another key
+        envelope = decode_packet(entry.envelope)
+        if not verify_receipt(secret, envelope.receipt_hash):
             self.stats["forged_receipts"] += 1
             return
         work.tx.remove_from_outbox(envelope_id)
         self.stats["receipts"] += 1
+        # Our router still carries the envelope: the receipt clears it there and answers the
+        # neighbours that offer it back. TTL 0: the recipient's receipt already spreads.
+        work.send(receipt_for(envelope, secret, ttl=0), None)
         if entry.message_id is None:
             return
         message = work.tx.message(entry.message_id)
@@ -308,8 +312,11 @@ class Inbox:
             record = record.with_session(state)
             record = self._deliver(work, contact_id, record, inner, now)
             self._outbox.save(work, contact_id, record, now)
-            tag = address(self._outbox.peer_tag_key(work, contact_id, record), now)
-            work.send(receipt_for(packet, inner.receipt_secret, tag), contact_id)
+            peer_key = self._outbox.peer_tag_key(work, contact_id, record)
+            # The receipt stays on the mesh (its relays clear their copies); the notice may
+            # also go to the contact's relay mailbox: only it is for the contact.
+            work.send(receipt_for(packet, inner.receipt_secret), None)
+            work.send(notice_for(packet, inner.receipt_secret, peer_key, now), contact_id)
             return True
         self.stats["undecryptable"] += 1
         return False

@@ -1,4 +1,5 @@
-"""Building the mesh packets the messenger sends: envelopes, their associated data, receipts.
+"""Building the mesh packets the messenger sends: envelopes, their associated data, receipts
+and notices.
 
 A ratchet message binds the mesh header fields no hop may change (`associated_data`), so the
 tag, expiry, flags and receipt hash are chosen before encryption (`EnvelopeFrame`); the packet
@@ -14,13 +15,16 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from pigeon.mesh.packet import (
+    DEFAULT_TTL,
     Flag,
     Packet,
     PacketType,
     associated_data,
+    make_notice,
     make_receipt,
 )
-from pigeon.mesh.receipt import RECEIPT_HASH_LEN, RECEIPT_SECRET_LEN, receipt_hash
+from pigeon.mesh.receipt import RECEIPT_HASH_LEN, RECEIPT_SECRET_LEN, receipt_hash, seal_notice
+from pigeon.messenger.addressing import address
 
 Random = Callable[[int], bytes]
 
@@ -98,9 +102,17 @@ def received_associated_data(packet: Packet) -> bytes:
     )
 
 
-def receipt_for(packet: Packet, secret: bytes, sender_tag: bytes) -> Packet:
-    """The receipt revealing `secret` for `packet`, addressed to its sender's tag."""
-    return make_receipt(secret, packet.packet_id, sender_tag, packet.expires_at_s)
+def receipt_for(packet: Packet, secret: bytes, ttl: int = DEFAULT_TTL) -> Packet:
+    """The receipt revealing `secret`, addressed to `packet`'s own tag: it clears the spools
+    that hold `packet` and names no other tag (so it never links the sender's to ours)."""
+    return make_receipt(secret, packet.recipient_tag, packet.expires_at_s, ttl)
+
+
+def notice_for(packet: Packet, secret: bytes, sender_tag_key: bytes, now: float) -> Packet:
+    """The notice telling `packet`'s sender it was delivered: `secret` and the envelope id
+    sealed under the tag key the sender serves us under, addressed to today's tag of it."""
+    sealed = seal_notice(sender_tag_key, secret, packet.packet_id)
+    return make_notice(sealed, address(sender_tag_key, now), packet.expires_at_s)
 
 
 def is_handshake(packet: Packet) -> bool:

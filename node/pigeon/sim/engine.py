@@ -30,8 +30,14 @@ from pigeon.mesh.events import (
     ServeTags,
     Tick,
 )
-from pigeon.mesh.packet import Packet, PacketType, make_receipt
-from pigeon.mesh.receipt import RECEIPT_SECRET_LEN, receipt_hash
+from pigeon.mesh.packet import Packet, PacketType, make_notice, make_receipt
+from pigeon.mesh.receipt import (
+    RECEIPT_SECRET_LEN,
+    open_notice,
+    receipt_hash,
+    seal_notice,
+    verify_receipt,
+)
 from pigeon.mesh.router import Router, RouterConfig
 from pigeon.mesh.tags import SECONDS_PER_DAY, day_number, derive_tag, tags_for_window
 from pigeon.sim.scenario import Group, Scenario
@@ -84,6 +90,7 @@ class _Message:
     dst: int
     sent_at: float
     secret: bytes
+    tag: bytes  # the envelope's recipient tag
     delivered_at: float | None = None
     deliveries: int = 0
     receipt_back: bool = False
@@ -184,7 +191,8 @@ class Simulation:
             )
         if group.endpoints:
             self._endpoints.append(index)
-            node.feed(ServeTags(tags_for_window(node.tag_key, START_UNIX_S)))
+            today, *neighbouring_days = tags_for_window(node.tag_key, START_UNIX_S)
+            node.feed(ServeTags((today,), tuple(neighbouring_days)))
         self.radio.add_node(node.name, x, y, node, mobility)
         self.radio.call_at(rng.uniform(0.0, TICK_S), self._tick, node)
 
@@ -233,15 +241,14 @@ class Simulation:
             payload=rng.randbytes(self.scenario.payload_bytes),
             receipt_hash=receipt_hash(secret),
         )
-        self._messages[envelope.packet_id] = _Message(src, dst, now, secret)
+        message = _Message(src, dst, now, secret, envelope.recipient_tag)
+        self._messages[envelope.packet_id] = message
         self._nodes[src].feed(LocalSend(envelope))
 
     def delivered(self, node: _Node, packet: Packet) -> None:
         """A router handed `packet` to `node`'s endpoint."""
-        if packet.type is PacketType.RECEIPT:
-            message = self._messages.get(packet.payload[RECEIPT_SECRET_LEN:])
-            if message is not None and message.src == node.index:
-                message.receipt_back = True
+        if packet.type is PacketType.NOTICE:
+            self._notice_back(node, packet)
             return
         message = self._messages.get(packet.packet_id)
         if message is None or message.dst != node.index:
@@ -255,14 +262,29 @@ class Simulation:
         message.delivered_at = now
         unix_now = START_UNIX_S + now
         sender = self._nodes[message.src]
-        receipt = make_receipt(
-            message.secret,
-            packet.packet_id,
+        # What a messenger sends: the receipt to the envelope's tag, the notice to the sender's.
+        receipt = make_receipt(message.secret, packet.recipient_tag, packet.expires_at_s)
+        notice = make_notice(
+            seal_notice(sender.tag_key, message.secret, packet.packet_id),
             derive_tag(sender.tag_key, day_number(unix_now)),
             packet.expires_at_s,
         )
         # Scheduled, not fed inline: the router that delivered is still inside `handle`.
         self.radio.call_at(now, node.feed, LocalSend(receipt))
+        self.radio.call_at(now, node.feed, LocalSend(notice))
+
+    def _notice_back(self, node: _Node, packet: Packet) -> None:
+        """The sender's endpoint opens a notice and, like a messenger, sends the receipt (TTL 0:
+        it clears our own copy and answers neighbours offering it back)."""
+        secret, envelope_id = open_notice(node.tag_key, packet.payload)
+        message = self._messages.get(envelope_id)
+        if message is None or message.src != node.index or message.receipt_back:
+            return
+        if not verify_receipt(secret, receipt_hash(message.secret)):
+            return
+        message.receipt_back = True
+        receipt = make_receipt(secret, message.tag, packet.expires_at_s, ttl=0)
+        self.radio.call_at(self.radio.now, node.feed, LocalSend(receipt))
 
     def run(self, progress: Callable[[float], None] | None = None) -> SimResult:
         """Run to the scenario's end; `progress` hears the fraction done now and then."""
