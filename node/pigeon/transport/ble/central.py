@@ -386,6 +386,10 @@ class BleCentral:
             await link.handshake(self._host.identifier())
         except (BleakError, Broken, TimeoutError, EOFError, OSError) as exc:
             delay = self._backoff.failed(address, self._clock())
+            # Patience (CentralHost.wants) starts over: two nodes that dialed each other at
+            # once (the higher one out of patience) would otherwise retry in step, each
+            # initiating while the other does, until both time out again.
+            self._seen.pop(address, None)
             why = str(exc) or type(exc).__name__
             _LOGGER.info("dial %s failed (%s); next try in %.1f s", address, why, delay)
             duplicate = isinstance(exc, Refused) and exc.reason == ByeReason.DUPLICATE
