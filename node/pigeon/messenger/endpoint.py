@@ -11,6 +11,7 @@ from typing import Final
 
 from pigeon.crypto.card import ContactCard
 from pigeon.crypto.identity import Identity
+from pigeon.crypto.noise import forget_static_keys
 from pigeon.mesh.errors import MalformedPacket
 from pigeon.mesh.packet import Packet, decode_packet, encode_packet, priority
 from pigeon.mesh.tags import day_number
@@ -142,6 +143,10 @@ class MessengerCore:
         if not self.is_locked:
             self.served_tags(now)
         self._keeper.lock()
+        if self._sessions is not None:
+            self._sessions.forget()
+        # The Noise module caches static key pairs: none may outlive the unlocked vault.
+        forget_static_keys()
         self._identity = self._outbox = self._inbox = self._sessions = None
         self._recipients.clear()
         self._book = None

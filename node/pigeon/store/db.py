@@ -8,8 +8,11 @@ SIGKILL but could lose the last commits on power loss, which the owner would see
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import os
+import stat
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,12 +29,13 @@ from pigeon.store.errors import (
     StoreError,
     WrongKey,
 )
-from pigeon.store.keys import DatabaseKey, fsync_directory
+from pigeon.store.keys import FILE_MODE, DatabaseKey, fsync_directory
 from pigeon.store.migrations import Schema
 
 _LOGGER = logging.getLogger(__name__)
 
 PLAIN_SQLITE_MAGIC: Final = b"SQLite format 3\x00"
+DATABASE_SUFFIXES: Final = ("", "-wal", "-shm", "-journal")
 WAL_SIZE_LIMIT_BYTES: Final = 4 << 20
 _SQLITE_CORRUPT: Final = 11
 _SQLITE_FULL: Final = 13
@@ -174,6 +178,7 @@ class Database:
         existed = path.exists()
         if not create and not existed:
             raise CorruptStore(f"{path}: the {schema.kind} database is missing")
+        _own_files(path, create=not existed)
         driver = _driver()
         try:
             connection = driver.connect(str(path), isolation_level=None, check_same_thread=False)
@@ -320,6 +325,21 @@ class Database:
                     connection.close()
                 except self._error_type as exc:
                     raise translate_error(exc, self.path) from exc
+
+
+def _own_files(path: Path, *, create: bool) -> None:
+    """Make `path` and its companions 0600 whatever the umask (SQLite gives its WAL, shm and
+    journal files the mode of the database file, so creating that one 0600 covers them)."""
+    try:
+        if create:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE))
+        for suffix in DATABASE_SUFFIXES:
+            companion = path.with_name(path.name + suffix)
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_IMODE(companion.lstat().st_mode) != FILE_MODE:
+                    os.chmod(companion, FILE_MODE, follow_symlinks=False)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create it or set its mode ({exc.strerror})") from exc
 
 
 def _key_pragma(key: DatabaseKey) -> str:

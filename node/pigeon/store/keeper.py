@@ -18,12 +18,13 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
+from pigeon.store.db import DATABASE_SUFFIXES
 from pigeon.store.erase import shred_written_file
 from pigeon.store.errors import Conflict, CorruptStore, Locked, NotFound, StoreError
 from pigeon.store.keys import (
     DEFAULT_ARGON2,
+    DIR_MODE,
     KEY_BYTES,
     Argon2Params,
     DatabaseKey,
@@ -38,8 +39,6 @@ from pigeon.store.spool_db import Spool
 from pigeon.store.vault import Vault
 
 _LOGGER = logging.getLogger(__name__)
-
-DATABASE_SUFFIXES: Final = ("", "-wal", "-shm", "-journal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +68,12 @@ class DataDir:
         return self.root / "vault.db"
 
     def ensure(self) -> None:
-        """Create the directory (mode 0700) if it is missing."""
+        """Create the directory (and missing parents) with mode 0700, whatever the umask."""
         try:
-            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            missing = [d for d in (self.root, *self.root.parents) if not d.exists()]
+            for directory in reversed(missing):
+                directory.mkdir(mode=DIR_MODE, exist_ok=True)
+                os.chmod(directory, DIR_MODE)  # the umask may have taken bits off
             mode = self.root.stat().st_mode
         except OSError as exc:
             raise StoreError(f"{self.root}: cannot create the data directory") from exc
