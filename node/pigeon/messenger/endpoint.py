@@ -38,6 +38,7 @@ from pigeon.messenger.outbox import ATTACH_HINTS_SETTING, Outbox
 from pigeon.messenger.packets import HANDSHAKE_FLAGS, Random
 from pigeon.messenger.records import PeerRecord
 from pigeon.messenger.sessions import SessionOps
+from pigeon.messenger.upgrade import upgrade_peer_records
 from pigeon.messenger.viewing import message_view
 from pigeon.messenger.views import MessageView
 from pigeon.messenger.work import Work
@@ -174,6 +175,7 @@ class MessengerCore:
                 secrets = self._rng(32) + self._rng(32)
                 tx.put_owner_secret(IDENTITY_SECRET, secrets, now)
             hints = tx.setting(ATTACH_HINTS_SETTING)
+            upgrade_peer_records(tx)
         identity = Identity.from_secrets(secrets[:32], secrets[32:])
         self._identity = identity
         self._sessions = SessionOps(identity, self._rng)
