@@ -516,6 +516,15 @@ class Vault(_VaultReads):
         """SQLite's integrity_check rows for the file: ["ok"] when it is sound."""
         return self._db.integrity_check()
 
+    def rekey(self, key: DatabaseKey) -> None:
+        """Re-encrypt the vault file under `key`, all or nothing; raises DiskFull, StoreError."""
+        self._db.rekey(key)
+
+    @staticmethod
+    def opens_with(path: Path, key: DatabaseKey) -> bool:
+        """Whether `key` opens the vault file `path`; raises CorruptStore, StoreError."""
+        return Database.opens_with(path, key)
+
     @property
     def is_open(self) -> bool:
         """Whether the vault is still open."""
