@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from pigeon.store.db import Database
 from pigeon.store.keeper import DataDir, VaultKeeper, open_spool
+from pigeon.store.keys import DatabaseKey, atomic_write
 from pigeon.store.spool_db import SaveSeenCache
 from tests.store.conftest import CHEAP_ARGON2, PASSPHRASE
 
@@ -59,6 +61,31 @@ def test_every_store_file_is_private_under_umask_022(loose_umask: None, tmp_path
     keeper.lock()
     spool.close()
     assert_private(data_dir.root, {"device.key", "vault.header"} | databases)
+
+
+def test_a_rebind_under_umask_022_leaves_only_private_files(
+    loose_umask: None, data_dir: DataDir
+) -> None:
+    data_dir.ensure()
+    atomic_write(data_dir.auto_unlock, b"device passphrase")
+    keeper = VaultKeeper(data_dir, argon2=CHEAP_ARGON2)
+    keeper.initialise("device passphrase")
+    seen: dict[str, int] = {}
+
+    def rekey_and_look(database: Database, key: DatabaseKey) -> None:
+        original_rekey(database, key)
+        seen.update(modes(data_dir.root))  # the intent is there, the vault re-keyed
+
+    original_rekey = Database.rekey
+    Database.rekey = rekey_and_look  # type: ignore[method-assign]
+    try:
+        keeper.rebind("device passphrase", PASSPHRASE)
+    finally:
+        Database.rekey = original_rekey  # type: ignore[method-assign]
+    assert seen["vault.header.next"] == 0o600
+    assert all(mode == 0o600 for name, mode in seen.items() if name != "."), seen
+    keeper.lock()
+    assert_private(data_dir.root, {"vault.header", "vault.db"})
 
 
 def test_opening_tightens_database_files_left_open_by_older_code(

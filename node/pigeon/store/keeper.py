@@ -214,6 +214,7 @@ class VaultKeeper:
         """Rewrap the data key under `new` (the database is untouched); raises WrongKey."""
         if not self.is_initialised:
             raise NotFound(f"{self.data_dir.root}: no vault has been created yet")
+        self._settle(old)
         header = read_vault_header(self.data_dir.vault_header)
         data_key = unwrap_data_key(header, old)
         write_vault_header(
