@@ -8,7 +8,13 @@ from hypothesis import strategies as st
 
 from pigeon.messenger.errors import MalformedEnvelope
 from pigeon.messenger.events import ContactsChanged, EventHub, LockChanged, Resync
-from pigeon.messenger.records import PeerRecord, PendingResponder, Transfer
+from pigeon.messenger.records import (
+    PEER_RECORD_V1,
+    PeerRecord,
+    PendingResponder,
+    Transfer,
+    upgrade_peer_record,
+)
 
 b16 = st.binary(min_size=16, max_size=16)
 b32 = st.binary(min_size=32, max_size=32)
@@ -16,7 +22,7 @@ ids = st.lists(st.text("0123456789abcdef", min_size=32, max_size=32), max_size=5
 
 
 @given(b32, st.none() | b32, st.binary(max_size=300), b16, b32, st.floats(0, 1e10), ids)
-def test_peer_record_round_trip(
+def test_peer_record_round_trip_and_upgrade_from_version_1(
     inbound: bytes,
     outbound: bytes | None,
     session: bytes,
@@ -25,10 +31,19 @@ def test_peer_record_round_trip(
     started: float,
     waiting: list[str],
 ) -> None:
-    record = PeerRecord(inbound, outbound, session, handshake_id, reply, started, tuple(waiting))
+    record = PeerRecord(inbound, outbound, session, handshake_id, reply, started)
     assert PeerRecord.from_bytes(record.to_bytes()) == record
     with pytest.raises(MalformedEnvelope):
         PeerRecord.from_bytes(record.to_bytes() + b"x")
+    # Version 1: the same head and session, then u32 length | waiting ids joined by newlines.
+    listed = "\n".join(waiting).encode()
+    version_1 = bytes([PEER_RECORD_V1]) + record.to_bytes()[1:] + len(listed).to_bytes(4, "big")
+    version_1 += listed
+    assert upgrade_peer_record(version_1) == (record, tuple(waiting))
+    with pytest.raises(MalformedEnvelope):
+        PeerRecord.from_bytes(version_1)  # only the upgrade reads version 1
+    with pytest.raises(MalformedEnvelope):
+        upgrade_peer_record(version_1 + b"x")
 
 
 @given(st.binary(max_size=300), b32, st.floats(0, 1e10))

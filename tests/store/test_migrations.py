@@ -55,6 +55,10 @@ VAULT_ROWS = {
         "INSERT INTO messages (message_id, contact_id, direction, file_id, state, created_at,"
         " updated_at) VALUES ('m2', 'alice', 'in', 'f1', 'received', 9.0, 9.0)",
     ],
+    3: [
+        "INSERT INTO waiting (contact_id, message_id) VALUES ('alice', 'w1')",
+        "INSERT INTO waiting (contact_id, message_id) VALUES ('alice', 'w0')",
+    ],
 }
 
 
@@ -128,6 +132,10 @@ def test_vault_migrates_from_version(tmp_path: Path, version: int) -> None:
     if version >= 2:
         assert vault.message("m2").file_id == "f1"
         assert vault.missing_chunks("f1") == [1]
+    if version >= 3:
+        assert vault.waiting("alice") == ["w1", "w0"]  # queue order, not id order
+    elif version:
+        assert vault.waiting("alice") == []
     assert vault.integrity_check() == ["ok"]
     vault.close()
 

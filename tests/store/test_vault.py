@@ -320,14 +320,29 @@ def test_removing_a_contact_removes_everything_about_them(vault: Vault) -> None:
             tx.enqueue(outbox(who.encode(), contact=who))
             tx.add_file(FileInfo(f"f-{who}", who, "n", 1, 1, 1.0))
             tx.put_chunk(f"f-{who}", 0, b"x")
+            tx.add_waiting(who, [f"m-{who}"])
         tx.remove_contact("alice")
     assert [c.contact_id for c in vault.contacts()] == ["bob"]
+    assert vault.waiting("alice") == []
+    assert vault.waiting("bob") == ["m-bob"]
     assert vault.session("alice") is None
     assert vault.messages("alice") == []
     assert vault.outbox_for_contact("alice") == []
     assert vault.file_info("f-alice") is None
     assert vault._db.fetchone("SELECT count(*) FROM file_chunks") == (1,)
     assert vault.messages("bob") != []
+
+
+def test_waiting_messages_keep_their_order_and_each_id_waits_once(vault: Vault) -> None:
+    with vault.transaction() as tx:
+        tx.add_waiting("alice", ["m2", "m1"])
+        tx.add_waiting("alice", ["m3", "m2"])  # a requeue behind what waits already
+    assert vault.waiting("alice") == ["m2", "m1", "m3"]
+    with vault.transaction() as tx:
+        assert tx.take_waiting("alice") == ["m2", "m1", "m3"]
+    assert vault.waiting("alice") == []
+    with pytest.raises(NotFound), vault.transaction() as tx:
+        tx.add_waiting("nobody", ["m4"])
 
 
 def test_ephemeral_history_is_gone_after_restart_but_the_rest_persists(data_dir: DataDir) -> None:

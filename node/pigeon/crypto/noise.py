@@ -12,8 +12,9 @@ Message 1's payload is neither encrypted nor authenticated: act on it only once 
 
 from __future__ import annotations
 
-import functools
 import os
+import threading
+from collections import OrderedDict
 from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -39,6 +40,8 @@ __all__ = [
     "XX_25519_CHACHAPOLY_SHA256",
     "CipherState",
     "HandshakeState",
+    "forget_static_keys",
+    "is_static_key_cached",
 ]
 
 XX_25519_CHACHAPOLY_SHA256: Final = "Noise_XX_25519_ChaChaPoly_SHA256"
@@ -69,7 +72,34 @@ def _private_key(private: bytes, what: str) -> tuple[X25519PrivateKey, bytes]:
 
 # A node reuses one static key for every handshake, and deriving its public key is a scalar
 # multiplication (a fifth of a handshake's cost), so the last few are kept. Small on purpose.
-_static_key: Final = functools.lru_cache(maxsize=4)(_private_key)
+# The cache holds private keys: whoever closes an identity (lock, reset) calls forget_static_keys.
+_STATIC_KEYS_KEPT: Final = 4
+_static_keys: OrderedDict[bytes, tuple[X25519PrivateKey, bytes]] = OrderedDict()
+_static_keys_lock: Final = threading.Lock()  # handshakes may run in worker threads
+
+
+def _static_key(private: bytes) -> tuple[X25519PrivateKey, bytes]:
+    with _static_keys_lock:
+        pair = _static_keys.pop(private, None)
+    if pair is None:
+        pair = _private_key(private, "static")
+    with _static_keys_lock:
+        _static_keys[private] = pair  # most recently used last
+        while len(_static_keys) > _STATIC_KEYS_KEPT:
+            _static_keys.popitem(last=False)
+    return pair
+
+
+def forget_static_keys() -> None:
+    """Drop every cached static key pair (the vault was locked or the identity replaced)."""
+    with _static_keys_lock:
+        _static_keys.clear()
+
+
+def is_static_key_cached(private: bytes) -> bool:
+    """Whether the module holds the key pair of static private key `private` now."""
+    with _static_keys_lock:
+        return private in _static_keys
 
 
 def _dh(private: X25519PrivateKey, public: X25519PublicKey) -> bytes:
@@ -87,8 +117,8 @@ class HandshakeState:
     """One side of a Noise XX handshake; `split()` it once `complete`.
 
     `ephemeral_private` is for test vectors and for replaying a stored transcript; leave it
-    None to draw a fresh one from os.urandom. Static keys' public halves are cached (the last
-    four), since a node reuses its static key for every handshake.
+    None to draw a fresh one from os.urandom. Static key pairs are cached (the last four), since
+    a node reuses its static key for every handshake; `forget_static_keys` empties the cache.
     """
 
     __slots__ = (
@@ -119,7 +149,7 @@ class HandshakeState:
         if suite is None:
             raise MalformedInput("unsupported Noise protocol name")
         self._initiator = initiator
-        self._static, self._static_public = _static_key(static_private, "static")
+        self._static, self._static_public = _static_key(static_private)
         if ephemeral_private is None:
             ephemeral_private = os.urandom(DH_LEN)
         ephemeral, self._ephemeral_public = _private_key(ephemeral_private, "ephemeral")

@@ -14,11 +14,12 @@ from collections.abc import Callable
 
 from pigeon.crypto.card import ContactCard
 from pigeon.crypto.errors import CryptoError
-from pigeon.daemon.first_boot import auto_unlock_path, read_auto_passphrase
 from pigeon.daemon.relay_bridge import DepositTarget, MailboxOwner
 from pigeon.mesh.packet import Packet
 from pigeon.messenger.api import Messenger, MessengerError
 from pigeon.messenger.config import MessengerConfig
+from pigeon.messenger.endpoint import storage_errors
+from pigeon.store.binding import read_auto_passphrase
 from pigeon.store.keeper import VaultKeeper
 from pigeon.store.keys import RandomBytes
 from pigeon.store.spool_db import Spool
@@ -42,29 +43,37 @@ class NodeMessenger(Messenger):
         config: MessengerConfig | None = None,
     ) -> None:
         super().__init__(keeper, spool, rng=rng, config=config)
-        self._auto_unlock = auto_unlock_path(keeper.data_dir)
+        self._auto_unlock = keeper.data_dir.auto_unlock
         self.send_packets: Callable[[list[Packet]], None] | None = None
 
     def unlock(self, passphrase: str, now: float) -> list[Packet]:
         """Open the vault; its packets go to `send_packets` (returns [] then).
 
+        A device passphrase left behind by a passphrase change that older code cut short is
+        shredded once the owner's passphrase opened the vault, which then gets a fresh key.
         Raises WrongPassphrase, VaultLocked, StorageFailed.
         """
         packets = super().unlock(passphrase, now)
+        device = read_auto_passphrase(self._auto_unlock)
+        if device is not None and device != passphrase:
+            with storage_errors():
+                self._keeper.rebind(passphrase, passphrase)
+            _LOGGER.warning("shredded a stale device passphrase and re-keyed the vault")
         if self.send_packets is None:
             return packets
         self.send_packets(packets)
         return []
 
     def change_passphrase(self, old: str, new: str) -> None:
-        """Rewrap under `new`; while device-bound, `old` is "" and the owner binds the vault.
+        """Set `new`; while device-bound, `old` is "" and the owner binds the vault: it gets a
+        fresh data key wrapped under `new` and the device passphrase is shredded.
 
         Raises WrongPassphrase, StorageFailed.
         """
         device = read_auto_passphrase(self._auto_unlock)
         if device is not None and old == "":
-            super().change_passphrase(device, new)
-            self._auto_unlock.unlink(missing_ok=True)
+            with storage_errors():
+                self._keeper.rebind(device, new)
             _LOGGER.info("the vault is now bound to the owner's passphrase")
             return
         super().change_passphrase(old, new)

@@ -11,6 +11,7 @@ from typing import Final
 
 from pigeon.crypto.card import ContactCard
 from pigeon.crypto.identity import Identity
+from pigeon.crypto.noise import forget_static_keys
 from pigeon.mesh.errors import MalformedPacket
 from pigeon.mesh.packet import Packet, decode_packet, encode_packet, priority
 from pigeon.mesh.tags import day_number
@@ -37,6 +38,7 @@ from pigeon.messenger.outbox import ATTACH_HINTS_SETTING, Outbox
 from pigeon.messenger.packets import HANDSHAKE_FLAGS, Random
 from pigeon.messenger.records import PeerRecord
 from pigeon.messenger.sessions import SessionOps
+from pigeon.messenger.upgrade import upgrade_peer_records
 from pigeon.messenger.viewing import message_view
 from pigeon.messenger.views import MessageView
 from pigeon.messenger.work import Work
@@ -143,6 +145,10 @@ class MessengerCore:
         if not self.is_locked:
             self.served_tags(now)
         self._keeper.lock()
+        if self._sessions is not None:
+            self._sessions.forget()
+        # The Noise module caches static key pairs: none may outlive the unlocked vault.
+        forget_static_keys()
         self._identity = self._outbox = self._inbox = self._sessions = None
         self._recipients.clear()
         self._book = None
@@ -170,6 +176,7 @@ class MessengerCore:
                 secrets = self._rng(32) + self._rng(32)
                 tx.put_owner_secret(IDENTITY_SECRET, secrets, now)
             hints = tx.setting(ATTACH_HINTS_SETTING)
+            upgrade_peer_records(tx)
         identity = Identity.from_secrets(secrets[:32], secrets[32:])
         self._identity = identity
         self._sessions = SessionOps(identity, self._rng)

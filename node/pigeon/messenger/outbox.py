@@ -100,11 +100,13 @@ class Outbox:
         """Send a stored outgoing message now if a session is up, else after the handshake."""
         record = self.record(work, contact_id)
         if self._sessions.is_established(record.session):
-            record = self._send_message(work, contact_id, record, message_id, now)
+            updated = self._send_message(work, contact_id, record, message_id, now)
         else:
-            record = replace(record, waiting=(*record.waiting, message_id))
-            record = self.ensure_handshake(work, contact_id, record, now)
-        self.save(work, contact_id, record, now)
+            # One row, whatever the queue's length; the record changes only for a handshake.
+            work.tx.add_waiting(contact_id, (message_id,))
+            updated = self.ensure_handshake(work, contact_id, record, now)
+        if updated is not record:
+            self.save(work, contact_id, updated, now)
 
     def ensure_handshake(
         self, work: Work, contact_id: str, record: PeerRecord, now: float
@@ -142,8 +144,7 @@ class Outbox:
         record = self._send_inner(
             work, contact_id, record, TagKeyBody(record.inbound_tag_key), None, now
         )
-        waiting, record = record.waiting, replace(record, waiting=())
-        for message_id in dict.fromkeys(waiting):
+        for message_id in work.tx.take_waiting(contact_id):
             record = self._send_message(work, contact_id, record, message_id, now)
         return record
 
@@ -154,7 +155,8 @@ class Outbox:
             work.tx.remove_from_outbox(entry.envelope_id)
             if entry.message_id is not None:
                 again.append(entry.message_id)
-        return replace(record, waiting=(*record.waiting, *again))
+        work.tx.add_waiting(contact_id, again)  # behind those already waiting, each id once
+        return record
 
     def _send_message(
         self, work: Work, contact_id: str, record: PeerRecord, message_id: str, now: float

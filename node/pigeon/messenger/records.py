@@ -2,8 +2,9 @@
 
 - `PeerRecord` (the vault's `sessions` row of a contact, format `PEER_RECORD_VERSION`): the tag
   key we serve this contact under, the tag key it serves us under (once it sent one), the
-  secure session (pending initiator or established) and our pending initiation's reply tag key,
-  plus the ids of outgoing messages that wait for a session.
+  secure session (pending initiator or established) and our pending initiation's reply tag key.
+  The outgoing messages that wait for a session are rows of the vault's `waiting` table (version
+  1 listed them inside the record, rewritten whole on every send; see `upgrade_peer_record`).
 - `PendingResponder` (owner secret `responder:<handshake id hex>`): a responder session waiting
   for message 3 from a sender not known yet, and where to send message 2 again.
 - `Transfer` (owner secret `transfer:<file id>`): an outgoing file's window of chunks in flight.
@@ -20,7 +21,8 @@ from typing import Final
 from pigeon.messenger.envelope import HANDSHAKE_ID_LEN, ID_LEN, TAG_KEY_LEN
 from pigeon.messenger.errors import MalformedEnvelope
 
-PEER_RECORD_VERSION: Final = 1
+PEER_RECORD_VERSION: Final = 2
+PEER_RECORD_V1: Final = 1  # also listed the waiting messages; `upgrade_peer_record` reads it
 _RECORD_VERSION: Final = 1
 _PEER_HEAD: Final = struct.Struct(
     f">B{TAG_KEY_LEN}sB{TAG_KEY_LEN}sI{HANDSHAKE_ID_LEN}s{TAG_KEY_LEN}sd"
@@ -41,7 +43,6 @@ class PeerRecord:
     handshake_id: bytes = _NO_HANDSHAKE  # our pending (or last) initiation
     reply_tag_key: bytes = bytes(TAG_KEY_LEN)
     handshake_started_at: float = 0.0
-    waiting: tuple[str, ...] = ()  # outgoing message ids without envelopes yet
 
     def with_session(self, session: bytes) -> PeerRecord:
         """A copy holding another session state."""
@@ -49,7 +50,6 @@ class PeerRecord:
 
     def to_bytes(self) -> bytes:
         """The record as stored."""
-        waiting = "\n".join(self.waiting).encode("ascii")
         head = _PEER_HEAD.pack(
             PEER_RECORD_VERSION,
             self.inbound_tag_key,
@@ -60,29 +60,44 @@ class PeerRecord:
             self.reply_tag_key,
             self.handshake_started_at,
         )
-        return head + self.session + len(waiting).to_bytes(4, "big") + waiting
+        return head + self.session
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PeerRecord:
-        """Parse a stored record; raises MalformedEnvelope."""
-        if len(data) < _PEER_HEAD.size:
-            raise MalformedEnvelope("peer record is truncated")
-        version, inbound, has_out, outbound, session_len, hsid, reply, started = (
-            _PEER_HEAD.unpack_from(data)
-        )
-        if version != PEER_RECORD_VERSION:
-            raise MalformedEnvelope("peer record version unsupported")
-        at = _PEER_HEAD.size
-        session = data[at : at + session_len]
-        at += session_len
-        if len(session) != session_len or len(data) < at + 4:
-            raise MalformedEnvelope("peer record is truncated")
-        waiting_len = int.from_bytes(data[at : at + 4], "big")
-        raw = data[at + 4 :]
-        if len(raw) != waiting_len:
+        """Parse a stored record; raises MalformedEnvelope (also for a version-1 record)."""
+        record, rest = _parse_peer(data, PEER_RECORD_VERSION)
+        if rest:
             raise MalformedEnvelope("peer record has the wrong length")
-        waiting = tuple(raw.decode("ascii").split("\n")) if raw else ()
-        return cls(inbound, outbound if has_out else None, session, hsid, reply, started, waiting)
+        return record
+
+
+def upgrade_peer_record(data: bytes) -> tuple[PeerRecord, tuple[str, ...]]:
+    """A version-1 record as today's, and the ids it listed as waiting (now stored apart).
+
+    Version 1 ended with u32 length | the waiting message ids, ASCII, newline-separated.
+    Raises MalformedEnvelope.
+    """
+    record, rest = _parse_peer(data, PEER_RECORD_V1)
+    if len(rest) < 4 or int.from_bytes(rest[:4], "big") != len(rest) - 4:
+        raise MalformedEnvelope("peer record has the wrong length")
+    raw = rest[4:]
+    return record, tuple(raw.decode("ascii").split("\n")) if raw else ()
+
+
+def _parse_peer(data: bytes, expected_version: int) -> tuple[PeerRecord, bytes]:
+    if len(data) < _PEER_HEAD.size:
+        raise MalformedEnvelope("peer record is truncated")
+    version, inbound, has_out, outbound, session_len, hsid, reply, started = _PEER_HEAD.unpack_from(
+        data
+    )
+    if version != expected_version:
+        raise MalformedEnvelope("peer record version unsupported")
+    at = _PEER_HEAD.size
+    session = data[at : at + session_len]
+    if len(session) != session_len:
+        raise MalformedEnvelope("peer record is truncated")
+    record = PeerRecord(inbound, outbound if has_out else None, session, hsid, reply, started)
+    return record, data[at + session_len :]
 
 
 @dataclass(frozen=True, slots=True, repr=False)

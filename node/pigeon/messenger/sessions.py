@@ -57,6 +57,10 @@ class SessionOps:
         self._rng = rng
         self._cache: OrderedDict[bytes, SecureSession] = OrderedDict()
 
+    def forget(self) -> None:
+        """Drop the parsed sessions (they hold the identity's keys): the vault is being locked."""
+        self._cache.clear()
+
     def _load(self, state: bytes) -> SecureSession:
         """The session stored as `state`; taken out of the cache (the caller may mutate it)."""
         session = self._cache.pop(state, None)

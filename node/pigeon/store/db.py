@@ -8,8 +8,11 @@ SIGKILL but could lose the last commits on power loss, which the owner would see
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import os
+import stat
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,12 +29,13 @@ from pigeon.store.errors import (
     StoreError,
     WrongKey,
 )
-from pigeon.store.keys import DatabaseKey, fsync_directory
+from pigeon.store.keys import FILE_MODE, DatabaseKey, fsync_directory
 from pigeon.store.migrations import Schema
 
 _LOGGER = logging.getLogger(__name__)
 
 PLAIN_SQLITE_MAGIC: Final = b"SQLite format 3\x00"
+DATABASE_SUFFIXES: Final = ("", "-wal", "-shm", "-journal")
 WAL_SIZE_LIMIT_BYTES: Final = 4 << 20
 _SQLITE_CORRUPT: Final = 11
 _SQLITE_FULL: Final = 13
@@ -174,6 +178,7 @@ class Database:
         existed = path.exists()
         if not create and not existed:
             raise CorruptStore(f"{path}: the {schema.kind} database is missing")
+        _own_files(path, create=not existed)
         driver = _driver()
         try:
             connection = driver.connect(str(path), isolation_level=None, check_same_thread=False)
@@ -189,6 +194,56 @@ class Database:
         if not existed:
             fsync_directory(path.parent)
         return database
+
+    @classmethod
+    def opens_with(cls, path: Path, key: DatabaseKey) -> bool:
+        """Whether `key` opens the existing database `path` (a hot journal is rolled back).
+
+        Raises CorruptStore if the file is missing or damaged, StoreError otherwise.
+        """
+        if not path.exists():
+            raise CorruptStore(f"{path}: the database is missing")
+        driver = _driver()
+        try:
+            connection = driver.connect(str(path), isolation_level=None, check_same_thread=False)
+        except driver.Error as exc:
+            raise translate_error(exc, path) from exc
+        database = cls(path, connection, driver.Error)
+        try:
+            with database.translated():
+                connection.execute(_key_pragma(key))
+                connection.execute("PRAGMA cipher_log_level = NONE")
+                connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except WrongKey:
+            return False
+        finally:
+            database.close()
+        return True
+
+    def rekey(self, key: DatabaseKey) -> None:
+        """Re-encrypt every page under `key` in one transaction: a crash or an error leaves the
+        whole file under the old key or the new one. Raises DiskFull or StoreError."""
+        with self._lock:
+            # SQLCipher 4 cannot re-key a WAL database: a rollback journal makes it one commit.
+            mode = self.fetchone("PRAGMA main.journal_mode = DELETE")
+            if mode is None or str(mode[0]).lower() != "delete":
+                raise StoreError(f"{self.path}: cannot leave WAL journaling to re-key it")
+            try:
+                self.fetchone(_rekey_pragma(key))
+                # The journal's deletion is the commit: make it survive a power cut.
+                fsync_directory(self.path.parent)
+            except OSError as exc:
+                raise StoreError(
+                    f"{self.path}: cannot sync its directory ({exc.strerror})"
+                ) from exc
+            finally:
+                self._back_to_wal()
+
+    def _back_to_wal(self) -> None:
+        try:
+            self.fetchone("PRAGMA main.journal_mode = WAL")
+        except StoreError as exc:  # the next open switches to WAL
+            _LOGGER.warning("%s: WAL journaling is off until it reopens (%s)", self.path, exc)
 
     def _configure(
         self, key: DatabaseKey, max_size_bytes: int | None, memory_security: bool
@@ -320,6 +375,25 @@ class Database:
                     connection.close()
                 except self._error_type as exc:
                     raise translate_error(exc, self.path) from exc
+
+
+def _rekey_pragma(key: DatabaseKey) -> str:
+    return f"PRAGMA rekey = \"x'{key.raw.hex()}'\""
+
+
+def _own_files(path: Path, *, create: bool) -> None:
+    """Make `path` and its companions 0600 whatever the umask (SQLite gives its WAL, shm and
+    journal files the mode of the database file, so creating that one 0600 covers them)."""
+    try:
+        if create:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE))
+        for suffix in DATABASE_SUFFIXES:
+            companion = path.with_name(path.name + suffix)
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_IMODE(companion.lstat().st_mode) != FILE_MODE:
+                    os.chmod(companion, FILE_MODE, follow_symlinks=False)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create it or set its mode ({exc.strerror})") from exc
 
 
 def _key_pragma(key: DatabaseKey) -> str:

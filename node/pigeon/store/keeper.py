@@ -6,6 +6,8 @@ Layout of the data directory (mode 0700):
     spool.db       the spool (plus spool.db-wal and spool.db-shm while open)
     vault.header   the vault's data key wrapped under the owner's passphrase (see keys.py)
     vault.db       the vault (plus vault.db-wal and vault.db-shm while open)
+    vault.autounlock   the device passphrase, while the vault is device-bound (binding.py)
+    vault.header.next  a re-key's fresh data key, only while one is under way (binding.py)
 
 The vault's wrapped key lives in its own file rather than in the spool so that the vault stays
 self-contained (a damaged spool never locks the owner out) and a passphrase change is one atomic
@@ -18,12 +20,14 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
+from pigeon.store import binding
+from pigeon.store.db import DATABASE_SUFFIXES
 from pigeon.store.erase import shred_written_file
-from pigeon.store.errors import Conflict, CorruptStore, Locked, NotFound, StoreError
+from pigeon.store.errors import Conflict, CorruptStore, Locked, NotFound, StoreError, WrongKey
 from pigeon.store.keys import (
     DEFAULT_ARGON2,
+    DIR_MODE,
     KEY_BYTES,
     Argon2Params,
     DatabaseKey,
@@ -38,8 +42,6 @@ from pigeon.store.spool_db import Spool
 from pigeon.store.vault import Vault
 
 _LOGGER = logging.getLogger(__name__)
-
-DATABASE_SUFFIXES: Final = ("", "-wal", "-shm", "-journal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +70,23 @@ class DataDir:
         """The vault database."""
         return self.root / "vault.db"
 
+    @property
+    def next_header(self) -> Path:
+        """A re-key's fresh data key under the new passphrase, until it replaces the header."""
+        return self.root / "vault.header.next"
+
+    @property
+    def auto_unlock(self) -> Path:
+        """The device passphrase while the vault is device-bound (see `pigeon.store.binding`)."""
+        return self.root / "vault.autounlock"
+
     def ensure(self) -> None:
-        """Create the directory (mode 0700) if it is missing."""
+        """Create the directory (and missing parents) with mode 0700, whatever the umask."""
         try:
-            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            missing = [d for d in (self.root, *self.root.parents) if not d.exists()]
+            for directory in reversed(missing):
+                directory.mkdir(mode=DIR_MODE, exist_ok=True)
+                os.chmod(directory, DIR_MODE)  # the umask may have taken bits off
             mode = self.root.stat().st_mode
         except OSError as exc:
             raise StoreError(f"{self.root}: cannot create the data directory") from exc
@@ -162,6 +177,7 @@ class VaultKeeper:
         header = wrap_data_key(data_key, passphrase, self._argon2, self._random_bytes)
         # A vault.db without a header is left by an interrupted initialise; its key is lost.
         remove_database_files(self.data_dir.vault_db)
+        binding.abandon(self.data_dir.next_header)  # of a vault erased since
         vault = self._open(data_key, create=True)
         try:
             write_vault_header(self.data_dir.vault_header, header)
@@ -173,11 +189,15 @@ class VaultKeeper:
         return vault
 
     def unlock(self, passphrase: str) -> Vault:
-        """Open the vault; raises NotFound (no vault), WrongKey, CorruptStore or DiskFull."""
+        """Open the vault, first settling a re-key cut short (`pigeon.store.binding`).
+
+        Raises NotFound (no vault), WrongKey, CorruptStore or DiskFull.
+        """
         if self.is_unlocked:
             return self.vault
         if not self.is_initialised:
             raise NotFound(f"{self.data_dir.root}: no vault has been created yet")
+        self._settle(passphrase)
         header = read_vault_header(self.data_dir.vault_header)
         data_key = unwrap_data_key(header, passphrase)
         vault = self._open(data_key, create=False)
@@ -194,6 +214,7 @@ class VaultKeeper:
         """Rewrap the data key under `new` (the database is untouched); raises WrongKey."""
         if not self.is_initialised:
             raise NotFound(f"{self.data_dir.root}: no vault has been created yet")
+        self._settle(old)
         header = read_vault_header(self.data_dir.vault_header)
         data_key = unwrap_data_key(header, old)
         write_vault_header(
@@ -201,6 +222,66 @@ class VaultKeeper:
             wrap_data_key(data_key, new, self._argon2, self._random_bytes),
         )
         _LOGGER.info("the vault passphrase was changed")
+
+    def rebind(self, current: str, new: str) -> None:
+        """Re-key the vault under a fresh data key wrapped under `new`, shredding the device
+        passphrase; `current` opens the header now. Crash-safe: see `pigeon.store.binding`.
+
+        Raises NotFound (no vault), WrongKey, CorruptStore, DiskFull or StoreError.
+        """
+        if not self.is_initialised:
+            raise NotFound(f"{self.data_dir.root}: no vault has been created yet")
+        self._settle(current)
+        old_key = unwrap_data_key(read_vault_header(self.data_dir.vault_header), current)
+        new_key = DatabaseKey(self._random_bytes(KEY_BYTES))
+        intent = wrap_data_key(new_key, new, self._argon2, self._random_bytes)
+        binding.write_intent(self.data_dir.next_header, intent)
+        try:
+            self._rekey(old_key, new_key)
+        except BaseException:
+            self._settle_after_failure(current)
+            raise
+        self._finish_rebind()
+        _LOGGER.info("the vault has a fresh data key under the owner's passphrase")
+
+    def _rekey(self, old_key: DatabaseKey, new_key: DatabaseKey) -> None:
+        if self.is_unlocked:
+            self.vault.rekey(new_key)
+            return
+        vault = Vault.open(self.data_dir.vault_db, old_key, create=False)
+        try:
+            vault.rekey(new_key)
+        finally:
+            vault.close()
+
+    def _finish_rebind(self) -> None:
+        binding.shred_auto_unlock(self.data_dir.auto_unlock)
+        binding.install_intent(self.data_dir.next_header, self.data_dir.vault_header)
+
+    def _settle(self, passphrase: str) -> None:
+        """Finish or undo a re-key cut short, if `passphrase` opens its intent or the header."""
+        intent = binding.read_intent(self.data_dir.next_header)
+        if intent is None:
+            return
+        try:
+            new_key = unwrap_data_key(intent, passphrase)
+        except WrongKey:
+            old_key = unwrap_data_key(read_vault_header(self.data_dir.vault_header), passphrase)
+            committed = not Vault.opens_with(self.data_dir.vault_db, old_key)
+        else:
+            committed = Vault.opens_with(self.data_dir.vault_db, new_key)
+        if committed:
+            self._finish_rebind()
+            _LOGGER.warning("finished a re-key that was cut short: the vault is owner-bound")
+        else:
+            binding.abandon(self.data_dir.next_header)
+            _LOGGER.warning("undid a re-key that was cut short before it changed the vault")
+
+    def _settle_after_failure(self, current: str) -> None:
+        try:
+            self._settle(current)
+        except StoreError as exc:  # the next unlock settles it; the first error is the one raised
+            _LOGGER.warning("could not settle the failed re-key yet (%s)", exc)
 
     def lock(self) -> None:
         """Close the vault (ephemeral history is gone); idempotent."""
@@ -213,6 +294,7 @@ class VaultKeeper:
         crash may have left) is zeroed and synced before it is deleted, then the database files
         go. Safe to run again after a failure. Raises StoreError naming the file."""
         self.lock()
+        shred_written_file(self.data_dir.next_header)  # a re-key's intent wraps the data key too
         shred_written_file(self.data_dir.vault_header)
         try:
             remove_database_files(self.data_dir.vault_db)

@@ -31,6 +31,10 @@ from pigeon.store.errors import CorruptStore, DiskFull, InsecureKeyFile, StoreEr
 _LOGGER = logging.getLogger(__name__)
 
 KEY_BYTES: Final = 32
+# The store sets its own modes rather than trusting the umask (systemd's UMask=0077 is not
+# everywhere): every file it creates is FILE_MODE, every directory DIR_MODE.
+FILE_MODE: Final = 0o600
+DIR_MODE: Final = 0o700
 RandomBytes = Callable[[int], bytes]
 
 HEADER_MAGIC: Final = b"PGVH"
@@ -234,7 +238,7 @@ def temporary_path(path: Path) -> Path:
 def _atomic_write(path: Path, data: bytes) -> None:
     temporary = temporary_path(path)
     temporary.unlink(missing_ok=True)  # left by a crash mid-write; never used as a key
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
     try:
         view = memoryview(data)
         while view:

@@ -171,7 +171,22 @@ _VAULT_V2: Final = Migration(
     ),
 )
 
-VAULT_SCHEMA: Final = Schema("vault", 0x50474E56, (_VAULT_V1, _VAULT_V2))
+_VAULT_V3: Final = Migration(
+    3,
+    "outgoing messages waiting for a session: one row each, not a list inside the session",
+    (
+        # Queueing is one insert whatever the queue's length (the list used to be rewritten
+        # whole on every send). The messenger moves lists from its older session records.
+        """CREATE TABLE waiting (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            contact_id TEXT NOT NULL REFERENCES contacts ON DELETE CASCADE,
+            message_id TEXT NOT NULL,
+            UNIQUE (contact_id, message_id)
+        ) STRICT""",
+    ),
+)
+
+VAULT_SCHEMA: Final = Schema("vault", 0x50474E56, (_VAULT_V1, _VAULT_V2, _VAULT_V3))
 
 HISTORY_TABLES: Final = ("messages", "files", "file_chunks")
 

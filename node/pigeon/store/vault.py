@@ -17,7 +17,7 @@ Errors: NotFound, Conflict, DiskFull, CorruptStore, Locked (after close), StoreE
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
@@ -127,6 +127,13 @@ class _VaultReads:
             (contact_id,),
         )
         return [_outbox(row) for row in rows]
+
+    def waiting(self, contact_id: str) -> list[str]:
+        """Ids of the outgoing messages waiting for a session with `contact_id`, oldest first."""
+        rows = self._q.fetchall(
+            "SELECT message_id FROM waiting WHERE contact_id = ? ORDER BY seq", (contact_id,)
+        )
+        return [str(row[0]) for row in rows]
 
     def outbox_entry(self, envelope_id: bytes) -> OutboxEntry | None:
         """The outbox entry `envelope_id`, or None."""
@@ -360,6 +367,23 @@ class VaultTransaction(_VaultReads):
             ),
         )
 
+    def add_waiting(self, contact_id: str, message_ids: Iterable[str]) -> None:
+        """Queue messages behind those already waiting for a session (each id once)."""
+        try:
+            self._tx.executemany(
+                "INSERT OR IGNORE INTO waiting (contact_id, message_id) VALUES (?, ?)",
+                [(contact_id, message_id) for message_id in message_ids],
+            )
+        except Conflict:  # the foreign key: checked only on failure, off the hot path
+            self._require_contact(contact_id)
+            raise
+
+    def take_waiting(self, contact_id: str) -> list[str]:
+        """Remove and return the messages waiting for a session with `contact_id`, in order."""
+        waiting = self.waiting(contact_id)
+        self._tx.execute("DELETE FROM waiting WHERE contact_id = ?", (contact_id,))
+        return waiting
+
     def reschedule(self, envelope_id: bytes, next_attempt_at: float) -> None:
         """Count an attempt and set the next one; raises NotFound."""
         self._changed_one(
@@ -491,6 +515,15 @@ class Vault(_VaultReads):
     def integrity_check(self) -> list[str]:
         """SQLite's integrity_check rows for the file: ["ok"] when it is sound."""
         return self._db.integrity_check()
+
+    def rekey(self, key: DatabaseKey) -> None:
+        """Re-encrypt the vault file under `key`, all or nothing; raises DiskFull, StoreError."""
+        self._db.rekey(key)
+
+    @staticmethod
+    def opens_with(path: Path, key: DatabaseKey) -> bool:
+        """Whether `key` opens the vault file `path`; raises CorruptStore, StoreError."""
+        return Database.opens_with(path, key)
 
     @property
     def is_open(self) -> bool:
