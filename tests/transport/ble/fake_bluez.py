@@ -21,6 +21,8 @@ from dbus_fast.service import ServiceInterface, dbus_method, dbus_property
 
 GATT_MANAGER = "org.bluez.GattManager1"
 AD_MANAGER = "org.bluez.LEAdvertisingManager1"
+DISCOVERY = ("StartDiscovery", "StopDiscovery")
+IN_PROGRESS = "org.bluez.Error.InProgress"
 
 
 @dataclass
@@ -67,14 +69,6 @@ class FakeAdapter(ServiceInterface):
     @dbus_method()
     def SetDiscoveryFilter(self, filters: DBusDict) -> None:
         self.discovery_filter = filters
-
-    @dbus_method()
-    def StartDiscovery(self) -> None:
-        self.discovering = True
-
-    @dbus_method()
-    def StopDiscovery(self) -> None:
-        self.discovering = False
 
     @dbus_property()
     def Powered(self) -> DBusBool:
@@ -141,6 +135,9 @@ class FakeBlueZ:
         # Each GATT database change with the devices connected then: BlueZ sends each of them
         # Service Changed.
         self.db_changes: list[tuple[str, list[str]]] = []
+        # Discovery sessions by adapter path: one per D-Bus sender, as bluetoothd keeps them.
+        self.discovery_sessions: dict[str, set[str]] = {}
+        self.start_discovery_s = 0.0  # how long StartDiscovery takes to answer
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, adapters: dict[str, FakeAdapter]) -> None:
@@ -189,12 +186,38 @@ class FakeBlueZ:
         )
         if msg.member in self.fail:
             raise self.fail[msg.member]
+        if msg.interface == "org.bluez.Adapter1" and msg.member in DISCOVERY:
+            return self._discovery(msg)
         if msg.interface not in (GATT_MANAGER, AD_MANAGER):
             return False
         task = asyncio.get_running_loop().create_task(self._manage(msg))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
+
+    def _discovery(self, msg: Message) -> bool | Message:
+        """StartDiscovery and StopDiscovery per sender, with bluetoothd's errors."""
+        path, sender = msg.path or "", msg.sender or ""
+        sessions = self.discovery_sessions.setdefault(path, set())
+        adapter = self.adapters[path.rsplit("/", 1)[-1]]
+        if msg.member == "StartDiscovery":
+            if sender in sessions:
+                return Message.new_error(msg, IN_PROGRESS, "Operation already in progress")
+            sessions.add(sender)  # bluetoothd records the session before it answers
+            adapter.discovering = True
+            assert self.bus is not None
+            reply = Message.new_method_return(msg)
+            asyncio.get_running_loop().call_later(self.start_discovery_s, self._send, reply)
+            return True
+        if sender not in sessions:
+            return Message.new_error(msg, "org.bluez.Error.Failed", "No discovery started")
+        sessions.discard(sender)
+        adapter.discovering = bool(sessions)
+        return Message.new_method_return(msg)
+
+    def _send(self, message: Message) -> None:
+        if self.bus is not None:
+            self.bus.send(message)
 
     async def _manage(self, msg: Message) -> None:
         assert self.bus is not None

@@ -313,6 +313,16 @@ async def test_aclose_unregisters_only_once_nothing_is_connected(bluez: FakeBlue
     assert withdrawn < members.index((silent, "Disconnect"))
 
 
+async def test_a_scan_cancelled_while_it_starts_is_still_stopped(bluez: FakeBlueZ) -> None:
+    bluez.start_discovery_s = 0.5
+    node = await _start(bluez)
+    await eventually(lambda: bool(bluez.calls_to("StartDiscovery")))  # under way, unanswered
+    await node.transport.aclose()
+    # Otherwise bleak's bus keeps a session it cannot stop, and every later StartDiscovery on
+    # the adapter from this process is answered InProgress.
+    assert bluez.discovery_sessions["/org/bluez/hci0"] == set()
+
+
 async def test_start_fails_with_a_typed_error(bluez: FakeBlueZ) -> None:
     transport = BleTransport(BleConfig(adapter="hci9", bus_address=bluez.address))
     with pytest.raises(AdapterNotFound):

@@ -351,16 +351,20 @@ class BleCentral:
             scanner = BleakScanner(
                 self._on_advertisement, [SERVICE_UUID], bluez={"adapter": self._adapter_name}
             )
+            # A cancel that lands while StartDiscovery is under way must not abandon it: bleak
+            # would never learn that the scan started, so it could not stop it, and BlueZ would
+            # answer every later StartDiscovery from bleak's bus with InProgress. The start runs
+            # shielded and is always finished, then stopped.
+            starting = asyncio.ensure_future(scanner.start())
             try:
-                # Inside the try: a cancel that lands during start must still stop the scan,
-                # or BlueZ answers the next StartDiscovery from this bus with InProgress.
-                await scanner.start()
+                await asyncio.shield(starting)
                 sighting = await self._wait_for_candidate()
             except (BleakError, EOFError, OSError) as exc:
                 _LOGGER.info("scan on %s did not start: %s", self._adapter_name, exc)
                 sighting = None
             finally:
                 with contextlib.suppress(BleakError, EOFError, OSError):
+                    await starting
                     await scanner.stop()
             if sighting is None:
                 await asyncio.sleep(IDLE_RECHECK_S)
