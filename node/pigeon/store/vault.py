@@ -111,6 +111,15 @@ class _VaultReads:
         )
         return [_message(row) for row in reversed(rows)]
 
+    def incoming_after(self, contact_id: str, after_seq: int) -> int:
+        """How many incoming messages from `contact_id` have a seq above `after_seq`."""
+        row = self._q.fetchone(
+            f"SELECT count(*) FROM {self._h}.messages"
+            " WHERE contact_id = ? AND seq > ? AND direction = 'in'",
+            (contact_id, after_seq),
+        )
+        return int(row[0]) if row else 0
+
     def outbox_due(self, now: float, limit: int = 100) -> list[OutboxEntry]:
         """Unexpired outbox entries whose next attempt is due: highest priority, oldest first."""
         rows = self._q.fetchall(
