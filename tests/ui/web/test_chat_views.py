@@ -1,0 +1,104 @@
+"""The chat page keeps a rendered conversation until the messenger reports a change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from markupsafe import Markup
+
+from pigeon.messenger.api import MessageView
+from pigeon.ui.web.chat_views import ChatViews
+from pigeon.ui.web.render import render_messages
+from tests.messenger.helpers import PASSPHRASE, Endpoint
+from tests.ui.web.conftest import Browser, Site, pair, shuttle
+
+AiohttpClient = Any
+
+
+def _vault_statements(site: Site) -> Callable[[], list[str]]:
+    """Start recording the SQL run on the owner's vault; the returned call stops and reports."""
+    statements: list[str] = []
+    connection = site.owner.keeper.vault._db._live()
+    connection.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+
+    def stop() -> list[str]:
+        connection.set_trace_callback(None)  # type: ignore[attr-defined]
+        return statements
+
+    return stop
+
+
+def _befriend(site: Site, tmp_path: Path) -> tuple[Endpoint, str, str]:
+    peer = Endpoint(tmp_path / "peer", 900)
+    peer.start(site.clock())
+    contact = site.messenger.add_contact(peer.messenger.own_card_text(), "Bob", site.clock())
+    at_peer = peer.messenger.add_contact(site.messenger.own_card_text(), "Alice", site.clock())
+    return peer, contact.id, at_peer.id
+
+
+async def test_an_unchanged_chat_is_shown_again_without_reading_the_vault(
+    site: Site, tmp_path: Path, aiohttp_client: AiohttpClient
+) -> None:
+    _, contact_id, _ = _befriend(site, tmp_path)
+    for index in range(5):
+        site.messenger.send_text(contact_id, f"note {index}", site.clock())
+    owner = Browser(await aiohttp_client(site.app), pair(site))
+    first = await (await owner.get(f"/chat/{contact_id}")).text()
+    stop = _vault_statements(site)
+    again = await (await owner.get(f"/chat/{contact_id}")).text()
+    assert stop() == []
+    assert again == first
+    assert "note 4" in again
+
+
+async def test_every_change_shows_on_the_next_view(
+    site: Site, tmp_path: Path, aiohttp_client: AiohttpClient
+) -> None:
+    peer, contact_id, alice_at_peer = _befriend(site, tmp_path)
+    owner = Browser(await aiohttp_client(site.app), pair(site))
+    path = f"/chat/{contact_id}"
+    assert "No messages yet" in await (await owner.get(path)).text()
+    site.messenger.send_text(contact_id, "hello <b>Bob</b>", site.clock())  # message added
+    page = await (await owner.get(path)).text()
+    assert "hello &lt;b&gt;Bob&lt;/b&gt;" in page
+    assert "delivered" not in page
+    shuttle(site.owner, peer, site.clock() + 1)  # message updated: delivered
+    assert "delivered" in await (await owner.get(path)).text()
+    peer.messenger.send_text(alice_at_peer, "hi Alice", site.clock() + 2)
+    shuttle(site.owner, peer, site.clock() + 3)  # an incoming message, unread on the tab
+    page = await (await owner.get(path)).text()
+    assert "hi Alice" in page
+    assert 'id="unread-total">1<' in page
+    site.messenger.rename_contact(contact_id, "Robert")  # contacts changed
+    assert "Robert" in await (await owner.get(path)).text()
+    assert "Contact renamed." in await (await owner.get(path + "?flash=renamed")).text()
+    site.messenger.lock(site.clock())  # lock changed: no kept page is served while locked
+    locked = await owner.get(path)
+    assert locked.status == 423
+    assert "hi Alice" not in await locked.text()
+    site.messenger.unlock(PASSPHRASE, site.clock())
+    assert "hi Alice" in await (await owner.get(path)).text()
+
+
+def test_a_view_read_while_the_conversation_changed_is_not_kept(site: Site, tmp_path: Path) -> None:
+    _, contact_id, _ = _befriend(site, tmp_path)
+    site.messenger.send_text(contact_id, "first", site.clock())
+    renders: list[int] = []
+
+    def render_racing_a_change(messages: Sequence[MessageView]) -> Markup:
+        renders.append(len(messages))
+        if len(renders) == 1:  # a message arrives after the history was read
+            site.messenger.send_text(contact_id, "second", site.clock())
+        return render_messages(messages)
+
+    views = ChatViews(site.messenger, render_racing_a_change)
+    try:
+        assert "second" not in views.view(contact_id).messages_html
+        assert "second" in views.view(contact_id).messages_html
+        assert renders == [1, 2]
+        views.view(contact_id)
+        assert renders == [1, 2]
+    finally:
+        views.close()
