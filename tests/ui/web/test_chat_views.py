@@ -100,5 +100,8 @@ def test_a_view_read_while_the_conversation_changed_is_not_kept(site: Site, tmp_
         assert renders == [1, 2]
         views.view(contact_id)
         assert renders == [1, 2]
+        views.clear()
+        views.view(contact_id)
+        assert renders == [1, 2, 2]
     finally:
         views.close()

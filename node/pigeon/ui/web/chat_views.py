@@ -53,8 +53,7 @@ class ChatViews:
         self._subscription = messenger.subscribe(maxlen=1, wakeup=self._changed)
 
     def _changed(self) -> None:
-        self._generation = next(self._counter)
-        self._kept.clear()
+        self.clear()
         if self._subscription is not None:
             self._subscription.drain()  # only the fact of a change matters, not the event
 
@@ -83,11 +82,16 @@ class ChatViews:
             unread=unread_of(contacts),
         )
 
+    def clear(self) -> None:
+        """Forget every kept view (the next view of each conversation reads and renders it)."""
+        self._generation = next(self._counter)
+        self._kept.clear()
+
     def close(self) -> None:
         """Stop following the messenger and forget every view; idempotent."""
         if self._subscription is not None:
             self._subscription.close()
-        self._kept.clear()
+        self.clear()
 
 
 CHAT_VIEWS: Final = web.AppKey("chat_views", ChatViews)
