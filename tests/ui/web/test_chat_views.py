@@ -9,7 +9,7 @@ from typing import Any
 from markupsafe import Markup
 
 from pigeon.messenger.api import MessageView
-from pigeon.ui.web.chat_views import ChatViews
+from pigeon.ui.web.chat_views import MAX_KEPT_CHATS, ChatViews
 from pigeon.ui.web.render import render_messages
 from tests.messenger.helpers import PASSPHRASE, Endpoint
 from tests.ui.web.conftest import Browser, Site, pair, shuttle
@@ -103,5 +103,31 @@ def test_a_view_read_while_the_conversation_changed_is_not_kept(site: Site, tmp_
         views.clear()
         views.view(contact_id)
         assert renders == [1, 2, 2]
+    finally:
+        views.close()
+
+
+def test_at_most_max_kept_chats_are_kept_the_oldest_goes_first(site: Site, tmp_path: Path) -> None:
+    contact_ids = []
+    for index in range(MAX_KEPT_CHATS + 1):
+        peer = Endpoint(tmp_path / f"peer{index}", 900 + index)
+        peer.start(site.clock())
+        card = peer.messenger.own_card_text()
+        contact_ids.append(site.messenger.add_contact(card, f"Peer {index}", site.clock()).id)
+    rendered: list[int] = []
+
+    def counting(messages: Sequence[MessageView]) -> Markup:
+        rendered.append(1)
+        return render_messages(messages)
+
+    views = ChatViews(site.messenger, counting)
+    try:
+        for contact_id in contact_ids:
+            views.view(contact_id)
+        assert len(rendered) == MAX_KEPT_CHATS + 1
+        views.view(contact_ids[-1])  # still kept
+        assert len(rendered) == MAX_KEPT_CHATS + 1
+        views.view(contact_ids[0])  # the oldest made room for the last
+        assert len(rendered) == MAX_KEPT_CHATS + 2
     finally:
         views.close()

@@ -12,7 +12,7 @@ The rest of the page (flash, reset notice, the request's own state) is rendered 
 
 from __future__ import annotations
 
-import itertools
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -46,8 +46,8 @@ class ChatViews:
     def __init__(self, messenger: Messenger, render_messages: RenderMessages) -> None:
         self._messenger = messenger
         self._render = render_messages
-        self._counter = itertools.count()  # next() is atomic: events may come from other threads
-        self._generation = next(self._counter)
+        self._lock = threading.Lock()  # events may come from other threads (an unlock does)
+        self._generation = 0
         self._kept: dict[str, tuple[int, ChatView]] = {}
         self._subscription: Subscription | None = None
         self._subscription = messenger.subscribe(maxlen=1, wakeup=self._changed)
@@ -64,10 +64,11 @@ class ChatViews:
         if kept is not None and kept[0] == generation and not self._messenger.is_locked:
             return kept[1]
         view = self._build(contact_id)
-        if self._generation == generation:  # nothing changed while it was read: keep it
-            if len(self._kept) >= MAX_KEPT_CHATS:
-                self._kept.pop(next(iter(self._kept)), None)
-            self._kept[contact_id] = (generation, view)
+        with self._lock:
+            if self._generation == generation:  # nothing changed while it was read: keep it
+                if len(self._kept) >= MAX_KEPT_CHATS:
+                    del self._kept[next(iter(self._kept))]
+                self._kept[contact_id] = (generation, view)
         return view
 
     def _build(self, contact_id: str) -> ChatView:
@@ -84,8 +85,9 @@ class ChatViews:
 
     def clear(self) -> None:
         """Forget every kept view (the next view of each conversation reads and renders it)."""
-        self._generation = next(self._counter)
-        self._kept.clear()
+        with self._lock:
+            self._generation += 1
+            self._kept.clear()
 
     def close(self) -> None:
         """Stop following the messenger and forget every view; idempotent."""
