@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from pigeon.messenger.api import MessageView
 from pigeon.ui.web.chat_views import MAX_KEPT_CHATS, ChatViews
-from pigeon.ui.web.render import render_messages
+from pigeon.ui.web.render import render_message
 from tests.messenger.helpers import PASSPHRASE, Endpoint
 from tests.ui.web.conftest import Browser, Site, pair, shuttle
 
@@ -82,27 +82,59 @@ async def test_every_change_shows_on_the_next_view(
     assert "hi Alice" in await (await owner.get(path)).text()
 
 
+class Renders:
+    """render_message, noting the text of each message it renders."""
+
+    def __init__(self, during: Callable[[], None] | None = None) -> None:
+        self.texts: list[str | None] = []
+        self.during = during  # called once, at the first render
+
+    def __call__(self, message: MessageView) -> Markup:
+        self.texts.append(message.text)
+        if self.during is not None:
+            during, self.during = self.during, None
+            during()
+        return render_message(message)
+
+
 def test_a_view_read_while_the_conversation_changed_is_not_kept(site: Site, tmp_path: Path) -> None:
     _, contact_id, _ = _befriend(site, tmp_path)
     site.messenger.send_text(contact_id, "first", site.clock())
-    renders: list[int] = []
-
-    def render_racing_a_change(messages: Sequence[MessageView]) -> Markup:
-        renders.append(len(messages))
-        if len(renders) == 1:  # a message arrives after the history was read
-            site.messenger.send_text(contact_id, "second", site.clock())
-        return render_messages(messages)
-
-    views = ChatViews(site.messenger, render_racing_a_change)
+    arrives = Renders(lambda: site.messenger.send_text(contact_id, "second", site.clock()))
+    views = ChatViews(site.messenger, arrives)
     try:
-        assert "second" not in views.view(contact_id).messages_html
+        assert "second" not in views.view(contact_id).messages_html  # read before it arrived
         assert "second" in views.view(contact_id).messages_html
-        assert renders == [1, 2]
         views.view(contact_id)
-        assert renders == [1, 2]
+        assert arrives.texts == ["first", "first", "second"]  # nothing of the first view kept
         views.clear()
         views.view(contact_id)
-        assert renders == [1, 2, 2]
+        assert arrives.texts[3:] == ["first", "second"]
+    finally:
+        views.close()
+
+
+def test_after_a_change_only_new_and_changed_messages_are_rendered_again(
+    site: Site, tmp_path: Path
+) -> None:
+    peer, contact_id, _ = _befriend(site, tmp_path)
+    for index in range(3):
+        site.messenger.send_text(contact_id, f"note {index}", site.clock())
+    renders = Renders()
+    views = ChatViews(site.messenger, renders)
+    try:
+        views.view(contact_id)
+        assert renders.texts == ["note 0", "note 1", "note 2"]
+        site.messenger.send_text(contact_id, "note 3", site.clock())
+        assert "note 3" in views.view(contact_id).messages_html
+        assert renders.texts[3:] == ["note 3"]
+        shuttle(site.owner, peer, site.clock() + 1)  # every state changes: all render again
+        assert views.view(contact_id).messages_html.count(">delivered<") == 4
+        assert sorted(renders.texts[4:]) == ["note 0", "note 1", "note 2", "note 3"]
+        site.messenger.lock(site.clock())  # the lock drops every rendered text
+        site.messenger.unlock(PASSPHRASE, site.clock())
+        views.view(contact_id)
+        assert len(renders.texts) == 12
     finally:
         views.close()
 
@@ -114,20 +146,16 @@ def test_at_most_max_kept_chats_are_kept_the_oldest_goes_first(site: Site, tmp_p
         peer.start(site.clock())
         card = peer.messenger.own_card_text()
         contact_ids.append(site.messenger.add_contact(card, f"Peer {index}", site.clock()).id)
-    rendered: list[int] = []
-
-    def counting(messages: Sequence[MessageView]) -> Markup:
-        rendered.append(1)
-        return render_messages(messages)
-
-    views = ChatViews(site.messenger, counting)
+    for contact_id in contact_ids:
+        site.messenger.send_text(contact_id, contact_id, site.clock())
+    renders = Renders()
+    views = ChatViews(site.messenger, renders)
     try:
         for contact_id in contact_ids:
             views.view(contact_id)
-        assert len(rendered) == MAX_KEPT_CHATS + 1
+        assert renders.texts == contact_ids
         views.view(contact_ids[-1])  # still kept
-        assert len(rendered) == MAX_KEPT_CHATS + 1
-        views.view(contact_ids[0])  # the oldest made room for the last
-        assert len(rendered) == MAX_KEPT_CHATS + 2
+        views.view(contact_ids[0])  # the oldest made room for the last: rendered again
+        assert renders.texts[len(contact_ids) :] == [contact_ids[0]]
     finally:
         views.close()

@@ -54,7 +54,7 @@ from pigeon.ui.web.ports import (
     NoIdentityReset,
     WebConfig,
 )
-from pigeon.ui.web.render import render_messages
+from pigeon.ui.web.render import render_message
 from pigeon.ui.web.security import host_check, origin_check, require_session, security_headers
 from pigeon.ui.web.static_files import load_static, static_handler
 
@@ -83,7 +83,7 @@ def build_app(
     app[PAIRING] = pairing
     app[CONFIG] = config
     app[SOCKETS] = {}
-    app[CHAT_VIEWS] = ChatViews(messenger, render_messages)
+    app[CHAT_VIEWS] = ChatViews(messenger, render_message)
     app.on_shutdown.append(close_all_sockets)
     app.on_cleanup.append(_close_chat_views)
     _add_routes(app.router)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Final
 
 import jinja2
@@ -113,10 +113,10 @@ def _environment() -> jinja2.Environment:
 ENVIRONMENT: Final = _environment()
 
 
-def render_messages(messages: Sequence[MessageView]) -> Markup:
-    """The chat page's message list, oldest first, through the `message` macro of macros.html."""
-    message = ENVIRONMENT.get_template("macros.html").module.message  # type: ignore[attr-defined]
-    return Markup("").join(message(m) for m in messages)
+def render_message(message: MessageView) -> Markup:
+    """One message of the chat page, through the `message` macro of macros.html."""
+    macro = ENVIRONMENT.get_template("macros.html").module.message  # type: ignore[attr-defined]
+    return Markup(macro(message))
 
 
 def render_fragment(request: web.Request, template: str, **context: Any) -> str:
