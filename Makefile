@@ -10,7 +10,8 @@ FUZZ_SECONDS ?= 30
 APT_PACKAGES := chromium dbus-daemon
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages run test test-bluez lint bench fuzz wheels image image-test test-ansible clean
+.PHONY: help setup system-packages run test test-bluez lint bench fuzz wheels image image-test test-ansible clean \
+	host-tools-image host-tools-image-test host-tools-ansible host-tools-bluez
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,8 +47,7 @@ test: setup ## Lint, then the default test tier (no hardware, root or network ne
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest
 
-test-bluez: setup ## Real BlueZ tier: two BLE nodes in a QEMU VM (root; ~3 min build once, ~4 min run)
-	bash tests/bluez/ensure-host-tools.sh
+test-bluez: host-tools-bluez setup ## Real BlueZ tier: two BLE nodes in a QEMU VM (root; ~3 min build once, ~4 min run)
 	PIP=$(BIN)/pip bash tests/bluez/build-rootfs.sh
 	$(BIN)/pytest -m bluez tests/bluez -v -s -p no:cacheprovider
 
@@ -60,14 +60,18 @@ fuzz: setup ## Short atheris runs of every parser (FUZZ_SECONDS each)
 wheels: setup ## The aarch64 wheelhouse a Pi installs from (build/wheels/aarch64; used by ansible/)
 	bash image/wheels.sh
 
-image: setup ## Build the SD-card image in build/ (root; 15-30 min the first time, cached after)
+image: host-tools-image setup ## Build the SD-card image in build/ (root; 15-30 min the first time, cached after)
 	bash image/build.sh
 
-image-test: ## Boot the built image under QEMU (aarch64, emulated): READY, selftest, web page
+image-test: host-tools-image-test ## Boot the built image under QEMU (aarch64, emulated): READY, selftest, web page
 	bash image/test.sh
 
-test-ansible: ## Lint both Ansible roles; apply pigeon_relay twice to the image root (after make image)
+test-ansible: host-tools-ansible ## Lint both Ansible roles; apply pigeon_relay twice to the image root (after make image)
 	bash ansible/test-roles.sh
+
+# Each root-level target's host tools (image/host-tools.sh): installed as root, else named.
+host-tools-image host-tools-image-test host-tools-ansible host-tools-bluez:
+	bash image/host-tools.sh $(@:host-tools-%=%)
 
 clean: ## Remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist

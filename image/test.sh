@@ -10,7 +10,6 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/pyproject.toml" | head -1)
 image=${1:-$repo/build/pigeon-node-$version-arm64.img}
 port=${PIGEON_TEST_PORT:-18443}
 [[ -f "$image" ]] || { echo "no image at $image: run make image first"; exit 1; }
-command -v qemu-system-aarch64 >/dev/null || apt-get install -y qemu-system-arm
 work=$(mktemp -d) && trap 'kill $qemu 2>/dev/null || true; rm -rf "$work"' EXIT
 qemu=
 cp --sparse=always "$image" "$work/disk.img"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,29 @@ def test_new_contacts_take_the_configured_check_in_interval(tmp_path: Path, bob:
         assert contact.check_in_interval_s == 60.0
     finally:
         owner.close()
+
+
+def _statements_of(endpoint: Endpoint, call: Callable[[], object]) -> list[str]:
+    """The SQL statements `call` runs on the endpoint's vault connection."""
+    statements: list[str] = []
+    connection = endpoint.keeper.vault._db._live()
+    connection.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+    try:
+        call()
+    finally:
+        connection.set_trace_callback(None)  # type: ignore[attr-defined]
+    return statements
+
+
+def test_listing_contacts_reads_as_much_for_a_long_history_as_for_a_short_one(
+    alice: Endpoint, bob: Endpoint
+) -> None:
+    wire = Wire(alice, bob)
+    bob_id, alice_id = befriend(alice, bob, T0)
+    alice.messenger.send_text(bob_id, "first", T0)
+    wire.pump(T0 + 1)
+    short = _statements_of(bob, bob.messenger.contacts)
+    for index in range(250):  # the owner's own texts: never unread, but the history grows
+        bob.messenger.send_text(alice_id, f"reply {index}", T0 + 2)
+    assert bob.messenger.contact(alice_id).unread == 1
+    assert len(_statements_of(bob, bob.messenger.contacts)) == len(short)

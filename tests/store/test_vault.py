@@ -423,3 +423,28 @@ def test_a_contact_removed_in_a_transaction_takes_no_more_writes_in_it(vault: Va
             tx.append_message(text("m2", "after"))
         with pytest.raises(NotFound):
             tx.save_session("alice", SessionState(1, b"s", 1.0))
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["alice", "bob"]), st.booleans()), max_size=30),
+    st.integers(min_value=0, max_value=35),
+)
+def test_incoming_after_counts_one_contacts_incoming_messages_above_a_seq(
+    messages: list[tuple[str, bool]], after_seq: int
+) -> None:
+    with tempfile.TemporaryDirectory() as root:
+        keeper = VaultKeeper(DataDir(Path(root)), argon2=CHEAP_ARGON2)
+        vault = keeper.initialise(PASSPHRASE)
+        with vault.transaction() as tx:
+            tx.add_contact("alice", "A", b"", 0.0)
+            tx.add_contact("bob", "B", b"", 0.0)
+            for n, (author, incoming) in enumerate(messages):
+                direction = Direction.IN if incoming else Direction.OUT
+                state = MessageState.RECEIVED if incoming else MessageState.SENT
+                tx.append_message(Message(f"m{n}", author, direction, state, 1.0, 1.0, "hi"))
+        for contact in ("alice", "bob"):
+            history = vault.messages(contact, limit=100)
+            expected = sum(m.direction is Direction.IN and m.seq > after_seq for m in history)
+            assert vault.incoming_after(contact, after_seq) == expected
+        keeper.lock()

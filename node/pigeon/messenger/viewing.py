@@ -15,7 +15,6 @@ from pigeon.store.vault import Vault
 from pigeon.store.vault_records import Contact, Direction, Message, MessageState
 
 READ_SEQ_SETTING: Final = "read_seq:"
-_PAGE: Final = 100
 
 
 def message_view(vault: Vault, message: Message) -> MessageView:
@@ -99,14 +98,5 @@ def read_seq(vault: Vault, contact_id: str) -> int:
 
 
 def unread_count(vault: Vault, contact_id: str) -> int:
-    """Incoming messages after the read mark (pages back from the newest)."""
-    mark, count, before = read_seq(vault, contact_id), 0, None
-    while True:
-        page = vault.messages(contact_id, before_seq=before, limit=_PAGE)
-        for message in reversed(page):
-            if message.seq <= mark:
-                return count
-            count += message.direction is Direction.IN
-        if len(page) < _PAGE:
-            return count
-        before = page[0].seq
+    """Incoming messages after the read mark (one count in SQL, however long the history)."""
+    return vault.incoming_after(contact_id, read_seq(vault, contact_id))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from pigeon.store.db import Database, Row
+from pigeon.store.db import Database, Row, limit_clause
 from pigeon.store.errors import CorruptStore, WrongKey
 from pigeon.store.keys import DatabaseKey
 from pigeon.store.migrations import SPOOL_SCHEMA
@@ -180,8 +180,8 @@ class Spool:
         rows = self._db.fetchall(
             f"SELECT {_COLUMNS} FROM envelopes WHERE recipient_tag IN ({marks})"
             " AND held_for_owner = 0 AND expires_at > ?"
-            " ORDER BY priority DESC, stored_at, rowid LIMIT ?",
-            (*tags, now, limit),
+            f" ORDER BY priority DESC, stored_at, rowid {limit_clause(limit)}",
+            (*tags, now),
         )
         return [_envelope(row) for row in rows]
 
@@ -189,8 +189,7 @@ class Spool:
         """Envelopes held for the owner while the vault was locked, oldest first."""
         rows = self._db.fetchall(
             f"SELECT {_COLUMNS} FROM envelopes WHERE held_for_owner = 1"
-            " ORDER BY stored_at, rowid LIMIT ?",
-            (limit,),
+            f" ORDER BY stored_at, rowid {limit_clause(limit)}",
         )
         return [_envelope(row) for row in rows]
 

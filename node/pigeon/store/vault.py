@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
-from pigeon.store.db import Database, Queries, Row, Transaction
+from pigeon.store.db import Database, Queries, Row, Transaction, limit_clause
 from pigeon.store.errors import Conflict, CorruptStore, NotFound, WrongKey
 from pigeon.store.keys import DatabaseKey
 from pigeon.store.migrations import HISTORY_TABLES, VAULT_SCHEMA, history_tables_ddl
@@ -106,17 +106,26 @@ class _VaultReads:
         """Up to `limit` latest messages with `contact_id` before `before_seq`, oldest first."""
         rows = self._q.fetchall(
             f"SELECT {_MESSAGE_COLUMNS} FROM {self._h}.messages"
-            " WHERE contact_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
-            (contact_id, before_seq if before_seq is not None else 1 << 62, limit),
+            f" WHERE contact_id = ? AND seq < ? ORDER BY seq DESC {limit_clause(limit)}",
+            (contact_id, before_seq if before_seq is not None else 1 << 62),
         )
         return [_message(row) for row in reversed(rows)]
+
+    def incoming_after(self, contact_id: str, after_seq: int) -> int:
+        """How many incoming messages from `contact_id` have a seq above `after_seq`."""
+        row = self._q.fetchone(
+            f"SELECT count(*) FROM {self._h}.messages"
+            " WHERE contact_id = ? AND seq > ? AND direction = 'in'",
+            (contact_id, after_seq),
+        )
+        return int(row[0]) if row else 0
 
     def outbox_due(self, now: float, limit: int = 100) -> list[OutboxEntry]:
         """Unexpired outbox entries whose next attempt is due: highest priority, oldest first."""
         rows = self._q.fetchall(
             f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE next_attempt_at <= ? AND expires_at > ?"
-            " ORDER BY priority DESC, next_attempt_at, created_at LIMIT ?",
-            (now, now, limit),
+            f" ORDER BY priority DESC, next_attempt_at, created_at {limit_clause(limit)}",
+            (now, now),
         )
         return [_outbox(row) for row in rows]
 

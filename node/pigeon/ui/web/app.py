@@ -42,6 +42,7 @@ from pigeon.ui.web import (
     reset_pages,
     settings_pages,
 )
+from pigeon.ui.web.chat_views import CHAT_VIEWS, ChatViews
 from pigeon.ui.web.failures import typed_errors
 from pigeon.ui.web.keys import CONFIG, MESSENGER, PAIRING, PANEL, RESET, SOCKETS, STATUS
 from pigeon.ui.web.live import close_all_sockets, websocket
@@ -53,6 +54,7 @@ from pigeon.ui.web.ports import (
     NoIdentityReset,
     WebConfig,
 )
+from pigeon.ui.web.render import render_message
 from pigeon.ui.web.security import host_check, origin_check, require_session, security_headers
 from pigeon.ui.web.static_files import load_static, static_handler
 
@@ -81,9 +83,15 @@ def build_app(
     app[PAIRING] = pairing
     app[CONFIG] = config
     app[SOCKETS] = {}
+    app[CHAT_VIEWS] = ChatViews(messenger, render_message)
     app.on_shutdown.append(close_all_sockets)
+    app.on_cleanup.append(_close_chat_views)
     _add_routes(app.router)
     return app
+
+
+async def _close_chat_views(app: web.Application) -> None:
+    app[CHAT_VIEWS].close()
 
 
 def _add_routes(router: web.UrlDispatcher) -> None:

@@ -8,11 +8,11 @@ from typing import Final
 from aiohttp import web
 
 from pigeon.messenger.api import MessageView
-from pigeon.ui.web.context import find_contact, messenger, unread_of
+from pigeon.ui.web.chat_views import CHAT_VIEWS
+from pigeon.ui.web.context import messenger
 from pigeon.ui.web.keys import CONFIG
 from pigeon.ui.web.render import render_page
 
-PAGE_MESSAGES: Final = 100  # the script's "Load older messages" pages back in steps of this
 PREVIEW_CHARS: Final = 80
 
 
@@ -55,21 +55,19 @@ def _preview(message: MessageView) -> Preview:
 
 async def chat_page(request: web.Request) -> web.StreamResponse:
     """One conversation with the composer."""
-    owner = messenger(request)
-    contacts = owner.contacts()
-    contact = find_contact(contacts, request.match_info["contact_id"])
-    messages = owner.conversation(contact.id, limit=PAGE_MESSAGES)
+    chat = request.app[CHAT_VIEWS].view(request.match_info["contact_id"])
     max_upload = request.app[CONFIG].max_upload_bytes
     return render_page(
         request,
         "chat.html",
-        title=contact.name,
+        title=chat.contact.name,
         page="chat",
         section="chats",
-        contact=contact,
-        messages=messages,
-        has_older=len(messages) == PAGE_MESSAGES,
+        contact=chat.contact,
+        messages_html=chat.messages_html,
+        oldest_seq=chat.oldest_seq,
+        has_older=chat.has_older,
         max_upload=max_upload,
-        data={"contact": contact.id, "max-upload": max_upload},
-        unread=unread_of(contacts),
+        data={"contact": chat.contact.id, "max-upload": max_upload},
+        unread=chat.unread,
     )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Mapping
 from typing import Any, Final
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 
+from pigeon.messenger.api import MessageView
 from pigeon.ui.web.keys import CONFIG, RESET, SESSION
 
 STATE_LABELS: Final = {
@@ -70,7 +73,7 @@ def duration(seconds: float) -> str:
 
 def clock(at: float) -> str:
     """Hours and minutes in the node's local time (the browser rewrites it into its own)."""
-    return datetime.datetime.fromtimestamp(at).strftime("%H:%M")
+    return time.strftime("%H:%M", time.localtime(at))  # a third of datetime's cost, per message
 
 
 @jinja2.pass_context
@@ -91,6 +94,7 @@ def when(context: Mapping[str, Any], at: float) -> str:
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("pigeon.ui.web", "templates"),
+        auto_reload=False,  # package files: no stat of every template on every render
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -107,6 +111,12 @@ def _environment() -> jinja2.Environment:
 
 
 ENVIRONMENT: Final = _environment()
+
+
+def render_message(message: MessageView) -> Markup:
+    """One message of the chat page, through the `message` macro of macros.html."""
+    macro = ENVIRONMENT.get_template("macros.html").module.message  # type: ignore[attr-defined]
+    return Markup(macro(message))
 
 
 def render_fragment(request: web.Request, template: str, **context: Any) -> str:
