@@ -54,11 +54,31 @@ START_TIMEOUT_S: Final = 60.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `pigeon demo`."""
-    parser.add_argument("--data", type=Path, default=Path("build/demo"), help="state directory")
-    parser.add_argument("--fresh", action="store_true", help="forget earlier runs first")
-    parser.add_argument("--https-port", type=int, default=8443, help="your page's HTTPS port")
-    parser.add_argument("--http-port", type=int, default=8080, help="plain HTTP (redirects)")
-    parser.add_argument("--relay-port", type=int, default=8765, help="the loopback mailbox relay")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path("build/demo"),
+        metavar="DIR",
+        help="state directory, kept between runs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="forget earlier runs first (default: keep them)"
+    )
+    parser.add_argument(
+        "--https-port", type=int, default=8443, help="your page's HTTPS port (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        default=8080,
+        help="plain HTTP, redirects to HTTPS (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--relay-port",
+        type=int,
+        default=8765,
+        help="the loopback mailbox relay's port (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
