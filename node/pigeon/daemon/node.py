@@ -293,6 +293,7 @@ class Node:
             node_name=self.name,
             allowed_hosts=self.hostnames + self.addresses,
             https_port=self.config.web.https_port,
+            passphrase_set=lambda: not self.messenger.device_bound,
         )
         app = build_app(
             self.messenger,

@@ -56,6 +56,11 @@ class NodeMessenger(Messenger):
         self.send_packets(packets)
         return []
 
+    @property
+    def device_bound(self) -> bool:
+        """True while no owner passphrase is set: this node opens the vault itself at start."""
+        return self._auto_unlock.exists()
+
     def change_passphrase(self, old: str, new: str) -> None:
         """Rewrap under `new`; while device-bound, `old` is "" and the owner binds the vault.
 

@@ -156,6 +156,10 @@ class WebConfig:
     file sent in chat. `on_outgoing` runs after every messenger command the page carries out,
     with the packets that command returned itself (only `unlock` returns any); the daemon sends
     those and `messenger.take_outgoing()` to the router at once rather than at its next tick.
+    `passphrase_set` says whether the owner has set a passphrase; while not ("device-bound": the
+    node opens the vault with a key of its own), the page offers to set one (the messenger takes
+    "" for the current one) and does not offer to lock, since nothing the owner knows would
+    unlock it again.
     """
 
     node_name: str
@@ -166,3 +170,4 @@ class WebConfig:
     on_outgoing: Callable[[Sequence[object]], None] = field(
         default=lambda packets: None, repr=False
     )
+    passphrase_set: Callable[[], bool] = field(default=lambda: True, repr=False)

@@ -35,6 +35,8 @@ FLASHES: Final = {
     "verified": "Marked as verified.",
     "interval": "Check-in interval saved.",
     "passphrase": "Passphrase changed.",
+    "passphrase-set": "Passphrase set. After each restart the vault stays locked until you"
+    " unlock it with this passphrase; you can lock it now from this page.",
     "ephemeral": "Ephemeral mode changed.",
     "mailbox-hints": "Asking neighbours to deposit: changed.",
     "revoked": "Browser revoked.",
