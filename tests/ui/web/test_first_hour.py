@@ -19,8 +19,14 @@ from pigeon.daemon.first_boot import auto_unlock_path, open_vault_at_start
 from pigeon.daemon.node_messenger import NodeMessenger
 from pigeon.store.keeper import DataDir, VaultKeeper, open_spool
 from pigeon.ui.web import FilePairingStore, Pairing, WebConfig, build_app, ensure_certificate, serve
-from tests.messenger.helpers import CHEAP_ARGON2
-from tests.ui.web.conftest import ALLOWED_HOSTS, NODE_NAME, RecordingPanel, StaticStatus
+from tests.messenger.helpers import CHEAP_ARGON2, Endpoint
+from tests.ui.web.conftest import (
+    ALLOWED_HOSTS,
+    NODE_NAME,
+    RecordingPanel,
+    StaticStatus,
+    make_site,
+)
 from tests.ui.web.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [
@@ -117,4 +123,44 @@ async def test_the_first_passphrase_is_set_on_the_page_then_lock_is_offered(
         await page.click("button[type=submit]")
         await expect(page.locator("#passphrase")).to_have_count(0)
         assert not site.messenger.is_locked
+        await context.close()
+
+
+async def test_adding_a_contact_keeps_the_form_and_takes_the_name_from_the_card(
+    tmp_path: Path, browser: Browser
+) -> None:
+    site = make_site(tmp_path, real_time=True)
+    robin = Endpoint(tmp_path / "robin", 77)
+    robin.start(site.clock())
+    robin.messenger.set_profile("Robin", ())
+    own_card = site.messenger.own_card_text()
+    ensure_certificate(tmp_path / "tls", ["localhost"], ["127.0.0.1"])
+    async with serve(site.app, 0, None, "127.0.0.1", tmp_path / "tls") as (port, _):
+        base = f"https://127.0.0.1:{port}"
+        context = await browser.new_context(ignore_https_errors=True)
+        page = await context.new_page()
+        await pair_page(page, base, site.pairing)
+        await page.goto(f"{base}/contacts")
+
+        # Our own card: said so, and what was typed stays in the form.
+        await page.fill("#name", "Me myself")
+        await page.fill("#card", own_card)
+        await page.click("#add button[type=submit]")
+        await expect(page.locator(".flash.bad")).to_contain_text("That is your own card")
+        await expect(page.locator("#name")).to_have_value("Me myself")
+        await expect(page.locator("#card")).to_have_value(own_card)
+
+        await page.fill("#card", "PIGEON:NOTACARD")
+        await page.click("#add button[type=submit]")
+        await expect(page.locator(".flash.bad")).to_contain_text("not a valid contact card")
+        await expect(page.locator("#card")).to_have_value("PIGEON:NOTACARD")
+        await expect(page.locator("#name")).to_have_value("Me myself")
+
+        # No name given: the contact takes the name its card carries, signed.
+        await page.fill("#name", "")
+        await page.fill("#card", robin.messenger.own_card_text())
+        await page.click("#add button[type=submit]")
+        await expect(page.locator(".flash")).to_contain_text("Contact added")
+        await expect(page.locator(".chat-head .title")).to_have_text("Robin")
+        assert [c.name for c in site.messenger.contacts()] == ["Robin"]
         await context.close()
