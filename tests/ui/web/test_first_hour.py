@@ -26,6 +26,7 @@ from tests.ui.web.conftest import (
     RecordingPanel,
     StaticStatus,
     make_site,
+    shuttle,
 )
 from tests.ui.web.test_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -163,4 +164,107 @@ async def test_adding_a_contact_keeps_the_form_and_takes_the_name_from_the_card(
         await expect(page.locator(".flash")).to_contain_text("Contact added")
         await expect(page.locator(".chat-head .title")).to_have_text("Robin")
         assert [c.name for c in site.messenger.contacts()] == ["Robin"]
+        await context.close()
+
+
+async def test_error_pages_keep_the_frame_and_lead_back(tmp_path: Path, browser: Browser) -> None:
+    site = make_site(tmp_path, real_time=True)
+    ensure_certificate(tmp_path / "tls", ["localhost"], ["127.0.0.1"])
+    async with serve(site.app, 0, None, "127.0.0.1", tmp_path / "tls") as (port, _):
+        base = f"https://127.0.0.1:{port}"
+        context = await browser.new_context(ignore_https_errors=True)
+        page = await context.new_page()
+        await pair_page(page, base, site.pairing)
+        response = await page.goto(f"{base}/no/such/page")
+        assert response is not None
+        assert response.status == 404
+        await expect(page.locator("h1")).to_have_text("Page not found")
+        await expect(page.locator("nav.tabs")).to_be_visible()
+        await expect(page.locator("header .brand")).to_be_visible()
+        await page.click("#back")
+        await expect(page).to_have_url(f"{base}/")
+
+        response = await page.goto(f"{base}/contacts/AAAA-BBBB-CCCC-DDDD-EEEE")
+        assert response is not None
+        assert response.status == 404
+        await expect(page.locator("#error")).to_contain_text("No such contact")
+        await expect(page.locator("#back")).to_have_text("Back to contacts")
+        await expect(page.locator("nav.tabs")).to_be_visible()
+        await context.close()
+
+
+async def test_the_unread_badge_follows_while_a_chat_is_open(
+    tmp_path: Path, browser: Browser
+) -> None:
+    site = make_site(tmp_path, real_time=True)
+    now = site.clock()
+    bob, carol = Endpoint(tmp_path / "bob", 31), Endpoint(tmp_path / "carol", 32)
+    ids = {}
+    for peer, name in ((bob, "Bob"), (carol, "Carol")):
+        peer.start(now)
+        ids[name] = site.messenger.add_contact(peer.messenger.own_card_text(), name, now).id
+        peer.messenger.add_contact(site.messenger.own_card_text(), "Alice", now)
+    alice_at_bob = bob.messenger.contacts()[0].id
+    bob.messenger.send_text(alice_at_bob, "Bob's first", now)
+    shuttle(site.owner, bob, now)
+    assert site.messenger.contact(ids["Bob"]).unread == 1
+    ensure_certificate(tmp_path / "tls", ["localhost"], ["127.0.0.1"])
+    async with serve(site.app, 0, None, "127.0.0.1", tmp_path / "tls") as (port, _):
+        base = f"https://127.0.0.1:{port}"
+        context = await browser.new_context(ignore_https_errors=True)
+        page = await context.new_page()
+        await pair_page(page, base, site.pairing)
+        await expect(page.locator("#unread-total")).to_have_text("1")
+
+        # Opening Bob's chat reads it: the badge goes, without a reload.
+        await page.goto(f"{base}/chat/{ids['Bob']}")
+        await expect(page.locator("#conn")).to_have_class("conn live")
+        await expect(page.locator("#unread-total")).to_have_count(0)
+
+        # Carol writes while Bob's chat is open: the badge counts her message.
+        carol.messenger.send_text(carol.messenger.contacts()[0].id, "Carol here", site.clock())
+        shuttle(site.owner, carol, site.clock())
+        await expect(page.locator("#unread-total")).to_have_text("1")
+        await context.close()
+
+
+async def test_revoking_a_browser_says_which_and_asks_first(
+    tmp_path: Path, browser: Browser
+) -> None:
+    site = make_site(tmp_path, real_time=True)
+    ensure_certificate(tmp_path / "tls", ["localhost"], ["127.0.0.1"])
+    async with serve(site.app, 0, None, "127.0.0.1", tmp_path / "tls") as (port, _):
+        base = f"https://127.0.0.1:{port}"
+        other = await browser.new_context(ignore_https_errors=True)
+        await pair_page(await other.new_page(), base, site.pairing)
+        context = await browser.new_context(ignore_https_errors=True)
+        page = await context.new_page()
+        await pair_page(page, base, site.pairing)
+        await page.goto(f"{base}/settings")
+
+        # The same label twice: the rows tell them apart by when each was paired and an id.
+        rows = page.locator("#browsers .row")
+        await expect(rows).to_have_count(2)
+        subs = await rows.locator(".sub").all_inner_texts()
+        assert all("paired " in sub and "last seen" in sub for sub in subs)
+        assert len(set(subs)) == 2
+        mine = await page.locator("#browsers .row", has_text="this browser").get_attribute(
+            "data-session"
+        )
+        theirs = next(s.session_id for s in site.pairing.sessions() if s.session_id != mine)
+
+        # Revoke asks first, naming the browser; "Keep it" changes nothing.
+        await page.click(f"a.danger[data-session='{theirs}']")
+        await expect(page.locator("#revoke h1")).to_have_text("Revoke this browser?")
+        await expect(page.locator("#revoke")).to_contain_text(f"#{theirs[:6]}")
+        await expect(page.locator("#revoke")).to_contain_text("Paired ")
+        await page.click("#keep-browser")
+        await expect(rows).to_have_count(2)
+        assert len(site.pairing.sessions()) == 2
+
+        await page.click(f"a.danger[data-session='{theirs}']")
+        await page.click("#confirm-revoke")
+        await expect(page.locator(".flash")).to_contain_text("Browser revoked")
+        assert [s.session_id for s in site.pairing.sessions()] == [mine]
+        await other.close()
         await context.close()

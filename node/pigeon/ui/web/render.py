@@ -90,6 +90,12 @@ def when(context: Mapping[str, Any], at: float) -> str:
     return f"{moment.day} {moment:%b}"
 
 
+def stamp(at: float) -> str:
+    """A date and time in the node's local time, such as "3 Nov 2026, 14:02"."""
+    moment = datetime.datetime.fromtimestamp(at)
+    return f"{moment.day} {moment:%b %Y}, {clock(at)}"
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("pigeon.ui.web", "templates"),
@@ -98,7 +104,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(filesize=filesize, duration=duration, clock=clock, when=when)
+    env.filters.update(filesize=filesize, duration=duration, clock=clock, when=when, stamp=stamp)
     env.globals.update(
         STATE_LABELS=STATE_LABELS,
         LINK_PILL=LINK_PILL,

@@ -49,6 +49,7 @@ async function api(method, path, body) {
 // Live updates -------------------------------------------------------------------------------
 
 const listeners = [];
+const onConnect = []; // run at each (re)connect: events sent while not connected were missed
 
 function connect(delay) {
   const indicator = document.getElementById("conn");
@@ -58,6 +59,7 @@ function connect(delay) {
     indicator?.classList.add("live");
     indicator?.classList.remove("down");
     delay = 1000;
+    for (const hook of onConnect) hook();
   });
   socket.addEventListener("message", (event) => {
     const data = JSON.parse(event.data);
@@ -341,6 +343,47 @@ function initContacts() {
   });
 }
 
+// The Chats tab's unread count, kept current on every page but the chats list (which reloads
+// itself): a message arriving, or a conversation read (also the one open here), changes it.
+function followUnread() {
+  const tab = document.querySelector('nav.tabs a[href="/"]');
+  if (!tab) return;
+  let running = false;
+  let again = false;
+  async function refresh() {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      const data = await api("GET", "/api/contacts");
+      const total = data.contacts.reduce((sum, contact) => sum + contact.unread, 0);
+      let dot = document.getElementById("unread-total");
+      if (total && !dot) {
+        dot = document.createElement("span");
+        dot.className = "dot";
+        dot.id = "unread-total";
+        tab.append(dot);
+      }
+      if (dot && total) dot.textContent = String(total);
+      else dot?.remove();
+    } catch {
+      // locked or offline: the next event or reload corrects it
+    } finally {
+      running = false;
+      if (again) {
+        again = false;
+        refresh();
+      }
+    }
+  }
+  listeners.push((event) => {
+    if (event.type === "message_added" || event.type === "contacts_changed") refresh();
+  });
+  onConnect.push(refresh);
+}
+
 const INIT = {
   chat: initChat,
   chats: initChats,
@@ -351,6 +394,7 @@ const INIT = {
 };
 showLocalTimes(document);
 INIT[page]?.();
+if (page !== "chats") followUnread();
 // The reset page stays off the socket: the reset revokes every browser, and a reload on
 // "revoked" would race the form's own answer (which clears the cookie and goes to /pair).
 if (page !== "pair" && page !== "reset") connect(1000);
