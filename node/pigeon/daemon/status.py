@@ -55,6 +55,7 @@ class NodeStatusBoard:
     missing: list[str] = field(default_factory=list)  # configured hardware that is not there
     carried_to_relays: Callable[[], int] = lambda: 0  # neighbours' envelopes deposited for them
     today: Callable[[], datetime.date] = datetime.date.today
+    twelve_hour: bool = False  # `[node] clock = "12h"`: the OLED's times like the page's
 
     def status(self) -> NodeStatus:
         """The snapshot for the web status page."""
@@ -108,6 +109,7 @@ class NodeStatusBoard:
             pairing=owner.pairing,
             reset_pending=owner.reset_pending,
             error=owner.error,
+            twelve_hour=self.twelve_hour,
         )
 
     def summary(self) -> str:

@@ -5,7 +5,9 @@ and revoking a browser after confirming which one it is."""
 
 from __future__ import annotations
 
+import datetime
 import random
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from pigeon.daemon.first_boot import auto_unlock_path, open_vault_at_start
 from pigeon.daemon.node_messenger import NodeMessenger
 from pigeon.store.keeper import DataDir, VaultKeeper, open_spool
 from pigeon.ui.web import FilePairingStore, Pairing, WebConfig, build_app, ensure_certificate, serve
+from pigeon.ui.web.render import clock_text
 from tests.messenger.helpers import CHEAP_ARGON2, Endpoint
 from tests.ui.web.conftest import (
     ALLOWED_HOSTS,
@@ -268,3 +271,54 @@ async def test_revoking_a_browser_says_which_and_asks_first(
         assert [s.session_id for s in site.pairing.sessions()] == [mine]
         await other.close()
         await context.close()
+
+
+async def test_the_device_page_says_when_the_screen_sleeps(
+    tmp_path: Path, browser: Browser
+) -> None:
+    panel = RecordingPanel(sleeping=True)
+    site = make_site(tmp_path, real_time=True, panel=panel)
+    ensure_certificate(tmp_path / "tls", ["localhost"], ["127.0.0.1"])
+    async with serve(site.app, 0, None, "127.0.0.1", tmp_path / "tls") as (port, _):
+        base = f"https://127.0.0.1:{port}"
+        context = await browser.new_context(ignore_https_errors=True)
+        page = await context.new_page()
+        await pair_page(page, base, site.pairing)
+        await page.goto(f"{base}/device")
+        await expect(page.locator("#oled-asleep")).to_be_visible()
+        await expect(page.locator("#oled-asleep")).to_contain_text("The screen is asleep")
+        await expect(page.locator("main")).to_contain_text("The screen sleeps after 1 minute")
+        panel.sleeping = False  # a button woke it: the note goes without a reload
+        await expect(page.locator("#oled-asleep")).to_be_hidden()
+        panel.sleeping = True
+        await expect(page.locator("#oled-asleep")).to_be_visible()
+        await context.close()
+
+
+@pytest.mark.parametrize(
+    ("twelve_hour", "pattern"), [(True, r"^\d{1,2}:\d{2}(am|pm)$"), (False, r"^\d{2}:\d{2}$")]
+)
+async def test_the_page_shows_times_on_the_nodes_clock_setting(
+    tmp_path: Path, browser: Browser, twelve_hour: bool, pattern: str
+) -> None:
+    site = make_site(tmp_path, real_time=True, twelve_hour=twelve_hour)
+    robin = Endpoint(tmp_path / "robin", 78)
+    robin.start(site.clock())
+    contact = site.messenger.add_contact(robin.messenger.own_card_text(), "Robin", site.clock())
+    site.messenger.send_text(contact.id, "what time is it?", site.clock())
+    ensure_certificate(tmp_path / "tls", ["localhost"], ["127.0.0.1"])
+    async with serve(site.app, 0, None, "127.0.0.1", tmp_path / "tls") as (port, _):
+        base = f"https://127.0.0.1:{port}"
+        context = await browser.new_context(ignore_https_errors=True, locale="en-US")
+        page = await context.new_page()
+        await pair_page(page, base, site.pairing)
+        await page.goto(f"{base}/chat/{contact.id}")
+        await expect(page.locator(".msg.out time")).to_have_text(re.compile(pattern))
+        await context.close()
+
+
+def test_server_side_times_follow_the_clock_setting() -> None:
+    evening = datetime.datetime(2026, 11, 21, 18, 54).timestamp()
+    morning = datetime.datetime(2026, 11, 21, 0, 5).timestamp()
+    assert (clock_text(evening, True), clock_text(evening, False)) == ("6:54pm", "18:54")
+    assert (clock_text(morning, True), clock_text(morning, False)) == ("12:05am", "00:05")

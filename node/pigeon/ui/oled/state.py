@@ -67,8 +67,9 @@ class ViewState:
 
     `messages` are the most recent received messages, newest first; `unread` counts all unread
     ones (also those not in `messages`). `today` is the daemon's local date, used to label
-    message times. `reset_pending` is true while an identity reset request waits for
-    confirmation on the web page. `error` is a short human-readable fault (never a secret).
+    message times, on a 12-hour clock when `twelve_hour`. `reset_pending` is true while an
+    identity reset request waits for confirmation on the web page. `error` is a short
+    human-readable fault (never a secret).
     """
 
     node_name: str
@@ -85,3 +86,4 @@ class ViewState:
     pairing: Pairing | None = None
     reset_pending: bool = False
     error: str | None = None
+    twelve_hour: bool = False

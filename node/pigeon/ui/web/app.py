@@ -21,6 +21,7 @@ JSON API (errors are {"error": text} with 400/404/409/413/423/503):
   POST /api/contacts/{id}/read              mark the conversation read
   GET  /api/messages/{id}/file              the file, as an attachment
   GET  /api/panel/frame.png                 the OLED frame
+  GET  /api/panel/state                     {asleep, buttons}: the screen sleeps, buttons virtual
   POST /api/panel/press, /api/panel/release {button: "a"|"b"} (409 without virtual buttons)
 WebSocket `/ws` (server to browser only): {"type": "message_added"|"message_updated", message},
 {"type": "contacts_changed"}, {"type": "lock_changed", locked}, {"type": "resync"} (reload),
@@ -121,6 +122,7 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/reset/cancel", reset_pages.cancel)
     router.add_get("/api/status", device.status_json)
     router.add_get("/api/panel/frame.png", device.frame_png)
+    router.add_get("/api/panel/state", device.panel_state)
     router.add_post("/api/panel/press", device.press)
     router.add_post("/api/panel/release", device.release)
     router.add_get("/api/card", api_routes.own_card)

@@ -92,6 +92,14 @@ class DevicePanel(Protocol):
         """True when `buttons = "virtual"`: the page may press the buttons."""
         ...
 
+    def asleep(self) -> bool:
+        """True while the screen sleeps (the screensaver: dark but for a small moving marker)."""
+        ...
+
+    def sleep_after_s(self) -> float:
+        """How long the screen stays on without a button press or a new message."""
+        ...
+
     def press(self, button: str) -> None:
         """Push one of `PANEL_BUTTONS` down. Raises ValueError for an unknown button."""
         ...
@@ -171,3 +179,4 @@ class WebConfig:
         default=lambda packets: None, repr=False
     )
     passphrase_set: Callable[[], bool] = field(default=lambda: True, repr=False)
+    twelve_hour: bool = False  # times of day as 6:54pm rather than 18:54, as the OLED shows them

@@ -70,9 +70,21 @@ def duration(seconds: float) -> str:
     return f"{minutes} min" if minutes else f"{secs} s"
 
 
-def clock(at: float) -> str:
-    """Hours and minutes in the node's local time (the browser rewrites it into its own)."""
-    return datetime.datetime.fromtimestamp(at).strftime("%H:%M")
+def clock_text(at: float, twelve_hour: bool) -> str:
+    """Hours and minutes in the node's local time, as "18:54" or "6:54pm" (the OLED's way)."""
+    moment = datetime.datetime.fromtimestamp(at)
+    if twelve_hour:
+        suffix = "am" if moment.hour < 12 else "pm"
+        return f"{(moment.hour - 1) % 12 + 1}:{moment.minute:02d}{suffix}"
+    return f"{moment.hour:02d}:{moment.minute:02d}"
+
+
+@jinja2.pass_context
+def clock(context: Mapping[str, Any], at: float) -> str:
+    """Hours and minutes on the node's clock setting (the page's script rewrites it into the
+    browser's time zone on the same setting, also inside macros imported without the context,
+    where this falls back to 24 hours)."""
+    return clock_text(at, bool(context.get("twelve_hour", False)))
 
 
 @jinja2.pass_context
@@ -86,14 +98,15 @@ def when(context: Mapping[str, Any], at: float) -> str:
         return f"{int(ago // 60)} min ago"
     moment, today = datetime.datetime.fromtimestamp(at), datetime.datetime.fromtimestamp(now)
     if moment.date() == today.date():
-        return moment.strftime("%H:%M")
+        return clock_text(at, bool(context["twelve_hour"]))
     return f"{moment.day} {moment:%b}"
 
 
-def stamp(at: float) -> str:
+@jinja2.pass_context
+def stamp(context: Mapping[str, Any], at: float) -> str:
     """A date and time in the node's local time, such as "3 Nov 2026, 14:02"."""
     moment = datetime.datetime.fromtimestamp(at)
-    return f"{moment.day} {moment:%b %Y}, {clock(at)}"
+    return f"{moment.day} {moment:%b %Y}, {clock_text(at, bool(context['twelve_hour']))}"
 
 
 def _environment() -> jinja2.Environment:
@@ -120,7 +133,12 @@ ENVIRONMENT: Final = _environment()
 def render_fragment(request: web.Request, template: str, **context: Any) -> str:
     """Render `template` with the common context (`now`, `node_name`)."""
     config = request.app[CONFIG]
-    full = {"now": config.clock(), "node_name": config.node_name, **context}
+    full = {
+        "now": config.clock(),
+        "node_name": config.node_name,
+        "twelve_hour": config.twelve_hour,
+        **context,
+    }
     return ENVIRONMENT.get_template(template).render(full)
 
 

@@ -11,9 +11,15 @@ const STATE_LABELS = {
 };
 const page = document.body.dataset.page;
 
+// The node's clock setting (`[node] clock`), shared with its OLED: 18:54 or 6:54pm.
+const TWELVE_HOUR = document.body.dataset.clock === "12h";
+
 function localTime(seconds) {
   const date = new Date(seconds * 1000);
-  return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const minutes = String(date.getMinutes()).padStart(2, "0");
+  if (!TWELVE_HOUR) return `${String(date.getHours()).padStart(2, "0")}:${minutes}`;
+  const suffix = date.getHours() < 12 ? "am" : "pm";
+  return `${((date.getHours() + 11) % 12) + 1}:${minutes}${suffix}`;
 }
 
 function showLocalTimes(root) {
@@ -298,6 +304,17 @@ function initDevice() {
     };
     next.src = `/api/panel/frame.png?t=${Date.now()}`;
   }, 400);
+  // A sleeping screen is a dark frame: say so, or the mirror looks broken.
+  const asleep = document.getElementById("oled-asleep");
+  window.setInterval(async () => {
+    if (document.visibilityState !== "visible") return;
+    try {
+      const state = await api("GET", "/api/panel/state");
+      asleep.classList.toggle("hidden", !state.asleep);
+    } catch {
+      // offline for a moment: the next tick asks again
+    }
+  }, 1000);
   for (const button of document.querySelectorAll("[data-button]")) {
     // "a b" holds both at once (the identity reset), which one mouse pointer cannot do.
     const ids = button.dataset.button.split(" ");
