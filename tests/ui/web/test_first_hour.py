@@ -15,11 +15,14 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from pigeon.daemon.first_boot import auto_unlock_path, open_vault_at_start
 from pigeon.daemon.node_messenger import NodeMessenger
 from pigeon.store.keeper import DataDir, VaultKeeper, open_spool
+from pigeon.ui.oled.screens import time_label
 from pigeon.ui.web import FilePairingStore, Pairing, WebConfig, build_app, ensure_certificate, serve
 from pigeon.ui.web.render import clock_text
 from tests.messenger.helpers import CHEAP_ARGON2, Endpoint
@@ -322,3 +325,9 @@ def test_server_side_times_follow_the_clock_setting() -> None:
     morning = datetime.datetime(2026, 11, 21, 0, 5).timestamp()
     assert (clock_text(evening, True), clock_text(evening, False)) == ("6:54pm", "18:54")
     assert (clock_text(morning, True), clock_text(morning, False)) == ("12:05am", "00:05")
+
+
+@given(st.integers(min_value=946_684_800, max_value=4_102_444_800), st.booleans())
+def test_the_oled_and_the_page_print_a_time_alike(at: int, twelve: bool) -> None:
+    moment = datetime.datetime.fromtimestamp(at)  # the daemon's conversion for the OLED
+    assert time_label(moment, None, twelve) == clock_text(at, twelve)
