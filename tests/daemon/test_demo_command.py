@@ -165,13 +165,20 @@ async def test_the_demo_guides_waits_for_the_passphrase_and_says_where_things_st
         finally:
             assert demo.stop() == 0
 
-        # A restart: the vault waits for the passphrase, and the demo waits with it.
+        # A restart: the vault waits for the passphrase, and the demo waits with it (Ctrl-C
+        # still stops it meanwhile).
         demo = DemoProcess(data, ports)
         try:
             waiting = await demo.until("Ctrl-C stops everything")
-            assert "waits for your passphrase" in waiting
-            assert f"https://localhost:{ports[0]}/unlock" in waiting
-            assert "No browser is paired" not in waiting
+        finally:
+            assert demo.stop() == 0
+        assert "waits for your passphrase" in waiting
+        assert f"https://localhost:{ports[0]}/unlock" in waiting
+        assert "No browser is paired" not in waiting
+        demo = DemoProcess(data, ports)
+        try:
+            await demo.until("waits for your passphrase")
+            await demo.until("Ctrl-C stops everything")
             unlocked = await owner.post("/unlock", data={"passphrase": "demo passphrase"})
             assert unlocked.status == 303, await unlocked.text()
             state = await demo.until("Ctrl-C stops everything")

@@ -246,7 +246,9 @@ async def _main(root: Path, ports: tuple[int, int, int]) -> int:
             ]
             extras.append(group.create_task(peer.run()))
             extras.append(group.create_task(console.run()))
-            await _start_and_greet(Demo(you, robin, peer, console, relay.url), stop)
+            # A task of its own: Ctrl-C must stop the demo also while it waits for you.
+            demo = Demo(you, robin, peer, console, relay.url)
+            extras.append(group.create_task(_start_and_greet(demo, stop)))
             await stop.wait()
             for task in extras:
                 task.cancel()
