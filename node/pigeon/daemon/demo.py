@@ -34,7 +34,7 @@ from pigeon.config import (
     RelaysSection,
     WebSection,
 )
-from pigeon.daemon.demo_banner import DemoState, RobinContact, banner, locked_banner
+from pigeon.daemon.demo_banner import ROBIN, DemoState, RobinContact, banner, locked_banner
 from pigeon.daemon.demo_console import DemoConsole
 from pigeon.daemon.mesh_driver import MeshDriver
 from pigeon.daemon.node import Node, NodeEnvironment
@@ -52,7 +52,7 @@ HELP = "run a simulated neighbourhood: your node's web page on https://localhost
 RANGE_M: Final = 50.0
 RELAY_POSITIONS: Final = ((40.0, 0.0), (80.0, 0.0), (120.0, 0.0))
 ROBIN_POSITION: Final = (160.0, 0.0)
-ROBIN_NAME: Final = "Robin"
+ROBIN_NAME: Final = ROBIN  # one name in the banner, the console and his card
 YOU_NAME: Final = "You (demo)"
 START_TIMEOUT_S: Final = 60.0
 
