@@ -17,6 +17,7 @@ DisplayKind = Literal["ssd1306", "sh1106", "png", "none"]
 ButtonsKind = Literal["gpio", "virtual", "none"]
 RoutingPolicy = Literal["default", "flood"]
 LogLevel = Literal["debug", "info", "warning", "error"]
+ClockFormat = Literal["24h", "12h"]
 
 MAX_TCP_PORT: Final = 65535
 
@@ -34,6 +35,7 @@ class ConfigError(ValueError):
 class NodeSection:
     name: str = ""  # empty: "pigeon-XXXX" from the device key
     data_dir: str = "/var/lib/pigeon"
+    clock: ClockFormat = "24h"  # how the OLED and the web page show times of day
 
 
 @dataclass(frozen=True, slots=True)

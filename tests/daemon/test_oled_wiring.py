@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 from PIL import Image
 
 from pigeon.config import load_config
 from pigeon.daemon.node import Node, NodeEnvironment
+from pigeon.daemon.panel import NodePanel
 from pigeon.daemon.sdnotify import Notifier
 from pigeon.ui.oled import render
 from pigeon.ui.oled.buttons import PAIRING_HOLD_S
-from pigeon.ui.oled.views import PairingClosedView, PairingView, StatusView
+from pigeon.ui.oled.machine import SCREENSAVER_AFTER_S
+from pigeon.ui.oled.state import Uplink
+from pigeon.ui.oled.views import PairingClosedView, PairingView, SaverView, StatusView
 from pigeon.ui.web.errors import WrongCode
 from pigeon.ui.web.pairing import MAX_TRIES
 
@@ -112,3 +117,32 @@ async def test_presses_from_a_driver_thread_reach_the_loop(running_node: Node) -
     await asyncio.sleep(0.1)
     await asyncio.to_thread(node.panel.release, "a")
     await _wait_for(lambda: not isinstance(node.oled.view, StatusView))
+
+
+def test_the_panel_says_when_the_oled_sleeps() -> None:
+    views: list[object] = [SaverView(0, 1)]
+    panel = NodePanel(None, None, lambda: views[-1])  # type: ignore[arg-type,return-value]
+    assert panel.asleep()
+    views.append(StatusView("pigeon-test", 0, 0, 0, Uplink.OFFLINE, 0, True))
+    assert not panel.asleep()
+    assert panel.sleep_after_s() == SCREENSAVER_AFTER_S
+
+
+async def test_one_clock_setting_for_the_oled_and_the_page(tmp_path: Path) -> None:
+    config = load_config(write_node_config(tmp_path))
+    config = dataclasses.replace(config, node=dataclasses.replace(config.node, clock="12h"))
+    node = Node(config, NodeEnvironment(notifier=Notifier({}), selftest=False))
+    stop = asyncio.Event()
+    task = asyncio.create_task(node.run(stop))
+    try:
+        await asyncio.wait_for(node.ready.wait(), 10)
+        assert node.board.view_state(time.monotonic()).twelve_hour
+        assert node.web_ports is not None
+        async with aiohttp.ClientSession() as session:
+            url = f"https://127.0.0.1:{node.web_ports[0]}/pair"
+            async with session.get(url, ssl=False) as response:
+                page = await response.text()
+        assert 'data-clock="12h"' in page
+    finally:
+        stop.set()
+        assert await task == 0

@@ -14,6 +14,7 @@ from pigeon.messenger.api import (
     DuplicateContact,
     InvalidCard,
     InvalidName,
+    OwnCard,
     SafetyNumberMismatch,
     UnknownContact,
     VaultLocked,
@@ -27,7 +28,7 @@ def test_add_contact_checks_the_card(alice: Endpoint, bob: Endpoint) -> None:
     with pytest.raises(InvalidCard) as caught:
         alice.messenger.add_contact(card[:-8], "Bob", T0)
     assert isinstance(caught.value.__cause__, CryptoError)
-    with pytest.raises(InvalidCard):
+    with pytest.raises(OwnCard):
         alice.messenger.add_contact(alice.messenger.own_card_text(), "Me", T0)
     with pytest.raises(InvalidName):
         alice.messenger.add_contact(card, " \u202e ", T0)
@@ -42,6 +43,17 @@ def test_add_contact_checks_the_card(alice: Endpoint, bob: Endpoint) -> None:
     with pytest.raises(DuplicateContact):
         alice.messenger.add_contact(card, "Bob again", T0)
     assert [c.name for c in alice.messenger.contacts()] == ["Bob"]
+
+
+def test_a_blank_name_takes_the_cards_signed_one(alice: Endpoint, bob: Endpoint) -> None:
+    with pytest.raises(InvalidName):  # no name on the card, none given
+        alice.messenger.add_contact(bob.messenger.own_card_text(), "  ", T0)
+    bob.messenger.set_profile("Bob Builder", ())
+    view = alice.messenger.add_contact(bob.messenger.own_card_text(), " ", T0)
+    assert view.name == "Bob Builder"
+    alice.messenger.set_profile("Alice", ())
+    given = bob.messenger.add_contact(alice.messenger.own_card_text(), "Ali", T0)
+    assert given.name == "Ali"  # a name the owner gives wins over the card's
 
 
 def test_profile_goes_into_the_card(alice: Endpoint, bob: Endpoint) -> None:

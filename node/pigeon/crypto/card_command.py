@@ -18,11 +18,23 @@ HELP = "verify a pasted contact card, or print a throwaway one (`pigeon card new
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`verify [TEXT|-]` and `new [--name NAME] [--relay URL]...`."""
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    verify = actions.add_parser("verify", help="check a card and show who it belongs to")
+    verify = actions.add_parser(
+        "verify",
+        help="check a card and show who it belongs to",
+        description="Check a contact card's signature and show its handle, name and relays.",
+    )
     verify.add_argument(
         "text", nargs="*", metavar="TEXT", help="the card text (PIGEON:...); none or - reads stdin"
     )
-    new = actions.add_parser("new", help="make a THROWAWAY identity and print its card")
+    new = actions.add_parser(
+        "new",
+        help="make a THROWAWAY identity and print its card",
+        description=(
+            "Make a throwaway identity (its secret key is forgotten at once) and print its"
+            " contact card as text and as a terminal QR code: a card to paste into a node's"
+            " Contacts page when trying things out. No message sent to it can ever be read."
+        ),
+    )
     new.add_argument("--name", help="display name to put on the card (signed)")
     new.add_argument(
         "--relay", action="append", default=[], metavar="URL", help="mailbox relay (repeatable)"

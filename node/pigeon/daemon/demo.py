@@ -3,10 +3,13 @@
 On one simulated radio (50 m range): your node at 0 m (web page on https://localhost:8443,
 OLED in the page's device panel, virtual buttons), three relay-only nodes at 40, 80 and 120 m,
 and a second owner's node ("Robin") at 160 m, out of your range, whose scripted owner answers
-every message. A mailbox relay listens on loopback and both owners' nodes use it. The first
-pairing code is printed here, as the OLED shows it: you cannot reach the device panel before
-your browser is paired. Ctrl-C stops everything cleanly. State lives in `--data` (kept between
-runs unless `--fresh`), so a paired browser stays paired.
+every message. A mailbox relay listens on loopback and both owners' nodes use it. The banner
+says what state your node is in and which steps are left (`demo_banner`); the first pairing
+code is printed there, as the OLED shows it, and typing `pair` prints a new one (you cannot
+reach the device panel's buttons before your browser is paired); `robin` shows Robin's side
+(`demo_console`). When your vault is bound to a passphrase, the demo says so and waits until
+you unlock it on the page. Ctrl-C stops everything cleanly. State lives in `--data` (kept
+between runs unless `--fresh`), so a paired browser stays paired.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 from pigeon.config import (
     ButtonsSection,
@@ -31,6 +34,8 @@ from pigeon.config import (
     RelaysSection,
     WebSection,
 )
+from pigeon.daemon.demo_banner import ROBIN, DemoState, RobinContact, banner, locked_banner
+from pigeon.daemon.demo_console import DemoConsole
 from pigeon.daemon.mesh_driver import MeshDriver
 from pigeon.daemon.node import Node, NodeEnvironment
 from pigeon.daemon.sdnotify import Notifier
@@ -47,18 +52,38 @@ HELP = "run a simulated neighbourhood: your node's web page on https://localhost
 RANGE_M: Final = 50.0
 RELAY_POSITIONS: Final = ((40.0, 0.0), (80.0, 0.0), (120.0, 0.0))
 ROBIN_POSITION: Final = (160.0, 0.0)
-ROBIN_NAME: Final = "Robin"
+ROBIN_NAME: Final = ROBIN  # one name in the banner, the console and his card
 YOU_NAME: Final = "You (demo)"
 START_TIMEOUT_S: Final = 60.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `pigeon demo`."""
-    parser.add_argument("--data", type=Path, default=Path("build/demo"), help="state directory")
-    parser.add_argument("--fresh", action="store_true", help="forget earlier runs first")
-    parser.add_argument("--https-port", type=int, default=8443, help="your page's HTTPS port")
-    parser.add_argument("--http-port", type=int, default=8080, help="plain HTTP (redirects)")
-    parser.add_argument("--relay-port", type=int, default=8765, help="the loopback mailbox relay")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path("build/demo"),
+        metavar="DIR",
+        help="state directory, kept between runs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="forget earlier runs first (default: keep them)"
+    )
+    parser.add_argument(
+        "--https-port", type=int, default=8443, help="your page's HTTPS port (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        default=8080,
+        help="plain HTTP, redirects to HTTPS (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--relay-port",
+        type=int,
+        default=8765,
+        help="the loopback mailbox relay's port (default: %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,10 +119,18 @@ class ScriptedPeer:
     """Robin's owner: adds you as a contact (again after an identity reset), then answers every
     message."""
 
-    def __init__(self, robin: Node, you: Node, relays: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        robin: Node,
+        you: Node,
+        relays: tuple[str, ...] = (),
+        on_answer: Callable[[MessageView, str], None] = lambda received, reply: None,
+    ) -> None:
         self._robin = robin
         self._you = you
         self._relays = relays  # put in Robin's card: verified contacts deposit there too
+        self._on_answer = on_answer
+        self.befriended = asyncio.Event()  # set once Robin knows your (current) card
         self.answered = 0
         self._last_answered: dict[str, int] = {}  # contact id -> seq of the last message answered
 
@@ -142,12 +175,13 @@ class ScriptedPeer:
         if you.is_locked:
             return
         try:
-            if you.own_handle() in {contact.id for contact in self._robin.messenger.contacts()}:
-                return
-            you.set_profile(YOU_NAME, ())
-            self._robin.messenger.add_contact(you.own_card_text(), YOU_NAME, time.time())
+            if you.own_handle() not in {c.id for c in self._robin.messenger.contacts()}:
+                you.set_profile(YOU_NAME, ())
+                self._robin.messenger.add_contact(you.own_card_text(), YOU_NAME, time.time())
         except MessengerError as exc:
             _LOGGER.warning("the scripted peer could not add your card: %s", exc)
+            return
+        self.befriended.set()
 
     def _answer_unanswered(self) -> None:
         robin = self._robin.messenger
@@ -174,40 +208,13 @@ class ScriptedPeer:
             return
         self._last_answered[contact_id] = message.seq
         self.answered += 1
+        self._on_answer(message, reply)
 
 
 async def _until(predicate: Callable[[], bool], poll_s: float = 0.1) -> None:
     """Poll `predicate` (the states it reads have no events of their own)."""
     while not predicate():  # noqa: ASYNC110
         await asyncio.sleep(poll_s)
-
-
-def _banner(you: Node, robin: Node, code: str, relay_url: str) -> str:
-    url = you.web_url
-    card = robin.messenger.own_card_text()
-    return f"""
-================================================================================
- Pigeon Node demo: a simulated neighbourhood is running.
-
-   Your node's page:  {url}
-   (a self-signed certificate: its SHA-256 fingerprint is
-    {you.cert.fingerprint_text()})
-
- 1. Open the page and type the pairing code your node's OLED shows now:
-
-        {code}        (valid for 2 minutes; later, hold button "a" for 3 s in the
-                       page's Device panel, or Ctrl-C and run `make run` again)
-
- 2. Contacts -> add {ROBIN_NAME} with this card (Robin's node is 4 hops away):
-
-        {card}
-
- 3. Compare the safety number, mark {ROBIN_NAME} verified, and send a message:
-    {ROBIN_NAME}'s scripted owner answers every message.
-
- Mailbox relay on {relay_url}. Ctrl-C stops everything.
-================================================================================
-"""
 
 
 async def _main(root: Path, ports: tuple[int, int, int]) -> int:
@@ -228,7 +235,8 @@ async def _main(root: Path, ports: tuple[int, int, int]) -> int:
         owner_config(root / "robin", "pigeon-robin", relay.url, (1, 2), screens=False),
         NodeEnvironment(medium, ROBIN_POSITION, quiet, selftest=False, web=False),
     )
-    peer = ScriptedPeer(robin, you, (relay.url,))
+    console = DemoConsole(you, robin)
+    peer = ScriptedPeer(robin, you, (relay.url,), on_answer=console.robin_answered)
     try:
         async with asyncio.TaskGroup() as group:
             nodes = [group.create_task(node.run(stop)) for node in (you, robin)]
@@ -237,7 +245,10 @@ async def _main(root: Path, ports: tuple[int, int, int]) -> int:
                 for i, position in enumerate(RELAY_POSITIONS, start=1)
             ]
             extras.append(group.create_task(peer.run()))
-            await _start_and_greet(you, robin, relay.url, stop)
+            extras.append(group.create_task(console.run()))
+            # A task of its own: Ctrl-C must stop the demo also while it waits for you.
+            demo = Demo(you, robin, peer, console, relay.url)
+            extras.append(group.create_task(_start_and_greet(demo, stop)))
             await stop.wait()
             for task in extras:
                 task.cancel()
@@ -248,18 +259,62 @@ async def _main(root: Path, ports: tuple[int, int, int]) -> int:
     return max(codes)
 
 
-async def _start_and_greet(you: Node, robin: Node, relay_url: str, stop: asyncio.Event) -> None:
+class Demo(NamedTuple):
+    """The parts the greeting looks at."""
+
+    you: Node
+    robin: Node
+    peer: ScriptedPeer
+    console: DemoConsole
+    relay_url: str
+
+
+async def _start_and_greet(demo: Demo, stop: asyncio.Event) -> None:
+    """Wait for the nodes (60 s at most), then for your passphrase if the vault needs it (as
+    long as it takes), then print where things stand."""
+    you = demo.you
     try:
-        await asyncio.wait_for(_started(you, robin), START_TIMEOUT_S)
+        await asyncio.wait_for(_started(demo), START_TIMEOUT_S)
     except TimeoutError:
-        print("the demo did not start in time; see the log above")
+        print("the demo did not start in time; see the log above", flush=True)
         stop.set()
         return
-    code = you.pairing.start(time.time())
-    print(_banner(you, robin, code, relay_url), flush=True)
+    if you.messenger.is_locked:
+        code = None if you.pairing.is_paired() else demo.console.open_pairing()
+        print(locked_banner(you.web_url, code), flush=True)
+        await _until(lambda: not you.messenger.is_locked)
+    try:
+        await asyncio.wait_for(demo.peer.befriended.wait(), START_TIMEOUT_S)
+    except TimeoutError:
+        _LOGGER.warning("Robin's node has not added your card yet")
+    code = None if you.pairing.is_paired() else demo.console.open_pairing()
+    print(banner(demo_state(demo, code)), flush=True)
 
 
-async def _started(you: Node, robin: Node) -> None:
-    await you.ready.wait()
-    await robin.ready.wait()
-    await _until(lambda: not you.messenger.is_locked and not robin.messenger.is_locked)
+async def _started(demo: Demo) -> None:
+    """Both nodes run, Robin's vault is open, and yours is open or waits for your passphrase."""
+    await demo.you.ready.wait()
+    await demo.robin.ready.wait()
+    await demo.you.endpoint.vault_opened.wait()
+    await _until(lambda: not demo.robin.messenger.is_locked)
+
+
+def demo_state(demo: Demo, code: str | None) -> DemoState:
+    """A snapshot of the demo for the banner."""
+    you, robin = demo.you, demo.robin
+    try:
+        contact = you.messenger.contact(robin.messenger.own_handle())
+        robin_contact = RobinContact.VERIFIED if contact.verified else RobinContact.UNVERIFIED
+    except MessengerError:
+        robin_contact = RobinContact.ABSENT
+    return DemoState(
+        page_url=you.web_url,
+        cert_fingerprint=you.cert.fingerprint_text(),
+        relay_url=demo.relay_url,
+        robin_card=robin.messenger.own_card_text(),
+        paired_browsers=len(you.pairing.sessions()),
+        device_bound=you.messenger.device_bound,
+        robin_contact=robin_contact,
+        robin_safety_number=demo.console.robin_safety_number(),
+        pairing_code=code,
+    )

@@ -56,7 +56,8 @@ class EndpointDriver:
         self._data_dir = data_dir
         self._on_change = on_change
         self._on_send = on_send
-        self._opened = asyncio.Event()
+        # Set once the start-up attempt to open the vault ended: open, or waiting for the owner.
+        self.vault_opened = asyncio.Event()
         self._clock = clock
         self._tick_s = tick_s
         self._opening = False
@@ -107,7 +108,7 @@ class EndpointDriver:
         except MalformedPacket as exc:
             _LOGGER.info("dropped a malformed envelope from a relay: %s", exc)
             return  # acknowledged: it can never become readable
-        await self._opened.wait()
+        await self.vault_opened.wait()
         self.send(self.messenger.handle_packet(packet, self._clock()))
         self._wake.set()
 
@@ -166,7 +167,7 @@ class EndpointDriver:
             raise
         finally:
             self._opening = False
-            self._opened.set()
+            self.vault_opened.set()
         if packets is not None:
             self.send(packets)
         backlog, self._backlog = self._backlog, []

@@ -172,7 +172,13 @@ class Node:
         self._sync = SpoolSync(router, self._spool)
         self._sync.restore(time.time())
         self.driver = MeshDriver(router)
-        self.board = NodeStatusBoard(self.name, config.radio.kind, self.web_url, self.driver)
+        self.board = NodeStatusBoard(
+            self.name,
+            config.radio.kind,
+            self.web_url,
+            self.driver,
+            twelve_hour=config.node.clock == "12h",
+        )
         self._make_transport = self._transport_factory()
         display = self._optional("display", lambda: hardware.make_display(config.display))
         buttons = self._optional("buttons", lambda: hardware.make_buttons(config.buttons))
@@ -294,6 +300,8 @@ class Node:
             node_name=self.name,
             allowed_hosts=self.hostnames + self.addresses,
             https_port=self.config.web.https_port,
+            passphrase_set=lambda: not self.messenger.device_bound,
+            twelve_hour=self.config.node.clock == "12h",
         )
         app = build_app(
             self.messenger,

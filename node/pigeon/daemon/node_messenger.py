@@ -64,6 +64,11 @@ class NodeMessenger(Messenger):
         self.send_packets(packets)
         return []
 
+    @property
+    def device_bound(self) -> bool:
+        """True while no owner passphrase is set: this node opens the vault itself at start."""
+        return self._auto_unlock.exists()
+
     def change_passphrase(self, old: str, new: str) -> None:
         """Set `new`; while device-bound, `old` is "" and the owner binds the vault: it gets a
         fresh data key wrapped under `new` and the device passphrase is shredded.

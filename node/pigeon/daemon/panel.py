@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from pigeon.drivers import Buttons, Display, PngDisplay, VirtualButtons
 from pigeon.ui.oled import ScreenView, render
+from pigeon.ui.oled.machine import SCREENSAVER_AFTER_S
+from pigeon.ui.oled.views import SaverView
 from pigeon.ui.web.ports import PANEL_BUTTONS
 
 
@@ -40,6 +42,14 @@ class NodePanel:
             Image.new("1", (128, 64), 0).save(buffer, format="PNG")
         self._cache = (view, buffer.getvalue())
         return self._cache[1]
+
+    def asleep(self) -> bool:
+        """True while the OLED shows its screensaver (a button press wakes it)."""
+        return isinstance(self._current_view(), SaverView)
+
+    def sleep_after_s(self) -> float:
+        """The OLED machine's screensaver delay."""
+        return SCREENSAVER_AFTER_S
 
     def buttons_available(self) -> bool:
         """True when `buttons.kind = "virtual"`."""

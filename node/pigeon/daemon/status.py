@@ -56,6 +56,7 @@ class NodeStatusBoard:
     missing: list[str] = field(default_factory=list)  # configured hardware that is not there
     carried_to_relays: Callable[[], int] = lambda: 0  # neighbours' envelopes deposited for them
     today: Callable[[], datetime.date] = datetime.date.today
+    twelve_hour: bool = False  # `[node] clock = "12h"`: the OLED's times like the page's
 
     def status(self) -> NodeStatus:
         """The snapshot for the web status page."""
@@ -110,6 +111,7 @@ class NodeStatusBoard:
             reset_pending=owner.reset_pending,
             error=owner.error,
             wrong_pairing_codes=owner.wrong_pairing_codes,
+            twelve_hour=self.twelve_hour,
         )
 
     def summary(self) -> str:

@@ -12,7 +12,7 @@ Own identity:
         envelopes, so neighbours with internet deposit them (the config's default until set)
 Contacts (ids are the contact's handle, `XXXX-XXXX-XXXX-XXXX-XXXX`):
     add_contact(card_text, name, now) -> ContactView      InvalidCard (crypto cause chained),
-                                                          DuplicateContact, InvalidName
+        OwnCard (ours), DuplicateContact, InvalidName; an empty `name` takes the card's signed one
     contacts() -> list[ContactView]; contact(id) -> ContactView
     rename_contact(id, name); remove_contact(id); set_check_in_interval(id, seconds)
     safety_number(id) -> 60 digits
@@ -84,6 +84,7 @@ from pigeon.messenger.errors import (
     MalformedEnvelope,
     MessageTooLarge,
     MessengerError,
+    OwnCard,
     SafetyNumberMismatch,
     StorageFailed,
     UnknownContact,
@@ -125,6 +126,7 @@ __all__ = [
     "Messenger",
     "MessengerConfig",
     "MessengerError",
+    "OwnCard",
     "Resync",
     "SafetyNumberMismatch",
     "StorageFailed",
@@ -189,15 +191,18 @@ class Messenger(MessengerCore):
     # -- contacts ------------------------------------------------------------------------------
 
     def add_contact(self, card_text: str, name: str, now: float) -> ContactView:
-        """Add a contact from its card text under `name` (unverified)."""
+        """Add a contact from its card text under `name`, or the card's signed name when `name`
+        is blank (unverified)."""
         identity = self._parts()[0]
         try:
             card = ContactCard.from_text(card_text)
         except CryptoError as exc:
             raise InvalidCard("the card does not parse or verify") from exc
         if card.mailbox_key == identity.public_key:
-            raise InvalidCard("this is our own card")
-        name = _display_name(name)
+            raise OwnCard("this is our own card")
+        if not name.strip() and card.name is None:
+            raise InvalidName("the card carries no name: give the contact one")
+        name = _display_name(name if name.strip() else card.name or "")
         contact_id = handle(card.mailbox_key)
         record = PeerRecord(inbound_tag_key=self._rng(32))
         try:

@@ -37,6 +37,10 @@ class InvalidCard(MessengerError, ValueError):
     """The card text does not parse or verify (the crypto cause is chained)."""
 
 
+class OwnCard(InvalidCard):
+    """The card is the owner's own: one cannot be one's own contact."""
+
+
 class DuplicateContact(MessengerError, ValueError):
     """A contact with this identity exists already."""
 

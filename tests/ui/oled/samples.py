@@ -52,6 +52,12 @@ MESSAGES: Final = (
     message(6, "Frank", "z", 1, 7, 7, False),
 )
 
+# The demo's answers: one sender, one minute, told apart only by their text.
+SAME_SENDER: Final = tuple(
+    message(10 + i, "Robin", f"Robin got: {text}", 21, 18, 54, i == 0)
+    for i, text in enumerate(("where are you?", "hello", "see you at noon"))
+)
+
 SCREENS: Final[dict[str, ScreenView]] = {
     "status_online": StatusView("pigeon-a1b2", 4, 12, 48_213, Uplink.ONLINE, 3, False),
     "status_first_boot": StatusView("pigeon-a1b2", 0, 0, 0, Uplink.OFFLINE, 0, True),
@@ -59,11 +65,14 @@ SCREENS: Final[dict[str, ScreenView]] = {
         "pigeon-with-a-very-long-node-name", 1, 1, 1_530_000, Uplink.CONNECTING, 120, False
     ),
     "list_top": MessageListView(MESSAGES, 1, 0, TODAY),
-    "list_end": MessageListView(MESSAGES, 6, 2, TODAY),
+    "list_end": MessageListView(MESSAGES, 6, 5, TODAY),
     "list_empty": MessageListView((), 0, 0, TODAY),
+    "list_same_sender": MessageListView(SAME_SENDER, 0, 0, TODAY),
+    "list_12h": MessageListView(MESSAGES, 0, 0, TODAY, twelve_hour=True),
     "message_top": MessageView(MESSAGES[0], 0, TODAY),
     "message_scrolled": MessageView(MESSAGES[0], 2, TODAY),
     "message_unicode": MessageView(MESSAGES[2], 0, TODAY),
+    "message_12h": MessageView(SAME_SENDER[0], 0, TODAY, twelve_hour=True),
     "message_empty": MessageView(message(9, "Zoë", " \n\t", 21, 0, 0, False), 0, TODAY),
     "pairing": PairingView("493817", URL, CERT, 105),
     "pairing_long_url": PairingView(

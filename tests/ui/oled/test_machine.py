@@ -20,7 +20,7 @@ from pigeon.ui.oled.machine import (
     StartPairing,
     UiMachine,
 )
-from pigeon.ui.oled.screens import message_lines, render
+from pigeon.ui.oled.screens import LIST_ENTRIES, message_lines, render
 from pigeon.ui.oled.state import Pairing, Uplink, ViewState
 from pigeon.ui.oled.views import (
     ErrorView,
@@ -83,7 +83,7 @@ def test_list_window_follows_the_selection() -> None:
         ui.act(Action.NEXT, 1.0)
     view = ui.view(1.0)
     assert isinstance(view, MessageListView)
-    assert (view.selected, view.top) == (6, 2)
+    assert (view.selected, view.top) == (6, 7 - LIST_ENTRIES)
 
 
 def test_select_opens_a_message_and_marks_it_read_once() -> None:

@@ -73,6 +73,7 @@ class RecordingPanel:
 
     virtual: bool = True
     edges: list[tuple[str, bool]] = field(default_factory=list)
+    sleeping: bool = False
 
     def frame_png(self) -> bytes:
         image = Image.new("1", (128, 64), 0)
@@ -83,6 +84,12 @@ class RecordingPanel:
 
     def buttons_available(self) -> bool:
         return self.virtual
+
+    def asleep(self) -> bool:
+        return self.sleeping
+
+    def sleep_after_s(self) -> float:
+        return 60.0
 
     def press(self, button: str) -> None:
         self.edges.append((button, True))
@@ -142,6 +149,7 @@ def make_site(
     real_time: bool = False,
     max_upload_bytes: int = 25 * 1024 * 1024,
     panel: Any = None,
+    twelve_hour: bool = False,
 ) -> Site:
     """A started owner endpoint and an app over it (not served yet)."""
     the_clock = Clock(None if real_time else 1_750_000_000.0)
@@ -158,6 +166,7 @@ def make_site(
         max_upload_bytes=max_upload_bytes,
         clock=the_clock,
         on_outgoing=calls.append,
+        twelve_hour=twelve_hour,
     )
     reset = ArmedReset(pairing)
     app = build_app(owner.messenger, status, panel, pairing, config, reset=reset)

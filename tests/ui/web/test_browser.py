@@ -219,7 +219,8 @@ async def test_owner_pairs_chats_and_is_locked_out_after_revoking(
 
         # Revoke this browser on the settings page: it is signed out and stays out.
         await page.goto(f"{base}/settings")
-        await page.locator("#browsers .row", has_text="this browser").locator("button").click()
+        await page.locator("#browsers .row", has_text="this browser").locator("a.danger").click()
+        await page.click("#confirm-revoke")
         await expect(page).to_have_url(f"{base}/pair")
         await page.goto(f"{base}/chat/{contact_id}")
         await expect(page).to_have_url(f"{base}/pair")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from pigeon.ui.oled.buttons import Action
-from pigeon.ui.oled.screens import BODY_ROWS, message_lines
+from pigeon.ui.oled.screens import BODY_ROWS, LIST_ENTRIES, message_lines
 from pigeon.ui.oled.state import ViewState
 from pigeon.ui.oled.views import (
     ErrorView,
@@ -183,10 +183,12 @@ class UiMachine:
     def _page_view(self) -> ScreenView:
         state = self._state
         if self._page is Page.MESSAGES:
-            return MessageListView(state.messages, self._selected, self._top, state.today)
+            return MessageListView(
+                state.messages, self._selected, self._top, state.today, state.twelve_hour
+            )
         if self._page is Page.MESSAGE:
             message = state.messages[self._selected]
-            return MessageView(message, self._scroll, state.today)
+            return MessageView(message, self._scroll, state.today, state.twelve_hour)
         return StatusView(
             node_name=state.node_name,
             neighbours=state.neighbours,
@@ -240,7 +242,7 @@ class UiMachine:
     def _show_list(self, selected: int) -> None:
         self._page = Page.MESSAGES
         self._selected = selected
-        self._top = min(max(self._top, selected - BODY_ROWS + 1), selected)
+        self._top = min(max(self._top, selected - LIST_ENTRIES + 1), selected)
 
     def _follow_messages(self, old: ViewState) -> None:
         # Keep the same message selected (and open) when new ones arrive above it.
@@ -254,8 +256,8 @@ class UiMachine:
         if previous in ids:
             self._selected = ids.index(previous)
         self._selected = min(self._selected, max(len(messages) - 1, 0))
-        self._top = max(min(self._top, self._selected, max(len(messages) - BODY_ROWS, 0)), 0)
-        self._top = max(self._top, self._selected - BODY_ROWS + 1)
+        self._top = max(min(self._top, self._selected, max(len(messages) - LIST_ENTRIES, 0)), 0)
+        self._top = max(self._top, self._selected - LIST_ENTRIES + 1)
 
     @staticmethod
     def _has_news(old: ViewState, new: ViewState) -> bool:

@@ -32,6 +32,8 @@ HEADER_HEIGHT: Final = 11
 BODY_TOP: Final = 12
 ROW_HEIGHT: Final = 10
 BODY_ROWS: Final = 5
+LIST_ENTRIES: Final = 2  # messages wholly on the list screen: two lines each, name and text
+LIST_ENTRY_HEIGHT: Final = 2 * ROW_HEIGHT
 SCROLLBAR_X: Final = 125
 TEXT_X: Final = 2
 MESSAGE_COLUMNS: Final = 20
@@ -86,11 +88,21 @@ def message_lines(message: Message) -> tuple[str, ...]:
     return wrap(clean(message.text, body_font()), MESSAGE_COLUMNS) or ("(no text)",)
 
 
-def time_label(at: datetime.datetime, today: datetime.date | None) -> str:
-    """A message time as "14:05" on `today` (or when the date is unknown), else as "3 Nov"."""
-    if today is None or at.date() == today:
-        return f"{at.hour:02d}:{at.minute:02d}"
-    return f"{at.day} {_MONTHS[at.month - 1]}"
+def preview(message: Message) -> str:
+    """The start of a message's text on one line (`_text` cuts it to fit)."""
+    return " ".join(message.text.split()) or "(no text)"
+
+
+def time_label(
+    at: datetime.datetime, today: datetime.date | None, twelve_hour: bool = False
+) -> str:
+    """A message time as "14:05" (or "2:05pm") on `today` (or when the date is unknown), else
+    as "3 Nov"."""
+    if today is not None and at.date() != today:
+        return f"{at.day} {_MONTHS[at.month - 1]}"
+    if twelve_hour:
+        return f"{(at.hour - 1) % 12 + 1}:{at.minute:02d}{'am' if at.hour < 12 else 'pm'}"
+    return f"{at.hour:02d}:{at.minute:02d}"
 
 
 def _status(image: Image.Image, view: StatusView) -> None:
@@ -126,25 +138,29 @@ def _message_list(image: Image.Image, view: MessageListView) -> None:
         return
     font = body_font()
     draw = ImageDraw.Draw(image)
-    right = SCROLLBAR_X - 2 if total > BODY_ROWS else WIDTH - 1
-    for row, message in enumerate(view.messages[view.top : view.top + BODY_ROWS]):
-        y = BODY_TOP + row * ROW_HEIGHT
+    right = SCROLLBAR_X - 2 if total > LIST_ENTRIES else WIDTH - 1
+    # Whole entries, then the top line of the next one as a hint that the list goes on.
+    for row, message in enumerate(view.messages[view.top : view.top + LIST_ENTRIES + 1]):
+        y = BODY_TOP + row * LIST_ENTRY_HEIGHT
         ink = 1
         if view.top + row == view.selected:
-            draw.rectangle((0, y, right, y + ROW_HEIGHT - 1), fill=1)
+            draw.rectangle((0, y, right, min(y + LIST_ENTRY_HEIGHT, HEIGHT) - 1), fill=1)
             ink = 0
         if message.unread:
             icons.draw(image, TEXT_X, y + 3, icons.DOT, ink)
-        when = time_label(message.received_at, view.today)
+        when = time_label(message.received_at, view.today, view.twelve_hour)
         when_x = right - 1 - font.width(when)
         font.draw(image, when_x, y, when, ink)
         name_x = TEXT_X + 6
         _text(image, font, name_x, y, message.sender, when_x - name_x - 4, ink)
-    _scrollbar(image, view.top, BODY_ROWS, total)
+        if y + LIST_ENTRY_HEIGHT <= HEIGHT:  # the hint entry shows its top line only
+            _text(image, font, name_x, y + ROW_HEIGHT, preview(message), right - name_x - 1, ink)
+    _scrollbar(image, view.top, LIST_ENTRIES, total)
 
 
 def _message(image: Image.Image, view: MessageView) -> None:
-    _header(image, view.message.sender, time_label(view.message.received_at, view.today))
+    when = time_label(view.message.received_at, view.today, view.twelve_hour)
+    _header(image, view.message.sender, when)
     lines = message_lines(view.message)
     font = body_font()
     for row, line in enumerate(lines[view.scroll : view.scroll + BODY_ROWS]):

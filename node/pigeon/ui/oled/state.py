@@ -67,10 +67,11 @@ class ViewState:
 
     `messages` are the most recent received messages, newest first; `unread` counts all unread
     ones (also those not in `messages`). `today` is the daemon's local date, used to label
-    message times. `reset_pending` is true while an identity reset request waits for
-    confirmation on the web page. `error` is a short human-readable fault (never a secret).
-    `wrong_pairing_codes` is how many wrong codes closed the last pairing window (0 when it
-    was not closed that way); the daemon clears it when a new window opens.
+    message times, on a 12-hour clock when `twelve_hour`. `reset_pending` is true while an
+    identity reset request waits for confirmation on the web page. `error` is a short
+    human-readable fault (never a secret). `wrong_pairing_codes` is how many wrong codes
+    closed the last pairing window (0 when it was not closed that way); the daemon clears
+    it when a new window opens.
     """
 
     node_name: str
@@ -88,3 +89,4 @@ class ViewState:
     reset_pending: bool = False
     error: str | None = None
     wrong_pairing_codes: int = 0
+    twelve_hour: bool = False

@@ -27,12 +27,14 @@ class StatusView:
 
 @dataclass(frozen=True, slots=True)
 class MessageListView:
-    """Received messages, newest first; `selected` is highlighted, rows from `top` are shown."""
+    """Received messages, newest first, each row its sender and the start of its text;
+    `selected` is highlighted, rows from `top` are shown."""
 
     messages: tuple[Message, ...]
     selected: int
     top: int
     today: datetime.date | None
+    twelve_hour: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,7 @@ class MessageView:
     message: Message
     scroll: int
     today: datetime.date | None
+    twelve_hour: bool = False
 
 
 @dataclass(frozen=True, slots=True)

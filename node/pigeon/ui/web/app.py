@@ -6,10 +6,11 @@ text or a `photo` of the QR, multipart or urlencoded), `/contacts/{id}` (+ POST 
 {safety_number}, `rename` {name}, `check-in` {minutes}, `remove`), `/card`, `/node`
 (+ `/node/live`, the status block alone), `/device`, `/settings` (+ POST `lock`, `passphrase`
 {old, new}, `ephemeral` {enabled: yes|no}, `check-in` {minutes}, `profile` {name, relays},
-`browsers/{session_id}/revoke`), `/unlock` (GET, POST {passphrase}; creates the vault the first
-time), `/reset` (GET; POST {confirm: the node's name} carries out an identity reset asked for on
-the node's buttons, 409 if none is pending; POST `/reset/cancel` withdraws it). While the vault is
-locked, pages show the unlock form (status 423); `/reset` works locked too.
+`browsers/{session_id}/revoke`, whose GET asks to confirm), `/unlock` (GET, POST {passphrase};
+creates the vault the first time), `/reset` (GET; POST {confirm: the node's name} carries out an
+identity reset asked for on the node's buttons, 409 if none is pending; POST `/reset/cancel`
+withdraws it). While the vault is locked, pages show the unlock form (status 423); `/reset` works
+locked too. Other HTTP errors of pages (404, ...) are pages too, with a way back.
 JSON API (errors are {"error": text} with 400/404/409/413/423/503):
   GET  /api/status                          node status (NodeStatus as JSON)
   GET  /api/card                            {card, handle}
@@ -20,6 +21,7 @@ JSON API (errors are {"error": text} with 400/404/409/413/423/503):
   POST /api/contacts/{id}/read              mark the conversation read
   GET  /api/messages/{id}/file              the file, as an attachment
   GET  /api/panel/frame.png                 the OLED frame
+  GET  /api/panel/state                     {asleep, buttons}: the screen sleeps, buttons virtual
   POST /api/panel/press, /api/panel/release {button: "a"|"b"} (409 without virtual buttons)
 WebSocket `/ws` (server to browser only): {"type": "message_added"|"message_updated", message},
 {"type": "contacts_changed"}, {"type": "lock_changed", locked}, {"type": "resync"} (reload),
@@ -119,6 +121,7 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/settings/mailbox-hints", settings_pages.set_mailbox_hints)
     router.add_post("/settings/check-in", settings_pages.check_in_all)
     router.add_post("/settings/profile", settings_pages.set_profile)
+    router.add_get("/settings/browsers/{session_id}/revoke", pair_pages.revoke_page)
     router.add_post("/settings/browsers/{session_id}/revoke", pair_pages.revoke)
     router.add_get("/unlock", settings_pages.unlock_page)
     router.add_post("/unlock", settings_pages.unlock)
@@ -127,6 +130,7 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/reset/cancel", reset_pages.cancel)
     router.add_get("/api/status", device.status_json)
     router.add_get("/api/panel/frame.png", device.frame_png)
+    router.add_get("/api/panel/state", device.panel_state)
     router.add_post("/api/panel/press", device.press)
     router.add_post("/api/panel/release", device.release)
     router.add_get("/api/card", api_routes.own_card)

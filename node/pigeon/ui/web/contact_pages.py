@@ -8,7 +8,7 @@ from typing import Final
 from aiohttp import web
 from markupsafe import Markup
 
-from pigeon.messenger.api import DuplicateContact, InvalidCard, InvalidName
+from pigeon.messenger.api import DuplicateContact, InvalidCard, InvalidName, OwnCard
 from pigeon.ui.web.context import commanded, find_contact, messenger, now, unread_of, unread_total
 from pigeon.ui.web.errors import BadRequest, QrNotFound
 from pigeon.ui.web.qr import MAX_PHOTO_BYTES, card_svg, decode_photo
@@ -24,7 +24,14 @@ async def contacts_page(request: web.Request) -> web.StreamResponse:
     return _contacts(request)
 
 
-def _contacts(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
+def _contacts(
+    request: web.Request,
+    *,
+    error: str = "",
+    status: int = 200,
+    kept: tuple[str, str] = ("", ""),
+) -> web.Response:
+    """The page; after an error, the add form shows `kept` (name, card text) again."""
     extra = {"flash": error, "flash_kind": "bad"} if error else {}
     contacts = messenger(request).contacts()
     return render_page(
@@ -36,6 +43,8 @@ def _contacts(request: web.Request, *, error: str = "", status: int = 200) -> we
         http_status=status,
         contacts=contacts,
         unread=unread_of(contacts),
+        kept_name=kept[0],
+        kept_card=kept[1],
         **extra,
     )
 
@@ -43,6 +52,7 @@ def _contacts(request: web.Request, *, error: str = "", status: int = 200) -> we
 async def add_contact(request: web.Request) -> web.StreamResponse:
     """POST /contacts (multipart: name, card text, or a photo of the card's QR)."""
     name, card_text, photo = await _add_form(request)
+    kept = (name, card_text)
     try:
         if not card_text and photo:
             card_text = await asyncio.to_thread(decode_photo, photo)
@@ -50,15 +60,21 @@ async def add_contact(request: web.Request) -> web.StreamResponse:
             raise BadRequest("Paste their card, or choose a photo of its QR code.")
         contact = messenger(request).add_contact(card_text, name, now(request))
     except QrNotFound:
-        return _contacts(request, error="No QR code could be read in that photo.", status=400)
+        error, status = "No QR code could be read in that photo.", 400
+    except OwnCard:
+        error, status = "That is your own card: add the card of someone you write to.", 400
     except InvalidCard:
-        return _contacts(request, error="That is not a valid contact card.", status=400)
+        error, status = "That is not a valid contact card.", 400
     except DuplicateContact:
-        return _contacts(request, error="You have this contact already.", status=409)
-    except (InvalidName, BadRequest) as exc:
-        return _contacts(request, error=str(exc), status=400)
-    commanded(request)
-    raise web.HTTPSeeOther(f"/contacts/{contact.id}?flash=added")
+        error, status = "You have this contact already.", 409
+    except InvalidName as exc:
+        error, status = f"{str(exc).capitalize()}.", 400
+    except BadRequest as exc:
+        error, status = str(exc), 400
+    else:
+        commanded(request)
+        raise web.HTTPSeeOther(f"/contacts/{contact.id}?flash=added")
+    return _contacts(request, error=error, status=status, kept=kept)
 
 
 async def _add_form(request: web.Request) -> tuple[str, str, bytes]:

@@ -51,15 +51,28 @@ def _status_dict(status: NodeStatus) -> dict[str, Any]:
 
 async def device_page(request: web.Request) -> web.StreamResponse:
     """The OLED mirror, with buttons when they are virtual."""
-    buttons = request.app[PANEL].buttons_available()
+    panel = request.app[PANEL]
     return render_page(
-        request, "device.html", title="Device", page="device", section="device", buttons=buttons
+        request,
+        "device.html",
+        title="Device",
+        page="device",
+        section="device",
+        buttons=panel.buttons_available(),
+        asleep=panel.asleep(),
+        sleep_after_min=max(1, round(panel.sleep_after_s() / 60)),
     )
 
 
 async def frame_png(request: web.Request) -> web.StreamResponse:
     """GET /api/panel/frame.png: the OLED's current frame."""
     return web.Response(body=request.app[PANEL].frame_png(), content_type="image/png")
+
+
+async def panel_state(request: web.Request) -> web.StreamResponse:
+    """GET /api/panel/state: {"asleep": the screensaver shows, "buttons": they are virtual}."""
+    panel = request.app[PANEL]
+    return web.json_response({"asleep": panel.asleep(), "buttons": panel.buttons_available()})
 
 
 async def press(request: web.Request) -> web.StreamResponse:

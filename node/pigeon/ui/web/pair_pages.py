@@ -88,6 +88,23 @@ _SYSTEMS: Final = (
 )
 
 
+async def revoke_page(request: web.Request) -> web.StreamResponse:
+    """Which browser a revoke would sign out (label, when paired, last seen), to confirm."""
+    session_id = request.match_info["session_id"]
+    found = [s for s in request.app[PAIRING].sessions() if s.session_id == session_id]
+    if not found:
+        raise web.HTTPNotFound(text="No such paired browser: it may have been revoked already.")
+    return render_page(
+        request,
+        "revoke.html",
+        title="Revoke a browser",
+        page="revoke",
+        section="settings",
+        session=found[0],
+        current=session_id == request[SESSION].session_id,
+    )
+
+
 async def revoke(request: web.Request) -> web.StreamResponse:
     """Forget one paired browser and hang up its live pages; revoking yourself signs you out."""
     session_id = request.match_info["session_id"]

@@ -92,6 +92,14 @@ class DevicePanel(Protocol):
         """True when `buttons = "virtual"`: the page may press the buttons."""
         ...
 
+    def asleep(self) -> bool:
+        """True while the screen sleeps (the screensaver: dark but for a small moving marker)."""
+        ...
+
+    def sleep_after_s(self) -> float:
+        """How long the screen stays on without a button press or a new message."""
+        ...
+
     def press(self, button: str) -> None:
         """Push one of `PANEL_BUTTONS` down. Raises ValueError for an unknown button."""
         ...
@@ -156,6 +164,10 @@ class WebConfig:
     file sent in chat. `on_outgoing` runs after every messenger command the page carries out,
     with the packets that command returned itself (only `unlock` returns any); the daemon sends
     those and `messenger.take_outgoing()` to the router at once rather than at its next tick.
+    `passphrase_set` says whether the owner has set a passphrase; while not ("device-bound": the
+    node opens the vault with a key of its own), the page offers to set one (the messenger takes
+    "" for the current one) and does not offer to lock, since nothing the owner knows would
+    unlock it again.
     """
 
     node_name: str
@@ -166,3 +178,5 @@ class WebConfig:
     on_outgoing: Callable[[Sequence[object]], None] = field(
         default=lambda packets: None, repr=False
     )
+    passphrase_set: Callable[[], bool] = field(default=lambda: True, repr=False)
+    twelve_hour: bool = False  # times of day as 6:54pm rather than 18:54, as the OLED shows them

@@ -38,6 +38,8 @@ FLASHES: Final = {
     "verified": "Marked as verified.",
     "interval": "Check-in interval saved.",
     "passphrase": "Passphrase changed.",
+    "passphrase-set": "Passphrase set. After each restart the vault stays locked until you"
+    " unlock it with this passphrase; you can lock it now from this page.",
     "ephemeral": "Ephemeral mode changed.",
     "mailbox-hints": "Asking neighbours to deposit: changed.",
     "revoked": "Browser revoked.",
@@ -71,9 +73,21 @@ def duration(seconds: float) -> str:
     return f"{minutes} min" if minutes else f"{secs} s"
 
 
-def clock(at: float) -> str:
-    """Hours and minutes in the node's local time (the browser rewrites it into its own)."""
-    return time.strftime("%H:%M", time.localtime(at))  # a third of datetime's cost, per message
+def clock_text(at: float, twelve_hour: bool) -> str:
+    """Hours and minutes in the node's local time, as "18:54" or "6:54pm" (the OLED's way)."""
+    moment = time.localtime(at)  # a third of datetime's cost, and it runs once a message
+    if twelve_hour:
+        suffix = "am" if moment.tm_hour < 12 else "pm"
+        return f"{(moment.tm_hour - 1) % 12 + 1}:{moment.tm_min:02d}{suffix}"
+    return f"{moment.tm_hour:02d}:{moment.tm_min:02d}"
+
+
+@jinja2.pass_context
+def clock(context: Mapping[str, Any], at: float) -> str:
+    """Hours and minutes on the node's clock setting (the page's script rewrites it into the
+    browser's time zone on the same setting, also inside macros imported without the context,
+    where this falls back to 24 hours)."""
+    return clock_text(at, bool(context.get("twelve_hour", False)))
 
 
 @jinja2.pass_context
@@ -87,8 +101,15 @@ def when(context: Mapping[str, Any], at: float) -> str:
         return f"{int(ago // 60)} min ago"
     moment, today = datetime.datetime.fromtimestamp(at), datetime.datetime.fromtimestamp(now)
     if moment.date() == today.date():
-        return moment.strftime("%H:%M")
+        return clock_text(at, bool(context["twelve_hour"]))
     return f"{moment.day} {moment:%b}"
+
+
+@jinja2.pass_context
+def stamp(context: Mapping[str, Any], at: float) -> str:
+    """A date and time in the node's local time, such as "3 Nov 2026, 14:02"."""
+    moment = datetime.datetime.fromtimestamp(at)
+    return f"{moment.day} {moment:%b %Y}, {clock_text(at, bool(context['twelve_hour']))}"
 
 
 def _environment() -> jinja2.Environment:
@@ -100,7 +121,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(filesize=filesize, duration=duration, clock=clock, when=when)
+    env.filters.update(filesize=filesize, duration=duration, clock=clock, when=when, stamp=stamp)
     env.globals.update(
         STATE_LABELS=STATE_LABELS,
         LINK_PILL=LINK_PILL,
@@ -122,7 +143,12 @@ def render_message(message: MessageView) -> Markup:
 def render_fragment(request: web.Request, template: str, **context: Any) -> str:
     """Render `template` with the common context (`now`, `node_name`)."""
     config = request.app[CONFIG]
-    full = {"now": config.clock(), "node_name": config.node_name, **context}
+    full = {
+        "now": config.clock(),
+        "node_name": config.node_name,
+        "twelve_hour": config.twelve_hour,
+        **context,
+    }
     return ENVIRONMENT.get_template(template).render(full)
 
 

@@ -10,13 +10,17 @@ from aiohttp import web
 from pigeon.messenger.api import InvalidCard, VaultLocked, WrongPassphrase
 from pigeon.ui.web.context import commanded, messenger, now, unread_of
 from pigeon.ui.web.errors import BadRequest
-from pigeon.ui.web.keys import PAIRING, SESSION, STATUS
+from pigeon.ui.web.keys import CONFIG, PAIRING, SESSION, STATUS
 from pigeon.ui.web.render import render_page
 from pigeon.ui.web.requests import parse_minutes, read_form
 
 MIN_PASSPHRASE_CHARS: Final = 8
 MAX_PASSPHRASE_CHARS: Final = 1024
 DEFAULT_CHECK_IN_MINUTES: Final = 5
+LOCK_NEEDS_PASSPHRASE: Final = (
+    "Set a passphrase first: until then only this node can open the vault, so a locked vault"
+    " could not be unlocked from this page."
+)
 
 
 async def settings_page(request: web.Request) -> web.StreamResponse:
@@ -37,6 +41,7 @@ def _settings(request: web.Request, *, error: str = "", status: int = 200) -> we
         page="settings",
         section="settings",
         http_status=status,
+        passphrase_set=request.app[CONFIG].passphrase_set(),
         ephemeral=owner.ephemeral,
         mailbox_hints=owner.mailbox_hints,
         check_in_minutes=minutes,
@@ -49,25 +54,28 @@ def _settings(request: web.Request, *, error: str = "", status: int = 200) -> we
 
 
 async def lock(request: web.Request) -> web.StreamResponse:
-    """Close the vault now."""
+    """Close the vault now; refused while no passphrase is set (nothing could open it again)."""
+    if not request.app[CONFIG].passphrase_set():
+        return _settings(request, error=LOCK_NEEDS_PASSPHRASE, status=409)
     messenger(request).lock(now(request))
     commanded(request)
     raise web.HTTPSeeOther("/")
 
 
 async def change_passphrase(request: web.Request) -> web.StreamResponse:
-    """Rewrap the vault key under a new passphrase."""
+    """Rewrap the vault key under a new passphrase (the first one: no current passphrase)."""
     form = await read_form(request)
     new = form.get("new", "")
     if not MIN_PASSPHRASE_CHARS <= len(new) <= MAX_PASSPHRASE_CHARS:
         return _settings(
             request, error="The new passphrase needs at least 8 characters.", status=400
         )
+    first = not request.app[CONFIG].passphrase_set()
     try:
-        messenger(request).change_passphrase(form.get("old", ""), new)
+        messenger(request).change_passphrase("" if first else form.get("old", ""), new)
     except WrongPassphrase:
         return _settings(request, error="The current passphrase is not right.", status=400)
-    raise web.HTTPSeeOther("/settings?flash=passphrase")
+    raise web.HTTPSeeOther("/settings?flash=" + ("passphrase-set" if first else "passphrase"))
 
 
 async def set_ephemeral(request: web.Request) -> web.StreamResponse:

@@ -12,9 +12,15 @@ const STATE_LABELS = {
 };
 const page = document.body.dataset.page;
 
+// The node's clock setting (`[node] clock`), shared with its OLED: 18:54 or 6:54pm.
+const TWELVE_HOUR = document.body.dataset.clock === "12h";
+
 function localTime(seconds) {
   const date = new Date(seconds * 1000);
-  return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const minutes = String(date.getMinutes()).padStart(2, "0");
+  if (!TWELVE_HOUR) return `${String(date.getHours()).padStart(2, "0")}:${minutes}`;
+  const suffix = date.getHours() < 12 ? "am" : "pm";
+  return `${((date.getHours() + 11) % 12) + 1}:${minutes}${suffix}`;
 }
 
 function showLocalTimes(root) {
@@ -50,6 +56,7 @@ async function api(method, path, body) {
 // Live updates -------------------------------------------------------------------------------
 
 const listeners = [];
+const onConnect = []; // run at each (re)connect: events sent while not connected were missed
 
 function connect(delay) {
   const indicator = document.getElementById("conn");
@@ -59,6 +66,7 @@ function connect(delay) {
     indicator?.classList.add("live");
     indicator?.classList.remove("down");
     delay = 1000;
+    for (const hook of onConnect) hook();
   });
   socket.addEventListener("message", (event) => {
     const data = JSON.parse(event.data);
@@ -301,6 +309,17 @@ function initDevice() {
     };
     next.src = `/api/panel/frame.png?t=${Date.now()}`;
   }, 400);
+  // A sleeping screen is a dark frame: say so, or the mirror looks broken.
+  const asleep = document.getElementById("oled-asleep");
+  window.setInterval(async () => {
+    if (document.visibilityState !== "visible") return;
+    try {
+      const state = await api("GET", "/api/panel/state");
+      asleep.classList.toggle("hidden", !state.asleep);
+    } catch {
+      // offline for a moment: the next tick asks again
+    }
+  }, 1000);
   for (const button of document.querySelectorAll("[data-button]")) {
     // "a b" holds both at once (the identity reset), which one mouse pointer cannot do.
     const ids = button.dataset.button.split(" ");
@@ -346,6 +365,47 @@ function initContacts() {
   });
 }
 
+// The Chats tab's unread count, kept current on every page but the chats list (which reloads
+// itself): a message arriving, or a conversation read (also the one open here), changes it.
+function followUnread() {
+  const tab = document.querySelector('nav.tabs a[href="/"]');
+  if (!tab) return;
+  let running = false;
+  let again = false;
+  async function refresh() {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      const data = await api("GET", "/api/contacts");
+      const total = data.contacts.reduce((sum, contact) => sum + contact.unread, 0);
+      let dot = document.getElementById("unread-total");
+      if (total && !dot) {
+        dot = document.createElement("span");
+        dot.className = "dot";
+        dot.id = "unread-total";
+        tab.append(dot);
+      }
+      if (dot && total) dot.textContent = String(total);
+      else dot?.remove();
+    } catch {
+      // locked or offline: the next event or reload corrects it
+    } finally {
+      running = false;
+      if (again) {
+        again = false;
+        refresh();
+      }
+    }
+  }
+  listeners.push((event) => {
+    if (event.type === "message_added" || event.type === "contacts_changed") refresh();
+  });
+  onConnect.push(refresh);
+}
+
 const INIT = {
   chat: initChat,
   chats: initChats,
@@ -356,6 +416,7 @@ const INIT = {
 };
 showLocalTimes(document);
 INIT[page]?.();
+if (page !== "chats") followUnread();
 // The reset page stays off the socket: the reset revokes every browser, and a reload on
 // "revoked" would race the form's own answer (which clears the cookie and goes to /pair).
 if (page !== "pair" && page !== "reset") connect(1000);
