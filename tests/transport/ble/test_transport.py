@@ -292,6 +292,14 @@ async def test_after_a_bluetoothd_restart_registers_once_survivors_are_gone(
         await eventually(lambda: APP_PATH in again.applications, within_s=10)
         assert again.devices[survivor].disconnects == 1
         assert again.db_changes == [("RegisterApplication", [])]
+        # The controller starts over too (kernel discovery and connections the dead daemon
+        # left): powered off, then on, before anything is registered.
+        members = [(c.member, c.body[1:]) for c in again.calls if c.member == "Set"]
+        powered = [body[1].value for member, body in members if body[0] == "Powered"]
+        assert powered == [False, True]
+        sets = [i for i, c in enumerate(again.calls) if c.member == "Set"]
+        (register,) = [i for i, c in enumerate(again.calls) if c.member == "RegisterApplication"]
+        assert max(sets) < register
     finally:
         await node.transport.aclose()
         again.stop()

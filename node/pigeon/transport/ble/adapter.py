@@ -107,6 +107,7 @@ class BlueZAdapter:
         self._closed = False
         self._neighbours: dict[str, Neighbour] = {}
         self._recovery: asyncio.Task[None] | None = None
+        self._daemon_restarted = False
 
     @property
     def bus(self) -> MessageBus:
@@ -232,6 +233,15 @@ class BlueZAdapter:
                 self._update_device(path, _unpack(ifaces[DEVICE_IFACE]), report=False)
         if props.get("PowerState") == "off-blocked":
             raise AdapterBlocked(f"adapter {self.name} is blocked by rfkill")
+        if self._daemon_restarted and props.get("Powered", False):
+            # A bluetoothd that died left the controller as it was: LE connections up and, if
+            # it was scanning, the kernel's discovery running, so the new daemon's first scans
+            # are refused (InProgress) and it adopts connections it never set up. A power
+            # cycle starts the controller and the new daemon from nothing.
+            _LOGGER.info("power-cycling adapter %s after bluetoothd restarted", self.name)
+            await self.set_property(self.path, ADAPTER_IFACE, "Powered", False, "b")
+            props["Powered"] = False
+        self._daemon_restarted = False
         if not props.get("Powered", False):
             _LOGGER.info("powering on adapter %s", self.name)
             await self.set_property(self.path, ADAPTER_IFACE, "Powered", True, "b")
@@ -286,6 +296,7 @@ class BlueZAdapter:
 
     def _on_owner_changed(self, new_owner: str) -> None:
         if not new_owner:
+            self._daemon_restarted = True
             self._set_lost("bluetoothd stopped")
         else:
             _LOGGER.info("bluetoothd is back on the bus")
