@@ -28,7 +28,7 @@ class EnvelopeType(IntEnum):
     X3DH_INIT = 6
 
 
-_TYPES: Final = frozenset(int(kind) for kind in EnvelopeType)
+_TYPES: Final = {int(kind): kind for kind in EnvelopeType}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +54,21 @@ def decode_envelope(data: bytes) -> Envelope:
     return Envelope(kind, sender, recipient, data[HEADER_SIZE:])
 
 
-def route_of(data: bytes) -> tuple[EnvelopeType, bytes, bytes]:
-    """Type, sender and recipient of a packet payload, all a relay reads; raises MalformedEnvelope.
+def route_of(data: bytes, offset: int = 0) -> tuple[EnvelopeType, bytes, bytes]:
+    """Type, sender and recipient of the envelope at `offset` in `data`, all a relay reads.
 
-    `data` may be the whole packet's bytes sliced by the caller; only the header is read.
+    Raises MalformedEnvelope. Only the 66-byte header is read (and not copied whole).
     """
-    if len(data) < HEADER_SIZE:
+    if len(data) - offset < HEADER_SIZE:
         raise MalformedEnvelope("envelope shorter than its 66-byte header")
-    if data[0] != VERSION:
+    if data[offset] != VERSION:
         raise MalformedEnvelope("envelope version is not 1")
-    if data[1] not in _TYPES:
+    kind = _TYPES.get(data[offset + 1])
+    if kind is None:
         raise MalformedEnvelope("envelope type is not 1..6")
-    return EnvelopeType(data[1]), data[2:34], data[34:HEADER_SIZE]
+    keys = offset + 2
+    return (
+        kind,
+        data[keys : keys + KEY_SIZE],
+        data[keys + KEY_SIZE : keys + 2 * KEY_SIZE],
+    )

@@ -19,6 +19,7 @@ HEADER_SIZE: Final = 7
 MIN_PAYLOAD: Final = 150  # the app never sends a smaller fragment payload
 MAX_PAYLOAD: Final = 503  # nor a larger one
 MIN_LINK_VALUE_LENGTH: Final = HEADER_SIZE + MIN_PAYLOAD  # 157
+MAX_VALUE_LENGTH: Final = HEADER_SIZE + MAX_PAYLOAD  # 510: a longer link gains nothing
 MAX_FRAGMENTS: Final = 0xFFFF
 
 _HEADER: Final = struct.Struct(">BHHH")
@@ -57,9 +58,12 @@ def decode_fragment(frame: bytes) -> Fragment:
 def payload_size(value_lengths: Iterable[int]) -> int:
     """Fragment payload bytes for a broadcast over links with these negotiated value lengths."""
     smallest = min(value_lengths, default=None)
-    if smallest is None:
-        return MIN_PAYLOAD
-    return min(max(smallest - HEADER_SIZE, MIN_PAYLOAD), MAX_PAYLOAD)
+    return MIN_PAYLOAD if smallest is None else payload_for(smallest)
+
+
+def payload_for(value_length: int) -> int:
+    """Fragment payload bytes for a smallest negotiated value length of `value_length`."""
+    return min(max(value_length - HEADER_SIZE, MIN_PAYLOAD), MAX_PAYLOAD)
 
 
 def split(message: bytes, message_id: int, size: int) -> list[bytes]:

@@ -36,11 +36,17 @@ def encode_packet(packet: AppPacket) -> bytes:
 
 def decode_packet(data: bytes) -> AppPacket:
     """Parse one reassembled message; raises MalformedPacket."""
+    ttl, packet_id = read_header(data)
+    return AppPacket(ttl, packet_id, data[HEADER_SIZE:])
+
+
+def read_header(data: bytes) -> tuple[int, bytes]:
+    """TTL and packet id of a packet's bytes, all a relay reads; raises MalformedPacket."""
     if len(data) < HEADER_SIZE:
         raise MalformedPacket("packet shorter than its 18-byte header")
     if data[0] != VERSION:
         raise MalformedPacket("packet version is not 1")
-    return AppPacket(data[TTL_OFFSET], data[2:HEADER_SIZE], data[HEADER_SIZE:])
+    return data[TTL_OFFSET], data[2:HEADER_SIZE]
 
 
 def with_ttl(data: bytes, ttl: int) -> bytes:

@@ -25,12 +25,14 @@ TIMEOUT_S: Final = 15.0
 MAX_SOURCE_BYTES: Final = 2 * MAX_MESSAGE_BYTES
 
 
-@dataclass(slots=True, eq=False)
 class _Partial:
-    count: int
-    last_at: float
-    size: int = 0
-    parts: dict[int, bytes] = field(default_factory=dict)
+    __slots__ = ("count", "last_at", "parts", "size")
+
+    def __init__(self, count: int, last_at: float) -> None:
+        self.count = count
+        self.last_at = last_at
+        self.size = 0
+        self.parts: dict[int, bytes] = {}
 
 
 @dataclass(slots=True, eq=False)
@@ -94,7 +96,8 @@ class Reassembler:
             self._store(held, fragment, partial)
         if len(partial.parts) == partial.count:
             self._discard(held, fragment.message_id)
-            return b"".join(partial.parts[index] for index in range(partial.count))
+            parts = partial.parts
+            return b"".join([parts[index] for index in range(partial.count)])
         while len(held.pending) > self._max_pending:
             self._evict_oldest(held)
         return None

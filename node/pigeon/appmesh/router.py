@@ -26,8 +26,15 @@ from pigeon.appmesh.events import (
     LinkUp,
     SendFrame,
 )
-from pigeon.appmesh.fragment import MIN_LINK_VALUE_LENGTH, decode_fragment, payload_size, split
-from pigeon.appmesh.packet import DEFAULT_TTL, decode_packet, with_ttl
+from pigeon.appmesh.fragment import (
+    MAX_VALUE_LENGTH,
+    MIN_LINK_VALUE_LENGTH,
+    decode_fragment,
+    payload_for,
+    split,
+)
+from pigeon.appmesh.packet import DEFAULT_TTL, read_header, with_ttl
+from pigeon.appmesh.packet import HEADER_SIZE as PACKET_HEADER_SIZE
 from pigeon.appmesh.ratelimit import TokenBucket
 from pigeon.appmesh.reassembly import Reassembler
 from pigeon.appmesh.seen import SEEN_MAX_ENTRIES, SEEN_TTL_S, SeenCache
@@ -75,6 +82,7 @@ class AppRouter:
             self.config.custody_max_bytes,
         )
         self._links: dict[str, _Link] = {}
+        self._in_range: set[bytes] = set()  # every up link's origins: owners in range now
         self._next_message_id = 0
         self.counters: Counter[str] = Counter()
 
@@ -132,8 +140,8 @@ class AppRouter:
             data = self._reassembler.add(source, decode_fragment(event.frame), now)
             if data is None:
                 return
-            packet = decode_packet(data)
-            _, sender, recipient = route_of(packet.payload)
+            ttl, packet_id = read_header(data)
+            _, sender, recipient = route_of(data, PACKET_HEADER_SIZE)
         except MessageTooLarge:
             self._drop(DropReason.TOO_BIG, source, actions)
             return
@@ -143,17 +151,23 @@ class AppRouter:
         if not link.inbound.take(now):
             self._drop(DropReason.RATE, source, actions)  # not marked seen: a later copy may pass
             return
-        if not self.seen.add(packet.packet_id, now):
+        if not self.seen.add(packet_id, now):
             self._drop(DropReason.DUPLICATE, source, actions)
             return
-        if packet.ttl == DEFAULT_TTL and len(link.origins) < MAX_ORIGINS_PER_LINK:
-            link.origins.add(sender)  # the phone on this link sent it: its owner is in range
-        if packet.ttl <= 1:
+        if ttl == DEFAULT_TTL and sender not in link.origins:
+            self._learn_origin(link, sender)
+        if ttl <= 1:
             self._drop(DropReason.TTL, source, actions)
             return
         # A sender may stamp any TTL; we never carry a packet further than the app's own 8 hops.
-        forward = with_ttl(data, min(packet.ttl, DEFAULT_TTL) - 1)
-        self._relay(source, packet.packet_id, forward, recipient, now, actions)
+        forward = with_ttl(data, min(ttl, DEFAULT_TTL) - 1)
+        self._relay(source, packet_id, forward, recipient, now, actions)
+
+    def _learn_origin(self, link: _Link, sender: bytes) -> None:
+        """The phone on `link` sent a packet at full TTL: its owner is in range."""
+        if len(link.origins) < MAX_ORIGINS_PER_LINK:
+            link.origins.add(sender)
+            self._in_range.add(sender)
 
     # -- relaying -----------------------------------------------------------------------------
 
@@ -167,18 +181,23 @@ class AppRouter:
         actions: list[Action],
     ) -> None:
         targets = []
+        smallest = MAX_VALUE_LENGTH
         for name, link in self._links.items():
             if name == source:
                 continue
             if link.outbound.take(now):
                 targets.append(name)
+                if link.value_length < smallest:
+                    smallest = link.value_length
             else:
                 self._drop(DropReason.RATE, name, actions)
         self.counters["relayed"] += 1
-        self._send(data, targets, actions)
-        in_range = any(recipient in link.origins for link in self._links.values())
-        if not in_range and self.custody.hold(packet_id, data, {source, *targets}, now):
-            self.counters["custody_held"] += 1
+        if targets:
+            self._send(data, targets, smallest, actions)
+        if recipient not in self._in_range:
+            targets.append(source)
+            if self.custody.hold(packet_id, data, set(targets), now):
+                self.counters["custody_held"] += 1
 
     def _hand_over(self, name: str, now: float, actions: list[Action]) -> None:
         link = self._links[name]
@@ -187,20 +206,18 @@ class AppRouter:
                 return  # the rest waits for a later tick, while still fresh
             held.sent_to.add(name)
             self.counters["custody_handed_over"] += 1
-            self._send(held.data, [name], actions)
+            self._send(held.data, [name], link.value_length, actions)
 
-    def _send(self, data: bytes, targets: list[str], actions: list[Action]) -> None:
-        if not targets:
-            return
-        size = payload_size(self._links[name].value_length for name in targets)
-        frames = split(data, self._next_message_id, size)
+    def _send(self, data: bytes, targets: list[str], smallest: int, actions: list[Action]) -> None:
+        """Fragment `data` once for the smallest of the targets' value lengths; send to each."""
+        frames = split(data, self._next_message_id, payload_for(smallest))
         self._next_message_id = (self._next_message_id + 1) & 0xFFFF
-        for name in targets:
-            actions.extend(SendFrame(name, frame) for frame in frames)
+        actions += [SendFrame(name, frame) for name in targets for frame in frames]
         self.counters["frames_sent"] += len(frames) * len(targets)
 
     def _forget(self, name: str) -> None:
-        self._links.pop(name, None)
+        if self._links.pop(name, None) is not None:
+            self._in_range = {key for link in self._links.values() for key in link.origins}
         self._reassembler.drop(name)
 
     def _drop(self, reason: DropReason, link: str | None, actions: list[Action]) -> None:
