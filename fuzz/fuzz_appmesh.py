@@ -6,7 +6,7 @@
   control u8 (bits 0-1: frame, link up, link down, tick; bits 2-3: link; bits 4-7: seconds
   to advance), length u8, body (a frame, or for link up its value length as u16). Every
   frame the router sends must fit its link, decode, and reassemble to a valid packet whose
-  TTL is at most 7; nothing is sent back into a link twice or without a link.
+  TTL is at most 7; no packet goes twice into one link, and nothing into a link that is down.
 
 Run: .venv/bin/python fuzz/fuzz_appmesh.py -max_total_time=60
 """
@@ -46,7 +46,11 @@ def _codecs(data: bytes) -> None:
 
 
 def _check_sent(
-    actions: list[Action], lengths: dict[str, int], out: Reassembler, now: float
+    actions: list[Action],
+    lengths: dict[str, int],
+    out: Reassembler,
+    into: set[tuple[str, bytes]],
+    now: float,
 ) -> None:
     for action in actions:
         if not isinstance(action, SendFrame):
@@ -58,11 +62,14 @@ def _check_sent(
             packet = decode_packet(whole)
             decode_envelope(packet.payload)
             assert 1 <= packet.ttl <= 7, "forwarded TTL out of range"
+            assert (action.link, packet.packet_id) not in into, "a packet went twice into a link"
+            into.add((action.link, packet.packet_id))
 
 
 def _router(data: bytes) -> None:
-    router = AppRouter(AppRouterConfig(max_packet_bytes=4096))
-    out = Reassembler()
+    # Ids are remembered for longer than any input can advance the clock (255 events x 15 s).
+    router = AppRouter(AppRouterConfig(max_packet_bytes=4096, seen_ttl_s=1e9))
+    out, into = Reassembler(), set[tuple[str, bytes]]()
     lengths: dict[str, int] = {}
     now, offset = 0.0, 0
     while offset + 2 <= len(data):
@@ -84,7 +91,7 @@ def _router(data: bytes) -> None:
             lengths.pop(link, None)
         else:
             actions = router.handle(Tick(), now)
-        _check_sent(actions, lengths, out, now)
+        _check_sent(actions, lengths, out, into, now)
 
 
 def fuzz_one_input(data: bytes) -> None:

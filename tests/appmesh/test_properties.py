@@ -1,5 +1,7 @@
 """Property tests: codec round trips, and forwarding that changes only the TTL byte."""
 
+from collections import Counter
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -113,6 +115,7 @@ def test_no_packet_goes_twice_into_a_link_or_back_where_it_came_from(
     router = AppRouter(AppRouterConfig(in_burst=100.0, out_burst=100.0))
     now, reassembler = 0.0, Reassembler()
     came_from: dict[bytes, str] = {}
+    every: list[Action] = []
     into: dict[str, list[bytes]] = {}
     for op in ops:
         if op[0] == "up":
@@ -138,6 +141,7 @@ def test_no_packet_goes_twice_into_a_link_or_back_where_it_came_from(
                 actions += router.handle(FrameReceived(link, frame), now)
             if not any(isinstance(action, Drop) for action in actions):
                 came_from.setdefault(data[2:18], link)  # the copy the router took on
+        every += actions
         for action in actions:
             if isinstance(action, SendFrame):
                 try:
@@ -146,6 +150,8 @@ def test_no_packet_goes_twice_into_a_link_or_back_where_it_came_from(
                     raise AssertionError("router sent a bad frame") from exc
                 if whole is not None:
                     into.setdefault(action.link, []).append(whole[2:18])
+    drops = Counter(a.reason.value for a in every if isinstance(a, Drop))
+    assert all(router.counters[reason] == count for reason, count in drops.items())
     for link, ids in into.items():
         assert len(ids) == len(set(ids)), f"a packet went twice into {link}"
         assert not any(came_from[packet_id] == link for packet_id in ids), "sent back"
