@@ -135,6 +135,15 @@ def test_outbound_rate_cap_skips_a_link_and_custody_catches_up_on_tick() -> None
     assert router.handle(Tick(), 2.0) == []
 
 
+def test_a_link_that_sent_us_a_copy_is_owed_nothing() -> None:
+    config = AppRouterConfig(out_packets_per_s=1.0, out_burst=1.0, in_burst=10.0)
+    router = _router("a", "b", config=config)
+    _receive(router, "a", app_packet(1))
+    _receive(router, "a", app_packet(2))  # b is over its rate: missed
+    assert _drops(_receive(router, "b", with_ttl(app_packet(2), 5))) == [DropReason.DUPLICATE]
+    assert router.handle(Tick(), 5.0) == []
+
+
 def test_a_link_under_157_bytes_is_refused() -> None:
     router = AppRouter()
     assert router.handle(LinkUp("tiny", 156), 0.0) == [Drop(DropReason.LINK_TOO_SMALL, "tiny")]

@@ -66,6 +66,12 @@ class Custody:
             if now - held.held_at < self.window_s and link not in held.sent_to:
                 yield packet_id, held
 
+    def has_reached(self, packet_id: bytes, link: str) -> None:
+        """`link` has the packet (it sent us a copy): it is owed nothing."""
+        held = self._held.get(packet_id)
+        if held is not None:
+            held.sent_to.add(link)
+
     def expire(self, now: float) -> int:
         """Forget packets whose window ended; return how many."""
         expired = 0

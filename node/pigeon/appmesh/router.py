@@ -2,8 +2,9 @@
 
 It reassembles the phones' fragments, drops what is malformed, too big, over a link's rate,
 already seen or at its hop limit, and floods the rest to every other link as the received
-bytes with only the TTL byte lowered by one. Packets for a recipient not known to be in range
-stay in short custody and go to links that come up within the window. `now` is seconds on any
+bytes with only the TTL byte changed: lowered by one, and to at most 7. Packets for a
+recipient not known to be in range stay in short custody and go to links that come up
+within the window. `now` is seconds on any
 clock that does not run backwards; nothing here reads a clock or does IO.
 """
 
@@ -152,6 +153,7 @@ class AppRouter:
             self._drop(DropReason.RATE, source, actions)  # not marked seen: a later copy may pass
             return
         if not self.seen.add(packet_id, now):
+            self.custody.has_reached(packet_id, source)  # it has a copy: never hand it one
             self._drop(DropReason.DUPLICATE, source, actions)
             return
         if ttl == DEFAULT_TTL and sender not in link.origins:
@@ -191,8 +193,8 @@ class AppRouter:
                     smallest = link.value_length
             else:
                 self._drop(DropReason.RATE, name, actions)
-        self.counters["relayed"] += 1
         if targets:
+            self.counters["relayed"] += 1
             self._send(data, targets, smallest, actions)
         if recipient not in self._in_range:
             targets.append(source)
