@@ -196,10 +196,9 @@ class AppRouter:
         if targets:
             self.counters["relayed"] += 1
             self._send(data, targets, smallest, actions)
-        if recipient not in self._in_range:
-            targets.append(source)
-            if self.custody.hold(packet_id, data, set(targets), now):
-                self.counters["custody_held"] += 1
+        in_range = recipient in self._in_range
+        if not in_range and self.custody.hold(packet_id, data, {source, *targets}, now):
+            self.counters["custody_held"] += 1
 
     def _hand_over(self, name: str, now: float, actions: list[Action]) -> None:
         link = self._links[name]
