@@ -50,7 +50,7 @@ class Custody:
         return len(self._held)
 
     def hold(self, packet_id: bytes, data: bytes, sent_to: set[str], now: float) -> bool:
-        """Keep a packet for the window; False if it alone is over the byte cap."""
+        """Keep a packet for the window; False if already held or alone over the byte cap."""
         if len(data) > self._max_bytes or packet_id in self._held:
             return False
         self._held[packet_id] = Held(data, now, sent_to)

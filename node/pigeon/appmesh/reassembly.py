@@ -19,8 +19,8 @@ from pigeon.appmesh.fragment import Fragment
 MAX_MESSAGE_BYTES: Final = 256 * 1024
 MAX_PENDING: Final = 64
 MAX_SOURCES: Final = 16
-# An app fragment is one write with response (about one connection interval, tens of ms):
-# a sender that is still sending never goes quiet for this long mid-message.
+# An app fragment is one write with response (about one connection interval, tens of ms), so
+# 15 s without the next fragment means the sender stopped; it resends the whole packet anyway.
 TIMEOUT_S: Final = 15.0
 MAX_SOURCE_BYTES: Final = 2 * MAX_MESSAGE_BYTES
 
