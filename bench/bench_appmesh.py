@@ -11,6 +11,7 @@ Run: .venv/bin/python bench/bench_appmesh.py
 
 import gc
 import json
+import os
 import platform
 import random
 import sys
@@ -187,6 +188,9 @@ def main() -> int:
         "python": sys.version.split()[0],
         "machine": platform.machine(),
         "packets": PACKETS,
+        # Other sessions share this machine's cores: read figures with this and the references.
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "cpu_count": os.cpu_count(),
         "relay": {str(length): bench_relay(length) for length in VALUE_LENGTHS},
         "seen_cache_memory": bench_seen_memory(),
         "reassembly": bench_reassembly_worst_case(),
