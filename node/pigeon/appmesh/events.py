@@ -1,0 +1,72 @@
+"""What goes into the app router (events) and what comes out (actions): plain frozen values.
+
+Links are named by the transport's opaque string ids (one per BLE connection to a phone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class LinkUp:
+    """A link to a phone is usable; `value_length` is its negotiated GATT value length."""
+
+    link: str
+    value_length: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinkDown:
+    """The link is gone."""
+
+    link: str
+
+
+@dataclass(frozen=True, slots=True)
+class FrameReceived:
+    """The link wrote or notified one frame (an app fragment)."""
+
+    link: str
+    frame: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed: expire reassembly, seen-cache and custody; hand over owed packets."""
+
+
+Event = LinkUp | LinkDown | FrameReceived | Tick
+
+
+@dataclass(frozen=True, slots=True)
+class SendFrame:
+    """Give `frame` to the transport for `link`."""
+
+    link: str
+    frame: bytes
+
+
+class DropReason(StrEnum):
+    """Why the router discarded something; each reason is also a counter."""
+
+    MALFORMED = "malformed"  # not a fragment, packet or envelope of the app's format
+    DUPLICATE = "duplicate"  # a packet id seen before
+    TTL = "ttl"  # TTL 1 or 0: the hop limit is reached, not relayed
+    TOO_BIG = "too_big"  # over the reassembly or relay size cap
+    RATE = "rate"  # over a link's packet rate (inbound), or a send skipped for it (outbound)
+    STALE = "stale"  # a partial message idle past the reassembly timeout
+    NO_LINK = "no_link"  # a frame from a link we do not have (never up, or down)
+    LINK_TOO_SMALL = "link_too_small"  # a link offering under 157 bytes cannot carry the app
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """Something from `link` (None: our own state) was discarded for `reason`."""
+
+    reason: DropReason
+    link: str | None
+
+
+Action = SendFrame | Drop
