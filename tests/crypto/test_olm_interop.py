@@ -175,7 +175,7 @@ def test_an_identity_bound_to_another_curve_key_is_refused() -> None:
 
 def test_a_normal_message_cannot_open_a_session() -> None:
     ours, peer = _us(LOW_SEED), PlainAppPeer(HIGH_SEED)
-    session, initiation = OlmSession.start(
+    _session, initiation = OlmSession.start(
         ours, AppPrekeyBundle.from_bytes(peer.prekey_bundle(peer.fallback, one_time=False))
     )
     peer.accept(initiation)
