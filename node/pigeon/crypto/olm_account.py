@@ -193,7 +193,7 @@ class OlmAccount:
             + bytes_field(2, self.identity_key)
             + bytes_field(3, current)
             + bytes_field(4, previous or b"")
-            + varint_field(5, round(self._rotated_at_s * 1000))
+            + varint_field(5, max(0, round(self._rotated_at_s * 1000)))
             + b"".join(bytes_field(6, key) for key in self._published)
             + b"".join(bytes_field(7, d + key) for d, key in self._replays.items())
             + bytes_field(8, self._olm.pickle(pickle_key).encode("ascii"))
