@@ -8,6 +8,8 @@ wrapper against the formats, not against itself.
 
 from __future__ import annotations
 
+import base64
+
 import nacl.signing
 import vodozemac
 
@@ -144,3 +146,22 @@ class PlainAppPeer:
 
     def decrypt(self, peer: bytes, payload: bytes) -> bytes:
         return self.sessions[peer].decrypt(parse_olm_message(payload))
+
+
+def card_text(peer: PlainAppPeer, name: str, relay_urls: list[str]) -> str:
+    """The app's QR text of `peer`'s card: base64 of ContactCard v3 with its fallback bundle."""
+    relay_signature = peer.signing.sign("\n".join(relay_urls).encode()).signature
+    body = b"\x08\x03" + delimited(0x12, peer.identity_bundle()) + delimited(0x1A, name.encode())
+    body += b"".join(delimited(0x22, url.encode()) for url in relay_urls)
+    body += delimited(0x2A, relay_signature)
+    body += delimited(0x32, peer.prekey_bundle(peer.fallback, one_time=False))
+    return base64.b64encode(body).decode()
+
+
+def prekey_bundle_of_link(link: str) -> bytes:
+    """The encoded PrekeyBundle inside a `pigeon://contact?card=` link, as the app reads it."""
+    payload = link.split("card=", 1)[1]
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    bundle = read_fields(raw)[6]
+    assert isinstance(bundle, bytes)
+    return bundle

@@ -11,6 +11,7 @@ import nacl.signing
 import pytest
 
 from pigeon.crypto.app_bundle import AppIdentityBundle, AppPrekeyBundle
+from pigeon.crypto.app_card import AppContactCard
 from pigeon.crypto.app_plaintext import ESTABLISHMENT_ACK
 from pigeon.crypto.errors import (
     BundleMismatch,
@@ -26,7 +27,7 @@ from pigeon.crypto.olm_account import FALLBACK_ROTATION_S, OlmAccount
 from pigeon.crypto.olm_session import OlmSession, initiates
 from pigeon.crypto.olm_wire import MESSAGE_TYPE_NORMAL, MESSAGE_TYPE_PREKEY, Initiation, OlmMessage
 from pigeon.crypto.signing import SigningKey
-from tests.crypto.plain_app_peer import PlainAppPeer
+from tests.crypto.plain_app_peer import PlainAppPeer, card_text, prekey_bundle_of_link
 
 PICKLE_KEY = bytes(range(32))
 NOW = 1_800_000_000.0
@@ -227,3 +228,26 @@ def test_state_round_trips_and_refuses_other_keys_and_edits() -> None:
         OlmSession.from_bytes(session.to_bytes(PICKLE_KEY), bytes(32))
     with pytest.raises(MalformedInput):
         OlmSession.from_bytes(blob, PICKLE_KEY)  # an account blob is not a session blob
+
+
+def test_a_session_starts_from_the_apps_card_and_the_app_starts_from_ours() -> None:
+    ours, peer = _us(LOW_SEED), PlainAppPeer(HIGH_SEED)
+    card = AppContactCard.from_text(card_text(peer, "Bob", ["wss://relay.pigeonwire.app/ws"]))
+    assert card.relay_urls == ("wss://relay.pigeonwire.app/ws",)
+    assert card.prekey_bundle is not None
+    session, initiation = OlmSession.start(ours, card.prekey_bundle)
+    sender, _ = peer.accept(initiation)
+    assert session.decrypt(peer.encrypt(sender, b"hi")) == b"hi"
+
+    initiator, responder = PlainAppPeer(LOW_SEED), _us(HIGH_SEED)
+    link = AppContactCard.build(
+        SigningKey(HIGH_SEED),
+        responder.identity_bundle(),
+        "Node",
+        [],
+        responder.fallback_prekey_bundle(),
+    ).to_link()
+    first = initiator.start(prekey_bundle_of_link(link), b"")
+    inbound, plaintext = OlmSession.accept(responder, first, initiator.identity_key)
+    assert plaintext == b""
+    assert initiator.decrypt(responder.identity_key, inbound.encrypt(ESTABLISHMENT_ACK)) == b"\x00"
