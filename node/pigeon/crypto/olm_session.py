@@ -24,7 +24,7 @@ from pigeon.crypto.errors import (
 )
 from pigeon.crypto.olm_account import OlmAccount
 from pigeon.crypto.olm_state import seal, unseal
-from pigeon.crypto.olm_wire import Initiation, OlmMessage, prekey_keys
+from pigeon.crypto.olm_wire import MESSAGE_TYPE_PREKEY, Initiation, OlmMessage, prekey_keys
 from pigeon.crypto.protobuf import bytes_field, decode_message, varint_field
 from pigeon.crypto.signing import PUBLIC_KEY_LEN
 
@@ -101,7 +101,9 @@ class OlmSession:
         try:
             parsed = Initiation.from_bytes(initiation)
             keys = prekey_keys(parsed.message.ciphertext)
-            message = vodozemac.AnyOlmMessage.from_parts(0, parsed.message.ciphertext)
+            message = vodozemac.AnyOlmMessage.from_parts(
+                MESSAGE_TYPE_PREKEY, parsed.message.ciphertext
+            )
         except (MalformedInput, vodozemac.DecodeException):
             return False
         prekey_message = message.to_pre_key()
