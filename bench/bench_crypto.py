@@ -10,6 +10,8 @@
     that bounds throughput). "alternating": every message is a reply, so every message costs
     a DH ratchet step (three X25519 operations) on each side. "session_steady": the same as
     "steady" through SecureSession (a 511-byte plaintext padded to 512, then unpadded).
+(c) The Pigeon app's Olm through our wrapper beside the ratchet, raw AES-GCM and a Noise XX
+    handshake (bench/crypto_olm.py).
 All contenders run in alternating short rounds in one process, so a shared machine's noise
 hits them alike; the ratios of medians are the figures to trust.
 Run: .venv/bin/python bench/bench_crypto.py [seconds for the ratchet part, default 40]
@@ -41,6 +43,7 @@ from doubleratchet.recommended.diffie_hellman_ratchet_curve25519 import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crypto_noise import measure as measure_handshakes
+from crypto_olm import measure as measure_olm
 from pigeon.crypto.identity import Identity
 from pigeon.crypto.padding import pad
 from pigeon.crypto.ratchet import DoubleRatchet
@@ -275,6 +278,7 @@ def main() -> None:
         "measured_at_unix_s": round(time.time()),
         "handshakes": measure_handshakes(seconds / 3),
         "ratchet": measure_ratchet(seconds),
+        "olm": measure_olm(seconds / 2),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -23,7 +23,7 @@ class WeakKey(CryptoError, ValueError):
 
 
 class BundleMismatch(CryptoError, ValueError):
-    """A peer's identity bundle names another Noise static key than its handshake proved."""
+    """A peer's identity bundle names another key than its handshake or Olm message proved."""
 
 
 class DecryptFailed(CryptoError):
@@ -44,3 +44,11 @@ class StateMisuse(CryptoError):
 
 class NonceExhausted(CryptoError):
     """A Noise cipher state has used all 2^64-1 nonces; the session must be replaced."""
+
+
+class UnknownPrekey(CryptoError, ValueError):
+    """An Olm pre-key message names a prekey we never published, already used or retired."""
+
+
+class WrongInitiator(CryptoError, ValueError):
+    """A peer opened a session although the lower Ed25519 key, which initiates, is ours."""
