@@ -28,9 +28,7 @@ async def test_relay_starts_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     ):
         assert response.status == 200
     client = await RawClient.connect(relay.url)
-    assert isinstance(
-        await client.deposit(SigningKey.generate().public_key, bytes(16), b"x"), Stored
-    )
+    assert isinstance(await client.deposit(SigningKey.generate().public_key, b"x"), Stored)
     await client.close()
     relay.process.send_signal(signal.SIGTERM)
     assert await relay.process.wait() == 0

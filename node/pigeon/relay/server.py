@@ -23,23 +23,13 @@ from pigeon.relay.config import WEBSOCKET_PATH, RelayConfig, default_public_url
 from pigeon.relay.connection import RelayConnection
 from pigeon.relay.limits import AdmissionControl, Limits, Quota, Refusal, ip_key
 from pigeon.relay.metrics import Gauges, Metrics
-from pigeon.relay.protocol import (
-    CLOSE_CODE_BASE,
-    ENVELOPE_ID_LEN,
-    KEY_LEN,
-    Error,
-    ErrorCode,
-    encode,
-)
+from pigeon.relay.protocol import CLOSE_CODE_BASE, Error, ErrorCode, encode, max_frame_bytes
 from pigeon.relay.storage import EnvelopeStore, SqliteStore, StoredEnvelope
 
 _LOGGER = logging.getLogger(__name__)
 
 HEARTBEAT_S: Final = 60.0
 VALID_KEY_CACHE_SIZE: Final = 16_384
-# Frames up to twice the envelope limit get a typed ENVELOPE_TOO_LARGE; aiohttp closes the
-# connection (code 1009) on anything larger, before reading it into memory.
-_FRAME_OVERHEAD: Final = 2 + 4 + KEY_LEN + ENVELOPE_ID_LEN + 1024
 
 
 class Relay:
@@ -114,7 +104,8 @@ class Relay:
     async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
         """Admit, then serve one WebSocket connection."""
         ws = web.WebSocketResponse(
-            max_msg_size=2 * self.limits.max_envelope_bytes + _FRAME_OVERHEAD,
+            # aiohttp closes (1009) on a message of max_msg_size bytes or more, before reading it.
+            max_msg_size=max_frame_bytes(self.limits.max_envelope_bytes) + 1,
             heartbeat=HEARTBEAT_S,
             compress=False,
         )
