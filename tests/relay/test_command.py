@@ -66,3 +66,24 @@ def test_unusable_data_dir_exits_1(tmp_path: Path) -> None:
     result = run_relay("--listen", "127.0.0.1:0", "--data", str(blocker / "data"))
     assert result.returncode == 1
     assert "cannot start" in result.stderr
+
+
+def test_listening_on_every_address_without_public_urls_exits_2(tmp_path: Path) -> None:
+    for listen in ("0.0.0.0:0", "[::]:0"):
+        result = run_relay("--listen", listen, "--data", str(tmp_path / "data"))
+        assert result.returncode == 2, result.stderr
+        assert "relay.public_urls" in result.stderr
+    config = tmp_path / "relay.toml"
+    config.write_text('[relay]\nlisten = "0.0.0.0:0"\npublic_urls = ["wss://relay.example/v1"]\n')
+    data = str(tmp_path / "data")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pigeon.cli", "relay", "--config", str(config), "--data", data],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:  # with a public URL it starts
+        if "relay listening on" in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0

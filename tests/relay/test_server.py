@@ -612,7 +612,7 @@ async def test_healthz_and_metrics(start: StartRelay) -> None:
     assert samples['pigeon_relay_errors_total{code="BAD_KEY"}'] == "1"
     assert samples["pigeon_relay_stored_envelopes"] == "1"
     assert samples["pigeon_relay_stored_bytes"] == "3"
-    assert samples["pigeon_relay_connections"] == "1"
+    assert samples["pigeon_relay_connections"] == "2"  # the WebSocket and this HTTP request
     assert owner.public_key.hex() not in text
     await client.close()
 

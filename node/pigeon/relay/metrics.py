@@ -20,6 +20,7 @@ class Gauges:
     queued_writes: int
     tracked_ips: int
     store_commits: int
+    live_queued_bytes: int
 
 
 class Metrics:
@@ -105,6 +106,7 @@ class Metrics:
             ("mailboxes", gauges.mailboxes, "mailboxes holding envelopes"),
             ("queued_writes", gauges.queued_writes, "storage operations waiting"),
             ("tracked_ips", gauges.tracked_ips, "addresses with rate-limit state"),
+            ("live_queued_bytes", gauges.live_queued_bytes, "ciphertext queued for readers"),
         ):
             _add(lines, name, "gauge", help_text, [("", value)])
         return "\n".join(lines) + "\n"

@@ -1,8 +1,9 @@
-"""The relay's aiohttp application: WebSocket endpoint /v1, /healthz, /metrics, and the purge loop.
+"""The relay's HTTP server: WebSocket endpoint /v1, /healthz, /metrics, and the purge loop.
 
 `start_relay` opens the store, binds the listener and returns a `RunningRelay`; `aclose` stops
-taking connections, tells every client SHUTTING_DOWN and flushes the store. The wall clock and
-the randomness of challenges are injected so tests can age envelopes and challenges.
+taking connections, tells every client SHUTTING_DOWN and flushes the store. Connections are
+counted at accept (`pigeon.relay.gate`). The wall clock and the randomness of challenges are
+injected so tests can age envelopes and challenges.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from typing import Final
 from aiohttp import web
 
 from pigeon.relay.auth import KeyCheckCache
-from pigeon.relay.config import WEBSOCKET_PATH, RelayConfig, default_public_url
+from pigeon.relay.config import WEBSOCKET_PATH, RelayConfig, check_signed_urls, default_public_url
 from pigeon.relay.connection import RelayConnection
+from pigeon.relay.gate import GatedServer
 from pigeon.relay.limits import AdmissionControl, Limits, Quota, Refusal, ip_key
 from pigeon.relay.metrics import Gauges, Metrics
 from pigeon.relay.protocol import CLOSE_CODE_BASE, Error, ErrorCode, encode, max_frame_bytes
@@ -30,6 +32,7 @@ _LOGGER = logging.getLogger(__name__)
 
 HEARTBEAT_S: Final = 60.0
 VALID_KEY_CACHE_SIZE: Final = 16_384
+SHUTDOWN_GRACE_S: Final = 2.0  # a client that reads nothing cannot hold up a shutdown
 
 
 class Relay:
@@ -54,6 +57,13 @@ class Relay:
         self.monotonic = monotonic
         self.token_bytes = token_bytes
         self.admission = AdmissionControl(limits)
+        self.server = GatedServer(
+            self.route,
+            self.admission,
+            limits,
+            per_ip_at_accept=not behind_proxy,
+            monotonic=monotonic,
+        )
         self.metrics = Metrics()
         self._readers: dict[bytes, RelayConnection] = {}
         self._connections: set[RelayConnection] = set()
@@ -99,9 +109,25 @@ class Relay:
             queued_writes=self.store.queued_writes(),
             tracked_ips=self.admission.tracked_ips(),
             store_commits=stats.commits,
+            live_queued_bytes=sum(r.live.held_bytes for r in self._readers.values()),
         )
 
-    async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
+    async def route(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Serve /v1 (WebSocket), /healthz and /metrics."""
+        if request.method not in ("GET", "HEAD"):
+            return web.Response(status=405)
+        if request.path == WEBSOCKET_PATH:
+            return await self.handle_websocket(request)
+        if request.path == "/healthz":
+            if self.store.healthy():
+                return web.Response(text="ok\n")
+            return web.Response(status=503, text="store unavailable\n")
+        if request.path == "/metrics":
+            text = self.metrics.render(self.gauges())
+            return web.Response(text=text, content_type="text/plain", charset="utf-8")
+        return web.Response(status=404)
+
+    async def handle_websocket(self, request: web.BaseRequest) -> web.WebSocketResponse:
         """Admit, then serve one WebSocket connection."""
         ws = web.WebSocketResponse(
             # aiohttp closes (1009) on a message of max_msg_size bytes or more, before reading it.
@@ -111,7 +137,9 @@ class Relay:
         )
         await ws.prepare(request)
         ip = ip_key(_client_address(request, self.behind_proxy))
-        refusal = self.admission.admit(ip, self.monotonic())
+        refusal = self.server.upgraded(request.protocol)
+        if refusal is None and self.behind_proxy:
+            refusal = self.server.admit_forwarded(request.protocol, ip)
         if refusal is not None:
             await _refuse_connection(ws, refusal)
             self.metrics.errors_total[refusal.code] += 1
@@ -123,46 +151,16 @@ class Relay:
             await connection.serve()
         finally:
             self._connections.discard(connection)
-            self.admission.release(ip)
         return ws
 
     async def shut_down_connections(self) -> None:
-        """Tell every connected client SHUTTING_DOWN and close its socket."""
-        await asyncio.gather(
-            *(c.fail(ErrorCode.SHUTTING_DOWN) for c in list(self._connections)),
-            return_exceptions=True,
-        )
-
-
-RELAY_KEY: Final = web.AppKey("relay", Relay)
-
-
-async def _healthz(request: web.Request) -> web.Response:
-    relay = request.app[RELAY_KEY]
-    if relay.store.healthy():
-        return web.Response(text="ok\n")
-    return web.Response(status=503, text="store unavailable\n")
-
-
-async def _metrics(request: web.Request) -> web.Response:
-    relay = request.app[RELAY_KEY]
-    return web.Response(
-        text=relay.metrics.render(relay.gauges()), content_type="text/plain", charset="utf-8"
-    )
-
-
-async def _websocket(request: web.Request) -> web.WebSocketResponse:
-    return await request.app[RELAY_KEY].handle_websocket(request)
-
-
-def build_app(relay: Relay) -> web.Application:
-    """The aiohttp application serving `relay`."""
-    app = web.Application()
-    app[RELAY_KEY] = relay
-    app.router.add_get(WEBSOCKET_PATH, _websocket)
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/metrics", _metrics)
-    return app
+        """Tell every connected client SHUTTING_DOWN and close its socket (within a grace)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SHUTDOWN_GRACE_S):
+                await asyncio.gather(
+                    *(c.fail(ErrorCode.SHUTTING_DOWN) for c in list(self._connections)),
+                    return_exceptions=True,
+                )
 
 
 @dataclass(slots=True)
@@ -170,7 +168,7 @@ class RunningRelay:
     """A relay bound to a port; `url` is the first URL readers sign for."""
 
     relay: Relay
-    runner: web.AppRunner
+    runner: web.ServerRunner
     purge_task: asyncio.Task[None]
     host: str
     port: int
@@ -202,7 +200,11 @@ async def start_relay(
     monotonic: Callable[[], float] = time.monotonic,
     token_bytes: Callable[[int], bytes] = secrets.token_bytes,
 ) -> RunningRelay:
-    """Open the store, bind `config.listen` and start serving; raises StorageError, OSError."""
+    """Open the store, bind `config.listen` and start serving.
+
+    Raises RelayConfigError (no URL a client could sign), StorageError, OSError.
+    """
+    check_signed_urls(config)
     store = await SqliteStore.open(config.resolved_data_dir(), Quota.from_limits(config.limits))
     relay = Relay(
         store,
@@ -213,7 +215,7 @@ async def start_relay(
         monotonic=monotonic,
         token_bytes=token_bytes,
     )
-    runner = web.AppRunner(build_app(relay), access_log=None, handle_signals=False)
+    runner = web.ServerRunner(relay.server, handle_signals=False)
     try:
         await runner.setup()
         site = web.TCPSite(runner, config.host, config.port, backlog=1024)
@@ -248,7 +250,7 @@ async def _refuse_connection(ws: web.WebSocketResponse, refusal: Refusal) -> Non
         await ws.close(code=CLOSE_CODE_BASE + refusal.code)
 
 
-def _client_address(request: web.Request, behind_proxy: bool) -> str:
+def _client_address(request: web.BaseRequest, behind_proxy: bool) -> str:
     if behind_proxy:
         forwarded = request.headers.get("X-Forwarded-For", "")
         last_hop = forwarded.rsplit(",", 1)[-1].strip()
