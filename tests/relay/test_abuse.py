@@ -190,3 +190,16 @@ async def wait_until(predicate: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("condition not reached in 10 s")
+
+
+async def test_a_reader_that_does_not_read_cannot_hold_up_a_shutdown(start: StartRelay) -> None:
+    relay = await start()
+    owner = SigningKey.generate()
+    reader = await open_slow_reader(relay, owner)
+    depositor = await RawClient.connect(relay.url)
+    for n in range(200):  # far more than the reader's socket buffers take
+        await depositor.send(Deposit(n + 1, owner.public_key, bytes([n]) * ENVELOPE_BYTES))
+        assert isinstance(await depositor.receive(), Stored)
+    await asyncio.wait_for(relay.aclose(), 30)  # it hung here for good before
+    reader.close()
+    await depositor.close()

@@ -66,7 +66,7 @@ class Relay:
         )
         self.metrics = Metrics()
         self._readers: dict[bytes, RelayConnection] = {}
-        self._connections: set[RelayConnection] = set()
+        self._connections: dict[RelayConnection, asyncio.BaseTransport | None] = {}
         self.valid_keys = KeyCheckCache(VALID_KEY_CACHE_SIZE)
         store.set_insert_listener(self.deliver)
 
@@ -146,21 +146,25 @@ class Relay:
             return ws
         self.metrics.connections_total += 1
         connection = RelayConnection(self, ws, ip)
-        self._connections.add(connection)
+        self._connections[connection] = request.transport
         try:
             await connection.serve()
         finally:
-            self._connections.discard(connection)
+            self._connections.pop(connection, None)
         return ws
 
     async def shut_down_connections(self) -> None:
-        """Tell every connected client SHUTTING_DOWN and close its socket (within a grace)."""
+        """Tell every connected client SHUTTING_DOWN and close its socket; after a grace, cut
+        the sockets of clients that did not take it (one that reads nothing never would)."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(SHUTDOWN_GRACE_S):
                 await asyncio.gather(
                     *(c.fail(ErrorCode.SHUTTING_DOWN) for c in list(self._connections)),
                     return_exceptions=True,
                 )
+        for transport in list(self._connections.values()):
+            if transport is not None:
+                transport.abort()
 
 
 @dataclass(slots=True)
