@@ -66,7 +66,7 @@ class Relay:
         )
         self.metrics = Metrics()
         self._readers: dict[bytes, RelayConnection] = {}
-        self._connections: dict[RelayConnection, asyncio.BaseTransport | None] = {}
+        self._connections: dict[RelayConnection, asyncio.Transport | None] = {}
         self.valid_keys = KeyCheckCache(VALID_KEY_CACHE_SIZE)
         store.set_insert_listener(self.deliver)
 
