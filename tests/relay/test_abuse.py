@@ -71,6 +71,7 @@ async def test_a_reader_that_does_not_read_holds_bounded_memory_and_loses_nothin
         assert isinstance(frame, Envelope), frame
         got.append(frame.envelope_id)
     assert got == [envelope_id_of(ciphertext) for ciphertext in sent]
+    assert relay.relay.metrics.live_queue_overflows_total >= 1  # it did drop, and page
     await depositor.close()
     reader.close()
 

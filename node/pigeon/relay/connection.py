@@ -235,6 +235,7 @@ class RelayConnection:
                 self._wakeup.clear()
                 envelopes, dropped = self.live.take()
                 if dropped:  # the dropped envelopes, and any queued after them, are in the store
+                    self._relay.metrics.live_queue_overflows_total += 1
                     after = await self._page(mailbox_key, after)
                     continue
                 for envelope in envelopes:

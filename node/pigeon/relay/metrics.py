@@ -34,6 +34,7 @@ class Metrics:
         self.envelopes_delivered_total = 0
         self.envelopes_deleted_total = 0
         self.envelopes_purged_total = 0
+        self.live_queue_overflows_total = 0
         self.errors_total: Counter[ErrorCode] = Counter()
 
     def render(self, gauges: Gauges) -> str:
@@ -83,6 +84,13 @@ class Metrics:
             "counter",
             "envelopes deleted for age",
             [("", self.envelopes_purged_total)],
+        )
+        _add(
+            lines,
+            "live_queue_overflows_total",
+            "counter",
+            "times a slow reader's live queue overflowed and the reader paged from the store",
+            [("", self.live_queue_overflows_total)],
         )
         _add(
             lines,
