@@ -102,10 +102,10 @@ class GatedServer(web.Server):
         return entry.refusal
 
     def admit_forwarded(self, handler: RequestHandler, ip: str) -> Refusal | None:
-        """Behind a proxy: count the connection for the address the proxy forwarded."""
+        """Behind a proxy: count an upgraded, admitted connection for the forwarded address."""
         entry = self._entries.get(handler)
-        if entry is None or entry.refusal is not None:
-            return entry.refusal if entry is not None else None
+        if entry is None:  # closed meanwhile
+            return None
         refusal = self._admission.admit(ip, self._monotonic())
         if refusal is None:
             entry.ip = ip
