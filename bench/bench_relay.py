@@ -198,16 +198,9 @@ async def throughput_job(url: str, args: dict[str, Any], control: Any) -> dict[s
     async with _session() as session:
         sockets = [await _connect(session, url, relay) for _ in range(CONNECTIONS)]
 
-        async def drive(index: int, ws: Any) -> None:
+        async def drive(ws: Any) -> None:
             frames = [
-                encode(
-                    Deposit(
-                        n + 1,
-                        keys[n % MAILBOXES],
-                        struct.pack(">QQ", index, n),
-                        os.urandom(ENVELOPE_BYTES),
-                    )
-                )
+                encode(Deposit(n + 1, keys[n % MAILBOXES], os.urandom(ENVELOPE_BYTES)))
                 for n in range(per_connection)
             ]
             outstanding = 0
@@ -226,7 +219,7 @@ async def throughput_job(url: str, args: dict[str, Any], control: Any) -> dict[s
                 outstanding -= 1
 
         started = time.perf_counter()
-        await asyncio.gather(*(drive(i, ws) for i, ws in enumerate(sockets)))
+        await asyncio.gather(*(drive(ws) for ws in sockets))
         elapsed = time.perf_counter() - started
         for ws in sockets:
             await ws.close()
@@ -272,9 +265,7 @@ async def latency_job(url: str, args: dict[str, Any], control: Any) -> dict[str,
             if delay > 0:
                 await asyncio.sleep(delay)
             payload = struct.pack(">d", time.perf_counter()) + bytes(ENVELOPE_BYTES - 8)
-            frame = Deposit(
-                n + 1, owners[n % LATENCY_READERS].public_key, n.to_bytes(16, "big"), payload
-            )
+            frame = Deposit(n + 1, owners[n % LATENCY_READERS].public_key, payload)
             await depositors[n % 4].send_bytes(encode(frame))
         offered_s = time.perf_counter() - start
         for _ in range(200):

@@ -31,7 +31,7 @@ from pigeon.config import (
 )
 from pigeon.crypto.signing import SigningKey
 from pigeon.daemon.node import Node, NodeEnvironment
-from pigeon.daemon.relay_bridge import DepositTarget, RelayBridge
+from pigeon.daemon.relay_bridge import DepositTarget, MailboxOwner, RelayBridge
 from pigeon.daemon.sdnotify import Notifier
 from pigeon.mesh.packet import make_notice
 from pigeon.relay.config import RelayConfig
@@ -225,4 +225,36 @@ async def test_a_failed_deposit_is_tried_again_when_the_messenger_retries(tmp_pa
         assert bridge.counters["deposited"] == 1
     finally:
         await bridge.aclose()
+        await running.aclose()
+
+
+async def test_status_says_reading_until_the_stored_backlog_is_handled(tmp_path: Path) -> None:
+    running = await start_relay(RelayConfig(listen="127.0.0.1:0", data_dir=str(tmp_path / "r")))
+    key = SigningKey.generate()
+    depositor = RelayClient(running.url)
+    await depositor.deposit(key.public_key, b"stored before the node reads")
+    release = asyncio.Event()
+
+    async def store(envelope_id: bytes, data: bytes) -> None:
+        await release.wait()  # the vault is slow: the backlog is not handled yet
+
+    bridge = RelayBridge(
+        (running.url,),
+        owner=lambda: MailboxOwner(key.public_key, key.sign),
+        store=store,
+        targets=lambda packet: None,
+        on_relayed=lambda ids: None,
+        on_status=lambda relays: None,
+    )
+    task = asyncio.create_task(bridge.run())
+    try:
+        await wait_until(lambda: bridge.status((running.url,))[0].state is RelayState.CONNECTED)
+        assert bridge.status((running.url,))[0].detail == "reading stored envelopes"
+        release.set()
+        await wait_until(lambda: bridge.status((running.url,))[0].detail == "")
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await depositor.aclose()
         await running.aclose()

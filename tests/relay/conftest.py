@@ -41,10 +41,13 @@ async def start(tmp_path: Path, wall_clock: WallClock) -> AsyncIterator[StartRel
     """`await start(**limit_overrides)` runs a relay; every one is closed after the test."""
     running: list[RunningRelay] = []
 
-    async def _start(data_dir: Path | None = None, port: int = 0, **limits: Any) -> RunningRelay:
+    async def _start(
+        data_dir: Path | None = None, port: int = 0, behind_proxy: bool = False, **limits: Any
+    ) -> RunningRelay:
         config = RelayConfig(
             listen=f"127.0.0.1:{port}",
             data_dir=str(data_dir or tmp_path / "relay"),
+            behind_proxy=behind_proxy,
             limits=dataclasses.replace(Limits(), **limits),
         )
         relay = await start_relay(config, wall_clock=wall_clock)

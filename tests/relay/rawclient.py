@@ -61,8 +61,8 @@ class RawClient:
         self.next_request += 1
         return self.next_request - 1
 
-    async def deposit(self, key: bytes, envelope_id: bytes, ciphertext: bytes) -> ServerFrame:
-        await self.send(Deposit(self.request_id(), key, envelope_id, ciphertext))
+    async def deposit(self, key: bytes, ciphertext: bytes) -> ServerFrame:
+        await self.send(Deposit(self.request_id(), key, ciphertext))
         return await self.receive()
 
     def auth_frame(

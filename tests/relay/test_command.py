@@ -28,9 +28,7 @@ async def test_relay_starts_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     ):
         assert response.status == 200
     client = await RawClient.connect(relay.url)
-    assert isinstance(
-        await client.deposit(SigningKey.generate().public_key, bytes(16), b"x"), Stored
-    )
+    assert isinstance(await client.deposit(SigningKey.generate().public_key, b"x"), Stored)
     await client.close()
     relay.process.send_signal(signal.SIGTERM)
     assert await relay.process.wait() == 0
@@ -68,3 +66,24 @@ def test_unusable_data_dir_exits_1(tmp_path: Path) -> None:
     result = run_relay("--listen", "127.0.0.1:0", "--data", str(blocker / "data"))
     assert result.returncode == 1
     assert "cannot start" in result.stderr
+
+
+def test_listening_on_every_address_without_public_urls_exits_2(tmp_path: Path) -> None:
+    for listen in ("0.0.0.0:0", "[::]:0"):
+        result = run_relay("--listen", listen, "--data", str(tmp_path / "data"))
+        assert result.returncode == 2, result.stderr
+        assert "relay.public_urls" in result.stderr
+    config = tmp_path / "relay.toml"
+    config.write_text('[relay]\nlisten = "0.0.0.0:0"\npublic_urls = ["wss://relay.example/v1"]\n')
+    data = str(tmp_path / "data")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pigeon.cli", "relay", "--config", str(config), "--data", data],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:  # with a public URL it starts
+        if "relay listening on" in line:
+            break
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0

@@ -11,12 +11,14 @@ import pytest
 from pigeon.relay.config import (
     RelayConfig,
     RelayConfigError,
+    check_signed_urls,
     default_public_url,
     load_relay_config,
     parse_relay_config,
     split_listen,
 )
 from pigeon.relay.limits import Limits
+from pigeon.relay.server import start_relay
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,3 +101,17 @@ def test_listen_and_default_url() -> None:
     assert split_listen("0.0.0.0:80") == ("0.0.0.0", 80)
     assert default_public_url("::1", 8765) == "ws://[::1]:8765/v1"
     assert default_public_url("127.0.0.1", 8765) == "ws://127.0.0.1:8765/v1"
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:8765", "[::]:8765"])
+def test_an_unspecified_listen_address_needs_public_urls(listen: str) -> None:
+    with pytest.raises(RelayConfigError, match="public_urls"):
+        check_signed_urls(RelayConfig(listen=listen))
+    check_signed_urls(RelayConfig(listen=listen, public_urls=("wss://relay.example/v1",)))
+    check_signed_urls(RelayConfig(listen="127.0.0.1:8765"))
+    check_signed_urls(RelayConfig(listen="relay.lan:8765"))
+
+
+async def test_start_relay_refuses_an_unspecified_address(tmp_path: Path) -> None:
+    with pytest.raises(RelayConfigError):
+        await start_relay(RelayConfig(listen="0.0.0.0:0", data_dir=str(tmp_path)))

@@ -24,6 +24,7 @@ from pigeon.relay.protocol import (
     Ack,
     Acked,
     AuthOk,
+    BacklogSent,
     Challenge,
     Deposit,
     Envelope,
@@ -31,6 +32,7 @@ from pigeon.relay.protocol import (
     ServerFrame,
     Stored,
     decode_server_frame,
+    envelope_id_of,
 )
 from tests.relay.process import launch_relay
 from tests.relay.rawclient import RawClient
@@ -105,11 +107,10 @@ async def deposit_forever(
     while True:
         for _ in range(WINDOW):
             mailbox = rng.randrange(MAILBOXES)
-            envelope_id = ledger.new_id()
+            payload = ledger.new_id() * rng.randint(1, 8)  # unique, so never a duplicate
             request_id = client.request_id()
-            sent[request_id] = (envelope_id, mailbox)
-            payload = envelope_id * rng.randint(1, 8)
-            await client.send(Deposit(request_id, owners[mailbox].public_key, envelope_id, payload))
+            sent[request_id] = (envelope_id_of(payload), mailbox)
+            await client.send(Deposit(request_id, owners[mailbox].public_key, payload))
         for _ in range(WINDOW):
             answer = await receive(client)
             assert isinstance(answer, Stored), answer
@@ -205,6 +206,7 @@ async def test_no_stored_deposit_is_lost_across_sigkills(tmp_path: Path) -> None
     for owner in owners:
         client = await RawClient.connect(relay.url)
         assert await client.auth(owner) == AuthOk()
+        assert await client.receive() == BacklogSent()
         with pytest.raises(asyncio.TimeoutError):
             await client.ws.receive(timeout=0.3)
         await client.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -65,14 +67,43 @@ def test_quota_order_and_edges() -> None:
 
 def test_admission_caps_total_and_per_ip_connections() -> None:
     control = AdmissionControl(Limits(max_connections=3, max_connections_per_ip=2))
+    for _ in range(3):
+        assert control.open() is None
+    assert control.open() == Refusal(ErrorCode.TOO_MANY_CONNECTIONS)
+    assert control.connections == 3
+    control.close()
+    assert control.open() is None
     assert control.admit("a", 0.0) is None
     assert control.admit("a", 0.0) is None
     assert control.admit("a", 0.0) == Refusal(ErrorCode.TOO_MANY_IP_CONNECTIONS)
-    assert control.admit("b", 0.0) is None
-    assert control.admit("c", 0.0) == Refusal(ErrorCode.TOO_MANY_CONNECTIONS)
     control.release("a")
-    assert control.admit("c", 0.0) is None
-    assert control.connections == 3
+    assert control.admit("a", 0.0) is None
+
+
+@given(st.lists(st.tuples(st.integers(0, 2**64 - 1), st.floats(0, 100)), max_size=300))
+def test_address_state_never_exceeds_its_cap(arrivals: list[tuple[int, float]]) -> None:
+    control = AdmissionControl(Limits(max_tracked_ips=16))
+    now = 0.0
+    for prefix, step in arrivals:
+        now += step
+        address = str(ipaddress.IPv6Address(prefix << 64 | 1))
+        refusal = control.admit(ip_key(address), now)
+        assert control.tracked_ips() <= 16
+        if refusal is None:
+            control.release(ip_key(address))
+
+
+def test_a_full_address_table_refuses_new_addresses_until_idle_ones_go() -> None:
+    control = AdmissionControl(Limits(max_tracked_ips=2, ip_connects_per_s=1, ip_connect_burst=1))
+    assert control.admit("a", 0.0) is None
+    assert control.admit("b", 0.0) is None
+    refusal = control.admit("c", 0.0)
+    assert refusal is not None
+    assert refusal.code is ErrorCode.TOO_MANY_CONNECTIONS
+    assert control.tracked_ips() == 2  # no state was made for "c"
+    control.release("a")
+    assert control.admit("c", 100.0) is None  # "a" went idle and was swept
+    assert control.tracked_ips() == 2
 
 
 def test_admission_limits_connect_rate_per_ip() -> None:

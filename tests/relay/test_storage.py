@@ -28,11 +28,11 @@ async def test_deposit_pending_delete(tmp_path: Path) -> None:
     assert first.stored is not None
     assert second.stored is not None
     assert first.stored.seq < second.stored.seq
-    pending = await store.pending(ALICE, 0, 10)
+    pending = await store.pending(ALICE, 0, 10, 0)
     assert [(e.envelope_id, e.ciphertext) for e in pending] == [(eid(1), b"one"), (eid(2), b"two")]
-    assert await store.pending(ALICE, first.stored.seq, 10) == [second.stored]
+    assert await store.pending(ALICE, first.stored.seq, 10, 0) == [second.stored]
     assert await store.delete(ALICE, (eid(1), eid(9))) == 1
-    assert [e.envelope_id for e in await store.pending(ALICE, 0, 10)] == [eid(2)]
+    assert [e.envelope_id for e in await store.pending(ALICE, 0, 10, 0)] == [eid(2)]
     assert store.stats().envelopes == 2
     assert store.stats().mailboxes == 2
     await store.aclose()
@@ -48,6 +48,15 @@ async def test_duplicate_is_neither_stored_twice_nor_refused(tmp_path: Path) -> 
     await store.aclose()
 
 
+async def test_pending_skips_expired_envelopes_before_any_purge(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path, QUOTA)
+    await store.deposit(ALICE, eid(1), b"old", 100)
+    await store.deposit(ALICE, eid(2), b"new", 200)
+    assert [e.envelope_id for e in await store.pending(ALICE, 0, 10, 200)] == [eid(2)]
+    assert store.stats().envelopes == 2  # still held until the purge deletes it
+    await store.aclose()
+
+
 async def test_everything_survives_reopen_and_counters_are_rebuilt(tmp_path: Path) -> None:
     store = await SqliteStore.open(tmp_path, QUOTA)
     for n in range(5):
@@ -55,7 +64,7 @@ async def test_everything_survives_reopen_and_counters_are_rebuilt(tmp_path: Pat
     await store.delete(ALICE, (eid(0),))
     await store.aclose()
     store = await SqliteStore.open(tmp_path, QUOTA)
-    pending = await store.pending(ALICE, 0, 10)
+    pending = await store.pending(ALICE, 0, 10, 0)
     assert [e.envelope_id for e in pending] == [eid(n) for n in range(1, 5)]
     stats = store.stats()
     assert (stats.envelopes, stats.bytes, stats.mailboxes) == (4, 40, 1)
@@ -85,7 +94,7 @@ async def test_purge_deletes_only_old_envelopes(tmp_path: Path) -> None:
     await store.deposit(BOB, eid(2), b"old too", 150)
     await store.deposit(ALICE, eid(3), b"new", 200)
     assert await store.purge(200) == 2
-    assert [e.envelope_id for e in await store.pending(ALICE, 0, 10)] == [eid(3)]
+    assert [e.envelope_id for e in await store.pending(ALICE, 0, 10, 0)] == [eid(3)]
     assert store.stats().mailboxes == 1
     await store.aclose()
 
@@ -144,7 +153,7 @@ async def test_duplicates_within_one_group_commit(tmp_path: Path) -> None:
     assert all(r.refusal is None for r in results)
     stats = store.stats()
     assert (stats.envelopes, stats.bytes) == (4, 4)
-    assert len(await store.pending(ALICE, 0, 10)) == 3
+    assert len(await store.pending(ALICE, 0, 10, 0)) == 3
     await store.aclose()
 
 

@@ -16,7 +16,7 @@ from aiohttp import web
 from pigeon.crypto.signing import SigningKey
 from pigeon.relay.config import RelayConfig
 from pigeon.relay.limits import Limits
-from pigeon.relay.protocol import Error, ErrorCode
+from pigeon.relay.protocol import Error, ErrorCode, envelope_id_of
 from pigeon.relay.server import RunningRelay, start_relay
 from pigeon.transport.base import Broken, Busy, Closed
 from pigeon.transport.relay_client import (
@@ -73,8 +73,8 @@ async def clients() -> AsyncIterator[Callable[..., RelayClient]]:
         await client.aclose()
 
 
-def eid(n: int) -> bytes:
-    return n.to_bytes(16, "big")
+def eid(ciphertext: bytes) -> bytes:
+    return envelope_id_of(ciphertext)
 
 
 class Inbox:
@@ -118,17 +118,37 @@ async def test_deposit_then_read_and_ack(start: StartRelay, clients: Any) -> Non
     owner = SigningKey.generate()
     sender = clients(relay.url)
     for n in range(3):
-        await sender.deposit(owner.public_key, eid(n), b"msg%d" % n)
+        await sender.deposit(owner.public_key, b"msg%d" % n)
     inbox = Inbox()
     reader = clients(relay.url)
     task = start_reading(reader, owner, inbox)
     await inbox.wait_for(3)
-    assert inbox.received == [(eid(n), b"msg%d" % n) for n in range(3)]
+    assert inbox.received == [(eid(b"msg%d" % n), b"msg%d" % n) for n in range(3)]
     await wait_until(lambda: relay.relay.store.stats().envelopes == 0)
-    await sender.deposit(owner.public_key, eid(7), b"live")
+    await sender.deposit(owner.public_key, b"live")
     await inbox.wait_for(4)
-    assert inbox.received[-1] == (eid(7), b"live")
+    assert inbox.received[-1] == (eid(b"live"), b"live")
     await stop(task)
+
+
+async def test_caught_up_once_the_stored_backlog_is_handled_and_acked(
+    start: StartRelay, clients: Any
+) -> None:
+    relay = await start()
+    owner = SigningKey.generate()
+    sender = clients(relay.url)
+    for n in range(3):
+        await sender.deposit(owner.public_key, b"msg%d" % n)
+    inbox = Inbox()
+    reader = clients(relay.url)
+    assert not reader.caught_up
+    task = start_reading(reader, owner, inbox)
+    await wait_until(lambda: reader.caught_up)
+    assert len(inbox.received) == 3  # every stored envelope was handled first
+    await wait_until(lambda: relay.relay.store.stats().envelopes == 0)  # and acknowledged
+    await stop(task)
+    await reader.aclose()
+    assert not reader.caught_up
 
 
 async def test_one_connection_deposits_and_reads(start: StartRelay, clients: Any) -> None:
@@ -138,7 +158,7 @@ async def test_one_connection_deposits_and_reads(start: StartRelay, clients: Any
     inbox = Inbox()
     task = start_reading(client, owner, inbox)
     await wait_until(lambda: relay.relay.gauges().readers == 1)
-    await client.deposit(owner.public_key, eid(1), b"note to self")
+    await client.deposit(owner.public_key, b"note to self")
     await inbox.wait_for(1)
     assert relay.relay.gauges().connections == 1
     await stop(task)
@@ -147,7 +167,7 @@ async def test_one_connection_deposits_and_reads(start: StartRelay, clients: Any
 async def test_ack_waits_for_the_handler(start: StartRelay, clients: Any) -> None:
     relay = await start()
     owner = SigningKey.generate()
-    await clients(relay.url).deposit(owner.public_key, eid(1), b"x")
+    await clients(relay.url).deposit(owner.public_key, b"x")
     entered, release = asyncio.Event(), asyncio.Event()
 
     async def slow_store(envelope_id: bytes, ciphertext: bytes) -> None:
@@ -169,7 +189,7 @@ async def test_a_failing_handler_leaves_the_envelope_for_next_time(
 ) -> None:
     relay = await start()
     owner = SigningKey.generate()
-    await clients(relay.url).deposit(owner.public_key, eid(1), b"x")
+    await clients(relay.url).deposit(owner.public_key, b"x")
 
     async def disk_full(envelope_id: bytes, ciphertext: bytes) -> None:
         raise OSError("disk full")
@@ -179,7 +199,7 @@ async def test_a_failing_handler_leaves_the_envelope_for_next_time(
     inbox = Inbox()
     task = start_reading(clients(relay.url), owner, inbox)
     await inbox.wait_for(1)
-    assert inbox.received == [(eid(1), b"x")]
+    assert inbox.received == [(eid(b"x"), b"x")]
     await stop(task)
 
 
@@ -189,14 +209,14 @@ async def test_redelivered_ids_reach_the_handler_once(start: StartRelay, clients
     sender = clients(relay.url)
     inbox = Inbox()
     task = start_reading(clients(relay.url), owner, inbox)
-    await sender.deposit(owner.public_key, eid(1), b"x")
+    await sender.deposit(owner.public_key, b"x")
     await inbox.wait_for(1)
     await wait_until(lambda: relay.relay.store.stats().envelopes == 0)
-    await sender.deposit(owner.public_key, eid(1), b"x")  # the relay delivers it again
-    await sender.deposit(owner.public_key, eid(2), b"y")
+    await sender.deposit(owner.public_key, b"x")  # the relay delivers it again
+    await sender.deposit(owner.public_key, b"y")
     await inbox.wait_for(2)
     await wait_until(lambda: relay.relay.store.stats().envelopes == 0)  # acked all the same
-    assert [envelope_id for envelope_id, _ in inbox.received] == [eid(1), eid(2)]
+    assert [envelope_id for envelope_id, _ in inbox.received] == [eid(b"x"), eid(b"y")]
     await stop(task)
 
 
@@ -207,10 +227,11 @@ async def test_dedup_memory_is_bounded(start: StartRelay, clients: Any) -> None:
     inbox = Inbox()
     task = start_reading(clients(relay.url, dedup_ids=1), owner, inbox)
     for n, expected in ((1, 1), (2, 2), (1, 3)):
-        await sender.deposit(owner.public_key, eid(n), b"x")
+        await sender.deposit(owner.public_key, b"x%d" % n)
         await inbox.wait_for(expected)
         await wait_until(lambda: relay.relay.store.stats().envelopes == 0)
-    assert [envelope_id for envelope_id, _ in inbox.received] == [eid(1), eid(2), eid(1)]
+    expected = [eid(b"x1"), eid(b"x2"), eid(b"x1")]
+    assert [envelope_id for envelope_id, _ in inbox.received] == expected
     await stop(task)
 
 
@@ -219,26 +240,26 @@ async def test_refusals_are_typed(start: StartRelay, clients: Any) -> None:
     client = clients(relay.url)
     key = SigningKey.generate().public_key
     with pytest.raises(RelayRefused) as too_large:
-        await client.deposit(key, eid(1), bytes(11))
+        await client.deposit(key, bytes(11))
     assert too_large.value.code is ErrorCode.ENVELOPE_TOO_LARGE
     with pytest.raises(RelayRefused) as bad_key:
-        await client.deposit(bytes([1]) + bytes(31), eid(1), b"x")
+        await client.deposit(bytes([1]) + bytes(31), b"x")
     assert bad_key.value.code is ErrorCode.BAD_KEY
-    await client.deposit(key, eid(1), b"x")
+    await client.deposit(key, b"x")
     with pytest.raises(RelayBusy) as full:
-        await client.deposit(key, eid(2), b"x")
+        await client.deposit(key, b"y")
     assert full.value.code is ErrorCode.MAILBOX_FULL
     assert isinstance(full.value, Busy)
-    await client.deposit(key, eid(1), b"x")  # the link survived every refusal
+    await client.deposit(key, b"x")  # the link survived every refusal
 
 
 async def test_rate_limit_is_busy_with_a_retry_time(start: StartRelay, clients: Any) -> None:
     relay = await start(connection_frame_burst=1, connection_frames_per_s=0.5)
     client = clients(relay.url)
     key = SigningKey.generate().public_key
-    await client.deposit(key, eid(1), b"x")
+    await client.deposit(key, b"x")
     with pytest.raises(RelayBusy) as limited:
-        await client.deposit(key, eid(2), b"x")
+        await client.deposit(key, b"y")
     assert limited.value.code is ErrorCode.RATE_LIMITED
     assert 1.0 < limited.value.retry_after_s <= 2.0
 
@@ -295,7 +316,7 @@ async def test_read_forever_survives_a_relay_restart(start: StartRelay, clients:
     await wait_until(lambda: relay.relay.gauges().readers == 1)
     await relay.aclose()
     relay = await start(port=port)
-    await clients(relay.url).deposit(owner.public_key, eid(1), b"after restart")
+    await clients(relay.url).deposit(owner.public_key, b"after restart")
     await inbox.wait_for(1)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -329,7 +350,7 @@ async def test_closed_client_raises_closed(start: StartRelay, clients: Any) -> N
     await client.aclose()
     await client.aclose()
     with pytest.raises(RelayClosed):
-        await client.deposit(SigningKey.generate().public_key, eid(1), b"x")
+        await client.deposit(SigningKey.generate().public_key, b"x")
     assert issubclass(RelayClosed, Closed)
 
 

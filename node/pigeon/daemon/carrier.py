@@ -188,7 +188,7 @@ class Carrier:
         data = encode_packet(item.packet)
         for url in item.hint.relays:
             try:
-                await self._client(url).deposit(item.hint.mailbox_key, item.packet.packet_id, data)
+                await self._client(url).deposit(item.hint.mailbox_key, data)
             except (TransportError, OSError, ValueError) as exc:
                 self.counters["deposit_failed"] += 1
                 _LOGGER.info("carrying to a relay failed: %s", exc)

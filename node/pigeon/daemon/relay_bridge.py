@@ -146,7 +146,8 @@ class RelayBridge:
             if url in self._failed:
                 result.append(RelayStatus(url, RelayState.FAILED, self._failed[url]))
             elif client is not None and client.connected:
-                result.append(RelayStatus(url, RelayState.CONNECTED))
+                detail = "" if client.caught_up else "reading stored envelopes"
+                result.append(RelayStatus(url, RelayState.CONNECTED, detail))
             elif url in self._reading:
                 result.append(RelayStatus(url, RelayState.CONNECTING))
             else:
@@ -172,7 +173,7 @@ class RelayBridge:
         stored = False
         for url in target.relays[:MAX_CLIENTS]:
             try:
-                await self._client(url).deposit(target.mailbox_key, packet.packet_id, data)
+                await self._client(url).deposit(target.mailbox_key, data)
             except (TransportError, ValueError) as exc:
                 self.counters["deposit_failed"] += 1
                 _LOGGER.info("deposit at a contact's relay failed: %s", exc)

@@ -9,7 +9,13 @@ import logging
 import signal
 from pathlib import Path
 
-from pigeon.relay.config import RelayConfig, RelayConfigError, load_relay_config, split_listen
+from pigeon.relay.config import (
+    RelayConfig,
+    RelayConfigError,
+    check_signed_urls,
+    load_relay_config,
+    split_listen,
+)
 from pigeon.relay.server import start_relay
 from pigeon.relay.storage import StorageError
 
@@ -47,6 +53,7 @@ def _config_from(args: argparse.Namespace) -> RelayConfig:
         config = dataclasses.replace(config, listen=args.listen)
     if args.data:
         config = dataclasses.replace(config, data_dir=str(args.data))
+    check_signed_urls(config)
     return config
 
 

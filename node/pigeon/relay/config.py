@@ -6,6 +6,7 @@ Raises `RelayConfigError` naming the option for unknown keys, wrong types and ba
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -66,6 +67,22 @@ def default_public_url(host: str, port: int) -> str:
     """The URL clients sign for when `public_urls` is empty: ws://HOST:PORT/v1."""
     shown = f"[{host}]" if ":" in host else host
     return f"ws://{shown}:{port}{WEBSOCKET_PATH}"
+
+
+def check_signed_urls(config: RelayConfig) -> None:
+    """Raise RelayConfigError if no client could sign a read URL (ws://0.0.0.0:PORT/v1)."""
+    if config.public_urls:
+        return
+    try:
+        address = ipaddress.ip_address(config.host)
+    except ValueError:  # a host name: clients dial it as it is
+        return
+    if address.is_unspecified:
+        raise RelayConfigError(
+            f"listen = {config.listen!r} binds every address, so the read URL would be "
+            f"{default_public_url(config.host, config.port)}, which no client dials: "
+            "set relay.public_urls"
+        )
 
 
 def load_relay_config(path: Path) -> RelayConfig:

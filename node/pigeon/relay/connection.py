@@ -2,7 +2,9 @@
 
 Deposits and acks each run in their own task so a client can pipeline them; every answer
 carries the request id. A reader's envelopes go out in mailbox order: first what is stored
-(paged from the store), then what arrives live, skipping live envelopes already paged.
+(paged from the store), then BACKLOG_SENT, then what arrives live, skipping live envelopes
+already paged. What arrives live waits in a bounded `LiveQueue`; when a slow reader lets it
+overflow, the reader pages the dropped envelopes from the store instead.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Final
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from pigeon.relay.auth import IssuedChallenge, check_auth
 from pigeon.relay.limits import Refusal, TokenBucket
+from pigeon.relay.live import LiveQueue
 from pigeon.relay.protocol import (
     CHALLENGE_LEN,
     CLOSE_CODE_BASE,
@@ -23,6 +26,7 @@ from pigeon.relay.protocol import (
     Acked,
     Auth,
     AuthOk,
+    BacklogSent,
     Challenge,
     Deposit,
     Envelope,
@@ -35,6 +39,8 @@ from pigeon.relay.protocol import (
     UnsupportedVersion,
     decode_client_frame,
     encode,
+    envelope_id_of,
+    max_frame_bytes,
 )
 from pigeon.relay.storage import StorageError, StoredEnvelope
 
@@ -44,6 +50,8 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 PENDING_PAGE: Final = 64
+LIVE_QUEUE_ENVELOPES: Final = 64
+LIVE_QUEUE_BYTES: Final = 1024 * 1024
 
 
 class ConnectionClosing(Exception):
@@ -63,9 +71,11 @@ class RelayConnection:
             limits.connection_frames_per_s, limits.connection_frame_burst, now
         )
         self._issued = IssuedChallenge(relay.token_bytes(CHALLENGE_LEN), relay.wall_clock())
+        self._max_frame_bytes = max_frame_bytes(limits.max_envelope_bytes)
         self._auth_tried = False
         self.mailbox_key: bytes | None = None
-        self._live: asyncio.Queue[StoredEnvelope] = asyncio.Queue()
+        self.live = LiveQueue(LIVE_QUEUE_ENVELOPES, LIVE_QUEUE_BYTES)
+        self._wakeup = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
@@ -74,10 +84,13 @@ class RelayConnection:
         try:
             await self.send(Challenge(self._issued.challenge))
             async for message in self._ws:
-                if message.type is WSMsgType.BINARY:
-                    await self._on_frame(message.data)
-                else:
+                if message.type is not WSMsgType.BINARY:
                     await self.fail(ErrorCode.UNEXPECTED_FRAME)
+                elif len(message.data) > self._max_frame_bytes:
+                    self._closing = True  # as aiohttp does for larger frames, whatever its version
+                    await self._ws.close(code=WSCloseCode.MESSAGE_TOO_BIG)
+                else:
+                    await self._on_frame(message.data)
                 if self._closing:
                     break
         except ConnectionClosing:
@@ -91,7 +104,8 @@ class RelayConnection:
 
     def offer(self, envelope: StoredEnvelope) -> None:
         """A new envelope for this reader's mailbox was written (its commit may still run)."""
-        self._live.put_nowait(envelope)
+        self.live.offer(envelope)
+        self._wakeup.set()
 
     async def send(self, frame: ServerFrame) -> None:
         """Send one frame; raises ConnectionClosing once the socket is gone."""
@@ -104,11 +118,11 @@ class RelayConnection:
         if isinstance(frame, Error):
             self._relay.metrics.errors_total[frame.code] += 1
 
-    async def fail(self, code: ErrorCode, request_id: int = 0) -> None:
-        """Send a fatal error and close with WebSocket code 4000 + code."""
+    async def fail(self, code: ErrorCode) -> None:
+        """Send a fatal error (request id 0) and close with WebSocket code 4000 + code."""
         self._closing = True
         try:
-            await self.send(Error(request_id, code))
+            await self.send(Error(0, code))
         except ConnectionClosing:
             return
         await self._ws.close(code=CLOSE_CODE_BASE + code)
@@ -132,14 +146,16 @@ class RelayConnection:
         if isinstance(frame, Auth):
             await self._on_auth(frame)
             return
+        if isinstance(frame, Ack) and self.mailbox_key is None:
+            await self.fail(ErrorCode.UNEXPECTED_FRAME)
+            return
         wait_s = self._frames.take(self._relay.monotonic())
         if wait_s:
             await self.refuse(frame.request_id, Refusal(ErrorCode.RATE_LIMITED, wait_s))
         elif isinstance(frame, Deposit):
             self._spawn(self._deposit(frame))
-        elif self.mailbox_key is None:
-            await self.fail(ErrorCode.UNEXPECTED_FRAME, frame.request_id)
         else:
+            assert self.mailbox_key is not None
             self._spawn(self._ack(self.mailbox_key, frame))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
@@ -162,7 +178,7 @@ class RelayConnection:
         try:
             now_s = int(self._relay.wall_clock())
             result = await self._relay.store.deposit(
-                frame.mailbox_key, frame.envelope_id, frame.ciphertext, now_s
+                frame.mailbox_key, envelope_id_of(frame.ciphertext), frame.ciphertext, now_s
             )
         except StorageError:
             await self.refuse(frame.request_id, Refusal(ErrorCode.STORAGE_FAILED, 1.0))
@@ -211,30 +227,37 @@ class RelayConnection:
         self._spawn(self._stream(frame.mailbox_key))
 
     async def _stream(self, mailbox_key: bytes) -> None:
-        store = self._relay.store
-        after = 0
         try:
-            first = await store.pending(mailbox_key, after, PENDING_PAGE)
+            after = await self._page(mailbox_key, 0, first=True)
+            await self.send(BacklogSent())
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                envelopes, dropped = self.live.take()
+                if dropped:  # the dropped envelopes, and any queued after them, are in the store
+                    self._relay.metrics.live_queue_overflows_total += 1
+                    after = await self._page(mailbox_key, after)
+                    continue
+                for envelope in envelopes:
+                    if envelope.seq > after:  # paged ones were committed before their page's query
+                        await self._send_envelope(envelope)
+                        after = envelope.seq
         except StorageError:
             await self.fail(ErrorCode.STORAGE_FAILED)
-            return
-        await self.send(AuthOk())
-        page = first
+
+    async def _page(self, mailbox_key: bytes, after: int, *, first: bool = False) -> int:
+        """Send the stored envelopes above `after` (AUTH_OK first if `first`); the last seq sent."""
         while True:
+            oldest_s = int(self._relay.wall_clock() - self._relay.limits.max_age_s)
+            page = await self._relay.store.pending(mailbox_key, after, PENDING_PAGE, oldest_s)
+            if first:
+                await self.send(AuthOk())
+                first = False
             for envelope in page:
                 await self._send_envelope(envelope)
                 after = envelope.seq
             if len(page) < PENDING_PAGE:
-                break
-            try:
-                page = await store.pending(mailbox_key, after, PENDING_PAGE)
-            except StorageError:
-                await self.fail(ErrorCode.STORAGE_FAILED)
-                return
-        while True:
-            envelope = await self._live.get()
-            if envelope.seq > after:  # paged envelopes were committed before their page's query
-                await self._send_envelope(envelope)
+                return after
 
     async def _send_envelope(self, envelope: StoredEnvelope) -> None:
         await self.send(Envelope(envelope.envelope_id, envelope.ciphertext))

@@ -14,6 +14,8 @@ from typing import Final
 from pigeon.relay.protocol import ErrorCode
 
 _IPV6_PREFIX: Final = 64  # one subscriber usually holds a whole /64
+# With the address table full, idle addresses are swept at most this often (a sweep is O(n)).
+TRACKED_IPS_SWEEP_S: Final = 1.0
 _MAX_U32: Final = 0xFFFFFFFF
 
 
@@ -40,6 +42,8 @@ class Limits:
     max_queued_writes: int = 10_000
     challenge_ttl_s: float = 60.0
     max_clock_skew_s: float = 300.0
+    handshake_timeout_s: float = 10.0
+    max_tracked_ips: int = 65_536
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,41 +145,59 @@ class Refusal:
 
 
 class AdmissionControl:
-    """Connection caps and per-IP rate limits of one relay process."""
+    """Connection caps and per-IP rate limits of one relay process.
+
+    `open`/`close` count every TCP connection, from accept (whether or not it ever becomes a
+    WebSocket); `admit`/`release` count connections per address. At most `max_tracked_ips`
+    addresses have state: a new address finds room or is refused before any state is made.
+    """
 
     def __init__(self, limits: Limits) -> None:
         self._limits = limits
         self._ips: dict[str, _IpState] = {}
         self._connections = 0
+        self._last_sweep = -math.inf
 
     @property
     def connections(self) -> int:
-        """Connections currently admitted."""
+        """Connections currently open (counted from accept)."""
         return self._connections
 
-    def admit(self, ip: str, now: float) -> Refusal | None:
-        """Count a new connection from `ip` (an `ip_key`), or say why it is refused."""
-        state = self._ips.get(ip) or self._ips.setdefault(ip, _IpState(self._limits, now))
+    def open(self) -> Refusal | None:
+        """Count a newly accepted connection against `max_connections`, or refuse it."""
         if self._connections >= self._limits.max_connections:
             return Refusal(ErrorCode.TOO_MANY_CONNECTIONS)
+        self._connections += 1
+        return None
+
+    def close(self) -> None:
+        """Forget one connection `open` counted."""
+        self._connections = max(0, self._connections - 1)
+
+    def admit(self, ip: str, now: float) -> Refusal | None:
+        """Count a connection from `ip` (an `ip_key`), or say why it is refused."""
+        state = self._ips.get(ip)
+        if state is None:
+            if not self._room_for_an_address(now):
+                return Refusal(ErrorCode.TOO_MANY_CONNECTIONS, TRACKED_IPS_SWEEP_S)
+            state = self._ips[ip] = _IpState(self._limits, now)
         if state.connections >= self._limits.max_connections_per_ip:
             return Refusal(ErrorCode.TOO_MANY_IP_CONNECTIONS)
         wait_s = state.connect_bucket.take(now)
         if wait_s:
             return Refusal(ErrorCode.CONNECT_RATE_LIMITED, wait_s)
         state.connections += 1
-        self._connections += 1
         return None
 
     def release(self, ip: str) -> None:
-        """Forget one admitted connection from `ip`."""
+        """Forget one connection `admit` counted for `ip`."""
         state = self._ips.get(ip)
         if state is not None and state.connections > 0:
             state.connections -= 1
-            self._connections -= 1
 
     def deposit(self, ip: str, size: int, now: float) -> Refusal | None:
-        """Charge a deposit of `size` bytes to `ip`, or say why it is refused."""
+        """Charge a deposit of `size` ciphertext bytes to `ip`, or say why it is refused."""
+        # An admitted connection's address keeps its state while the connection lasts.
         state = self._ips.get(ip) or self._ips.setdefault(ip, _IpState(self._limits, now))
         wait_s = state.deposit_bucket.take(now)
         if wait_s:
@@ -187,6 +209,7 @@ class AdmissionControl:
 
     def forget_idle(self, now: float) -> int:
         """Drop per-IP state with no connections and full buckets; returns how many."""
+        self._last_sweep = now
         idle = [
             ip
             for ip, state in self._ips.items()
@@ -202,3 +225,10 @@ class AdmissionControl:
     def tracked_ips(self) -> int:
         """How many IP keys are remembered (for metrics)."""
         return len(self._ips)
+
+    def _room_for_an_address(self, now: float) -> bool:
+        if len(self._ips) < self._limits.max_tracked_ips:
+            return True
+        if now - self._last_sweep >= TRACKED_IPS_SWEEP_S:
+            self.forget_idle(now)
+        return len(self._ips) < self._limits.max_tracked_ips

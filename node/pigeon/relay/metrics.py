@@ -20,6 +20,7 @@ class Gauges:
     queued_writes: int
     tracked_ips: int
     store_commits: int
+    live_queued_bytes: int
 
 
 class Metrics:
@@ -33,6 +34,7 @@ class Metrics:
         self.envelopes_delivered_total = 0
         self.envelopes_deleted_total = 0
         self.envelopes_purged_total = 0
+        self.live_queue_overflows_total = 0
         self.errors_total: Counter[ErrorCode] = Counter()
 
     def render(self, gauges: Gauges) -> str:
@@ -85,6 +87,13 @@ class Metrics:
         )
         _add(
             lines,
+            "live_queue_overflows_total",
+            "counter",
+            "times a slow reader's live queue overflowed and the reader paged from the store",
+            [("", self.live_queue_overflows_total)],
+        )
+        _add(
+            lines,
             "store_commits_total",
             "counter",
             "storage transactions committed (deposits per commit shows group commit at work)",
@@ -105,6 +114,7 @@ class Metrics:
             ("mailboxes", gauges.mailboxes, "mailboxes holding envelopes"),
             ("queued_writes", gauges.queued_writes, "storage operations waiting"),
             ("tracked_ips", gauges.tracked_ips, "addresses with rate-limit state"),
+            ("live_queued_bytes", gauges.live_queued_bytes, "ciphertext queued for readers"),
         ):
             _add(lines, name, "gauge", help_text, [("", value)])
         return "\n".join(lines) + "\n"

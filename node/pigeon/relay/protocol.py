@@ -3,6 +3,8 @@
 Every frame is one binary WebSocket message: `version (u8) | type (u8) | body`, big-endian
 integers, fixed-size fields first and the variable tail (ciphertext, id list) last, so a frame
 parses without length prefixes. `docs/protocol.md` ("Relay protocol") is the normative text.
+Version 2 names an envelope by a hash of its ciphertext (`envelope_id_of`), so nobody can take a
+genuine envelope's name first, and puts the purpose label first in the signed read message.
 Stdlib only: the client (`pigeon.transport.relay_client`) and the server share this codec.
 
 Raises (decoders): `MalformedFrame`, `UnsupportedVersion`, `UnknownFrameType`, all `FrameError`.
@@ -11,20 +13,25 @@ Raises (decoders): `MalformedFrame`, `UnsupportedVersion`, `UnknownFrameType`, a
 from __future__ import annotations
 
 import enum
+import hashlib
 import struct
 from dataclasses import dataclass
 from typing import Final
 
-VERSION: Final = 1
+VERSION: Final = 2
 KEY_LEN: Final = 32
 ENVELOPE_ID_LEN: Final = 16
 CHALLENGE_LEN: Final = 32
 SIGNATURE_LEN: Final = 64
 MAX_ACK_IDS: Final = 256
-READ_PURPOSE: Final = b"Pigeon.RelayRead.v1"
+READ_PURPOSE: Final = b"Pigeon.RelayRead.v2"
 MAX_URL_BYTES: Final = 2048
 # WebSocket close codes 4000-4999 are private; a fatal error closes with 4000 + its code.
 CLOSE_CODE_BASE: Final = 4000
+DEPOSIT_HEADER_BYTES: Final = 2 + 4 + KEY_LEN
+MAX_ACK_FRAME_BYTES: Final = 2 + 4 + MAX_ACK_IDS * ENVELOPE_ID_LEN
+# Frames up to twice the envelope limit (plus slack) are read and get a typed error.
+_FRAME_SLACK_BYTES: Final = 1024
 
 _HEADER = struct.Struct(">BB")
 _U32 = struct.Struct(">I")
@@ -62,10 +69,11 @@ class FrameType(enum.IntEnum):
     ENVELOPE = 0x84
     ACKED = 0x85
     ERROR = 0x86
+    BACKLOG_SENT = 0x87
 
 
 class ErrorCode(enum.IntEnum):
-    """Every error the relay sends; `FATAL_CODES` also close the connection."""
+    """Every error the relay sends; `docs/protocol.md` says which ones close the connection."""
 
     MALFORMED_FRAME = 1
     UNSUPPORTED_VERSION = 2
@@ -90,32 +98,16 @@ class ErrorCode(enum.IntEnum):
     SHUTTING_DOWN = 41
 
 
-FATAL_CODES: Final = frozenset(
-    {
-        ErrorCode.MALFORMED_FRAME,
-        ErrorCode.UNSUPPORTED_VERSION,
-        ErrorCode.UNEXPECTED_FRAME,
-        ErrorCode.CHALLENGE_USED,
-        ErrorCode.BAD_SIGNATURE,
-        ErrorCode.CHALLENGE_EXPIRED,
-        ErrorCode.CLOCK_SKEW,
-        ErrorCode.READER_REPLACED,
-        ErrorCode.TOO_MANY_CONNECTIONS,
-        ErrorCode.TOO_MANY_IP_CONNECTIONS,
-        ErrorCode.CONNECT_RATE_LIMITED,
-        ErrorCode.SHUTTING_DOWN,
-    }
-)
-# BAD_KEY is fatal in answer to AUTH (request id 0) and not in answer to a DEPOSIT.
+# BAD_KEY is fatal in answer to AUTH and not in answer to a DEPOSIT. Every fatal error carries
+# request id 0 (it ends the connection, not one request); every other error names its request.
 
 
 @dataclass(frozen=True, slots=True)
 class Deposit:
-    """Client: store `ciphertext` in the mailbox of `mailbox_key` under `envelope_id`."""
+    """Client: store `ciphertext` in the mailbox of `mailbox_key` (named `envelope_id_of` it)."""
 
     request_id: int
     mailbox_key: bytes
-    envelope_id: bytes
     ciphertext: bytes
 
 
@@ -156,6 +148,11 @@ class AuthOk:
 
 
 @dataclass(frozen=True, slots=True)
+class BacklogSent:
+    """Relay: every envelope the mailbox held at AUTH_OK was sent; later ones arrive live."""
+
+
+@dataclass(frozen=True, slots=True)
 class Envelope:
     """Relay: an envelope from the authenticated mailbox."""
 
@@ -180,21 +177,32 @@ class Error:
 
 
 ClientFrame = Deposit | Auth | Ack
-ServerFrame = Challenge | Stored | AuthOk | Envelope | Acked | Error
+ServerFrame = Challenge | Stored | AuthOk | Envelope | Acked | Error | BacklogSent
+
+
+def envelope_id_of(ciphertext: bytes) -> bytes:
+    """The name of an envelope in its mailbox: the first 16 bytes of SHA-256(ciphertext)."""
+    return hashlib.sha256(ciphertext).digest()[:ENVELOPE_ID_LEN]
+
+
+def max_frame_bytes(max_envelope_bytes: int) -> int:
+    """The largest client frame a relay with this envelope limit reads (larger: close 1009)."""
+    return max(2 * max_envelope_bytes + _FRAME_SLACK_BYTES, MAX_ACK_FRAME_BYTES)
 
 
 def read_signed_message(
     challenge: bytes, relay_url: str, timestamp_ms: int, mailbox_key: bytes
 ) -> bytes:
-    """The bytes a reader signs: challenge || u16 len || URL || purpose || u64 time || key."""
+    """The bytes a reader signs: purpose || challenge || u16 len || URL || u64 time || key."""
     url = relay_url.encode("utf-8")
     if len(challenge) != CHALLENGE_LEN or len(mailbox_key) != KEY_LEN:
         raise MalformedFrame("challenge or mailbox key has the wrong length")
     if len(url) > MAX_URL_BYTES:
         raise MalformedFrame("relay URL is too long")
     _check_u64(timestamp_ms)
+    # The fixed label comes first so that no relay-chosen bytes can start the message.
     return b"".join(
-        (challenge, _U16.pack(len(url)), url, READ_PURPOSE, _U64.pack(timestamp_ms), mailbox_key)
+        (READ_PURPOSE, challenge, _U16.pack(len(url)), url, _U64.pack(timestamp_ms), mailbox_key)
     )
 
 
@@ -204,11 +212,9 @@ def encode(frame: ClientFrame | ServerFrame) -> bytes:
         case Deposit():
             _check_request_id(frame.request_id)
             _check_len(frame.mailbox_key, KEY_LEN, "mailbox key")
-            _check_len(frame.envelope_id, ENVELOPE_ID_LEN, "envelope id")
             if not frame.ciphertext:
                 raise MalformedFrame("ciphertext is empty")
-            head = _U32.pack(frame.request_id) + frame.mailbox_key + frame.envelope_id
-            body = head + frame.ciphertext
+            body = _U32.pack(frame.request_id) + frame.mailbox_key + frame.ciphertext
         case Auth():
             _check_len(frame.mailbox_key, KEY_LEN, "mailbox key")
             _check_len(frame.signature, SIGNATURE_LEN, "signature")
@@ -224,7 +230,7 @@ def encode(frame: ClientFrame | ServerFrame) -> bytes:
         case Stored() | Acked():
             _check_request_id(frame.request_id)
             body = _U32.pack(frame.request_id)
-        case AuthOk():
+        case AuthOk() | BacklogSent():
             body = b""
         case Envelope():
             _check_len(frame.envelope_id, ENVELOPE_ID_LEN, "envelope id")
@@ -242,12 +248,10 @@ def decode_client_frame(data: bytes) -> ClientFrame:
     """Parse a frame a client sent; raises FrameError."""
     frame_type, body = _split(data, _CLIENT_TYPES)
     if frame_type is FrameType.DEPOSIT:
-        if len(body) <= 4 + KEY_LEN + ENVELOPE_ID_LEN:
+        if len(body) <= 4 + KEY_LEN:
             raise MalformedFrame("DEPOSIT is too short")
         request_id = _request_id(body)
-        key_end = 4 + KEY_LEN
-        id_end = key_end + ENVELOPE_ID_LEN
-        return Deposit(request_id, body[4:key_end], body[key_end:id_end], body[id_end:])
+        return Deposit(request_id, body[4 : 4 + KEY_LEN], body[4 + KEY_LEN :])
     if frame_type is FrameType.AUTH:
         if len(body) != KEY_LEN + 8 + SIGNATURE_LEN:
             raise MalformedFrame("AUTH has the wrong length")
@@ -279,10 +283,10 @@ def decode_server_frame(data: bytes) -> ServerFrame:
             return Error(request_id, ErrorCode(code), retry_after_ms)
         except ValueError as exc:
             raise MalformedFrame("ERROR carries an unknown code") from exc
-    if frame_type is FrameType.AUTH_OK:
+    if frame_type in (FrameType.AUTH_OK, FrameType.BACKLOG_SENT):
         if body:
-            raise MalformedFrame("AUTH_OK has a body")
-        return AuthOk()
+            raise MalformedFrame(f"{frame_type.name} has a body")
+        return AuthOk() if frame_type is FrameType.AUTH_OK else BacklogSent()
     if len(body) != 4:
         raise MalformedFrame("frame has the wrong length")
     request_id = _request_id(body)
@@ -290,10 +294,8 @@ def decode_server_frame(data: bytes) -> ServerFrame:
 
 
 def is_fatal(error: Error) -> bool:
-    """True if the relay closes the connection after sending `error`."""
-    if error.code is ErrorCode.BAD_KEY:
-        return error.request_id == 0
-    return error.code in FATAL_CODES
+    """True if the relay closes the connection after sending `error` (request id 0)."""
+    return error.request_id == 0
 
 
 _TYPE_OF: Final[dict[type, FrameType]] = {
@@ -306,6 +308,7 @@ _TYPE_OF: Final[dict[type, FrameType]] = {
     Envelope: FrameType.ENVELOPE,
     Acked: FrameType.ACKED,
     Error: FrameType.ERROR,
+    BacklogSent: FrameType.BACKLOG_SENT,
 }
 _CLIENT_TYPES: Final = frozenset({FrameType.DEPOSIT, FrameType.AUTH, FrameType.ACK})
 _SERVER_TYPES: Final = frozenset(FrameType) - _CLIENT_TYPES

@@ -1,8 +1,9 @@
-"""The relay's aiohttp application: WebSocket endpoint /v1, /healthz, /metrics, and the purge loop.
+"""The relay's HTTP server: WebSocket endpoint /v1, /healthz, /metrics, and the purge loop.
 
 `start_relay` opens the store, binds the listener and returns a `RunningRelay`; `aclose` stops
-taking connections, tells every client SHUTTING_DOWN and flushes the store. The wall clock and
-the randomness of challenges are injected so tests can age envelopes and challenges.
+taking connections, tells every client SHUTTING_DOWN and flushes the store. Connections are
+counted at accept (`pigeon.relay.gate`). The wall clock and the randomness of challenges are
+injected so tests can age envelopes and challenges.
 """
 
 from __future__ import annotations
@@ -19,27 +20,19 @@ from typing import Final
 from aiohttp import web
 
 from pigeon.relay.auth import KeyCheckCache
-from pigeon.relay.config import WEBSOCKET_PATH, RelayConfig, default_public_url
+from pigeon.relay.config import WEBSOCKET_PATH, RelayConfig, check_signed_urls, default_public_url
 from pigeon.relay.connection import RelayConnection
+from pigeon.relay.gate import GatedServer
 from pigeon.relay.limits import AdmissionControl, Limits, Quota, Refusal, ip_key
 from pigeon.relay.metrics import Gauges, Metrics
-from pigeon.relay.protocol import (
-    CLOSE_CODE_BASE,
-    ENVELOPE_ID_LEN,
-    KEY_LEN,
-    Error,
-    ErrorCode,
-    encode,
-)
+from pigeon.relay.protocol import CLOSE_CODE_BASE, Error, ErrorCode, encode, max_frame_bytes
 from pigeon.relay.storage import EnvelopeStore, SqliteStore, StoredEnvelope
 
 _LOGGER = logging.getLogger(__name__)
 
 HEARTBEAT_S: Final = 60.0
 VALID_KEY_CACHE_SIZE: Final = 16_384
-# Frames up to twice the envelope limit get a typed ENVELOPE_TOO_LARGE; aiohttp closes the
-# connection (code 1009) on anything larger, before reading it into memory.
-_FRAME_OVERHEAD: Final = 2 + 4 + KEY_LEN + ENVELOPE_ID_LEN + 1024
+SHUTDOWN_GRACE_S: Final = 2.0  # a client that reads nothing cannot hold up a shutdown
 
 
 class Relay:
@@ -64,9 +57,16 @@ class Relay:
         self.monotonic = monotonic
         self.token_bytes = token_bytes
         self.admission = AdmissionControl(limits)
+        self.server = GatedServer(
+            self.route,
+            self.admission,
+            limits,
+            per_ip_at_accept=not behind_proxy,
+            monotonic=monotonic,
+        )
         self.metrics = Metrics()
         self._readers: dict[bytes, RelayConnection] = {}
-        self._connections: set[RelayConnection] = set()
+        self._connections: dict[RelayConnection, asyncio.Transport | None] = {}
         self.valid_keys = KeyCheckCache(VALID_KEY_CACHE_SIZE)
         store.set_insert_listener(self.deliver)
 
@@ -109,69 +109,62 @@ class Relay:
             queued_writes=self.store.queued_writes(),
             tracked_ips=self.admission.tracked_ips(),
             store_commits=stats.commits,
+            live_queued_bytes=sum(r.live.held_bytes for r in self._readers.values()),
         )
 
-    async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
+    async def route(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Serve /v1 (WebSocket), /healthz and /metrics."""
+        if request.method not in ("GET", "HEAD"):
+            return web.Response(status=405)
+        if request.path == WEBSOCKET_PATH:
+            return await self.handle_websocket(request)
+        if request.path == "/healthz":
+            if self.store.healthy():
+                return web.Response(text="ok\n")
+            return web.Response(status=503, text="store unavailable\n")
+        if request.path == "/metrics":
+            text = self.metrics.render(self.gauges())
+            return web.Response(text=text, content_type="text/plain", charset="utf-8")
+        return web.Response(status=404)
+
+    async def handle_websocket(self, request: web.BaseRequest) -> web.WebSocketResponse:
         """Admit, then serve one WebSocket connection."""
         ws = web.WebSocketResponse(
-            max_msg_size=2 * self.limits.max_envelope_bytes + _FRAME_OVERHEAD,
+            # aiohttp closes (1009) on a message of max_msg_size bytes or more, before reading it.
+            max_msg_size=max_frame_bytes(self.limits.max_envelope_bytes) + 1,
             heartbeat=HEARTBEAT_S,
             compress=False,
         )
         await ws.prepare(request)
         ip = ip_key(_client_address(request, self.behind_proxy))
-        refusal = self.admission.admit(ip, self.monotonic())
+        refusal = self.server.upgraded(request.protocol)
+        if refusal is None and self.behind_proxy:
+            refusal = self.server.admit_forwarded(request.protocol, ip)
         if refusal is not None:
             await _refuse_connection(ws, refusal)
             self.metrics.errors_total[refusal.code] += 1
             return ws
         self.metrics.connections_total += 1
         connection = RelayConnection(self, ws, ip)
-        self._connections.add(connection)
+        self._connections[connection] = request.transport
         try:
             await connection.serve()
         finally:
-            self._connections.discard(connection)
-            self.admission.release(ip)
+            self._connections.pop(connection, None)
         return ws
 
     async def shut_down_connections(self) -> None:
-        """Tell every connected client SHUTTING_DOWN and close its socket."""
-        await asyncio.gather(
-            *(c.fail(ErrorCode.SHUTTING_DOWN) for c in list(self._connections)),
-            return_exceptions=True,
-        )
-
-
-RELAY_KEY: Final = web.AppKey("relay", Relay)
-
-
-async def _healthz(request: web.Request) -> web.Response:
-    relay = request.app[RELAY_KEY]
-    if relay.store.healthy():
-        return web.Response(text="ok\n")
-    return web.Response(status=503, text="store unavailable\n")
-
-
-async def _metrics(request: web.Request) -> web.Response:
-    relay = request.app[RELAY_KEY]
-    return web.Response(
-        text=relay.metrics.render(relay.gauges()), content_type="text/plain", charset="utf-8"
-    )
-
-
-async def _websocket(request: web.Request) -> web.WebSocketResponse:
-    return await request.app[RELAY_KEY].handle_websocket(request)
-
-
-def build_app(relay: Relay) -> web.Application:
-    """The aiohttp application serving `relay`."""
-    app = web.Application()
-    app[RELAY_KEY] = relay
-    app.router.add_get(WEBSOCKET_PATH, _websocket)
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/metrics", _metrics)
-    return app
+        """Tell every connected client SHUTTING_DOWN and close its socket; after a grace, cut
+        the sockets of clients that did not take it (one that reads nothing never would)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SHUTDOWN_GRACE_S):
+                await asyncio.gather(
+                    *(c.fail(ErrorCode.SHUTTING_DOWN) for c in list(self._connections)),
+                    return_exceptions=True,
+                )
+        for transport in list(self._connections.values()):
+            if transport is not None:
+                transport.abort()
 
 
 @dataclass(slots=True)
@@ -179,7 +172,7 @@ class RunningRelay:
     """A relay bound to a port; `url` is the first URL readers sign for."""
 
     relay: Relay
-    runner: web.AppRunner
+    runner: web.ServerRunner
     purge_task: asyncio.Task[None]
     host: str
     port: int
@@ -211,7 +204,11 @@ async def start_relay(
     monotonic: Callable[[], float] = time.monotonic,
     token_bytes: Callable[[int], bytes] = secrets.token_bytes,
 ) -> RunningRelay:
-    """Open the store, bind `config.listen` and start serving; raises StorageError, OSError."""
+    """Open the store, bind `config.listen` and start serving.
+
+    Raises RelayConfigError (no URL a client could sign), StorageError, OSError.
+    """
+    check_signed_urls(config)
     store = await SqliteStore.open(config.resolved_data_dir(), Quota.from_limits(config.limits))
     relay = Relay(
         store,
@@ -222,7 +219,7 @@ async def start_relay(
         monotonic=monotonic,
         token_bytes=token_bytes,
     )
-    runner = web.AppRunner(build_app(relay), access_log=None, handle_signals=False)
+    runner = web.ServerRunner(relay.server, handle_signals=False)
     try:
         await runner.setup()
         site = web.TCPSite(runner, config.host, config.port, backlog=1024)
@@ -257,7 +254,7 @@ async def _refuse_connection(ws: web.WebSocketResponse, refusal: Refusal) -> Non
         await ws.close(code=CLOSE_CODE_BASE + refusal.code)
 
 
-def _client_address(request: web.Request, behind_proxy: bool) -> str:
+def _client_address(request: web.BaseRequest, behind_proxy: bool) -> str:
     if behind_proxy:
         forwarded = request.headers.get("X-Forwarded-For", "")
         last_hop = forwarded.rsplit(",", 1)[-1].strip()

@@ -96,8 +96,13 @@ class EnvelopeStore(Protocol):
     ) -> DepositResult:
         """Store an envelope unless a quota refuses it; a known id is a duplicate, not an error."""
 
-    async def pending(self, mailbox_key: bytes, after_seq: int, limit: int) -> list[StoredEnvelope]:
-        """Up to `limit` envelopes of a mailbox with `seq` above `after_seq`, oldest first."""
+    async def pending(
+        self, mailbox_key: bytes, after_seq: int, limit: int, oldest_s: int
+    ) -> list[StoredEnvelope]:
+        """Up to `limit` envelopes of a mailbox with `seq` above `after_seq`, oldest first.
+
+        Envelopes deposited before `oldest_s` are expired: they are skipped even before a purge.
+        """
 
     async def delete(self, mailbox_key: bytes, envelope_ids: tuple[bytes, ...]) -> int:
         """Delete envelopes of one mailbox; unknown ids are ignored; returns how many went."""
@@ -112,7 +117,7 @@ class EnvelopeStore(Protocol):
         """Operations waiting for the writer (back-pressure signal)."""
 
     def healthy(self) -> bool:
-        """False once the store cannot serve any more operations."""
+        """False once the store cannot serve operations, or while its last transaction failed."""
 
     async def aclose(self) -> None:
         """Finish queued operations and close; idempotent."""
@@ -147,6 +152,7 @@ class SqliteStore:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._failed = False
+        self._last_commit_failed = False  # cleared by the next transaction that commits
         self._inserted: list[tuple[bytes, StoredEnvelope]] = []  # writer thread only
         self._listener: InsertListener | None = None
         self.commits = 0
@@ -174,13 +180,15 @@ class SqliteStore:
         )
         return result
 
-    async def pending(self, mailbox_key: bytes, after_seq: int, limit: int) -> list[StoredEnvelope]:
+    async def pending(
+        self, mailbox_key: bytes, after_seq: int, limit: int, oldest_s: int
+    ) -> list[StoredEnvelope]:
         """See `EnvelopeStore.pending`."""
         rows = await self._submit(
             run=lambda db: db.execute(
                 "SELECT seq, envelope_id, ciphertext FROM envelopes"
-                " WHERE mailbox = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (mailbox_key, after_seq, limit),
+                " WHERE mailbox = ? AND seq > ? AND deposited_s >= ? ORDER BY seq LIMIT ?",
+                (mailbox_key, after_seq, oldest_s, limit),
             ).fetchall()
         )
         return [StoredEnvelope(seq, bytes(eid), bytes(ct)) for seq, eid, ct in rows]
@@ -211,6 +219,9 @@ class SqliteStore:
 
     def healthy(self) -> bool:
         """See `EnvelopeStore.healthy`."""
+        return self._usable() and not self._last_commit_failed
+
+    def _usable(self) -> bool:
         alive = self._thread is not None and self._thread.is_alive()
         return alive and not self._closed and not self._failed
 
@@ -227,7 +238,7 @@ class SqliteStore:
         run: Callable[[sqlite3.Connection], Any] | None = None,
         deposit: tuple[bytes, bytes, bytes, int] | None = None,
     ) -> Any:
-        if not self.healthy():
+        if not self._usable():  # a failed commit does not stop the next one from trying
             raise StorageError("the store is closed or failed")
         assert self._loop is not None
         op = _Op(self._loop.create_future(), run, deposit)
@@ -294,8 +305,10 @@ class SqliteStore:
             self._inserted = []
             db.execute("COMMIT")
             self.commits += 1
+            self._last_commit_failed = False
         except Exception as exc:  # the writer must answer every waiter, whatever went wrong
             _LOGGER.error("store transaction failed: %s", type(exc).__name__)
+            self._last_commit_failed = True
             self._inserted = []
             if db.in_transaction:
                 db.execute("ROLLBACK")

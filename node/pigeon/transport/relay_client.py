@@ -4,8 +4,9 @@ One `RelayClient` keeps one WebSocket to one relay URL, reconnecting with jitter
 backoff. `deposit` returns once the relay answered STORED (durable). `read` authenticates with a
 signer the caller passes in (so this room needs no crypto) and hands each envelope to the caller's
 handler; the acknowledgement goes out only after the handler returned, so the caller stores first.
-Envelope ids already handled are remembered (bounded) and acknowledged again without a second
-call: the relay delivers at least once.
+Envelope ids (hashes of the ciphertext) already handled are remembered (bounded) and acknowledged
+again without a second call: the relay delivers at least once. When the relay says the stored
+backlog is sent, what was handled is acknowledged at once and `caught_up` turns true.
 
 `uplink_status` tells the UI whether there is a default route and which relays are connected.
 
@@ -34,6 +35,7 @@ from pigeon.relay.protocol import (
     Acked,
     Auth,
     AuthOk,
+    BacklogSent,
     Challenge,
     ClientFrame,
     Deposit,
@@ -192,7 +194,7 @@ class _Link:
         self.ws = ws
         self.challenge: asyncio.Future[bytes] = loop.create_future()
         self.auth: asyncio.Future[None] | None = None
-        self.envelopes: asyncio.Queue[Envelope | object] = asyncio.Queue()
+        self.envelopes: asyncio.Queue[Envelope | BacklogSent | object] = asyncio.Queue()
         self.error: TransportError | None = None
         self._pending: dict[int, asyncio.Future[None]] = {}
         self._next_id = 0
@@ -252,8 +254,8 @@ class _Link:
                 self._settle(request_id, None)
             case AuthOk() if self.auth is not None and not self.auth.done():
                 self.auth.set_result(None)
-            case Envelope():
-                self.envelopes.put_nowait(frame)
+            case Envelope() | BacklogSent() if self.auth is not None and self.auth.done():
+                self.envelopes.put_nowait(frame)  # in order: the marker follows the backlog
             case Error():
                 self._on_error(frame)
             case _:
@@ -320,20 +322,26 @@ class RelayClient:
         self._link: _Link | None = None
         self._lock = asyncio.Lock()
         self._closed = False
+        self._caught_up: _Link | None = None
 
     @property
     def connected(self) -> bool:
         """True while a WebSocket to the relay is open."""
         return self._link is not None and self._link.alive
 
+    @property
+    def caught_up(self) -> bool:
+        """True once this link's read handled every envelope the mailbox held when it opened."""
+        return self.connected and self._caught_up is self._link
+
     async def connect(self) -> None:
         """Open the WebSocket if it is not open, retrying with backoff; raises RelayBroken."""
         await self._ensure_link()
 
-    async def deposit(self, mailbox_key: bytes, envelope_id: bytes, ciphertext: bytes) -> None:
-        """Return once the relay stored the envelope durably (a known id counts as stored)."""
+    async def deposit(self, mailbox_key: bytes, ciphertext: bytes) -> None:
+        """Return once the relay stored the envelope durably (one already held counts as stored)."""
         link = await self._ensure_link()
-        future = await link.request(lambda rid: Deposit(rid, mailbox_key, envelope_id, ciphertext))
+        future = await link.request(lambda rid: Deposit(rid, mailbox_key, ciphertext))
         await future
 
     async def read(self, public_key: bytes, sign: Signer, on_envelope: EnvelopeHandler) -> None:
@@ -386,6 +394,12 @@ class RelayClient:
                 await self._ack(link, to_ack)
                 to_ack = []
             item = await link.envelopes.get()
+            if isinstance(item, BacklogSent):
+                if to_ack:
+                    await self._ack(link, to_ack)
+                    to_ack = []
+                self._caught_up = link
+                continue
             if not isinstance(item, Envelope):
                 assert link.error is not None
                 raise link.error
