@@ -1,14 +1,21 @@
-"""BleCentral's dialing decisions, with a host stand-in and a dial that fails as a radio's can."""
+"""BleCentral's dialing decisions and service choice, with stand-ins for the host and a dial."""
 
 from __future__ import annotations
 
 import random
 
+from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
+from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 
-from pigeon.transport.ble.central import BleCentral, CentralLink, Sighting
-from pigeon.transport.ble.gatt import MANUFACTURER_ID, SERVICE_UUID
+from pigeon.transport.ble.central import (
+    BleCentral,
+    CentralLink,
+    Sighting,
+    pigeon_characteristics,
+)
+from pigeon.transport.ble.gatt import MANUFACTURER_ID, RX_UUID, SERVICE_UUID, TX_UUID
 from pigeon.transport.ble.policy import PacerParams
 
 PEER = "00:AA:01:01:00:01"
@@ -63,8 +70,33 @@ async def test_a_failed_dial_starts_patience_over() -> None:
     central._on_advertisement(device, _advert())
     sighting = central._next(now[0])
     assert isinstance(sighting, Sighting)  # patience ran out: dial
-    await central._dial(sighting)
-    now[0] = 200.0  # well past any backoff
-    central._on_advertisement(device, _advert())
+    await central._dial(sighting)  # fails at t=12
+    now[0] = 20.0  # past the backoff, and no new advertisement (BlueZ repeats none)
     assert central._next(now[0]) is None
-    assert host.asked[-1] == 0.0  # waiting again from this sighting, not from the first one
+    assert host.asked[-1] == 8.0  # waiting again since the failure, not since t=0
+    now[0] = 22.5
+    assert central._next(now[0]) is not None  # patience ran out again: the peer is still known
+
+
+def _add_service(
+    services: BleakGATTServiceCollection, handle: int, uuids: tuple[str, ...] = (RX_UUID, TX_UUID)
+) -> None:
+    service = BleakGATTService(None, handle, SERVICE_UUID)
+    services.add_service(service)
+    for offset, uuid in enumerate(uuids, start=1):
+        char = BleakGATTCharacteristic(None, handle + offset, uuid, ["notify"], lambda: 20, service)
+        services.add_characteristic(char)
+
+
+def test_the_newest_pigeon_service_is_used_when_bluez_lists_two() -> None:
+    services = BleakGATTServiceCollection()
+    _add_service(services, 0x21)
+    _add_service(services, 0x2A)
+    _add_service(services, 0x40, (RX_UUID,))  # incomplete: not a service to use
+    found = pigeon_characteristics(services)
+    assert found is not None
+    assert [c.handle for c in found] == [0x2B, 0x2C]
+
+
+def test_no_pigeon_service_is_none() -> None:
+    assert pigeon_characteristics(BleakGATTServiceCollection()) is None

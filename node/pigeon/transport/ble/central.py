@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final, Protocol
 
 from pigeon.transport.base import Broken, Busy
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from bleak.backends.characteristic import BleakGATTCharacteristic
     from bleak.backends.device import BLEDevice
     from bleak.backends.scanner import AdvertisementData
+    from bleak.backends.service import BleakGATTServiceCollection
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -102,6 +103,23 @@ def identifier_from(adv: AdvertisementData) -> bytes | None:
     if data is None or len(data) != IDENTIFIER_LEN:
         return None
     return bytes(data)
+
+
+def pigeon_characteristics(
+    services: BleakGATTServiceCollection,
+) -> tuple[BleakGATTCharacteristic, BleakGATTCharacteristic] | None:
+    """The RX and TX characteristics of the peer's Pigeon service, or None.
+
+    After the peer registered its service again (its node or bluetoothd restarted), BlueZ can
+    still list the earlier registration beside the new one for a while: the service with the
+    highest handle that has both characteristics is the newest.
+    """
+    ours = [s for s in services if s.uuid == SERVICE_UUID]
+    for service in sorted(ours, key=lambda s: s.handle, reverse=True):
+        rx, tx = service.get_characteristic(RX_UUID), service.get_characteristic(TX_UUID)
+        if rx is not None and tx is not None:
+            return rx, tx
+    return None
 
 
 class Refused(Broken):
@@ -313,13 +331,20 @@ class BleCentral:
         if self._links.get(link.address) is not link:
             return
         del self._links[link.address]
-        self._seen.pop(link.address, None)  # patience (see CentralHost.wants) starts over
+        self._restart_patience(link.address)
         was_up = link.up
         # Two controllers share one LE connection: disconnecting it would also cut the link
         # the peer dialed to us.
         await link.close(say_bye, disconnect and not self._host.shares_connection(link.address))
         if was_up:
             self._host.central_link_down(link, reason)
+
+    def _restart_patience(self, address: str) -> None:
+        # The sighting stays: BlueZ reports an unchanged advertisement only once, so dropping
+        # it would leave the peer unseen until its device object expires (30 s).
+        sighting = self._seen.get(address)
+        if sighting is not None:
+            self._seen[address] = replace(sighting, first_seen=self._clock())
 
     def _on_advertisement(self, device: BLEDevice, adv: AdvertisementData) -> None:
         identifier = identifier_from(adv)
@@ -393,7 +418,7 @@ class BleCentral:
             # Patience (CentralHost.wants) starts over: two nodes that dialed each other at
             # once (the higher one out of patience) would otherwise retry in step, each
             # initiating while the other does, until both time out again.
-            self._seen.pop(address, None)
+            self._restart_patience(address)
             why = str(exc) or type(exc).__name__
             _LOGGER.info("dial %s failed (%s); next try in %.1f s", address, why, delay)
             duplicate = isinstance(exc, Refused) and exc.reason == ByeReason.DUPLICATE
@@ -431,10 +456,10 @@ class BleCentral:
         )
         self._pending = client
         await client.connect()
-        rx = client.services.get_characteristic(RX_UUID)
-        tx = client.services.get_characteristic(TX_UUID)
-        if rx is None or tx is None:
+        found = pigeon_characteristics(client.services)
+        if found is None:
             raise Broken("the peer has no Pigeon characteristics")
+        rx, tx = found
         limit = await self._frame_limit(rx)
         link = CentralLink(
             client,
