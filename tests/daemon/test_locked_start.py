@@ -35,7 +35,7 @@ async def test_a_failed_auto_unlock_leaves_the_node_running_and_locked(tmp_path:
     node = Node(config, fast)
     stop = asyncio.Event()
     task = asyncio.create_task(node.run(stop))
-    await wait_until(lambda: node.ready.is_set() and node.endpoint._opened.is_set())
+    await wait_until(lambda: node.ready.is_set() and node.endpoint.vault_opened.is_set())
     await asyncio.sleep(0.5)  # many restart backoffs: a failing part would have given up by now
     assert not task.done()
     messenger_part = node.supervisor.status()["messenger"]
