@@ -1,0 +1,119 @@
+"""Which sessions may open an envelope, from its recipient tag alone (sans-IO).
+
+The tag decides, never a search over the contacts:
+- a contact's session tag: that contact's session only;
+- our intro tag (public: anyone with our card computes it): handshake messages 1 and 3, and
+  ratchet messages only for sessions in their *intro window*, i.e. whose contact may still lack
+  our session tag key. The window is open with new ratchet keys allowed (DH steps) from the
+  moment a session is established until the contact first writes to our session tag (then it
+  has our key); after that, for `envelope_lifetime_s` more, it admits only messages under
+  ratchet keys the session already knows (envelopes the contact wrote to our intro tag before
+  it learnt our key, still being retried): no DH step. Then it is closed;
+- a reply tag (ours, for message 2 of our own initiation): handshake replies only;
+- any other tag: nothing (the router serves only our tags; a relay mailbox takes anything).
+When the contact first wrote to our session tag is kept in the vault as owner secret
+`intro-closed:<contact id>` (`encode_closed_at`); a new session deletes it.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final
+
+from pigeon.mesh.tags import tags_for_window
+from pigeon.messenger.addressing import TagBook, intro_tag_key
+from pigeon.messenger.errors import MalformedEnvelope
+
+INTRO_CLOSED_PREFIX: Final = "intro-closed:"
+_CLOSED_AT: Final = struct.Struct(">Bd")
+_CLOSED_VERSION: Final = 1
+
+
+class RouteKind(Enum):
+    """What an envelope's recipient tag is to us."""
+
+    UNSERVED = "unserved"
+    INTRO = "intro"
+    REPLY = "reply"
+    SESSION = "session"
+
+
+@dataclass(frozen=True, slots=True)
+class IntroWindow:
+    """A session that may still get ratchet messages on our intro tag."""
+
+    contact_id: str
+    closed_at: float | None  # None: the contact may not have our tag key (new chains expected)
+
+
+@dataclass(frozen=True, slots=True)
+class Try:
+    """One session to try an envelope with, and whether it may take a DH step for it."""
+
+    contact_id: str
+    new_chain: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Routes:
+    """The served tags (`book`), which of them are intro tags, and the open intro windows."""
+
+    book: TagBook
+    intro_tags: frozenset[bytes]
+    windows: tuple[IntroWindow, ...]
+    tail_s: float
+
+    @classmethod
+    def build(
+        cls,
+        book: TagBook,
+        own_public_key: bytes,
+        windows: Iterable[IntroWindow],
+        tail_s: float,
+        now: float,
+    ) -> Routes:
+        """Routes over `book` (built at `now` too); `tail_s` is the envelope lifetime."""
+        intro = frozenset(tags_for_window(intro_tag_key(own_public_key), now))
+        return cls(book, intro, tuple(windows), tail_s)
+
+    def kind(self, tag: bytes) -> RouteKind:
+        """What `tag` is to us."""
+        if tag not in self.book.owners:
+            return RouteKind.UNSERVED
+        if self.book.owners[tag] is not None:
+            return RouteKind.SESSION
+        return RouteKind.INTRO if tag in self.intro_tags else RouteKind.REPLY
+
+    def tries(self, tag: bytes, now: float) -> list[Try]:
+        """The sessions a ratchet message addressed to `tag` may be for, at `now`."""
+        kind = self.kind(tag)
+        if kind is RouteKind.SESSION:
+            owner = self.book.owners[tag]
+            assert owner is not None  # SESSION tags have an owner
+            return [Try(owner, True)]
+        if kind is not RouteKind.INTRO:
+            return []
+        return [
+            Try(window.contact_id, window.closed_at is None)
+            for window in self.windows
+            if window.closed_at is None or now < window.closed_at + self.tail_s
+        ]
+
+    def waits_for_tag_key(self, contact_id: str) -> bool:
+        """Whether the contact's intro window is open with new chains allowed."""
+        return any(w.contact_id == contact_id and w.closed_at is None for w in self.windows)
+
+
+def encode_closed_at(at: float) -> bytes:
+    """The stored form of the time a contact first wrote to our session tag."""
+    return _CLOSED_AT.pack(_CLOSED_VERSION, at)
+
+
+def decode_closed_at(data: bytes) -> float:
+    """Parse `encode_closed_at`; raises MalformedEnvelope."""
+    if len(data) != _CLOSED_AT.size or data[0] != _CLOSED_VERSION:
+        raise MalformedEnvelope("intro-closed record is malformed")
+    return float(_CLOSED_AT.unpack(data)[1])
