@@ -204,7 +204,7 @@ async def test_a_failed_deposit_is_tried_again_when_the_messenger_retries(tmp_pa
     bridge = RelayBridge(
         (),
         owner=lambda: None,
-        store=lambda envelope_id, data: asyncio.sleep(0),
+        store=lambda url, envelope_id, data: asyncio.sleep(0),
         targets=lambda packet: DepositTarget(key.public_key, (url,)),
         on_relayed=relayed.append,
         on_status=lambda relays: None,

@@ -26,6 +26,7 @@ from pigeon.daemon.status import OwnerView
 from pigeon.mesh.errors import MalformedPacket
 from pigeon.mesh.packet import Packet, decode_packet
 from pigeon.messenger.api import LockChanged, MessengerError
+from pigeon.messenger.first_contact import relay_source
 from pigeon.store.keeper import DataDir
 from pigeon.ui.oled import Message
 
@@ -99,17 +100,21 @@ class EndpointDriver:
         self.send(self.messenger.handle_packet(packet, self._clock()))
         self._wake.set()
 
-    async def store_from_relay(self, envelope_id: bytes, data: bytes) -> None:
-        """An envelope from the owner's relay mailbox; returns once it is durable (vault or
-        spool), so that the relay client may acknowledge it. Raises MessengerError if not."""
+    async def store_from_relay(self, url: str, envelope_id: bytes, data: bytes) -> None:
+        """An envelope from the owner's mailbox at relay `url`; returns once it is durable
+        (vault or spool), so that the relay client may acknowledge it. Raises MessengerError
+        if not. The messenger checks its tag and budgets it as coming from that relay."""
         try:
             packet = decode_packet(data)
         except MalformedPacket as exc:
             _LOGGER.info("dropped a malformed envelope from a relay: %s", exc)
             return  # acknowledged: it can never become readable
         await self._opened.wait()
-        self.send(self.messenger.handle_packet(packet, self._clock()))
+        self.send(self.messenger.handle_packet(packet, self._clock(), relay_source(url)))
         self._wake.set()
+        # A relay hands over a whole mailbox at once, and awaiting queued items never yields:
+        # let the page, the radio and the other relays run between two envelopes.
+        await asyncio.sleep(0)
 
     def mark_read(self, message_id: str) -> None:
         """The owner opened a message on the OLED: its conversation is read."""
@@ -143,6 +148,12 @@ class EndpointDriver:
                     self._refresh_tags(now)
                 if events or ticked:
                     self.refresh_owner_view()
+                if self.messenger.held_pending:
+                    # Held and parked envelopes go a slice at a time: the page, the radio
+                    # and the relays run between two slices.
+                    self.send(self.messenger.process_held(now))
+                    await asyncio.sleep(0)
+                    continue
                 # asyncio.timeout, not wait_for: 3.11's wait_for loses a cancel that arrives
                 # together with a wakeup, and the identity reset must be able to stop this loop.
                 with contextlib.suppress(TimeoutError):
