@@ -104,7 +104,7 @@ class MessengerCore:
         self._budget = FirstContactBudget(self._config.first_contact)
         self._held_dirty = True  # the spool may hold envelopes not queued for processing yet
         self._held: deque[tuple[Packet, frozenset[str] | None]] = deque()
-        self._fresh: set[str] = set()  # contacts with a new session since parked ones were tried
+        self._fresh: dict[str, float] = {}  # contact -> when its new session was established
 
     # -- lock ----------------------------------------------------------------------------------
 
@@ -228,9 +228,6 @@ class MessengerCore:
         self._remember_recipients(work.recipients)
         if work.tags_changed:
             self._routes = None
-        if work.established:  # parked envelopes may open now, with these sessions
-            self._fresh |= work.established
-            self._held_dirty = True
         self._announce(work)
 
     def _remember_recipients(self, recipients: dict[bytes, str]) -> None:
@@ -381,6 +378,9 @@ class MessengerCore:
             for packet in packets:
                 if inbox.handle(work, packet, routes, now, source, only):
                     unreadable.append(packet)
+        for contact_id in work.established:  # envelopes parked before may open now
+            self._fresh[contact_id] = now
+            self._held_dirty = True
         return unreadable
 
     def _hold(self, packet: Packet, now: float, depositor: str = HELD_LOCKED) -> None:
@@ -460,9 +460,9 @@ class MessengerCore:
         with storage_errors():
             batch = spool.owner_held(HELD_BATCH)
         more = len(batch) == HELD_BATCH  # more wait: queued once these are done
-        fresh = frozenset(self._fresh)
+        fresh = dict(self._fresh)
         if not more:
-            self._fresh = set()
+            self._fresh = {}
         self._held_dirty = more
         expired: list[bytes] = []
         for held in batch:
@@ -476,8 +476,10 @@ class MessengerCore:
                 expired.append(held.packet_id)
             elif held.depositor != HELD_PARKED:
                 self._held.append((packet, None))
-            elif fresh:
-                self._held.append((packet, fresh))
+            else:  # only the sessions established since it was parked
+                only = frozenset(c for c, at in fresh.items() if at >= held.stored_at)
+                if only:
+                    self._held.append((packet, only))
         with storage_errors():
             spool.apply([DropEnvelope(packet_id) for packet_id in expired])
 
