@@ -15,21 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from pigeon.crypto.card import ContactCard
 from pigeon.crypto.ratchet import DoubleRatchet
-from pigeon.mesh.packet import Packet
 from pigeon.mesh.tags import tags_for_window
-from pigeon.messenger.addressing import address, intro_tag_key
+from pigeon.messenger.addressing import intro_tag_key
 from pigeon.messenger.config import MessengerConfig
 from pigeon.messenger.endpoint import HELD_SLICE
-from pigeon.messenger.envelope import Hello, RatchetEnvelope, encode_envelope
 from pigeon.messenger.first_contact import FirstContactPolicy, relay_source
-from pigeon.messenger.packets import HANDSHAKE_FLAGS, EnvelopeFrame
 from tests.messenger.helpers import PASSPHRASE, T0, Endpoint, Wire, befriend
+from tests.messenger.junk import card_key, intro_tag_at, junk_hello, junk_ratchet
 
 DAY_S = 86_400.0
 RELAY = relay_source("ws://relay.example/v1")
-_junk_rng = random.Random(7)
 
 
 @pytest.fixture
@@ -57,30 +53,6 @@ def friends(tmp_path: Path) -> Iterator[list[Endpoint]]:
         endpoint.close()
 
 
-def public_key(endpoint: Endpoint) -> bytes:
-    return ContactCard.from_text(endpoint.messenger.own_card_text()).mailbox_key
-
-
-def junk_ratchet(tag: bytes, now: float) -> Packet:
-    """The costliest junk: a new ratchet key at message 0 (a DH step), then random bytes."""
-    frame = EnvelopeFrame.new(_junk_rng.randbytes, tag, int(now + 3600))
-    message = _x25519_public() + bytes(8) + _junk_rng.randbytes(512 + 16)
-    return frame.packet(encode_envelope(RatchetEnvelope(message)))
-
-
-def junk_hello(tag: bytes, now: float) -> Packet:
-    """A HELLO anyone could write: a fresh ephemeral key, a random handshake id."""
-    rng = _junk_rng.randbytes
-    frame = EnvelopeFrame.new(rng, tag, int(now + 3600), HANDSHAKE_FLAGS, receipted=False)
-    return frame.packet(encode_envelope(Hello(rng(16), rng(32), _x25519_public())))
-
-
-def _x25519_public() -> bytes:
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
-    return X25519PrivateKey.generate().public_key().public_bytes_raw()
-
-
 def converse(bob: Endpoint, friend: Endpoint, now: float) -> None:
     """Bob and `friend` set up a session and each writes to the other's session tag."""
     wire = Wire(friend, bob)
@@ -93,7 +65,7 @@ def converse(bob: Endpoint, friend: Endpoint, now: float) -> None:
 
 
 def intro_tag(endpoint: Endpoint, now: float) -> bytes:
-    return address(intro_tag_key(public_key(endpoint)), now)
+    return intro_tag_at(endpoint.messenger.own_card_text(), now)
 
 
 def test_junk_on_the_intro_tag_tries_no_session_of_settled_contacts(
@@ -146,8 +118,8 @@ def test_an_envelope_for_a_tag_we_do_not_serve_is_dropped_unread(
         friend.messenger.send_text(bob_id, "hello", T0)
         wire.pump(T0)
     steps = dh_steps[0]
-    for _ in range(5):
-        junk = junk_ratchet(_junk_rng.randbytes(16), T0 + 2)
+    for index in range(5):
+        junk = junk_ratchet(random.Random(index).randbytes(16), T0 + 2)
         assert bob.messenger.handle_packet(junk, T0 + 2, RELAY) == []
     assert dh_steps[0] == steps
     assert bob.messenger.stats["unserved_tag"] == 5
@@ -204,7 +176,7 @@ def test_a_hello_is_answered_only_on_the_intro_tag(alice: Endpoint, bob: Endpoin
     bob_id, _ = befriend(alice, bob, T0)
     alice.messenger.send_text(bob_id, "hello", T0)
     wire.pump(T0)
-    intro = tags_for_window(intro_tag_key(public_key(bob)), T0)
+    intro = tags_for_window(intro_tag_key(card_key(bob.messenger.own_card_text())), T0)
     session_tags = set(bob.messenger.served_tags(T0)) - set(intro)
     replies = [bob.messenger.handle_packet(junk_hello(tag, T0 + 1), T0 + 1) for tag in session_tags]
     assert replies == [[] for _ in session_tags]
