@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pigeon.crypto.ratchet import DoubleRatchet
+from pigeon.mesh.packet import Packet
 from pigeon.mesh.tags import tags_for_window
 from pigeon.messenger.addressing import intro_tag_key
 from pigeon.messenger.config import MessengerConfig
@@ -216,3 +217,34 @@ def test_a_full_responder_table_makes_room_for_a_real_contact(tmp_path: Path) ->
     finally:
         alice.close()
         bob.close()
+
+
+def test_a_late_envelope_to_the_intro_tag_still_opens_after_the_contact_has_our_tag_key(
+    bob: Endpoint, friends: list[Endpoint], dh_steps: list[int]
+) -> None:
+    friend = friends[0]
+    wire = Wire(friend, bob)
+    bob_id, friend_id = befriend(friend, bob, T0)
+    held_back: list[Packet] = []
+
+    def second_ratchet_message(packet: Packet) -> bool:
+        """Delays the friend's first text (its second ratchet message, after its tag key)."""
+        ours = wire.sender_of[packet.packet_id] is friend and packet.payload[:2] == b"\x01\x04"
+        if ours and not held_back and sum(p.payload[:2] == b"\x01\x04" for p in wire.log) == 2:
+            held_back.append(packet)
+            return True
+        return False
+
+    friend.messenger.send_text(bob_id, "written before it had bob's tag key", T0)
+    wire.pump(T0, lose=second_ratchet_message)
+    assert len(held_back) == 1
+    friend.messenger.send_text(bob_id, "written to bob's session tag", T0 + 1)
+    wire.pump(T0 + 1)  # bob's intro window for the friend now admits known keys only
+    steps = dh_steps[0]
+    bob.messenger.handle_packet(junk_ratchet(intro_tag(bob, T0 + 2), T0 + 2), T0 + 2)
+    assert dh_steps[0] == steps  # a stranger's key is not tried at all
+    bob.messenger.handle_packet(held_back[0], T0 + 3)
+    assert sorted(v.text or "" for v in bob.messenger.conversation(friend_id)) == [
+        "written before it had bob's tag key",
+        "written to bob's session tag",
+    ]

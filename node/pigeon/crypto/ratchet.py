@@ -16,6 +16,7 @@ Public API (every method raises only `pigeon.crypto.errors` types):
       DecryptFailed, SkipLimitExceeded, Replayed, WeakKey, or what `unwrap` raises (e.g.
       unpadding); on any error the state is exactly as before. With new_chain=False a header
       naming a ratchet key this side has never seen is refused (DecryptFailed) before any DH.
+  remote_keys() -> the peer's ratchet keys a message opens under without a DH step.
   to_bytes() / DoubleRatchet.from_bytes(data, rng)   versioned state (`ratchet_state`).
 Skipped message keys are kept per (ratchet key, N), at most MAX_SKIP per chain step and
 MAX_SKIPPED_TOTAL in all, the oldest evicted first; a header that would need more is refused
@@ -166,6 +167,14 @@ class DoubleRatchet:
             self._previous_dhr,
             skipped,
         )
+
+    def remote_keys(self) -> frozenset[bytes]:
+        """The peer's ratchet keys a message may still be opened under without a DH step:
+        the current one, and those of kept skipped message keys."""
+        known = {public for public, _ in self._skipped}
+        if self._dhr is not None:
+            known.add(self._dhr)
+        return frozenset(known)
 
     @property
     def ratchet_public(self) -> bytes:

@@ -17,7 +17,7 @@ Both sides can send as soon as they are `established`.
   session.decrypt(message, ad, new_chain=True) -> plaintext   raises StateMisuse (not
       established), MalformedInput, DecryptFailed, SkipLimitExceeded, Replayed, WeakKey;
       changes nothing then; new_chain=False refuses a ratchet key never seen (no DH step)
-  session.established, session.role, session.peer_bundle
+  session.established, session.role, session.peer_bundle, session.remote_ratchet_keys()
   session.handshake_to_resend() -> bytes | None  our last handshake message while the peer
       may lack it (message 1 or 2 while pending; message 3 until the initiator has read a
       ratchet message, which proves the responder completed): the lossy mesh may drop it
@@ -254,6 +254,11 @@ class SecureSession:
         plaintext = self._established_ratchet().decrypt(message, ad, unpad, new_chain=new_chain)
         self._unconfirmed = None  # the peer sent under this session, so it has message 3
         return plaintext
+
+    def remote_ratchet_keys(self) -> frozenset[bytes]:
+        """The peer's ratchet keys a message opens under without a DH step (none before
+        the handshake completes)."""
+        return frozenset() if self._ratchet is None else self._ratchet.remote_keys()
 
     def handshake_to_resend(self) -> bytes | None:
         """Our last handshake message while the peer may not have it, else None."""

@@ -37,7 +37,7 @@ from pigeon.messenger.inbox import Inbox
 from pigeon.messenger.outbox import ATTACH_HINTS_SETTING, Outbox
 from pigeon.messenger.packets import HANDSHAKE_FLAGS, Random
 from pigeon.messenger.records import PeerRecord
-from pigeon.messenger.routing import INTRO_CLOSED_PREFIX, IntroWindow, Routes, decode_closed_at
+from pigeon.messenger.routing import INTRO_CLOSED_PREFIX, IntroClosed, IntroWindow, Routes
 from pigeon.messenger.sessions import SessionOps
 from pigeon.messenger.viewing import message_view
 from pigeon.messenger.views import MessageView
@@ -321,8 +321,8 @@ class MessengerCore:
                     continue
                 if self._ops().is_established(record.session):
                     closed = vault.owner_secret(INTRO_CLOSED_PREFIX + contact.contact_id)
-                    at = None if closed is None else decode_closed_at(closed)
-                    windows.append(IntroWindow(contact.contact_id, at))
+                    state = None if closed is None else IntroClosed.from_bytes(closed)
+                    windows.append(IntroWindow(contact.contact_id, state))
                 else:
                     extra.append(record.reply_tag_key)
         book = TagBook.build(identity.public_key, keys, extra, now)

@@ -21,6 +21,7 @@ from typing import Final
 
 from pigeon.crypto.errors import CryptoError
 from pigeon.crypto.identity import Identity, handle
+from pigeon.crypto.ratchet_kdf import KEY_LEN as RATCHET_KEY_LEN
 from pigeon.crypto.sealed import open_sealed
 from pigeon.mesh.errors import MalformedPacket
 from pigeon.mesh.packet import Packet, PacketType, decode_packet, decode_receipt
@@ -52,7 +53,7 @@ from pigeon.messenger.packets import (
     received_associated_data,
 )
 from pigeon.messenger.records import PeerRecord, PendingResponder
-from pigeon.messenger.routing import INTRO_CLOSED_PREFIX, RouteKind, Routes, encode_closed_at
+from pigeon.messenger.routing import INTRO_CLOSED_PREFIX, IntroClosed, RouteKind, Routes
 from pigeon.messenger.sessions import SessionOps
 from pigeon.messenger.work import Work
 from pigeon.store.errors import NotFound
@@ -335,7 +336,8 @@ class Inbox:
         only: frozenset[str] | None,
     ) -> bool:
         ad = received_associated_data(packet)
-        for attempt in routes.tries(packet.recipient_tag, now):
+        ratchet_key = envelope.message[:RATCHET_KEY_LEN]
+        for attempt in routes.tries(packet.recipient_tag, ratchet_key, now):
             contact_id = attempt.contact_id
             if only is not None and contact_id not in only:
                 continue
@@ -356,19 +358,22 @@ class Inbox:
             record = self._deliver(work, contact_id, record, inner, now)
             self._outbox.save(work, contact_id, record, now)
             if routes.kind(packet.recipient_tag) is RouteKind.SESSION:
-                self._close_intro_window(work, contact_id, routes, now)
+                self._close_intro_window(work, contact_id, state, routes, now)
             tag = address(self._outbox.peer_tag_key(work, contact_id, record), now)
             work.send(receipt_for(packet, inner.receipt_secret, tag), contact_id)
             return True
         self.stats["undecryptable"] += 1
         return False
 
-    def _close_intro_window(self, work: Work, contact_id: str, routes: Routes, now: float) -> None:
+    def _close_intro_window(
+        self, work: Work, contact_id: str, state: bytes, routes: Routes, now: float
+    ) -> None:
         """The contact wrote to our session tag, so it has our tag key: from now on its session
-        takes intro-tag messages only under ratchet keys it knows (see `routing`)."""
+        takes intro-tag messages only under the ratchet keys it knows now (see `routing`)."""
         if not routes.waits_for_tag_key(contact_id):
             return
-        work.tx.put_owner_secret(INTRO_CLOSED_PREFIX + contact_id, encode_closed_at(now), now)
+        closed = IntroClosed(now, self._sessions.remote_ratchet_keys(state))
+        work.tx.put_owner_secret(INTRO_CLOSED_PREFIX + contact_id, closed.to_bytes(), now)
         work.tags_changed = True  # rebuilds the routes
 
     def _deliver(

@@ -7,12 +7,14 @@ The tag decides, never a search over the contacts:
   our session tag key. The window is open with new ratchet keys allowed (DH steps) from the
   moment a session is established until the contact first writes to our session tag (then it
   has our key); after that, for `envelope_lifetime_s` more, it admits only messages under
-  ratchet keys the session already knows (envelopes the contact wrote to our intro tag before
-  it learnt our key, still being retried): no DH step. Then it is closed;
+  the ratchet keys the session knew right then (envelopes the contact wrote to our intro tag
+  before it learnt our key, still being retried, can be under no other: the peer's chains
+  follow one another, and we stepped onto each before the peer could start the next): no DH
+  step, and a header under any other key is not tried at all. Then it is closed;
 - a reply tag (ours, for message 2 of our own initiation): handshake replies only;
 - any other tag: nothing (the router serves only our tags; a relay mailbox takes anything).
-When the contact first wrote to our session tag is kept in the vault as owner secret
-`intro-closed:<contact id>` (`encode_closed_at`); a new session deletes it.
+When the contact first wrote to our session tag, and the ratchet keys known then, are kept in
+the vault as owner secret `intro-closed:<contact id>` (`IntroClosed`); a new session deletes it.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from pigeon.messenger.addressing import TagBook, intro_tag_key
 from pigeon.messenger.errors import MalformedEnvelope
 
 INTRO_CLOSED_PREFIX: Final = "intro-closed:"
-_CLOSED_AT: Final = struct.Struct(">Bd")
+_CLOSED_HEAD: Final = struct.Struct(">BdB")
 _CLOSED_VERSION: Final = 1
+_KEY_LEN: Final = 32
+MAX_CLOSED_KEYS: Final = 255
 
 
 class RouteKind(Enum):
@@ -46,7 +50,7 @@ class IntroWindow:
     """A session that may still get ratchet messages on our intro tag."""
 
     contact_id: str
-    closed_at: float | None  # None: the contact may not have our tag key (new chains expected)
+    closed: IntroClosed | None  # None: the contact may not have our tag key (new chains expected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +91,9 @@ class Routes:
             return RouteKind.SESSION
         return RouteKind.INTRO if tag in self.intro_tags else RouteKind.REPLY
 
-    def tries(self, tag: bytes, now: float) -> list[Try]:
-        """The sessions a ratchet message addressed to `tag` may be for, at `now`."""
+    def tries(self, tag: bytes, ratchet_key: bytes, now: float) -> list[Try]:
+        """The sessions a ratchet message to `tag` under the sender's `ratchet_key` (its
+        header's first 32 bytes) may be for, at `now`."""
         kind = self.kind(tag)
         if kind is RouteKind.SESSION:
             owner = self.book.owners[tag]
@@ -96,24 +101,40 @@ class Routes:
             return [Try(owner, True)]
         if kind is not RouteKind.INTRO:
             return []
-        return [
-            Try(window.contact_id, window.closed_at is None)
-            for window in self.windows
-            if window.closed_at is None or now < window.closed_at + self.tail_s
-        ]
+        tries = []
+        for window in self.windows:
+            closed = window.closed
+            if closed is None:
+                tries.append(Try(window.contact_id, True))
+            elif now < closed.at + self.tail_s and ratchet_key in closed.keys:
+                tries.append(Try(window.contact_id, False))
+        return tries
 
     def waits_for_tag_key(self, contact_id: str) -> bool:
         """Whether the contact's intro window is open with new chains allowed."""
-        return any(w.contact_id == contact_id and w.closed_at is None for w in self.windows)
+        return any(w.contact_id == contact_id and w.closed is None for w in self.windows)
 
 
-def encode_closed_at(at: float) -> bytes:
-    """The stored form of the time a contact first wrote to our session tag."""
-    return _CLOSED_AT.pack(_CLOSED_VERSION, at)
+@dataclass(frozen=True, slots=True)
+class IntroClosed:
+    """When a contact first wrote to our session tag, and the ratchet keys known then."""
 
+    at: float
+    keys: frozenset[bytes]
 
-def decode_closed_at(data: bytes) -> float:
-    """Parse `encode_closed_at`; raises MalformedEnvelope."""
-    if len(data) != _CLOSED_AT.size or data[0] != _CLOSED_VERSION:
-        raise MalformedEnvelope("intro-closed record is malformed")
-    return float(_CLOSED_AT.unpack(data)[1])
+    def to_bytes(self) -> bytes:
+        """u8 version | f64 time | u8 count | count keys of 32 bytes (sorted)."""
+        keys = sorted(self.keys)[:MAX_CLOSED_KEYS]
+        return _CLOSED_HEAD.pack(_CLOSED_VERSION, self.at, len(keys)) + b"".join(keys)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> IntroClosed:
+        """Parse `to_bytes`; raises MalformedEnvelope."""
+        if len(data) < _CLOSED_HEAD.size or data[0] != _CLOSED_VERSION:
+            raise MalformedEnvelope("intro-closed record is malformed")
+        _, at, count = _CLOSED_HEAD.unpack_from(data)
+        body = data[_CLOSED_HEAD.size :]
+        if len(body) != count * _KEY_LEN:
+            raise MalformedEnvelope("intro-closed record has the wrong length")
+        keys = frozenset(body[i : i + _KEY_LEN] for i in range(0, len(body), _KEY_LEN))
+        return cls(float(at), keys)

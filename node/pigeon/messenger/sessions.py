@@ -141,6 +141,10 @@ class SessionOps:
         self._cache.pop(state, None)
         return self._keep(session), plaintext
 
+    def remote_ratchet_keys(self, state: bytes) -> frozenset[bytes]:
+        """The peer's ratchet keys stored session state opens messages under without DH."""
+        return self._peek(state).remote_ratchet_keys() if state else frozenset()
+
     def is_established(self, state: bytes) -> bool:
         """Whether stored session state has completed its handshake."""
         return bool(state) and self._peek(state).established
