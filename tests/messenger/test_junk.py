@@ -248,3 +248,18 @@ def test_a_late_envelope_to_the_intro_tag_still_opens_after_the_contact_has_our_
         "written before it had bob's tag key",
         "written to bob's session tag",
     ]
+
+
+def test_messages_handed_over_with_the_confirm_that_opens_their_session_open_at_once(
+    alice: Endpoint, bob: Endpoint
+) -> None:
+    """A batch (a relay mailbox read, a backlog) may hold message 3 and the first messages."""
+    bob_id, alice_id = befriend(alice, bob, T0)
+    alice.messenger.send_text(bob_id, "in the same batch as my CONFIRM", T0)
+    replies = bob.messenger.handle_packets(alice.messenger.take_outgoing(), T0)
+    batch = alice.messenger.handle_packets(replies, T0)
+    assert len(batch) >= 3  # CONFIRM, tag key, text
+    bob.messenger.handle_packets(batch, T0)
+    assert [v.text for v in bob.messenger.conversation(alice_id)] == [
+        "in the same batch as my CONFIRM"
+    ]

@@ -146,7 +146,9 @@ class EndpointDriver:
                     next_tick = now + self._tick_s
                 if any(isinstance(event, LockChanged) for event in events):
                     self._refresh_tags(now)
-                if events or ticked:
+                if events:
+                    # The owner view is read from the vault, which changes only with events;
+                    # rebuilding it costs a query per contact, so a quiet tick does not.
                     self.refresh_owner_view()
                 if self.messenger.held_pending:
                     # Held and parked envelopes go a slice at a time: the page, the radio

@@ -370,17 +370,19 @@ class MessengerCore:
     ) -> list[Packet]:
         """Process `packets` in one transaction; the ratchet messages no session opens yet."""
         _, _, inbox = self._parts()
-        if not packets:
-            return []
-        routes = self._routing(now)
+        remaining = list(reversed(packets))
         unreadable: list[Packet] = []
-        with self._work() as work:
-            for packet in packets:
-                if inbox.handle(work, packet, routes, now, source, only):
-                    unreadable.append(packet)
-        for contact_id in work.established:  # envelopes parked before may open now
-            self._fresh[contact_id] = now
-            self._held_dirty = True
+        while remaining:
+            routes = self._routing(now)
+            with self._work() as work:
+                while remaining and not work.tags_changed:
+                    packet = remaining.pop()
+                    if inbox.handle(work, packet, routes, now, source, only):
+                        unreadable.append(packet)
+            # A session or a tag changed: the rest go by the new routes, in a new unit of work.
+            for contact_id in work.established:  # envelopes parked before may open now
+                self._fresh[contact_id] = now
+                self._held_dirty = True
         return unreadable
 
     def _hold(self, packet: Packet, now: float, depositor: str = HELD_LOCKED) -> None:
