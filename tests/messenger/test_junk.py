@@ -135,9 +135,10 @@ def test_parked_envelopes_are_tried_again_only_with_the_new_session(
         bob_id, _ = befriend(friend, bob, T0)
         friend.messenger.send_text(bob_id, "hello", T0)
         wire.pump(T0)
+    bob.messenger.handle_packet(junk_hello(intro_tag(bob, T0 + 1), T0 + 1), T0 + 1)
     junk = [junk_ratchet(intro_tag(bob, T0 + 1), T0 + 1) for _ in range(10)]
     bob.messenger.handle_packets(junk, T0 + 1)
-    assert bob.spool.stats().held_for_owner == 10  # parked: a session may still open them
+    assert bob.spool.stats().held_for_owner == 10  # parked: that handshake may complete
     steps = dh_steps[0]
     newcomer = friends[2]
     wire = Wire(newcomer, bob)
@@ -263,3 +264,15 @@ def test_messages_handed_over_with_the_confirm_that_opens_their_session_open_at_
     assert [v.text for v in bob.messenger.conversation(alice_id)] == [
         "in the same batch as my CONFIRM"
     ]
+
+
+def test_junk_is_not_parked_while_no_handshake_is_pending(
+    bob: Endpoint, friends: list[Endpoint]
+) -> None:
+    converse(bob, friends[0], T0)
+    junk = [junk_ratchet(intro_tag(bob, T0 + 2), T0 + 2) for _ in range(5)]
+    bob.messenger.handle_packets(junk, T0 + 2)
+    assert bob.spool.stats().held_for_owner == 0  # no session can come to open them
+    bob.messenger.handle_packet(junk_hello(intro_tag(bob, T0 + 3), T0 + 3), T0 + 3)
+    bob.messenger.handle_packets([junk_ratchet(intro_tag(bob, T0 + 3), T0 + 3)], T0 + 3)
+    assert bob.spool.stats().held_for_owner == 1  # one may: a handshake waits for message 3

@@ -465,7 +465,6 @@ class MessengerCore:
         fresh = dict(self._fresh)
         if not more:
             self._fresh = {}
-        self._held_dirty = more
         expired: list[bytes] = []
         for held in batch:
             try:
@@ -484,6 +483,7 @@ class MessengerCore:
                     self._held.append((packet, only))
         with storage_errors():
             spool.apply([DropEnvelope(packet_id) for packet_id in expired])
+        self._held_dirty = more and bool(self._held)  # never spin on parked ones alone
 
     def tick(self, now: float) -> list[Packet]:
         """Time passed: expire, re-offer due envelopes, repeat unconfirmed handshakes."""

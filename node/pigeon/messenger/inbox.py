@@ -104,7 +104,7 @@ class Inbox:
         only: frozenset[str] | None = None,
     ) -> bool:
         """Process one delivered envelope or receipt; True if it is a ratchet message that no
-        session opens yet but one may (it may be ahead of the handshake that makes it readable).
+        session opens yet but one may (ahead of the pending handshake that makes it readable).
 
         `only` (parked envelopes tried again) limits ratchet messages to these contacts' sessions.
         """
@@ -137,8 +137,11 @@ class Inbox:
             return False
         if accepted:
             work.tx.claim_incoming(packet.packet_id, now)
-        parkable = route in (RouteKind.INTRO, RouteKind.SESSION)
-        return not accepted and parkable and isinstance(envelope, RatchetEnvelope)
+        if accepted or not isinstance(envelope, RatchetEnvelope):
+            return False
+        # Worth keeping only while a handshake we answered may still complete (its message 3
+        # and the first messages travel separately) and open it: else it is junk.
+        return route in (RouteKind.INTRO, RouteKind.SESSION) and bool(self._responder_index(work))
 
     # -- receipts ------------------------------------------------------------------------------
 
