@@ -20,7 +20,7 @@ the vault as owner secret `intro-closed:<contact id>` (`IntroClosed`); a new ses
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Final
@@ -63,11 +63,13 @@ class Try:
 
 @dataclass(frozen=True, slots=True)
 class Routes:
-    """The served tags (`book`), which of them are intro tags, and the open intro windows."""
+    """The served tags (`book`), which of them are intro tags, and the open intro windows:
+    those that wait for their tag key, and the others by the ratchet keys they admit."""
 
     book: TagBook
     intro_tags: frozenset[bytes]
-    windows: tuple[IntroWindow, ...]
+    waiting: frozenset[str]  # contacts whose intro window admits new chains
+    by_key: Mapping[bytes, tuple[tuple[str, float], ...]]  # key -> (contact, closed at)
     tail_s: float
 
     @classmethod
@@ -81,7 +83,16 @@ class Routes:
     ) -> Routes:
         """Routes over `book` (built at `now` too); `tail_s` is the envelope lifetime."""
         intro = frozenset(tags_for_window(intro_tag_key(own_public_key), now))
-        return cls(book, intro, tuple(windows), tail_s)
+        waiting: set[str] = set()
+        by_key: dict[bytes, list[tuple[str, float]]] = {}
+        for window in windows:
+            if window.closed is None:
+                waiting.add(window.contact_id)
+            elif now < window.closed.at + tail_s:
+                for key in window.closed.keys:
+                    by_key.setdefault(key, []).append((window.contact_id, window.closed.at))
+        keys = {key: tuple(owners) for key, owners in by_key.items()}
+        return cls(book, intro, frozenset(waiting), keys, tail_s)
 
     def kind(self, tag: bytes) -> RouteKind:
         """What `tag` is to us."""
@@ -101,18 +112,15 @@ class Routes:
             return [Try(owner, True)]
         if kind is not RouteKind.INTRO:
             return []
-        tries = []
-        for window in self.windows:
-            closed = window.closed
-            if closed is None:
-                tries.append(Try(window.contact_id, True))
-            elif now < closed.at + self.tail_s and ratchet_key in closed.keys:
-                tries.append(Try(window.contact_id, False))
+        tries = [Try(contact_id, True) for contact_id in sorted(self.waiting)]
+        for contact_id, closed_at in self.by_key.get(ratchet_key, ()):
+            if now < closed_at + self.tail_s:
+                tries.append(Try(contact_id, False))
         return tries
 
     def waits_for_tag_key(self, contact_id: str) -> bool:
         """Whether the contact's intro window is open with new chains allowed."""
-        return any(w.contact_id == contact_id and w.closed is None for w in self.windows)
+        return contact_id in self.waiting
 
 
 @dataclass(frozen=True, slots=True)
