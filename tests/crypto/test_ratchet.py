@@ -383,3 +383,27 @@ def test_state_remembering_too_many_chains_is_refused() -> None:
 def test_random_state_bytes_raise_only_malformed_input(data: bytes) -> None:
     with contextlib.suppress(MalformedInput):
         DoubleRatchet.from_bytes(data)
+
+
+def test_without_new_chains_an_unknown_ratchet_key_is_refused_before_deriving(
+    counted_kdf_ck: _CountingKdf,
+) -> None:
+    alice, bob = make_pair()
+    bob.decrypt(alice.encrypt(b"sync", AD), AD)
+    alice.decrypt(bob.encrypt(b"turn", AD), AD)
+    late = alice.encrypt(b"a new chain of alice's", AD)
+    state = bob.to_bytes()
+    counted_kdf_ck.calls = 0
+    with pytest.raises(DecryptFailed):
+        bob.decrypt(late, AD, new_chain=False)
+    assert counted_kdf_ck.calls == 0
+    assert bob.to_bytes() == state
+    assert bob.decrypt(late, AD) == b"a new chain of alice's"  # allowed, it is a DH step
+
+
+def test_without_new_chains_known_chains_still_open() -> None:
+    alice, bob = make_pair()
+    first, second, third = (alice.encrypt(bytes([n]), AD) for n in range(3))
+    assert bob.decrypt(second, AD, new_chain=False) == b"\x01"  # the current chain, a gap
+    assert bob.decrypt(first, AD, new_chain=False) == b"\x00"  # a skipped key
+    assert bob.decrypt(third, AD, new_chain=False) == b"\x02"

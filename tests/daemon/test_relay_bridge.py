@@ -204,7 +204,7 @@ async def test_a_failed_deposit_is_tried_again_when_the_messenger_retries(tmp_pa
     bridge = RelayBridge(
         (),
         owner=lambda: None,
-        store=lambda envelope_id, data: asyncio.sleep(0),
+        store=lambda url, envelope_id, data: asyncio.sleep(0),
         targets=lambda packet: DepositTarget(key.public_key, (url,)),
         on_relayed=relayed.append,
         on_status=lambda relays: None,
@@ -235,7 +235,7 @@ async def test_status_says_reading_until_the_stored_backlog_is_handled(tmp_path:
     await depositor.deposit(key.public_key, b"stored before the node reads")
     release = asyncio.Event()
 
-    async def store(envelope_id: bytes, data: bytes) -> None:
+    async def store(url: str, envelope_id: bytes, data: bytes) -> None:
         await release.wait()  # the vault is slow: the backlog is not handled yet
 
     bridge = RelayBridge(

@@ -27,7 +27,7 @@ def test_a_notice_needs_the_receipt_secret_not_just_the_tag_key(
     [notice] = notices
     # The forger holds the tag key (the recipient does, and anyone does for intro tags) and
     # the envelope id, but not the secret inside the envelope.
-    tag_key = alice.messenger._tag_book(T0 + 3).keys[notice.recipient_tag]
+    tag_key = alice.messenger._routing(T0 + 3).book.keys[notice.recipient_tag]
     genuine = open_notice(tag_key, notice.payload)
     forged = make_notice(
         seal_notice(tag_key, bytes(16), genuine.envelope_id),

@@ -12,9 +12,11 @@ Public API (every method raises only `pigeon.crypto.errors` types):
       Bob, who already knows Alice's first ratchet key (the session ships it in handshake
       message 3), so he takes his first receiving step at once and can send at once too.
   encrypt(plaintext, ad) -> message                  raises StateMisuse
-  decrypt(message, ad, unwrap) -> unwrap(plaintext)  raises MalformedInput, DecryptFailed,
-      SkipLimitExceeded, Replayed, WeakKey, or what `unwrap` raises (e.g. unpadding); on any
-      error the state is exactly as before.
+  decrypt(message, ad, unwrap, new_chain=True) -> unwrap(plaintext)  raises MalformedInput,
+      DecryptFailed, SkipLimitExceeded, Replayed, WeakKey, or what `unwrap` raises (e.g.
+      unpadding); on any error the state is exactly as before. With new_chain=False a header
+      naming a ratchet key this side has never seen is refused (DecryptFailed) before any DH.
+  remote_keys() -> the peer's ratchet keys a message opens under without a DH step.
   to_bytes() / DoubleRatchet.from_bytes(data, rng)   versioned state (`ratchet_state`).
 Skipped message keys are kept per (ratchet key, N), at most MAX_SKIP per chain step and
 MAX_SKIPPED_TOTAL in all, the oldest evicted first; a header that would need more is refused
@@ -166,6 +168,14 @@ class DoubleRatchet:
             skipped,
         )
 
+    def remote_keys(self) -> frozenset[bytes]:
+        """The peer's ratchet keys a message may still be opened under without a DH step:
+        the current one, and those of kept skipped message keys."""
+        known = {public for public, _ in self._skipped}
+        if self._dhr is not None:
+            known.add(self._dhr)
+        return frozenset(known)
+
     @property
     def ratchet_public(self) -> bytes:
         """Our current ratchet public key (the one the next message's header carries)."""
@@ -187,8 +197,11 @@ class DoubleRatchet:
         okm = expand_message_key(message_key)
         return header + AESGCM(okm[:KEY_LEN]).encrypt(okm[KEY_LEN:], plaintext, ad + header)
 
-    def decrypt(self, message: bytes, ad: bytes, unwrap: Unwrap = bytes) -> bytes:
-        """`unwrap` of the plaintext of `message`, committed only if both succeed."""
+    def decrypt(
+        self, message: bytes, ad: bytes, unwrap: Unwrap = bytes, *, new_chain: bool = True
+    ) -> bytes:
+        """`unwrap` of the plaintext of `message`, committed only if both succeed; a new
+        remote ratchet key (a DH step) is accepted only if `new_chain`."""
         if len(message) < HEADER_LEN + TAG_LEN:
             raise MalformedInput("ratchet message is shorter than header and tag")
         header = message[:HEADER_LEN]
@@ -206,6 +219,8 @@ class DoubleRatchet:
         if public != self._dhr:
             if public in self._previous_dhr:
                 raise Replayed("message of an earlier chain whose key was used or dropped")
+            if not new_chain:
+                raise DecryptFailed("ratchet key unknown here and no new chain is expected")
             return self._decrypt_new_chain(message, ad, header, pn, n, unwrap)
         ckr = self._ckr
         if ckr is None:

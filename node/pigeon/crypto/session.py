@@ -14,9 +14,10 @@ Root key = HKDF-SHA256(salt = none, ikm = final handshake hash, info = ROOT_INFO
 Both sides can send as soon as they are `established`.
 
   session.encrypt(plaintext, ad) -> message     pads to 512-byte blocks; raises StateMisuse
-  session.decrypt(message, ad) -> plaintext     raises StateMisuse (not established),
-      MalformedInput, DecryptFailed, SkipLimitExceeded, Replayed, WeakKey; changes nothing then
-  session.established, session.role, session.peer_bundle
+  session.decrypt(message, ad, new_chain=True) -> plaintext   raises StateMisuse (not
+      established), MalformedInput, DecryptFailed, SkipLimitExceeded, Replayed, WeakKey;
+      changes nothing then; new_chain=False refuses a ratchet key never seen (no DH step)
+  session.established, session.role, session.peer_bundle, session.remote_ratchet_keys()
   session.handshake_to_resend() -> bytes | None  our last handshake message while the peer
       may lack it (message 1 or 2 while pending; message 3 until the initiator has read a
       ratchet message, which proves the responder completed): the lossy mesh may drop it
@@ -248,11 +249,16 @@ class SecureSession:
         """A ratchet message carrying `plaintext` padded to 512-byte blocks."""
         return self._established_ratchet().encrypt(pad(plaintext), ad)
 
-    def decrypt(self, message: bytes, ad: bytes) -> bytes:
+    def decrypt(self, message: bytes, ad: bytes, *, new_chain: bool = True) -> bytes:
         """The unpadded plaintext of a ratchet message; a message key is used at most once."""
-        plaintext = self._established_ratchet().decrypt(message, ad, unpad)
+        plaintext = self._established_ratchet().decrypt(message, ad, unpad, new_chain=new_chain)
         self._unconfirmed = None  # the peer sent under this session, so it has message 3
         return plaintext
+
+    def remote_ratchet_keys(self) -> frozenset[bytes]:
+        """The peer's ratchet keys a message opens under without a DH step (none before
+        the handshake completes)."""
+        return frozenset() if self._ratchet is None else self._ratchet.remote_keys()
 
     def handshake_to_resend(self) -> bytes | None:
         """Our last handshake message while the peer may not have it, else None."""

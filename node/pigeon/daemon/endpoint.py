@@ -26,12 +26,14 @@ from pigeon.daemon.status import OwnerView
 from pigeon.mesh.errors import MalformedPacket
 from pigeon.mesh.packet import Packet, decode_packet
 from pigeon.messenger.api import LockChanged, MessengerError
+from pigeon.messenger.first_contact import relay_source
 from pigeon.store.keeper import DataDir
 from pigeon.ui.oled import Message
 
 _LOGGER = logging.getLogger(__name__)
 
 TICK_S: Final = 5.0
+RELAY_REST_AFTER_S: Final = 0.002  # an envelope from a relay that took longer is paid back
 OLED_MESSAGES: Final = 8
 
 
@@ -100,17 +102,24 @@ class EndpointDriver:
         self.send(self.messenger.handle_packet(packet, self._clock()))
         self._wake.set()
 
-    async def store_from_relay(self, envelope_id: bytes, data: bytes) -> None:
-        """An envelope from the owner's relay mailbox; returns once it is durable (vault or
-        spool), so that the relay client may acknowledge it. Raises MessengerError if not."""
+    async def store_from_relay(self, url: str, envelope_id: bytes, data: bytes) -> None:
+        """An envelope from the owner's mailbox at relay `url`; returns once it is durable
+        (vault or spool), so that the relay client may acknowledge it. Raises MessengerError
+        if not. The messenger checks its tag and budgets it as coming from that relay."""
         try:
             packet = decode_packet(data)
         except MalformedPacket as exc:
             _LOGGER.info("dropped a malformed envelope from a relay: %s", exc)
             return  # acknowledged: it can never become readable
         await self.vault_opened.wait()
-        self.send(self.messenger.handle_packet(packet, self._clock()))
+        started = time.perf_counter()
+        self.send(self.messenger.handle_packet(packet, self._clock(), relay_source(url)))
         self._wake.set()
+        # A relay hands over a whole mailbox at once, and awaiting queued items never yields:
+        # let the page, the radio and the other relays run between two envelopes, and after
+        # costly work rest as long as it took, so a mailbox of junk takes at most half the loop.
+        spent = time.perf_counter() - started
+        await asyncio.sleep(spent if spent > RELAY_REST_AFTER_S else 0)
 
     def mark_read(self, message_id: str) -> None:
         """The owner opened a message on the OLED: its conversation is read."""
@@ -142,8 +151,16 @@ class EndpointDriver:
                     next_tick = now + self._tick_s
                 if any(isinstance(event, LockChanged) for event in events):
                     self._refresh_tags(now)
-                if events or ticked:
+                if events:
+                    # The owner view is read from the vault, which changes only with events;
+                    # rebuilding it costs a query per contact, so a quiet tick does not.
                     self.refresh_owner_view()
+                if self.messenger.held_pending:
+                    # Held and parked envelopes go a slice at a time: the page, the radio
+                    # and the relays run between two slices.
+                    self.send(self.messenger.process_held(now))
+                    await asyncio.sleep(0)
+                    continue
                 # asyncio.timeout, not wait_for: 3.11's wait_for loses a cancel that arrives
                 # together with a wakeup, and the identity reset must be able to stop this loop.
                 with contextlib.suppress(TimeoutError):

@@ -317,8 +317,8 @@ class Node:
             self.web_started.set()
             await asyncio.Event().wait()  # serve until cancelled
 
-    async def _store_from_relay(self, envelope_id: bytes, data: bytes) -> None:
-        await self.endpoint.store_from_relay(envelope_id, data)
+    async def _store_from_relay(self, url: str, envelope_id: bytes, data: bytes) -> None:
+        await self.endpoint.store_from_relay(url, envelope_id, data)
 
     def _relays_changed(self, relays: tuple[RelayStatus, ...]) -> None:
         if relays != self.board.relays:

@@ -2,8 +2,11 @@
 
 Reading: one connection per owner relay (from config and from the owner's own card) opens the
 owner's mailbox with a signature by the owner's identity key, and hands each envelope to
-`store` (which returns only once the envelope is durable: in the vault, or in the spool while
-the vault is locked); `RelayClient` acknowledges only after that, and skips ids it handled.
+`store` with the relay's URL, its source (which returns only once the envelope is durable: in
+the vault, or in the spool while the vault is locked); `RelayClient` acknowledges only after
+that, and skips ids it handled. Anyone may deposit in the owner's mailbox, so each relay's
+envelopes are paced by the same per-source budgets the router gives a radio neighbour
+(`LimiterPolicy` packets and bytes): over budget, reading waits (the mailbox keeps the rest).
 Depositing: `offer(packet)` looks up the recipient (`targets`: a verified contact whose signed
 card carries relay hints) and deposits the encoded packet in that contact's mailbox at each of
 its relays, once per envelope id (again at the messenger's next retry if no relay stored it);
@@ -17,11 +20,13 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
 from pigeon.mesh.packet import Packet, encode_packet
+from pigeon.mesh.ratelimit import LimiterPolicy, TokenBucket
 from pigeon.transport.base import TransportError
 from pigeon.transport.relay_client import (
     RecentIds,
@@ -57,7 +62,26 @@ class DepositTarget:
     relays: tuple[str, ...]
 
 
-StoreEnvelope = Callable[[bytes, bytes], Awaitable[None]]
+StoreEnvelope = Callable[[str, bytes, bytes], Awaitable[None]]  # relay URL, id, envelope
+
+
+class RelayPace:
+    """The per-source budgets of one relay's mailbox reads: packets and bytes, as a neighbour."""
+
+    def __init__(self, policy: LimiterPolicy, clock: Callable[[], float]) -> None:
+        self._packets = TokenBucket(policy.packets_per_s, policy.packets_burst)
+        self._bytes = TokenBucket(policy.bytes_per_s, policy.bytes_burst)
+        self._clock = clock
+
+    async def spend(self, size: int) -> None:
+        """Wait until one envelope of `size` bytes fits the budget, then spend it."""
+        size = min(size, int(self._bytes.burst))  # a larger one would never fit
+        for bucket, amount in ((self._packets, 1.0), (self._bytes, float(size))):
+            # A token bucket refills at a known rate: sleep until this amount could be there.
+            while True:
+                if bucket.take(self._clock(), amount):
+                    break
+                await asyncio.sleep(amount / bucket.rate_per_s)
 
 
 class RelayBridge:
@@ -74,6 +98,8 @@ class RelayBridge:
         on_status: Callable[[tuple[RelayStatus, ...]], None],
         rng: random.Random | None = None,
         client_factory: Callable[[str], RelayClient] | None = None,
+        limits: LimiterPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._urls = tuple(dict.fromkeys(urls))
         self._owner = owner
@@ -83,6 +109,8 @@ class RelayBridge:
         self._on_status = on_status
         self._rng = rng or random.Random()
         self._make_client = client_factory or self._default_client
+        self._limits = limits or LimiterPolicy()
+        self._clock = clock
         self._clients: dict[str, RelayClient] = {}
         self._reading: dict[str, str] = {}  # url -> detail while a read loop runs
         self._failed: dict[str, str] = {}
@@ -122,8 +150,14 @@ class RelayBridge:
     async def _read(self, url: str, owner: MailboxOwner) -> None:
         client = self._client(url)
         self._reading[url] = "reading"
+        pace = RelayPace(self._limits, self._clock)
+
+        async def store(envelope_id: bytes, data: bytes) -> None:
+            await pace.spend(len(data))
+            await self._store(url, envelope_id, data)
+
         try:
-            await client.read_forever(owner.public_key, owner.sign, self._store)
+            await client.read_forever(owner.public_key, owner.sign, store)
         except RelayAuthRefused as exc:
             self._failed[url] = f"mailbox refused: {exc.code.name}"
             _LOGGER.warning("relay %s refused to open the mailbox (%s)", url, exc.code.name)

@@ -37,7 +37,10 @@ Every method raises only MessengerError subclasses (VaultLocked while locked).
 The daemon's side (sans-IO: nothing here sends; it hands over packets to send):
     served_tags(now) -> tags for the router's ServeTags (refresh daily and after changes)
     announced_tags(now) -> the part of them ServeTags announces (today's); the rest is silent
-    handle_packet(packet, now) -> packets      a Deliver-ed envelope or receipt
+    handle_packet(packet, now, source=MESH) -> packets   a Deliver-ed envelope or notice,
+        or one read from the owner's relay mailbox (`first_contact.relay_source(url)`)
+    held_pending, process_held(now) -> packets  envelopes held while locked or parked wait:
+        process them a slice at a time, letting other work run in between
     tick(now) -> packets                        every few seconds: retries, expiry, handshakes
     take_outgoing() -> packets                  produced by commands (send_text, ...)
     note_sent(envelope_ids, now)                a copy went to a neighbour: queued -> sent

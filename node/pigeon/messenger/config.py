@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from pigeon.messenger.first_contact import FirstContactPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,8 +17,11 @@ class MessengerConfig:
     envelope_lifetime_s: float = 24 * 3600.0
     # Chunks of one file in flight (sent, not yet receipted): bounds spool use on relays.
     file_window: int = 32
-    # Responder handshakes waiting for message 3 from senders not known yet.
+    # Responder handshakes waiting for message 3 from senders not known yet; a new HELLO
+    # evicts the oldest when all are taken.
     max_pending_responders: int = 64
+    # HELLOs answered per source and per path (see `first_contact`).
+    first_contact: FirstContactPolicy = field(default_factory=FirstContactPolicy)
     # Message 2 and 3 payloads are fresh for 600 s (the crypto guard): a pending handshake
     # older than this cannot complete and is started again.
     handshake_retry_s: float = 900.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Final
@@ -33,10 +33,12 @@ from pigeon.messenger.events import (
     MessageUpdated,
     Subscription,
 )
+from pigeon.messenger.first_contact import MESH, FirstContactBudget, Source
 from pigeon.messenger.inbox import Inbox
 from pigeon.messenger.outbox import ATTACH_HINTS_SETTING, Outbox
 from pigeon.messenger.packets import HANDSHAKE_FLAGS, Random
 from pigeon.messenger.records import PeerRecord
+from pigeon.messenger.routing import INTRO_CLOSED_PREFIX, IntroClosed, IntroWindow, Routes
 from pigeon.messenger.sessions import SessionOps
 from pigeon.messenger.upgrade import upgrade_peer_records
 from pigeon.messenger.viewing import message_view
@@ -52,6 +54,8 @@ _LOGGER = logging.getLogger(__name__)
 
 IDENTITY_SECRET: Final = "identity"
 HELD_BATCH: Final = 500
+HELD_SLICE: Final = 32  # held envelopes processed per call: the event loop gets control between
+HELD_SOURCE: Final = Source("held")  # first contact read from the spool after an unlock
 HELD_LOCKED: Final = "owner"  # arrived while the vault was locked (or refused a write)
 HELD_PARKED: Final = "parked"  # a ratchet message that arrived ahead of its session
 MAX_PARKED: Final = 256
@@ -96,11 +100,14 @@ class MessengerCore:
         self._outbox: Outbox | None = None
         self._inbox: Inbox | None = None
         self._sessions: SessionOps | None = None
-        self._book: TagBook | None = None
+        self._routes: Routes | None = None
         self._served: tuple[bytes, ...] = ()
         self._announced: tuple[bytes, ...] = ()
         self._confirm_resent: dict[str, float] = {}
-        self._held_dirty = True
+        self._budget = FirstContactBudget(self._config.first_contact)
+        self._held_dirty = True  # the spool may hold envelopes not queued for processing yet
+        self._held: deque[tuple[Packet, frozenset[str] | None]] = deque()
+        self._fresh: dict[str, float] = {}  # contact -> when its new session was established
 
     # -- lock ----------------------------------------------------------------------------------
 
@@ -151,7 +158,10 @@ class MessengerCore:
         forget_static_keys()
         self._identity = self._outbox = self._inbox = self._sessions = None
         self._recipients.clear()
-        self._book = None
+        self._routes = None
+        self._held.clear()
+        self._fresh.clear()
+        self._held_dirty = True
         self._hub.publish(LockChanged(locked=True))
 
     def change_passphrase(self, old: str, new: str) -> None:
@@ -185,9 +195,15 @@ class MessengerCore:
             identity, self._sessions, self._rng, self._config, attach_hints=attach_hints
         )
         self._inbox = Inbox(
-            identity, self._rng, self._config, self._outbox, self.stats, self._sessions
+            identity,
+            self._rng,
+            self._config,
+            self._outbox,
+            self.stats,
+            self._sessions,
+            self._budget,
         )
-        self._book = None
+        self._routes = None
         self._hub.publish(LockChanged(locked=False))
         _LOGGER.info("vault unlocked")
 
@@ -219,7 +235,7 @@ class MessengerCore:
         self._outgoing.extend(work.packets)
         self._remember_recipients(work.recipients)
         if work.tags_changed:
-            self._book = None
+            self._routes = None
         self._announce(work)
 
     def _remember_recipients(self, recipients: dict[bytes, str]) -> None:
@@ -290,7 +306,7 @@ class MessengerCore:
         """The recipient tags to serve now (ServeTags); the last known set while locked."""
         if self.is_locked:
             return self._served
-        book = self._tag_book(now)
+        book = self._routing(now).book
         self._served, self._announced = book.tags, book.announced_tags
         return self._served
 
@@ -300,41 +316,53 @@ class MessengerCore:
         self.served_tags(now)
         return self._announced
 
-    def _tag_book(self, now: float) -> TagBook:
+    def _routing(self, now: float) -> Routes:
         identity, _outbox, _ = self._parts()
-        book = self._book
-        if book is not None and book.day == day_number(now):
-            return book
+        routes = self._routes
+        if routes is not None and routes.book.day == day_number(now):
+            return routes
         vault = self._vault()
         with storage_errors():
             keys: list[tuple[str, bytes]] = []
             extra: list[bytes] = []
+            windows: list[IntroWindow] = []
             for contact in vault.contacts():
                 stored = vault.session(contact.contact_id)
                 if stored is None:
                     continue
                 record = PeerRecord.from_bytes(stored.state)
                 keys.append((contact.contact_id, record.inbound_tag_key))
-                if record.session and not self._ops().is_established(record.session):
+                if not record.session:
+                    continue
+                if self._ops().is_established(record.session):
+                    closed = vault.owner_secret(INTRO_CLOSED_PREFIX + contact.contact_id)
+                    state = None if closed is None else IntroClosed.from_bytes(closed)
+                    windows.append(IntroWindow(contact.contact_id, state))
+                else:
                     extra.append(record.reply_tag_key)
-        self._book = TagBook.build(identity.public_key, keys, extra, now)
-        return self._book
+        book = TagBook.build(identity.public_key, keys, extra, now)
+        lifetime = self._config.envelope_lifetime_s
+        self._routes = Routes.build(book, identity.public_key, windows, lifetime, now)
+        return self._routes
 
-    def handle_packet(self, packet: Packet, now: float) -> list[Packet]:
-        """An envelope or receipt the router delivered for our tags; the packets to send.
+    def handle_packet(self, packet: Packet, now: float, source: Source = MESH) -> list[Packet]:
+        """An envelope or receipt the router delivered for our tags (or one read from the
+        owner's relay mailbox: `source` says which); the packets to send.
 
         While locked it waits in the spool (unacknowledged) for the next unlock.
         """
-        return self.handle_packets([packet], now)
+        return self.handle_packets([packet], now, source)
 
-    def handle_packets(self, packets: Sequence[Packet], now: float) -> list[Packet]:
+    def handle_packets(
+        self, packets: Sequence[Packet], now: float, source: Source = MESH
+    ) -> list[Packet]:
         """Several delivered packets in one vault transaction (one disk flush); see above."""
         if self.is_locked:
             for packet in packets:
                 self._hold(packet, now)
             return []
         try:
-            self._park(self._handle(packets, now), now)
+            self._park(self._handle(packets, now, source), now)
         except StorageFailed:
             # The vault refused the batch (disk full, damage): keep the envelopes, still
             # unacknowledged, in the spool for a later unlock rather than lose them.
@@ -348,17 +376,28 @@ class MessengerCore:
             return []
         return self.take_outgoing()
 
-    def _handle(self, packets: Sequence[Packet], now: float) -> list[Packet]:
+    def _handle(
+        self,
+        packets: Sequence[Packet],
+        now: float,
+        source: Source,
+        only: frozenset[str] | None = None,
+    ) -> list[Packet]:
         """Process `packets` in one transaction; the ratchet messages no session opens yet."""
         _, _, inbox = self._parts()
-        book = self._tag_book(now)
+        remaining = list(reversed(packets))
         unreadable: list[Packet] = []
-        with self._work() as work:
-            for packet in packets:
-                if inbox.handle(work, packet, book, now):
-                    unreadable.append(packet)
-        if self._book is None:  # a session changed: parked envelopes may open now
-            self._held_dirty = True
+        while remaining:
+            routes = self._routing(now)
+            with self._work() as work:
+                while remaining and not work.tags_changed:
+                    packet = remaining.pop()
+                    if inbox.handle(work, packet, routes, now, source, only):
+                        unreadable.append(packet)
+            # A session or a tag changed: the rest go by the new routes, in a new unit of work.
+            for contact_id in work.established:  # envelopes parked before may open now
+                self._fresh[contact_id] = now
+                self._held_dirty = True
         return unreadable
 
     def _hold(self, packet: Packet, now: float, depositor: str = HELD_LOCKED) -> None:
@@ -383,7 +422,8 @@ class MessengerCore:
 
     def _park(self, packets: list[Packet], now: float) -> None:
         """Keep ratchet messages that arrived ahead of their session (the router will not hand
-        over the same packet id again), a bounded number, until they open or expire."""
+        over the same packet id again), a bounded number, until they open or expire; each is
+        tried again only with the sessions established after it was parked."""
         if self._spool is None or not packets:
             return
         with storage_errors():
@@ -391,30 +431,74 @@ class MessengerCore:
         for packet in packets[: max(room, 0)]:
             self._hold(packet, now, HELD_PARKED)
 
+    @property
+    def held_pending(self) -> bool:
+        """Whether envelopes held in the spool wait to be processed (see `process_held`)."""
+        return (
+            not self.is_locked
+            and self._spool is not None
+            and (self._held_dirty or bool(self._held))
+        )
+
+    def process_held(self, now: float) -> list[Packet]:
+        """Process the next few held envelopes (at most HELD_SLICE); the packets to send.
+
+        Call again while `held_pending`, letting other work run in between.
+        """
+        if self.is_locked:
+            return []
+        self._process_held(now)
+        return self.take_outgoing()
+
     def _process_held(self, now: float) -> None:
-        """Process envelopes held while locked or parked; drop each once the vault has it."""
+        """Process a slice of the envelopes held while locked or parked; drop each from the
+        spool once the vault has it. One held while locked that no session opens is parked."""
         spool = self._spool
-        if spool is None or not self._held_dirty:
+        if spool is None:
             return
+        if not self._held and self._held_dirty:
+            self._queue_held(spool, now)
+        batch = [self._held.popleft() for _ in range(min(HELD_SLICE, len(self._held)))]
+        if not batch:
+            return
+        locked = [packet for packet, only in batch if only is None]
+        unopened = {p.packet_id for p in self._handle(locked, now, HELD_SOURCE)}
+        for only in {only for _, only in batch if only is not None}:
+            parked = [packet for packet, other in batch if other == only]
+            unopened |= {p.packet_id for p in self._handle(parked, now, HELD_SOURCE, only)}
+        done = [p.packet_id for p, only in batch if p.packet_id not in unopened or only is None]
+        with storage_errors():  # only after the vault recorded them: a crash replays
+            spool.apply([DropEnvelope(packet_id) for packet_id in done])
+        self._park([p for p in locked if p.packet_id in unopened], now)
+
+    def _queue_held(self, spool: Spool, now: float) -> None:
+        """Queue what the spool holds for the owner: envelopes held while locked for full
+        processing, parked ones only for the sessions established since they were tried."""
         with storage_errors():
             batch = spool.owner_held(HELD_BATCH)
-        self._held_dirty = len(batch) == HELD_BATCH  # more wait: carry on at the next tick
-        packets, done = [], []
+        more = len(batch) == HELD_BATCH  # more wait: queued once these are done
+        fresh = dict(self._fresh)
+        if not more:
+            self._fresh = {}
+        expired: list[bytes] = []
         for held in batch:
             try:
                 packet = decode_packet(held.packet)
             except MalformedPacket:
                 self.stats["dropped_held_malformed"] += 1
-                done.append(held.packet_id)
+                expired.append(held.packet_id)
                 continue
             if packet.expires_at_s <= now:
-                done.append(held.packet_id)
-            else:
-                packets.append(packet)
-        unreadable = {p.packet_id for p in self._handle(packets, now)}
-        done += [p.packet_id for p in packets if p.packet_id not in unreadable]
-        with storage_errors():  # only after the vault recorded them: a crash replays
-            spool.apply([DropEnvelope(packet_id) for packet_id in done])
+                expired.append(held.packet_id)
+            elif held.depositor != HELD_PARKED:
+                self._held.append((packet, None))
+            else:  # only the sessions established since it was parked
+                only = frozenset(c for c, at in fresh.items() if at >= held.stored_at)
+                if only:
+                    self._held.append((packet, only))
+        with storage_errors():
+            spool.apply([DropEnvelope(packet_id) for packet_id in expired])
+        self._held_dirty = more and bool(self._held)  # never spin on parked ones alone
 
     def tick(self, now: float) -> list[Packet]:
         """Time passed: expire, re-offer due envelopes, repeat unconfirmed handshakes."""

@@ -5,6 +5,9 @@ vault's dedup table in the same transaction that stores the ratchet step and wha
 carried, so a duplicate reaches the owner once and a crash replays rather than loses. Anything
 that fails to parse, authenticate or decrypt is counted in `stats` and dropped: nothing goes
 back on the network about why. Receipts go to the sender's tag only after the commit.
+An envelope is routed by its recipient tag alone (`routing`): one for a tag we do not serve is
+dropped unread, a HELLO is read only on our intro tag and within the first-contact budget of
+its source, and a ratchet message is tried only with the sessions its tag names.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Final
 
 from pigeon.crypto.errors import CryptoError
 from pigeon.crypto.identity import Identity, handle
+from pigeon.crypto.ratchet_kdf import KEY_LEN as RATCHET_KEY_LEN
 from pigeon.crypto.sealed import open_sealed
 from pigeon.mesh.packet import Packet, PacketType, decode_packet
 from pigeon.mesh.receipt import open_notice, receipt_hash, verify_receipt
@@ -38,6 +42,7 @@ from pigeon.messenger.envelope import (
     encode_envelope,
 )
 from pigeon.messenger.errors import MalformedEnvelope
+from pigeon.messenger.first_contact import FirstContactBudget, Source
 from pigeon.messenger.outbox import Outbox
 from pigeon.messenger.packets import (
     HANDSHAKE_FLAGS,
@@ -48,6 +53,7 @@ from pigeon.messenger.packets import (
     received_associated_data,
 )
 from pigeon.messenger.records import PeerRecord, PendingResponder
+from pigeon.messenger.routing import INTRO_CLOSED_PREFIX, IntroClosed, RouteKind, Routes
 from pigeon.messenger.sessions import SessionOps
 from pigeon.messenger.work import Work
 from pigeon.store.errors import NotFound
@@ -78,21 +84,38 @@ class Inbox:
         outbox: Outbox,
         stats: Counter[str],
         ops: SessionOps,
+        budget: FirstContactBudget,
     ) -> None:
         self._identity = identity
+        self._budget = budget
         self._sessions = ops
         self._rng = rng
         self._config = config
         self._outbox = outbox
         self.stats = stats
 
-    def handle(self, work: Work, packet: Packet, book: TagBook, now: float) -> bool:
+    def handle(
+        self,
+        work: Work,
+        packet: Packet,
+        routes: Routes,
+        now: float,
+        source: Source,
+        only: frozenset[str] | None = None,
+    ) -> bool:
         """Process one delivered envelope or notice; True if it is a ratchet message that no
-        session opens yet (it may be ahead of the handshake that makes it readable)."""
+        session opens yet but one may (ahead of the pending handshake that makes it readable).
+
+        `only` (parked envelopes tried again) limits ratchet messages to these contacts' sessions.
+        """
         if packet.type is PacketType.NOTICE:
-            self._on_notice(work, packet, book, now)
+            self._on_notice(work, packet, routes.book, now)
             return False
         if packet.type is not PacketType.ENVELOPE:
+            return False
+        route = routes.kind(packet.recipient_tag)
+        if route is RouteKind.UNSERVED:
+            self.stats["unserved_tag"] += 1  # from a relay mailbox: anyone may deposit there
             return False
         if work.tx.incoming_seen(packet.packet_id):
             self.stats["duplicates"] += 1
@@ -101,9 +124,9 @@ class Inbox:
         try:
             envelope = decode_envelope(packet.payload)
             if isinstance(envelope, RatchetEnvelope):
-                accepted = self._on_ratchet(work, packet, envelope, book, now)
+                accepted = self._on_ratchet(work, packet, envelope, routes, now, only)
             elif isinstance(envelope, Hello):
-                accepted = self._on_hello(work, envelope, now)
+                accepted = route is RouteKind.INTRO and self._on_hello(work, envelope, now, source)
             elif isinstance(envelope, Reply):
                 accepted = self._on_reply(work, envelope, now)
             else:
@@ -114,7 +137,11 @@ class Inbox:
             return False
         if accepted:
             work.tx.claim_incoming(packet.packet_id, now)
-        return not accepted and isinstance(envelope, RatchetEnvelope)
+        if accepted or not isinstance(envelope, RatchetEnvelope):
+            return False
+        # Worth keeping only while a handshake we answered may still complete (its message 3
+        # and the first messages travel separately) and open it: else it is junk.
+        return route in (RouteKind.INTRO, RouteKind.SESSION) and bool(self._responder_index(work))
 
     # -- receipts ------------------------------------------------------------------------------
 
@@ -153,16 +180,23 @@ class Inbox:
 
     # -- handshakes ----------------------------------------------------------------------------
 
-    def _on_hello(self, work: Work, hello: Hello, now: float) -> bool:
+    def _on_hello(self, work: Work, hello: Hello, now: float, source: Source) -> bool:
         index = self._responder_index(work)
         if hello.handshake_id in index:
             return True  # a retransmission: message 2 is already on its way
+        if not self._budget.allow(source, now):
+            self.stats["first_contact_over_budget"] += 1
+            return False
         for stale in [k for k, t in index.items() if t <= now - self._config.handshake_retry_s]:
             work.tx.delete_owner_secret(_RESPONDER_PREFIX + stale.hex())
             del index[stale]
-        if len(index) >= self._config.max_pending_responders:
-            self.stats["responders_full"] += 1
-            return False
+        while index and len(index) >= self._config.max_pending_responders:
+            # Evict the oldest rather than refuse: a flood must not lock out real contacts,
+            # whose initiators repeat their HELLO if their message 2 is lost this way.
+            oldest = min(index, key=index.__getitem__)
+            work.tx.delete_owner_secret(_RESPONDER_PREFIX + oldest.hex())
+            del index[oldest]
+            self.stats["responders_evicted"] += 1
         state, message2 = self._sessions.respond(hello.noise, now)
         pending = PendingResponder(state, hello.reply_tag_key, now)
         work.tx.put_owner_secret(
@@ -222,7 +256,7 @@ class Inbox:
         record = replace(record, session=established.state)
         record = self._outbox.session_up(work, contact_id, record, now)
         self._outbox.save(work, contact_id, record, now)
-        work.tags_changed = True
+        self._session_changed(work, contact_id)
         _LOGGER.info("secure session established (we initiated)")
         return True
 
@@ -269,9 +303,16 @@ class Inbox:
         record = replace(record, session=established.state, handshake_id=_NO_HANDSHAKE)
         record = self._outbox.session_up(work, contact_id, record, now)
         self._outbox.save(work, contact_id, record, now)
-        work.tags_changed = True
+        self._session_changed(work, contact_id)
         _LOGGER.info("secure session established (the contact initiated)")
         return True
+
+    def _session_changed(self, work: Work, contact_id: str) -> None:
+        """A new session is up: the contact may not have our tag key under it yet (its intro
+        window opens), and envelopes parked ahead of it are tried with it alone."""
+        work.tx.delete_owner_secret(INTRO_CLOSED_PREFIX + contact_id)
+        work.established.add(contact_id)
+        work.tags_changed = True
 
     def _ours_wins(self, record: PeerRecord, peer_key: bytes, now: float) -> bool:
         """Both sides initiated recently: keep the initiation of the lower identity key."""
@@ -293,17 +334,28 @@ class Inbox:
     # -- ratchet messages ----------------------------------------------------------------------
 
     def _on_ratchet(
-        self, work: Work, packet: Packet, envelope: RatchetEnvelope, book: TagBook, now: float
+        self,
+        work: Work,
+        packet: Packet,
+        envelope: RatchetEnvelope,
+        routes: Routes,
+        now: float,
+        only: frozenset[str] | None,
     ) -> bool:
-        owner = book.owners.get(packet.recipient_tag)
-        candidates = [owner] if owner is not None else [c.contact_id for c in work.tx.contacts()]
         ad = received_associated_data(packet)
-        for contact_id in candidates:
+        ratchet_key = envelope.message[:RATCHET_KEY_LEN]
+        for attempt in routes.tries(packet.recipient_tag, ratchet_key, now):
+            contact_id = attempt.contact_id
+            if only is not None and contact_id not in only:
+                continue
             record = self._outbox.record(work, contact_id)
             if not self._sessions.is_established(record.session):
                 continue
+            self.stats["session_tries"] += 1
             try:
-                state, plaintext = self._sessions.decrypt(record.session, envelope.message, ad)
+                state, plaintext = self._sessions.decrypt(
+                    record.session, envelope.message, ad, new_chain=attempt.new_chain
+                )
             except CryptoError:
                 continue
             inner = sessions.decode(plaintext)
@@ -312,6 +364,8 @@ class Inbox:
             record = record.with_session(state)
             record = self._deliver(work, contact_id, record, inner, now)
             self._outbox.save(work, contact_id, record, now)
+            if routes.kind(packet.recipient_tag) is RouteKind.SESSION:
+                self._close_intro_window(work, contact_id, state, routes, now)
             peer_key = self._outbox.peer_tag_key(work, contact_id, record)
             # The receipt stays on the mesh (its relays clear their copies); the notice may
             # also go to the contact's relay mailbox: only it is for the contact.
@@ -320,6 +374,17 @@ class Inbox:
             return True
         self.stats["undecryptable"] += 1
         return False
+
+    def _close_intro_window(
+        self, work: Work, contact_id: str, state: bytes, routes: Routes, now: float
+    ) -> None:
+        """The contact wrote to our session tag, so it has our tag key: from now on its session
+        takes intro-tag messages only under the ratchet keys it knows now (see `routing`)."""
+        if not routes.waits_for_tag_key(contact_id):
+            return
+        closed = IntroClosed(now, self._sessions.remote_ratchet_keys(state))
+        work.tx.put_owner_secret(INTRO_CLOSED_PREFIX + contact_id, closed.to_bytes(), now)
+        work.tags_changed = True  # rebuilds the routes
 
     def _deliver(
         self, work: Work, contact_id: str, record: PeerRecord, inner: Inner, now: float

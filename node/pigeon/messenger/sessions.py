@@ -134,12 +134,20 @@ class SessionOps:
         message = session.encrypt(encode_inner(inner), ad)
         return self._keep(session), message
 
-    def decrypt(self, state: bytes, message: bytes, ad: bytes) -> tuple[bytes, bytes]:
-        """(new session state, plaintext); raises CryptoError and changes nothing on failure."""
+    def decrypt(
+        self, state: bytes, message: bytes, ad: bytes, *, new_chain: bool = True
+    ) -> tuple[bytes, bytes]:
+        """(new session state, plaintext); raises CryptoError and changes nothing on failure.
+        With `new_chain` False a ratchet key the session never saw is refused before any DH."""
         session = self._peek(state)
-        plaintext = session.decrypt(message, ad)  # on failure the session is unchanged
+        # on failure the session is unchanged
+        plaintext = session.decrypt(message, ad, new_chain=new_chain)
         self._cache.pop(state, None)
         return self._keep(session), plaintext
+
+    def remote_ratchet_keys(self, state: bytes) -> frozenset[bytes]:
+        """The peer's ratchet keys stored session state opens messages under without DH."""
+        return self._peek(state).remote_ratchet_keys() if state else frozenset()
 
     def is_established(self, state: bytes) -> bool:
         """Whether stored session state has completed its handshake."""

@@ -24,6 +24,7 @@ class Work:
     updated: list[str] = field(default_factory=list)
     contacts_changed: bool = False
     tags_changed: bool = False
+    established: set[str] = field(default_factory=set)  # contacts with a new session
 
     def send(self, packet: Packet, contact_id: str | None) -> None:
         """Send `packet` after the commit; `contact_id` is the contact it is for, if known."""
