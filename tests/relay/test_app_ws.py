@@ -402,6 +402,19 @@ async def test_frames_are_rate_limited_per_connection(start: StartRelay) -> None
     await client.close()
 
 
+async def test_a_connection_gets_few_challenges(start: StartRelay) -> None:
+    # Each challenge lets a client make the relay check a signature; the app needs one.
+    relay = await start()
+    client = await AppClient.connect(relay.url)
+    mailbox = SigningKey.generate().public_key.hex()
+    for _ in range(8):
+        await client.send(type="subscribe", mailbox=mailbox)
+        assert isinstance(await client.receive(), app.ChallengeNonce)
+    await client.send(type="subscribe", mailbox=mailbox)
+    assert await client.receive() == app.AppError("rate limited")
+    await client.close()
+
+
 async def test_deposits_share_the_address_rate_limit_with_v1(start: StartRelay) -> None:
     relay = await start(ip_deposit_burst=2, ip_deposits_per_s=0.001)
     owner = SigningKey.generate().public_key

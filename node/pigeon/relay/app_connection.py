@@ -33,6 +33,10 @@ LIVE_QUEUE_ENVELOPES: Final = 64
 LIVE_QUEUE_BYTES: Final = 1024 * 1024
 # Replies not yet written; past this the connection stops reading until the writer catches up.
 MAX_PENDING_REPLIES: Final = 256
+# Challenges a connection may ask for: the app subscribes once per connection, and each one
+# lets the client make the relay check a signature, so they are scarcer than other frames.
+SUBSCRIBE_BURST: Final = 8
+SUBSCRIBES_PER_S: Final = 0.1
 
 _Reply = tuple[list[app.AppServerFrame], Callable[[], None] | None]
 
@@ -75,6 +79,7 @@ class AppConnection:
         self._frames = TokenBucket(
             limits.connection_frames_per_s, limits.connection_frame_burst, relay.monotonic()
         )
+        self._subscribes = TokenBucket(SUBSCRIBES_PER_S, SUBSCRIBE_BURST, relay.monotonic())
         self._quota = app_quota(relay)
         self._replies: asyncio.Queue[asyncio.Future[_Reply]] = asyncio.Queue(MAX_PENDING_REPLIES)
         self._pending: tuple[bytes, bytes, float] | None = None  # key, nonce, issued at (wall)
@@ -150,6 +155,8 @@ class AppConnection:
         key = app.parse_key_hex(frame.mailbox)
         if key is None:
             return app.AppError(app.INVALID_MAILBOX)
+        if self._subscribes.take(self._relay.monotonic()):
+            return app.AppError(app.RATE_LIMITED)
         nonce = self._relay.token_bytes(app.NONCE_LEN)
         self._pending = (key, nonce, self._relay.wall_clock())
         return app.ChallengeNonce(app.b64encode(nonce))

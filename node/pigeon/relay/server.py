@@ -139,7 +139,8 @@ class Relay:
             queued_writes=self.store.queued_writes(),
             tracked_ips=self.admission.tracked_ips(),
             store_commits=stats.commits,
-            live_queued_bytes=sum(r.live.held_bytes for r in self._readers.values()),
+            live_queued_bytes=sum(r.live.held_bytes for r in self._readers.values())
+            + sum(s.live.held_bytes for subs in self._app_readers.values() for s in subs),
         )
 
     async def route(self, request: web.BaseRequest) -> web.StreamResponse:
