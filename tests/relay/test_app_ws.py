@@ -562,3 +562,29 @@ async def test_metrics_count_app_traffic(start: StartRelay) -> None:
     assert await metric(relay, 'pigeon_relay_app_errors_total{message="invalid mailbox"}') == 1
     assert await metric(relay, "pigeon_relay_app_connections_total") == 1
     await client.close()
+
+
+async def test_a_shutdown_tells_app_clients_and_closes_with_1001(start: StartRelay) -> None:
+    relay = await start()
+    client = await AppClient.connect(relay.url)
+    await client.send(type="subscribe", mailbox="bad")
+    assert await client.receive() == app.AppError("invalid mailbox")
+    closing = asyncio.create_task(relay.aclose())
+    assert await client.receive() == app.AppError("shutting down")
+    message = await client.ws.receive(timeout=5)
+    assert message.type is aiohttp.WSMsgType.CLOSE
+    assert message.data == aiohttp.WSCloseCode.GOING_AWAY
+    await closing
+    await client.session.close()
+
+
+async def test_a_refused_app_connection_is_told_in_json(start: StartRelay) -> None:
+    relay = await start(max_connections_per_ip=1)
+    first = await AppClient.connect(relay.url)
+    second = await AppClient.connect(relay.url)
+    assert await second.receive() == app.AppError("too many connections")
+    message = await second.ws.receive(timeout=5)
+    assert message.type is aiohttp.WSMsgType.CLOSE
+    assert message.data == aiohttp.WSCloseCode.TRY_AGAIN_LATER
+    await second.session.close()
+    await first.close()

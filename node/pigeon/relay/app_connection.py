@@ -321,7 +321,10 @@ class AppConnection:
                 if then is not None:
                     then()
         except ConnectionError:
-            return
+            # Keep taking slots, so a reader waiting for room sees `_closing` and stops.
+            self._closing = True
+            while True:
+                await self._replies.get()
 
     async def _send(self, frame: app.AppServerFrame) -> None:
         if self._ws.closed:
