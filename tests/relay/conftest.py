@@ -42,12 +42,17 @@ async def start(tmp_path: Path, wall_clock: WallClock) -> AsyncIterator[StartRel
     running: list[RunningRelay] = []
 
     async def _start(
-        data_dir: Path | None = None, port: int = 0, behind_proxy: bool = False, **limits: Any
+        data_dir: Path | None = None,
+        port: int = 0,
+        behind_proxy: bool = False,
+        app_endpoint: bool = True,
+        **limits: Any,
     ) -> RunningRelay:
         config = RelayConfig(
             listen=f"127.0.0.1:{port}",
             data_dir=str(data_dir or tmp_path / "relay"),
             behind_proxy=behind_proxy,
+            app_endpoint=app_endpoint,
             limits=dataclasses.replace(Limits(), **limits),
         )
         relay = await start_relay(config, wall_clock=wall_clock)

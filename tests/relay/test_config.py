@@ -45,6 +45,7 @@ def test_options_are_read() -> None:
                 "data_dir": "/srv/relay",
                 "public_urls": ["wss://relay.example.org/v1"],
                 "behind_proxy": True,
+                "app_endpoint": False,
             },
             "limits": {"max_envelope_bytes": 1024, "ip_connects_per_s": 1},
         }
@@ -52,6 +53,8 @@ def test_options_are_read() -> None:
     assert (config.host, config.port) == ("::1", 9000)
     assert config.public_urls == ("wss://relay.example.org/v1",)
     assert config.behind_proxy
+    assert not config.app_endpoint
+    assert RelayConfig().app_endpoint  # on by default
     assert config.limits.max_envelope_bytes == 1024
     assert config.limits.ip_connects_per_s == 1.0
     assert config.resolved_data_dir() == Path("/srv/relay")
@@ -67,6 +70,7 @@ def test_options_are_read() -> None:
         ({"relay": {"listen": "h:99999"}}, "HOST:PORT"),
         ({"relay": {"listen": 8765}}, "relay.listen"),
         ({"relay": {"behind_proxy": "yes"}}, "relay.behind_proxy"),
+        ({"relay": {"app_endpoint": 1}}, "relay.app_endpoint"),
         ({"relay": {"public_urls": ["https://r.example/v1"]}}, "public_urls"),
         ({"relay": {"public_urls": ["wss://r.example/"]}}, "public_urls"),
         ({"relay": {"public_urls": [7]}}, "public_urls"),

@@ -182,3 +182,37 @@ async def test_wal_is_checkpointed_while_the_store_runs(tmp_path: Path) -> None:
         await asyncio.sleep(0.05)
     assert database.stat().st_size > 60_000  # copied out of the WAL without a close
     await store.aclose()
+
+
+async def test_a_deposit_may_bring_its_own_quota(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path, QUOTA)
+    tight = Quota(mailbox_max_envelopes=1, mailbox_max_bytes=10_000, relay_max_bytes=100_000)
+    assert (await store.deposit(ALICE, eid(1), b"one", 100, tight)).refusal is None
+    refused = await store.deposit(ALICE, eid(2), b"two", 100, tight)
+    assert refused.refusal is ErrorCode.MAILBOX_FULL
+    assert (await store.deposit(ALICE, eid(2), b"two", 100)).refusal is None  # the store's own
+    await store.aclose()
+
+
+async def test_envelopes_carry_their_deposit_second(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path, QUOTA)
+    result = await store.deposit(ALICE, eid(1), b"one", 1234)
+    assert result.stored is not None
+    assert result.stored.deposited_s == 1234
+    await store.aclose()
+    store = await SqliteStore.open(tmp_path, QUOTA)
+    assert [e.deposited_s for e in await store.pending(ALICE, 0, 10, 0)] == [1234]
+    await store.aclose()
+
+
+async def test_purge_can_be_limited_to_a_mailbox_prefix(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path, QUOTA)
+    app_mailbox = b"pigeon-app/" + ALICE
+    await store.deposit(ALICE, eid(1), b"ours", 100)
+    await store.deposit(app_mailbox, eid(1), b"app's", 100)
+    assert await store.purge(200, b"pigeon-app/") == 1
+    assert [e.ciphertext for e in await store.pending(ALICE, 0, 10, 0)] == [b"ours"]
+    assert await store.pending(app_mailbox, 0, 10, 0) == []
+    assert store.stats().envelopes == 1
+    assert await store.purge(200) == 1
+    await store.aclose()

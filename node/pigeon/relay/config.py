@@ -19,6 +19,7 @@ from pigeon.relay.protocol import MAX_URL_BYTES
 
 DEFAULT_LISTEN: Final = "127.0.0.1:8765"
 WEBSOCKET_PATH: Final = "/v1"
+APP_WEBSOCKET_PATH: Final = "/ws"  # the Pigeon app's relay protocol
 
 
 class RelayConfigError(ValueError):
@@ -33,6 +34,7 @@ class RelayConfig:
     data_dir: str = ""
     public_urls: tuple[str, ...] = ()
     behind_proxy: bool = False
+    app_endpoint: bool = True
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -98,7 +100,9 @@ def parse_relay_config(raw: dict[str, Any]) -> RelayConfig:
     """Check a parsed TOML document; raises RelayConfigError."""
     _no_unknown(raw, {"relay", "limits"}, "")
     relay = _table(raw, "relay")
-    _no_unknown(relay, {"listen", "data_dir", "public_urls", "behind_proxy"}, "relay.")
+    _no_unknown(
+        relay, {"listen", "data_dir", "public_urls", "behind_proxy", "app_endpoint"}, "relay."
+    )
     defaults = RelayConfig()
     listen = _typed(relay, "listen", str, defaults.listen, "relay.")
     split_listen(listen)
@@ -110,6 +114,7 @@ def parse_relay_config(raw: dict[str, Any]) -> RelayConfig:
         data_dir=_typed(relay, "data_dir", str, defaults.data_dir, "relay."),
         public_urls=urls,
         behind_proxy=_typed(relay, "behind_proxy", bool, defaults.behind_proxy, "relay."),
+        app_endpoint=_typed(relay, "app_endpoint", bool, defaults.app_endpoint, "relay."),
         limits=_parse_limits(_table(raw, "limits")),
     )
 

@@ -14,6 +14,7 @@ class Gauges:
 
     connections: int
     readers: int
+    app_readers: int
     stored_envelopes: int
     stored_bytes: int
     mailboxes: int
@@ -36,6 +37,15 @@ class Metrics:
         self.envelopes_purged_total = 0
         self.live_queue_overflows_total = 0
         self.errors_total: Counter[ErrorCode] = Counter()
+        # The Pigeon app's endpoint (/ws).
+        self.app_connections_total = 0
+        self.app_publishes_stored_total = 0
+        self.app_publishes_duplicate_total = 0
+        self.app_reads_authenticated_total = 0
+        self.app_auth_failures_total = 0
+        self.app_envelopes_delivered_total = 0
+        self.app_envelopes_deleted_total = 0
+        self.app_errors_total: Counter[str] = Counter()  # by message (fixed texts only)
 
     def render(self, gauges: Gauges) -> str:
         """The Prometheus text format (version 0.0.4) of every counter and `gauges`."""
@@ -106,9 +116,11 @@ class Metrics:
             "ERROR frames sent, by code",
             [(f'{{code="{code.name}"}}', self.errors_total[code]) for code in ErrorCode],
         )
+        self._render_app(lines)
         for name, value, help_text in (
             ("connections", gauges.connections, "open WebSocket connections"),
             ("readers", gauges.readers, "authenticated readers"),
+            ("app_readers", gauges.app_readers, "authenticated Pigeon app subscriptions (/ws)"),
             ("stored_envelopes", gauges.stored_envelopes, "envelopes held"),
             ("stored_bytes", gauges.stored_bytes, "ciphertext bytes held"),
             ("mailboxes", gauges.mailboxes, "mailboxes holding envelopes"),
@@ -118,6 +130,39 @@ class Metrics:
         ):
             _add(lines, name, "gauge", help_text, [("", value)])
         return "\n".join(lines) + "\n"
+
+    def _render_app(self, lines: list[str]) -> None:
+        _add(
+            lines,
+            "app_connections_total",
+            "counter",
+            "Pigeon app WebSocket connections accepted (/ws)",
+            [("", self.app_connections_total)],
+        )
+        _add(
+            lines,
+            "app_publishes_total",
+            "counter",
+            "app publishes answered published",
+            [
+                ('{result="new"}', self.app_publishes_stored_total),
+                ('{result="duplicate"}', self.app_publishes_duplicate_total),
+            ],
+        )
+        for name, value, help_text in (
+            ("app_reads_authenticated_total", self.app_reads_authenticated_total, "app logins"),
+            ("app_auth_failures_total", self.app_auth_failures_total, "app logins refused"),
+            ("app_envelopes_delivered_total", self.app_envelopes_delivered_total, "app envelopes"),
+            ("app_envelopes_deleted_total", self.app_envelopes_deleted_total, "app acks applied"),
+        ):
+            _add(lines, name, "counter", help_text, [("", value)])
+        _add(
+            lines,
+            "app_errors_total",
+            "counter",
+            "app error frames sent, by message",
+            [(f'{{message="{m}"}}', n) for m, n in sorted(self.app_errors_total.items())],
+        )
 
 
 def _add(

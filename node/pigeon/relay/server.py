@@ -1,4 +1,5 @@
-"""The relay's HTTP server: WebSocket endpoint /v1, /healthz, /metrics, and the purge loop.
+"""The relay's HTTP server: WebSocket endpoints /v1 (ours) and /ws (the Pigeon app's),
+/healthz, /metrics, and the purge loop.
 
 `start_relay` opens the store, binds the listener and returns a `RunningRelay`; `aclose` stops
 taking connections, tells every client SHUTTING_DOWN and flushes the store. Connections are
@@ -17,10 +18,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
+from pigeon.relay import app_protocol
+from pigeon.relay.app_connection import AppConnection, AppSubscription, app_max_age_s
 from pigeon.relay.auth import KeyCheckCache
-from pigeon.relay.config import WEBSOCKET_PATH, RelayConfig, check_signed_urls, default_public_url
+from pigeon.relay.config import (
+    APP_WEBSOCKET_PATH,
+    WEBSOCKET_PATH,
+    RelayConfig,
+    check_signed_urls,
+    default_public_url,
+)
 from pigeon.relay.connection import RelayConnection
 from pigeon.relay.gate import GatedServer
 from pigeon.relay.limits import AdmissionControl, Limits, Quota, Refusal, ip_key
@@ -45,6 +54,7 @@ class Relay:
         urls: tuple[str, ...],
         *,
         behind_proxy: bool = False,
+        app_endpoint: bool = True,
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         token_bytes: Callable[[int], bytes] = secrets.token_bytes,
@@ -53,6 +63,7 @@ class Relay:
         self.limits = limits
         self.urls = urls
         self.behind_proxy = behind_proxy
+        self.app_endpoint = app_endpoint
         self.wall_clock = wall_clock
         self.monotonic = monotonic
         self.token_bytes = token_bytes
@@ -66,7 +77,8 @@ class Relay:
         )
         self.metrics = Metrics()
         self._readers: dict[bytes, RelayConnection] = {}
-        self._connections: dict[RelayConnection, asyncio.Transport | None] = {}
+        self._app_readers: dict[bytes, set[AppSubscription]] = {}  # the app allows several
+        self._connections: dict[RelayConnection | AppConnection, asyncio.Transport | None] = {}
         self.valid_keys = KeyCheckCache(VALID_KEY_CACHE_SIZE)
         store.set_insert_listener(self.deliver)
 
@@ -76,6 +88,8 @@ class Relay:
             reader = self._readers.get(mailbox_key)
             if reader is not None:
                 reader.offer(envelope)
+            for subscription in self._app_readers.get(mailbox_key, ()):
+                subscription.offer(envelope)
 
     async def reader_arrived(self, mailbox_key: bytes, reader: RelayConnection) -> None:
         """Make `reader` the mailbox's only reader; an earlier one is told READER_REPLACED."""
@@ -89,10 +103,25 @@ class Relay:
         if self._readers.get(mailbox_key) is reader:
             del self._readers[mailbox_key]
 
+    def app_reader_arrived(self, subscription: AppSubscription) -> None:
+        """Add an authenticated app reader of `subscription.mailbox_key`."""
+        self._app_readers.setdefault(subscription.mailbox_key, set()).add(subscription)
+
+    def app_reader_gone(self, subscription: AppSubscription) -> None:
+        """Forget an app reader."""
+        readers = self._app_readers.get(subscription.mailbox_key)
+        if readers is not None:
+            readers.discard(subscription)
+            if not readers:
+                del self._app_readers[subscription.mailbox_key]
+
     async def purge_expired(self) -> int:
         """Delete envelopes older than `max_age_s` and idle per-IP state; returns envelopes."""
         cutoff = int(self.wall_clock() - self.limits.max_age_s)
         purged = await self.store.purge(cutoff)
+        app_cutoff = int(self.wall_clock() - app_max_age_s(self))
+        if app_cutoff > cutoff:  # the app's 30 days are shorter than our max_age_s
+            purged += await self.store.purge(app_cutoff, app_protocol.APP_MAILBOX_PREFIX)
         self.metrics.envelopes_purged_total += purged
         self.admission.forget_idle(self.monotonic())
         return purged
@@ -103,21 +132,25 @@ class Relay:
         return Gauges(
             connections=self.admission.connections,
             readers=len(self._readers),
+            app_readers=sum(len(readers) for readers in self._app_readers.values()),
             stored_envelopes=stats.envelopes,
             stored_bytes=stats.bytes,
             mailboxes=stats.mailboxes,
             queued_writes=self.store.queued_writes(),
             tracked_ips=self.admission.tracked_ips(),
             store_commits=stats.commits,
-            live_queued_bytes=sum(r.live.held_bytes for r in self._readers.values()),
+            live_queued_bytes=sum(r.live.held_bytes for r in self._readers.values())
+            + sum(s.live.held_bytes for subs in self._app_readers.values() for s in subs),
         )
 
     async def route(self, request: web.BaseRequest) -> web.StreamResponse:
-        """Serve /v1 (WebSocket), /healthz and /metrics."""
+        """Serve /v1 and /ws (WebSockets), /healthz and /metrics."""
         if request.method not in ("GET", "HEAD"):
             return web.Response(status=405)
         if request.path == WEBSOCKET_PATH:
             return await self.handle_websocket(request)
+        if request.path == APP_WEBSOCKET_PATH and self.app_endpoint:
+            return await self.handle_websocket(request, app=True)
         if request.path == "/healthz":
             if self.store.healthy():
                 return web.Response(text="ok\n")
@@ -127,11 +160,16 @@ class Relay:
             return web.Response(text=text, content_type="text/plain", charset="utf-8")
         return web.Response(status=404)
 
-    async def handle_websocket(self, request: web.BaseRequest) -> web.WebSocketResponse:
-        """Admit, then serve one WebSocket connection."""
+    async def handle_websocket(
+        self, request: web.BaseRequest, *, app: bool = False
+    ) -> web.WebSocketResponse:
+        """Admit, then serve one WebSocket connection (`app`: the Pigeon app's protocol)."""
+        frame_limit = (app_protocol.max_frame_bytes if app else max_frame_bytes)(
+            self.limits.max_envelope_bytes
+        )
         ws = web.WebSocketResponse(
             # aiohttp closes (1009) on a message of max_msg_size bytes or more, before reading it.
-            max_msg_size=max_frame_bytes(self.limits.max_envelope_bytes) + 1,
+            max_msg_size=frame_limit + 1,
             heartbeat=HEARTBEAT_S,
             compress=False,
         )
@@ -141,11 +179,16 @@ class Relay:
         if refusal is None and self.behind_proxy:
             refusal = self.server.admit_forwarded(request.protocol, ip)
         if refusal is not None:
-            await _refuse_connection(ws, refusal)
+            await (_refuse_app_connection if app else _refuse_connection)(ws, refusal)
             self.metrics.errors_total[refusal.code] += 1
             return ws
         self.metrics.connections_total += 1
-        connection = RelayConnection(self, ws, ip)
+        connection: RelayConnection | AppConnection
+        if app:
+            self.metrics.app_connections_total += 1
+            connection = AppConnection(self, ws, ip)
+        else:
+            connection = RelayConnection(self, ws, ip)
         self._connections[connection] = request.transport
         try:
             await connection.serve()
@@ -215,6 +258,7 @@ async def start_relay(
         config.limits,
         config.public_urls,
         behind_proxy=config.behind_proxy,
+        app_endpoint=config.app_endpoint,
         wall_clock=wall_clock,
         monotonic=monotonic,
         token_bytes=token_bytes,
@@ -252,6 +296,13 @@ async def _refuse_connection(ws: web.WebSocketResponse, refusal: Refusal) -> Non
     with contextlib.suppress(ConnectionError):
         await ws.send_bytes(encode(Error(0, refusal.code, refusal.retry_after_ms())))
         await ws.close(code=CLOSE_CODE_BASE + refusal.code)
+
+
+async def _refuse_app_connection(ws: web.WebSocketResponse, refusal: Refusal) -> None:
+    text = app_protocol.encode(app_protocol.AppError(app_protocol.error_text(refusal.code)))
+    with contextlib.suppress(ConnectionError):
+        await ws.send_str(text)
+        await ws.close(code=WSCloseCode.TRY_AGAIN_LATER)
 
 
 def _client_address(request: web.BaseRequest, behind_proxy: bool) -> str:

@@ -58,6 +58,7 @@ class StoredEnvelope:
     seq: int
     envelope_id: bytes
     ciphertext: bytes
+    deposited_s: int = 0  # the deposit second (the Pigeon app's `ts`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +93,15 @@ class EnvelopeStore(Protocol):
         """
 
     async def deposit(
-        self, mailbox_key: bytes, envelope_id: bytes, ciphertext: bytes, now_s: int
+        self,
+        mailbox_key: bytes,
+        envelope_id: bytes,
+        ciphertext: bytes,
+        now_s: int,
+        quota: Quota | None = None,
     ) -> DepositResult:
-        """Store an envelope unless a quota refuses it; a known id is a duplicate, not an error."""
+        """Store an envelope unless a quota (`quota`, else the store's) refuses it; a known id is
+        a duplicate, not an error."""
 
     async def pending(
         self, mailbox_key: bytes, after_seq: int, limit: int, oldest_s: int
@@ -107,8 +114,9 @@ class EnvelopeStore(Protocol):
     async def delete(self, mailbox_key: bytes, envelope_ids: tuple[bytes, ...]) -> int:
         """Delete envelopes of one mailbox; unknown ids are ignored; returns how many went."""
 
-    async def purge(self, older_than_s: int) -> int:
-        """Delete every envelope deposited before `older_than_s`; returns how many went."""
+    async def purge(self, older_than_s: int, mailbox_prefix: bytes = b"") -> int:
+        """Delete every envelope deposited before `older_than_s` whose mailbox key starts with
+        `mailbox_prefix`; returns how many went."""
 
     def stats(self) -> StoreStats:
         """Current counts."""
@@ -123,11 +131,14 @@ class EnvelopeStore(Protocol):
         """Finish queued operations and close; idempotent."""
 
 
+_DepositArgs = tuple[bytes, bytes, bytes, int, Quota | None]
+
+
 @dataclass(slots=True)
 class _Op:
     future: asyncio.Future[Any]
     run: Callable[[sqlite3.Connection], Any] | None = None
-    deposit: tuple[bytes, bytes, bytes, int] | None = None  # deposits are inserted in groups
+    deposit: _DepositArgs | None = None  # deposits are inserted in groups
 
 
 _INSERT: Final = (
@@ -172,11 +183,16 @@ class SqliteStore:
         return store
 
     async def deposit(
-        self, mailbox_key: bytes, envelope_id: bytes, ciphertext: bytes, now_s: int
+        self,
+        mailbox_key: bytes,
+        envelope_id: bytes,
+        ciphertext: bytes,
+        now_s: int,
+        quota: Quota | None = None,
     ) -> DepositResult:
         """See `EnvelopeStore.deposit`."""
         result: DepositResult = await self._submit(
-            deposit=(mailbox_key, envelope_id, ciphertext, now_s)
+            deposit=(mailbox_key, envelope_id, ciphertext, now_s, quota)
         )
         return result
 
@@ -186,12 +202,12 @@ class SqliteStore:
         """See `EnvelopeStore.pending`."""
         rows = await self._submit(
             run=lambda db: db.execute(
-                "SELECT seq, envelope_id, ciphertext FROM envelopes"
+                "SELECT seq, envelope_id, ciphertext, deposited_s FROM envelopes"
                 " WHERE mailbox = ? AND seq > ? AND deposited_s >= ? ORDER BY seq LIMIT ?",
                 (mailbox_key, after_seq, oldest_s, limit),
             ).fetchall()
         )
-        return [StoredEnvelope(seq, bytes(eid), bytes(ct)) for seq, eid, ct in rows]
+        return [StoredEnvelope(seq, bytes(eid), bytes(ct), ts) for seq, eid, ct, ts in rows]
 
     async def delete(self, mailbox_key: bytes, envelope_ids: tuple[bytes, ...]) -> int:
         """See `EnvelopeStore.delete`."""
@@ -200,9 +216,11 @@ class SqliteStore:
         )
         return deleted
 
-    async def purge(self, older_than_s: int) -> int:
+    async def purge(self, older_than_s: int, mailbox_prefix: bytes = b"") -> int:
         """See `EnvelopeStore.purge`."""
-        purged: int = await self._submit(run=lambda db: self._purge(db, older_than_s))
+        purged: int = await self._submit(
+            run=lambda db: self._purge(db, older_than_s, mailbox_prefix)
+        )
         return purged
 
     def set_insert_listener(self, listener: InsertListener) -> None:
@@ -236,7 +254,7 @@ class SqliteStore:
     async def _submit(
         self,
         run: Callable[[sqlite3.Connection], Any] | None = None,
-        deposit: tuple[bytes, bytes, bytes, int] | None = None,
+        deposit: _DepositArgs | None = None,
     ) -> Any:
         if not self._usable():  # a failed commit does not stop the next one from trying
             raise StorageError("the store is closed or failed")
@@ -354,10 +372,12 @@ class SqliteStore:
         planned: list[tuple[asyncio.Future[Any], DepositResult | int]] = []
         for op in ops:
             assert op.deposit is not None
-            mailbox_key, envelope_id, ciphertext, now_s = op.deposit
+            mailbox_key, envelope_id, ciphertext, now_s, quota = op.deposit
             usage = self._usage.get(mailbox_key, (0, 0))
             size = len(ciphertext)
-            refusal = quota_refusal(self._quota, usage[0], usage[1], self._total_bytes, size)
+            refusal = quota_refusal(
+                quota or self._quota, usage[0], usage[1], self._total_bytes, size
+            )
             if refusal is not None:
                 planned.append((op.future, self._refused(db, mailbox_key, envelope_id, refusal)))
                 continue
@@ -394,11 +414,11 @@ class SqliteStore:
     ) -> DepositResult:
         if isinstance(planned, DepositResult):
             return planned
-        seq, mailbox_key, envelope_id, _, ciphertext = rows[planned]
+        seq, mailbox_key, envelope_id, deposited_s, ciphertext = rows[planned]
         if present is not None and seq not in present:
             self._count(mailbox_key, -1, -len(ciphertext))
             return DepositResult()
-        stored = StoredEnvelope(seq, envelope_id, ciphertext)
+        stored = StoredEnvelope(seq, envelope_id, ciphertext, deposited_s)
         self._inserted.append((mailbox_key, stored))
         return DepositResult(stored=stored)
 
@@ -417,10 +437,11 @@ class SqliteStore:
                 deleted += 1
         return deleted
 
-    def _purge(self, db: sqlite3.Connection, older_than_s: int) -> int:
+    def _purge(self, db: sqlite3.Connection, older_than_s: int, mailbox_prefix: bytes) -> int:
         rows = db.execute(
-            "DELETE FROM envelopes WHERE deposited_s < ? RETURNING mailbox, length(ciphertext)",
-            (older_than_s,),
+            "DELETE FROM envelopes WHERE deposited_s < ? AND substr(mailbox, 1, ?) = ?"
+            " RETURNING mailbox, length(ciphertext)",
+            (older_than_s, len(mailbox_prefix), mailbox_prefix),
         ).fetchall()
         for mailbox_key, size in rows:
             self._count(bytes(mailbox_key), -1, -size)
