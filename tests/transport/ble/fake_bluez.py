@@ -70,6 +70,15 @@ class FakeAdapter(ServiceInterface):
     def SetDiscoveryFilter(self, filters: DBusDict) -> None:
         self.discovery_filter = filters
 
+    @dbus_property(PropertyAccess.READ)
+    def Discovering(self) -> DBusBool:
+        return self.discovering
+
+    def set_discovering(self, discovering: bool) -> None:
+        if discovering != self.discovering:
+            self.discovering = discovering
+            self.emit_properties_changed({"Discovering": discovering})
+
     @dbus_property()
     def Powered(self) -> DBusBool:
         return self.powered
@@ -204,7 +213,7 @@ class FakeBlueZ:
             if sender in sessions:
                 return Message.new_error(msg, IN_PROGRESS, "Operation already in progress")
             sessions.add(sender)  # bluetoothd records the session before it answers
-            adapter.discovering = True
+            adapter.set_discovering(True)
             assert self.bus is not None
             reply = Message.new_method_return(msg)
             asyncio.get_running_loop().call_later(self.start_discovery_s, self._send, reply)
@@ -212,7 +221,7 @@ class FakeBlueZ:
         if sender not in sessions:
             return Message.new_error(msg, "org.bluez.Error.Failed", "No discovery started")
         sessions.discard(sender)
-        adapter.discovering = bool(sessions)
+        adapter.set_discovering(bool(sessions))
         return Message.new_method_return(msg)
 
     def _send(self, message: Message) -> None:

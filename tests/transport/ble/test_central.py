@@ -46,6 +46,9 @@ class Host:
     def central_link_down(self, link: CentralLink, reason: str) -> None:
         raise AssertionError("no link comes up here")
 
+    def scan_stopped(self) -> None:
+        pass
+
 
 class TimingOutCentral(BleCentral):
     """A central whose every connect times out, as two controllers initiating at once do."""

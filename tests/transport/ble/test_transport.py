@@ -9,6 +9,7 @@ are covered by the VM tier (tests/bluez).
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import pytest
 
 from pigeon.transport.base import Broken, Closed, PeerId
+from pigeon.transport.ble import transport as ble_transport
 from pigeon.transport.ble.errors import AdapterNotFound
 from pigeon.transport.ble.gatt import (
     MANUFACTURER_ID,
@@ -329,6 +331,36 @@ async def test_a_scan_cancelled_while_it_starts_is_still_stopped(bluez: FakeBlue
     # Otherwise bleak's bus keeps a session it cannot stop, and every later StartDiscovery on
     # the adapter from this process is answered InProgress.
     assert bluez.discovery_sessions["/org/bluez/hci0"] == set()
+
+
+async def test_a_discovery_bluetoothd_keeps_after_our_scan_stopped_is_reset(
+    bluez: FakeBlueZ, node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ble_transport, "DISCOVERY_SETTLE_S", 0.2)
+    await eventually(lambda: bluez.adapters["hci0"].discovering)
+    before = len(_powered_sets(bluez))  # the start powered it on
+    # bluetoothd 5.66 can keep reporting discovery with no session left (BlueZ issue 807).
+    node.transport.scan_stopped()
+    await eventually(lambda: len(_powered_sets(bluez)) >= before + 2)
+    assert _powered_sets(bluez)[before:] == [False, True]
+    await eventually(lambda: APP_PATH in bluez.applications)  # registered again
+
+
+async def test_a_discovery_that_ends_after_our_scan_stopped_is_left_alone(
+    bluez: FakeBlueZ, node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ble_transport, "DISCOVERY_SETTLE_S", 0.2)
+    await eventually(lambda: bluez.adapters["hci0"].discovering)
+    before = len(_powered_sets(bluez))
+    node.transport.scan_stopped()
+    bluez.adapters["hci0"].set_discovering(False)
+    await asyncio.sleep(0.5)
+    assert len(_powered_sets(bluez)) == before
+
+
+def _powered_sets(bluez: FakeBlueZ) -> list[bool]:
+    calls = [c for c in bluez.calls if c.member == "Set" and c.body[1] == "Powered"]
+    return [bool(c.body[2].value) for c in calls]
 
 
 async def test_start_fails_with_a_typed_error(bluez: FakeBlueZ) -> None:

@@ -108,6 +108,8 @@ class BlueZAdapter:
         self._neighbours: dict[str, Neighbour] = {}
         self._recovery: asyncio.Task[None] | None = None
         self._daemon_restarted = False
+        self._discovering = False
+        self._discovery_ends = 0
 
     @property
     def bus(self) -> MessageBus:
@@ -120,6 +122,21 @@ class BlueZAdapter:
     def ready(self) -> bool:
         """Whether the adapter is present and powered."""
         return self._ready
+
+    @property
+    def discovering(self) -> bool:
+        """Whether bluetoothd says the adapter is discovering (for any of its clients)."""
+        return self._discovering
+
+    @property
+    def discovery_ends(self) -> int:
+        """How many times bluetoothd reported discovery ending since the adapter was opened."""
+        return self._discovery_ends
+
+    async def power_cycle(self) -> None:
+        """Power the adapter off; it is reported lost, then powered on and ready again."""
+        _LOGGER.warning("power-cycling adapter %s", self.name)
+        await self.set_property(self.path, ADAPTER_IFACE, "Powered", False, "b")
 
     def neighbours(self) -> dict[str, Neighbour]:
         """Every device BlueZ knows on this adapter, by object path."""
@@ -227,6 +244,7 @@ class BlueZAdapter:
             names = ", ".join(p.rsplit("/", 1)[-1] for p in adapters) or "none"
             raise AdapterNotFound(f"adapter {self.name} not found (present: {names})")
         props = _unpack(objects[self.path][ADAPTER_IFACE])
+        self._discovering = bool(props.get("Discovering", False))
         self._neighbours = {}
         for path, ifaces in objects.items():
             if DEVICE_IFACE in ifaces and path.startswith(self.path + "/"):
@@ -317,6 +335,9 @@ class BlueZAdapter:
                 self._listener.neighbour_changed(gone)
 
     def _on_properties(self, path: str, interface: str, changed: dict[str, Any]) -> None:
+        if path == self.path and interface == ADAPTER_IFACE and "Discovering" in changed:
+            self._discovering = bool(changed["Discovering"])
+            self._discovery_ends += not self._discovering
         if path == self.path and interface == ADAPTER_IFACE and "Powered" in changed:
             if changed["Powered"]:
                 self._set_ready()

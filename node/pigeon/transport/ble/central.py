@@ -84,6 +84,9 @@ class CentralHost(Protocol):
     def central_link_down(self, link: CentralLink, reason: str) -> None:
         """`link` is gone (after `central_link_up` only)."""
 
+    def scan_stopped(self) -> None:
+        """Our scan was stopped (bluetoothd should stop discovering unless others scan)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Sighting:
@@ -391,6 +394,7 @@ class BleCentral:
                 with contextlib.suppress(BleakError, EOFError, OSError):
                     await starting
                     await scanner.stop()
+                    self._host.scan_stopped()
             if sighting is None:
                 await asyncio.sleep(IDLE_RECHECK_S)
             else:

@@ -67,6 +67,11 @@ DISCONNECT_TIMEOUT_S: Final = 5.0
 # g_dbus_unregister_interface, the re-entrant teardown BlueZ fixed upstream in 2026 with
 # d01616f0c). A neighbour's bluetoothd is as exposed as ours, so the node never triggers it.
 QUIESCE_WAIT_S: Final = 10.0
+# bluetoothd 5.66 can keep its "discovering" flag after the last scan stopped (BlueZ issue 807,
+# fixed in 5.88): every later StartDiscovery then succeeds without scanning, and the node never
+# sees a neighbour again. The flag shows as Adapter1.Discovering staying true; a power cycle
+# clears it.
+DISCOVERY_SETTLE_S: Final = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,6 +452,22 @@ class BleTransport:
                     await self._peripheral.advertise(identifier)
                 except BleError as exc:
                     _LOGGER.warning("re-advertising after rotation failed: %s", exc)
+
+    def scan_stopped(self) -> None:
+        """Check, in the background, that bluetoothd really stopped discovering."""
+        if not self._closed:
+            self._spawn(self._check_discovery_stopped())
+
+    async def _check_discovery_stopped(self) -> None:
+        ends = self._adapter.discovery_ends
+        await asyncio.sleep(DISCOVERY_SETTLE_S)
+        stuck = self._adapter.discovering and self._adapter.discovery_ends == ends
+        if stuck and self._adapter.ready and not self._closed:
+            _LOGGER.warning(
+                "bluetoothd kept discovering on %s after our scan stopped", self._config.adapter
+            )
+            with contextlib.suppress(BleError):
+                await self._adapter.power_cycle()
 
     # plumbing
 
