@@ -46,8 +46,8 @@ class Host:
     def central_link_down(self, link: CentralLink, reason: str) -> None:
         raise AssertionError("no link comes up here")
 
-    def scan_stopped(self) -> None:
-        pass
+    async def discovery_stuck(self) -> bool:
+        return False
 
 
 class TimingOutCentral(BleCentral):

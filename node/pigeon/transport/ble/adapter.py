@@ -108,8 +108,6 @@ class BlueZAdapter:
         self._neighbours: dict[str, Neighbour] = {}
         self._recovery: asyncio.Task[None] | None = None
         self._daemon_restarted = False
-        self._discovering = False
-        self._discovery_ends = 0
 
     @property
     def bus(self) -> MessageBus:
@@ -123,15 +121,12 @@ class BlueZAdapter:
         """Whether the adapter is present and powered."""
         return self._ready
 
-    @property
-    def discovering(self) -> bool:
-        """Whether bluetoothd says the adapter is discovering (for any of its clients)."""
-        return self._discovering
-
-    @property
-    def discovery_ends(self) -> int:
-        """How many times bluetoothd reported discovery ending since the adapter was opened."""
-        return self._discovery_ends
+    async def discovering(self) -> bool:
+        """Whether bluetoothd says the adapter is discovering now (for any of its clients)."""
+        (value,) = await self.call(
+            self.path, PROPS_IFACE, "Get", "ss", [ADAPTER_IFACE, "Discovering"]
+        )
+        return bool(value.value)
 
     async def power_cycle(self) -> None:
         """Power the adapter off; it is reported lost, then powered on and ready again."""
@@ -244,7 +239,6 @@ class BlueZAdapter:
             names = ", ".join(p.rsplit("/", 1)[-1] for p in adapters) or "none"
             raise AdapterNotFound(f"adapter {self.name} not found (present: {names})")
         props = _unpack(objects[self.path][ADAPTER_IFACE])
-        self._discovering = bool(props.get("Discovering", False))
         self._neighbours = {}
         for path, ifaces in objects.items():
             if DEVICE_IFACE in ifaces and path.startswith(self.path + "/"):
@@ -335,9 +329,6 @@ class BlueZAdapter:
                 self._listener.neighbour_changed(gone)
 
     def _on_properties(self, path: str, interface: str, changed: dict[str, Any]) -> None:
-        if path == self.path and interface == ADAPTER_IFACE and "Discovering" in changed:
-            self._discovering = bool(changed["Discovering"])
-            self._discovery_ends += not self._discovering
         if path == self.path and interface == ADAPTER_IFACE and "Powered" in changed:
             if changed["Powered"]:
                 self._set_ready()

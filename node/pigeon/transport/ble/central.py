@@ -84,8 +84,9 @@ class CentralHost(Protocol):
     def central_link_down(self, link: CentralLink, reason: str) -> None:
         """`link` is gone (after `central_link_up` only)."""
 
-    def scan_stopped(self) -> None:
-        """Our scan was stopped (bluetoothd should stop discovering unless others scan)."""
+    async def discovery_stuck(self) -> bool:
+        """Whether bluetoothd still discovers although our last scan stopped (then the host
+        resets the adapter and the central waits for it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +376,11 @@ class BleCentral:
         from bleak import BleakScanner
         from bleak.exc import BleakError
 
+        stopped_before = False
         while True:
+            if stopped_before and await self._host.discovery_stuck():
+                await asyncio.sleep(IDLE_RECHECK_S)
+                continue
             scanner = BleakScanner(
                 self._on_advertisement, [SERVICE_UUID], bluez={"adapter": self._adapter_name}
             )
@@ -394,7 +399,7 @@ class BleCentral:
                 with contextlib.suppress(BleakError, EOFError, OSError):
                     await starting
                     await scanner.stop()
-                    self._host.scan_stopped()
+                    stopped_before = True
             if sighting is None:
                 await asyncio.sleep(IDLE_RECHECK_S)
             else:

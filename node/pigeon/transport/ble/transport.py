@@ -67,11 +67,9 @@ DISCONNECT_TIMEOUT_S: Final = 5.0
 # g_dbus_unregister_interface, the re-entrant teardown BlueZ fixed upstream in 2026 with
 # d01616f0c). A neighbour's bluetoothd is as exposed as ours, so the node never triggers it.
 QUIESCE_WAIT_S: Final = 10.0
-# bluetoothd 5.66 can keep its "discovering" flag after the last scan stopped (BlueZ issue 807,
-# fixed in 5.88): every later StartDiscovery then succeeds without scanning, and the node never
-# sees a neighbour again. The flag shows as Adapter1.Discovering staying true; a power cycle
-# clears it.
-DISCOVERY_SETTLE_S: Final = 5.0
+# At most one power cycle for a stuck discovery in this long: another program scanning on the
+# adapter also keeps it discovering, and must not cost the node its links at every scan.
+STUCK_RESET_INTERVAL_S: Final = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +133,7 @@ class BleTransport:
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
         self._closed = False
+        self._stuck_reset_at = float("-inf")
 
     @property
     def adapter(self) -> BlueZAdapter:
@@ -453,21 +452,32 @@ class BleTransport:
                 except BleError as exc:
                     _LOGGER.warning("re-advertising after rotation failed: %s", exc)
 
-    def scan_stopped(self) -> None:
-        """Check, in the background, that bluetoothd really stopped discovering."""
-        if not self._closed:
-            self._spawn(self._check_discovery_stopped())
+    async def discovery_stuck(self) -> bool:
+        """Before scanning again: True (and the adapter power-cycled) if bluetoothd still
+        discovers although our last scan stopped and nothing else of ours scans.
 
-    async def _check_discovery_stopped(self) -> None:
-        ends = self._adapter.discovery_ends
-        await asyncio.sleep(DISCOVERY_SETTLE_S)
-        stuck = self._adapter.discovering and self._adapter.discovery_ends == ends
-        if stuck and self._adapter.ready and not self._closed:
+        bluetoothd 5.66 can keep its "discovering" flag after a stop the kernel rejected
+        (BlueZ issue 807, fixed in 5.88): every later StartDiscovery then succeeds without
+        scanning, and the node would never see a neighbour again. A power cycle clears it.
+        """
+        now = self._clock()
+        if now < self._stuck_reset_at + STUCK_RESET_INTERVAL_S:
+            return False
+        try:
+            stuck = await self._adapter.discovering()
+        except BleError:
+            return False  # the adapter or bluetoothd is going away: recovery handles it
+        if stuck and not self._closed:
+            self._stuck_reset_at = now
             _LOGGER.warning(
                 "bluetoothd kept discovering on %s after our scan stopped", self._config.adapter
             )
-            with contextlib.suppress(BleError):
-                await self._adapter.power_cycle()
+            self._spawn(self._power_cycle())
+        return stuck
+
+    async def _power_cycle(self) -> None:
+        with contextlib.suppress(BleError):
+            await self._adapter.power_cycle()
 
     # plumbing
 
