@@ -8,8 +8,8 @@ the ratio survives this shared, noisy machine:
 (b) GET /chat/{id} with 100 messages against a bare app sending a prebuilt page of the same
     size: "chat_page_100_messages" as the owner sees it again unchanged (the conversation
     rendered once, kept until a messenger event), "chat_page_100_messages_cold" with the kept
-    views and message fragments dropped before each request (vault reads and 100 renders of
-    the Jinja2 message macro every time, as on the first view after unlocking);
+    views and message fragments dropped before each request (vault reads and 100 message
+    renders by message_html.py every time, as on the first view after unlocking);
 (c) POST /api/contacts/{id}/messages (a text queued: one vault transaction on SQLCipher, events)
     against a bare app echoing the JSON body;
 (d) the same as (a) over TLS (our certificate), against (a) over plain TCP: the TLS record cost.

@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from pigeon.messenger.api import MessageView
 from pigeon.ui.web.chat_views import MAX_KEPT_CHATS, ChatViews
-from pigeon.ui.web.render import render_message
+from pigeon.ui.web.message_html import render_message
 from tests.messenger.helpers import PASSPHRASE, Endpoint
 from tests.ui.web.conftest import Browser, Site, pair, shuttle
 

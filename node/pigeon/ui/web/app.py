@@ -48,6 +48,7 @@ from pigeon.ui.web.chat_views import CHAT_VIEWS, ChatViews
 from pigeon.ui.web.failures import typed_errors
 from pigeon.ui.web.keys import CONFIG, MESSENGER, PAIRING, PANEL, RESET, SOCKETS, STATUS
 from pigeon.ui.web.live import close_all_sockets, websocket
+from pigeon.ui.web.message_html import render_message
 from pigeon.ui.web.pairing import Pairing
 from pigeon.ui.web.ports import (
     DevicePanel,
@@ -56,7 +57,6 @@ from pigeon.ui.web.ports import (
     NoIdentityReset,
     WebConfig,
 )
-from pigeon.ui.web.render import render_message
 from pigeon.ui.web.security import host_check, origin_check, require_session, security_headers
 from pigeon.ui.web.static_files import load_static, static_handler
 

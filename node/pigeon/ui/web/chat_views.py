@@ -1,7 +1,7 @@
 """What the chat page shows of one conversation, rendered once and kept until something changes.
 
-Rendering 100 messages through the Jinja macro costs several times what the rest of the page
-does (bench/bench_web.py), yet a conversation is shown again and again unchanged: when the owner
+Reading and rendering 100 messages costs several times what the rest of the page does
+(bench/bench_web.py), yet a conversation is shown again and again unchanged: when the owner
 comes back to it, reloads, or opens it on a second browser. So the messenger's part of the page
 (the contact, the rendered message list, the unread badge) is kept per conversation, and every
 messenger event (message added or updated, contacts changed, lock changed, resync) drops all of
@@ -91,10 +91,12 @@ class ChatViews:
         contact = find_contact(contacts, contact_id)
         messages = self._messenger.conversation(contact.id, limit=PAGE_MESSAGES)
         known = self._fragments.get(contact.id, {})
-        fragments = {m: known.get(m) or self._render(m) for m in messages}
+        rendered = [known.get(m) or self._render(m) for m in messages]
+        fragments = dict(zip(messages, rendered, strict=True))
         view = ChatView(
             contact=contact,
-            messages_html=Markup("").join(fragments[m] for m in messages),
+            # Each fragment is Markup already: Markup.join would pass every one through escape.
+            messages_html=Markup("".join(rendered)),
             oldest_seq=messages[0].seq if messages else None,
             has_older=len(messages) == PAGE_MESSAGES,
             unread=unread_of(contacts),

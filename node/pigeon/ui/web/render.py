@@ -9,9 +9,7 @@ from typing import Any, Final
 
 import jinja2
 from aiohttp import web
-from markupsafe import Markup
 
-from pigeon.messenger.api import MessageView
 from pigeon.ui.web.keys import CONFIG, RESET, SESSION
 
 STATE_LABELS: Final = {
@@ -85,8 +83,7 @@ def clock_text(at: float, twelve_hour: bool) -> str:
 @jinja2.pass_context
 def clock(context: Mapping[str, Any], at: float) -> str:
     """Hours and minutes on the node's clock setting (the page's script rewrites it into the
-    browser's time zone on the same setting, also inside macros imported without the context,
-    where this falls back to 24 hours)."""
+    browser's time zone on the same setting; without the setting in the context, 24 hours)."""
     return clock_text(at, bool(context.get("twelve_hour", False)))
 
 
@@ -132,12 +129,6 @@ def _environment() -> jinja2.Environment:
 
 
 ENVIRONMENT: Final = _environment()
-
-
-def render_message(message: MessageView) -> Markup:
-    """One message of the chat page, through the `message` macro of macros.html."""
-    macro = ENVIRONMENT.get_template("macros.html").module.message  # type: ignore[attr-defined]
-    return Markup(macro(message))
 
 
 def render_fragment(request: web.Request, template: str, **context: Any) -> str:
