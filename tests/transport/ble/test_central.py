@@ -103,3 +103,16 @@ def test_the_newest_pigeon_service_is_used_when_bluez_lists_two() -> None:
 
 def test_no_pigeon_service_is_none() -> None:
     assert pigeon_characteristics(BleakGATTServiceCollection()) is None
+
+
+async def test_a_stop_forgets_what_was_seen() -> None:
+    now = [0.0]
+    host = Host()
+    central = TimingOutCentral("hci0", host, random.Random(1), PacerParams(), lambda: now[0])
+    device = BLEDevice(PEER, None, None)
+    central._on_advertisement(device, _advert())
+    await central.stop("bluetoothd stopped")
+    now[0] = 30.0
+    central._on_advertisement(device, _advert())  # seen again after the restart
+    assert central._next(now[0]) is None  # patience counts from now, not from before the stop
+    assert host.asked[-1] == 0.0

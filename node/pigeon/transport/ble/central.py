@@ -316,6 +316,10 @@ class BleCentral:
             self._task = None
         for link in list(self._links.values()):
             await self._drop(link, reason, say_bye)
+        # What was seen before (say, before bluetoothd restarted) says nothing about who dials
+        # first now: a kept sighting made the node with the higher identifier dial at once,
+        # together with the other, and two controllers initiating to each other both time out.
+        self._seen.clear()
 
     async def aclose(self) -> None:
         """Stop for good, saying BYE on every link."""
