@@ -170,6 +170,14 @@ class FakeBlueZ:
         self.adapters[name] = adapter
         self.bus.export(f"/org/bluez/{name}", adapter)
 
+    def power_off(self, name: str) -> None:
+        """The adapter goes off (rfkill, a power cycle): discovery ends, registrations stay."""
+        adapter = self.adapters[name]
+        self.discovery_sessions.pop(f"/org/bluez/{name}", None)
+        adapter.set_discovering(False)
+        adapter.powered = False
+        adapter.emit_properties_changed({"Powered": False})
+
     def remove_adapter(self, name: str) -> None:
         assert self.bus is not None
         self.bus.unexport(f"/org/bluez/{name}", self.adapters.pop(name))
@@ -234,6 +242,14 @@ class FakeBlueZ:
         if member in ("RegisterApplication", "UnregisterApplication"):
             connected = sorted(path for path, d in self.devices.items() if d.connected)
             self.db_changes.append((member, connected))
+        registry = {
+            "RegisterApplication": self.applications,
+            "RegisterAdvertisement": self.advertisements,
+        }
+        if member in registry and msg.body[0] in registry[member]:
+            # bluetoothd keeps registrations across adapter power cycles
+            self.bus.send(Message.new_error(msg, "org.bluez.Error.AlreadyExists", "Already Exists"))
+            return
         if member == "RegisterApplication":
             (objects,) = await self._call(
                 owner,

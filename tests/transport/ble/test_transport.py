@@ -362,6 +362,19 @@ def _powered_sets(bluez: FakeBlueZ) -> list[bool]:
     return [bool(c.body[2].value) for c in calls]
 
 
+async def test_after_an_adapter_power_cycle_it_advertises_and_scans_again(
+    bluez: FakeBlueZ, node: Node
+) -> None:
+    await eventually(lambda: bluez.adapters["hci0"].discovering)
+    bluez.power_off("hci0")  # bluetoothd keeps our application and advertisement meanwhile
+    await eventually(lambda: bluez.adapters["hci0"].powered)  # the node powers it on again
+    await eventually(lambda: bluez.adapters["hci0"].discovering)
+    assert APP_PATH in bluez.applications
+    assert ADVERT_PATH in bluez.advertisements
+    advert = bluez.advertisements[ADVERT_PATH].objects
+    assert advert["ManufacturerData"].value[MANUFACTURER_ID].value == node.transport.identifier()
+
+
 async def test_start_fails_with_a_typed_error(bluez: FakeBlueZ) -> None:
     transport = BleTransport(BleConfig(adapter="hci9", bus_address=bluez.address))
     with pytest.raises(AdapterNotFound):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from pigeon.transport.ble.errors import (
     AdapterBlocked,
     AdapterNotFound,
+    AlreadyRegistered,
     BleError,
     BlueZCallFailed,
     BlueZUnavailable,
@@ -87,6 +88,8 @@ def translate_dbus_error(name: str, text: str, what: str) -> BleError:
         return AdapterBlocked(f"{what}: adapter blocked by rfkill (try `rfkill unblock bluetooth`)")
     if name in ("org.freedesktop.DBus.Error.UnknownObject", "org.bluez.Error.NotFound"):
         return AdapterNotFound(f"{what}: {text}")
+    if name == "org.bluez.Error.AlreadyExists":
+        return AlreadyRegistered(f"{what}: {text}")
     return BlueZCallFailed(f"{what}: {name}: {text}")
 
 

@@ -85,8 +85,8 @@ class CentralHost(Protocol):
         """`link` is gone (after `central_link_up` only)."""
 
     async def discovery_stuck(self) -> bool:
-        """Whether bluetoothd still discovers although our last scan stopped (then the host
-        resets the adapter and the central waits for it)."""
+        """Asked before each scan: whether bluetoothd discovers although we do not scan (then
+        the host resets the adapter and the central waits for it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,9 +380,8 @@ class BleCentral:
         from bleak import BleakScanner
         from bleak.exc import BleakError
 
-        stopped_before = False
         while True:
-            if stopped_before and await self._host.discovery_stuck():
+            if await self._host.discovery_stuck():
                 await asyncio.sleep(IDLE_RECHECK_S)
                 continue
             scanner = BleakScanner(
@@ -403,7 +402,6 @@ class BleCentral:
                 with contextlib.suppress(BleakError, EOFError, OSError):
                     await starting
                     await scanner.stop()
-                    stopped_before = True
             if sighting is None:
                 await asyncio.sleep(IDLE_RECHECK_S)
             else:

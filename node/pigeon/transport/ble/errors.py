@@ -34,5 +34,10 @@ class BlueZCallFailed(BleError):
     """BlueZ answered a call with an error not covered by a more specific class."""
 
 
+class AlreadyRegistered(BlueZCallFailed):
+    """BlueZ already holds this application or advertisement of ours (it keeps them across an
+    adapter power cycle)."""
+
+
 class MalformedLinkFrame(BleError, ValueError):
     """A neighbour wrote or notified bytes that are not a valid link frame."""

@@ -12,6 +12,7 @@ Raises (from `register`, `advertise`, `stop_advertising`, `unregister`): the ada
 errors.
 """
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Annotated, Final
@@ -28,6 +29,7 @@ from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_property
 
 from pigeon.transport.ble.adapter import BlueZAdapter
+from pigeon.transport.ble.errors import AlreadyRegistered
 from pigeon.transport.ble.gatt import MANUFACTURER_ID, RX_UUID, SERVICE_UUID, TX_UUID
 
 _LOGGER = logging.getLogger(__name__)
@@ -183,9 +185,11 @@ class BlePeripheral:
     async def register(self, identifier: bytes) -> None:
         """Register the GATT application and start advertising `identifier`."""
         self._export()
-        await self._adapter.call(
-            self._adapter.path, GATT_MANAGER, "RegisterApplication", "oa{sv}", [APP_PATH, {}]
-        )
+        # After an adapter power cycle bluetoothd still holds our application.
+        with contextlib.suppress(AlreadyRegistered):
+            await self._adapter.call(
+                self._adapter.path, GATT_MANAGER, "RegisterApplication", "oa{sv}", [APP_PATH, {}]
+            )
         self._registered = True
         await self.advertise(identifier)
         _LOGGER.info("GATT service registered and advertised on %s", self._adapter.name)
@@ -196,9 +200,15 @@ class BlePeripheral:
         advert = Advertisement(identifier)
         self._adapter.bus.export(ADVERT_PATH, advert)
         self._advert = advert
-        await self._adapter.call(
-            self._adapter.path, AD_MANAGER, "RegisterAdvertisement", "oa{sv}", [ADVERT_PATH, {}]
-        )
+        register = (self._adapter.path, AD_MANAGER, "RegisterAdvertisement", "oa{sv}")
+        try:
+            await self._adapter.call(*register, [ADVERT_PATH, {}])
+        except AlreadyRegistered:
+            # Kept across a power cycle with what it said then: register it afresh.
+            await self._adapter.call(
+                self._adapter.path, AD_MANAGER, "UnregisterAdvertisement", "o", [ADVERT_PATH]
+            )
+            await self._adapter.call(*register, [ADVERT_PATH, {}])
 
     async def stop_advertising(self) -> None:
         """Withdraw the advertisement, keeping the GATT application; idempotent."""

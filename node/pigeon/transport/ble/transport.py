@@ -453,8 +453,8 @@ class BleTransport:
                     _LOGGER.warning("re-advertising after rotation failed: %s", exc)
 
     async def discovery_stuck(self) -> bool:
-        """Before scanning again: True (and the adapter power-cycled) if bluetoothd still
-        discovers although our last scan stopped and nothing else of ours scans.
+        """Before each scan: True (and the adapter power-cycled) if bluetoothd discovers
+        although nothing of ours scans (a scan of a previous run of the node included).
 
         bluetoothd 5.66 can keep its "discovering" flag after a stop the kernel rejected
         (BlueZ issue 807, fixed in 5.88): every later StartDiscovery then succeeds without
@@ -470,7 +470,7 @@ class BleTransport:
         if stuck and not self._closed:
             self._stuck_reset_at = now
             _LOGGER.warning(
-                "bluetoothd kept discovering on %s after our scan stopped", self._config.adapter
+                "bluetoothd discovers on %s although we do not scan", self._config.adapter
             )
             self._spawn(self._power_cycle())
         return stuck
