@@ -46,8 +46,8 @@ class Host:
     def central_link_down(self, link: CentralLink, reason: str) -> None:
         raise AssertionError("no link comes up here")
 
-    async def discovery_stuck(self) -> bool:
-        return False
+    async def clear_stale_discovery(self) -> None:
+        pass
 
 
 class TimingOutCentral(BleCentral):

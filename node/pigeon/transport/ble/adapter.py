@@ -131,10 +131,12 @@ class BlueZAdapter:
         )
         return bool(value.value)
 
-    async def power_cycle(self) -> None:
-        """Power the adapter off; it is reported lost, then powered on and ready again."""
-        _LOGGER.warning("power-cycling adapter %s", self.name)
-        await self.set_property(self.path, ADAPTER_IFACE, "Powered", False, "b")
+    async def reset_discovery(self) -> None:
+        """Start and stop a discovery of our own: bluetoothd then clears a discovering flag it
+        kept with no session left (BlueZ issue 807), without touching anyone else's session.
+        Raises like `call`."""
+        await self.call(self.path, ADAPTER_IFACE, "StartDiscovery")
+        await self.call(self.path, ADAPTER_IFACE, "StopDiscovery")
 
     def neighbours(self) -> dict[str, Neighbour]:
         """Every device BlueZ knows on this adapter, by object path."""

@@ -84,9 +84,8 @@ class CentralHost(Protocol):
     def central_link_down(self, link: CentralLink, reason: str) -> None:
         """`link` is gone (after `central_link_up` only)."""
 
-    async def discovery_stuck(self) -> bool:
-        """Asked before each scan: whether bluetoothd discovers although we do not scan (then
-        the host resets the adapter and the central waits for it)."""
+    async def clear_stale_discovery(self) -> None:
+        """Called before each scan: make bluetoothd forget a discovery no one runs any more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,9 +380,7 @@ class BleCentral:
         from bleak.exc import BleakError
 
         while True:
-            if await self._host.discovery_stuck():
-                await asyncio.sleep(IDLE_RECHECK_S)
-                continue
+            await self._host.clear_stale_discovery()
             scanner = BleakScanner(
                 self._on_advertisement, [SERVICE_UUID], bluez={"adapter": self._adapter_name}
             )

@@ -67,9 +67,6 @@ DISCONNECT_TIMEOUT_S: Final = 5.0
 # g_dbus_unregister_interface, the re-entrant teardown BlueZ fixed upstream in 2026 with
 # d01616f0c). A neighbour's bluetoothd is as exposed as ours, so the node never triggers it.
 QUIESCE_WAIT_S: Final = 10.0
-# At most one power cycle for a stuck discovery in this long: another program scanning on the
-# adapter also keeps it discovering, and must not cost the node its links at every scan.
-STUCK_RESET_INTERVAL_S: Final = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +130,6 @@ class BleTransport:
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
         self._closed = False
-        self._stuck_reset_at = float("-inf")
 
     @property
     def adapter(self) -> BlueZAdapter:
@@ -452,32 +448,22 @@ class BleTransport:
                 except BleError as exc:
                     _LOGGER.warning("re-advertising after rotation failed: %s", exc)
 
-    async def discovery_stuck(self) -> bool:
-        """Before each scan: True (and the adapter power-cycled) if bluetoothd discovers
-        although nothing of ours scans (a scan of a previous run of the node included).
+    async def clear_stale_discovery(self) -> None:
+        """Before each scan: if bluetoothd says the adapter discovers although nothing of ours
+        scans, let it clear the flag (a start and a stop of our own).
 
         bluetoothd 5.66 can keep its "discovering" flag after a stop the kernel rejected
         (BlueZ issue 807, fixed in 5.88): every later StartDiscovery then succeeds without
-        scanning, and the node would never see a neighbour again. A power cycle clears it.
+        scanning, and the node would never see a neighbour again. (A power cycle also clears
+        it, but powering off in that state made bluetoothd 5.66 abort in the VM tier.)
         """
-        now = self._clock()
-        if now < self._stuck_reset_at + STUCK_RESET_INTERVAL_S:
-            return False
         try:
-            stuck = await self._adapter.discovering()
-        except BleError:
-            return False  # the adapter or bluetoothd is going away: recovery handles it
-        if stuck and not self._closed:
-            self._stuck_reset_at = now
-            _LOGGER.warning(
-                "bluetoothd discovers on %s although we do not scan", self._config.adapter
-            )
-            self._spawn(self._power_cycle())
-        return stuck
-
-    async def _power_cycle(self) -> None:
-        with contextlib.suppress(BleError):
-            await self._adapter.power_cycle()
+            if not await self._adapter.discovering():
+                return
+            _LOGGER.info("bluetoothd discovers on %s although we do not scan", self._config.adapter)
+            await self._adapter.reset_discovery()
+        except BleError as exc:
+            _LOGGER.info("could not check discovery on %s: %s", self._config.adapter, exc)
 
     # plumbing
 
