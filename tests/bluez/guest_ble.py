@@ -286,6 +286,39 @@ async def settled_then(check: Callable[[], str]) -> str:
     return check()
 
 
+async def forget_devices() -> None:
+    """Remove every device BlueZ knows on both adapters (the previous pair's neighbours)."""
+    from dbus_fast import BusType, Message
+    from dbus_fast.aio import MessageBus
+
+    bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+    try:
+        reply = await bus.call(
+            Message(
+                destination="org.bluez",
+                path="/",
+                interface="org.freedesktop.DBus.ObjectManager",
+                member="GetManagedObjects",
+            )
+        )
+        assert reply is not None
+        for path, interfaces in reply.body[0].items():
+            if "org.bluez.Device1" in interfaces:
+                adapter = path.rsplit("/", 1)[0]
+                await bus.call(
+                    Message(
+                        destination="org.bluez",
+                        path=adapter,
+                        interface="org.bluez.Adapter1",
+                        member="RemoveDevice",
+                        signature="o",
+                        body=[path],
+                    )
+                )
+    finally:
+        bus.disconnect()
+
+
 async def conformance_check() -> str:
     # The check's 5 s budget suits in-memory links; a scan, connect and GATT handshake under
     # software emulation needs more, so the budget is raised here and only here.
@@ -294,6 +327,7 @@ async def conformance_check() -> str:
 
     async def factory() -> conformance.TransportPair:
         await asyncio.sleep(2)  # let the previous pair's disconnects settle
+        await forget_devices()  # each pair meets as strangers, as new neighbours do
         a = BleTransport(BleConfig(adapter="hci0"), rng=random.Random(next(names)))
         b = BleTransport(BleConfig(adapter="hci1"), rng=random.Random(next(names)))
         a_id, b_id = "ble:" + a.identifier().hex(), "ble:" + b.identifier().hex()

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from pigeon.transport import conformance
-from pigeon.transport.base import PeerId
+from pigeon.transport.base import Closed, PeerId
 from pigeon.transport.sim import RadioParams, SimMedium, SimTransport
 
 
@@ -59,3 +59,29 @@ async def test_the_check_catches_a_transport_that_accepts_oversized_frames() -> 
 async def test_the_check_catches_sink_calls_after_aclose() -> None:
     with pytest.raises(conformance.ConformanceError, match="after aclose"):
         await conformance.check_close(_factory(_ChattyTransport))
+
+
+async def test_a_pair_that_never_links_is_closed_by_the_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(conformance, "WAIT_S", 0.2)
+    pairs: list[conformance.TransportPair] = []
+
+    async def out_of_range() -> conformance.TransportPair:
+        medium = SimMedium(RadioParams(latency_s=0.001), random.Random(1))
+        a = SimTransport(medium, PeerId("a"), 0.0, 0.0, None)
+        b = SimTransport(medium, PeerId("b"), 500.0, 0.0, None)
+
+        async def break_link() -> None:
+            pass
+
+        pairs.append(conformance.TransportPair(a, b, PeerId("b"), PeerId("a"), break_link))
+        return pairs[-1]
+
+    with pytest.raises(conformance.ConformanceError, match="link_up"):
+        await conformance.check_link_up(out_of_range)
+    (pair,) = pairs
+    # A pair left open would keep its radio (a BLE scan, a registration) busy for later checks.
+    for transport in (pair.a, pair.b):
+        with pytest.raises(Closed):
+            transport.frame_limit(PeerId("x"))

@@ -77,11 +77,15 @@ class RecordingSink:
 async def _linked(factory: PairFactory) -> tuple[TransportPair, RecordingSink, RecordingSink]:
     pair = await factory()
     sink_a, sink_b = RecordingSink(), RecordingSink()
-    await pair.a.start(sink_a)
-    await pair.b.start(sink_b)
-    rule = "both ends report link_up"
-    await sink_a.wait_for("link_up", pair.a_names_b, 1, rule)
-    await sink_b.wait_for("link_up", pair.b_names_a, 1, rule)
+    try:
+        await pair.a.start(sink_a)
+        await pair.b.start(sink_b)
+        rule = "both ends report link_up"
+        await sink_a.wait_for("link_up", pair.a_names_b, 1, rule)
+        await sink_b.wait_for("link_up", pair.b_names_a, 1, rule)
+    except BaseException:
+        await _close(pair)  # a pair left open would disturb every check after this one
+        raise
     return pair, sink_a, sink_b
 
 
