@@ -18,6 +18,7 @@ from pigeon.transport.ble.policy import (
     WritePacer,
     keep_incoming,
     new_link_tag,
+    patience_s,
     should_connect,
 )
 
@@ -129,3 +130,18 @@ def test_pacer_spaces_a_stream() -> None:
         assert pacer.delay_s(250, now) == 0.0
         pacer.spend(250, now)
     assert abs(pacer.delay_s(250, now) - 0.25) < 1e-9
+
+
+@given(st.binary(min_size=4, max_size=4), st.binary(min_size=4, max_size=4))
+def test_patience_is_bounded_and_differs_by_side(a: bytes, b: bytes) -> None:
+    ours, theirs = patience_s(a, b, 10.0, 5.0), patience_s(b, a, 10.0, 5.0)
+    assert 10.0 <= ours <= 15.0
+    assert ours == patience_s(a, b, 10.0, 5.0)  # the same every time it is asked
+    assert theirs == patience_s(b, a, 10.0, 5.0)
+
+
+def test_two_sides_that_both_wait_give_up_apart() -> None:
+    rng = random.Random(3)
+    pairs = [(rng.randbytes(4), rng.randbytes(4)) for _ in range(200)]
+    apart = [abs(patience_s(a, b, 10.0, 5.0) - patience_s(b, a, 10.0, 5.0)) for a, b in pairs]
+    assert sum(gap > 0.5 for gap in apart) > 150  # most pairs at least half a second apart

@@ -31,7 +31,14 @@ from pigeon.transport.ble.gatt import (
     encode_link_frame,
 )
 from pigeon.transport.ble.peripheral import ADVERT_PATH, APP_PATH, RX_PATH, TX_PATH
-from pigeon.transport.ble.transport import DIAL_PATIENCE_S, BleConfig, BleTransport, peer_id
+from pigeon.transport.ble.policy import patience_s
+from pigeon.transport.ble.transport import (
+    DIAL_PATIENCE_S,
+    DIAL_PATIENCE_SPREAD_S,
+    BleConfig,
+    BleTransport,
+    peer_id,
+)
 from pigeon.transport.conformance import RecordingSink
 from tests.transport.ble.fake_bluez import FakeAdapter, FakeBlueZ, NotifyTap, eventually
 
@@ -388,8 +395,14 @@ async def test_whom_the_central_dials(bluez: FakeBlueZ) -> None:
         lower = (int.from_bytes(own) - 1).to_bytes(4)
         assert transport.wants("00:AA:01:07:00:07", higher, waited_s=0.0)
         assert not transport.wants("00:AA:01:07:00:07", lower, waited_s=0.0)
-        assert transport.wants("00:AA:01:07:00:07", lower, waited_s=DIAL_PATIENCE_S)
-        assert not transport.wants("00:AA:01:07:00:07", own, waited_s=DIAL_PATIENCE_S)
+        assert not transport.wants("00:AA:01:07:00:07", lower, waited_s=DIAL_PATIENCE_S - 0.1)
+        waited = patience_s(own, lower, DIAL_PATIENCE_S, DIAL_PATIENCE_SPREAD_S)
+        assert transport.wants("00:AA:01:07:00:07", lower, waited_s=waited)
+        assert not transport.wants("00:AA:01:07:00:07", own, waited_s=99.0)
+        # Connected to us at the LE level, its HELLO not here yet: no second connection.
+        bluez.add_device("hci0", "00:AA:01:08:00:08")
+        await eventually(lambda: any(n.connected for n in transport.adapter.neighbours().values()))
+        assert not transport.wants("00:AA:01:08:00:08", higher, waited_s=0.0)
         device = bluez.add_device("hci0", "00:AA:01:05:00:05")
         await _hello(bluez, node, device, b"\x01\x02\x03")
         await node.sink.wait_for("link_up", peer_id(CENTRAL_ID), 1, "link up")

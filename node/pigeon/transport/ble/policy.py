@@ -6,6 +6,7 @@ injected `random.Random` (a `random.SystemRandom` in production), so tests repla
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 from typing import Final
@@ -45,6 +46,16 @@ class IdentifierSchedule:
 def new_link_tag(rng: random.Random) -> bytes:
     """A random tag for one central connection."""
     return rng.randbytes(LINK_TAG_LEN)
+
+
+def patience_s(
+    own_identifier: bytes, peer_identifier: bytes, base_s: float, spread_s: float
+) -> float:
+    """How long the node with the higher identifier waits before dialing anyway: `base_s` plus
+    a share of `spread_s` drawn from both identifiers in order, so two nodes that each think the
+    other should dial (one saw a stale identifier) do not give up at the same moment."""
+    digest = hashlib.sha256(own_identifier + peer_identifier).digest()
+    return base_s + spread_s * int.from_bytes(digest[:2]) / 0xFFFF
 
 
 def should_connect(own_identifier: bytes, peer_identifier: bytes) -> bool:

@@ -42,6 +42,7 @@ from pigeon.transport.ble.policy import (
     PacerParams,
     WritePacer,
     keep_incoming,
+    patience_s,
     should_connect,
 )
 
@@ -59,6 +60,7 @@ NOTIFY_MIN_GAP_S: Final = 0.015
 # A node with the higher identifier dials anyway after this long: BlueZ may show the peer a
 # stale identifier of ours (so it waits for us), or the peer may have no room to dial.
 DIAL_PATIENCE_S: Final = 10.0
+DIAL_PATIENCE_SPREAD_S: Final = 5.0
 DISCONNECT_TIMEOUT_S: Final = 5.0
 # Our GATT database changes (RegisterApplication, UnregisterApplication) only while no device is
 # connected to the adapter. A change sends Service Changed to every connected client, and a
@@ -275,12 +277,22 @@ class BleTransport:
         """Dial a new node if it has the higher identifier or did not dial us in time."""
         if self._closed or not self._adapter.ready or identifier == self.identifier():
             return False
-        first = should_connect(self.identifier(), identifier)
-        if (not first and waited_s < DIAL_PATIENCE_S) or peer_id(identifier) in self._links:
+        own = self.identifier()
+        patience = patience_s(own, identifier, DIAL_PATIENCE_S, DIAL_PATIENCE_SPREAD_S)
+        if (not should_connect(own, identifier) and waited_s < patience) or peer_id(
+            identifier
+        ) in self._links:
             return False
-        if self.shares_connection(address):
+        if self.shares_connection(address) or self._connected_to(address):
             return False
         return len(self._links) < self._config.max_links
+
+    def _connected_to(self, address: str) -> bool:
+        # The peer has dialed us and its HELLO is on the way: a second LE connection between
+        # the same two controllers confuses bluetoothd (its device keeps one connection).
+        return any(
+            n.connected and n.address == address for n in self._adapter.neighbours().values()
+        )
 
     def shares_connection(self, address: str) -> bool:
         """Whether a neighbour at `address` has dialed us (its link shares the LE connection)."""
