@@ -1,0 +1,99 @@
+"""The node's app-mesh driver on the simulated radio: app packets cross it both ways unchanged
+but for the TTL, in frames sized as the app sizes them; custody hands over to a late phone."""
+
+import asyncio
+import random
+
+from pigeon.appmesh.fragment import HEADER_SIZE, MIN_PAYLOAD, decode_fragment
+from pigeon.appmesh.packet import with_ttl
+from pigeon.appmesh.router import AppRouter
+from pigeon.daemon.appmesh_driver import AppMeshDriver
+from pigeon.sim.app_phone import APP_SERVICE, PHONE_VALUE_LENGTH, AppPhone
+from pigeon.transport.sim import RadioParams, SimMedium
+
+from .conftest import wait_until
+
+ALICE = bytes([0xA1]) * 32
+BOB = bytes([0xB2]) * 32
+NODE_VALUE_LENGTH = 509  # a Pi's BlueZ offers an ATT MTU of 512
+WAIT_S = 5.0
+
+
+def _phone(medium: SimMedium, name: str, key: bytes, x: float) -> tuple[AppPhone, object]:
+    phone = AppPhone(key, random.Random(name), relays=True)
+    transport = medium.transport(name, x, 0.0, service=APP_SERVICE, frame_limit=PHONE_VALUE_LENGTH)
+    return phone, transport
+
+
+async def test_app_packets_cross_the_node_both_ways_unchanged_but_for_the_ttl() -> None:
+    medium = SimMedium(RadioParams(range_m=50.0), random.Random(1))
+    driver = AppMeshDriver(AppRouter(), tick_s=0.05)
+    node = medium.transport("node", 40.0, 0.0, service=APP_SERVICE, frame_limit=NODE_VALUE_LENGTH)
+    ours = medium.transport("node", 40.0, 0.0)  # our dialect at the same place: never linked
+    alice, alice_radio = _phone(medium, "alice", ALICE, 0.0)
+    bob, bob_radio = _phone(medium, "bob", BOB, 80.0)  # 80 m from alice: only via the node
+    run = asyncio.create_task(driver.run(node))
+    await ours.start(_Silent())
+    await alice.start(alice_radio)  # type: ignore[arg-type]
+    await bob.start(bob_radio)  # type: ignore[arg-type]
+    try:
+        await wait_until(lambda: len(driver.links) == 2 and alice.links and bob.links)
+        assert alice.links == ["node@pigeon-app"]
+        assert bob.links == ["node@pigeon-app"]
+        to_bob = await alice.send(BOB, bytes(range(256)) * 3)  # 800+ bytes: several fragments
+        to_alice = await bob.send(ALICE, b"ack")
+        assert await bob.wait_for_inbox(1, WAIT_S) == [with_ttl(to_bob, 7)]
+        assert await alice.wait_for_inbox(1, WAIT_S) == [with_ttl(to_alice, 7)]
+        assert (to_bob[1], bob.inbox[0][1]) == (8, 7)
+        assert driver.router.counters["relayed"] == 2
+        # Bob had not spoken yet when alice's packet came, so it was offered; alice had.
+        assert driver.router.counters["offered_uplink"] == 1
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        await alice.aclose()
+        await bob.aclose()
+        await ours.aclose()
+    for frame in alice.frames_sent:  # the phone's own sizing: 182 - 7 = 175 a fragment
+        fragment = decode_fragment(frame)
+        last = fragment.index == fragment.count - 1
+        assert len(frame) <= PHONE_VALUE_LENGTH
+        assert last or len(fragment.payload) == PHONE_VALUE_LENGTH - HEADER_SIZE >= MIN_PAYLOAD
+
+
+async def test_the_node_offers_a_packet_for_a_recipient_not_in_range_and_hands_it_over() -> None:
+    medium = SimMedium(RadioParams(range_m=50.0), random.Random(2))
+    offered: list[bytes] = []
+    driver = AppMeshDriver(AppRouter(), uplink=lambda offer: offered.append(offer.packet))
+    driver.tick_s = 0.05
+    node = medium.transport("node", 40.0, 0.0, service=APP_SERVICE, frame_limit=NODE_VALUE_LENGTH)
+    alice, alice_radio = _phone(medium, "alice", ALICE, 0.0)
+    run = asyncio.create_task(driver.run(node))
+    await alice.start(alice_radio)  # type: ignore[arg-type]
+    bob, bob_radio = _phone(medium, "bob", BOB, 500.0)  # far away for now
+    await bob.start(bob_radio)  # type: ignore[arg-type]
+    try:
+        await wait_until(lambda: driver.links == ["alice@pigeon-app"])
+        sent = await alice.send(BOB, b"hello bob")
+        await wait_until(lambda: offered)
+        assert offered == [sent]  # the bytes as they arrived, TTL 8: what alice would publish
+        medium.radio.move_node(bob_radio.node_id, 80.0, 0.0)  # type: ignore[attr-defined]
+        medium.wake()
+        assert await bob.wait_for_inbox(1, WAIT_S) == [with_ttl(sent, 7)]
+        assert driver.router.counters["custody_handed_over"] == 1
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        await alice.aclose()
+        await bob.aclose()
+
+
+class _Silent:
+    def link_up(self, peer: str, frame_limit: int) -> None:
+        raise AssertionError("our service never links with the app's")
+
+    def link_down(self, peer: str, reason: str) -> None:
+        pass
+
+    def frame_received(self, peer: str, frame: bytes) -> None:
+        pass
