@@ -33,10 +33,12 @@ from pigeon.appmesh.packet import HEADER_SIZE as PACKET_HEADER_SIZE
 from pigeon.appmesh.reassembly import Reassembler
 from pigeon.appmesh.seen import PHONE_SEEN_IDS
 from pigeon.transport.base import Broken, Busy, Closed, PeerId, Transport
+from pigeon.transport.sim import APP_SERVICE
+
+__all__ = ["APP_SERVICE", "PHONE_VALUE_LENGTH", "AppPhone"]
 
 _LOGGER = logging.getLogger(__name__)
 
-APP_SERVICE: Final = "pigeon-app"  # the app's GATT service 9E7B0001-..., as a sim channel
 # An iPhone typically negotiates an ATT MTU of 185, a value length of 182 (payload 175).
 PHONE_VALUE_LENGTH: Final = 182
 
