@@ -4,11 +4,12 @@ but for the TTL, in frames sized as the app sizes them; custody hands over to a 
 import asyncio
 import random
 
-from pigeon.appmesh.fragment import HEADER_SIZE, MIN_PAYLOAD, decode_fragment
+from pigeon.appmesh.fragment import HEADER_SIZE, MIN_PAYLOAD, decode_fragment, split
 from pigeon.appmesh.packet import with_ttl
-from pigeon.appmesh.router import AppRouter
-from pigeon.daemon.appmesh_driver import AppMeshDriver
+from pigeon.appmesh.router import AppRouter, AppRouterConfig
+from pigeon.daemon.appmesh_driver import MAX_QUEUED_FRAMES, AppMeshDriver
 from pigeon.sim.app_phone import APP_SERVICE, PHONE_VALUE_LENGTH, AppPhone
+from pigeon.transport.base import PeerId
 from pigeon.transport.sim import RadioParams, SimMedium
 
 from .conftest import wait_until
@@ -97,3 +98,71 @@ class _Silent:
 
     def frame_received(self, peer: str, frame: bytes) -> None:
         pass
+
+
+class _Stalled:
+    """A transport whose sends never finish: frames pile up in the driver's queue."""
+
+    def __init__(self) -> None:
+        self.sink: object = None
+
+    async def start(self, sink: object) -> None:
+        self.sink = sink
+
+    def frame_limit(self, peer: str) -> int:
+        return NODE_VALUE_LENGTH
+
+    async def send(self, peer: str, frame: bytes) -> None:
+        await asyncio.Event().wait()
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_a_full_link_queue_drops_whole_packets_never_part_of_one() -> None:
+    config = AppRouterConfig(
+        in_packets_per_s=1e6, in_burst=1e6, out_packets_per_s=1e6, out_burst=1e6
+    )
+    driver = AppMeshDriver(AppRouter(config), tick_s=3600.0)
+    transport = _Stalled()
+    run = asyncio.create_task(driver.run(transport))  # type: ignore[arg-type]
+    await wait_until(lambda: transport.sink is not None, 5.0)
+    driver.link_up(PeerId("a"), NODE_VALUE_LENGTH)
+    driver.link_up(PeerId("b"), NODE_VALUE_LENGTH)
+    body = bytes(1425)  # a 1,509-byte packet: 4 fragments of at most 502 bytes out to "b"
+    per_packet = len(split(_packet(0, body), 0, NODE_VALUE_LENGTH - HEADER_SIZE))
+    try:
+        for frame in split(_packet(MAX_QUEUED_FRAMES, b"short"), 0, 503):  # one frame first
+            driver.frame_received(PeerId("a"), frame)
+        for number in range(MAX_QUEUED_FRAMES):
+            for frame in split(_packet(number, body), number + 1, 503):
+                driver.frame_received(PeerId("a"), frame)
+        await asyncio.sleep(0)
+        taken = driver._queues["b"].qsize() + 1  # the sender holds one, stuck in `send`
+        assert per_packet == 4
+        whole = (MAX_QUEUED_FRAMES - 1) // per_packet  # after the short one: 511 fit whole
+        assert taken == 1 + whole * per_packet  # never the first frames of a 512th
+        assert driver.counters["send_queue_full"] == MAX_QUEUED_FRAMES - whole
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+
+
+def _packet(number: int, body: bytes) -> bytes:
+    envelope = bytes((1, 2)) + ALICE + BOB + body
+    return bytes((1, 8)) + number.to_bytes(16, "big") + envelope
+
+
+async def test_a_link_under_157_bytes_gets_no_sender() -> None:
+    driver = AppMeshDriver(AppRouter(), tick_s=3600.0)
+    transport = _Stalled()
+    run = asyncio.create_task(driver.run(transport))  # type: ignore[arg-type]
+    await wait_until(lambda: transport.sink is not None, 5.0)
+    try:
+        driver.link_up(PeerId("small"), 156)
+        assert driver.links == []
+        assert driver._queues == {}
+        assert driver.router.counters["link_too_small"] == 1
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)

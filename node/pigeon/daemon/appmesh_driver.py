@@ -97,19 +97,28 @@ class AppMeshDriver:
 
     def feed(self, event: Event) -> None:
         """Give the router one event now and carry out what it returns."""
+        frames: dict[str, list[bytes]] = {}
         for action in self.router.handle(event, self._clock()):
             if type(action) is SendFrame:
-                queue = self._queues.get(action.link)
-                if queue is None:
-                    self.counters["send_without_link"] += 1
-                elif queue.full():
-                    self.counters["send_queue_full"] += 1
-                else:
-                    queue.put_nowait(action.frame)
+                frames.setdefault(action.link, []).append(action.frame)
             elif type(action) is OfferUplink and self._uplink is not None:
                 self._uplink(action)
             elif type(action) is Drop:
                 pass  # the router counts drops by reason itself
+        for link, batch in frames.items():
+            self._enqueue(link, batch)
+
+    def _enqueue(self, link: str, batch: list[bytes]) -> None:
+        """Queue one event's frames for `link` whole or not at all: a phone cannot use part of
+        a packet, and a partial one would only hold its reassembly slot until it goes stale."""
+        queue = self._queues.get(link)
+        if queue is None:
+            self.counters["send_without_link"] += 1
+        elif queue.maxsize - queue.qsize() < len(batch):
+            self.counters["send_queue_full"] += 1
+        else:
+            for frame in batch:
+                queue.put_nowait(frame)
 
     @property
     def links(self) -> list[str]:
