@@ -10,6 +10,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pigeon.appmesh.events import OfferUplink
 from pigeon.appmesh.router import AppRouter
@@ -221,3 +223,35 @@ def test_the_publish_frame_is_the_apps() -> None:
     assert publish_frame(BOB, b"\x01\x08") == (
         '{"type":"publish","recipient":"' + BOB.hex() + '","ciphertext":"AQg="}'
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.floats(0.0, 120.0, allow_nan=False)),
+        max_size=300,
+    ),
+    st.integers(60, 6000),
+)
+def test_no_sender_and_no_node_publishes_past_its_budget(
+    offers: list[tuple[int, float]], per_hour: int
+) -> None:
+    clock = _Clock()
+    start = clock.now
+    uplink = AppUplink(
+        AppUplinkPolicy(relays=("wss://relay.example.org/ws",), per_hour=per_hour), clock=clock
+    )
+    accepted: dict[int, int] = {}
+    for number, (sender, step_s) in enumerate(offers):
+        clock.now += step_s
+        before = uplink.pending + uplink.counters["dropped"]
+        uplink.offer(_offer(number, sender=sender.to_bytes(32, "big")))
+        if uplink.pending + uplink.counters["dropped"] > before:
+            accepted[sender] = accepted.get(sender, 0) + 1
+    elapsed_h = (clock.now - start) / 3600
+    share = per_hour * PER_SENDER_SHARE
+    for count in accepted.values():
+        assert count <= max(1.0, share / 6) + share * elapsed_h + 1e-9
+    assert sum(accepted.values()) <= max(1.0, per_hour / 6) + per_hour * elapsed_h + 1e-9
+    assert uplink.pending <= MAX_PENDING
+    assert uplink.counters["offered"] == len(offers)

@@ -55,7 +55,10 @@ async def test_app_packets_cross_the_node_both_ways_unchanged_but_for_the_ttl() 
         await alice.aclose()
         await bob.aclose()
         await ours.aclose()
-    for frame in alice.frames_sent:  # the phone's own sizing: 182 - 7 = 175 a fragment
+    # The phone's sizing, and the node's into the phone: 182 - 7 = 175 bytes a fragment.
+    assert len(alice.frames_sent) > 1
+    assert len(bob.frames_received) > 1
+    for frame in alice.frames_sent + bob.frames_received:
         fragment = decode_fragment(frame)
         last = fragment.index == fragment.count - 1
         assert len(frame) <= PHONE_VALUE_LENGTH

@@ -53,6 +53,7 @@ class AppPhone:
     inbox: list[bytes] = field(default_factory=list)  # packets for `key`, bytes as received
     heard: list[bytes] = field(default_factory=list)  # every new packet, bytes as received
     frames_sent: list[bytes] = field(default_factory=list)
+    frames_received: list[bytes] = field(default_factory=list)
     _links: dict[str, int] = field(default_factory=dict)  # link -> negotiated value length
     _seen: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
     _reassembler: Reassembler = field(default_factory=Reassembler)
@@ -105,6 +106,7 @@ class AppPhone:
         self._reassembler.drop(peer)
 
     def frame_received(self, peer: PeerId, frame: bytes) -> None:
+        self.frames_received.append(frame)
         loop = asyncio.get_running_loop()
         try:
             data = self._reassembler.add(peer, decode_fragment(frame), loop.time())
