@@ -100,6 +100,7 @@ async def test_a_phone_on_the_nodes_radio_reaches_a_contact_through_the_apps_rel
         assert "pigeon_node_appmesh_peers 1\n" in metrics
         assert "pigeon_node_appmesh_bridged_total 1\n" in metrics
         assert node.board.view_state(0.0).app_mesh is not None
+        assert "1 app phones, 0 app packets relayed, 1 bridged" in node.board.summary()
 
     await _run_node(node, medium, phone, body)
 
@@ -118,5 +119,6 @@ async def test_with_the_app_mesh_off_no_phone_links(tmp_path: Path) -> None:
         assert "app-mesh" not in [part.name for part in node.parts()]
         assert node.board.status().appmesh.enabled is False
         assert node.board.view_state(0.0).app_mesh is None
+        assert "app" not in node.board.summary()
 
     await _run_node(node, medium, phone, body)

@@ -160,7 +160,8 @@ class NodeStatusBoard:
         )
 
     def summary(self) -> str:
-        """One line for systemd's STATUS: neighbours, spool, carried deposits, uplink, vault."""
+        """One line for systemd's STATUS: neighbours, spool, carried deposits, uplink, vault, and
+        the app mesh when it runs."""
         envelopes, _ = self.spool_figures()
         vault = "locked" if self.owner.vault_locked else "unlocked"
         line = (
@@ -168,6 +169,10 @@ class NodeStatusBoard:
             f" {self.carried_to_relays()} deposited for neighbours,"
             f" uplink {self.uplink().value}, vault {vault}"
         )
+        app = self.appmesh()
+        if app.enabled:
+            line += f", {app.peers} app phones, {app.relayed} app packets relayed"
+            line += f", {app.bridged} bridged"
         return line + (f", missing: {', '.join(self.missing)}" if self.missing else "")
 
 
