@@ -3,11 +3,13 @@ but for the TTL, in frames sized as the app sizes them; custody hands over to a 
 
 import asyncio
 import random
+from pathlib import Path
 
 from pigeon.appmesh.fragment import HEADER_SIZE, MIN_PAYLOAD, decode_fragment, split
 from pigeon.appmesh.packet import with_ttl
 from pigeon.appmesh.router import AppRouter, AppRouterConfig
 from pigeon.daemon.appmesh_driver import MAX_QUEUED_FRAMES, AppMeshDriver
+from pigeon.daemon.demo import RANGE_M, owner_config, run_app_phones
 from pigeon.sim.app_phone import APP_SERVICE, PHONE_VALUE_LENGTH, AppPhone
 from pigeon.transport.base import PeerId
 from pigeon.transport.sim import RadioParams, SimMedium
@@ -169,3 +171,27 @@ async def test_a_link_under_157_bytes_gets_no_sender() -> None:
     finally:
         run.cancel()
         await asyncio.gather(run, return_exceptions=True)
+
+
+async def test_the_demos_app_phones_chat_through_the_node_only() -> None:
+    medium = SimMedium(RadioParams(range_m=RANGE_M), random.Random(8))
+    driver = AppMeshDriver(AppRouter(), tick_s=0.05)
+    node = medium.transport("you", 0.0, 0.0, service=APP_SERVICE, frame_limit=NODE_VALUE_LENGTH)
+    tasks = [
+        asyncio.create_task(driver.run(node)),
+        asyncio.create_task(run_app_phones(medium, chat_s=0.05)),
+    ]
+    try:
+        await wait_until(lambda: driver.router.counters["relayed"] >= 4, 10.0)
+        assert sorted(driver.links) == ["app-phone-0@pigeon-app", "app-phone-1@pigeon-app"]
+        assert medium.radio.peers(PeerId("app-phone-0@pigeon-app")) == [PeerId("you@pigeon-app")]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def test_the_demo_bridges_to_its_own_relay_never_the_internet(tmp_path: Path) -> None:
+    config = owner_config(tmp_path, "pigeon-demo", "ws://127.0.0.1:8765/v1", (1, 2), screens=False)
+    assert config.appmesh.relays == ("ws://127.0.0.1:8765/ws",)
+    assert config.appmesh.relay_private_addresses
