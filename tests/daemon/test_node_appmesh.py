@@ -21,6 +21,7 @@ from pigeon.config import (
     RadioSection,
 )
 from pigeon.crypto.signing import SigningKey
+from pigeon.daemon import hardware
 from pigeon.daemon.node import Node, NodeEnvironment
 from pigeon.daemon.sdnotify import Notifier
 from pigeon.relay.app_protocol import AppEnvelope
@@ -122,3 +123,8 @@ async def test_with_the_app_mesh_off_no_phone_links(tmp_path: Path) -> None:
         assert "app" not in node.board.summary()
 
     await _run_node(node, medium, phone, body)
+
+
+def test_without_a_ble_transport_for_the_apps_service_the_seam_says_so() -> None:
+    with pytest.raises(hardware.HardwareUnavailable, match="app's service"):
+        hardware.ble_app_transport_factory(RadioSection())
