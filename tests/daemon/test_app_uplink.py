@@ -209,6 +209,7 @@ async def test_the_publisher_reports_an_unreachable_relay_as_broken() -> None:
         ('{"type":"challenge","nonce":"AA=="}', AppRelayBroken),
         ("[1]", AppRelayBroken),
         ("not json", AppRelayBroken),
+        ("[" * 100_000, AppRelayBroken),  # nested past Python's recursion limit
     ],
 )
 def test_replies_map_to_stored_later_never_or_broken(reply: str, outcome: object) -> None:

@@ -77,7 +77,7 @@ def parse_reply(text: str) -> str:
     AppRelayBroken (anything else: the relay misbehaves)."""
     try:
         value: Any = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested past Python's limit
         raise AppRelayBroken("relay sent a reply that is not JSON") from exc
     if not isinstance(value, dict):
         raise AppRelayBroken("relay sent a reply that is not an object")
