@@ -80,6 +80,14 @@ class RelaysSection:
 
 
 @dataclass(frozen=True, slots=True)
+class AppMeshSection:
+    enabled: bool = True  # relay the Pigeon app's mesh on its own GATT service
+    relays: tuple[str, ...] = ("wss://relay.pigeonwire.app/ws",)  # the app's default relay
+    bridge_per_hour: int = 1200
+    relay_private_addresses: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class MessengerSection:
     check_in_interval_s: int = 300
     ephemeral: bool = False
@@ -100,6 +108,7 @@ class NodeConfig:
     buttons: ButtonsSection = field(default_factory=ButtonsSection)
     web: WebSection = field(default_factory=WebSection)
     relays: RelaysSection = field(default_factory=RelaysSection)
+    appmesh: AppMeshSection = field(default_factory=AppMeshSection)
     messenger: MessengerSection = field(default_factory=MessengerSection)
     log: LogSection = field(default_factory=LogSection)
 
@@ -115,6 +124,7 @@ _INT_RANGES: Final[dict[str, tuple[int, int]]] = {
     "web.http_port": (1, MAX_TCP_PORT),
     "messenger.check_in_interval_s": (10, 7 * 24 * 3600),
     "relays.carry_per_hour": (1, 100_000),
+    "appmesh.bridge_per_hour": (1, 100_000),
 }
 
 
@@ -167,6 +177,11 @@ def _check_consistency(config: NodeConfig) -> None:
     for i, url in enumerate(config.relays.urls):
         if not url.startswith(("wss://", "ws://")):
             raise ConfigError(f"relays.urls[{i}]", "must start with wss:// (or ws:// for testing)")
+    for i, url in enumerate(config.appmesh.relays):
+        if not url.startswith(("wss://", "ws://")):
+            raise ConfigError(
+                f"appmesh.relays[{i}]", "must start with wss:// (or ws:// for testing)"
+            )
 
 
 def parse_config(data: dict[str, Any]) -> NodeConfig:

@@ -69,4 +69,17 @@ class Drop:
     link: str | None
 
 
-Action = SendFrame | Drop
+@dataclass(frozen=True, slots=True)
+class OfferUplink:
+    """A new packet for a recipient not in range: the internet may reach it (the bridge's call).
+
+    `packet` is the packet's bytes exactly as they arrived (its sender's TTL kept), `sender` and
+    `recipient` the envelope's Ed25519 keys.
+    """
+
+    sender: bytes
+    recipient: bytes
+    packet: bytes
+
+
+Action = SendFrame | Drop | OfferUplink

@@ -4,8 +4,8 @@ It reassembles the phones' fragments, drops what is malformed, too big, over a l
 already seen or at its hop limit, and floods the rest to every other link as the received
 bytes with only the TTL byte changed: lowered by one, and to at most 7. Packets for a
 recipient not known to be in range stay in short custody and go to links that come up
-within the window. `now` is seconds on any
-clock that does not run backwards; nothing here reads a clock or does IO.
+within the window, and are offered once to the uplink bridge (`OfferUplink`). `now` is
+seconds on any clock that does not run backwards; nothing here reads a clock or does IO.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pigeon.appmesh.events import (
     FrameReceived,
     LinkDown,
     LinkUp,
+    OfferUplink,
     SendFrame,
 )
 from pigeon.appmesh.fragment import (
@@ -158,6 +159,9 @@ class AppRouter:
             return
         if ttl == DEFAULT_TTL and sender not in link.origins:
             self._learn_origin(link, sender)
+        if recipient not in self._in_range:  # also at TTL 1: the internet is not a radio hop
+            self.counters["offered_uplink"] += 1
+            actions.append(OfferUplink(sender, recipient, data))
         if ttl <= 1:
             self._drop(DropReason.TTL, source, actions)
             return

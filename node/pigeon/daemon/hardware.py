@@ -11,14 +11,21 @@ import random
 from collections.abc import Callable
 from typing import Any, Final
 
+from pigeon.appmesh.fragment import MAX_VALUE_LENGTH as APP_MAX_VALUE_LENGTH
 from pigeon.config import ButtonsSection, DisplaySection, RadioSection
 from pigeon.drivers import Buttons, Display, GpioButtons, PngDisplay, Ssd1306Display, VirtualButtons
 from pigeon.transport.base import Transport
-from pigeon.transport.sim import RadioParams, SimMedium
+from pigeon.transport.sim import APP_SERVICE, RadioParams, SimMedium
 
 BUTTON_NEXT: Final = "a"  # buttons.next_pin
 BUTTON_SELECT: Final = "b"  # buttons.select_pin
 BLE_MODULE: Final = "pigeon.transport.ble.transport"  # BlueZ libraries load lazily in it
+# The seam for the Pigeon app's GATT service on the same adapter (not built yet): this module's
+# `AppServiceTransport(adapter: str, max_links: int)` is a `Transport` whose links are GATT
+# connections on service 9E7B0001-8F2A-4C3D-9A1B-2E5F7C8D0A10 (write-with-response in on
+# ...0002..., notify out on ...0003...), whose `frame_limit` is a link's negotiated ATT value
+# length (MTU - 3), and which shares the adapter's link slots with our service.
+BLE_APP_MODULE: Final = "pigeon.transport.ble.app_service"
 
 TransportFactory = Callable[[], Transport]
 
@@ -53,6 +60,26 @@ def sim_transport_factory(
     """A fresh `SimTransport` at `position` on `medium` for each (re)start of the mesh."""
     x, y = position
     return lambda: medium.transport(node_id, x, y)
+
+
+def sim_app_transport_factory(
+    medium: SimMedium, node_id: str, position: tuple[float, float]
+) -> TransportFactory:
+    """The node's app-service `SimTransport` at `position`: the app's channel of the medium,
+    offering the longest value length an app fragment can use (510)."""
+    x, y = position
+    return lambda: medium.transport(
+        node_id, x, y, service=APP_SERVICE, frame_limit=APP_MAX_VALUE_LENGTH
+    )
+
+
+def ble_app_transport_factory(section: RadioSection) -> TransportFactory:
+    """Transports on the app's GATT service. Raises HardwareUnavailable until it is built."""
+    try:
+        module: Any = importlib.import_module(BLE_APP_MODULE)
+    except ImportError as exc:
+        raise HardwareUnavailable(f"no BLE transport for the app's service: {exc}") from exc
+    return lambda: module.AppServiceTransport(section.adapter, section.max_links)
 
 
 def make_sim_medium(seed: int | None = None) -> SimMedium:

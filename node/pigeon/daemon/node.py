@@ -23,8 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, TypeVar
 
+from pigeon.appmesh.router import AppRouter
 from pigeon.config import NodeConfig
 from pigeon.daemon import hardware
+from pigeon.daemon.app_uplink import AppUplink, AppUplinkPolicy
+from pigeon.daemon.appmesh_driver import AppMeshDriver
 from pigeon.daemon.carrier import Carrier, CarryPolicy
 from pigeon.daemon.endpoint import EndpointDriver
 from pigeon.daemon.identity_reset import RESET_PENDING_S, IdentityResetter, ResetScope
@@ -180,6 +183,7 @@ class Node:
             twelve_hour=config.node.clock == "12h",
         )
         self._make_transport = self._transport_factory()
+        self._build_appmesh()
         display = self._optional("display", lambda: hardware.make_display(config.display))
         buttons = self._optional("buttons", lambda: hardware.make_buttons(config.buttons))
         self.oled = OledLoop(display, buttons, self.board.view_state, self._on_ui_request)
@@ -230,6 +234,38 @@ class Node:
         )
         _LOGGER.info("node %s built (radio %s)", self.name, config.radio.kind)
 
+    def _build_appmesh(self) -> None:
+        """The Pigeon app's mesh on its own transport, and its uplink bridge (`[appmesh]`)."""
+        self.app_driver: AppMeshDriver | None = None
+        self.app_uplink: AppUplink | None = None
+        section = self.config.appmesh
+        if not section.enabled:
+            return
+        try:
+            self._make_app_transport = self._app_transport_factory()
+        except hardware.HardwareUnavailable as exc:
+            _LOGGER.error("the Pigeon app's mesh is not relayed: %s", exc)
+            self.board.missing.append("app-mesh radio")
+            return
+        self.app_uplink = AppUplink(
+            AppUplinkPolicy(
+                relays=section.relays,
+                per_hour=section.bridge_per_hour,
+                private_addresses=section.relay_private_addresses,
+            )
+        )
+        uplink = self.app_uplink.offer if self.app_uplink.relays else None
+        self.app_driver = AppMeshDriver(AppRouter(), uplink=uplink)
+        self.board.app_driver = self.app_driver
+        self.board.app_uplink = self.app_uplink
+
+    def _app_transport_factory(self) -> hardware.TransportFactory:
+        radio = self.config.radio
+        if radio.kind == "ble":
+            return hardware.ble_app_transport_factory(radio)
+        medium = self.env.medium or self._own_medium
+        return hardware.sim_app_transport_factory(medium, self.name, self.env.sim_position)
+
     def _optional(self, what: str, make: Callable[[], _Device]) -> _Device | None:
         """A panel or buttons that are missing leave the node running without them."""
         try:
@@ -243,8 +279,8 @@ class Node:
         radio = self.config.radio
         if radio.kind == "ble":
             return hardware.ble_transport_factory(radio)
-        medium = self.env.medium or hardware.make_sim_medium()
-        return hardware.sim_transport_factory(medium, self.name, self.env.sim_position)
+        self._own_medium = self.env.medium or hardware.make_sim_medium()
+        return hardware.sim_transport_factory(self._own_medium, self.name, self.env.sim_position)
 
     # -- running --------------------------------------------------------------------------------
 
@@ -259,6 +295,10 @@ class Node:
         ]
         if self.config.relays.carry_for_neighbours:
             parts.append(Part("carrier", self.carrier.run))
+        if self.app_driver is not None:
+            parts.append(Part("app-mesh", self._run_app_mesh))
+            if self.app_uplink is not None and self.app_uplink.relays:
+                parts.append(Part("app-uplink", self.app_uplink.run))
         if self.env.web:
             parts.append(Part("web", self._run_web))
         return parts
@@ -291,6 +331,10 @@ class Node:
             await self.driver.run(transport)
         finally:
             self.board.radio_up = False
+
+    async def _run_app_mesh(self) -> None:
+        assert self.app_driver is not None
+        await self.app_driver.run(self._make_app_transport())
 
     async def _run_web(self) -> None:
         from pigeon.ui.web.app import build_app  # aiohttp's server side loads with the page

@@ -14,10 +14,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pigeon import __version__
+from pigeon.appmesh.events import DropReason
+from pigeon.daemon.app_uplink import AppUplink
+from pigeon.daemon.appmesh_driver import AppMeshDriver
 from pigeon.daemon.mesh_driver import MeshDriver
 from pigeon.mesh.packet import PacketType
-from pigeon.ui.oled import Message, Pairing, Uplink, ViewState
-from pigeon.ui.web.ports import LinkState, Neighbour, NodeStatus, RelayState, RelayStatus
+from pigeon.ui.oled import AppMeshLine, Message, Pairing, Uplink, ViewState
+from pigeon.ui.web.ports import (
+    AppMeshStatus,
+    LinkState,
+    Neighbour,
+    NodeStatus,
+    RelayState,
+    RelayStatus,
+)
 
 SHORT_ID_BYTES = 2
 
@@ -57,6 +67,8 @@ class NodeStatusBoard:
     carried_to_relays: Callable[[], int] = lambda: 0  # neighbours' envelopes deposited for them
     today: Callable[[], datetime.date] = datetime.date.today
     twelve_hour: bool = False  # `[node] clock = "12h"`: the OLED's times like the page's
+    app_driver: AppMeshDriver | None = None  # None: `[appmesh] enabled = false`
+    app_uplink: AppUplink | None = None
 
     def status(self) -> NodeStatus:
         """The snapshot for the web status page."""
@@ -73,7 +85,39 @@ class NodeStatusBoard:
             uplink=self.uplink(),
             relays=self.relays,
             carried_to_relays=self.carried_to_relays(),
+            appmesh=self.appmesh(),
         )
+
+    def appmesh(self) -> AppMeshStatus:
+        """The Pigeon app's mesh: links, the router's counters, the bridge's."""
+        driver = self.app_driver
+        if driver is None:
+            return AppMeshStatus()
+        counters = driver.router.counters
+        dropped = tuple(
+            (reason.value, counters[reason.value])
+            for reason in DropReason
+            if counters[reason.value]
+        )
+        uplink = self.app_uplink
+        return AppMeshStatus(
+            enabled=True,
+            peers=len(driver.links),
+            relayed=counters["relayed"],
+            handed_over=counters["custody_handed_over"],
+            dropped=dropped,
+            bridged=uplink.counters["bridged"] if uplink else 0,
+            bridge_pending=uplink.pending if uplink else 0,
+            relays=uplink.relays if uplink else (),
+            relays_connected=uplink.connected() if uplink else 0,
+        )
+
+    def app_mesh_line(self) -> AppMeshLine | None:
+        """The OLED's app-mesh row; None when the app mesh is off."""
+        if self.app_driver is None:
+            return None
+        status = self.appmesh()
+        return AppMeshLine(status.peers, status.relayed, status.bridged)
 
     def spool_figures(self) -> tuple[int, int]:
         """(envelopes carried for others, their bytes)."""
@@ -112,10 +156,12 @@ class NodeStatusBoard:
             error=owner.error,
             wrong_pairing_codes=owner.wrong_pairing_codes,
             twelve_hour=self.twelve_hour,
+            app_mesh=self.app_mesh_line(),
         )
 
     def summary(self) -> str:
-        """One line for systemd's STATUS: neighbours, spool, carried deposits, uplink, vault."""
+        """One line for systemd's STATUS: neighbours, spool, carried deposits, uplink, vault, and
+        the app mesh when it runs."""
         envelopes, _ = self.spool_figures()
         vault = "locked" if self.owner.vault_locked else "unlocked"
         line = (
@@ -123,6 +169,10 @@ class NodeStatusBoard:
             f" {self.carried_to_relays()} deposited for neighbours,"
             f" uplink {self.uplink().value}, vault {vault}"
         )
+        app = self.appmesh()
+        if app.enabled:
+            line += f", {app.peers} app phones, {app.relayed} app packets relayed"
+            line += f", {app.bridged} bridged"
         return line + (f", missing: {', '.join(self.missing)}" if self.missing else "")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import segno
 from PIL import Image
 
+from pigeon.ui.web.ports import AppMeshStatus
 from pigeon.ui.web.security import COOKIE_NAME
 from tests.messenger.helpers import PASSPHRASE, Endpoint
 from tests.ui.web.conftest import Browser, Site, pair, shuttle
@@ -362,3 +364,65 @@ async def test_status_and_device_panel(site: Site, aiohttp_client: AiohttpClient
     site.panel.virtual = False
     assert (await owner.post("/api/panel/press", json={"button": "b"})).status == 409
     assert "data-button" not in await (await owner.get("/device")).text()
+
+
+APP_MESH = AppMeshStatus(
+    enabled=True,
+    peers=2,
+    relayed=153,
+    handed_over=4,
+    dropped=(("duplicate", 9), ("rate", 1)),
+    bridged=12,
+    bridge_pending=3,
+    relays=("wss://relay.pigeonwire.app/ws",),
+    relays_connected=1,
+)
+
+
+async def test_the_node_page_shows_the_app_mesh(site: Site, aiohttp_client: AiohttpClient) -> None:
+    owner = await _owner(site, aiohttp_client)
+    site.status.current = dataclasses.replace(site.status.current, appmesh=APP_MESH)
+    node = await (await owner.get("/node")).text()
+    for text in (
+        'data-stat="app-peers">2<',
+        'data-stat="app-relayed">153<',
+        'data-stat="app-handed-over">4<',
+        'data-stat="app-bridged">12 ',
+        "(3 waiting)",
+        "duplicate</span> 9",
+        "rate</span> 1",
+        "1 of 1 connected",
+        "wss://relay.pigeonwire.app/ws",
+    ):
+        assert text in node, text
+    status = await (await owner.get("/api/status")).json()
+    assert status["appmesh"]["dropped"] == {"duplicate": 9, "rate": 1}
+    assert status["appmesh"]["bridged"] == 12
+    site.status.current = dataclasses.replace(site.status.current, appmesh=AppMeshStatus())
+    assert "[appmesh] enabled = false" in await (await owner.get("/node/live")).text()
+
+
+async def test_metrics_count_the_app_mesh_behind_pairing(
+    site: Site, aiohttp_client: AiohttpClient
+) -> None:
+    owner = await _owner(site, aiohttp_client)
+    stranger = Browser(owner.client)  # the same site, no session
+    assert (await stranger.get("/metrics")).status in (303, 401)
+    site.status.current = dataclasses.replace(site.status.current, appmesh=APP_MESH)
+    reply = await owner.get("/metrics")
+    assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = await reply.text()
+    for line in (
+        "pigeon_node_neighbours 2",
+        "pigeon_node_appmesh_enabled 1",
+        "pigeon_node_appmesh_peers 2",
+        "pigeon_node_appmesh_relayed_total 153",
+        "pigeon_node_appmesh_handed_over_total 4",
+        'pigeon_node_appmesh_dropped_total{reason="duplicate"} 9',
+        'pigeon_node_appmesh_dropped_total{reason="rate"} 1',
+        "pigeon_node_appmesh_bridged_total 12",
+        "pigeon_node_appmesh_bridge_pending 3",
+        "pigeon_node_appmesh_relays_connected 1",
+    ):
+        assert line in text.splitlines(), line
+    assert text.count("# TYPE pigeon_node_appmesh_dropped_total counter") == 1

@@ -197,6 +197,7 @@ class UiMachine:
             uplink=state.uplink,
             unread=state.unread,
             show_pair_hint=not state.owner_paired,
+            app_mesh=state.app_mesh,
         )
 
     def _navigate(self, action: Action) -> tuple[UiRequest, ...]:

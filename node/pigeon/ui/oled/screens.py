@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from pigeon.ui.oled import icons, qr
 from pigeon.ui.oled.font import BitmapFont, body_font, large_font, small_font
-from pigeon.ui.oled.state import Message, Uplink
+from pigeon.ui.oled.state import AppMeshLine, Message, Uplink
 from pigeon.ui.oled.text import clean, fit, wrap
 from pigeon.ui.oled.views import (
     ErrorView,
@@ -120,14 +120,35 @@ def _status(image: Image.Image, view: StatusView) -> None:
         (icons.NEIGHBOURS, neighbours),
         (icons.SPOOL, spool),
         (icons.GLOBE, _UPLINK_LABELS[view.uplink]),
+        (icons.PHONE, _app_mesh_label(view.app_mesh)),
     )
     font = body_font()
     for index, (icon, label) in enumerate(rows):
-        y = 15 + index * 12
+        y = 13 + index * 10
         icons.draw(image, TEXT_X, y + 1, icon)
         _text(image, font, 15, y, label, WIDTH - 15)
     hint = "Hold A for 3 s to pair" if view.show_pair_hint else "Press A for messages"
     _centred(image, small_font(), 55, hint)
+
+
+def _app_mesh_label(line: AppMeshLine | None) -> str:
+    """ "2 app 153⇄ 12↑": the app's phones linked, packets relayed (⇄) and bridged (↑)."""
+    if line is None:
+        return "App mesh off"
+    return f"{line.peers} app {_count(line.relayed)}⇄ {_count(line.bridged)}↑"
+
+
+def _count(number: int) -> str:
+    """A counter in at most 4 characters: 999, 1.2k, 12k, 1.2M."""
+    if number < 1000:
+        return str(number)
+    for unit, scale in (("k", 1e3), ("M", 1e6), ("G", 1e9)):
+        if number < scale * 10:
+            tenths = number * 10 // int(scale)
+            return f"{tenths // 10}.{tenths % 10}{unit}"
+        if number < scale * 1000:
+            return f"{number // int(scale)}{unit}"
+    return "many"
 
 
 def _message_list(image: Image.Image, view: MessageListView) -> None:

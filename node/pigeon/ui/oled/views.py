@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from pigeon.ui.oled.state import Message, Uplink
+from pigeon.ui.oled.state import AppMeshLine, Message, Uplink
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,7 @@ class StatusView:
     uplink: Uplink
     unread: int
     show_pair_hint: bool
+    app_mesh: AppMeshLine | None = None  # None: switched off
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from pigeon.ui.web import (
     chat_pages,
     contact_pages,
     device,
+    metrics,
     pair_pages,
     reset_pages,
     settings_pages,
@@ -129,6 +130,7 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/reset", reset_pages.confirm)
     router.add_post("/reset/cancel", reset_pages.cancel)
     router.add_get("/api/status", device.status_json)
+    router.add_get("/metrics", metrics.metrics)
     router.add_get("/api/panel/frame.png", device.frame_png)
     router.add_get("/api/panel/state", device.panel_state)
     router.add_post("/api/panel/press", device.press)

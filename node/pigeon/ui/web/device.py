@@ -8,7 +8,7 @@ from aiohttp import web
 
 from pigeon.ui.web.errors import BadRequest
 from pigeon.ui.web.keys import PANEL, STATUS
-from pigeon.ui.web.ports import PANEL_BUTTONS, NodeStatus
+from pigeon.ui.web.ports import PANEL_BUTTONS, AppMeshStatus, NodeStatus
 from pigeon.ui.web.render import render_fragment, render_page
 from pigeon.ui.web.requests import read_json, require_str
 
@@ -46,6 +46,21 @@ def _status_dict(status: NodeStatus) -> dict[str, Any]:
         "relays": [
             {"url": r.url, "state": r.state.value, "detail": r.detail} for r in status.relays
         ],
+        "appmesh": _appmesh_dict(status.appmesh),
+    }
+
+
+def _appmesh_dict(appmesh: AppMeshStatus) -> dict[str, Any]:
+    return {
+        "enabled": appmesh.enabled,
+        "peers": appmesh.peers,
+        "relayed": appmesh.relayed,
+        "handed_over": appmesh.handed_over,
+        "dropped": dict(appmesh.dropped),
+        "bridged": appmesh.bridged,
+        "bridge_pending": appmesh.bridge_pending,
+        "relays": list(appmesh.relays),
+        "relays_connected": appmesh.relays_connected,
     }
 
 

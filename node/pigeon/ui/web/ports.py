@@ -57,6 +57,21 @@ class RelayStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class AppMeshStatus:
+    """The Pigeon app's mesh on this node (counters since start); `enabled` is `[appmesh]`."""
+
+    enabled: bool = False
+    peers: int = 0  # app-mesh links up now (phones, or other nodes' app service)
+    relayed: int = 0  # packets flooded on to other links
+    handed_over: int = 0  # held packets handed to a phone that linked within the window
+    dropped: tuple[tuple[str, int], ...] = ()  # (reason, count), reasons with a count only
+    bridged: int = 0  # published to at least one app relay
+    bridge_pending: int = 0  # waiting for an app relay
+    relays: tuple[str, ...] = ()  # the app relays it publishes to
+    relays_connected: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class NodeStatus:
     """A snapshot of the node for the status page. `radio_kind` is "ble" or "sim"."""
 
@@ -71,6 +86,7 @@ class NodeStatus:
     uplink: LinkState = LinkState.DOWN
     relays: tuple[RelayStatus, ...] = ()
     carried_to_relays: int = 0  # neighbours' envelopes this node deposited at their relays
+    appmesh: AppMeshStatus = field(default_factory=AppMeshStatus)
 
 
 class NodeStatusSource(Protocol):
