@@ -81,6 +81,16 @@ def packet_key(data: bytes, view: wire.PacketView) -> bytes:
     return b"".join((view.sender, data[3:11], bytes((view.type,)), digest))
 
 
+def _subset(names: list[str], key: bytes) -> list[str]:
+    """A log2-sized run of `names` starting where the packet's key digest points: deterministic
+    for a packet, spread over the links across packets (bitchat ranks links by a hash)."""
+    size = subset_size(len(names))
+    if size >= len(names):
+        return names
+    start = int.from_bytes(key[-4:], "big") % len(names)
+    return (names[start:] + names[:start])[:size]
+
+
 class BitchatRouter:
     """One node's relay state for bitchat's mesh; feed it events, carry out its actions."""
 
@@ -172,14 +182,15 @@ class BitchatRouter:
         if reason is not None:
             self._drop(reason, source, actions)
             return
-        if not self.seen.add(packet_key(data, view), now):
+        key = packet_key(data, view)
+        if not self.seen.add(key, now):
             self._drop(DropReason.DUPLICATE, source, actions)
             return
         if view.type == wire.ANNOUNCE and view.ttl == DEFAULT_TTL:
             self._learn_peer(source, link, view.sender)
         if view.type in _HEARD_TYPES and view.is_broadcast:
             actions.append(Heard(data))
-        self._relay(source, data, view, now, actions)
+        self._relay(source, data, view, key, now, actions)
 
     def _refusal(self, view: wire.PacketView, now: float) -> DropReason | None:
         """Why a parsed packet is not relayed before the seen-cache is asked, if it is not."""
@@ -201,7 +212,13 @@ class BitchatRouter:
     # -- relaying -----------------------------------------------------------------------------
 
     def _relay(
-        self, source: str, data: bytes, view: wire.PacketView, now: float, actions: list[Action]
+        self,
+        source: str,
+        data: bytes,
+        view: wire.PacketView,
+        key: bytes,
+        now: float,
+        actions: list[Action],
     ) -> None:
         decision = self._decide(view)
         if decision is None:
@@ -213,7 +230,7 @@ class BitchatRouter:
         if targets is None:
             others = [name for name in self._links if name != source]
             if view.is_broadcast and view.type not in _NO_SUBSET_TYPES:
-                others = self._subset(others, packet_key(data, view))
+                others = _subset(others, key)
             targets = others
         if self._send(forward, targets, delay_s, now, actions):
             self.counters["relayed"] += 1
@@ -257,14 +274,6 @@ class BitchatRouter:
         if name is None or name == source:
             return None
         return [name]
-
-    def _subset(self, names: list[str], key: bytes) -> list[str]:
-        """A deterministic log2-sized subset, different per packet."""
-        size = subset_size(len(names))
-        if size >= len(names):
-            return names
-        scored = sorted(names, key=lambda name: hashlib.sha256(key + name.encode()).digest())
-        return scored[:size]
 
     def _send(
         self, data: bytes, targets: list[str], delay_s: float, now: float, actions: list[Action]
