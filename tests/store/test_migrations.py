@@ -36,6 +36,7 @@ SPOOL_ROWS = {
         " 6000.0, NULL, x'beef', 11.0, 1)",
         "INSERT INTO seen_cache (slot, blob, saved_at) VALUES (1, x'5eed', 12.0)",
     ],
+    3: ["INSERT INTO node_secrets VALUES ('bitchat', x'b1c4', 13.0)"],
 }
 VAULT_ROWS = {
     1: [
@@ -101,6 +102,10 @@ def test_spool_migrates_from_version(tmp_path: Path, version: int) -> None:
     if version >= 2:
         assert [e.packet_id for e in spool.owner_held()] == [b"\x02"]
         assert spool.seen_cache() == b"\x5e\xed"
+    if version >= 3:
+        assert spool.node_secret("bitchat") == b"\xb1\xc4"
+    spool.put_node_secret("other", b"\x01", 14.0)
+    assert spool.node_secret("other") == b"\x01"
     assert spool.integrity_check() == ["ok"]
     spool.close()
 

@@ -121,12 +121,14 @@ class BitchatRouter:
             self.seen.expire(now)
         return actions
 
-    def originate(self, data: bytes, now: float) -> list[Action]:
-        """Send a packet this node made (its announce, an owner's post) to every link."""
+    def originate(self, data: bytes, now: float, link: str | None = None) -> list[Action]:
+        """Send a packet this node made (its announce, an owner's post) to every link, or to
+        `link` only (an announce for a phone that just linked)."""
         view = wire.parse(data, self.config.max_packet_bytes)
         self.seen.add(packet_key(data, view), now)
         actions: list[Action] = []
-        self._send(data, list(self._links), 0.0, now, actions)
+        targets = [link] if link in self._links else [] if link is not None else list(self._links)
+        self._send(data, targets, 0.0, now, actions)
         self.counters["originated"] += 1
         return actions
 

@@ -68,7 +68,19 @@ _SPOOL_V2: Final = Migration(
     ),
 )
 
-SPOOL_SCHEMA: Final = Schema("spool", 0x50474E53, (_SPOOL_V1, _SPOOL_V2))
+_SPOOL_V3: Final = Migration(
+    3,
+    "the node's own secrets that work before the owner unlocks (its bitchat identity)",
+    (
+        """CREATE TABLE node_secrets (
+            name TEXT PRIMARY KEY,
+            value BLOB NOT NULL,
+            updated_at REAL NOT NULL
+        ) STRICT""",
+    ),
+)
+
+SPOOL_SCHEMA: Final = Schema("spool", 0x50474E53, (_SPOOL_V1, _SPOOL_V2, _SPOOL_V3))
 
 _VAULT_V1: Final = Migration(
     1,
