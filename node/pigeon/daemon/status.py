@@ -182,6 +182,7 @@ class NodeStatusBoard:
             wrong_pairing_codes=owner.wrong_pairing_codes,
             twelve_hour=self.twelve_hour,
             app_mesh=self.app_mesh_line(),
+            bitchat_peers=self.bitchat().peers if self.bitchat_driver is not None else None,
         )
 
     def summary(self) -> str:
