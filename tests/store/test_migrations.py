@@ -17,7 +17,7 @@ from pigeon.store.migrations import (
 )
 from pigeon.store.spool_db import Spool
 from pigeon.store.vault import EPHEMERAL_SCHEMA, Vault
-from pigeon.store.vault_records import Direction, Message, MessageState
+from pigeon.store.vault_records import Direction, Message, MessageState, PublicChatLine
 from tests.store.conftest import CHEAP_ARGON2, PASSPHRASE
 
 KEY = DatabaseKey(b"\x33" * 32)
@@ -60,6 +60,7 @@ VAULT_ROWS = {
         "INSERT INTO waiting (contact_id, message_id) VALUES ('alice', 'w1')",
         "INSERT INTO waiting (contact_id, message_id) VALUES ('alice', 'w0')",
     ],
+    4: ["INSERT INTO neighbourhood VALUES (NULL, x'0102030405060708', 'juno', 'hi', 5, 6.0, 0)"],
 }
 
 
@@ -141,6 +142,12 @@ def test_vault_migrates_from_version(tmp_path: Path, version: int) -> None:
         assert vault.waiting("alice") == ["w1", "w0"]  # queue order, not id order
     elif version:
         assert vault.waiting("alice") == []
+    heard = [(line.nickname, line.body) for line in vault.neighbourhood()]
+    assert heard == ([("juno", "hi")] if version >= 4 else [])
+    with vault.transaction() as tx:
+        for n in range(3):
+            tx.append_neighbourhood(PublicChatLine(bytes(8), "kai", f"line {n}", n, 7.0), keep=2)
+    assert [line.body for line in vault.neighbourhood()] == ["line 1", "line 2"]  # capped
     assert vault.integrity_check() == ["ok"]
     vault.close()
 
