@@ -98,6 +98,10 @@ class BitchatDriver:
         """The link sent one bitchat packet."""
         self.feed(FrameReceived(peer, frame))
 
+    def set_on_public(self, on_public: PublicCallback | None) -> None:
+        """Where public messages heard (and posted) go from now on."""
+        self._on_public = on_public
+
     # -- the router -----------------------------------------------------------------------------
 
     def feed(self, event: Event) -> None:

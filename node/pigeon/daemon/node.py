@@ -24,13 +24,18 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from pigeon.appmesh.router import AppRouter
+from pigeon.bitchat.chat import PublicMessage
 from pigeon.bitchat.router import BitchatRouter
 from pigeon.config import NodeConfig
 from pigeon.daemon import hardware
 from pigeon.daemon.app_uplink import AppUplink, AppUplinkPolicy
 from pigeon.daemon.appmesh_driver import AppMeshDriver
 from pigeon.daemon.bitchat_driver import BitchatDriver
-from pigeon.daemon.bitchat_identity import bitchat_nickname, load_or_create_bitchat_identity
+from pigeon.daemon.bitchat_identity import (
+    PAGE_SECRET_NAME,
+    bitchat_nickname,
+    load_or_create_bitchat_identity,
+)
 from pigeon.daemon.carrier import Carrier, CarryPolicy
 from pigeon.daemon.endpoint import EndpointDriver
 from pigeon.daemon.identity_reset import RESET_PENDING_S, IdentityResetter, ResetScope
@@ -54,10 +59,12 @@ from pigeon.daemon.supervisor import (
 from pigeon.drivers.errors import DriverError
 from pigeon.mesh.router import Router, RouterConfig
 from pigeon.messenger.config import MessengerConfig
+from pigeon.messenger.neighbourhood import Neighbourhood
 from pigeon.store.errors import StoreError
 from pigeon.store.keeper import DataDir, VaultKeeper, open_spool
 from pigeon.store.keys import load_or_create_device_key
 from pigeon.store.spool_db import Spool
+from pigeon.store.vault_records import PublicChatLine
 from pigeon.transport.sim import SimMedium
 from pigeon.ui.oled import (
     CancelPairing,
@@ -200,6 +207,7 @@ class Node:
         self.pairing = PairingManager(store, on_change=self._pairing_changed)
         self.board.owner.owner_paired = self.pairing.is_paired()
         self.messenger = NodeMessenger(self.keeper, self._spool, config=messenger_config(config))
+        self._build_neighbourhood()
         self.carrier = Carrier(carry_policy(config))
         self.driver.set_uplink(self.carrier.offer)
         for carried in router.carried_envelopes():  # restored: their deposits may not have run
@@ -285,6 +293,33 @@ class Node:
             announce_interval_s=section.announce_interval_s,
         )
         self.board.bitchat_driver = self.bitchat_driver
+
+    def _build_neighbourhood(self) -> None:
+        """The owner's Neighbourhood view: bitchat's public chat heard, and posts from the page."""
+        self.neighbourhood = Neighbourhood(self.keeper)
+        driver = self.bitchat_driver
+        if driver is None:
+            return
+        assert self._spool is not None
+        speaker = load_or_create_bitchat_identity(self._spool, time.time(), name=PAGE_SECRET_NAME)
+
+        def heard(message: PublicMessage) -> None:
+            self.neighbourhood.heard(
+                PublicChatLine(
+                    message.sender,
+                    message.nickname,
+                    message.text,
+                    message.timestamp_ms,
+                    time.time(),
+                )
+            )
+
+        def post(nickname: str, text: str) -> PublicChatLine:
+            sent = driver.post(speaker, nickname, text)
+            return PublicChatLine(sent.sender, nickname, text, sent.timestamp_ms, time.time(), True)
+
+        driver.set_on_public(heard)
+        self.neighbourhood.set_poster(post, speaker.peer_id)
 
     def _bitchat_transport_factory(self) -> hardware.TransportFactory:
         radio = self.config.radio
@@ -394,6 +429,7 @@ class Node:
             self.pairing,
             web_config,
             reset=self.identity_reset,
+            neighbourhood=self.neighbourhood,
         )
         web = self.config.web
         async with serve(app, web.https_port, web.http_port, web.host, self.cert_dir) as ports:
