@@ -88,6 +88,13 @@ class AppMeshSection:
 
 
 @dataclass(frozen=True, slots=True)
+class BitchatSection:
+    enabled: bool = True  # relay bitchat's mesh on its own GATT service (UUIDs fixed: bitchat's)
+    nickname: str = ""  # the node's bitchat nickname; empty: its node name
+    announce_interval_s: int = 30
+
+
+@dataclass(frozen=True, slots=True)
 class MessengerSection:
     check_in_interval_s: int = 300
     ephemeral: bool = False
@@ -109,6 +116,7 @@ class NodeConfig:
     web: WebSection = field(default_factory=WebSection)
     relays: RelaysSection = field(default_factory=RelaysSection)
     appmesh: AppMeshSection = field(default_factory=AppMeshSection)
+    bitchat: BitchatSection = field(default_factory=BitchatSection)
     messenger: MessengerSection = field(default_factory=MessengerSection)
     log: LogSection = field(default_factory=LogSection)
 
@@ -125,6 +133,7 @@ _INT_RANGES: Final[dict[str, tuple[int, int]]] = {
     "messenger.check_in_interval_s": (10, 7 * 24 * 3600),
     "relays.carry_per_hour": (1, 100_000),
     "appmesh.bridge_per_hour": (1, 100_000),
+    "bitchat.announce_interval_s": (5, 3600),
 }
 
 
@@ -184,6 +193,12 @@ def _check_consistency(config: NodeConfig) -> None:
             )
 
 
+def _check_bitchat(config: NodeConfig) -> None:
+    nickname = config.bitchat.nickname.encode()
+    if len(nickname) > 24 or not config.bitchat.nickname.isprintable():  # bitchat's TLV cap
+        raise ConfigError("bitchat.nickname", "must be printable and at most 24 bytes of UTF-8")
+
+
 def parse_config(data: dict[str, Any]) -> NodeConfig:
     """Validate a parsed TOML document. Raises ConfigError naming the key."""
     hints = get_type_hints(NodeConfig)
@@ -194,6 +209,7 @@ def parse_config(data: dict[str, Any]) -> NodeConfig:
         sections[name] = _section(name, hints[name], table)
     config = NodeConfig(**sections)
     _check_consistency(config)
+    _check_bitchat(config)
     return config
 
 

@@ -4,7 +4,9 @@ On one simulated radio (50 m range): your node at 0 m (web page on https://local
 OLED in the page's device panel, virtual buttons), three relay-only nodes at 40, 80 and 120 m,
 and a second owner's node ("Robin") at 160 m, out of your range, whose scripted owner answers
 every message. Two scripted Pigeon-app phones, 45 m either side of your node and out of each
-other's range, chat through your node's app-mesh service every half minute. A mailbox relay
+other's range, chat through your node's app-mesh service every half minute; two scripted bitchat
+phones, placed the same way, chat in bitchat's public chat through your node's bitchat service
+(the Node page counts it; bitchat's public chat is public by design). A mailbox relay
 listens on loopback and both owners' nodes use it, also as their app relay (`/ws`), so the
 demo never publishes to the internet. The banner
 says what state your node is in and which steps are left (`demo_banner`); the first pairing
@@ -50,6 +52,7 @@ from pigeon.messenger.api import LockChanged, MessageAdded, MessageView, Messeng
 from pigeon.relay.config import RelayConfig
 from pigeon.relay.server import start_relay
 from pigeon.sim.app_phone import APP_SERVICE, PHONE_VALUE_LENGTH, AppPhone
+from pigeon.sim.bitchat_phone import BITCHAT_SERVICE, PHONE_FRAME_LIMIT, BitchatPhone
 from pigeon.transport.sim import RadioParams, SimMedium
 
 _LOGGER = logging.getLogger(__name__)
@@ -64,6 +67,13 @@ YOU_NAME: Final = "You (demo)"
 START_TIMEOUT_S: Final = 60.0
 APP_PHONE_POSITIONS: Final = ((-45.0, 0.0), (45.0, 0.0))  # each in your node's range only
 APP_CHAT_S: Final = 30.0
+BITCHAT_CHAT_S: Final = 20.0
+BITCHAT_LINES: Final = (
+    ("juno", "anyone at the market today?"),
+    ("kai", "yes, by the bakery until noon"),
+    ("juno", "see you there"),
+    ("kai", "the bridge is closed, take the ferry"),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -141,6 +151,31 @@ async def run_app_phones(medium: SimMedium, chat_s: float = APP_CHAT_S) -> None:
             await receiver.send(sender.key, b"", EnvelopeType.ACK)
     finally:
         for phone in phones:
+            await phone.aclose()
+
+
+async def run_bitchat_phones(medium: SimMedium, chat_s: float = BITCHAT_CHAT_S) -> None:
+    """Two scripted bitchat phones out of each other's range chat in public through your node."""
+    rng = random.Random()
+    phones = {name: BitchatPhone(name, rng) for name in ("juno", "kai")}
+    for number, (phone, (x, y)) in enumerate(
+        zip(phones.values(), APP_PHONE_POSITIONS, strict=True)
+    ):
+        radio = medium.transport(
+            f"bitchat-phone-{number}", x, y, service=BITCHAT_SERVICE, frame_limit=PHONE_FRAME_LIMIT
+        )
+        await phone.start(radio)
+    try:
+        line = 0
+        while True:
+            await asyncio.sleep(chat_s)
+            name, text = BITCHAT_LINES[line % len(BITCHAT_LINES)]
+            await phones[name].announce()  # phones announce again from time to time
+            await asyncio.sleep(0.5)
+            await phones[name].say(text)
+            line += 1
+    finally:
+        for phone in phones.values():
             await phone.aclose()
 
 
@@ -282,6 +317,7 @@ async def _main(root: Path, ports: tuple[int, int, int]) -> int:
             extras.append(group.create_task(peer.run()))
             extras.append(group.create_task(console.run()))
             extras.append(group.create_task(run_app_phones(medium)))
+            extras.append(group.create_task(run_bitchat_phones(medium)))
             # A task of its own: Ctrl-C must stop the demo also while it waits for you.
             demo = Demo(you, robin, peer, console, relay.url)
             extras.append(group.create_task(_start_and_greet(demo, stop)))

@@ -15,7 +15,7 @@ from pigeon.appmesh.fragment import MAX_VALUE_LENGTH as APP_MAX_VALUE_LENGTH
 from pigeon.config import ButtonsSection, DisplaySection, RadioSection
 from pigeon.drivers import Buttons, Display, GpioButtons, PngDisplay, Ssd1306Display, VirtualButtons
 from pigeon.transport.base import Transport
-from pigeon.transport.sim import APP_SERVICE, RadioParams, SimMedium
+from pigeon.transport.sim import APP_SERVICE, BITCHAT_SERVICE, RadioParams, SimMedium
 
 BUTTON_NEXT: Final = "a"  # buttons.next_pin
 BUTTON_SELECT: Final = "b"  # buttons.select_pin
@@ -26,6 +26,14 @@ BLE_MODULE: Final = "pigeon.transport.ble.transport"  # BlueZ libraries load laz
 # ...0002..., notify out on ...0003...), whose `frame_limit` is a link's negotiated ATT value
 # length (MTU - 3), and which shares the adapter's link slots with our service.
 BLE_APP_MODULE: Final = "pigeon.transport.ble.app_service"
+# The seam for bitchat's GATT service on the same adapter (not built yet): this module's
+# `BitchatServiceTransport(adapter: str, max_links: int)` is a `Transport` whose links are GATT
+# connections, in both roles, on service F47B5E2D-4A9E-4C5A-9B3F-8E1D2C3A4B5C, characteristic
+# A1B2C3D4-E5F6-4A5B-8C9D-0E1F2A3B4C5D (write, write without response, notify), one frame per
+# whole bitchat packet, `frame_limit` a link's ATT value length, sharing the adapter's links.
+BLE_BITCHAT_MODULE: Final = "pigeon.transport.ble.bitchat_service"
+# The longest bitchat packet a simulated link carries: one GATT value (512 bytes).
+BITCHAT_FRAME_LIMIT: Final = 512
 
 TransportFactory = Callable[[], Transport]
 
@@ -80,6 +88,25 @@ def ble_app_transport_factory(section: RadioSection) -> TransportFactory:
     except ImportError as exc:
         raise HardwareUnavailable(f"no BLE transport for the app's service: {exc}") from exc
     return lambda: module.AppServiceTransport(section.adapter, section.max_links)
+
+
+def sim_bitchat_transport_factory(
+    medium: SimMedium, node_id: str, position: tuple[float, float]
+) -> TransportFactory:
+    """The node's bitchat-service `SimTransport` at `position`: bitchat's channel of the medium."""
+    x, y = position
+    return lambda: medium.transport(
+        node_id, x, y, service=BITCHAT_SERVICE, frame_limit=BITCHAT_FRAME_LIMIT
+    )
+
+
+def ble_bitchat_transport_factory(section: RadioSection) -> TransportFactory:
+    """Transports on bitchat's GATT service. Raises HardwareUnavailable until it is built."""
+    try:
+        module: Any = importlib.import_module(BLE_BITCHAT_MODULE)
+    except ImportError as exc:
+        raise HardwareUnavailable(f"no BLE transport for bitchat's service: {exc}") from exc
+    return lambda: module.BitchatServiceTransport(section.adapter, section.max_links)
 
 
 def make_sim_medium(seed: int | None = None) -> SimMedium:

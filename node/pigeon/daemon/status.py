@@ -15,13 +15,16 @@ from dataclasses import dataclass, field
 
 from pigeon import __version__
 from pigeon.appmesh.events import DropReason
+from pigeon.bitchat.events import DropReason as BitchatDropReason
 from pigeon.daemon.app_uplink import AppUplink
 from pigeon.daemon.appmesh_driver import AppMeshDriver
+from pigeon.daemon.bitchat_driver import BitchatDriver
 from pigeon.daemon.mesh_driver import MeshDriver
 from pigeon.mesh.packet import PacketType
 from pigeon.ui.oled import AppMeshLine, Message, Pairing, Uplink, ViewState
 from pigeon.ui.web.ports import (
     AppMeshStatus,
+    BitchatStatus,
     LinkState,
     Neighbour,
     NodeStatus,
@@ -69,6 +72,7 @@ class NodeStatusBoard:
     twelve_hour: bool = False  # `[node] clock = "12h"`: the OLED's times like the page's
     app_driver: AppMeshDriver | None = None  # None: `[appmesh] enabled = false`
     app_uplink: AppUplink | None = None
+    bitchat_driver: BitchatDriver | None = None  # None: `[bitchat] enabled = false`
 
     def status(self) -> NodeStatus:
         """The snapshot for the web status page."""
@@ -86,6 +90,27 @@ class NodeStatusBoard:
             relays=self.relays,
             carried_to_relays=self.carried_to_relays(),
             appmesh=self.appmesh(),
+            bitchat=self.bitchat(),
+        )
+
+    def bitchat(self) -> BitchatStatus:
+        """bitchat's mesh: links, announced phones, the router's counters, the chat's."""
+        driver = self.bitchat_driver
+        if driver is None:
+            return BitchatStatus()
+        counters = driver.router.counters
+        dropped = tuple(
+            (reason.value, counters[reason.value])
+            for reason in BitchatDropReason
+            if counters[reason.value]
+        )
+        return BitchatStatus(
+            enabled=True,
+            links=len(driver.links),
+            peers=driver.router.peers(),
+            relayed=counters["relayed"],
+            dropped=dropped,
+            public_heard=driver.counters["public_heard"],
         )
 
     def appmesh(self) -> AppMeshStatus:
@@ -157,6 +182,7 @@ class NodeStatusBoard:
             wrong_pairing_codes=owner.wrong_pairing_codes,
             twelve_hour=self.twelve_hour,
             app_mesh=self.app_mesh_line(),
+            bitchat_peers=self.bitchat().peers if self.bitchat_driver is not None else None,
         )
 
     def summary(self) -> str:
@@ -173,6 +199,9 @@ class NodeStatusBoard:
         if app.enabled:
             line += f", {app.peers} app phones, {app.relayed} app packets relayed"
             line += f", {app.bridged} bridged"
+        chat = self.bitchat()
+        if chat.enabled:
+            line += f", {chat.peers} bitchat phones, {chat.relayed} bitchat packets relayed"
         return line + (f", missing: {', '.join(self.missing)}" if self.missing else "")
 
 

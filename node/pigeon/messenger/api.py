@@ -101,6 +101,7 @@ from pigeon.messenger.events import (
     LockChanged,
     MessageAdded,
     MessageUpdated,
+    NeighbourhoodHeard,
     Resync,
     Subscription,
 )
@@ -129,6 +130,7 @@ __all__ = [
     "Messenger",
     "MessengerConfig",
     "MessengerError",
+    "NeighbourhoodHeard",
     "OwnCard",
     "Resync",
     "SafetyNumberMismatch",

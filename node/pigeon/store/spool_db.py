@@ -220,6 +220,21 @@ class Spool:
         row = self._db.fetchone("SELECT blob FROM seen_cache WHERE slot = 1")
         return bytes(row[0]) if row else None
 
+    def node_secret(self, name: str) -> bytes | None:
+        """The node's own secret `name` (never the owner's), or None."""
+        row = self._db.fetchone("SELECT value FROM node_secrets WHERE name = ?", (name,))
+        return bytes(row[0]) if row else None
+
+    def put_node_secret(self, name: str, value: bytes, at: float) -> None:
+        """Store or replace the node's secret `name`, durably."""
+        with self._db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO node_secrets (name, value, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at",
+                (name, value, at),
+            )
+
     def integrity_check(self) -> list[str]:
         """SQLite's integrity_check rows: ["ok"] when the database is sound."""
         return self._db.integrity_check()

@@ -33,6 +33,7 @@ BLE_FRAME_LIMIT: Final = 244  # one LE data-length PDU; see PLATFORM.md on 511-5
 # one, so a node carrying two dialects (ours and the Pigeon app's) is one radio node per
 # service at the same place, as on BLE one adapter serves both GATT services.
 DEFAULT_SERVICE: Final = "pigeon"
+BITCHAT_SERVICE: Final = "bitchat"  # bitchat's service, F47B5E2D-4A9E-4C5A-9B3F-8E1D2C3A4B5C
 APP_SERVICE: Final = "pigeon-app"  # the Pigeon app's service, 9E7B0001-8F2A-4C3D-9A1B-2E5F7C8D0A10
 
 

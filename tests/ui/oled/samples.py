@@ -74,6 +74,9 @@ SCREENS: Final[dict[str, ScreenView]] = {
         AppMeshLine(11, 12_345, 1_234_567),
     ),
     "status_app_mesh_off": StatusView("pigeon-a1b2", 4, 12, 48_213, Uplink.ONLINE, 3, False),
+    "status_bitchat": StatusView(
+        "pigeon-a1b2", 4, 12, 48_213, Uplink.ONLINE, 3, False, AppMeshLine(2, 153, 12), 3
+    ),
     "list_top": MessageListView(MESSAGES, 1, 0, TODAY),
     "list_end": MessageListView(MESSAGES, 6, 5, TODAY),
     "list_empty": MessageListView((), 0, 0, TODAY),

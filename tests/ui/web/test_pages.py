@@ -13,7 +13,7 @@ import pytest
 import segno
 from PIL import Image
 
-from pigeon.ui.web.ports import AppMeshStatus
+from pigeon.ui.web.ports import AppMeshStatus, BitchatStatus
 from pigeon.ui.web.security import COOKIE_NAME
 from tests.messenger.helpers import PASSPHRASE, Endpoint
 from tests.ui.web.conftest import Browser, Site, pair, shuttle
@@ -426,3 +426,56 @@ async def test_metrics_count_the_app_mesh_behind_pairing(
     ):
         assert line in text.splitlines(), line
     assert text.count("# TYPE pigeon_node_appmesh_dropped_total counter") == 1
+
+
+BITCHAT = BitchatStatus(
+    enabled=True, links=4, peers=3, relayed=210, dropped=(("stale", 5),), public_heard=17
+)
+
+
+async def test_the_node_page_and_metrics_show_bitchat(
+    site: Site, aiohttp_client: AiohttpClient
+) -> None:
+    owner = await _owner(site, aiohttp_client)
+    site.status.current = dataclasses.replace(site.status.current, bitchat=BITCHAT)
+    node = await (await owner.get("/node")).text()
+    for text in (
+        'data-stat="bitchat-peers">3 ',
+        "(4 links)",
+        'data-stat="bitchat-relayed">210<',
+        'data-stat="bitchat-heard">17<',
+        "stale</span> 5",
+    ):
+        assert text in node, text
+    status = await (await owner.get("/api/status")).json()
+    assert status["bitchat"] == {
+        "enabled": True,
+        "links": 4,
+        "peers": 3,
+        "relayed": 210,
+        "dropped": {"stale": 5},
+        "public_heard": 17,
+    }
+    lines = (await (await owner.get("/metrics")).text()).splitlines()
+    for line in (
+        "pigeon_node_bitchat_enabled 1",
+        "pigeon_node_bitchat_links 4",
+        "pigeon_node_bitchat_peers 3",
+        "pigeon_node_bitchat_relayed_total 210",
+        'pigeon_node_bitchat_dropped_total{reason="stale"} 5',
+        "pigeon_node_bitchat_public_heard_total 17",
+    ):
+        assert line in lines, line
+    site.status.current = dataclasses.replace(site.status.current, bitchat=BitchatStatus())
+    assert "[bitchat] enabled = false" in await (await owner.get("/node/live")).text()
+
+
+async def test_the_neighbourhood_page_without_bitchat_says_it_is_off(
+    site: Site, aiohttp_client: AiohttpClient
+) -> None:
+    owner = await _owner(site, aiohttp_client)
+    page = await (await owner.get("/neighbourhood")).text()
+    assert "everything here is public" in page
+    assert "bitchat is off on this node" in page
+    reply = await owner.post("/neighbourhood", data={"nickname": "me", "text": "hello"})
+    assert reply.status == 400

@@ -198,6 +198,7 @@ class UiMachine:
             unread=state.unread,
             show_pair_hint=not state.owner_paired,
             app_mesh=state.app_mesh,
+            bitchat_peers=state.bitchat_peers,
         )
 
     def _navigate(self, action: Action) -> tuple[UiRequest, ...]:

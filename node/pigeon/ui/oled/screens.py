@@ -108,10 +108,7 @@ def time_label(
 def _status(image: Image.Image, view: StatusView) -> None:
     badge = f"{view.unread}" if view.unread else ""
     _header(image, view.node_name, badge, icons.ENVELOPE if view.unread else None)
-    if view.neighbours == 0:
-        neighbours = "No neighbours"
-    else:
-        neighbours = f"{view.neighbours} neighbour{'' if view.neighbours == 1 else 's'}"
+    neighbours = _neighbours_label(view.neighbours, view.bitchat_peers)
     if view.spool_envelopes == 0:
         spool = "Spool empty"
     else:
@@ -129,6 +126,15 @@ def _status(image: Image.Image, view: StatusView) -> None:
         _text(image, font, 15, y, label, WIDTH - 15)
     hint = "Hold A for 3 s to pair" if view.show_pair_hint else "Press A for messages"
     _centred(image, small_font(), 55, hint)
+
+
+def _neighbours_label(nodes: int, bitchat: int | None) -> str:
+    """ "4 neighbours", or with bitchat on "4 nodes 3 bitchat" (its phones in range)."""
+    if bitchat is not None:
+        return f"{nodes} node{'' if nodes == 1 else 's'} {bitchat} bitchat"
+    if nodes == 0:
+        return "No neighbours"
+    return f"{nodes} neighbour{'' if nodes == 1 else 's'}"
 
 
 def _app_mesh_label(line: AppMeshLine | None) -> str:

@@ -91,6 +91,7 @@ class ViewState:
     wrong_pairing_codes: int = 0
     twelve_hour: bool = False
     app_mesh: AppMeshLine | None = None  # None: the Pigeon app's mesh is switched off
+    bitchat_peers: int | None = None  # bitchat phones linked; None: bitchat is switched off
 
 
 @dataclass(frozen=True, slots=True)

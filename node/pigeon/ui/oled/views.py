@@ -24,6 +24,7 @@ class StatusView:
     unread: int
     show_pair_hint: bool
     app_mesh: AppMeshLine | None = None  # None: switched off
+    bitchat_peers: int | None = None  # bitchat phones linked; None: bitchat is switched off
 
 
 @dataclass(frozen=True, slots=True)

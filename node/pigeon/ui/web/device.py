@@ -47,6 +47,14 @@ def _status_dict(status: NodeStatus) -> dict[str, Any]:
             {"url": r.url, "state": r.state.value, "detail": r.detail} for r in status.relays
         ],
         "appmesh": _appmesh_dict(status.appmesh),
+        "bitchat": {
+            "enabled": status.bitchat.enabled,
+            "links": status.bitchat.links,
+            "peers": status.bitchat.peers,
+            "relayed": status.bitchat.relayed,
+            "dropped": dict(status.bitchat.dropped),
+            "public_heard": status.bitchat.public_heard,
+        },
     }
 
 

@@ -74,4 +74,20 @@ def render_metrics(status: NodeStatus) -> str:
         "App relays with an open connection.",
         app.relays_connected,
     )
+    chat = status.bitchat
+    metric("bitchat_enabled", "gauge", "1 when bitchat's mesh is relayed.", chat.enabled)
+    metric("bitchat_links", "gauge", "bitchat links up now.", chat.links)
+    metric("bitchat_peers", "gauge", "bitchat phones linked that announced themselves.", chat.peers)
+    metric("bitchat_relayed_total", "counter", "bitchat packets forwarded.", chat.relayed)
+    for reason, count in chat.dropped:
+        metric(
+            "bitchat_dropped_total",
+            "counter",
+            "bitchat packets dropped, by reason.",
+            count,
+            f'{{reason="{reason}"}}',
+        )
+    metric(
+        "bitchat_public_heard_total", "counter", "bitchat public messages heard.", chat.public_heard
+    )
     return "\n".join(lines) + "\n"

@@ -72,6 +72,18 @@ class AppMeshStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class BitchatStatus:
+    """bitchat's mesh on this node (counters since start); `enabled` is `[bitchat]`."""
+
+    enabled: bool = False
+    links: int = 0  # bitchat links up now
+    peers: int = 0  # links whose phone announced itself directly
+    relayed: int = 0  # packets forwarded (received bytes, only the TTL changed)
+    dropped: tuple[tuple[str, int], ...] = ()  # (reason, count), reasons with a count only
+    public_heard: int = 0  # public chat messages heard from announced peers
+
+
+@dataclass(frozen=True, slots=True)
 class NodeStatus:
     """A snapshot of the node for the status page. `radio_kind` is "ble" or "sim"."""
 
@@ -87,6 +99,7 @@ class NodeStatus:
     relays: tuple[RelayStatus, ...] = ()
     carried_to_relays: int = 0  # neighbours' envelopes this node deposited at their relays
     appmesh: AppMeshStatus = field(default_factory=AppMeshStatus)
+    bitchat: BitchatStatus = field(default_factory=BitchatStatus)
 
 
 class NodeStatusSource(Protocol):

@@ -12,8 +12,10 @@ from pigeon.messenger.api import (
     MessageAdded,
     MessageUpdated,
     MessageView,
+    NeighbourhoodHeard,
     Resync,
 )
+from pigeon.messenger.neighbourhood import PublicChatLine
 
 
 def message_json(message: MessageView) -> dict[str, Any]:
@@ -33,6 +35,18 @@ def message_json(message: MessageView) -> dict[str, Any]:
         "created_at": message.created_at,
         "updated_at": message.updated_at,
         "seq": message.seq,
+    }
+
+
+def public_line_json(line: PublicChatLine) -> dict[str, Any]:
+    """A public bitchat line for the Neighbourhood view (the sender as a short tag only)."""
+    return {
+        "seq": line.seq,
+        "from": line.sender.hex()[:4],
+        "nickname": line.nickname,
+        "text": line.body,
+        "sent_at_ms": line.sent_at_ms,
+        "mine": line.mine,
     }
 
 
@@ -64,3 +78,5 @@ def event_json(event: Event) -> dict[str, Any]:
             return {"type": "lock_changed", "locked": locked}
         case Resync():
             return {"type": "resync"}
+        case NeighbourhoodHeard(line):
+            return {"type": "neighbourhood_heard", "line": public_line_json(line)}

@@ -1,0 +1,221 @@
+"""Drives the sans-IO bitchat router (`pigeon.bitchat`) from its own transport: bitchat's service.
+
+bitchat's GATT service is one more service on the node's adapter, so the node runs it as one
+more `Transport`: on the simulated radio a `SimTransport` on bitchat's channel, on BLE (later)
+`pigeon.transport.ble.bitchat_service`. Upcalls become router events at wall-clock time (bitchat's
+freshness window is on the senders' clocks); `SendFrame` actions go, after their relay jitter,
+to a bounded per-link queue drained by one sender task per link. The node announces its own
+bitchat identity when a link comes up and every `announce_interval_s`; announces and public
+messages the router hears feed the neighbourhood chat (`PublicChat`), whose messages go to
+`on_public`. Logs name no peer, nickname or text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Final
+
+from pigeon.bitchat.chat import PublicChat, PublicMessage
+from pigeon.bitchat.errors import RemoteError
+from pigeon.bitchat.events import (
+    Action,
+    Event,
+    FrameReceived,
+    Heard,
+    LinkDown,
+    LinkUp,
+    SendFrame,
+    Tick,
+)
+from pigeon.bitchat.identity import BitchatIdentity
+from pigeon.bitchat.router import BitchatRouter
+from pigeon.transport.base import Broken, Busy, Closed, PeerId, Transport
+
+_LOGGER = logging.getLogger(__name__)
+
+TICK_S: Final = 1.0
+BUSY_RETRY_S: Final = 0.05
+BUSY_RETRIES: Final = 20
+MAX_QUEUED_FRAMES: Final = 256  # 40 packets/s out of a link at most: several seconds' worth
+
+PublicCallback = Callable[[PublicMessage], None]
+
+
+class BitchatDriver:
+    """The bitchat router's I/O: one transport at a time, the node's announces, the chat."""
+
+    def __init__(
+        self,
+        router: BitchatRouter,
+        identity: BitchatIdentity,
+        nickname: str,
+        *,
+        announce_interval_s: float = 30.0,
+        on_public: PublicCallback | None = None,
+        clock: Callable[[], float] = time.time,
+        tick_s: float = TICK_S,
+    ) -> None:
+        self.router = router
+        self.identity = identity
+        self.nickname = nickname
+        self.chat = PublicChat()
+        self.announce_interval_s = announce_interval_s
+        self._on_public = on_public
+        self._clock = clock
+        self.tick_s = tick_s
+        self._transport: Transport | None = None
+        self._queues: dict[str, asyncio.Queue[bytes]] = {}
+        self._senders: dict[str, asyncio.Task[None]] = {}
+        self._last_announce = float("-inf")
+        self.heard: list[PublicMessage] = []  # this run's public messages, newest last (capped)
+        self.counters: Counter[str] = Counter()
+
+    # -- LinkSink (called by the transport, synchronously) --------------------------------------
+
+    def link_up(self, peer: PeerId, frame_limit: int) -> None:
+        """A bitchat phone linked."""
+        self._stop_sender(peer)
+        queue: asyncio.Queue[bytes] = asyncio.Queue(MAX_QUEUED_FRAMES)
+        self._queues[peer] = queue
+        self._senders[peer] = asyncio.get_running_loop().create_task(
+            self._send_loop(peer, queue), name=f"bitchat-send-{peer}"
+        )
+        self.feed(LinkUp(peer, frame_limit))
+        self.announce(peer)
+
+    def link_down(self, peer: PeerId, reason: str) -> None:
+        """The link is gone."""
+        _LOGGER.debug("a bitchat link went down: %s", reason)
+        self._stop_sender(peer)
+        self.feed(LinkDown(peer))
+
+    def frame_received(self, peer: PeerId, frame: bytes) -> None:
+        """The link sent one bitchat packet."""
+        self.feed(FrameReceived(peer, frame))
+
+    def set_on_public(self, on_public: PublicCallback | None) -> None:
+        """Where public messages heard (and posted) go from now on."""
+        self._on_public = on_public
+
+    # -- the router -----------------------------------------------------------------------------
+
+    def feed(self, event: Event) -> None:
+        """Give the router one event now and carry out what it returns."""
+        self._carry_out(self.router.handle(event, self._clock()))
+
+    def announce(self, link: str | None = None) -> None:
+        """Announce the node's bitchat identity now to every link, or to `link` only."""
+        now = self._clock()
+        if link is None:
+            self._last_announce = now
+        packet = self.identity.announce(self.nickname, int(now * 1000))
+        self._carry_out(self.router.originate(packet, now, link))
+        self.counters["announced"] += 1
+
+    def post(self, speaker: BitchatIdentity, nickname: str, text: str) -> PublicMessage:
+        """Send `text` to the public chat as `speaker` (announced first under `nickname`).
+        Raises LocalError for a nickname or text bitchat cannot carry."""
+        now = self._clock()
+        stamp = int(now * 1000)
+        announce = speaker.announce(nickname, stamp)
+        message = speaker.public_message(text, stamp)
+        for packet in (announce, message):
+            self._carry_out(self.router.originate(packet, now))
+        posted = PublicMessage(speaker.peer_id, nickname, stamp, text)
+        self._remember(posted)
+        return posted
+
+    def _carry_out(self, actions: list[Action]) -> None:
+        loop = asyncio.get_running_loop()
+        for action in actions:
+            if type(action) is SendFrame:
+                if action.delay_s > 0:
+                    loop.call_later(action.delay_s, self._enqueue, action.link, action.frame)
+                else:
+                    self._enqueue(action.link, action.frame)
+            elif type(action) is Heard:
+                self._hear(action.packet)
+
+    def _hear(self, packet: bytes) -> None:
+        try:
+            message = self.chat.receive(packet)
+        except RemoteError as exc:
+            self.counters["chat_refused"] += 1
+            _LOGGER.debug("a bitchat chat packet was refused: %s", type(exc).__name__)
+            return
+        if message is not None:
+            self.counters["public_heard"] += 1
+            self._remember(message)
+
+    def _remember(self, message: PublicMessage) -> None:
+        self.heard.append(message)
+        del self.heard[:-200]
+        if self._on_public is not None:
+            self._on_public(message)
+
+    def _enqueue(self, link: str, frame: bytes) -> None:
+        queue = self._queues.get(link)
+        if queue is None:
+            self.counters["send_without_link"] += 1
+        elif queue.full():
+            self.counters["send_queue_full"] += 1
+        else:
+            queue.put_nowait(frame)
+
+    @property
+    def links(self) -> list[str]:
+        """bitchat links up now."""
+        return self.router.links()
+
+    async def run(self, transport: Transport) -> None:
+        """Start `transport`, tick the router and announce until cancelled; closes it."""
+        if self._transport is not None:
+            raise RuntimeError("the bitchat driver already runs a transport")
+        self._transport = transport
+        try:
+            await transport.start(self)
+            while True:
+                self.feed(Tick())
+                if self._clock() - self._last_announce >= self.announce_interval_s:
+                    self.announce()
+                await asyncio.sleep(self.tick_s)
+        finally:
+            self._transport = None
+            await transport.aclose()
+            for peer in list(self._senders):
+                self._stop_sender(peer)
+                self.feed(LinkDown(peer))
+
+    # -- sending --------------------------------------------------------------------------------
+
+    def _stop_sender(self, peer: str) -> None:
+        self._queues.pop(peer, None)
+        task = self._senders.pop(peer, None)
+        if task is not None:
+            task.cancel()
+
+    async def _send_loop(self, peer: str, queue: asyncio.Queue[bytes]) -> None:
+        transport = self._transport
+        assert transport is not None
+        with contextlib.suppress(Closed):
+            while True:
+                frame = await queue.get()
+                await self._send_one(transport, PeerId(peer), frame)
+
+    async def _send_one(self, transport: Transport, peer: PeerId, frame: bytes) -> None:
+        for _ in range(BUSY_RETRIES):
+            try:
+                await transport.send(peer, frame)
+            except Busy:
+                await asyncio.sleep(BUSY_RETRY_S)
+                continue
+            except (Broken, ValueError) as exc:
+                self.counters["send_failed"] += 1
+                _LOGGER.debug("a frame to a bitchat link was not sent: %s", exc)
+            return
+        self.counters["send_busy"] += 1
