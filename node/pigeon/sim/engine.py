@@ -36,7 +36,6 @@ from pigeon.mesh.events import (
 )
 from pigeon.mesh.packet import Packet, PacketType, make_notice, make_receipt
 from pigeon.mesh.receipt import (
-    RECEIPT_HASH_LEN,
     RECEIPT_SECRET_LEN,
     open_notice,
     receipt_hash,
@@ -105,6 +104,7 @@ class _Message:
     secret: bytes
     tag: bytes  # the envelope's recipient tag
     first_contact: bool = False
+    answer: bool = False  # the answer to a new session: receipted like a message, not counted
     delivered_at: float | None = None
     deliveries: int = 0
     receipt_back: bool = False
@@ -183,7 +183,7 @@ class Simulation:
         self.send_failures = 0
         self._messages: dict[bytes, _Message] = {}
         self._heard: set[tuple[int, int]] = set()  # (a, b): a has received from b
-        self._answers: dict[bytes, tuple[int, int]] = {}  # packet id -> (from, to)
+        self._answered: set[tuple[int, int]] = set()  # (a, b): a answered b's new session
         self._nodes: list[_Node] = []
         self._endpoints: list[int] = []
         self._peak_node = 0
@@ -279,14 +279,16 @@ class Simulation:
         """The messenger's answer to a session a first message opened (a normal message to
         the opener's session tag; not counted as a message)."""
         unix_now = START_UNIX_S + self.radio.now
+        secret = self._traffic_rng.randbytes(RECEIPT_SECRET_LEN)
         envelope = Packet(
             type=PacketType.ENVELOPE,
             recipient_tag=derive_tag(self._nodes[dst].tag_key, day_number(unix_now)),
             expires_at_s=int(unix_now) + self.scenario.message_lifetime_s,
             payload=self._traffic_rng.randbytes(self.scenario.payload_bytes),
-            receipt_hash=self._traffic_rng.randbytes(RECEIPT_HASH_LEN),
+            receipt_hash=receipt_hash(secret),
         )
-        self._answers[envelope.packet_id] = (src, dst)
+        answer = _Message(src, dst, self.radio.now, secret, envelope.recipient_tag, answer=True)
+        self._messages[envelope.packet_id] = answer
         self._nodes[src].feed(LocalSend(envelope))
 
     def delivered(self, node: _Node, packet: Packet) -> None:
@@ -294,17 +296,13 @@ class Simulation:
         if packet.type is PacketType.NOTICE:
             self._notice_back(node, packet)
             return
-        answer = self._answers.get(packet.packet_id)
-        if answer is not None:
-            self._heard.add((answer[1], answer[0]))
-            return
         message = self._messages.get(packet.packet_id)
         if message is None or message.dst != node.index:
             self._misdelivered += 1
             return
         message.deliveries += 1
         if message.deliveries > 1:
-            self._duplicates += 1
+            self._duplicates += not message.answer
             return
         self._heard.add((message.dst, message.src))
         if message.first_contact:
@@ -345,7 +343,7 @@ class Simulation:
         return self._result(time.perf_counter() - started)
 
     def _result(self, wall_s: float) -> SimResult:
-        messages = list(self._messages.values())
+        messages = [m for m in self._messages.values() if not m.answer]
         latencies = sorted(
             m.delivered_at - m.sent_at for m in messages if m.delivered_at is not None
         )
