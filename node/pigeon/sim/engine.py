@@ -179,6 +179,9 @@ class Simulation:
         self.sessions_established = sessions_established
         master = random.Random(seed)
         self._traffic_rng = random.Random(master.getrandbits(64))
+        # First-contact bytes and session answers draw from their own stream, so a run with
+        # `sessions_established` sends the very same messages (common random numbers).
+        self._olm_rng = random.Random(seed ^ 0x01_0A_11)
         self.radio = SimRadio(scenario.radio, random.Random(master.getrandbits(64)))
         self.send_failures = 0
         self._messages: dict[bytes, _Message] = {}
@@ -268,7 +271,8 @@ class Simulation:
             type=PacketType.ENVELOPE,
             recipient_tag=derive_tag(key, day_number(unix_now)),
             expires_at_s=int(unix_now) + self.scenario.message_lifetime_s,
-            payload=rng.randbytes(size),
+            payload=rng.randbytes(self.scenario.payload_bytes)
+            + self._olm_rng.randbytes(size - self.scenario.payload_bytes),
             receipt_hash=receipt_hash(secret),
         )
         message = _Message(src, dst, now, secret, envelope.recipient_tag, first)
@@ -279,12 +283,12 @@ class Simulation:
         """The messenger's answer to a session a first message opened (a normal message to
         the opener's session tag; not counted as a message)."""
         unix_now = START_UNIX_S + self.radio.now
-        secret = self._traffic_rng.randbytes(RECEIPT_SECRET_LEN)
+        secret = self._olm_rng.randbytes(RECEIPT_SECRET_LEN)
         envelope = Packet(
             type=PacketType.ENVELOPE,
             recipient_tag=derive_tag(self._nodes[dst].tag_key, day_number(unix_now)),
             expires_at_s=int(unix_now) + self.scenario.message_lifetime_s,
-            payload=self._traffic_rng.randbytes(self.scenario.payload_bytes),
+            payload=self._olm_rng.randbytes(self.scenario.payload_bytes),
             receipt_hash=receipt_hash(secret),
         )
         answer = _Message(src, dst, self.radio.now, secret, envelope.recipient_tag, answer=True)
