@@ -291,7 +291,7 @@ def deposit_junk(url: str, owner_key: bytes, card_text: str, contact: AppIdentit
             for packet in packets:
                 while True:
                     try:
-                        await client.deposit(owner_key, packet.packet_id, encode_packet(packet))
+                        await client.deposit(owner_key, encode_packet(packet))
                         break
                     except RelayBusy as exc:
                         await asyncio.sleep(max(exc.retry_after_s, 0.05))
