@@ -155,11 +155,11 @@ class Messenger(MessengerCore):
     def own_card_text(self) -> str:
         """Our signed contact card in text form (for a QR code or pasting)."""
         identity = self._parts()[0]
-        vault = self._vault()
-        with storage_errors():
-            name = vault.setting(PROFILE_NAME)
-            relays = (vault.setting(PROFILE_RELAYS) or "").split()
-        return ContactCard.create(identity, relays, name).to_text()
+        with self._work() as work:
+            name = work.tx.setting(PROFILE_NAME)
+            relays = (work.tx.setting(PROFILE_RELAYS) or "").split()
+            prekey = self._ops().card_bundle(work.tx)
+        return ContactCard.create(identity, relays, name, prekey).to_text()
 
     def own_handle(self) -> str:
         """Our handle (the id contacts know us by)."""
@@ -182,8 +182,10 @@ class Messenger(MessengerCore):
         identity = self._parts()[0]
         if not all(_is_unicode(text) for text in (name or "", *relays)):
             raise InvalidCard("the name and relay URLs must be valid Unicode")
+        with self._work() as work:
+            prekey = self._ops().card_bundle(work.tx)
         try:
-            ContactCard.create(identity, relays, name)
+            ContactCard.create(identity, relays, name, prekey)
         except CryptoError as exc:
             raise InvalidCard("the name or a relay URL does not fit a card") from exc
         with self._work() as work:

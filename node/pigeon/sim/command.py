@@ -29,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loss", type=float, help="override the per-frame loss, 0..1")
     parser.add_argument("--duration-s", type=float, help="override the simulated duration")
     parser.add_argument("--messages", type=int, help="override the number of messages")
+    parser.add_argument(
+        "--sessions-established",
+        action="store_true",
+        help="every pair has a session already: no first-contact messages (a reference)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
@@ -44,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     show_progress = not args.no_progress and sys.stderr.isatty()
     progress = _ProgressBar(sys.stderr) if show_progress else None
-    result = run_simulation(scenario, args.seed, args.routing, progress)
+    result = run_simulation(
+        scenario, args.seed, args.routing, progress, sessions_established=args.sessions_established
+    )
     if progress is not None:
         progress.finish()
     if args.json:
