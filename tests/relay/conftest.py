@@ -1,18 +1,21 @@
-"""A real relay on 127.0.0.1 (random port) with a controllable wall clock."""
+"""A real relay on 127.0.0.1 (random port) with a controllable wall clock, and the relay's
+stores: each store test runs against SQLite and against a throwaway PostgreSQL server."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pigeon.relay.config import RelayConfig
-from pigeon.relay.limits import Limits
+from pigeon.relay.limits import Limits, Quota
 from pigeon.relay.server import RunningRelay, start_relay
+from pigeon.relay.storage import EnvelopeStore, SqliteStore
+from tests.relay.pgserver import MISSING, PgServer, postgres_bin_dir
 
 
 class WallClock:
@@ -62,3 +65,39 @@ async def start(tmp_path: Path, wall_clock: WallClock) -> AsyncIterator[StartRel
     yield _start
     for relay in running:
         await relay.aclose()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One PostgreSQL server for the session; tests take a fresh database each."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip(MISSING)
+    server = PgServer(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
+
+
+OpenStore = Callable[[Quota], Awaitable[EnvelopeStore]]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> OpenStore:
+    """`await open_store(quota)` opens (or reopens) this test's store on either backend."""
+    if request.param == "sqlite":
+
+        async def _sqlite(quota: Quota) -> EnvelopeStore:
+            return await SqliteStore.open(tmp_path, quota)
+
+        return _sqlite
+    from pigeon.relay.pg_storage import PgStore
+
+    dsn = request.getfixturevalue("pg_server").create_database()
+
+    async def _postgresql(quota: Quota) -> EnvelopeStore:
+        return await PgStore.open(dsn, quota)
+
+    return _postgresql

@@ -55,6 +55,11 @@ class AppSubscription:
         self.live.offer(envelope)
         self.wakeup.set()
 
+    def refresh(self) -> None:
+        """Another relay process stored envelopes for this mailbox: page them from the store."""
+        self.live.mark_stale()
+        self.wakeup.set()
+
 
 def app_quota(relay: Relay) -> Quota:
     """Our quotas with the app relay's 1,000 envelopes a mailbox where that is stricter."""
@@ -267,8 +272,8 @@ class AppConnection:
                 envelopes, dropped = subscription.live.take()
                 if dropped:  # the dropped envelopes, and any queued after them, are in the store
                     self._relay.metrics.live_queue_overflows_total += 1
+                if subscription.live.take_stale() or dropped:
                     after = await self._page(subscription.mailbox_key, after)
-                    continue
                 for envelope in envelopes:
                     if envelope.seq > after:  # paged ones were committed before their page's query
                         await self._send_envelope(envelope)

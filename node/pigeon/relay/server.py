@@ -81,6 +81,7 @@ class Relay:
         self._connections: dict[RelayConnection | AppConnection, asyncio.Transport | None] = {}
         self.valid_keys = KeyCheckCache(VALID_KEY_CACHE_SIZE)
         store.set_insert_listener(self.deliver)
+        store.set_change_listener(self.changed)
 
     def deliver(self, inserted: list[tuple[bytes, StoredEnvelope]]) -> None:
         """Hand new envelopes to their mailboxes' readers, where one is connected."""
@@ -90,6 +91,16 @@ class Relay:
                 reader.offer(envelope)
             for subscription in self._app_readers.get(mailbox_key, ()):
                 subscription.offer(envelope)
+
+    def changed(self, mailbox_keys: set[bytes] | None) -> None:
+        """Another process stored envelopes for `mailbox_keys` (None: for any): readers page."""
+        keys = set(self._readers) | set(self._app_readers) if mailbox_keys is None else mailbox_keys
+        for mailbox_key in keys:
+            reader = self._readers.get(mailbox_key)
+            if reader is not None:
+                reader.refresh()
+            for subscription in self._app_readers.get(mailbox_key, ()):
+                subscription.refresh()
 
     async def reader_arrived(self, mailbox_key: bytes, reader: RelayConnection) -> None:
         """Make `reader` the mailbox's only reader; an earlier one is told READER_REPLACED."""
@@ -252,7 +263,7 @@ async def start_relay(
     Raises RelayConfigError (no URL a client could sign), StorageError, OSError.
     """
     check_signed_urls(config)
-    store = await SqliteStore.open(config.resolved_data_dir(), Quota.from_limits(config.limits))
+    store = await open_store(config)
     relay = Relay(
         store,
         config.limits,
@@ -278,6 +289,17 @@ async def start_relay(
     purge_task = asyncio.create_task(_purge_loop(relay), name="relay-purge")
     _LOGGER.info("relay listening on %s:%d", host, port)
     return RunningRelay(relay, runner, purge_task, host, port)
+
+
+async def open_store(config: RelayConfig) -> EnvelopeStore:
+    """The configured store: PostgreSQL for a postgresql:// URL, else SQLite in the data
+    directory. Raises StorageError."""
+    quota = Quota.from_limits(config.limits)
+    if config.store:  # only a PostgreSQL relay needs its driver, so it is imported here
+        from pigeon.relay.pg_storage import PgStore
+
+        return await PgStore.open(config.store, quota)
+    return await SqliteStore.open(config.resolved_data_dir(), quota)
 
 
 async def _purge_loop(relay: Relay) -> None:

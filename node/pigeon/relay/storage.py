@@ -80,6 +80,8 @@ class StoreStats:
 
 
 InsertListener = Callable[[list[tuple[bytes, "StoredEnvelope"]]], None]
+# Mailboxes that another process sharing the store deposited into; None: any may have changed.
+ChangeListener = Callable[[set[bytes] | None], None]
 
 
 class EnvelopeStore(Protocol):
@@ -91,6 +93,11 @@ class EnvelopeStore(Protocol):
         It may run before the transaction commits (readers need not wait for the disk; the
         depositor does), so a listener can see an envelope that a failed commit then drops.
         """
+
+    def set_change_listener(self, listener: ChangeListener) -> None:
+        """Call `listener(mailbox_keys)` on the event loop after another process sharing the
+        store committed deposits into those mailboxes, or `listener(None)` when it may have
+        missed some (their readers then page from the store)."""
 
     async def deposit(
         self,
@@ -226,6 +233,10 @@ class SqliteStore:
     def set_insert_listener(self, listener: InsertListener) -> None:
         """See `EnvelopeStore.set_insert_listener`."""
         self._listener = listener
+
+    def set_change_listener(self, listener: ChangeListener) -> None:
+        """See `EnvelopeStore.set_change_listener`: never called, as one relay process owns the
+        file (its writer thread numbers the envelopes)."""
 
     def stats(self) -> StoreStats:
         """See `EnvelopeStore.stats`."""

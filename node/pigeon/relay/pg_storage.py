@@ -1,0 +1,340 @@
+"""Envelope storage on PostgreSQL, shared by several relay processes (the only asyncpg module).
+
+Deposits queued while the previous batch commits go to the database together as one call of
+`relay_deposit` (one transaction, one WAL flush), which enforces quotas for every process at
+once; a deposit's future resolves after that transaction committed. Reads, deletes and purges
+take their own pooled connection. A separate connection LISTENs for the other processes'
+deposits (`pigeon.relay.pg_schema.NOTIFY_CHANNEL`) and reconnects by itself; after a gap in
+listening every local reader is told to page from the database, since it may have missed some.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import asyncpg
+
+from pigeon.relay import pg_schema
+from pigeon.relay.limits import Quota
+from pigeon.relay.protocol import ErrorCode
+from pigeon.relay.storage import (
+    ChangeListener,
+    DepositResult,
+    InsertListener,
+    StorageError,
+    StoredEnvelope,
+    StoreStats,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+if TYPE_CHECKING:  # the driver's classes are generic in its stubs only
+    _Connection = asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]
+
+MAX_BATCH_OPS: Final = 2_048
+POOL_MAX_SIZE: Final = 8
+CONNECT_TIMEOUT_S: Final = 5.0
+STATS_INTERVAL_S: Final = 1.0
+LISTEN_RETRY_S: Final = (0.1, 0.2, 0.5, 1.0, 2.0)  # back-off while the database is away
+
+_REFUSALS: Final = {
+    pg_schema.OUTCOME_MAILBOX_FULL: ErrorCode.MAILBOX_FULL,
+    pg_schema.OUTCOME_MAILBOX_BYTES_FULL: ErrorCode.MAILBOX_BYTES_FULL,
+    pg_schema.OUTCOME_RELAY_FULL: ErrorCode.RELAY_FULL,
+}
+# Everything the driver or the socket raises when the database fails or goes away.
+_DATABASE_ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+@dataclass(slots=True)
+class _Deposit:
+    future: asyncio.Future[DepositResult]
+    mailbox_key: bytes
+    envelope_id: bytes
+    ciphertext: bytes
+    now_s: int
+    quota: Quota
+
+
+class PgStore:
+    """`EnvelopeStore` in a PostgreSQL database that several relay processes share."""
+
+    def __init__(self, dsn: str, quota: Quota) -> None:
+        self._dsn = dsn
+        self._quota = quota
+        self._origin = secrets.token_hex(8)  # tells our own NOTIFYs from other processes'
+        self._pool: asyncpg.Pool | None = None
+        self._queue: list[_Deposit] = []
+        self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listener: InsertListener | None = None
+        self._changes: ChangeListener | None = None
+        self._stats = StoreStats(0, 0, 0, 0)
+        self._closed = False
+        self._last_failed = False
+        self._listening = False
+        self.commits = 0
+
+    @classmethod
+    async def open(cls, dsn: str, quota: Quota) -> PgStore:
+        """Connect, migrate the schema and start the writer; raises StorageError."""
+        store = cls(dsn, quota)
+        try:
+            store._pool = await asyncpg.create_pool(
+                dsn, min_size=1, max_size=POOL_MAX_SIZE, timeout=CONNECT_TIMEOUT_S
+            )
+            async with store._pool.acquire() as db:
+                await _migrate(db)
+            await store._refresh_stats()
+        except BaseException as exc:
+            if store._pool is not None:
+                await store._pool.close()
+            if isinstance(exc, StorageError):
+                raise
+            if isinstance(exc, (*_DATABASE_ERRORS, ValueError)):  # ValueError: a malformed URL
+                raise StorageError(f"cannot open the store: {type(exc).__name__}") from exc
+            raise
+        store._tasks = [
+            asyncio.create_task(store._write_loop(), name="relay-pg-writer"),
+            asyncio.create_task(store._listen_loop(), name="relay-pg-listener"),
+            asyncio.create_task(store._stats_loop(), name="relay-pg-stats"),
+        ]
+        return store
+
+    # --- EnvelopeStore -------------------------------------------------------------------
+
+    def set_insert_listener(self, listener: InsertListener) -> None:
+        """See `EnvelopeStore.set_insert_listener` (called after the commit here)."""
+        self._listener = listener
+
+    def set_change_listener(self, listener: ChangeListener) -> None:
+        """See `EnvelopeStore.set_change_listener`."""
+        self._changes = listener
+
+    async def deposit(
+        self,
+        mailbox_key: bytes,
+        envelope_id: bytes,
+        ciphertext: bytes,
+        now_s: int,
+        quota: Quota | None = None,
+    ) -> DepositResult:
+        """See `EnvelopeStore.deposit`."""
+        self._check_open()
+        future: asyncio.Future[DepositResult] = asyncio.get_running_loop().create_future()
+        self._queue.append(
+            _Deposit(future, mailbox_key, envelope_id, ciphertext, now_s, quota or self._quota)
+        )
+        self._wakeup.set()
+        return await future
+
+    async def pending(
+        self, mailbox_key: bytes, after_seq: int, limit: int, oldest_s: int
+    ) -> list[StoredEnvelope]:
+        """See `EnvelopeStore.pending`."""
+        rows = await self._call(
+            "fetch",
+            "SELECT seq, envelope_id, ciphertext, deposited_s FROM relay_envelopes"
+            " WHERE mailbox = $1 AND seq > $2 AND deposited_s >= $3 ORDER BY seq LIMIT $4",
+            mailbox_key,
+            after_seq,
+            oldest_s,
+            limit,
+        )
+        return [StoredEnvelope(r[0], bytes(r[1]), bytes(r[2]), r[3]) for r in rows]
+
+    async def delete(self, mailbox_key: bytes, envelope_ids: tuple[bytes, ...]) -> int:
+        """See `EnvelopeStore.delete`."""
+        row = await self._call(
+            "fetchrow", "SELECT * FROM relay_delete($1, $2)", mailbox_key, list(envelope_ids)
+        )
+        self._set_stats(row[1:])
+        deleted: int = row[0]
+        return deleted
+
+    async def purge(self, older_than_s: int, mailbox_prefix: bytes = b"") -> int:
+        """See `EnvelopeStore.purge`; returns 0 while another process is purging."""
+        row = await self._call(
+            "fetchrow", "SELECT * FROM relay_purge($1, $2)", older_than_s, mailbox_prefix
+        )
+        self._set_stats(row[1:])
+        purged: int = row[0]
+        return purged
+
+    def stats(self) -> StoreStats:
+        """See `EnvelopeStore.stats` (counts of the whole database, at most a second old)."""
+        return StoreStats(
+            self._stats.envelopes, self._stats.bytes, self._stats.mailboxes, self.commits
+        )
+
+    def queued_writes(self) -> int:
+        """See `EnvelopeStore.queued_writes`."""
+        return len(self._queue)
+
+    def healthy(self) -> bool:
+        """See `EnvelopeStore.healthy`."""
+        return not self._closed and not self._last_failed
+
+    async def aclose(self) -> None:
+        """See `EnvelopeStore.aclose`: the queued deposits are written first."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wakeup.set()
+        writer, *others = self._tasks
+        for task in others:
+            task.cancel()
+        await asyncio.gather(writer, *others, return_exceptions=True)
+        if self._pool is not None:
+            await self._pool.close()
+
+    # --- writer --------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("the store is closed")
+
+    async def _write_loop(self) -> None:
+        while self._queue or not self._closed:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch, self._queue = self._queue[:MAX_BATCH_OPS], self._queue[MAX_BATCH_OPS:]
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[_Deposit]) -> None:
+        try:
+            rows = await self._call(
+                "fetch",
+                "SELECT * FROM relay_deposit($1, $2, $3, $4, $5, $6, $7, $8)",
+                [d.mailbox_key for d in batch],
+                [d.envelope_id for d in batch],
+                [d.ciphertext for d in batch],
+                [d.now_s for d in batch],
+                [d.quota.mailbox_max_envelopes for d in batch],
+                [d.quota.mailbox_max_bytes for d in batch],
+                [d.quota.relay_max_bytes for d in batch],
+                self._origin,
+            )
+        except StorageError as exc:
+            for deposit in batch:
+                if not deposit.future.done():
+                    deposit.future.set_exception(StorageError(str(exc)))
+            return
+        self.commits += 1
+        self._set_stats(rows[0][2:])
+        inserted: list[tuple[bytes, StoredEnvelope]] = []
+        for deposit, row in zip(batch, rows, strict=True):
+            result = self._result(deposit, row[0], row[1])
+            if result.stored is not None:
+                inserted.append((deposit.mailbox_key, result.stored))
+            if not deposit.future.done():
+                deposit.future.set_result(result)
+        if inserted and self._listener is not None:
+            self._listener(inserted)
+
+    @staticmethod
+    def _result(deposit: _Deposit, outcome: int, seq: int | None) -> DepositResult:
+        if outcome == pg_schema.OUTCOME_STORED and seq is not None:
+            stored = StoredEnvelope(seq, deposit.envelope_id, deposit.ciphertext, deposit.now_s)
+            return DepositResult(stored=stored)
+        if outcome == pg_schema.OUTCOME_DUPLICATE:
+            return DepositResult()
+        return DepositResult(refusal=_REFUSALS[outcome])
+
+    async def _call(self, method: str, query: str, *args: Any) -> Any:
+        """Run one statement (its own transaction) on a pooled connection; raises StorageError."""
+        self._check_open()
+        assert self._pool is not None
+        try:
+            async with self._pool.acquire(timeout=CONNECT_TIMEOUT_S) as db:
+                result = await getattr(db, method)(query, *args)
+        except _DATABASE_ERRORS as exc:
+            self._last_failed = True
+            _LOGGER.error("store statement failed: %s", type(exc).__name__)
+            raise StorageError("the store statement failed") from exc
+        self._last_failed = False
+        return result
+
+    # --- other processes' deposits -------------------------------------------------------
+
+    async def _listen_loop(self) -> None:
+        failures = 0
+        while True:
+            try:
+                db = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT_S)
+            except _DATABASE_ERRORS as exc:
+                _LOGGER.warning("cannot listen for deposits: %s", type(exc).__name__)
+                await asyncio.sleep(LISTEN_RETRY_S[min(failures, len(LISTEN_RETRY_S) - 1)])
+                failures += 1
+                continue
+            failures = 0
+            try:
+                await self._listen(db)
+            except _DATABASE_ERRORS as exc:
+                _LOGGER.warning("lost the deposit listener: %s", type(exc).__name__)
+            finally:
+                self._listening = False
+                with contextlib.suppress(*_DATABASE_ERRORS):
+                    await db.close(timeout=1.0)
+
+    async def _listen(self, db: asyncpg.Connection[Any]) -> None:
+        lost = asyncio.Event()
+        db.add_termination_listener(lambda _db: lost.set())
+        await db.add_listener(pg_schema.NOTIFY_CHANNEL, self._on_notify)
+        self._listening = True
+        if self._changes is not None:  # deposits of other processes may have gone unheard
+            self._changes(None)
+        while not lost.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STATS_INTERVAL_S):
+                    await lost.wait()
+            if not lost.is_set():
+                await db.execute("SELECT 1")  # finds a dead socket that sent no FIN
+
+    def _on_notify(self, _db: _Connection, _pid: int, _channel: str, payload: object) -> None:
+        kind, _, rest = str(payload).partition(" ")
+        origin, _, mailbox_hex = rest.partition(" ")
+        if kind != "d" or origin == self._origin or self._changes is None:
+            return
+        try:
+            mailbox_key = bytes.fromhex(mailbox_hex)
+        except ValueError:
+            _LOGGER.warning("ignored a malformed deposit notification")
+            return
+        self._changes({mailbox_key})
+
+    async def _stats_loop(self) -> None:
+        while True:
+            await asyncio.sleep(STATS_INTERVAL_S)
+            with contextlib.suppress(StorageError):
+                await self._refresh_stats()
+
+    async def _refresh_stats(self) -> None:
+        self._set_stats(
+            await self._call("fetchrow", "SELECT envelopes, bytes, mailboxes FROM relay_totals")
+        )
+
+    def _set_stats(self, totals: Any) -> None:
+        """Keep the database's totals (envelopes, bytes, mailboxes) for `stats`."""
+        envelopes, size, mailboxes = totals
+        self._stats = StoreStats(envelopes, size, mailboxes, self.commits)
+
+
+async def _migrate(db: _Connection) -> None:
+    """Bring the schema to SCHEMA_VERSION; one process at a time (an advisory lock)."""
+    async with db.transaction():
+        await db.execute("SELECT pg_advisory_xact_lock($1)", pg_schema.MIGRATION_LOCK_KEY)
+        await db.execute("CREATE TABLE IF NOT EXISTS relay_schema (version INT NOT NULL)")
+        version = await db.fetchval("SELECT max(version) FROM relay_schema") or 0
+        if version > pg_schema.SCHEMA_VERSION:
+            raise StorageError(f"store schema {version} is newer than this relay")
+        for target in range(version + 1, pg_schema.SCHEMA_VERSION + 1):
+            await db.execute(pg_schema.MIGRATIONS[target - 1])
+            await db.execute("INSERT INTO relay_schema (version) VALUES ($1)", target)
