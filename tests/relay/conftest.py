@@ -39,8 +39,20 @@ def wall_clock() -> WallClock:
     return WallClock()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def relay_store(request: pytest.FixtureRequest) -> str:
+    """The `store` of this test's relays: "" (SQLite in the data directory) or a fresh
+    PostgreSQL database, so every protocol test runs on both backends."""
+    if request.param == "sqlite":
+        return ""
+    server: PgServer = request.getfixturevalue("pg_server")
+    return server.create_database()
+
+
 @pytest.fixture
-async def start(tmp_path: Path, wall_clock: WallClock) -> AsyncIterator[StartRelay]:
+async def start(
+    tmp_path: Path, wall_clock: WallClock, relay_store: str
+) -> AsyncIterator[StartRelay]:
     """`await start(**limit_overrides)` runs a relay; every one is closed after the test."""
     running: list[RunningRelay] = []
 
@@ -54,6 +66,7 @@ async def start(tmp_path: Path, wall_clock: WallClock) -> AsyncIterator[StartRel
         config = RelayConfig(
             listen=f"127.0.0.1:{port}",
             data_dir=str(data_dir or tmp_path / "relay"),
+            store=relay_store,
             behind_proxy=behind_proxy,
             app_endpoint=app_endpoint,
             limits=dataclasses.replace(Limits(), **limits),
