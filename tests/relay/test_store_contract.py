@@ -177,3 +177,18 @@ async def test_purge_can_be_limited_to_a_mailbox_prefix(open_store: OpenStore) -
     assert store.stats().envelopes == 1
     assert await store.purge(200) == 1
     await store.aclose()
+
+
+async def test_acks_of_one_envelope_at_once_delete_it_once(open_store: OpenStore) -> None:
+    store = await open_store(QUOTA)
+    await store.deposit(ALICE, eid(1), b"one", 100)
+    await store.deposit(ALICE, eid(2), b"two", 100)
+    gone = await asyncio.gather(
+        store.delete(ALICE, (eid(1), eid(1))),
+        store.delete(ALICE, (eid(1), eid(2))),
+        store.delete(BOB, (eid(2),)),
+    )
+    assert gone == [1, 1, 0]
+    stats = store.stats()
+    assert (stats.envelopes, stats.bytes, stats.mailboxes) == (0, 0, 0)
+    await store.aclose()

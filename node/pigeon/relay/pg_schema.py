@@ -4,7 +4,10 @@ Quotas are enforced inside the database, so every relay process sharing it sees 
 counts: `relay_deposit` locks the mailbox rows of a batch in key order (so processes never
 deadlock), then the one `relay_totals` row, checks each deposit against its quota, inserts it
 and NOTIFYs the other processes. Locking a mailbox row before inserting into it also makes the
-`seq` order of a mailbox's envelopes their commit order, which readers page by.
+`seq` order of a mailbox's envelopes their commit order, which readers page by. Acks and
+purges take no such lock: they log what they freed in `relay_freed`, which a deposit folds in
+for its mailboxes (and the relays fold for all, every second); until then usage is counted
+high, so a quota can refuse early but is never exceeded.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ OUTCOME_RELAY_FULL: Final = 4
 
 _SCHEMA_V1: Final = r"""
 CREATE TABLE relay_envelopes (
-    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    seq BIGINT PRIMARY KEY,  -- from relay_seq, drawn with the mailbox's row locked
     mailbox BYTEA NOT NULL,
     envelope_id BYTEA NOT NULL,
     deposited_s BIGINT NOT NULL,
@@ -34,6 +37,7 @@ CREATE TABLE relay_envelopes (
 );
 -- Ciphertext does not compress: do not try.
 ALTER TABLE relay_envelopes ALTER COLUMN ciphertext SET STORAGE EXTERNAL;
+CREATE SEQUENCE relay_seq;
 CREATE INDEX relay_envelopes_by_mailbox ON relay_envelopes (mailbox, seq);
 CREATE INDEX relay_envelopes_by_age ON relay_envelopes (deposited_s);
 
@@ -51,113 +55,189 @@ CREATE TABLE relay_totals (
 );
 INSERT INTO relay_totals VALUES (1, 0, 0, 0);
 
+-- What acks and purges freed, not yet taken off relay_mailboxes and relay_totals. Deleting
+-- only appends here, so an ack never waits for a deposit's locks (nor a deposit for an ack's);
+-- the next deposit into the mailbox, or the periodic fold, applies it under the row locks.
+CREATE TABLE relay_freed (
+    mailbox BYTEA NOT NULL,
+    envelopes BIGINT NOT NULL,
+    bytes BIGINT NOT NULL
+);
+CREATE INDEX relay_freed_by_mailbox ON relay_freed (mailbox);
+
+-- The totals with what was freed and not yet folded taken off (read-only, takes no lock).
+CREATE FUNCTION relay_usage() RETURNS TABLE (envelopes BIGINT, bytes BIGINT, mailboxes BIGINT)
+LANGUAGE sql STABLE AS $$
+    SELECT t.envelopes - coalesce((SELECT sum(f.envelopes) FROM relay_freed f), 0),
+           t.bytes - coalesce((SELECT sum(f.bytes) FROM relay_freed f), 0),
+           t.mailboxes - (SELECT count(*) FROM relay_mailboxes m JOIN (
+               SELECT f.mailbox, sum(f.envelopes) AS e FROM relay_freed f GROUP BY f.mailbox
+           ) AS g ON g.mailbox = m.mailbox WHERE m.envelopes - g.e <= 0)
+    FROM relay_totals t WHERE t.id = 1
+$$;
+
+-- Apply what was freed in `p_mailboxes` (NULL: in every mailbox) to the counts. Locks those
+-- mailbox rows in key order, then relay_totals, as relay_deposit does.
+CREATE FUNCTION relay_fold(p_mailboxes BYTEA[]) RETURNS VOID
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    boxes BYTEA[];
+    f_boxes BYTEA[];
+    f_envelopes BIGINT[];
+    f_bytes BIGINT[];
+    emptied BIGINT;
+BEGIN
+    SELECT array_agg(DISTINCT f.mailbox) INTO boxes FROM relay_freed f
+        WHERE p_mailboxes IS NULL OR f.mailbox = ANY (p_mailboxes);
+    IF boxes IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM 1 FROM relay_mailboxes m WHERE m.mailbox = ANY (boxes) ORDER BY m.mailbox FOR UPDATE;
+    WITH taken AS (
+        DELETE FROM relay_freed f WHERE f.mailbox = ANY (boxes)
+        RETURNING f.mailbox, f.envelopes, f.bytes
+    ) SELECT array_agg(x.mailbox), array_agg(x.e), array_agg(x.b)
+        INTO f_boxes, f_envelopes, f_bytes
+        FROM (SELECT t.mailbox, sum(t.envelopes) AS e, sum(t.bytes) AS b
+              FROM taken t GROUP BY t.mailbox) AS x;
+    IF f_boxes IS NULL THEN
+        RETURN;  -- another transaction folded them first
+    END IF;
+    UPDATE relay_mailboxes m SET envelopes = m.envelopes - u.e, bytes = m.bytes - u.b
+        FROM unnest(f_boxes, f_envelopes, f_bytes) AS u(x, e, b) WHERE m.mailbox = u.x;
+    SELECT count(*) INTO emptied FROM relay_mailboxes m
+        WHERE m.mailbox = ANY (f_boxes) AND m.envelopes <= 0;
+    IF p_mailboxes IS NULL THEN  -- a deposit keeps its mailboxes' rows and removes empty ones
+        DELETE FROM relay_mailboxes m WHERE m.mailbox = ANY (f_boxes) AND m.envelopes <= 0;
+    END IF;
+    UPDATE relay_totals SET envelopes = envelopes - (SELECT sum(e) FROM unnest(f_envelopes) AS e),
+        bytes = bytes - (SELECT sum(b) FROM unnest(f_bytes) AS b),
+        mailboxes = mailboxes - emptied WHERE id = 1;
+END
+$$;
+
 CREATE FUNCTION relay_deposit(
     p_mailboxes BYTEA[], p_ids BYTEA[], p_cts BYTEA[], p_ts BIGINT[],
     p_max_envelopes BIGINT[], p_max_bytes BIGINT[], p_relay_max_bytes BIGINT[], p_origin TEXT
 ) RETURNS TABLE (outcome SMALLINT, new_seq BIGINT, envelopes BIGINT, bytes BIGINT, mailboxes BIGINT)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
+-- Set-based where it can be: one statement locks, one reads usage, one finds known ids, one
+-- inserts, one updates the counts. The loop between them decides each deposit in arrival order
+-- on arrays only, with no statement per deposit.
 DECLARE
+    n INT := coalesce(cardinality(p_ids), 0);
     k INT;
-    seq_k BIGINT;
-    outcome_k SMALLINT;
-    outcomes SMALLINT[] := '{}';
-    seqs BIGINT[] := '{}';
+    j INT;
     size BIGINT;
-    used_envelopes BIGINT;
-    used_bytes BIGINT;
+    boxes BYTEA[];
+    box_envelopes BIGINT[];
+    box_bytes BIGINT[];
+    box_was_empty BOOLEAN[];
+    known BOOLEAN[];
+    taken BYTEA[] := '{}';
+    outcomes SMALLINT[] := array_fill(1::SMALLINT, ARRAY[n]);
+    seqs BIGINT[] := array_fill(NULL::BIGINT, ARRAY[n]);
+    ins INT[] := '{}';
     total_bytes BIGINT;
     added_envelopes BIGINT := 0;
+    added_bytes BIGINT := 0;
     added_mailboxes BIGINT := 0;
-    changed BYTEA[] := '{}';
 BEGIN
     INSERT INTO relay_mailboxes (mailbox, envelopes, bytes)
         SELECT DISTINCT m, 0, 0 FROM unnest(p_mailboxes) AS m ORDER BY 1
         ON CONFLICT (mailbox) DO NOTHING;
-    PERFORM 1 FROM relay_mailboxes WHERE mailbox = ANY (p_mailboxes)
-        ORDER BY mailbox FOR UPDATE;
+    PERFORM 1 FROM relay_mailboxes m WHERE m.mailbox = ANY (p_mailboxes)
+        ORDER BY m.mailbox FOR UPDATE;
+    PERFORM relay_fold(p_mailboxes);
+    SELECT array_agg(m.mailbox ORDER BY m.mailbox), array_agg(m.envelopes ORDER BY m.mailbox),
+           array_agg(m.bytes ORDER BY m.mailbox), array_agg(m.envelopes = 0 ORDER BY m.mailbox)
+        INTO boxes, box_envelopes, box_bytes, box_was_empty
+        FROM (SELECT * FROM relay_mailboxes WHERE mailbox = ANY (p_mailboxes)
+              ORDER BY mailbox FOR UPDATE) AS m;
     SELECT t.bytes INTO total_bytes FROM relay_totals t WHERE t.id = 1 FOR UPDATE;
-    FOR k IN 1 .. coalesce(cardinality(p_ids), 0) LOOP
-        seq_k := NULL;
+    -- Freed in other mailboxes, not folded yet: counts for the relay-wide cap now.
+    total_bytes := total_bytes - coalesce((SELECT sum(f.bytes) FROM relay_freed f), 0);
+    SELECT array_agg(EXISTS (SELECT 1 FROM relay_envelopes e
+                             WHERE e.mailbox = u.m AND e.envelope_id = u.i) ORDER BY u.o)
+        INTO known FROM unnest(p_mailboxes, p_ids) WITH ORDINALITY AS u(m, i, o);
+    FOR k IN 1 .. n LOOP
+        CONTINUE WHEN known[k] OR array_position(taken, p_mailboxes[k] || p_ids[k]) IS NOT NULL;
+        j := array_position(boxes, p_mailboxes[k]);
         size := length(p_cts[k]);
-        IF EXISTS (SELECT 1 FROM relay_envelopes e
-                   WHERE e.mailbox = p_mailboxes[k] AND e.envelope_id = p_ids[k]) THEN
-            outcome_k := 1;
+        IF box_envelopes[j] + 1 > p_max_envelopes[k] THEN
+            outcomes[k] := 2;
+        ELSIF box_bytes[j] + size > p_max_bytes[k] THEN
+            outcomes[k] := 3;
+        ELSIF total_bytes + size > p_relay_max_bytes[k] THEN
+            outcomes[k] := 4;
         ELSE
-            SELECT m.envelopes, m.bytes INTO used_envelopes, used_bytes
-                FROM relay_mailboxes m WHERE m.mailbox = p_mailboxes[k];
-            IF used_envelopes + 1 > p_max_envelopes[k] THEN
-                outcome_k := 2;
-            ELSIF used_bytes + size > p_max_bytes[k] THEN
-                outcome_k := 3;
-            ELSIF total_bytes + size > p_relay_max_bytes[k] THEN
-                outcome_k := 4;
-            ELSE
-                INSERT INTO relay_envelopes (mailbox, envelope_id, deposited_s, ciphertext)
-                    VALUES (p_mailboxes[k], p_ids[k], p_ts[k], p_cts[k])
-                    RETURNING seq INTO seq_k;
-                UPDATE relay_mailboxes SET envelopes = envelopes + 1, bytes = bytes + size
-                    WHERE mailbox = p_mailboxes[k];
-                IF used_envelopes = 0 THEN
-                    added_mailboxes := added_mailboxes + 1;
-                END IF;
-                total_bytes := total_bytes + size;
-                added_envelopes := added_envelopes + 1;
-                IF NOT p_mailboxes[k] = ANY (changed) THEN
-                    changed := changed || p_mailboxes[k];
-                END IF;
-                outcome_k := 0;
-            END IF;
+            outcomes[k] := 0;
+            seqs[k] := nextval('relay_seq');
+            taken := taken || (p_mailboxes[k] || p_ids[k]);
+            ins := ins || k;
+            box_envelopes[j] := box_envelopes[j] + 1;
+            box_bytes[j] := box_bytes[j] + size;
+            total_bytes := total_bytes + size;
+            added_bytes := added_bytes + size;
+            added_envelopes := added_envelopes + 1;
         END IF;
-        outcomes := outcomes || outcome_k;
-        seqs := seqs || seq_k;
     END LOOP;
-    DELETE FROM relay_mailboxes WHERE mailbox = ANY (p_mailboxes) AND envelopes = 0;
+    INSERT INTO relay_envelopes (seq, mailbox, envelope_id, deposited_s, ciphertext)
+        SELECT seqs[k], p_mailboxes[k], p_ids[k], p_ts[k], p_cts[k] FROM unnest(ins) AS k;
+    UPDATE relay_mailboxes m SET envelopes = u.c, bytes = u.b
+        FROM unnest(boxes, box_envelopes, box_bytes) AS u(x, c, b)
+        WHERE m.mailbox = u.x AND m.envelopes <> u.c;
+    SELECT count(*) INTO added_mailboxes
+        FROM unnest(box_was_empty, box_envelopes) AS u(was_empty, c) WHERE u.was_empty AND u.c > 0;
+    DELETE FROM relay_mailboxes WHERE mailbox = ANY (boxes) AND envelopes = 0;
     IF added_envelopes > 0 THEN
-        UPDATE relay_totals SET envelopes = envelopes + added_envelopes, bytes = total_bytes,
+        UPDATE relay_totals SET envelopes = envelopes + added_envelopes,
+            bytes = bytes + added_bytes,
             mailboxes = mailboxes + added_mailboxes WHERE id = 1;
         PERFORM pg_notify('@NOTIFY_CHANNEL@', 'd ' || p_origin || ' ' || encode(m, 'hex'))
-            FROM unnest(changed) AS m;
+            FROM (SELECT DISTINCT p_mailboxes[k] AS m FROM unnest(ins) AS k) AS changed;
     END IF;
     RETURN QUERY SELECT u.o, u.s, t.envelopes, t.bytes, t.mailboxes
-        FROM unnest(outcomes, seqs) WITH ORDINALITY AS u(o, s, n), relay_totals t
-        WHERE t.id = 1 ORDER BY u.n;
+        FROM unnest(outcomes, seqs) WITH ORDINALITY AS u(o, s, n), relay_usage() t
+        ORDER BY u.n;
 END
 $$;
 
-CREATE FUNCTION relay_forget(p_mailbox BYTEA, p_envelopes BIGINT, p_bytes BIGINT)
-RETURNS VOID LANGUAGE plpgsql AS $$
-#variable_conflict use_column
-#variable_conflict use_column
-DECLARE
-    emptied BIGINT := 0;
-BEGIN
-    UPDATE relay_mailboxes SET envelopes = envelopes - p_envelopes, bytes = bytes - p_bytes
-        WHERE mailbox = p_mailbox;
-    DELETE FROM relay_mailboxes WHERE mailbox = p_mailbox AND envelopes <= 0;
-    GET DIAGNOSTICS emptied = ROW_COUNT;
-    UPDATE relay_totals SET envelopes = envelopes - p_envelopes, bytes = bytes - p_bytes,
-        mailboxes = mailboxes - emptied WHERE id = 1;
-END
-$$;
-
-CREATE FUNCTION relay_delete(p_mailbox BYTEA, p_ids BYTEA[])
-RETURNS TABLE (gone BIGINT, envelopes BIGINT, bytes BIGINT, mailboxes BIGINT)
+CREATE FUNCTION relay_delete(p_mailboxes BYTEA[], p_ids BYTEA[], p_acks INT[], p_ack_count INT)
+RETURNS TABLE (gone BIGINT[], envelopes BIGINT, bytes BIGINT, mailboxes BIGINT)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
+-- Deletes the envelopes of a batch of acks at once: p_acks[k] says which ack named
+-- (p_mailboxes[k], p_ids[k]); gone[a] is how many envelopes ack a deleted (an id named twice
+-- counts for the first ack only, as if the acks ran one after the other). Takes no mailbox or
+-- totals lock: what it freed goes to relay_freed.
 DECLARE
-    n BIGINT;
-    freed BIGINT;
+    counts BIGINT[] := array_fill(0::BIGINT, ARRAY[p_ack_count]);
+    d_acks INT[];
+    d_boxes BYTEA[];
+    d_sizes BIGINT[];
+    per_ack RECORD;
 BEGIN
-    PERFORM 1 FROM relay_mailboxes m WHERE m.mailbox = p_mailbox FOR UPDATE;
-    WITH deleted AS (
-        DELETE FROM relay_envelopes e WHERE e.mailbox = p_mailbox AND e.envelope_id = ANY (p_ids)
-        RETURNING length(e.ciphertext) AS size
-    ) SELECT count(*), coalesce(sum(d.size), 0) INTO n, freed FROM deleted d;
-    IF n > 0 THEN
-        PERFORM relay_forget(p_mailbox, n, freed);
+    WITH targets AS (
+        SELECT DISTINCT ON (u.m, u.i) u.m, u.i, u.a
+        FROM unnest(p_mailboxes, p_ids, p_acks) AS u(m, i, a) ORDER BY u.m, u.i, u.a
+    ), deleted AS (
+        DELETE FROM relay_envelopes e USING targets t
+        WHERE e.mailbox = t.m AND e.envelope_id = t.i
+        RETURNING t.a AS ack, e.mailbox AS box, length(e.ciphertext)::BIGINT AS size
+    ) SELECT array_agg(d.ack), array_agg(d.box), array_agg(d.size)
+        INTO d_acks, d_boxes, d_sizes FROM deleted d;
+    IF d_acks IS NOT NULL THEN
+        FOR per_ack IN SELECT a, count(*) AS c FROM unnest(d_acks) AS a GROUP BY a LOOP
+            counts[per_ack.a] := per_ack.c;
+        END LOOP;
+        INSERT INTO relay_freed (mailbox, envelopes, bytes)
+            SELECT u.box, count(*), sum(u.size) FROM unnest(d_boxes, d_sizes) AS u(box, size)
+            GROUP BY u.box;
     END IF;
-    RETURN QUERY SELECT n, t.envelopes, t.bytes, t.mailboxes FROM relay_totals t WHERE t.id = 1;
+    RETURN QUERY SELECT counts, u.envelopes, u.bytes, u.mailboxes FROM relay_usage() u;
 END
 $$;
 
@@ -166,32 +246,22 @@ RETURNS TABLE (gone BIGINT, envelopes BIGINT, bytes BIGINT, mailboxes BIGINT)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-    row RECORD;
     n BIGINT := 0;
 BEGIN
-    IF NOT pg_try_advisory_xact_lock(@PURGE_LOCK_KEY@) THEN
-        -- another relay process is purging now
-        RETURN QUERY SELECT 0::BIGINT, t.envelopes, t.bytes, t.mailboxes
-            FROM relay_totals t WHERE t.id = 1;
-        RETURN;
-    END IF;
-    PERFORM 1 FROM relay_mailboxes m WHERE m.mailbox IN (
-        SELECT DISTINCT e.mailbox FROM relay_envelopes e
-        WHERE e.deposited_s < p_older_than_s
-            AND substring(e.mailbox FOR length(p_prefix)) = p_prefix
-    ) ORDER BY m.mailbox FOR UPDATE;
-    FOR row IN
+    IF pg_try_advisory_xact_lock(@PURGE_LOCK_KEY@) THEN  -- else another process purges now
         WITH deleted AS (
             DELETE FROM relay_envelopes e
             WHERE e.deposited_s < p_older_than_s
                 AND substring(e.mailbox FOR length(p_prefix)) = p_prefix
-            RETURNING e.mailbox, length(e.ciphertext) AS size
-        ) SELECT d.mailbox, count(*) AS n, sum(d.size) AS freed FROM deleted d GROUP BY d.mailbox
-    LOOP
-        PERFORM relay_forget(row.mailbox, row.n, row.freed);
-        n := n + row.n;
-    END LOOP;
-    RETURN QUERY SELECT n, t.envelopes, t.bytes, t.mailboxes FROM relay_totals t WHERE t.id = 1;
+            RETURNING e.mailbox, length(e.ciphertext)::BIGINT AS size
+        ), freed AS (
+            INSERT INTO relay_freed (mailbox, envelopes, bytes)
+                SELECT d.mailbox, count(*), sum(d.size) FROM deleted d GROUP BY d.mailbox
+                RETURNING relay_freed.envelopes
+        ) SELECT coalesce(sum(f.envelopes), 0) INTO n FROM freed f;
+        PERFORM relay_fold(NULL);
+    END IF;
+    RETURN QUERY SELECT n, u.envelopes, u.bytes, u.mailboxes FROM relay_usage() u;
 END
 $$;
 """

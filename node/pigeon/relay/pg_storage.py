@@ -52,6 +52,13 @@ _DATABASE_ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSErro
 
 
 @dataclass(slots=True)
+class _Delete:
+    future: asyncio.Future[int]
+    mailbox_key: bytes
+    envelope_ids: tuple[bytes, ...]
+
+
+@dataclass(slots=True)
 class _Deposit:
     future: asyncio.Future[DepositResult]
     mailbox_key: bytes
@@ -70,6 +77,7 @@ class PgStore:
         self._origin = secrets.token_hex(8)  # tells our own NOTIFYs from other processes'
         self._pool: asyncpg.Pool | None = None
         self._queue: list[_Deposit] = []
+        self._deletes: list[_Delete] = []
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: InsertListener | None = None
@@ -150,12 +158,11 @@ class PgStore:
 
     async def delete(self, mailbox_key: bytes, envelope_ids: tuple[bytes, ...]) -> int:
         """See `EnvelopeStore.delete`."""
-        row = await self._call(
-            "fetchrow", "SELECT * FROM relay_delete($1, $2)", mailbox_key, list(envelope_ids)
-        )
-        self._set_stats(row[1:])
-        deleted: int = row[0]
-        return deleted
+        self._check_open()
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._deletes.append(_Delete(future, mailbox_key, envelope_ids))
+        self._wakeup.set()
+        return await future
 
     async def purge(self, older_than_s: int, mailbox_prefix: bytes = b"") -> int:
         """See `EnvelopeStore.purge`; returns 0 while another process is purging."""
@@ -172,9 +179,14 @@ class PgStore:
             self._stats.envelopes, self._stats.bytes, self._stats.mailboxes, self.commits
         )
 
+    @property
+    def listening(self) -> bool:
+        """True while the store hears the other processes' deposits."""
+        return self._listening
+
     def queued_writes(self) -> int:
         """See `EnvelopeStore.queued_writes`."""
-        return len(self._queue)
+        return len(self._queue) + len(self._deletes)
 
     def healthy(self) -> bool:
         """See `EnvelopeStore.healthy`."""
@@ -200,13 +212,39 @@ class PgStore:
             raise StorageError("the store is closed")
 
     async def _write_loop(self) -> None:
-        while self._queue or not self._closed:
-            if not self._queue:
+        """Write what queued up while the previous transactions committed: the deposits in
+        one transaction, the acks' deletions in another (each a single call)."""
+        while self._queue or self._deletes or not self._closed:
+            if not self._queue and not self._deletes:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
             batch, self._queue = self._queue[:MAX_BATCH_OPS], self._queue[MAX_BATCH_OPS:]
-            await self._commit(batch)
+            deletes, self._deletes = self._deletes[:MAX_BATCH_OPS], self._deletes[MAX_BATCH_OPS:]
+            if batch:
+                await self._commit(batch)
+            if deletes:
+                await self._delete(deletes)
+
+    async def _delete(self, deletes: list[_Delete]) -> None:
+        named = [(n, d.mailbox_key, i) for n, d in enumerate(deletes, 1) for i in d.envelope_ids]
+        try:
+            row = await self._call(
+                "fetchrow",
+                "SELECT * FROM relay_delete($1, $2, $3, $4)",
+                [mailbox_key for _, mailbox_key, _ in named],
+                [envelope_id for _, _, envelope_id in named],
+                [ack for ack, _, _ in named],
+                len(deletes),
+            )
+        except StorageError as exc:
+            _fail(deletes, exc)
+            return
+        self.commits += 1
+        self._set_stats(row[1:])
+        for delete, gone in zip(deletes, row[0], strict=True):
+            if not delete.future.done():
+                delete.future.set_result(gone)
 
     async def _commit(self, batch: list[_Deposit]) -> None:
         try:
@@ -223,9 +261,7 @@ class PgStore:
                 self._origin,
             )
         except StorageError as exc:
-            for deposit in batch:
-                if not deposit.future.done():
-                    deposit.future.set_exception(StorageError(str(exc)))
+            _fail(batch, exc)
             return
         self.commits += 1
         self._set_stats(rows[0][2:])
@@ -317,14 +353,19 @@ class PgStore:
                 await self._refresh_stats()
 
     async def _refresh_stats(self) -> None:
-        self._set_stats(
-            await self._call("fetchrow", "SELECT envelopes, bytes, mailboxes FROM relay_totals")
-        )
+        await self._call("execute", "SELECT relay_fold(NULL)")  # what acks freed, into the counts
+        self._set_stats(await self._call("fetchrow", "SELECT * FROM relay_usage()"))
 
     def _set_stats(self, totals: Any) -> None:
         """Keep the database's totals (envelopes, bytes, mailboxes) for `stats`."""
         envelopes, size, mailboxes = totals
         self._stats = StoreStats(envelopes, size, mailboxes, self.commits)
+
+
+def _fail(waiting: list[_Deposit] | list[_Delete], exc: StorageError) -> None:
+    for op in waiting:
+        if not op.future.done():
+            op.future.set_exception(StorageError(str(exc)))
 
 
 async def _migrate(db: _Connection) -> None:
