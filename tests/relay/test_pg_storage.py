@@ -17,6 +17,7 @@ from pigeon.relay.storage import StorageError
 from tests.relay.pgserver import PgServer
 
 QUOTA = Quota(mailbox_max_envelopes=100, mailbox_max_bytes=10_000, relay_max_bytes=100_000)
+BIG = Quota(mailbox_max_envelopes=100, mailbox_max_bytes=100_000, relay_max_bytes=1_000_000)
 ALICE, BOB = b"A" * 32, b"B" * 32
 
 
@@ -41,25 +42,34 @@ async def test_quotas_are_shared_by_every_store_on_the_database(pg_server: PgSer
         await store.aclose()
 
 
-async def test_a_store_hears_the_other_stores_deposits_not_its_own(pg_server: PgServer) -> None:
+async def test_a_store_hears_deposits_into_the_mailboxes_it_watches(pg_server: PgServer) -> None:
     dsn = pg_server.create_database()
-    first, second = await PgStore.open(dsn, QUOTA), await PgStore.open(dsn, QUOTA)
-    heard: dict[str, list[set[bytes] | None]] = {"first": [], "second": []}
-    first.set_change_listener(heard["first"].append)
-    second.set_change_listener(heard["second"].append)
+    first, second = await PgStore.open(dsn, QUOTA), await PgStore.open(dsn, BIG)
+    envelopes: list[tuple[bytes, bytes]] = []
+    pages: list[set[bytes] | None] = []
+    second.set_insert_listener(lambda new: envelopes.extend((k, e.ciphertext) for k, e in new))
+    second.set_change_listener(pages.append)
     for _ in range(100):
-        if first.listening and second.listening:
+        if second.listening:
             break
         await asyncio.sleep(0.05)
-    heard["first"].clear()
-    heard["second"].clear()
-    await first.deposit(ALICE, eid(1), b"x", 0)
-    await first.deposit(BOB, eid(2), b"y", 0)
+    await second.watch(ALICE)
+    pages.clear()
+    big = bytes(pg_schema.MAX_NOTIFIED_BYTES + 1)
+    await first.deposit(ALICE, eid(1), b"small", 0)
+    await first.deposit(BOB, eid(2), b"not watched", 0)
+    await second.deposit(ALICE, eid(3), big, 0)  # its own deposits come the same way
+    await first.deposit(ALICE, eid(4), b"after", 0)
     for _ in range(100):
-        if len(heard["second"]) == 2:
+        if len(envelopes) == 2 and pages:
             break
         await asyncio.sleep(0.02)
-    assert heard == {"first": [], "second": [{ALICE}, {BOB}]}
+    assert envelopes == [(ALICE, b"small"), (ALICE, b"after")]
+    assert pages == [{ALICE}]  # too big for a notification: paged from the database
+    await second.unwatch(ALICE)
+    await first.deposit(ALICE, eid(5), b"unwatched", 0)
+    await asyncio.sleep(0.3)
+    assert len(envelopes) == 2
     await first.aclose()
     await second.aclose()
 

@@ -264,6 +264,8 @@ class AppConnection:
     # --- reading a mailbox ---------------------------------------------------------------
 
     async def _stream(self, subscription: AppSubscription) -> None:
+        store = self._relay.store
+        await store.watch(subscription.mailbox_key)  # before the first page: nothing is missed
         try:
             after = await self._page(subscription.mailbox_key, 0)
             while True:
@@ -282,6 +284,8 @@ class AppConnection:
             await self.fail(ErrorCode.STORAGE_FAILED)
         except ConnectionError:
             return
+        finally:
+            await store.unwatch(subscription.mailbox_key)
 
     async def _page(self, mailbox_key: bytes, after: int) -> int:
         while True:

@@ -232,6 +232,8 @@ class RelayConnection:
         self._spawn(self._stream(frame.mailbox_key))
 
     async def _stream(self, mailbox_key: bytes) -> None:
+        store = self._relay.store
+        await store.watch(mailbox_key)  # before the first page: nothing is missed
         try:
             after = await self._page(mailbox_key, 0, first=True)
             await self.send(BacklogSent())
@@ -249,6 +251,8 @@ class RelayConnection:
                         after = envelope.seq
         except StorageError:
             await self.fail(ErrorCode.STORAGE_FAILED)
+        finally:
+            await store.unwatch(mailbox_key)
 
     async def _page(self, mailbox_key: bytes, after: int, *, first: bool = False) -> int:
         """Send the stored envelopes above `after` (AUTH_OK first if `first`); the last seq sent."""

@@ -3,8 +3,9 @@
 Quotas are enforced inside the database, so every relay process sharing it sees the same
 counts: `relay_deposit` locks the mailbox rows of a batch in key order (so processes never
 deadlock), then the one `relay_totals` row, checks each deposit against its quota, inserts it
-and NOTIFYs the other processes. Locking a mailbox row before inserting into it also makes the
-`seq` order of a mailbox's envelopes their commit order, which readers page by. Acks and
+and NOTIFYs the processes with a reader of the mailbox. Locking a mailbox row before inserting
+into it also makes the `seq` order of a mailbox's envelopes their commit order, which readers
+page by and notifications arrive in. Acks and
 purges take no such lock: they log what they freed in `relay_freed`, which a deposit folds in
 for its mailboxes (and the relays fold for all, every second); until then usage is counted
 high, so a quota can refuse early but is never exceeded.
@@ -12,10 +13,15 @@ high, so a quota can refuse early but is never exceeded.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Final
 
 SCHEMA_VERSION: Final = 1
-NOTIFY_CHANNEL: Final = "pigeon_relay"
+# A reader's process LISTENs on its mailbox's channel: the prefix and md5 of the mailbox key
+# (channel names are short; a collision only wakes a process that then checks the key).
+CHANNEL_PREFIX: Final = "pigeon_"
+# Envelopes up to this size travel in the notification itself (8000 bytes at most, in base64).
+MAX_NOTIFIED_BYTES: Final = 5_700
 PURGE_LOCK_KEY: Final = 0x70_69_67_65_6F_6E  # "pigeon": one purger at a time, across processes
 MIGRATION_LOCK_KEY: Final = PURGE_LOCK_KEY + 1  # one process migrates; the others wait
 
@@ -119,7 +125,7 @@ $$;
 
 CREATE FUNCTION relay_deposit(
     p_mailboxes BYTEA[], p_ids BYTEA[], p_cts BYTEA[], p_ts BIGINT[],
-    p_max_envelopes BIGINT[], p_max_bytes BIGINT[], p_relay_max_bytes BIGINT[], p_origin TEXT
+    p_max_envelopes BIGINT[], p_max_bytes BIGINT[], p_relay_max_bytes BIGINT[]
 ) RETURNS TABLE (outcome SMALLINT, new_seq BIGINT, envelopes BIGINT, bytes BIGINT, mailboxes BIGINT)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -196,8 +202,15 @@ BEGIN
         UPDATE relay_totals SET envelopes = envelopes + added_envelopes,
             bytes = bytes + added_bytes,
             mailboxes = mailboxes + added_mailboxes WHERE id = 1;
-        PERFORM pg_notify('@NOTIFY_CHANNEL@', 'd ' || p_origin || ' ' || encode(m, 'hex'))
-            FROM (SELECT DISTINCT p_mailboxes[k] AS m FROM unnest(ins) AS k) AS changed;
+        -- To the processes with a reader of the mailbox (they LISTEN on its channel), in commit
+        -- order: the envelope itself, or only "page" when it would not fit a notification.
+        PERFORM pg_notify('@CHANNEL_PREFIX@' || md5(p_mailboxes[k]),
+            CASE WHEN length(p_cts[k]) <= @MAX_NOTIFIED_BYTES@ THEN
+                'e ' || encode(p_mailboxes[k], 'hex') || ' ' || seqs[k] || ' ' || p_ts[k] || ' '
+                || encode(p_ids[k], 'hex') || ' '
+                || translate(encode(p_cts[k], 'base64'), E'\n', '')
+            ELSE 'p ' || encode(p_mailboxes[k], 'hex') END)
+            FROM unnest(ins) AS k;
     END IF;
     RETURN QUERY SELECT u.o, u.s, t.envelopes, t.bytes, t.mailboxes
         FROM unnest(outcomes, seqs) WITH ORDINALITY AS u(o, s, n), relay_usage() t
@@ -267,10 +280,19 @@ $$;
 """
 
 
+def channel(mailbox_key: bytes) -> str:
+    """The notification channel of a mailbox, as relay_deposit names it."""
+    return CHANNEL_PREFIX + hashlib.md5(mailbox_key, usedforsecurity=False).hexdigest()
+
+
 def _fill(script: str) -> str:
-    return script.replace("@PURGE_LOCK_KEY@", str(PURGE_LOCK_KEY)).replace(
-        "@NOTIFY_CHANNEL@", NOTIFY_CHANNEL
-    )
+    for name, value in (
+        ("@PURGE_LOCK_KEY@", PURGE_LOCK_KEY),
+        ("@CHANNEL_PREFIX@", CHANNEL_PREFIX),
+        ("@MAX_NOTIFIED_BYTES@", MAX_NOTIFIED_BYTES),
+    ):
+        script = script.replace(name, str(value))
+    return script
 
 
 # Index i holds the script that takes schema version i to i + 1.

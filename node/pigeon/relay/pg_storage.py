@@ -2,18 +2,19 @@
 
 Deposits queued while the previous batch commits go to the database together as one call of
 `relay_deposit` (one transaction, one WAL flush), which enforces quotas for every process at
-once; a deposit's future resolves after that transaction committed. Reads, deletes and purges
-take their own pooled connection. A separate connection LISTENs for the other processes'
-deposits (`pigeon.relay.pg_schema.NOTIFY_CHANNEL`) and reconnects by itself; after a gap in
-listening every local reader is told to page from the database, since it may have missed some.
+once; a deposit's future resolves after that transaction committed. Acks are batched the same
+way. Pages of a mailbox take their own pooled connection. A separate connection LISTENs on the
+channel of each mailbox a reader of this process watches; `relay_deposit` NOTIFYs it with the
+new envelope, so live envelopes reach readers, on any process, in commit order. The listening
+connection reconnects by itself; after a gap every local reader pages from the database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
-import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -74,7 +75,6 @@ class PgStore:
     def __init__(self, dsn: str, quota: Quota) -> None:
         self._dsn = dsn
         self._quota = quota
-        self._origin = secrets.token_hex(8)  # tells our own NOTIFYs from other processes'
         self._pool: asyncpg.Pool | None = None
         self._queue: list[_Deposit] = []
         self._deletes: list[_Delete] = []
@@ -85,7 +85,9 @@ class PgStore:
         self._stats = StoreStats(0, 0, 0, 0)
         self._closed = False
         self._last_failed = False
-        self._listening = False
+        self._watched: dict[bytes, int] = {}  # mailbox -> local readers
+        self._listen_db: asyncpg.Connection[Any] | None = None
+        self._listen_lock = asyncio.Lock()
         self.commits = 0
 
     @classmethod
@@ -179,11 +181,6 @@ class PgStore:
             self._stats.envelopes, self._stats.bytes, self._stats.mailboxes, self.commits
         )
 
-    @property
-    def listening(self) -> bool:
-        """True while the store hears the other processes' deposits."""
-        return self._listening
-
     def queued_writes(self) -> int:
         """See `EnvelopeStore.queued_writes`."""
         return len(self._queue) + len(self._deletes)
@@ -250,7 +247,7 @@ class PgStore:
         try:
             rows = await self._call(
                 "fetch",
-                "SELECT * FROM relay_deposit($1, $2, $3, $4, $5, $6, $7, $8)",
+                "SELECT * FROM relay_deposit($1, $2, $3, $4, $5, $6, $7)",
                 [d.mailbox_key for d in batch],
                 [d.envelope_id for d in batch],
                 [d.ciphertext for d in batch],
@@ -258,22 +255,16 @@ class PgStore:
                 [d.quota.mailbox_max_envelopes for d in batch],
                 [d.quota.mailbox_max_bytes for d in batch],
                 [d.quota.relay_max_bytes for d in batch],
-                self._origin,
             )
         except StorageError as exc:
             _fail(batch, exc)
             return
         self.commits += 1
         self._set_stats(rows[0][2:])
-        inserted: list[tuple[bytes, StoredEnvelope]] = []
+        # New envelopes reach readers, ours too, by notification: one stream in commit order.
         for deposit, row in zip(batch, rows, strict=True):
-            result = self._result(deposit, row[0], row[1])
-            if result.stored is not None:
-                inserted.append((deposit.mailbox_key, result.stored))
             if not deposit.future.done():
-                deposit.future.set_result(result)
-        if inserted and self._listener is not None:
-            self._listener(inserted)
+                deposit.future.set_result(self._result(deposit, row[0], row[1]))
 
     @staticmethod
     def _result(deposit: _Deposit, outcome: int, seq: int | None) -> DepositResult:
@@ -298,7 +289,38 @@ class PgStore:
         self._last_failed = False
         return result
 
-    # --- other processes' deposits -------------------------------------------------------
+    # --- readers' notifications ---------------------------------------------------------
+
+    async def watch(self, mailbox_key: bytes) -> None:
+        """See `EnvelopeStore.watch`: LISTEN on the mailbox's channel (again after a reconnect)."""
+        count = self._watched.get(mailbox_key, 0)
+        self._watched[mailbox_key] = count + 1
+        if count == 0:
+            await self._on_listener("add_listener", mailbox_key)
+
+    async def unwatch(self, mailbox_key: bytes) -> None:
+        """See `EnvelopeStore.unwatch`."""
+        count = self._watched.pop(mailbox_key, 0) - 1
+        if count > 0:
+            self._watched[mailbox_key] = count
+        elif count == 0:
+            await self._on_listener("remove_listener", mailbox_key)
+
+    async def _on_listener(self, method: str, mailbox_key: bytes) -> None:
+        async with self._listen_lock:  # one operation at a time on the listening connection
+            if self._listen_db is None:
+                return  # not connected: the reconnect LISTENs on every watched mailbox
+            try:
+                await getattr(self._listen_db, method)(
+                    pg_schema.channel(mailbox_key), self._on_notify
+                )
+            except _DATABASE_ERRORS as exc:  # the connection is going: the reconnect catches up
+                _LOGGER.warning("cannot change what the store listens to: %s", type(exc).__name__)
+
+    @property
+    def listening(self) -> bool:
+        """True while the store hears deposits into the watched mailboxes."""
+        return self._listen_db is not None
 
     async def _listen_loop(self) -> None:
         failures = 0
@@ -316,35 +338,40 @@ class PgStore:
             except _DATABASE_ERRORS as exc:
                 _LOGGER.warning("lost the deposit listener: %s", type(exc).__name__)
             finally:
-                self._listening = False
+                self._listen_db = None
                 with contextlib.suppress(*_DATABASE_ERRORS):
                     await db.close(timeout=1.0)
 
     async def _listen(self, db: asyncpg.Connection[Any]) -> None:
         lost = asyncio.Event()
         db.add_termination_listener(lambda _db: lost.set())
-        await db.add_listener(pg_schema.NOTIFY_CHANNEL, self._on_notify)
-        self._listening = True
-        if self._changes is not None:  # deposits of other processes may have gone unheard
+        async with self._listen_lock:
+            for mailbox_key in list(self._watched):
+                await db.add_listener(pg_schema.channel(mailbox_key), self._on_notify)
+            self._listen_db = db
+        if self._changes is not None:  # deposits made while not listening went unheard
             self._changes(None)
         while not lost.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(STATS_INTERVAL_S):
                     await lost.wait()
             if not lost.is_set():
-                await db.execute("SELECT 1")  # finds a dead socket that sent no FIN
+                async with self._listen_lock:
+                    await db.execute("SELECT 1")  # finds a dead socket that sent no FIN
 
     def _on_notify(self, _db: _Connection, _pid: int, _channel: str, payload: object) -> None:
-        kind, _, rest = str(payload).partition(" ")
-        origin, _, mailbox_hex = rest.partition(" ")
-        if kind != "d" or origin == self._origin or self._changes is None:
-            return
         try:
-            mailbox_key = bytes.fromhex(mailbox_hex)
+            mailbox_key, envelope = _parse_notification(str(payload))
         except ValueError:
             _LOGGER.warning("ignored a malformed deposit notification")
             return
-        self._changes({mailbox_key})
+        if mailbox_key not in self._watched:
+            return  # another mailbox on the same channel, or one no longer read here
+        if envelope is None:
+            if self._changes is not None:
+                self._changes({mailbox_key})
+        elif self._listener is not None:
+            self._listener([(mailbox_key, envelope)])
 
     async def _stats_loop(self) -> None:
         while True:
@@ -360,6 +387,24 @@ class PgStore:
         """Keep the database's totals (envelopes, bytes, mailboxes) for `stats`."""
         envelopes, size, mailboxes = totals
         self._stats = StoreStats(envelopes, size, mailboxes, self.commits)
+
+
+def _parse_notification(payload: str) -> tuple[bytes, StoredEnvelope | None]:
+    """`e MAILBOX SEQ TS ID CIPHERTEXT` (hex, base64) or `p MAILBOX` (too big: page it)."""
+    kind, mailbox_hex, *fields = payload.split(" ")
+    mailbox_key = bytes.fromhex(mailbox_hex)
+    if kind == "p" and not fields:
+        return mailbox_key, None
+    if kind != "e" or len(fields) != 4:
+        raise ValueError("not a deposit notification")
+    seq, deposited_s, envelope_id, ciphertext = fields
+    envelope = StoredEnvelope(
+        int(seq),
+        bytes.fromhex(envelope_id),
+        base64.b64decode(ciphertext, validate=True),
+        int(deposited_s),
+    )
+    return mailbox_key, envelope
 
 
 def _fail(waiting: list[_Deposit] | list[_Delete], exc: StorageError) -> None:

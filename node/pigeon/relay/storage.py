@@ -80,7 +80,8 @@ class StoreStats:
 
 
 InsertListener = Callable[[list[tuple[bytes, "StoredEnvelope"]]], None]
-# Mailboxes that another process sharing the store deposited into; None: any may have changed.
+# Watched mailboxes whose new envelopes must be paged from the store (a process sharing it
+# stored some, too large to report); None: any may have changed.
 ChangeListener = Callable[[set[bytes] | None], None]
 
 
@@ -88,16 +89,24 @@ class EnvelopeStore(Protocol):
     """What the relay needs from storage; every write returns only once durable."""
 
     def set_insert_listener(self, listener: InsertListener) -> None:
-        """Call `listener([(mailbox_key, envelope), ...])` on the event loop for new envelopes.
+        """Call `listener([(mailbox_key, envelope), ...])` on the event loop for new envelopes
+        of every watched mailbox (a store may report others too), in `seq` order per mailbox.
 
         It may run before the transaction commits (readers need not wait for the disk; the
         depositor does), so a listener can see an envelope that a failed commit then drops.
         """
 
+    async def watch(self, mailbox_key: bytes) -> None:
+        """A reader of `mailbox_key` is here: report its new envelopes from now on (what was
+        committed before this returns is the reader's to page). Calls nest; never raises."""
+
+    async def unwatch(self, mailbox_key: bytes) -> None:
+        """One `watch` of `mailbox_key` ended."""
+
     def set_change_listener(self, listener: ChangeListener) -> None:
-        """Call `listener(mailbox_keys)` on the event loop after another process sharing the
-        store committed deposits into those mailboxes, or `listener(None)` when it may have
-        missed some (their readers then page from the store)."""
+        """Call `listener(mailbox_keys)` on the event loop when watched mailboxes have new
+        envelopes the insert listener does not carry, or `listener(None)` when the store may
+        have missed some (their readers then page from the store)."""
 
     async def deposit(
         self,
@@ -237,6 +246,12 @@ class SqliteStore:
     def set_change_listener(self, listener: ChangeListener) -> None:
         """See `EnvelopeStore.set_change_listener`: never called, as one relay process owns the
         file (its writer thread numbers the envelopes)."""
+
+    async def watch(self, mailbox_key: bytes) -> None:
+        """See `EnvelopeStore.watch`: every mailbox is reported, as every writer is here."""
+
+    async def unwatch(self, mailbox_key: bytes) -> None:
+        """See `EnvelopeStore.unwatch`."""
 
     def stats(self) -> StoreStats:
         """See `EnvelopeStore.stats`."""
