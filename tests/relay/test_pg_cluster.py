@@ -21,6 +21,7 @@ import pytest
 from pigeon.crypto.signing import SigningKey
 from pigeon.relay.app_protocol import AppEnvelope, Published
 from pigeon.relay.protocol import (
+    CLOSE_CODE_BASE,
     AuthOk,
     BacklogSent,
     Deposit,
@@ -33,7 +34,7 @@ from pigeon.relay.protocol import (
 from tests.relay.appclient import AppClient
 from tests.relay.pgserver import MISSING, PgServer, postgres_bin_dir
 from tests.relay.process import RelayProcess, launch_relay
-from tests.relay.rawclient import RawClient
+from tests.relay.rawclient import RawClient, expect_closed
 from tests.relay.test_crash import RelayGone, connect, receive
 
 PROCESSES = 3
@@ -135,6 +136,29 @@ async def test_a_deposit_into_one_process_is_read_live_from_another(
             await client.close()
         await app_reader.close()
         await app_depositor.close()
+
+
+async def test_a_reader_on_another_process_replaces_the_earlier_one(
+    pg_server: PgServer, tmp_path: Path
+) -> None:
+    async with cluster(pg_server.create_database(), tmp_path) as relays:
+        a, b, _ = relays.relays
+        owner = SigningKey.generate()
+        first = await RawClient.connect(a.url)
+        assert await first.auth(owner) == AuthOk()
+        assert await first.receive() == BacklogSent()
+        second = await RawClient.connect(b.url)
+        assert await second.auth(owner) == AuthOk()
+        assert await first.receive() == Error(0, ErrorCode.READER_REPLACED)
+        assert await expect_closed(first.ws) == CLOSE_CODE_BASE + ErrorCode.READER_REPLACED
+        assert await second.receive() == BacklogSent()
+        depositor = await RawClient.connect(a.url)
+        assert isinstance(await depositor.deposit(owner.public_key, b"for the second"), Stored)
+        got = await second.receive()
+        assert isinstance(got, Envelope)
+        assert got.ciphertext == b"for the second"
+        for client in (first, second, depositor):
+            await client.close()
 
 
 async def test_quotas_hold_across_processes(pg_server: PgServer, tmp_path: Path) -> None:

@@ -61,15 +61,16 @@ async def test_a_store_hears_deposits_into_the_mailboxes_it_watches(pg_server: P
     await second.deposit(ALICE, eid(3), big, 0)  # its own deposits come the same way
     await first.deposit(ALICE, eid(4), b"after", 0)
     for _ in range(100):
-        if len(envelopes) == 2 and pages:
+        if len(envelopes) == 3:
             break
         await asyncio.sleep(0.02)
-    assert envelopes == [(ALICE, b"small"), (ALICE, b"after")]
-    assert pages == [{ALICE}]  # too big for a notification: paged from the database
+    # The big one, too big for a notification, was fetched: still in commit order.
+    assert envelopes == [(ALICE, b"small"), (ALICE, big), (ALICE, b"after")]
+    assert pages == []
     await second.unwatch(ALICE)
     await first.deposit(ALICE, eid(5), b"unwatched", 0)
     await asyncio.sleep(0.3)
-    assert len(envelopes) == 2
+    assert len(envelopes) == 3
     await first.aclose()
     await second.aclose()
 
@@ -142,6 +143,8 @@ async def test_the_database_holds_no_depositor_data(pg_server: PgServer) -> None
         ("relay_totals", "envelopes"),
         ("relay_totals", "bytes"),
         ("relay_totals", "mailboxes"),
+        ("relay_watchers", "mailbox"),
+        ("relay_watchers", "pid"),
     ]
 
 
@@ -151,3 +154,25 @@ def test_the_store_option_takes_a_postgresql_url_and_never_echoes_another() -> N
     with pytest.raises(RelayConfigError, match=r"relay\.store") as refused:
         parse_relay_config({"relay": {"store": "mysql://relay:secret@db/pigeon"}})
     assert "secret" not in str(refused.value)
+
+
+async def test_deposits_nobody_reads_live_notify_nobody(pg_server: PgServer) -> None:
+    dsn = pg_server.create_database()
+    store = await PgStore.open(dsn, QUOTA)
+    spy = await asyncpg.connect(dsn)
+    heard: list[object] = []
+    await spy.add_listener(pg_schema.channel(ALICE), lambda *args: heard.append(args[-1]))
+    await store.deposit(ALICE, eid(1), b"unread", 0)
+    for _ in range(100):
+        if store.listening:
+            break
+        await asyncio.sleep(0.05)
+    await store.watch(ALICE)
+    await store.deposit(ALICE, eid(2), b"read", 0)
+    await store.unwatch(ALICE)
+    await store.deposit(ALICE, eid(3), b"unread again", 0)
+    await asyncio.sleep(0.3)
+    assert len(heard) == 1
+    assert str(heard[0]).startswith("e ")
+    await spy.close()
+    await store.aclose()

@@ -71,6 +71,36 @@ CREATE TABLE relay_freed (
 );
 CREATE INDEX relay_freed_by_mailbox ON relay_freed (mailbox);
 
+-- Which listening connections (backend pids) have a reader of which mailbox: relay_deposit
+-- NOTIFYs only those mailboxes, so a deposit nobody reads live takes no notification lock (a
+-- NOTIFY serializes commits across the whole database). Rows of connections that are gone are
+-- swept by relay_sweep_watchers; one left meanwhile costs only a notification nobody hears.
+CREATE UNLOGGED TABLE relay_watchers (
+    mailbox BYTEA NOT NULL,
+    pid INT NOT NULL,
+    PRIMARY KEY (mailbox, pid)
+);
+
+CREATE FUNCTION relay_watch(p_mailbox BYTEA) RETURNS VOID
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+    -- Wait for a deposit into the mailbox in flight (it holds the row, or is creating it):
+    -- what it stores is then in the reader's first page, and every later deposit sees us.
+    INSERT INTO relay_mailboxes (mailbox, envelopes, bytes) VALUES (p_mailbox, 0, 0)
+        ON CONFLICT (mailbox) DO UPDATE SET envelopes = relay_mailboxes.envelopes;
+    INSERT INTO relay_watchers (mailbox, pid) VALUES (p_mailbox, pg_backend_pid())
+        ON CONFLICT DO NOTHING;
+    DELETE FROM relay_mailboxes m WHERE m.mailbox = p_mailbox AND m.envelopes = 0;
+END
+$$;
+
+CREATE FUNCTION relay_sweep_watchers() RETURNS VOID
+LANGUAGE sql AS $$
+    DELETE FROM relay_watchers w
+    WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = w.pid)
+$$;
+
 -- The totals with what was freed and not yet folded taken off (read-only, takes no lock).
 CREATE FUNCTION relay_usage() RETURNS TABLE (envelopes BIGINT, bytes BIGINT, mailboxes BIGINT)
 LANGUAGE sql STABLE AS $$
@@ -142,7 +172,8 @@ DECLARE
     box_bytes BIGINT[];
     box_was_empty BOOLEAN[];
     known BOOLEAN[];
-    taken BYTEA[] := '{}';
+    first_of INT[];
+    box_of INT[];
     outcomes SMALLINT[] := array_fill(1::SMALLINT, ARRAY[n]);
     seqs BIGINT[] := array_fill(NULL::BIGINT, ARRAY[n]);
     ins INT[] := '{}';
@@ -165,12 +196,20 @@ BEGIN
     SELECT t.bytes INTO total_bytes FROM relay_totals t WHERE t.id = 1 FOR UPDATE;
     -- Freed in other mailboxes, not folded yet: counts for the relay-wide cap now.
     total_bytes := total_bytes - coalesce((SELECT sum(f.bytes) FROM relay_freed f), 0);
-    SELECT array_agg(EXISTS (SELECT 1 FROM relay_envelopes e
-                             WHERE e.mailbox = u.m AND e.envelope_id = u.i) ORDER BY u.o)
-        INTO known FROM unnest(p_mailboxes, p_ids) WITH ORDINALITY AS u(m, i, o);
+    -- Per deposit: is it stored already, the first deposit of the batch with its mailbox and
+    -- id, and its mailbox's index in `boxes` (a hash join, not a search per deposit).
+    SELECT array_agg(x.known ORDER BY x.o), array_agg(x.first_o ORDER BY x.o),
+           array_agg(x.idx ORDER BY x.o)
+        INTO known, first_of, box_of
+        FROM (SELECT u.o, b.idx, min(u.o) OVER (PARTITION BY u.m, u.i)::INT AS first_o,
+                     EXISTS (SELECT 1 FROM relay_envelopes e
+                             WHERE e.mailbox = u.m AND e.envelope_id = u.i) AS known
+              FROM unnest(p_mailboxes, p_ids) WITH ORDINALITY AS u(m, i, o)
+              JOIN unnest(boxes) WITH ORDINALITY AS b(x, idx) ON b.x = u.m) AS x;
     FOR k IN 1 .. n LOOP
-        CONTINUE WHEN known[k] OR array_position(taken, p_mailboxes[k] || p_ids[k]) IS NOT NULL;
-        j := array_position(boxes, p_mailboxes[k]);
+        -- Stored before, or just now by the batch's first deposit of it: a duplicate (1).
+        CONTINUE WHEN known[k] OR (first_of[k] <> k AND outcomes[first_of[k]] = 0);
+        j := box_of[k];
         size := length(p_cts[k]);
         IF box_envelopes[j] + 1 > p_max_envelopes[k] THEN
             outcomes[k] := 2;
@@ -181,7 +220,6 @@ BEGIN
         ELSE
             outcomes[k] := 0;
             seqs[k] := nextval('relay_seq');
-            taken := taken || (p_mailboxes[k] || p_ids[k]);
             ins := ins || k;
             box_envelopes[j] := box_envelopes[j] + 1;
             box_bytes[j] := box_bytes[j] + size;
@@ -203,14 +241,15 @@ BEGIN
             bytes = bytes + added_bytes,
             mailboxes = mailboxes + added_mailboxes WHERE id = 1;
         -- To the processes with a reader of the mailbox (they LISTEN on its channel), in commit
-        -- order: the envelope itself, or only "page" when it would not fit a notification.
+        -- order: the envelope itself, or only its seq when it would not fit a notification.
         PERFORM pg_notify('@CHANNEL_PREFIX@' || md5(p_mailboxes[k]),
             CASE WHEN length(p_cts[k]) <= @MAX_NOTIFIED_BYTES@ THEN
                 'e ' || encode(p_mailboxes[k], 'hex') || ' ' || seqs[k] || ' ' || p_ts[k] || ' '
                 || encode(p_ids[k], 'hex') || ' '
                 || translate(encode(p_cts[k], 'base64'), E'\n', '')
-            ELSE 'p ' || encode(p_mailboxes[k], 'hex') END)
-            FROM unnest(ins) AS k;
+            ELSE 'p ' || encode(p_mailboxes[k], 'hex') || ' ' || seqs[k] END)
+            FROM unnest(ins) AS k
+            WHERE EXISTS (SELECT 1 FROM relay_watchers w WHERE w.mailbox = p_mailboxes[k]);
     END IF;
     RETURN QUERY SELECT u.o, u.s, t.envelopes, t.bytes, t.mailboxes
         FROM unnest(outcomes, seqs) WITH ORDINALITY AS u(o, s, n), relay_usage() t

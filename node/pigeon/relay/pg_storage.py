@@ -15,6 +15,8 @@ import asyncio
 import base64
 import contextlib
 import logging
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -25,6 +27,7 @@ from pigeon.relay.limits import Quota
 from pigeon.relay.protocol import ErrorCode
 from pigeon.relay.storage import (
     ChangeListener,
+    ClaimListener,
     DepositResult,
     InsertListener,
     StorageError,
@@ -82,12 +85,15 @@ class PgStore:
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: InsertListener | None = None
         self._changes: ChangeListener | None = None
+        self._claims: ClaimListener | None = None
+        self._origin = secrets.token_hex(8)  # tells our own claims from other processes'
         self._stats = StoreStats(0, 0, 0, 0)
         self._closed = False
         self._last_failed = False
         self._watched: dict[bytes, int] = {}  # mailbox -> local readers
         self._listen_db: asyncpg.Connection[Any] | None = None
         self._listen_lock = asyncio.Lock()
+        self._inbox: asyncio.Queue[tuple[bytes, StoredEnvelope | int]] = asyncio.Queue()
         self.commits = 0
 
     @classmethod
@@ -113,6 +119,7 @@ class PgStore:
             asyncio.create_task(store._write_loop(), name="relay-pg-writer"),
             asyncio.create_task(store._listen_loop(), name="relay-pg-listener"),
             asyncio.create_task(store._stats_loop(), name="relay-pg-stats"),
+            asyncio.create_task(store._deliver_loop(), name="relay-pg-deliver"),
         ]
         return store
 
@@ -125,6 +132,20 @@ class PgStore:
     def set_change_listener(self, listener: ChangeListener) -> None:
         """See `EnvelopeStore.set_change_listener`."""
         self._changes = listener
+
+    def set_claim_listener(self, listener: ClaimListener) -> None:
+        """See `EnvelopeStore.set_claim_listener`."""
+        self._claims = listener
+
+    async def claim(self, mailbox_key: bytes) -> None:
+        """See `EnvelopeStore.claim`: a notification on the mailbox's channel."""
+        payload = f"r {mailbox_key.hex()} {self._origin}"
+        try:
+            await self._call(
+                "execute", "SELECT pg_notify($1, $2)", pg_schema.channel(mailbox_key), payload
+            )
+        except StorageError:
+            _LOGGER.warning("could not tell the other relay processes of a new reader")
 
     async def deposit(
         self,
@@ -308,12 +329,18 @@ class PgStore:
 
     async def _on_listener(self, method: str, mailbox_key: bytes) -> None:
         async with self._listen_lock:  # one operation at a time on the listening connection
-            if self._listen_db is None:
+            db = self._listen_db
+            if db is None:
                 return  # not connected: the reconnect LISTENs on every watched mailbox
             try:
-                await getattr(self._listen_db, method)(
-                    pg_schema.channel(mailbox_key), self._on_notify
-                )
+                if method == "add_listener":
+                    await _listen_on(db, mailbox_key, self._on_notify)
+                else:
+                    await db.execute(
+                        "DELETE FROM relay_watchers WHERE mailbox = $1 AND pid = pg_backend_pid()",
+                        mailbox_key,
+                    )
+                    await db.remove_listener(pg_schema.channel(mailbox_key), self._on_notify)
             except _DATABASE_ERRORS as exc:  # the connection is going: the reconnect catches up
                 _LOGGER.warning("cannot change what the store listens to: %s", type(exc).__name__)
 
@@ -347,7 +374,7 @@ class PgStore:
         db.add_termination_listener(lambda _db: lost.set())
         async with self._listen_lock:
             for mailbox_key in list(self._watched):
-                await db.add_listener(pg_schema.channel(mailbox_key), self._on_notify)
+                await _listen_on(db, mailbox_key, self._on_notify)
             self._listen_db = db
         if self._changes is not None:  # deposits made while not listening went unheard
             self._changes(None)
@@ -360,18 +387,51 @@ class PgStore:
                     await db.execute("SELECT 1")  # finds a dead socket that sent no FIN
 
     def _on_notify(self, _db: _Connection, _pid: int, _channel: str, payload: object) -> None:
+        kind, _, rest = str(payload).partition(" ")
+        if kind == "r":
+            self._on_claim(rest)
+            return
         try:
             mailbox_key, envelope = _parse_notification(str(payload))
         except ValueError:
             _LOGGER.warning("ignored a malformed deposit notification")
             return
-        if mailbox_key not in self._watched:
-            return  # another mailbox on the same channel, or one no longer read here
-        if envelope is None:
-            if self._changes is not None:
-                self._changes({mailbox_key})
-        elif self._listener is not None:
-            self._listener([(mailbox_key, envelope)])
+        if mailbox_key in self._watched:  # else another mailbox on the channel, or one gone
+            self._inbox.put_nowait((mailbox_key, envelope))
+
+    async def _deliver_loop(self) -> None:
+        """Hand notified envelopes to the insert listener in the order they came; one too big
+        for its notification is fetched first, so none overtakes another."""
+        while True:
+            mailbox_key, envelope = await self._inbox.get()
+            if isinstance(envelope, int):
+                try:
+                    rows = await self._call(
+                        "fetch",
+                        "SELECT seq, envelope_id, ciphertext, deposited_s FROM relay_envelopes"
+                        " WHERE seq = $1",
+                        envelope,
+                    )
+                except StorageError:
+                    if self._changes is not None:  # its readers page it instead
+                        self._changes({mailbox_key})
+                    continue
+                if not rows:
+                    continue  # acknowledged or purged already
+                row = rows[0]
+                envelope = StoredEnvelope(row[0], bytes(row[1]), bytes(row[2]), row[3])
+            if self._listener is not None:
+                self._listener([(mailbox_key, envelope)])
+
+    def _on_claim(self, rest: str) -> None:
+        mailbox_hex, _, origin = rest.partition(" ")
+        try:
+            mailbox_key = bytes.fromhex(mailbox_hex)
+        except ValueError:
+            _LOGGER.warning("ignored a malformed reader notification")
+            return
+        if origin != self._origin and mailbox_key in self._watched and self._claims is not None:
+            self._claims(mailbox_key)
 
     async def _stats_loop(self) -> None:
         while True:
@@ -381,6 +441,7 @@ class PgStore:
 
     async def _refresh_stats(self) -> None:
         await self._call("execute", "SELECT relay_fold(NULL)")  # what acks freed, into the counts
+        await self._call("execute", "SELECT relay_sweep_watchers()")
         self._set_stats(await self._call("fetchrow", "SELECT * FROM relay_usage()"))
 
     def _set_stats(self, totals: Any) -> None:
@@ -389,12 +450,20 @@ class PgStore:
         self._stats = StoreStats(envelopes, size, mailboxes, self.commits)
 
 
-def _parse_notification(payload: str) -> tuple[bytes, StoredEnvelope | None]:
-    """`e MAILBOX SEQ TS ID CIPHERTEXT` (hex, base64) or `p MAILBOX` (too big: page it)."""
+async def _listen_on(
+    db: asyncpg.Connection[Any], mailbox_key: bytes, callback: Callable[..., None]
+) -> None:
+    """LISTEN on the mailbox's channel, then register as its watcher (deposits NOTIFY it)."""
+    await db.add_listener(pg_schema.channel(mailbox_key), callback)
+    await db.execute("SELECT relay_watch($1)", mailbox_key)
+
+
+def _parse_notification(payload: str) -> tuple[bytes, StoredEnvelope | int]:
+    """`e MAILBOX SEQ TS ID CIPHERTEXT` (hex, base64) or `p MAILBOX SEQ` (too big: fetch it)."""
     kind, mailbox_hex, *fields = payload.split(" ")
     mailbox_key = bytes.fromhex(mailbox_hex)
-    if kind == "p" and not fields:
-        return mailbox_key, None
+    if kind == "p" and len(fields) == 1:
+        return mailbox_key, int(fields[0])
     if kind != "e" or len(fields) != 4:
         raise ValueError("not a deposit notification")
     seq, deposited_s, envelope_id, ciphertext = fields

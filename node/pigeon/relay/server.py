@@ -82,6 +82,8 @@ class Relay:
         self.valid_keys = KeyCheckCache(VALID_KEY_CACHE_SIZE)
         store.set_insert_listener(self.deliver)
         store.set_change_listener(self.changed)
+        store.set_claim_listener(self.claimed_elsewhere)
+        self._replacing: set[asyncio.Task[None]] = set()
 
     def deliver(self, inserted: list[tuple[bytes, StoredEnvelope]]) -> None:
         """Hand new envelopes to their mailboxes' readers, where one is connected."""
@@ -106,8 +108,17 @@ class Relay:
         """Make `reader` the mailbox's only reader; an earlier one is told READER_REPLACED."""
         previous = self._readers.get(mailbox_key)
         self._readers[mailbox_key] = reader
+        await self.store.claim(mailbox_key)  # a reader on another process is replaced too
         if previous is not None:
             await previous.fail(ErrorCode.READER_REPLACED)
+
+    def claimed_elsewhere(self, mailbox_key: bytes) -> None:
+        """A reader of `mailbox_key` authenticated on another process: ours is replaced."""
+        reader = self._readers.pop(mailbox_key, None)
+        if reader is not None:
+            task = asyncio.create_task(reader.fail(ErrorCode.READER_REPLACED))
+            self._replacing.add(task)
+            task.add_done_callback(self._replacing.discard)
 
     def reader_gone(self, mailbox_key: bytes, reader: RelayConnection) -> None:
         """Forget `reader` if it is still the mailbox's reader."""

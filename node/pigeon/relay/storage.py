@@ -80,9 +80,11 @@ class StoreStats:
 
 
 InsertListener = Callable[[list[tuple[bytes, "StoredEnvelope"]]], None]
-# Watched mailboxes whose new envelopes must be paged from the store (a process sharing it
-# stored some, too large to report); None: any may have changed.
+# Watched mailboxes whose new envelopes must be paged from the store (the store could not
+# report them); None: any may have changed.
 ChangeListener = Callable[[set[bytes] | None], None]
+# A mailbox whose reader another process now serves.
+ClaimListener = Callable[[bytes], None]
 
 
 class EnvelopeStore(Protocol):
@@ -102,6 +104,14 @@ class EnvelopeStore(Protocol):
 
     async def unwatch(self, mailbox_key: bytes) -> None:
         """One `watch` of `mailbox_key` ended."""
+
+    def set_claim_listener(self, listener: ClaimListener) -> None:
+        """Call `listener(mailbox_key)` when a reader claimed a watched mailbox through another
+        process sharing the store (see `claim`)."""
+
+    async def claim(self, mailbox_key: bytes) -> None:
+        """Tell the other processes sharing the store that a reader now holds `mailbox_key`
+        (their readers of it are replaced); never raises."""
 
     def set_change_listener(self, listener: ChangeListener) -> None:
         """Call `listener(mailbox_keys)` on the event loop when watched mailboxes have new
@@ -252,6 +262,12 @@ class SqliteStore:
 
     async def unwatch(self, mailbox_key: bytes) -> None:
         """See `EnvelopeStore.unwatch`."""
+
+    def set_claim_listener(self, listener: ClaimListener) -> None:
+        """See `EnvelopeStore.set_claim_listener`: never called (no other process)."""
+
+    async def claim(self, mailbox_key: bytes) -> None:
+        """See `EnvelopeStore.claim`: nobody else to tell."""
 
     def stats(self) -> StoreStats:
         """See `EnvelopeStore.stats`."""
