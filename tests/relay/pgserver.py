@@ -2,7 +2,9 @@
 directory, listening only on a Unix socket there. Used by the relay's tests and benchmarks.
 
 PostgreSQL refuses to run as root; as root the server runs as the `postgres` user that
-Debian's package creates.
+Debian's package creates. Tests run it with fsync off: they kill relay processes and the
+database's processes, never the machine, and what a killed process wrote stays in the page
+cache; benchmarks keep fsync on, as a relay's database must.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def own_pg_server() -> Iterator[PgServer]:
     bin_dir = postgres_bin_dir()
     if bin_dir is None:
         pytest.skip(MISSING)
-    server = PgServer(bin_dir)
+    server = PgServer(bin_dir, fsync=False)  # see PgServer
     try:
         server.start()
         yield server
