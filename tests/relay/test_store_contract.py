@@ -202,3 +202,15 @@ async def test_acks_of_one_envelope_at_once_delete_it_once(open_store: OpenStore
     stats = store.stats()
     assert (stats.envelopes, stats.bytes, stats.mailboxes) == (0, 0, 0)
     await store.aclose()
+
+
+async def test_closing_writes_what_was_queued_first(open_store: OpenStore) -> None:
+    store = await open_store(QUOTA)
+    queued = [asyncio.ensure_future(store.deposit(ALICE, eid(n), b"x", 0)) for n in range(20)]
+    await asyncio.sleep(0)  # every deposit is queued, the first batch may be under way
+    await store.aclose()
+    results = [await deposit for deposit in queued]
+    assert all(result.stored is not None for result in results)
+    store = await open_store(QUOTA)
+    assert len(await store.pending(ALICE, 0, 100, 0)) == 20
+    await store.aclose()

@@ -168,6 +168,7 @@ class PgStore:
         self, mailbox_key: bytes, after_seq: int, limit: int, oldest_s: int
     ) -> list[StoredEnvelope]:
         """See `EnvelopeStore.pending`."""
+        self._check_open()
         rows = await self._call(
             "fetch",
             "SELECT seq, envelope_id, ciphertext, deposited_s FROM relay_envelopes"
@@ -189,6 +190,7 @@ class PgStore:
 
     async def purge(self, older_than_s: int, mailbox_prefix: bytes = b"") -> int:
         """See `EnvelopeStore.purge`; returns 0 while another process is purging."""
+        self._check_open()
         row = await self._call(
             "fetchrow", "SELECT * FROM relay_purge($1, $2)", older_than_s, mailbox_prefix
         )
@@ -297,8 +299,8 @@ class PgStore:
         return DepositResult(refusal=_REFUSALS[outcome])
 
     async def _call(self, method: str, query: str, *args: Any) -> Any:
-        """Run one statement (its own transaction) on a pooled connection; raises StorageError."""
-        self._check_open()
+        """Run one statement (its own transaction) on a pooled connection; raises StorageError.
+        The writer drains its queue through here while the store closes."""
         assert self._pool is not None
         try:
             async with self._pool.acquire(timeout=CONNECT_TIMEOUT_S) as db:
