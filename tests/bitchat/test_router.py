@@ -174,7 +174,7 @@ def test_a_frame_larger_than_a_links_limit_is_not_sent_there() -> None:
 def test_heard_carries_public_messages_and_announces_and_links_go_down() -> None:
     router = _router(2)
     message = packet(payload=b"public")
-    assert Heard(message) in router.handle(FrameReceived("l0", message), NOW_S)
+    assert Heard(message, "l0") in router.handle(FrameReceived("l0", message), NOW_S)
     router.handle(LinkDown("l1"), NOW_S)
     router.handle(Tick(), NOW_S + 1000)
     assert router.links() == ["l0"]

@@ -22,6 +22,7 @@ from pigeon.bitchat import packet as wire
 from pigeon.bitchat.errors import PacketTooLarge, RemoteError
 from pigeon.bitchat.events import (
     Action,
+    Addressed,
     Drop,
     DropReason,
     Event,
@@ -45,6 +46,10 @@ _DIRECTED_TYPES: Final = frozenset(
 )
 _NO_SUBSET_TYPES: Final = frozenset({wire.FRAGMENT, wire.ANNOUNCE})
 _HEARD_TYPES: Final = frozenset({wire.ANNOUNCE, wire.MESSAGE})
+# Addressed to this node, these go to its courier (`Addressed`) instead of being dropped.
+COURIER_TYPES: Final = frozenset(
+    {wire.COURIER_ENVELOPE, wire.COURIER_SPRAY_ACK, wire.COURIER_SPRAY_DECLINE}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +141,11 @@ class BitchatRouter:
         """The links up now, in the order they came up."""
         return list(self._links)
 
+    def peer_on(self, link: str) -> bytes | None:
+        """The bitchat id whose direct announce came in on `link`, if any."""
+        known = self._links.get(link)
+        return known.peer if known is not None else None
+
     def peers(self) -> int:
         """Links whose bitchat peer has announced itself directly."""
         return sum(1 for link in self._links.values() if link.peer is not None)
@@ -190,8 +200,12 @@ class BitchatRouter:
             return
         if view.type == wire.ANNOUNCE and view.ttl == DEFAULT_TTL:
             self._learn_peer(source, link, view.sender)
+        if view.recipient == self.own_id:
+            self.counters["addressed"] += 1
+            actions.append(Addressed(source, data))
+            return
         if view.type in _HEARD_TYPES and view.is_broadcast:
-            actions.append(Heard(data))
+            actions.append(Heard(data, source))
         self._relay(source, data, view, key, now, actions)
 
     def _refusal(self, view: wire.PacketView, now: float) -> DropReason | None:
@@ -200,7 +214,9 @@ class BitchatRouter:
             return DropReason.LOCAL_ONLY
         if abs(view.timestamp_ms - now * 1000.0) > FRESHNESS_MS:
             return DropReason.STALE
-        if view.sender == self.own_id or view.recipient == self.own_id:
+        if view.sender == self.own_id:
+            return DropReason.FOR_US
+        if view.recipient == self.own_id and view.type not in COURIER_TYPES:
             return DropReason.FOR_US
         return None
 
