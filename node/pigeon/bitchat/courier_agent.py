@@ -79,9 +79,9 @@ class CourierAgent:
             view = wire.parse(data)
             announce = self._direct_signer(link, data, view)
             if view.type == wire.COURIER_ENVELOPE:
-                self._deposit(link, view, announce, _payload(data, view), now, outcome)
+                self._deposit(link, view, announce, read_payload(data, view), now, outcome)
             else:
-                identity = decode_receipt(_payload(data, view))
+                identity = decode_receipt(read_payload(data, view))
                 declined = view.type == wire.COURIER_SPRAY_DECLINE
                 outcome.ops += self.policy.receipt(identity, announce.noise_key, declined, now)
                 self.counters["declines_in" if declined else "acks_in"] += 1
@@ -147,7 +147,7 @@ class CourierAgent:
             outcome.sends.append(Outgoing(link, receipt))
 
 
-def _payload(data: bytes, view: wire.PacketView) -> bytes:
+def read_payload(data: bytes, view: wire.PacketView) -> bytes:
     """The payload, inflated (raw DEFLATE) when compressed, never past an envelope's size."""
     payload = wire.payload_of(data, view)
     if not view.flags & wire.FLAG_COMPRESSED:

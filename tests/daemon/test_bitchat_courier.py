@@ -1,0 +1,217 @@
+"""The courier at router level over a real SQLCipher spool: bitchat phones (scripted with their
+own keys) deposit, leave, and come back later on a simulated clock; the node restarts between."""
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pigeon.bitchat import packet as wire
+from pigeon.bitchat.chat import PublicChat, verify
+from pigeon.bitchat.courier import CourierConfig
+from pigeon.bitchat.courier_agent import COURIER_ACK_CAPABILITY, read_payload
+from pigeon.bitchat.courier_wire import (
+    CourierEnvelope,
+    ciphertext_hash,
+    decode_envelope,
+    encode_envelope,
+    epoch_day,
+    recipient_tag,
+)
+from pigeon.bitchat.events import Addressed, FrameReceived, Heard, LinkDown, LinkUp, SendFrame
+from pigeon.bitchat.identity import BitchatIdentity
+from pigeon.bitchat.router import COURIER_TYPES, BitchatRouter
+from pigeon.daemon.bitchat_courier import CourierService
+from pigeon.store.keeper import DataDir, open_spool
+from pigeon.store.spool_db import Spool
+
+T0 = 1_800_000_000.0
+HOUR = 3600.0
+NODE = BitchatIdentity(b"\x01" * 32, b"\x02" * 32)
+
+
+def phone(n: int) -> BitchatIdentity:
+    return BitchatIdentity(bytes((n,)) * 32, bytes((n + 100,)) * 32)
+
+
+@dataclass
+class Node:
+    """The node's bitchat side without asyncio: router, chat and courier over a spool file."""
+
+    spool: Spool
+    config: CourierConfig = field(default_factory=CourierConfig)
+    router: BitchatRouter = field(init=False)
+    chat: PublicChat = field(init=False)
+    courier: CourierService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.router = BitchatRouter(NODE.peer_id, random.Random(0))
+        self.chat = PublicChat()
+        self.courier = CourierService(
+            NODE, self.router, self.chat, self.spool.courier_shelf(), self.config
+        )
+
+    def link(self, name: str, now: float) -> None:
+        self.router.handle(LinkUp(name, 512), now)
+
+    def receive(self, link: str, frame: bytes, now: float) -> list[SendFrame]:
+        """Feed one frame as the driver does; return the courier frames the node sends (not the
+        announces it relays)."""
+        pending = self.router.handle(FrameReceived(link, frame), now)
+        sent: list[SendFrame] = []
+        while pending:
+            action = pending.pop(0)
+            if isinstance(action, SendFrame) and action.frame[1] in COURIER_TYPES:
+                sent.append(action)
+            elif isinstance(action, Heard) and action.link is not None:
+                self.chat.receive(action.packet)
+                if action.packet[1] == wire.ANNOUNCE:
+                    pending += self.courier.on_announce(action.link, action.packet, now)
+            elif isinstance(action, Addressed):
+                pending += self.courier.on_addressed(action.link, action.packet, now)
+        return sent
+
+
+def announce(who: BitchatIdentity, now: float, caps: int = COURIER_ACK_CAPABILITY) -> bytes:
+    return who.announce("phone", int(now * 1000), caps)
+
+
+def sealed_for(recipient: BitchatIdentity, n: int, now: float, ttl_s: float = 6 * HOUR) -> bytes:
+    """A deposit packet: an envelope whose 'ciphertext' stands in for a Noise X seal."""
+    tag = recipient_tag(recipient.noise_public, epoch_day(now))
+    envelope = CourierEnvelope(tag, int((now + ttl_s) * 1000), b"sealed-%04d" % n * 20, copies=1)
+    return encode_envelope(envelope)
+
+
+def deposit(depositor: BitchatIdentity, payload: bytes, now: float) -> bytes:
+    return depositor.directed(wire.COURIER_ENVELOPE, NODE.peer_id, payload, int(now * 1000))
+
+
+def arrive(node: Node, who: BitchatIdentity, link: str, now: float) -> list[SendFrame]:
+    node.link(link, now)
+    return node.receive(link, announce(who, now), now)
+
+
+def open_node(data: DataDir, config: CourierConfig | None = None) -> Node:
+    return Node(open_spool(data), config or CourierConfig())
+
+
+def test_recipient_arriving_an_hour_later_after_a_restart_gets_the_envelope(
+    tmp_path: Path,
+) -> None:
+    data = DataDir(tmp_path / "data")
+    alice, bob = phone(7), phone(8)
+    node = open_node(data)
+    assert arrive(node, alice, "a", T0) == []
+    payload = sealed_for(bob, 1, T0)
+    [ack] = node.receive("a", deposit(alice, payload, T0 + 1), T0 + 1)
+    view = wire.parse(ack.frame)
+    assert (ack.link, view.type, view.recipient) == ("a", wire.COURIER_SPRAY_ACK, alice.peer_id)
+    assert wire.payload_of(ack.frame, view) == ciphertext_hash(decode_envelope(payload).ciphertext)
+    verify(ack.frame, view, NODE.signing_public)
+    node.router.handle(LinkDown("a"), T0 + 2)  # alice leaves
+    node.spool.close()  # the node restarts
+
+    node = open_node(data)
+    assert len(node.courier.policy) == 1
+    later = T0 + HOUR
+    [handover] = arrive(node, bob, "b", later)
+    view = wire.parse(handover.frame)
+    assert (handover.link, view.type, view.recipient) == ("b", wire.COURIER_ENVELOPE, bob.peer_id)
+    verify(handover.frame, view, NODE.signing_public)  # as bitchat signs what it hands over
+    assert encode_envelope(decode_envelope(read_payload(handover.frame, view))) == payload
+    assert node.courier.agent.counters["handed_over"] == 1
+    node.spool.close()
+    node = open_node(data)
+    assert len(node.courier.policy) == 0  # delivered mail is forgotten, durably
+    assert node.spool.courier_shelf().stats().held == 0
+    node.spool.close()
+
+
+def test_relayed_announce_and_other_phones_get_nothing(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "data")
+    alice, bob, carol = phone(7), phone(8), phone(9)
+    node = open_node(data)
+    arrive(node, alice, "a", T0)
+    node.receive("a", deposit(alice, sealed_for(bob, 1, T0), T0), T0)
+    assert arrive(node, carol, "c", T0 + 5) == []  # a carry-only envelope is never sprayed
+    relayed = wire.with_ttl(announce(bob, T0 + 6), 6)
+    node.link("r", T0 + 6)
+    assert node.receive("r", relayed, T0 + 6) == []  # bob is not on a link of ours: keep it
+    assert len(node.courier.policy) == 1
+    node.spool.close()
+
+
+def test_a_deposit_from_a_link_that_is_not_the_sender_is_refused(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "data")
+    alice, bob, mallory = phone(7), phone(8), phone(10)
+    node = open_node(data)
+    arrive(node, alice, "a", T0)
+    arrive(node, mallory, "m", T0)
+    # Alice's signed deposit replayed on Mallory's link: not from the peer on that link.
+    assert node.receive("m", deposit(alice, sealed_for(bob, 1, T0), T0), T0) == []
+    forged = bytearray(deposit(mallory, sealed_for(bob, 2, T0), T0))
+    forged[60] ^= 1  # a flipped bit inside the envelope: the signature no longer verifies
+    assert node.receive("m", bytes(forged), T0) == []
+    assert len(node.courier.policy) == 0
+    assert node.courier.agent.counters["refused_MalformedEnvelope"] == 1
+    assert node.courier.agent.counters["refused_BadSignature"] == 1
+    node.spool.close()
+
+
+def test_full_courier_declines_and_stops_advertising(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "data")
+    alice, bob = phone(7), phone(8)
+    node = open_node(data, CourierConfig(max_held=2, per_depositor=5))
+    arrive(node, alice, "a", T0)
+    kinds = [
+        wire.parse(s.frame).type
+        for n in range(3)
+        for s in node.receive("a", deposit(alice, sealed_for(bob, n, T0), T0), T0)
+    ]
+    assert kinds == [wire.COURIER_SPRAY_ACK, wire.COURIER_SPRAY_ACK, wire.COURIER_SPRAY_DECLINE]
+    assert node.courier.agent.counters["refused_full"] == 1
+    assert node.courier.agent.capabilities() == 0
+    node.spool.close()
+    node = open_node(data, CourierConfig(max_held=2, per_depositor=5))
+    assert node.courier.agent.capabilities() == 0  # still full after a restart
+    node.spool.close()
+
+
+def test_expired_envelopes_are_gone(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "data")
+    alice, bob = phone(7), phone(8)
+    node = open_node(data)
+    arrive(node, alice, "a", T0)
+    node.receive("a", deposit(alice, sealed_for(bob, 1, T0, ttl_s=2 * HOUR), T0), T0)
+    node.receive("a", deposit(alice, sealed_for(bob, 2, T0, ttl_s=30 * HOUR), T0), T0)
+    assert len(node.courier.policy) == 1  # past 24 h and the slack: refused
+    node.courier.expire(T0 + 2 * HOUR)
+    assert node.courier.agent.counters["expired"] == 1
+    node.spool.close()
+    node = open_node(data)
+    assert node.spool.courier_shelf().stats().held == 0
+    assert arrive(node, bob, "b", T0 + 2 * HOUR + 1) == []
+    node.spool.close()
+
+
+def test_spray_to_a_courier_capable_phone_and_decline_restores(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "data")
+    alice, bob, carol = phone(7), phone(8), phone(9)
+    node = open_node(data)
+    arrive(node, alice, "a", T0)
+    tag = recipient_tag(bob.noise_public, epoch_day(T0))
+    envelope = CourierEnvelope(tag, int((T0 + HOUR) * 1000), b"\x5e" * 100, copies=4)
+    node.receive("a", deposit(alice, encode_envelope(envelope), T0), T0)
+    [copy] = arrive(node, carol, "c", T0 + 1)
+    view = wire.parse(copy.frame)
+    assert (copy.link, view.recipient) == ("c", carol.peer_id)
+    assert decode_envelope(read_payload(copy.frame, view)).copies == 2
+    assert node.courier.policy.held()[0].envelope.copies == 2
+    decline = carol.directed(
+        wire.COURIER_SPRAY_DECLINE, NODE.peer_id, envelope.identity, int((T0 + 2) * 1000)
+    )
+    assert node.receive("c", decline, T0 + 2) == []
+    node.spool.close()
+    node = open_node(data)
+    assert node.courier.policy.held()[0].envelope.copies == 4  # restored, durably
+    node.spool.close()
