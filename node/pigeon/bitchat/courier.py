@@ -111,6 +111,10 @@ class CourierPolicy:
         """Whether another depositor's envelope would be taken now."""
         return len(self._held) < self.config.max_held
 
+    def held_bytes(self) -> int:
+        """Ciphertext bytes held."""
+        return sum(len(h.envelope.ciphertext) for h in self._held.values())
+
     def held(self) -> list[HeldEnvelope]:
         """Every envelope held, oldest first."""
         return sorted(self._held.values(), key=lambda h: h.stored_at)
