@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 
 from pigeon.bitchat.courier import (
     EXPIRY_SLACK_S,
+    SPRAY_PER_ENCOUNTER,
     CourierConfig,
     CourierPolicy,
     Forget,
@@ -163,3 +164,19 @@ def test_quotas_hold_under_any_sequence(steps: list[tuple[int, int, int, int]]) 
         for d in {h.depositor for h in held}:
             assert sum(h.depositor == d for h in held) <= config.per_depositor
         assert all(1 <= h.envelope.copies <= 8 and h.expires_at > h.stored_at for h in held)
+
+
+def test_spray_offers_at_most_a_few_copies_per_encounter_and_unsent_ones_are_given_back() -> None:
+    policy = CourierPolicy()
+    for n in range(SPRAY_PER_ENCOUNTER + 3):
+        policy.deposit(envelope(n, copies=4), DEPOSITOR, NOW + n)
+    copies, _ = policy.spray(COURIER, NOW + 20)
+    assert len(copies) == SPRAY_PER_ENCOUNTER
+    unsent = copies[0].envelope.identity
+    [op] = policy.unsent(unsent, COURIER)
+    assert isinstance(op, Keep)
+    assert op.held.envelope.copies == 4
+    assert COURIER not in op.held.sprayed_to
+    assert policy.unsent(unsent, COURIER) == []  # once only
+    again, _ = policy.spray(COURIER, NOW + 21)
+    assert unsent in {c.envelope.identity for c in again}  # offered again at the next encounter

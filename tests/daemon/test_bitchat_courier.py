@@ -215,3 +215,24 @@ def test_spray_to_a_courier_capable_phone_and_decline_restores(tmp_path: Path) -
     node = open_node(data)
     assert node.courier.policy.held()[0].envelope.copies == 4  # restored, durably
     node.spool.close()
+
+
+def test_spray_copies_the_link_does_not_take_keep_their_budget(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "data")
+    alice, bob, carol = phone(7), phone(8), phone(9)
+    node = open_node(data)
+    arrive(node, alice, "a", T0)
+    for n in range(3):
+        tag = recipient_tag(bob.noise_public, epoch_day(T0))
+        body = bytes((n,)) * 100
+        envelope = CourierEnvelope(tag, int((T0 + HOUR) * 1000), body, copies=4)
+        node.receive("a", deposit(alice, encode_envelope(envelope), T0 + n), T0 + n)
+    node.router.handle(LinkUp("c", 100), T0 + 5)  # a link too small for any copy
+    assert node.receive("c", announce(carol, T0 + 5), T0 + 5) == []
+    assert [h.envelope.copies for h in node.courier.policy.held()] == [4, 4, 4]
+    assert node.courier.agent.counters["spray_unsent"] == 3
+    node.spool.close()
+    node = open_node(data)
+    assert [h.envelope.copies for h in node.courier.policy.held()] == [4, 4, 4]
+    assert all(not h.sprayed_to for h in node.courier.policy.held())
+    node.spool.close()

@@ -24,6 +24,9 @@ from pigeon.bitchat.courier_wire import MAX_LIFETIME_S, CourierEnvelope, candida
 
 EXPIRY_SLACK_S: Final = 60 * 60  # bitchat's maxExpirySlack: depositors' clocks drift
 RECEIPT_WINDOW_S: Final = 10.0  # bitchat's courierSprayAckTimeoutSeconds
+# Copies offered to one courier per encounter: a node holding thousands must not flood one
+# phone's link (40 packets/s out) and spend budgets on copies the link never carried.
+SPRAY_PER_ENCOUNTER: Final = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,13 +160,18 @@ class CourierPolicy:
             return []
         return [Forget(identity)]
 
-    def spray(self, courier: bytes, now: float) -> tuple[list[SprayCopy], list[CourierOp]]:
-        """Half the budget of each eligible envelope for the courier with Noise key `courier`;
-        the caller persists the ops first, then sends every copy."""
+    def spray(
+        self, courier: bytes, now: float, limit: int = SPRAY_PER_ENCOUNTER
+    ) -> tuple[list[SprayCopy], list[CourierOp]]:
+        """Half the budget of up to `limit` eligible envelopes for the courier with Noise key
+        `courier`; the caller persists the ops first, then sends every copy (`unsent` undoes
+        one the link did not take)."""
         own_tags = candidate_tags(courier, now)
         copies: list[SprayCopy] = []
         ops: list[CourierOp] = []
         for entry in self.held():
+            if len(copies) >= limit:
+                break
             envelope = entry.envelope
             if (
                 envelope.copies <= 1
@@ -184,6 +192,20 @@ class CourierPolicy:
             copies.append(SprayCopy(envelope.with_copies(given)))
             ops.append(Keep(kept))
         return copies, ops
+
+    def unsent(self, identity: bytes, courier: bytes) -> list[CourierOp]:
+        """A spray copy for `courier` never left: give its budget back, as if never offered."""
+        pending = self._pending.pop((identity, courier), None)
+        entry = self._held.get(identity)
+        if pending is None or entry is None:
+            return []
+        restored = replace(
+            entry,
+            envelope=entry.envelope.with_copies(entry.envelope.copies + pending[0]),
+            sprayed_to=entry.sprayed_to - {courier},
+        )
+        self._held[identity] = restored
+        return [Keep(restored)]
 
     def receipt(
         self, identity: bytes, courier: bytes, declined: bool, now: float

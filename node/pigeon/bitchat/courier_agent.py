@@ -37,11 +37,13 @@ MAX_INFLATED_BYTES: Final = MAX_CIPHERTEXT_BYTES + 64  # an envelope's TLV heads
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A packet for `link`; once it is on its way, `delivers` (an envelope id) is forgotten."""
+    """A packet for `link`; once it is on its way, `delivers` (an envelope id) is forgotten; if
+    it is not, the spray copy of `spray` (envelope id, courier key) is given back."""
 
     link: str
     packet: bytes
     delivers: bytes | None = None
+    spray: tuple[bytes, bytes] | None = None
 
 
 @dataclass(slots=True)
@@ -108,7 +110,8 @@ class CourierAgent:
             for copy in copies:
                 payload = encode_envelope(copy.envelope)
                 packet = self.identity.directed(wire.COURIER_ENVELOPE, view.sender, payload, stamp)
-                outcome.sends.append(Outgoing(link, packet))
+                spray = (copy.envelope.identity, announce.noise_key)
+                outcome.sends.append(Outgoing(link, packet, spray=spray))
             self.counters["sprayed"] += len(copies)
         return outcome
 

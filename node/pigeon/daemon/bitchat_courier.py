@@ -67,13 +67,17 @@ class CourierService:
         for out in outcome.sends:
             sent = self._router.originate(out.packet, now, out.link)
             actions += sent
-            if out.delivers is None:
-                continue
-            if any(type(a) is SendFrame and a.link == out.link for a in sent):
-                delivered += self.policy.delivered(out.delivers)
-                self.agent.counters["handed_over"] += 1
-            else:
-                self.agent.counters["handover_unsent"] += 1  # kept for the next encounter
+            went = any(type(a) is SendFrame and a.link == out.link for a in sent)
+            if out.delivers is not None:
+                if went:
+                    delivered += self.policy.delivered(out.delivers)
+                    self.agent.counters["handed_over"] += 1
+                else:
+                    self.agent.counters["handover_unsent"] += 1  # kept for the next encounter
+            elif out.spray is not None and not went:
+                delivered += self.policy.unsent(*out.spray)
+                self.agent.counters["sprayed"] -= 1
+                self.agent.counters["spray_unsent"] += 1
         self._persist(delivered)
         return actions
 
