@@ -1,7 +1,9 @@
 """The courier at router level over a real SQLCipher spool: bitchat phones (scripted with their
 own keys) deposit, leave, and come back later on a simulated clock; the node restarts between."""
 
+import hashlib
 import random
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +19,15 @@ from pigeon.bitchat.courier_wire import (
     epoch_day,
     recipient_tag,
 )
-from pigeon.bitchat.events import Addressed, FrameReceived, Heard, LinkDown, LinkUp, SendFrame
+from pigeon.bitchat.events import (
+    Addressed,
+    FrameReceived,
+    Heard,
+    LinkDown,
+    LinkUp,
+    SendFrame,
+    Tick,
+)
 from pigeon.bitchat.identity import BitchatIdentity
 from pigeon.bitchat.router import COURIER_TYPES, BitchatRouter
 from pigeon.daemon.bitchat_courier import CourierService
@@ -235,4 +245,68 @@ def test_spray_copies_the_link_does_not_take_keep_their_budget(tmp_path: Path) -
     node = open_node(data)
     assert [h.envelope.copies for h in node.courier.policy.held()] == [4, 4, 4]
     assert all(not h.sprayed_to for h in node.courier.policy.held())
+    node.spool.close()
+
+
+def fragments(whole: bytes, sender: bytes, now: float, chunk: int = 469) -> list[bytes]:
+    """bitchat's fragmenting of a packet too big for one write (BLEOutboundFragmentPlanner): the
+    packet's padded bytes in chunks, each a fragment packet (0x20) addressed like the original."""
+    fragment_id = hashlib.sha256(whole).digest()[:8]
+    parts = [whole[i : i + chunk] for i in range(0, len(whole), chunk)]
+    return [
+        wire.encode(
+            wire.OutPacket(
+                wire.FRAGMENT,
+                7,
+                int(now * 1000) + index,
+                sender,
+                fragment_id + struct.pack(">HHB", index, len(parts), whole[1]) + part,
+                NODE.peer_id,
+            )
+        )
+        for index, part in enumerate(parts)
+    ]
+
+
+def test_a_deposit_too_big_for_one_write_arrives_in_fragments_and_is_taken(
+    tmp_path: Path,
+) -> None:
+    data = DataDir(tmp_path / "data")
+    alice, bob = phone(7), phone(8)
+    node = open_node(data)
+    arrive(node, alice, "a", T0)
+    tag = recipient_tag(bob.noise_public, epoch_day(T0))
+    sealed = random.Random(3).randbytes(1500)  # incompressible, like a Noise seal
+    payload = encode_envelope(CourierEnvelope(tag, int((T0 + HOUR) * 1000), sealed))
+    parts = fragments(deposit(alice, payload, T0), alice.peer_id, T0)
+    assert len(parts) == 4
+    sent = [s for part in reversed(parts) for s in node.receive("a", part, T0)]  # any order
+    assert [wire.parse(s.frame).type for s in sent] == [wire.COURIER_SPRAY_ACK]
+    [held] = node.courier.policy.held()
+    assert held.envelope.ciphertext == sealed
+    assert len(node.router.assembler) == 0
+    node.spool.close()
+
+
+def test_fragments_of_other_types_or_incomplete_ones_are_not_assembled(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "data")
+    alice, bob = phone(7), phone(8)
+    node = open_node(data)
+    arrive(node, alice, "a", T0)
+    noise = random.Random(5).randbytes(900)
+    message = alice.directed(wire.NOISE_ENCRYPTED, NODE.peer_id, noise, int(T0 * 1000))
+    for part in fragments(message, alice.peer_id, T0, chunk=300):
+        assert node.receive("a", part, T0) == []
+    assert len(node.router.assembler) == 0
+    assert node.router.counters["for_us"] >= 3
+    tag = recipient_tag(bob.noise_public, epoch_day(T0))
+    sealed = random.Random(4).randbytes(1500)
+    payload = encode_envelope(CourierEnvelope(tag, int((T0 + HOUR) * 1000), sealed))
+    parts = fragments(deposit(alice, payload, T0), alice.peer_id, T0)
+    for part in parts[:-1]:
+        node.receive("a", part, T0)
+    assert len(node.router.assembler) == 1
+    node.router.handle(Tick(), T0 + 31)  # bitchat's 30 s: the rest never comes
+    assert len(node.router.assembler) == 0
+    assert len(node.courier.policy) == 0
     node.spool.close()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from pigeon.bitchat import packet as wire
+from pigeon.bitchat.assembly import FragmentAssembler
 from pigeon.bitchat.errors import PacketTooLarge, RemoteError
 from pigeon.bitchat.events import (
     Action,
@@ -32,7 +33,8 @@ from pigeon.bitchat.events import (
     LinkUp,
     SendFrame,
 )
-from pigeon.bitchat.fragment import read_fragment_header
+from pigeon.bitchat.fragment import HEADER_SIZE as FRAGMENT_HEADER_SIZE
+from pigeon.bitchat.fragment import FragmentHeader, read_fragment_header
 from pigeon.bitchat.ratelimit import TokenBucket
 from pigeon.bitchat.seen import SEEN_MAX_ENTRIES, SEEN_TTL_S, SeenCache
 
@@ -96,6 +98,9 @@ def _subset(names: list[str], key: bytes) -> list[str]:
     return (names[start:] + names[:start])[:size]
 
 
+ASSEMBLED_MAX_BYTES: Final = 20 * 1024
+
+
 class BitchatRouter:
     """One node's relay state for bitchat's mesh; feed it events, carry out its actions."""
 
@@ -111,6 +116,7 @@ class BitchatRouter:
         self.seen = SeenCache(self.config.seen_ttl_s, self.config.seen_max_entries)
         self._links: dict[str, _Link] = {}
         self._peer_links: dict[bytes, str] = {}  # bitchat id -> the link it is directly on
+        self.assembler = FragmentAssembler()  # courier packets addressed to us, fragmented
         self.counters: Counter[str] = Counter()
 
     def handle(self, event: Event, now: float) -> list[Action]:
@@ -124,6 +130,7 @@ class BitchatRouter:
             self._forget(event.link)
         else:
             self.seen.expire(now)
+            self.assembler.expire(now)
         return actions
 
     def originate(self, data: bytes, now: float, link: str | None = None) -> list[Action]:
@@ -180,17 +187,21 @@ class BitchatRouter:
         if not link.inbound.take(now):
             self._drop(DropReason.RATE, source, actions)  # unseen: a later copy may pass
             return
+        header: FragmentHeader | None = None
         try:
             view = wire.parse(data, self.config.max_packet_bytes)
             if view.type == wire.FRAGMENT:
-                read_fragment_header(data[view.payload_start : view.payload_end])
+                header = read_fragment_header(data[view.payload_start : view.payload_end])
         except PacketTooLarge:
             self._drop(DropReason.TOO_BIG, source, actions)
             return
         except RemoteError:
             self._drop(DropReason.MALFORMED, source, actions)
             return
-        reason = self._refusal(view, now)
+        courier = view.type in COURIER_TYPES or (
+            header is not None and header.original_type in COURIER_TYPES
+        )
+        reason = self._refusal(view, now, courier)
         if reason is not None:
             self._drop(reason, source, actions)
             return
@@ -201,14 +212,44 @@ class BitchatRouter:
         if view.type == wire.ANNOUNCE and view.ttl == DEFAULT_TTL:
             self._learn_peer(source, link, view.sender)
         if view.recipient == self.own_id:
-            self.counters["addressed"] += 1
-            actions.append(Addressed(source, data))
+            self._addressed(source, data, view, header, now, actions)
             return
         if view.type in _HEARD_TYPES and view.is_broadcast:
             actions.append(Heard(data, source))
         self._relay(source, data, view, key, now, actions)
 
-    def _refusal(self, view: wire.PacketView, now: float) -> DropReason | None:
+    def _addressed(
+        self,
+        source: str,
+        data: bytes,
+        view: wire.PacketView,
+        header: FragmentHeader | None,
+        now: float,
+        actions: list[Action],
+    ) -> None:
+        """A courier packet, or a fragment of one, addressed to us: to the courier, whole."""
+        if header is not None:
+            chunk = data[view.payload_start + FRAGMENT_HEADER_SIZE : view.payload_end]
+            whole = self.assembler.add(view.sender, header, chunk, now)
+            if whole is None:
+                return
+            try:
+                inner = wire.parse(whole, ASSEMBLED_MAX_BYTES)
+            except RemoteError:
+                self._drop(DropReason.MALFORMED, source, actions)
+                return
+            if (inner.type, inner.sender, inner.recipient) != (
+                header.original_type,
+                view.sender,
+                self.own_id,
+            ):
+                self._drop(DropReason.MALFORMED, source, actions)
+                return
+            data = whole
+        self.counters["addressed"] += 1
+        actions.append(Addressed(source, data))
+
+    def _refusal(self, view: wire.PacketView, now: float, courier: bool) -> DropReason | None:
         """Why a parsed packet is not relayed before the seen-cache is asked, if it is not."""
         if view.type == wire.REQUEST_SYNC or view.is_rsr:
             return DropReason.LOCAL_ONLY
@@ -216,7 +257,7 @@ class BitchatRouter:
             return DropReason.STALE
         if view.sender == self.own_id:
             return DropReason.FOR_US
-        if view.recipient == self.own_id and view.type not in COURIER_TYPES:
+        if view.recipient == self.own_id and not courier:
             return DropReason.FOR_US
         return None
 
