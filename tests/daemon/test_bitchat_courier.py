@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pigeon.bitchat import packet as wire
+from pigeon.bitchat.assembly import FragmentAssembler
 from pigeon.bitchat.chat import PublicChat, verify
 from pigeon.bitchat.courier import CourierConfig
 from pigeon.bitchat.courier_agent import COURIER_ACK_CAPABILITY, read_payload
@@ -28,6 +29,7 @@ from pigeon.bitchat.events import (
     SendFrame,
     Tick,
 )
+from pigeon.bitchat.fragment import read_fragment_header
 from pigeon.bitchat.identity import BitchatIdentity
 from pigeon.bitchat.router import COURIER_TYPES, BitchatRouter
 from pigeon.daemon.bitchat_courier import CourierService
@@ -70,7 +72,7 @@ class Node:
         sent: list[SendFrame] = []
         while pending:
             action = pending.pop(0)
-            if isinstance(action, SendFrame) and action.frame[1] in COURIER_TYPES:
+            if isinstance(action, SendFrame) and _from_courier(action.frame):
                 sent.append(action)
             elif isinstance(action, Heard) and action.link is not None:
                 self.chat.receive(action.packet)
@@ -79,6 +81,14 @@ class Node:
             elif isinstance(action, Addressed):
                 pending += self.courier.on_addressed(action.link, action.packet, now)
         return sent
+
+
+def _from_courier(frame: bytes) -> bool:
+    """A courier packet, or a fragment of one the node made (not one it relays)."""
+    view = wire.parse(frame)
+    return view.type in COURIER_TYPES or (
+        view.type == wire.FRAGMENT and view.sender == NODE.peer_id
+    )
 
 
 def announce(who: BitchatIdentity, now: float, caps: int = COURIER_ACK_CAPABILITY) -> bytes:
@@ -237,7 +247,7 @@ def test_spray_copies_the_link_does_not_take_keep_their_budget(tmp_path: Path) -
         body = bytes((n,)) * 100
         envelope = CourierEnvelope(tag, int((T0 + HOUR) * 1000), body, copies=4)
         node.receive("a", deposit(alice, encode_envelope(envelope), T0 + n), T0 + n)
-    node.router.handle(LinkUp("c", 100), T0 + 5)  # a link too small for any copy
+    node.router.handle(LinkUp("c", 40), T0 + 5)  # a link too small even for a fragment
     assert node.receive("c", announce(carol, T0 + 5), T0 + 5) == []
     assert [h.envelope.copies for h in node.courier.policy.held()] == [4, 4, 4]
     assert node.courier.agent.counters["spray_unsent"] == 3
@@ -308,5 +318,37 @@ def test_fragments_of_other_types_or_incomplete_ones_are_not_assembled(tmp_path:
     assert len(node.router.assembler) == 1
     node.router.handle(Tick(), T0 + 31)  # bitchat's 30 s: the rest never comes
     assert len(node.router.assembler) == 0
+    assert len(node.courier.policy) == 0
+    node.spool.close()
+
+
+def test_a_hand_over_too_big_for_the_link_goes_in_fragments(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "data")
+    alice, bob = phone(7), phone(8)
+    node = open_node(data)
+    arrive(node, alice, "a", T0)
+    tag = recipient_tag(bob.noise_public, epoch_day(T0))
+    sealed = random.Random(6).randbytes(1500)
+    payload = encode_envelope(CourierEnvelope(tag, int((T0 + HOUR) * 1000), sealed))
+    for part in fragments(deposit(alice, payload, T0), alice.peer_id, T0):
+        node.receive("a", part, T0)
+    sent = arrive(node, bob, "b", T0 + 60)
+    assert {s.link for s in sent} == {"b"}
+    assert all(len(s.frame) <= 512 for s in sent)
+    assembler = FragmentAssembler()  # what bob's phone does with them
+    whole = None
+    for s in sent:
+        view = wire.parse(s.frame)
+        assert (view.type, view.recipient, view.sender) == (
+            wire.FRAGMENT,
+            bob.peer_id,
+            NODE.peer_id,
+        )
+        chunk = wire.payload_of(s.frame, view)
+        whole = assembler.add(view.sender, read_fragment_header(chunk), chunk[13:], T0) or whole
+    assert whole is not None
+    view = wire.parse(whole)
+    verify(whole, view, NODE.signing_public)
+    assert decode_envelope(read_payload(whole, view)).ciphertext == sealed
     assert len(node.courier.policy) == 0
     node.spool.close()

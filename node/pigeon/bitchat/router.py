@@ -148,6 +148,11 @@ class BitchatRouter:
         """The links up now, in the order they came up."""
         return list(self._links)
 
+    def frame_limit(self, link: str) -> int | None:
+        """The largest frame `link` takes, or None when it is not up."""
+        known = self._links.get(link)
+        return known.frame_limit if known is not None else None
+
     def peer_on(self, link: str) -> bytes | None:
         """The bitchat id whose direct announce came in on `link`, if any."""
         known = self._links.get(link)

@@ -9,13 +9,16 @@ envelope is forgotten only once the router put the packet on the recipient's lin
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 
+from pigeon.bitchat import packet as wire
 from pigeon.bitchat.chat import PublicChat
 from pigeon.bitchat.courier import CourierConfig, CourierOp, CourierPolicy, Forget, HeldEnvelope
 from pigeon.bitchat.courier_agent import CourierAgent, Outcome
 from pigeon.bitchat.courier_wire import CourierEnvelope
 from pigeon.bitchat.events import Action, SendFrame
+from pigeon.bitchat.fragment import split
 from pigeon.bitchat.identity import BitchatIdentity
 from pigeon.bitchat.router import BitchatRouter
 from pigeon.store.courier_db import CourierShelf, HeldRow
@@ -33,8 +36,10 @@ class CourierService:
         chat: PublicChat,
         shelf: CourierShelf,
         config: CourierConfig | None = None,
+        random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self._router = router
+        self._random_bytes = random_bytes  # fragment ids
         self._shelf = shelf
         held = [_held(row) for row in shelf.load()]
         policy = CourierPolicy(config, held)
@@ -65,9 +70,7 @@ class CourierService:
         actions: list[Action] = []
         delivered: list[CourierOp] = []
         for out in outcome.sends:
-            sent = self._router.originate(out.packet, now, out.link)
-            actions += sent
-            went = any(type(a) is SendFrame and a.link == out.link for a in sent)
+            went = self._send(out.link, out.packet, now, actions)
             if out.delivers is not None:
                 if went:
                     delivered += self.policy.delivered(out.delivers)
@@ -80,6 +83,27 @@ class CourierService:
                 self.agent.counters["spray_unsent"] += 1
         self._persist(delivered)
         return actions
+
+    def _send(self, link: str, packet: bytes, now: float, actions: list[Action]) -> bool:
+        """Originate `packet` on `link`, in fragments if it is larger than the link takes;
+        True when every frame was queued."""
+        limit = self._router.frame_limit(link)
+        if limit is None:
+            return False  # the link went down
+        frames = [packet]
+        if len(packet) > limit:
+            view = wire.parse(packet)
+            assert view.recipient is not None  # the courier sends directed packets only
+            try:
+                frames = split(packet, view.recipient, limit, self._random_bytes(8))
+            except ValueError:
+                return False  # a link too small even for one fragment
+        went = True
+        for frame in frames:
+            sent = self._router.originate(frame, now, link)
+            actions += sent
+            went = went and any(type(a) is SendFrame and a.link == link for a in sent)
+        return went
 
     def _persist(self, ops: Iterable[CourierOp]) -> None:
         keep: list[HeldRow] = []
