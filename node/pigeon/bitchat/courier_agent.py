@@ -98,6 +98,11 @@ class CourierAgent:
         announce = self._chat.announced(view.sender)
         if announce is None or view.ttl != 7 or self._peer_on(link) != view.sender:
             return outcome  # relayed, or not verified: bitchat hands over only on a direct link
+        try:
+            verify(data, view, announce.signing_key)  # this very announce, not an earlier one
+        except RemoteError:
+            self.counters["refused_announce"] += 1
+            return outcome
         stamp = int(now * 1000)
         for held in self.policy.for_recipient(announce.noise_key, now):
             packet = self.identity.directed(
