@@ -92,6 +92,9 @@ class BitchatSection:
     enabled: bool = True  # relay bitchat's mesh on its own GATT service (UUIDs fixed: bitchat's)
     nickname: str = ""  # the node's bitchat nickname; empty: its node name
     announce_interval_s: int = 30
+    courier: bool = True  # carry bitchat courier envelopes for absent phones (spool-held, 24 h)
+    courier_max_held: int = 10_000
+    courier_per_depositor: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,8 @@ _INT_RANGES: Final[dict[str, tuple[int, int]]] = {
     "relays.carry_per_hour": (1, 100_000),
     "appmesh.bridge_per_hour": (1, 100_000),
     "bitchat.announce_interval_s": (5, 3600),
+    "bitchat.courier_max_held": (1, 1_000_000),
+    "bitchat.courier_per_depositor": (1, 1_000_000),
 }
 
 

@@ -8,6 +8,7 @@ import pytest
 from pigeon.bitchat import packet as wire
 from pigeon.bitchat.events import (
     Action,
+    Addressed,
     Drop,
     DropReason,
     FrameReceived,
@@ -174,8 +175,25 @@ def test_a_frame_larger_than_a_links_limit_is_not_sent_there() -> None:
 def test_heard_carries_public_messages_and_announces_and_links_go_down() -> None:
     router = _router(2)
     message = packet(payload=b"public")
-    assert Heard(message) in router.handle(FrameReceived("l0", message), NOW_S)
+    assert Heard(message, "l0") in router.handle(FrameReceived("l0", message), NOW_S)
     router.handle(LinkDown("l1"), NOW_S)
     router.handle(Tick(), NOW_S + 1000)
     assert router.links() == ["l0"]
     assert len(router.seen) == 0
+
+
+@pytest.mark.parametrize(
+    "kind", [wire.COURIER_ENVELOPE, wire.COURIER_SPRAY_ACK, wire.COURIER_SPRAY_DECLINE]
+)
+def test_courier_packets_addressed_to_us_go_to_the_courier_once(kind: int) -> None:
+    router = _router(2)
+    data = packet(type_=kind, recipient=OWN)
+    actions = router.handle(FrameReceived("l0", data), NOW_S)
+    assert actions == [Addressed("l0", data)]
+    assert _drops(router.handle(FrameReceived("l1", data), NOW_S)) == [DropReason.DUPLICATE]
+
+
+def test_other_packets_addressed_to_us_are_still_dropped() -> None:
+    router = _router(2)
+    actions = router.handle(FrameReceived("l0", packet(type_=wire.MESSAGE, recipient=OWN)), NOW_S)
+    assert _drops(actions) == [DropReason.FOR_US]

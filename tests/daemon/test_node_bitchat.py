@@ -7,12 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from pigeon.bitchat import packet as wire
+from pigeon.bitchat.courier_agent import COURIER_ACK_CAPABILITY, read_payload
+from pigeon.bitchat.courier_wire import (
+    CourierEnvelope,
+    decode_envelope,
+    encode_envelope,
+    epoch_day,
+    recipient_tag,
+)
 from pigeon.bitchat.identity import peer_id_for
 from pigeon.config import (
     BitchatSection,
@@ -130,3 +139,69 @@ async def test_with_bitchat_off_no_phone_links(tmp_path: Path) -> None:
 def test_without_a_ble_transport_for_bitchats_service_the_seam_says_so() -> None:
     with pytest.raises(hardware.HardwareUnavailable, match="bitchat's service"):
         hardware.ble_bitchat_transport_factory(RadioSection())
+
+
+def _sealed_for(recipient: BitchatPhone, now: float) -> bytes:
+    """An envelope for `recipient` whose bytes stand in for a Noise X seal (opaque to couriers)."""
+    tag = recipient_tag(recipient.identity.noise_public, epoch_day(now))
+    return encode_envelope(CourierEnvelope(tag, int((now + 3600) * 1000), b"\x8c\x17" * 90))
+
+
+def _courier_packets(phone: BitchatPhone, kind: int) -> list[bytes]:
+    return [p for p in phone.received if wire.parse(p).type == kind]
+
+
+async def test_the_node_carries_a_deposit_across_a_restart_to_its_recipient(
+    tmp_path: Path,
+) -> None:
+    medium = SimMedium(RadioParams(range_m=50.0), random.Random(5))
+    node = _node(tmp_path / "node", medium, BitchatSection())
+    anna = BitchatPhone("anna", random.Random(1), capabilities=COURIER_ACK_CAPABILITY)
+    ben = BitchatPhone("ben", random.Random(2))
+    envelope = _sealed_for(ben, time.time())
+
+    async def deposit() -> None:
+        assert node.bitchat_driver is not None
+        node_id = node.bitchat_driver.identity.peer_id
+        await wait_until(lambda: anna.chat.nickname_of(node_id) is not None, 10.0)
+        await anna.announce()  # the node learns anna's keys before her deposit
+        await wait_until(lambda: node.board.status().bitchat.peers == 1, 10.0)
+        await anna.deposit(node_id, envelope)
+        await wait_until(lambda: _courier_packets(anna, wire.COURIER_SPRAY_ACK) != [], 10.0)
+        courier = node.board.status().bitchat.courier
+        assert courier is not None
+        assert (courier.held, courier.accepted) == (1, 1)
+        assert "pigeon_node_bitchat_courier_held 1\n" in render_metrics(node.board.status())
+
+    await _run(node, medium, [anna], deposit)  # anna leaves; the node stops
+    medium = SimMedium(RadioParams(range_m=50.0), random.Random(6))
+    node = _node(tmp_path / "node", medium, BitchatSection())
+
+    async def hand_over() -> None:
+        await wait_until(lambda: _courier_packets(ben, wire.COURIER_ENVELOPE) != [], 10.0)
+        [packet] = _courier_packets(ben, wire.COURIER_ENVELOPE)
+        view = wire.parse(packet)
+        assert view.recipient == ben.identity.peer_id
+        assert encode_envelope(decode_envelope(read_payload(packet, view))) == envelope
+        await wait_until(lambda: node.board.status().bitchat.courier.held == 0, 10.0)  # type: ignore[union-attr]
+
+    await _run(node, medium, [ben], hand_over)
+
+
+async def test_with_the_courier_off_deposits_are_not_taken(tmp_path: Path) -> None:
+    medium = SimMedium(RadioParams(range_m=50.0), random.Random(5))
+    node = _node(tmp_path / "node", medium, BitchatSection(courier=False))
+    anna = BitchatPhone("anna", random.Random(1), capabilities=COURIER_ACK_CAPABILITY)
+    ben = BitchatPhone("ben", random.Random(2))
+
+    async def body() -> None:
+        assert node.bitchat_driver is not None
+        assert node.board.status().bitchat.courier is None
+        node_id = node.bitchat_driver.identity.peer_id
+        await wait_until(lambda: node.board.status().bitchat.peers == 1, 10.0)
+        await anna.deposit(node_id, _sealed_for(ben, time.time()))
+        await asyncio.sleep(0.5)
+        assert _courier_packets(anna, wire.COURIER_SPRAY_ACK) == []
+        assert "pigeon_node_bitchat_courier_enabled 0\n" in render_metrics(node.board.status())
+
+    await _run(node, medium, [anna], body)

@@ -37,6 +37,10 @@ SPOOL_ROWS = {
         "INSERT INTO seen_cache (slot, blob, saved_at) VALUES (1, x'5eed', 12.0)",
     ],
     3: ["INSERT INTO node_secrets VALUES ('bitchat', x'b1c4', 13.0)"],
+    4: [
+        "INSERT INTO courier_held VALUES (x'1d', x'7a', 99000, x'c1', 4, NULL, x'de', 14.0,"
+        " 99.0, x'')"
+    ],
 }
 VAULT_ROWS = {
     1: [
@@ -105,6 +109,10 @@ def test_spool_migrates_from_version(tmp_path: Path, version: int) -> None:
         assert spool.seen_cache() == b"\x5e\xed"
     if version >= 3:
         assert spool.node_secret("bitchat") == b"\xb1\xc4"
+    if version >= 4:
+        [held] = spool.courier_shelf().load()
+        assert (held.identity, held.copies, held.sprayed_to) == (b"\x1d", 4, frozenset())
+    assert spool.courier_shelf().stats().held == (1 if version >= 4 else 0)
     spool.put_node_secret("other", b"\x01", 14.0)
     assert spool.node_secret("other") == b"\x01"
     assert spool.integrity_check() == ["ok"]

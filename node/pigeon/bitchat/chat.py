@@ -112,6 +112,10 @@ class PublicChat:
         known = self._peers.get(peer)
         return known.nickname if known is not None else None
 
+    def announced(self, peer: bytes) -> Announce | None:
+        """What `peer` last announced (signature and id checked), if we know it."""
+        return self._peers.get(peer)
+
     def receive(self, data: bytes) -> PublicMessage | None:
         """Take one announce or public message; a message by a known peer is returned.
         Raises a RemoteError (bad bytes, signature or identity) for the caller to count."""

@@ -36,5 +36,9 @@ class IdentityMismatch(RemoteError):
     """An announce's sender id is not the first 8 bytes of SHA-256 of its Noise static key."""
 
 
+class MalformedEnvelope(RemoteError):
+    """A courier envelope's TLVs or a spray receipt are cut short, of a wrong length or missing."""
+
+
 class LocalError(BitchatError, ValueError):
     """We asked for something bitchat cannot carry (our fault): a nickname or text too long."""

@@ -75,9 +75,19 @@ class Drop:
 
 @dataclass(frozen=True, slots=True)
 class Heard:
-    """A new, fresh announce or public message (bytes as received) for the node's own use."""
+    """A new, fresh announce or public message (bytes as received) for the node's own use;
+    `link` is where it came from."""
 
+    packet: bytes
+    link: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Addressed:
+    """A new, fresh courier packet (0x04, 0x2A, 0x2B) addressed to this node, from `link`."""
+
+    link: str
     packet: bytes
 
 
-Action = SendFrame | Drop | Heard
+Action = SendFrame | Drop | Heard | Addressed

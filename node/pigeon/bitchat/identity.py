@@ -113,6 +113,11 @@ class BitchatIdentity:
             raise LocalError("a public message must be 1 to 400 bytes of UTF-8")
         return self._signed(_maybe_compressed(wire.MESSAGE, timestamp_ms, self.peer_id, body))
 
+    def directed(self, kind: int, recipient: bytes, payload: bytes, timestamp_ms: int) -> bytes:
+        """A signed, padded v1 packet of `kind` for `recipient` (TTL 7): courier envelopes and
+        spray receipts, compressed as bitchat's encoder would so phones check what we signed."""
+        return self._signed(_maybe_compressed(kind, timestamp_ms, self.peer_id, payload, recipient))
+
     def _signed(self, out: wire.OutPacket) -> bytes:
         unsigned = wire.encode(out, padded=False)
         view = wire.parse(unsigned)
@@ -131,12 +136,16 @@ def should_compress(payload: bytes) -> bool:
     return len(set(payload)) / min(len(payload), 256) < 0.9
 
 
-def _maybe_compressed(kind: int, timestamp_ms: int, sender: bytes, body: bytes) -> wire.OutPacket:
+def _maybe_compressed(
+    kind: int, timestamp_ms: int, sender: bytes, body: bytes, recipient: bytes | None = None
+) -> wire.OutPacket:
     """Compress as bitchat's encoder would (raw DEFLATE, zlib level 5) so that a phone, which
     re-encodes a packet to check its signature, signs-checks the same bytes we signed."""
     if should_compress(body):
         compressor = zlib.compressobj(5, zlib.DEFLATED, -15)
         packed = compressor.compress(body) + compressor.flush()
         if len(packed) < len(body):
-            return wire.OutPacket(kind, 7, timestamp_ms, sender, packed, compressed_from=len(body))
-    return wire.OutPacket(kind, 7, timestamp_ms, sender, body)
+            return wire.OutPacket(
+                kind, 7, timestamp_ms, sender, packed, recipient, compressed_from=len(body)
+            )
+    return wire.OutPacket(kind, 7, timestamp_ms, sender, body, recipient)

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from typing import Final
 
 from pigeon.bitchat import packet as wire
+from pigeon.bitchat.assembly import FragmentAssembler
 from pigeon.bitchat.errors import PacketTooLarge, RemoteError
 from pigeon.bitchat.events import (
     Action,
+    Addressed,
     Drop,
     DropReason,
     Event,
@@ -31,7 +33,8 @@ from pigeon.bitchat.events import (
     LinkUp,
     SendFrame,
 )
-from pigeon.bitchat.fragment import read_fragment_header
+from pigeon.bitchat.fragment import HEADER_SIZE as FRAGMENT_HEADER_SIZE
+from pigeon.bitchat.fragment import FragmentHeader, read_fragment_header
 from pigeon.bitchat.ratelimit import TokenBucket
 from pigeon.bitchat.seen import SEEN_MAX_ENTRIES, SEEN_TTL_S, SeenCache
 
@@ -45,6 +48,10 @@ _DIRECTED_TYPES: Final = frozenset(
 )
 _NO_SUBSET_TYPES: Final = frozenset({wire.FRAGMENT, wire.ANNOUNCE})
 _HEARD_TYPES: Final = frozenset({wire.ANNOUNCE, wire.MESSAGE})
+# Addressed to this node, these go to its courier (`Addressed`) instead of being dropped.
+COURIER_TYPES: Final = frozenset(
+    {wire.COURIER_ENVELOPE, wire.COURIER_SPRAY_ACK, wire.COURIER_SPRAY_DECLINE}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +98,9 @@ def _subset(names: list[str], key: bytes) -> list[str]:
     return (names[start:] + names[:start])[:size]
 
 
+ASSEMBLED_MAX_BYTES: Final = 20 * 1024
+
+
 class BitchatRouter:
     """One node's relay state for bitchat's mesh; feed it events, carry out its actions."""
 
@@ -106,6 +116,7 @@ class BitchatRouter:
         self.seen = SeenCache(self.config.seen_ttl_s, self.config.seen_max_entries)
         self._links: dict[str, _Link] = {}
         self._peer_links: dict[bytes, str] = {}  # bitchat id -> the link it is directly on
+        self.assembler = FragmentAssembler()  # courier packets addressed to us, fragmented
         self.counters: Counter[str] = Counter()
 
     def handle(self, event: Event, now: float) -> list[Action]:
@@ -119,6 +130,7 @@ class BitchatRouter:
             self._forget(event.link)
         else:
             self.seen.expire(now)
+            self.assembler.expire(now)
         return actions
 
     def originate(self, data: bytes, now: float, link: str | None = None) -> list[Action]:
@@ -135,6 +147,16 @@ class BitchatRouter:
     def links(self) -> list[str]:
         """The links up now, in the order they came up."""
         return list(self._links)
+
+    def frame_limit(self, link: str) -> int | None:
+        """The largest frame `link` takes, or None when it is not up."""
+        known = self._links.get(link)
+        return known.frame_limit if known is not None else None
+
+    def peer_on(self, link: str) -> bytes | None:
+        """The bitchat id whose direct announce came in on `link`, if any."""
+        known = self._links.get(link)
+        return known.peer if known is not None else None
 
     def peers(self) -> int:
         """Links whose bitchat peer has announced itself directly."""
@@ -170,17 +192,21 @@ class BitchatRouter:
         if not link.inbound.take(now):
             self._drop(DropReason.RATE, source, actions)  # unseen: a later copy may pass
             return
+        header: FragmentHeader | None = None
         try:
             view = wire.parse(data, self.config.max_packet_bytes)
             if view.type == wire.FRAGMENT:
-                read_fragment_header(data[view.payload_start : view.payload_end])
+                header = read_fragment_header(data[view.payload_start : view.payload_end])
         except PacketTooLarge:
             self._drop(DropReason.TOO_BIG, source, actions)
             return
         except RemoteError:
             self._drop(DropReason.MALFORMED, source, actions)
             return
-        reason = self._refusal(view, now)
+        courier = view.type in COURIER_TYPES or (
+            header is not None and header.original_type in COURIER_TYPES
+        )
+        reason = self._refusal(view, now, courier)
         if reason is not None:
             self._drop(reason, source, actions)
             return
@@ -190,17 +216,53 @@ class BitchatRouter:
             return
         if view.type == wire.ANNOUNCE and view.ttl == DEFAULT_TTL:
             self._learn_peer(source, link, view.sender)
+        if view.recipient == self.own_id:
+            self._addressed(source, data, view, header, now, actions)
+            return
         if view.type in _HEARD_TYPES and view.is_broadcast:
-            actions.append(Heard(data))
+            actions.append(Heard(data, source))
         self._relay(source, data, view, key, now, actions)
 
-    def _refusal(self, view: wire.PacketView, now: float) -> DropReason | None:
+    def _addressed(
+        self,
+        source: str,
+        data: bytes,
+        view: wire.PacketView,
+        header: FragmentHeader | None,
+        now: float,
+        actions: list[Action],
+    ) -> None:
+        """A courier packet, or a fragment of one, addressed to us: to the courier, whole."""
+        if header is not None:
+            chunk = data[view.payload_start + FRAGMENT_HEADER_SIZE : view.payload_end]
+            whole = self.assembler.add(view.sender, header, chunk, now)
+            if whole is None:
+                return
+            try:
+                inner = wire.parse(whole, ASSEMBLED_MAX_BYTES)
+            except RemoteError:
+                self._drop(DropReason.MALFORMED, source, actions)
+                return
+            if (inner.type, inner.sender, inner.recipient) != (
+                header.original_type,
+                view.sender,
+                self.own_id,
+            ):
+                self._drop(DropReason.MALFORMED, source, actions)
+                return
+            data = whole
+        self.counters["addressed"] += 1
+        actions.append(Addressed(source, data))
+
+    def _refusal(self, view: wire.PacketView, now: float, courier: bool) -> DropReason | None:
         """Why a parsed packet is not relayed before the seen-cache is asked, if it is not."""
         if view.type == wire.REQUEST_SYNC or view.is_rsr:
             return DropReason.LOCAL_ONLY
         if abs(view.timestamp_ms - now * 1000.0) > FRESHNESS_MS:
             return DropReason.STALE
-        if view.sender == self.own_id or view.recipient == self.own_id:
+        if view.sender == self.own_id:
+            return DropReason.FOR_US
+        if view.recipient == self.own_id and not courier:
             return DropReason.FOR_US
         return None
 

@@ -20,10 +20,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Final
 
+from pigeon.bitchat import packet as wire
 from pigeon.bitchat.chat import PublicChat, PublicMessage
 from pigeon.bitchat.errors import RemoteError
 from pigeon.bitchat.events import (
     Action,
+    Addressed,
     Event,
     FrameReceived,
     Heard,
@@ -34,11 +36,13 @@ from pigeon.bitchat.events import (
 )
 from pigeon.bitchat.identity import BitchatIdentity
 from pigeon.bitchat.router import BitchatRouter
+from pigeon.daemon.bitchat_courier import CourierService
 from pigeon.transport.base import Broken, Busy, Closed, PeerId, Transport
 
 _LOGGER = logging.getLogger(__name__)
 
 TICK_S: Final = 1.0
+COURIER_EXPIRY_S: Final = 60.0  # how often held envelopes past their time are forgotten
 BUSY_RETRY_S: Final = 0.05
 BUSY_RETRIES: Final = 20
 MAX_QUEUED_FRAMES: Final = 256  # 40 packets/s out of a link at most: several seconds' worth
@@ -72,6 +76,8 @@ class BitchatDriver:
         self._queues: dict[str, asyncio.Queue[bytes]] = {}
         self._senders: dict[str, asyncio.Task[None]] = {}
         self._last_announce = float("-inf")
+        self._last_expiry = float("-inf")
+        self.courier: CourierService | None = None  # set by the daemon when `[bitchat] courier`
         self.heard: list[PublicMessage] = []  # this run's public messages, newest last (capped)
         self.counters: Counter[str] = Counter()
 
@@ -113,7 +119,8 @@ class BitchatDriver:
         now = self._clock()
         if link is None:
             self._last_announce = now
-        packet = self.identity.announce(self.nickname, int(now * 1000))
+        caps = self.courier.agent.capabilities() if self.courier is not None else 0
+        packet = self.identity.announce(self.nickname, int(now * 1000), caps)
         self._carry_out(self.router.originate(packet, now, link))
         self.counters["announced"] += 1
 
@@ -140,6 +147,24 @@ class BitchatDriver:
                     self._enqueue(action.link, action.frame)
             elif type(action) is Heard:
                 self._hear(action.packet)
+                self._courier_hears(action)
+            elif type(action) is Addressed and self.courier is not None:
+                self._carry_out(
+                    self.courier.on_addressed(action.link, action.packet, self._clock())
+                )
+
+    def _expire_courier(self) -> None:
+        now = self._clock()
+        if self.courier is not None and now - self._last_expiry >= COURIER_EXPIRY_S:
+            self._last_expiry = now
+            self.courier.expire(now)
+
+    def _courier_hears(self, heard: Heard) -> None:
+        """After the chat checked an announce, the courier may hand over or spray on its link."""
+        courier = self.courier
+        if courier is None or heard.link is None or heard.packet[1:2] != bytes((wire.ANNOUNCE,)):
+            return
+        self._carry_out(courier.on_announce(heard.link, heard.packet, self._clock()))
 
     def _hear(self, packet: bytes) -> None:
         try:
@@ -181,6 +206,12 @@ class BitchatDriver:
             await transport.start(self)
             while True:
                 self.feed(Tick())
+                if (
+                    self.courier is not None
+                    and self._clock() - self._last_expiry >= COURIER_EXPIRY_S
+                ):
+                    self._last_expiry = self._clock()
+                    self.courier.expire(self._last_expiry)
                 if self._clock() - self._last_announce >= self.announce_interval_s:
                     self.announce()
                 await asyncio.sleep(self.tick_s)

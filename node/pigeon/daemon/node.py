@@ -25,11 +25,13 @@ from typing import Final, TypeVar
 
 from pigeon.appmesh.router import AppRouter
 from pigeon.bitchat.chat import PublicMessage
+from pigeon.bitchat.courier import CourierConfig
 from pigeon.bitchat.router import BitchatRouter
 from pigeon.config import NodeConfig
 from pigeon.daemon import hardware
 from pigeon.daemon.app_uplink import AppUplink, AppUplinkPolicy
 from pigeon.daemon.appmesh_driver import AppMeshDriver
+from pigeon.daemon.bitchat_courier import CourierService
 from pigeon.daemon.bitchat_driver import BitchatDriver
 from pigeon.daemon.bitchat_identity import (
     PAGE_SECRET_NAME,
@@ -292,6 +294,14 @@ class Node:
             bitchat_nickname(section.nickname, self.name),
             announce_interval_s=section.announce_interval_s,
         )
+        if section.courier:
+            self.bitchat_driver.courier = CourierService(
+                identity,
+                router,
+                self.bitchat_driver.chat,
+                self._spool.courier_shelf(),
+                CourierConfig(section.courier_max_held, section.courier_per_depositor),
+            )
         self.board.bitchat_driver = self.bitchat_driver
 
     def _build_neighbourhood(self) -> None:

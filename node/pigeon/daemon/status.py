@@ -25,6 +25,7 @@ from pigeon.ui.oled import AppMeshLine, Message, Pairing, Uplink, ViewState
 from pigeon.ui.web.ports import (
     AppMeshStatus,
     BitchatStatus,
+    CourierStatus,
     LinkState,
     Neighbour,
     NodeStatus,
@@ -111,6 +112,23 @@ class NodeStatusBoard:
             relayed=counters["relayed"],
             dropped=dropped,
             public_heard=driver.counters["public_heard"],
+            courier=self.courier(),
+        )
+
+    def courier(self) -> CourierStatus | None:
+        """The bitchat courier's envelopes and counters; None when it is off."""
+        courier = self.bitchat_driver.courier if self.bitchat_driver is not None else None
+        if courier is None:
+            return None
+        counters = courier.agent.counters
+        return CourierStatus(
+            held=len(courier.policy),
+            held_bytes=courier.policy.held_bytes(),
+            accepted=counters["accepted"],
+            refused=sum(n for name, n in counters.items() if name.startswith("refused_")),
+            handed_over=counters["handed_over"],
+            expired=counters["expired"],
+            sprayed=counters["sprayed"],
         )
 
     def appmesh(self) -> AppMeshStatus:
@@ -183,7 +201,12 @@ class NodeStatusBoard:
             twelve_hour=self.twelve_hour,
             app_mesh=self.app_mesh_line(),
             bitchat_peers=self.bitchat().peers if self.bitchat_driver is not None else None,
+            bitchat_held=self._courier_held(),
         )
+
+    def _courier_held(self) -> int | None:
+        courier = self.courier()
+        return courier.held if courier is not None else None
 
     def summary(self) -> str:
         """One line for systemd's STATUS: neighbours, spool, carried deposits, uplink, vault, and
@@ -202,6 +225,8 @@ class NodeStatusBoard:
         chat = self.bitchat()
         if chat.enabled:
             line += f", {chat.peers} bitchat phones, {chat.relayed} bitchat packets relayed"
+            if chat.courier is not None:
+                line += f", {chat.courier.held} bitchat envelopes held"
         return line + (f", missing: {', '.join(self.missing)}" if self.missing else "")
 
 

@@ -4,8 +4,9 @@ Written from the facts in docs/protocol.md ("bitchat"), not from bitchat's code:
 itself (signed, TTL 7) when a link comes up, sends signed public messages (v1, TTL 7, padded)
 as one packet per GATT write to every link, and hears packets as a phone does: it drops what
 it cannot parse, what is more than 120 s off its clock and what it has seen, learns announces
-and keeps the public messages signed by announced peers. If `relays`, it relays as a phone
-(TTL > 1, TTL - 1, the received bytes otherwise).
+and keeps the public messages signed by announced peers. It can deposit a courier envelope
+with a courier (a signed 0x04 packet addressed to it); what comes back is in `received`. If
+`relays`, it relays as a phone (TTL > 1, TTL - 1, the received bytes otherwise).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class BitchatPhone:
     nickname: str
     rng: random.Random
     relays: bool = False
+    capabilities: int = 0  # announced capability bits (bit 12: it takes courier receipts)
     clock: Callable[[], float] = time.time
     identity: BitchatIdentity = field(init=False)
     heard: list[PublicMessage] = field(default_factory=list)
@@ -73,7 +75,15 @@ class BitchatPhone:
 
     async def announce(self) -> None:
         """Announce this phone to every link."""
-        await self._originate(self.identity.announce(self.nickname, self._now_ms()))
+        stamp = self._now_ms()
+        await self._originate(self.identity.announce(self.nickname, stamp, self.capabilities))
+
+    async def deposit(self, courier: bytes, envelope: bytes) -> bytes:
+        """Hand an encoded courier envelope to the courier with bitchat id `courier` (a signed,
+        directed 0x04 packet on every link); return the packet's bytes."""
+        data = self.identity.directed(wire.COURIER_ENVELOPE, courier, envelope, self._now_ms())
+        await self._originate(data)
+        return data
 
     async def say(self, text: str) -> bytes:
         """Post `text` to the public chat; return the packet's bytes."""

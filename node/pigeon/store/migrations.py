@@ -80,7 +80,26 @@ _SPOOL_V3: Final = Migration(
     ),
 )
 
-SPOOL_SCHEMA: Final = Schema("spool", 0x50474E53, (_SPOOL_V1, _SPOOL_V2, _SPOOL_V3))
+_SPOOL_V4: Final = Migration(
+    4,
+    "bitchat courier envelopes the node carries for absent phones (opaque Noise seals)",
+    (
+        """CREATE TABLE courier_held (
+            identity BLOB PRIMARY KEY,
+            recipient_tag BLOB NOT NULL,
+            expiry_ms INTEGER NOT NULL,
+            ciphertext BLOB NOT NULL,
+            copies INTEGER NOT NULL,
+            prekey_id INTEGER,
+            depositor BLOB NOT NULL,
+            stored_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            sprayed_to BLOB NOT NULL
+        ) STRICT""",
+    ),
+)
+
+SPOOL_SCHEMA: Final = Schema("spool", 0x50474E53, (_SPOOL_V1, _SPOOL_V2, _SPOOL_V3, _SPOOL_V4))
 
 _VAULT_V1: Final = Migration(
     1,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from pigeon.store.courier_db import CourierShelf
 from pigeon.store.db import Database, Row, limit_clause
 from pigeon.store.errors import CorruptStore, WrongKey
 from pigeon.store.keys import DatabaseKey
@@ -234,6 +235,10 @@ class Spool:
                 " updated_at = excluded.updated_at",
                 (name, value, at),
             )
+
+    def courier_shelf(self) -> CourierShelf:
+        """The bitchat courier's envelopes, in this spool's database."""
+        return CourierShelf(self._db)
 
     def integrity_check(self) -> list[str]:
         """SQLite's integrity_check rows: ["ok"] when the database is sound."""

@@ -13,7 +13,7 @@ import pytest
 import segno
 from PIL import Image
 
-from pigeon.ui.web.ports import AppMeshStatus, BitchatStatus
+from pigeon.ui.web.ports import AppMeshStatus, BitchatStatus, CourierStatus
 from pigeon.ui.web.security import COOKIE_NAME
 from tests.messenger.helpers import PASSPHRASE, Endpoint
 from tests.ui.web.conftest import Browser, Site, pair, shuttle
@@ -455,6 +455,7 @@ async def test_the_node_page_and_metrics_show_bitchat(
         "relayed": 210,
         "dropped": {"stale": 5},
         "public_heard": 17,
+        "courier": None,
     }
     lines = (await (await owner.get("/metrics")).text()).splitlines()
     for line in (
@@ -468,6 +469,43 @@ async def test_the_node_page_and_metrics_show_bitchat(
         assert line in lines, line
     site.status.current = dataclasses.replace(site.status.current, bitchat=BitchatStatus())
     assert "[bitchat] enabled = false" in await (await owner.get("/node/live")).text()
+
+
+async def test_the_node_page_and_metrics_show_the_bitchat_courier(
+    site: Site, aiohttp_client: AiohttpClient
+) -> None:
+    owner = await _owner(site, aiohttp_client)
+    assert 'data-stat="bitchat-courier-held"' not in await (await owner.get("/node")).text()
+    courier = CourierStatus(
+        held=12, held_bytes=3400, accepted=20, refused=2, handed_over=5, expired=3, sprayed=4
+    )
+    bitchat = dataclasses.replace(BITCHAT, courier=courier)
+    site.status.current = dataclasses.replace(site.status.current, bitchat=bitchat)
+    node = await (await owner.get("/node")).text()
+    for text in ('data-stat="bitchat-courier-held">12 ', "5 handed over, 3 expired, 4 sprayed"):
+        assert text in node, text
+    status = await (await owner.get("/api/status")).json()
+    assert status["bitchat"]["courier"] == {
+        "held": 12,
+        "held_bytes": 3400,
+        "accepted": 20,
+        "refused": 2,
+        "handed_over": 5,
+        "expired": 3,
+        "sprayed": 4,
+    }
+    lines = (await (await owner.get("/metrics")).text()).splitlines()
+    for line in (
+        "pigeon_node_bitchat_courier_enabled 1",
+        "pigeon_node_bitchat_courier_held 12",
+        "pigeon_node_bitchat_courier_held_bytes 3400",
+        "pigeon_node_bitchat_courier_accepted_total 20",
+        "pigeon_node_bitchat_courier_refused_total 2",
+        "pigeon_node_bitchat_courier_handed_over_total 5",
+        "pigeon_node_bitchat_courier_expired_total 3",
+        "pigeon_node_bitchat_courier_sprayed_total 4",
+    ):
+        assert line in lines, line
 
 
 async def test_the_neighbourhood_page_without_bitchat_says_it_is_off(

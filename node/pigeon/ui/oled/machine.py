@@ -199,6 +199,7 @@ class UiMachine:
             show_pair_hint=not state.owner_paired,
             app_mesh=state.app_mesh,
             bitchat_peers=state.bitchat_peers,
+            bitchat_held=state.bitchat_held,
         )
 
     def _navigate(self, action: Action) -> tuple[UiRequest, ...]:

@@ -109,10 +109,7 @@ def _status(image: Image.Image, view: StatusView) -> None:
     badge = f"{view.unread}" if view.unread else ""
     _header(image, view.node_name, badge, icons.ENVELOPE if view.unread else None)
     neighbours = _neighbours_label(view.neighbours, view.bitchat_peers)
-    if view.spool_envelopes == 0:
-        spool = "Spool empty"
-    else:
-        spool = f"{view.spool_envelopes} held, {_human_bytes(view.spool_bytes)}"
+    spool = _spool_label(view.spool_envelopes, view.spool_bytes, view.bitchat_held)
     rows = (
         (icons.NEIGHBOURS, neighbours),
         (icons.SPOOL, spool),
@@ -126,6 +123,15 @@ def _status(image: Image.Image, view: StatusView) -> None:
         _text(image, font, 15, y, label, WIDTH - 15)
     hint = "Hold A for 3 s to pair" if view.show_pair_hint else "Press A for messages"
     _centred(image, small_font(), 55, hint)
+
+
+def _spool_label(envelopes: int, size: int, bitchat_held: int | None) -> str:
+    """ "12 held, 4 KB", "Spool empty"; bitchat mail carried is added when there is some."""
+    if not bitchat_held:
+        return f"{envelopes} held, {_human_bytes(size)}" if envelopes else "Spool empty"
+    if envelopes == 0:
+        return f"{bitchat_held} bitchat held"
+    return f"{envelopes} held +{bitchat_held} bitchat"
 
 
 def _neighbours_label(nodes: int, bitchat: int | None) -> str:

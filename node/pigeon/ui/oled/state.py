@@ -92,6 +92,7 @@ class ViewState:
     twelve_hour: bool = False
     app_mesh: AppMeshLine | None = None  # None: the Pigeon app's mesh is switched off
     bitchat_peers: int | None = None  # bitchat phones linked; None: bitchat is switched off
+    bitchat_held: int | None = None  # bitchat courier envelopes held; None: the courier is off
 
 
 @dataclass(frozen=True, slots=True)

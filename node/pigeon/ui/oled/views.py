@@ -25,6 +25,7 @@ class StatusView:
     show_pair_hint: bool
     app_mesh: AppMeshLine | None = None  # None: switched off
     bitchat_peers: int | None = None  # bitchat phones linked; None: bitchat is switched off
+    bitchat_held: int | None = None  # bitchat courier envelopes held; None: the courier is off
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from pigeon.ui.web.errors import BadRequest
 from pigeon.ui.web.keys import PANEL, STATUS
-from pigeon.ui.web.ports import PANEL_BUTTONS, AppMeshStatus, NodeStatus
+from pigeon.ui.web.ports import PANEL_BUTTONS, AppMeshStatus, CourierStatus, NodeStatus
 from pigeon.ui.web.render import render_fragment, render_page
 from pigeon.ui.web.requests import read_json, require_str
 
@@ -54,7 +54,22 @@ def _status_dict(status: NodeStatus) -> dict[str, Any]:
             "relayed": status.bitchat.relayed,
             "dropped": dict(status.bitchat.dropped),
             "public_heard": status.bitchat.public_heard,
+            "courier": _courier(status.bitchat.courier),
         },
+    }
+
+
+def _courier(courier: CourierStatus | None) -> dict[str, Any] | None:
+    if courier is None:
+        return None
+    return {
+        "held": courier.held,
+        "held_bytes": courier.held_bytes,
+        "accepted": courier.accepted,
+        "refused": courier.refused,
+        "handed_over": courier.handed_over,
+        "expired": courier.expired,
+        "sprayed": courier.sprayed,
     }
 
 

@@ -90,4 +90,24 @@ def render_metrics(status: NodeStatus) -> str:
     metric(
         "bitchat_public_heard_total", "counter", "bitchat public messages heard.", chat.public_heard
     )
+    courier = chat.courier
+    metric(
+        "bitchat_courier_enabled", "gauge", "1 when the bitchat courier runs.", courier is not None
+    )
+    if courier is not None:
+        for name, kind, text, value in (
+            ("held", "gauge", "bitchat courier envelopes held.", courier.held),
+            ("held_bytes", "gauge", "Ciphertext bytes of the envelopes held.", courier.held_bytes),
+            ("accepted_total", "counter", "Courier deposits taken.", courier.accepted),
+            ("refused_total", "counter", "Courier deposits declined.", courier.refused),
+            (
+                "handed_over_total",
+                "counter",
+                "Envelopes handed to their recipient.",
+                courier.handed_over,
+            ),
+            ("expired_total", "counter", "Envelopes forgotten at their expiry.", courier.expired),
+            ("sprayed_total", "counter", "Spray copies given to other couriers.", courier.sprayed),
+        ):
+            metric(f"bitchat_courier_{name}", kind, text, value)
     return "\n".join(lines) + "\n"

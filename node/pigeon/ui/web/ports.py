@@ -81,6 +81,20 @@ class BitchatStatus:
     relayed: int = 0  # packets forwarded (received bytes, only the TTL changed)
     dropped: tuple[tuple[str, int], ...] = ()  # (reason, count), reasons with a count only
     public_heard: int = 0  # public chat messages heard from announced peers
+    courier: CourierStatus | None = None  # None: `[bitchat] courier = false`
+
+
+@dataclass(frozen=True, slots=True)
+class CourierStatus:
+    """bitchat mail the node carries for absent phones: held now, counters since start."""
+
+    held: int = 0
+    held_bytes: int = 0  # ciphertext bytes
+    accepted: int = 0
+    refused: int = 0  # deposits declined (full, quotas, expired, bad signature, ...)
+    handed_over: int = 0
+    expired: int = 0
+    sprayed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
