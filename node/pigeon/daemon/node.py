@@ -28,6 +28,7 @@ from pigeon.bitchat.chat import PublicMessage
 from pigeon.bitchat.router import BitchatRouter
 from pigeon.config import NodeConfig
 from pigeon.daemon import hardware
+from pigeon.daemon.app_endpoint import AppEndpoint
 from pigeon.daemon.app_uplink import AppUplink, AppUplinkPolicy
 from pigeon.daemon.appmesh_driver import AppMeshDriver
 from pigeon.daemon.bitchat_driver import BitchatDriver
@@ -230,6 +231,17 @@ class Node:
             on_change=self.oled.refresh,
             on_send=self.bridge.offer,
         )
+        if self.app_driver is not None:
+            app = AppEndpoint(self.messenger, self.app_driver)
+            self.app_endpoint: AppEndpoint | None = app
+
+            def app_pass() -> None:
+                app.refresh()
+                app.pump()
+
+            self.endpoint.on_pass = app_pass
+        else:
+            self.app_endpoint = None
         self.identity_reset = IdentityResetter(
             ResetScope(
                 self.keeper,

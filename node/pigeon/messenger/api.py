@@ -8,6 +8,8 @@ Lock (the node relays while locked; envelopes for the owner wait in the spool, u
     raise WrongPassphrase, VaultLocked, StorageFailed
 Own identity:
     own_card_text() -> "PIGEON:..."; set_profile(name, relays); own_handle()
+    own_app_card_link() -> "pigeon://contact?card=..." (the Pigeon app's card v3, for app users);
+    own_identity_key() -> the Ed25519 key app envelopes name
     mailbox_hints, set_mailbox_hints(enabled)   attach contacts' signed mailbox hints to our
         envelopes, so neighbours with internet deposit them (the config's default until set)
 Contacts (ids are the contact's handle, `XXXX-XXXX-XXXX-XXXX-XXXX`):
@@ -52,6 +54,8 @@ The daemon's side (sans-IO: nothing here sends; it hands over packets to send):
         when the initiator's Hello carried a reply-to hint naming one of our contacts); the
         last 4,096 from memory, older ones from the vault outbox; None while locked
     contact_mailbox_key(id) -> bytes            the contact's Ed25519 mailbox key (relay address)
+    handle_app_envelope(data, now) -> [AppOutgoing]   an app envelope for our key (app mesh or
+        our app mailbox); take_app_outgoing() -> [AppOutgoing]  app envelopes to send
 Message states: queued (stored, waiting for a session or a neighbour), sent (handed to a
 neighbour), relayed (an internet relay acknowledged storing it: the mesh itself gives no
 per-hop acknowledgement, so mesh-only paths go sent -> delivered), delivered (the recipient's
@@ -166,6 +170,10 @@ class Messenger(MessengerCore):
             relays = (work.tx.setting(PROFILE_RELAYS) or "").split()
             prekey = self._ops().card_bundle(work.tx)
         return ContactCard.create(identity, relays, name, prekey).to_text()
+
+    def own_identity_key(self) -> bytes:
+        """Our Ed25519 identity key (the app's envelopes name it in clear)."""
+        return self._parts()[0].public_key
 
     def own_handle(self) -> str:
         """Our handle (the id contacts know us by)."""
