@@ -97,6 +97,7 @@ from pigeon.messenger.errors import (
     MessageTooLarge,
     MessengerError,
     OwnCard,
+    RefusedToSign,
     SafetyNumberMismatch,
     StorageFailed,
     UnknownContact,
@@ -142,6 +143,7 @@ __all__ = [
     "MessengerError",
     "NeighbourhoodHeard",
     "OwnCard",
+    "RefusedToSign",
     "Resync",
     "SafetyNumberMismatch",
     "StorageFailed",
@@ -174,6 +176,14 @@ class Messenger(MessengerCore):
     def own_identity_key(self) -> bytes:
         """Our Ed25519 identity key (the app's envelopes name it in clear)."""
         return self._parts()[0].public_key
+
+    def sign_app_relay_nonce(self, nonce: bytes) -> bytes:
+        """Our identity key's signature over an app relay's raw 32-byte auth nonce, as the app
+        signs it. Raises RefusedToSign for a nonce that could be a relay-URL list (all bytes
+        printable ASCII or newline): our key signs those lists with no domain prefix."""
+        if len(nonce) != 32 or all(b == 0x0A or 0x21 <= b <= 0x7E for b in nonce):
+            raise RefusedToSign("not a random 32-byte relay nonce")
+        return self._parts()[0].sign(nonce)
 
     def own_handle(self) -> str:
         """Our handle (the id contacts know us by)."""
