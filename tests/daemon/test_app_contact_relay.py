@@ -6,18 +6,17 @@ import asyncio
 import base64
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from pigeon.appmesh.packet import decode_packet
 from pigeon.appmesh.router import AppRouter
 from pigeon.crypto.signing import SigningKey
+from pigeon.daemon.app_contact_relays import AppContactRelays
 from pigeon.daemon.app_endpoint import AppEndpoint
 from pigeon.daemon.appmesh_driver import AppMeshDriver
-from pigeon.messenger.api import AppOutgoing, RefusedToSign
+from pigeon.messenger.api import RefusedToSign
 from pigeon.relay.app_protocol import AppEnvelope
-from pigeon.transport.app_relay_client import AppRelayPublisher
-from pigeon.transport.app_relay_mailbox import AppMailboxReader, nonce_is_signable
+from pigeon.transport.app_relay_mailbox import nonce_is_signable
 from tests.crypto.plain_app_peer import card_text
 from tests.messenger.app_peer import ACK, MESSAGE, X3DH_INIT, ScriptedAppPeer
 from tests.messenger.helpers import T0, Endpoint
@@ -41,29 +40,17 @@ async def test_owner_and_app_peer_chat_through_a_pigeon_relay(tmp_path: Path) ->
         if p.owner < p.peer.identity_key
     )
     contact_id = messenger.add_contact(card_text(peer.peer, "Ada", [ws_url]), "", T0).id
-    session = aiohttp.ClientSession()
-    publisher = AppRelayPublisher(ws_url, session)
-    published: list[asyncio.Task[str]] = []
-
-    def publish(item: AppOutgoing, packet: bytes) -> None:
-        assert item.relay_urls == (ws_url,)
-        published.append(asyncio.ensure_future(publisher.publish(item.recipient, packet)))
-
-    endpoint = AppEndpoint(messenger, AppMeshDriver(AppRouter()), publish=publish)
+    endpoint = AppEndpoint(messenger, AppMeshDriver(AppRouter()))
+    relays = AppContactRelays(messenger, endpoint, (ws_url,), private_addresses=True)
+    endpoint.set_publish(relays.publish)
     endpoint.refresh()
-
-    async def store(packet: bytes) -> None:
-        endpoint.deliver(packet)
-
-    reader = AppMailboxReader(ws_url, session, messenger.own_identity_key())
-    reading = asyncio.create_task(reader.run(messenger.sign_app_relay_nonce, store))
+    running = asyncio.create_task(relays.run())
     phone = await AppClient.connect(relay.url)
     try:
         _, answer = await phone.subscribe_and_auth(SigningKey(bytes([peer_seed(peer)]) * 32))
         assert '"authenticated"' in answer
         sent = messenger.send_text(contact_id, "over the relay", T0 + 1)
         endpoint.pump()
-        await asyncio.gather(*published)
         kinds = []
         for _ in range(2):
             frame = await phone.receive()
@@ -79,16 +66,13 @@ async def test_owner_and_app_peer_chat_through_a_pigeon_relay(tmp_path: Path) ->
         await wait_until(
             lambda: messenger.conversation(contact_id)[-1].text == "back over the relay", 10.0
         )
-        await asyncio.gather(*published)
         frame = await phone.receive()
         assert isinstance(frame, AppEnvelope)
         assert peer.receive(decode_packet(base64.b64decode(frame.ciphertext)).payload) == ACK
     finally:
-        reading.cancel()
-        await asyncio.gather(reading, return_exceptions=True)
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
         await phone.close()
-        await publisher.aclose()
-        await session.close()
         owner.close()
         relay.process.terminate()
         await relay.process.wait()
@@ -120,3 +104,46 @@ def test_a_nonce_that_could_be_a_relay_list_is_never_signed(tmp_path: Path) -> N
         assert len(owner.messenger.sign_app_relay_nonce(bytes(range(32)))) == 64
     finally:
         owner.close()
+
+
+async def test_an_envelope_read_while_locked_stays_on_the_relay_until_unlock(
+    tmp_path: Path,
+) -> None:
+    relay = await launch_relay(tmp_path / "relay", tmp_path / "relay.log")
+    ws_url = relay.url.removesuffix("/v1") + "/ws"
+    owner = Endpoint(tmp_path / "owner", 7)
+    owner.start(T0)
+    messenger = owner.messenger
+    peer = next(
+        p
+        for p in (
+            ScriptedAppPeer(bytes([n]) * 32, messenger.own_app_card_link()) for n in range(1, 64)
+        )
+        if p.peer.identity_key < p.owner  # the app user starts the session
+    )
+    contact_id = messenger.add_contact(card_text(peer.peer, "Ada", []), "", T0).id
+    endpoint = AppEndpoint(messenger, AppMeshDriver(AppRouter()))
+    relays = AppContactRelays(messenger, endpoint, (ws_url,), private_addresses=True)
+    running = asyncio.create_task(relays.run())
+    phone = await AppClient.connect(relay.url)
+    try:
+        await phone.publish(messenger.own_identity_key(), _packet(peer.initiate()))
+        await phone.receive()
+        await wait_until(lambda: relays.counters["read"] == 1, 10.0)
+        owner_key = messenger.own_identity_key()
+        messenger.lock(T0 + 1)
+        text, _ = peer.text("sent while the node was locked")
+        await phone.publish(owner_key, _packet(text))
+        await phone.receive()
+        await wait_until(lambda: relays.counters["read_failed"] >= 1, 10.0)
+        assert relays.counters["read"] == 1  # refused, so not acknowledged: still on the relay
+        owner.start(T0 + 2)  # the owner unlocks
+        await wait_until(lambda: relays.counters["read"] == 2, 15.0)
+        assert messenger.conversation(contact_id)[-1].text == "sent while the node was locked"
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await phone.close()
+        owner.close()
+        relay.process.terminate()
+        await relay.process.wait()

@@ -45,6 +45,10 @@ class AppEndpoint:
         self._rng = rng
         self._served: bytes | None = None
 
+    def set_publish(self, publish: Publish | None) -> None:
+        """Where envelopes for contacts with signed relays also go from now on (None: mesh only)."""
+        self._publish = publish
+
     def refresh(self) -> None:
         """Serve the owner's key while the vault is open (call after a lock change)."""
         key = None if self.messenger.is_locked else self.messenger.own_identity_key()
@@ -65,13 +69,18 @@ class AppEndpoint:
             if self._publish is not None and item.relay_urls:
                 self._publish(item, packet)
 
-    def deliver(self, packet: bytes) -> None:
-        """The router delivered a packet for the owner's key."""
+    def deliver(self, packet: bytes) -> bool:
+        """A packet for the owner's key (from the router or the owner's app mailbox); False if
+        it should stay where it came from (the vault is locked or refused it)."""
         try:
             envelope = decode_packet(packet).payload
         except AppMeshError:
-            return
+            return True  # junk can never become readable
+        if self.messenger.is_locked:
+            return False
         try:
             self.send(self.messenger.handle_app_envelope(envelope, self._clock()))
         except MessengerError as exc:  # the vault refused: the app resends, nothing acked
             _LOGGER.warning("an app envelope for the owner was not stored: %s", exc)
+            return False
+        return True

@@ -46,7 +46,7 @@ BUSY_RETRIES: Final = 20
 MAX_QUEUED_FRAMES: Final = 2048
 
 UplinkCallback = Callable[[OfferUplink], None]
-DeliverCallback = Callable[[bytes], None]  # a whole app packet for the owner
+DeliverCallback = Callable[[bytes], object]  # a whole app packet for the owner
 
 
 class AppMeshDriver:
