@@ -145,3 +145,27 @@ def test_app_contact_page_facts_and_verification(alice: Endpoint) -> None:
 def test_a_damaged_app_card_is_refused(alice: Endpoint) -> None:
     with pytest.raises(InvalidCard):
         alice.messenger.add_contact("pigeon://contact?card=AAAA", "x", T0)
+
+
+def test_an_unacked_text_is_sent_again_at_check_in_and_fails_after_the_lifetime(
+    alice: Endpoint,
+) -> None:
+    messenger = alice.messenger
+    peer = peer_with_order(messenger, owner_lower=True)
+    contact_id = add(messenger, peer, as_link=True)
+    messenger.set_check_in_interval(contact_id, 60.0)
+    sent = messenger.send_text(contact_id, "are you there?", T0 + 1)
+    messenger.take_app_outgoing()  # lost on the way: the app user never saw our init
+    messenger.tick(T0 + 30)
+    assert messenger.take_app_outgoing() == []  # not due yet
+    messenger.tick(T0 + 62)
+    out = messenger.take_app_outgoing()
+    assert [peer.receive(o.envelope) for o in out] == [X3DH_INIT, MESSAGE]
+    assert peer.received[0]["text"] == "are you there?"
+    assert peer.received[0]["sentAt"] == pytest.approx(T0 + 1 - 978_307_200)
+    deliver(messenger, peer.ack(sent.id), T0 + 63)
+    assert messenger.message(sent.id).state == "delivered"
+    late = messenger.send_text(contact_id, "still there?", T0 + 100)
+    messenger.take_app_outgoing()
+    messenger.tick(T0 + 100 + 10 * 86_400)
+    assert messenger.message(late.id).state == "failed"

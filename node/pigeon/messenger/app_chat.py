@@ -45,6 +45,7 @@ _LOGGER = logging.getLogger(__name__)
 
 REHANDSHAKE_GATE_S: Final = 30.0  # the app's RehandshakeGate: one request a contact per 30 s
 APP_CARD_FIRST_BYTE: Final = 0x08  # protobuf field 1 varint (version 3); our cards start 1 or 2
+RESEND_WINDOW: Final = 50  # latest messages of a conversation looked at for resends
 _OPEN_STATES: Final = (MessageState.QUEUED, MessageState.SENT, MessageState.RELAYED)
 
 
@@ -103,14 +104,52 @@ class AppChat:
             if record.session is None:
                 return record
         for message_id in record.waiting:
-            message = work.tx.message(message_id)
-            plaintext = encode_app_message(
-                AppMessage(uuid.UUID(hex=message_id), message.body or "", None, now)
-            )
-            record = self._send_on(work, card, record, EnvelopeType.MESSAGE, plaintext)
-            work.tx.set_message_state(message_id, MessageState.SENT, now)
-            work.message_updated(message_id)
+            record = self._send_text(work, card, record, work.tx.message(message_id), now)
         return replace(record, waiting=())
+
+    def _send_text(
+        self, work: Work, card: AppContactCard, record: AppRecord, message: Message, now: float
+    ) -> AppRecord:
+        """Encrypt and send one stored text (again, for a resend: the same id and send time)."""
+        plaintext = encode_app_message(
+            AppMessage(
+                uuid.UUID(hex=message.message_id), message.body or "", None, message.created_at
+            )
+        )
+        record = self._send_on(work, card, record, EnvelopeType.MESSAGE, plaintext)
+        work.tx.set_message_state(message.message_id, MessageState.SENT, now)
+        work.message_updated(message.message_id)
+        return record
+
+    def resend_due(
+        self, work: Work, contact_id: str, interval_s: float, lifetime_s: float, now: float
+    ) -> None:
+        """Send again our texts not acked within `interval_s` (the app resends from the sender
+        too, and acks a text it already has); fail them after `lifetime_s`."""
+        record = self.record(work, contact_id)
+        due = [
+            m
+            for m in work.tx.messages(contact_id, limit=RESEND_WINDOW)
+            if m.direction is Direction.OUT
+            and m.state is MessageState.SENT
+            and m.updated_at + interval_s <= now
+        ]
+        if not due or record.session is None:
+            return
+        card = self.card(work, contact_id)
+        if not record.confirmed:  # the contact may never have had our init: offer it again
+            state, first = self._ops.encrypt(record.session, b"")
+            identity = self._ops.account(work.tx, now).identity_bundle()
+            self._emit(work, card, EnvelopeType.X3DH_INIT, Initiation(identity, first).to_bytes())
+            record = record.with_session_at(0, state)
+        for message in due:
+            if message.created_at + lifetime_s <= now:
+                work.tx.set_message_state(message.message_id, MessageState.FAILED, now, "expired")
+                work.message_updated(message.message_id)
+                continue
+            self.stats["app_resent"] += 1
+            record = self._send_text(work, card, record, message, now)
+        self.save(work, contact_id, record, now)
 
     def _send_on(
         self,

@@ -504,6 +504,14 @@ class MessengerCore:
             for contact in work.tx.contacts():
                 if not is_app_card(contact.card):
                     self._tend_session(work, contact.contact_id, now)
+                else:
+                    self._app_chat().resend_due(
+                        work,
+                        contact.contact_id,
+                        contact.check_in_interval_s,
+                        self._config.envelope_lifetime_s,
+                        now,
+                    )
             self._ops().rotate_if_due(work.tx, now)
             work.tx.forget_incoming_before(now - 2 * self._config.envelope_lifetime_s)
         return self.take_outgoing()
