@@ -20,13 +20,16 @@ from collections.abc import Callable
 from typing import Final
 
 from pigeon.appmesh.events import (
+    DeliverLocal,
     Drop,
     Event,
     FrameReceived,
     LinkDown,
     LinkUp,
     OfferUplink,
+    Originate,
     SendFrame,
+    ServeKeys,
     Tick,
 )
 from pigeon.appmesh.router import AppRouter
@@ -43,6 +46,7 @@ BUSY_RETRIES: Final = 20
 MAX_QUEUED_FRAMES: Final = 2048
 
 UplinkCallback = Callable[[OfferUplink], None]
+DeliverCallback = Callable[[bytes], object]  # a whole app packet for the owner
 
 
 class AppMeshDriver:
@@ -58,6 +62,7 @@ class AppMeshDriver:
     ) -> None:
         self.router = router
         self._uplink = uplink
+        self._deliver: DeliverCallback | None = None
         self._clock = clock
         self.tick_s = tick_s
         self._transport: Transport | None = None
@@ -95,6 +100,15 @@ class AppMeshDriver:
         """Where packets for recipients not in range go from now on (None: nowhere)."""
         self._uplink = uplink
 
+    def set_deliver(self, deliver: DeliverCallback | None, keys: frozenset[bytes]) -> None:
+        """Packets for `keys` (the owner's) go to `deliver` from now on, not relayed on."""
+        self._deliver = deliver
+        self.feed(ServeKeys(keys if deliver is not None else frozenset()))
+
+    def originate(self, packet: bytes) -> None:
+        """Send a packet the node made (the owner's messenger to an app contact)."""
+        self.feed(Originate(packet))
+
     def feed(self, event: Event) -> None:
         """Give the router one event now and carry out what it returns."""
         frames: dict[str, list[bytes]] = {}
@@ -103,6 +117,8 @@ class AppMeshDriver:
                 frames.setdefault(action.link, []).append(action.frame)
             elif type(action) is OfferUplink and self._uplink is not None:
                 self._uplink(action)
+            elif type(action) is DeliverLocal and self._deliver is not None:
+                self._deliver(action.packet)
             elif type(action) is Drop:
                 pass  # the router counts drops by reason itself
         for link, batch in frames.items():

@@ -29,6 +29,8 @@ from pigeon.bitchat.courier import CourierConfig
 from pigeon.bitchat.router import BitchatRouter
 from pigeon.config import NodeConfig
 from pigeon.daemon import hardware
+from pigeon.daemon.app_contact_relays import AppContactRelays
+from pigeon.daemon.app_endpoint import AppEndpoint
 from pigeon.daemon.app_uplink import AppUplink, AppUplinkPolicy
 from pigeon.daemon.appmesh_driver import AppMeshDriver
 from pigeon.daemon.bitchat_courier import CourierService
@@ -232,6 +234,27 @@ class Node:
             on_change=self.oled.refresh,
             on_send=self.bridge.offer,
         )
+        self.app_contact_relays: AppContactRelays | None = None
+        if self.app_driver is not None:
+            app = AppEndpoint(self.messenger, self.app_driver)
+            self.app_endpoint: AppEndpoint | None = app
+            if self.app_uplink is not None and self.app_uplink.relays:
+                # The owner's app mailbox lives on the same app relays the bridge uses.
+                self.app_contact_relays = AppContactRelays(
+                    self.messenger,
+                    app,
+                    self.app_uplink.relays,
+                    private_addresses=self.config.appmesh.relay_private_addresses,
+                )
+                app.set_publish(self.app_contact_relays.publish)
+
+            def app_pass() -> None:
+                app.refresh()
+                app.pump()
+
+            self.endpoint.on_pass = app_pass
+        else:
+            self.app_endpoint = None
         self.identity_reset = IdentityResetter(
             ResetScope(
                 self.keeper,
@@ -378,6 +401,8 @@ class Node:
             parts.append(Part("app-mesh", self._run_app_mesh))
             if self.app_uplink is not None and self.app_uplink.relays:
                 parts.append(Part("app-uplink", self.app_uplink.run))
+            if self.app_contact_relays is not None:
+                parts.append(Part("app-contacts", self.app_contact_relays.run))
         if self.bitchat_driver is not None:
             parts.append(Part("bitchat", self._run_bitchat))
         if self.env.web:

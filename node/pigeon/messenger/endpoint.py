@@ -9,13 +9,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Final
 
+from pigeon.appmesh.envelope import Envelope, decode_envelope
+from pigeon.appmesh.errors import MalformedEnvelope as MalformedAppEnvelope
 from pigeon.crypto.card import ContactCard
+from pigeon.crypto.errors import CryptoError
 from pigeon.crypto.identity import Identity
 from pigeon.crypto.signing import SigningKey
 from pigeon.mesh.errors import MalformedPacket
 from pigeon.mesh.packet import Packet, decode_packet, encode_packet, priority
 from pigeon.mesh.tags import day_number
 from pigeon.messenger.addressing import TagBook
+from pigeon.messenger.app_chat import AppChat, is_app_card
+from pigeon.messenger.app_outgoing import AppOutgoing
 from pigeon.messenger.config import MessengerConfig
 from pigeon.messenger.errors import (
     StorageFailed,
@@ -91,6 +96,8 @@ class MessengerCore:
         self._config = config or MessengerConfig()
         self._hub = EventHub()
         self._outgoing: list[Packet] = []
+        self._app_outgoing: list[AppOutgoing] = []
+        self._app: AppChat | None = None
         self._recipients: OrderedDict[bytes, str] = OrderedDict()
         self.stats: Counter[str] = Counter()
         self._identity: Identity | None = None
@@ -150,6 +157,8 @@ class MessengerCore:
         if self._sessions is not None:
             self._sessions.forget()
         self._identity = self._outbox = self._inbox = self._sessions = None
+        self._app = None
+        self._app_outgoing.clear()
         self._recipients.clear()
         self._routes = None
         self._held.clear()
@@ -197,6 +206,7 @@ class MessengerCore:
             self._sessions,
             self._budget,
         )
+        self._app = AppChat(identity.public_key, sessions, self.stats)
         self._routes = None
         self._hub.publish(LockChanged(locked=False))
         _LOGGER.info("vault unlocked")
@@ -211,6 +221,11 @@ class MessengerCore:
         if self._sessions is None:
             raise VaultLocked("the vault is locked")
         return self._sessions
+
+    def _app_chat(self) -> AppChat:
+        if self._app is None:
+            raise VaultLocked("the vault is locked")
+        return self._app
 
     def _parts(self) -> tuple[Identity, Outbox, Inbox]:
         if self._identity is None or self._outbox is None or self._inbox is None:
@@ -227,6 +242,7 @@ class MessengerCore:
             work = Work(tx)
             yield work
         self._outgoing.extend(work.packets)
+        self._app_outgoing.extend(work.app_envelopes)
         self._remember_recipients(work.recipients)
         if work.tags_changed:
             self._routes = None
@@ -269,6 +285,39 @@ class MessengerCore:
         """The packets produced since the last call, to hand to the router as LocalSend."""
         packets, self._outgoing = self._outgoing, []
         return packets
+
+    def take_app_outgoing(self) -> list[AppOutgoing]:
+        """The app envelopes produced since the last call, for the app mesh and app relays."""
+        envelopes, self._app_outgoing = self._app_outgoing, []
+        return envelopes
+
+    def handle_app_envelope(self, data: bytes, now: float) -> list[AppOutgoing]:
+        """An app envelope (an app mesh packet's payload, or one read from the owner's app
+        mailbox); the app envelopes to send. Ones not for us, malformed or opening nothing
+        are counted and dropped (the app resends, and asks again after a rehandshake)."""
+        if self.is_locked or self._app is None:
+            self.stats["app_dropped_locked"] += 1
+            return []
+        try:
+            envelope = decode_envelope(data)
+        except MalformedAppEnvelope:
+            self.stats["app_dropped_malformed"] += 1
+            return []
+        if self._identity is None or envelope.recipient != self._identity.public_key:
+            self.stats["app_dropped_not_ours"] += 1
+            return []
+        self._handle_app(envelope, now)
+        return self.take_app_outgoing()
+
+    def _handle_app(self, envelope: Envelope, now: float) -> None:
+        app = self._app
+        assert app is not None
+        try:
+            with self._work() as work:
+                app.handle(work, envelope, now)
+        except CryptoError as exc:
+            # Rolled back: nothing it touched (a one-time key, a session) changed.
+            self.stats["app_dropped_" + type(exc).__name__] += 1
 
     def recipient_of(self, packet_id: bytes) -> str | None:
         """The contact id a packet we emitted is for; None if unknown, not ours, or locked.
@@ -453,7 +502,16 @@ class MessengerCore:
             outbox.expire(work, now)
             outbox.retry_due(work, now)
             for contact in work.tx.contacts():
-                self._tend_session(work, contact.contact_id, now)
+                if not is_app_card(contact.card):
+                    self._tend_session(work, contact.contact_id, now)
+                else:
+                    self._app_chat().resend_due(
+                        work,
+                        contact.contact_id,
+                        contact.check_in_interval_s,
+                        self._config.envelope_lifetime_s,
+                        now,
+                    )
             self._ops().rotate_if_due(work.tx, now)
             work.tx.forget_incoming_before(now - 2 * self._config.envelope_lifetime_s)
         return self.take_outgoing()

@@ -30,6 +30,7 @@ from pigeon.crypto.signing import verify
 from pigeon.mesh.packet import Packet, PacketType, decode_packet
 from pigeon.mesh.receipt import open_notice, receipt_hash, verify_receipt
 from pigeon.messenger.addressing import TagBook, intro_tag_key
+from pigeon.messenger.app_chat import is_app_card
 from pigeon.messenger.config import MessengerConfig
 from pigeon.messenger.envelope import (
     ChunkBody,
@@ -184,6 +185,8 @@ class Inbox:
         """The contact whose Ed25519 key this is, or None (a stranger: dropped unread)."""
         contact_id = handle(identity_key)
         try:
+            if is_app_card(work.tx.contact(contact_id).card):
+                raise NotFound("an app contact speaks the app's envelope, not ours")
             card = self._outbox.card(work, contact_id)
         except NotFound:
             self.stats["unknown_sender"] += 1

@@ -17,6 +17,7 @@ from collections import OrderedDict
 from typing import Final
 
 from pigeon.crypto.app_bundle import AppIdentityBundle, AppPrekeyBundle
+from pigeon.crypto.app_card import AppContactCard
 from pigeon.crypto.errors import StateMisuse
 from pigeon.crypto.olm_account import OlmAccount
 from pigeon.crypto.olm_session import OlmSession
@@ -86,6 +87,11 @@ class OlmOps:
         if stored is None:
             raise StateMisuse("the Olm account is made at unlock")
         return self.account(tx, 0.0).fallback_prekey_bundle()
+
+    def app_card(self, tx: VaultTransaction, name: str, relays: list[str]) -> AppContactCard:
+        """Our card in the Pigeon app's form, carrying our current fallback prekey bundle."""
+        bundle = self.card_bundle(tx)
+        return AppContactCard.build(self._signing_key, bundle.identity, name, relays, bundle)
 
     def rotate_if_due(self, tx: VaultTransaction, now: float) -> None:
         """Rotate the fallback key on its schedule (the replay cache drops retired keys)."""

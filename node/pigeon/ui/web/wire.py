@@ -62,6 +62,8 @@ def contact_json(contact: ContactView) -> dict[str, Any]:
         "unread": contact.unread,
         "last_activity": contact.last_activity,
         "check_in_interval_s": contact.check_in_interval_s,
+        "kind": contact.kind,
+        "protections": list(contact.protections),
     }
 
 
