@@ -20,18 +20,6 @@ from pigeon.transport.sim import APP_SERVICE, BITCHAT_SERVICE, RadioParams, SimM
 BUTTON_NEXT: Final = "a"  # buttons.next_pin
 BUTTON_SELECT: Final = "b"  # buttons.select_pin
 BLE_MODULE: Final = "pigeon.transport.ble.transport"  # BlueZ libraries load lazily in it
-# The seam for the Pigeon app's GATT service on the same adapter (not built yet): this module's
-# `AppServiceTransport(adapter: str, max_links: int)` is a `Transport` whose links are GATT
-# connections on service 9E7B0001-8F2A-4C3D-9A1B-2E5F7C8D0A10 (write-with-response in on
-# ...0002..., notify out on ...0003...), whose `frame_limit` is a link's negotiated ATT value
-# length (MTU - 3), and which shares the adapter's link slots with our service.
-BLE_APP_MODULE: Final = "pigeon.transport.ble.app_service"
-# The seam for bitchat's GATT service on the same adapter (not built yet): this module's
-# `BitchatServiceTransport(adapter: str, max_links: int)` is a `Transport` whose links are GATT
-# connections, in both roles, on service F47B5E2D-4A9E-4C5A-9B3F-8E1D2C3A4B5C, characteristic
-# A1B2C3D4-E5F6-4A5B-8C9D-0E1F2A3B4C5D (write, write without response, notify), one frame per
-# whole bitchat packet, `frame_limit` a link's ATT value length, sharing the adapter's links.
-BLE_BITCHAT_MODULE: Final = "pigeon.transport.ble.bitchat_service"
 # The longest bitchat packet a simulated link carries: one GATT value (512 bytes).
 BITCHAT_FRAME_LIMIT: Final = 512
 
@@ -82,12 +70,9 @@ def sim_app_transport_factory(
 
 
 def ble_app_transport_factory(section: RadioSection) -> TransportFactory:
-    """Transports on the app's GATT service. Raises HardwareUnavailable until it is built."""
-    try:
-        module: Any = importlib.import_module(BLE_APP_MODULE)
-    except ImportError as exc:
-        raise HardwareUnavailable(f"no BLE transport for the app's service: {exc}") from exc
-    return lambda: module.AppServiceTransport(section.adapter, section.max_links)
+    """Transports on the app's GATT service (9E7B0001-...) on BlueZ: not built yet, so this
+    raises HardwareUnavailable and the node runs without the app mesh, listing it missing."""
+    raise HardwareUnavailable(f"no BLE transport for the app's service on {section.adapter} yet")
 
 
 def sim_bitchat_transport_factory(
@@ -101,12 +86,9 @@ def sim_bitchat_transport_factory(
 
 
 def ble_bitchat_transport_factory(section: RadioSection) -> TransportFactory:
-    """Transports on bitchat's GATT service. Raises HardwareUnavailable until it is built."""
-    try:
-        module: Any = importlib.import_module(BLE_BITCHAT_MODULE)
-    except ImportError as exc:
-        raise HardwareUnavailable(f"no BLE transport for bitchat's service: {exc}") from exc
-    return lambda: module.BitchatServiceTransport(section.adapter, section.max_links)
+    """Transports on bitchat's GATT service (F47B5E2D-...) on BlueZ: not built yet, so this
+    raises HardwareUnavailable and the node runs without bitchat, listing it missing."""
+    raise HardwareUnavailable(f"no BLE transport for bitchat's service on {section.adapter} yet")
 
 
 def make_sim_medium(seed: int | None = None) -> SimMedium:
