@@ -176,3 +176,28 @@ async def test_deposits_nobody_reads_live_notify_nobody(pg_server: PgServer) -> 
     assert str(heard[0]).startswith("e ")
     await spy.close()
     await store.aclose()
+
+
+async def test_an_open_store_hears_from_its_first_watch_however_slow_its_listener_connects(
+    pg_server: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dsn = pg_server.create_database()
+    connect = asyncpg.connect
+
+    async def slow_connect(*args: object, **kwargs: object) -> object:
+        await asyncio.sleep(0.5)  # a loaded machine: the listener connects after open returned
+        return await connect(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(asyncpg, "connect", slow_connect)
+    store = await PgStore.open(dsn, QUOTA)
+    heard: list[bytes] = []
+    store.set_insert_listener(lambda new: heard.extend(e.envelope_id for _, e in new))
+    await store.watch(ALICE)
+    await store.deposit(ALICE, eid(1), b"x", 0)
+    for _ in range(100):
+        if heard:
+            break
+        await asyncio.sleep(0.02)
+    assert heard == [eid(1)]
+    await store.unwatch(ALICE)
+    await store.aclose()

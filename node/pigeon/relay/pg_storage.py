@@ -92,6 +92,7 @@ class PgStore:
         self._last_failed = False
         self._watched: dict[bytes, int] = {}  # mailbox -> local readers
         self._listen_db: asyncpg.Connection[Any] | None = None
+        self._listening = asyncio.Event()  # set once the listener first runs
         self._listen_lock = asyncio.Lock()
         self._inbox: asyncio.Queue[tuple[bytes, StoredEnvelope | int]] = asyncio.Queue()
         self.commits = 0
@@ -121,6 +122,11 @@ class PgStore:
             asyncio.create_task(store._stats_loop(), name="relay-pg-stats"),
             asyncio.create_task(store._deliver_loop(), name="relay-pg-deliver"),
         ]
+        # A store that is open hears every deposit into a mailbox watched from then on: without
+        # this wait the first watches of a fresh store raced the listener's connection.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                await store._listening.wait()
         return store
 
     # --- EnvelopeStore -------------------------------------------------------------------
@@ -378,6 +384,7 @@ class PgStore:
             for mailbox_key in list(self._watched):
                 await _listen_on(db, mailbox_key, self._on_notify)
             self._listen_db = db
+        self._listening.set()
         if self._changes is not None:  # deposits made while not listening went unheard
             self._changes(None)
         while not lost.is_set():
