@@ -143,7 +143,7 @@ async def test_a_full_link_queue_drops_whole_packets_never_part_of_one() -> None
             for frame in split(_packet(number, body), number + 1, 503):
                 driver.frame_received(PeerId("a"), frame)
         await asyncio.sleep(0)
-        taken = driver._queues["b"].qsize() + 1  # the sender holds one, stuck in `send`
+        taken = driver._senders.queued()["b"] + 1  # the sender holds one, stuck in `send`
         assert per_packet == 4
         whole = (MAX_QUEUED_FRAMES - 1) // per_packet  # after the short one: 511 fit whole
         assert taken == 1 + whole * per_packet  # never the first frames of a 512th
@@ -166,7 +166,7 @@ async def test_a_link_under_157_bytes_gets_no_sender() -> None:
     try:
         driver.link_up(PeerId("small"), 156)
         assert driver.links == []
-        assert driver._queues == {}
+        assert driver._senders.queued() == {}
         assert driver.router.counters["link_too_small"] == 1
     finally:
         run.cancel()

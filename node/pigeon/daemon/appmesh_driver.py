@@ -12,7 +12,6 @@ on the way out; the router outlives a transport, so a failed radio restarts with
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -33,13 +32,12 @@ from pigeon.appmesh.events import (
     Tick,
 )
 from pigeon.appmesh.router import AppRouter
-from pigeon.transport.base import Broken, Busy, Closed, PeerId, Transport
+from pigeon.daemon.link_senders import LinkSenders
+from pigeon.transport.base import PeerId, Transport
 
 _LOGGER = logging.getLogger(__name__)
 
 TICK_S: Final = 1.0  # custody hands over within a second of a phone's rate allowing it
-BUSY_RETRY_S: Final = 0.05
-BUSY_RETRIES: Final = 20
 # Frames waiting for one link: 8 packets/s of at most 64 KiB at >= 150 bytes a fragment would
 # be far more; this bounds memory to ~1 MiB a link and drops the excess (counted), as a phone
 # whose link cannot keep up loses packets to its own queue too.
@@ -66,28 +64,23 @@ class AppMeshDriver:
         self._clock = clock
         self.tick_s = tick_s
         self._transport: Transport | None = None
-        self._queues: dict[str, asyncio.Queue[bytes]] = {}
-        self._senders: dict[str, asyncio.Task[None]] = {}
         self.counters: Counter[str] = Counter()  # the driver's own: sends and queue overflow
+        self._senders = LinkSenders("app-mesh", MAX_QUEUED_FRAMES, self.counters)
 
     # -- LinkSink (called by the transport, synchronously) --------------------------------------
 
     def link_up(self, peer: PeerId, frame_limit: int) -> None:
         """A phone (or a node's app service) linked; `frame_limit` is its value length."""
-        self._stop_sender(peer)
-        queue: asyncio.Queue[bytes] = asyncio.Queue(MAX_QUEUED_FRAMES)
-        self._queues[peer] = queue
-        self._senders[peer] = asyncio.get_running_loop().create_task(
-            self._send_loop(peer, queue), name=f"appmesh-send-{peer}"
-        )
+        assert self._transport is not None  # links come up only while a transport runs
+        self._senders.open(peer, self._transport)
         self.feed(LinkUp(peer, frame_limit))
         if peer not in self.router.links():  # refused (under 157 bytes): no sender for it
-            self._stop_sender(peer)
+            self._senders.close(peer)
 
     def link_down(self, peer: PeerId, reason: str) -> None:
         """The link is gone."""
         _LOGGER.debug("an app-mesh link went down: %s", reason)
-        self._stop_sender(peer)
+        self._senders.close(peer)
         self.feed(LinkDown(peer))
 
     def frame_received(self, peer: PeerId, frame: bytes) -> None:
@@ -122,19 +115,8 @@ class AppMeshDriver:
             elif type(action) is Drop:
                 pass  # the router counts drops by reason itself
         for link, batch in frames.items():
-            self._enqueue(link, batch)
-
-    def _enqueue(self, link: str, batch: list[bytes]) -> None:
-        """Queue one event's frames for `link` whole or not at all: a phone cannot use part of
-        a packet, and a partial one would only hold its reassembly slot until it goes stale."""
-        queue = self._queues.get(link)
-        if queue is None:
-            self.counters["send_without_link"] += 1
-        elif queue.maxsize - queue.qsize() < len(batch):
-            self.counters["send_queue_full"] += 1
-        else:
-            for frame in batch:
-                queue.put_nowait(frame)
+            # whole or not at all: a partial packet would only hold a phone's reassembly slot
+            self._senders.offer(link, batch)
 
     @property
     def links(self) -> list[str]:
@@ -158,35 +140,5 @@ class AppMeshDriver:
         finally:
             self._transport = None
             await transport.aclose()
-            for peer in list(self._senders):
-                self._stop_sender(peer)
+            for peer in self._senders.close_all():
                 self.feed(LinkDown(peer))
-
-    # -- sending --------------------------------------------------------------------------------
-
-    def _stop_sender(self, peer: str) -> None:
-        self._queues.pop(peer, None)
-        task = self._senders.pop(peer, None)
-        if task is not None:
-            task.cancel()
-
-    async def _send_loop(self, peer: str, queue: asyncio.Queue[bytes]) -> None:
-        transport = self._transport
-        assert transport is not None
-        with contextlib.suppress(Closed):
-            while True:
-                frame = await queue.get()
-                await self._send_one(transport, PeerId(peer), frame)
-
-    async def _send_one(self, transport: Transport, peer: PeerId, frame: bytes) -> None:
-        for _ in range(BUSY_RETRIES):
-            try:
-                await transport.send(peer, frame)
-            except Busy:
-                await asyncio.sleep(BUSY_RETRY_S)
-                continue
-            except (Broken, ValueError) as exc:
-                self.counters["send_failed"] += 1
-                _LOGGER.debug("a frame to an app-mesh link was not sent: %s", exc)
-            return
-        self.counters["send_busy"] += 1

@@ -13,7 +13,6 @@ messages the router hears feed the neighbourhood chat (`PublicChat`), whose mess
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -37,14 +36,13 @@ from pigeon.bitchat.events import (
 from pigeon.bitchat.identity import BitchatIdentity
 from pigeon.bitchat.router import BitchatRouter
 from pigeon.daemon.bitchat_courier import CourierService
-from pigeon.transport.base import Broken, Busy, Closed, PeerId, Transport
+from pigeon.daemon.link_senders import LinkSenders
+from pigeon.transport.base import PeerId, Transport
 
 _LOGGER = logging.getLogger(__name__)
 
 TICK_S: Final = 1.0
 COURIER_EXPIRY_S: Final = 60.0  # how often held envelopes past their time are forgotten
-BUSY_RETRY_S: Final = 0.05
-BUSY_RETRIES: Final = 20
 MAX_QUEUED_FRAMES: Final = 256  # 40 packets/s out of a link at most: several seconds' worth
 
 PublicCallback = Callable[[PublicMessage], None]
@@ -73,31 +71,26 @@ class BitchatDriver:
         self._clock = clock
         self.tick_s = tick_s
         self._transport: Transport | None = None
-        self._queues: dict[str, asyncio.Queue[bytes]] = {}
-        self._senders: dict[str, asyncio.Task[None]] = {}
         self._last_announce = float("-inf")
         self._last_expiry = float("-inf")
         self.courier: CourierService | None = None  # set by the daemon when `[bitchat] courier`
         self.heard: list[PublicMessage] = []  # this run's public messages, newest last (capped)
         self.counters: Counter[str] = Counter()
+        self._senders = LinkSenders("bitchat", MAX_QUEUED_FRAMES, self.counters)
 
     # -- LinkSink (called by the transport, synchronously) --------------------------------------
 
     def link_up(self, peer: PeerId, frame_limit: int) -> None:
         """A bitchat phone linked."""
-        self._stop_sender(peer)
-        queue: asyncio.Queue[bytes] = asyncio.Queue(MAX_QUEUED_FRAMES)
-        self._queues[peer] = queue
-        self._senders[peer] = asyncio.get_running_loop().create_task(
-            self._send_loop(peer, queue), name=f"bitchat-send-{peer}"
-        )
+        assert self._transport is not None  # links come up only while a transport runs
+        self._senders.open(peer, self._transport)
         self.feed(LinkUp(peer, frame_limit))
         self.announce(peer)
 
     def link_down(self, peer: PeerId, reason: str) -> None:
         """The link is gone."""
         _LOGGER.debug("a bitchat link went down: %s", reason)
-        self._stop_sender(peer)
+        self._senders.close(peer)
         self.feed(LinkDown(peer))
 
     def frame_received(self, peer: PeerId, frame: bytes) -> None:
@@ -141,10 +134,11 @@ class BitchatDriver:
         loop = asyncio.get_running_loop()
         for action in actions:
             if type(action) is SendFrame:
+                frames = [action.frame]
                 if action.delay_s > 0:
-                    loop.call_later(action.delay_s, self._enqueue, action.link, action.frame)
+                    loop.call_later(action.delay_s, self._senders.offer, action.link, frames)
                 else:
-                    self._enqueue(action.link, action.frame)
+                    self._senders.offer(action.link, frames)
             elif type(action) is Heard:
                 self._hear(action.packet)
                 self._courier_hears(action)
@@ -183,15 +177,6 @@ class BitchatDriver:
         if self._on_public is not None:
             self._on_public(message)
 
-    def _enqueue(self, link: str, frame: bytes) -> None:
-        queue = self._queues.get(link)
-        if queue is None:
-            self.counters["send_without_link"] += 1
-        elif queue.full():
-            self.counters["send_queue_full"] += 1
-        else:
-            queue.put_nowait(frame)
-
     @property
     def links(self) -> list[str]:
         """bitchat links up now."""
@@ -218,35 +203,5 @@ class BitchatDriver:
         finally:
             self._transport = None
             await transport.aclose()
-            for peer in list(self._senders):
-                self._stop_sender(peer)
+            for peer in self._senders.close_all():
                 self.feed(LinkDown(peer))
-
-    # -- sending --------------------------------------------------------------------------------
-
-    def _stop_sender(self, peer: str) -> None:
-        self._queues.pop(peer, None)
-        task = self._senders.pop(peer, None)
-        if task is not None:
-            task.cancel()
-
-    async def _send_loop(self, peer: str, queue: asyncio.Queue[bytes]) -> None:
-        transport = self._transport
-        assert transport is not None
-        with contextlib.suppress(Closed):
-            while True:
-                frame = await queue.get()
-                await self._send_one(transport, PeerId(peer), frame)
-
-    async def _send_one(self, transport: Transport, peer: PeerId, frame: bytes) -> None:
-        for _ in range(BUSY_RETRIES):
-            try:
-                await transport.send(peer, frame)
-            except Busy:
-                await asyncio.sleep(BUSY_RETRY_S)
-                continue
-            except (Broken, ValueError) as exc:
-                self.counters["send_failed"] += 1
-                _LOGGER.debug("a frame to a bitchat link was not sent: %s", exc)
-            return
-        self.counters["send_busy"] += 1
