@@ -1,0 +1,192 @@
+"""VM tier steps for the Pigeon app's service (run by guest_ble.py inside the VM).
+
+A node on hci2 runs our BleTransport and the app's AppBleTransport together (as the daemon
+does, from `ble_transports`), with `pigeon.appmesh`'s router forwarding between app links. A
+scripted phone on hci0 advertises and is dialed by the node; another on hci1 dials the node.
+Their packets cross the node both ways and must arrive byte for byte as sent but for the TTL
+(one lower), in fragments sized as the app sizes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+
+from pigeon.appmesh.events import FrameReceived, LinkDown, LinkUp, SendFrame, Tick
+from pigeon.appmesh.router import AppRouter
+from pigeon.transport.base import Busy, PeerId
+from pigeon.transport.ble.app import AppBleTransport
+from pigeon.transport.ble.transport import BleConfig, BleTransport, ble_transports
+from pigeon.transport.conformance import RecordingSink
+from tests.bluez.app_peer import (
+    CentralPeer,
+    PeripheralPeer,
+    adapter_address,
+    envelope,
+    packet,
+    payload_size,
+)
+
+LINK_WAIT_S = 60.0
+TICK_S = 1.0
+
+
+class RouterSink:
+    """A LinkSink that feeds the app router and carries out what it says."""
+
+    def __init__(self, app: AppBleTransport) -> None:
+        self.router = AppRouter()
+        self.links: dict[PeerId, int] = {}
+        self.changed = asyncio.Event()
+        self.busy = 0
+        self._app = app
+        self._out: asyncio.Queue[SendFrame] = asyncio.Queue()
+        self._tasks = [
+            asyncio.get_running_loop().create_task(self._send_forever()),
+            asyncio.get_running_loop().create_task(self._tick_forever()),
+        ]
+
+    def link_up(self, peer: PeerId, frame_limit: int) -> None:
+        self.links[peer] = frame_limit
+        self._handle(LinkUp(peer, frame_limit))
+
+    def link_down(self, peer: PeerId, reason: str) -> None:
+        self.links.pop(peer, None)
+        self._handle(LinkDown(peer))
+
+    def frame_received(self, peer: PeerId, frame: bytes) -> None:
+        self._handle(FrameReceived(peer, frame))
+
+    def _handle(self, event: LinkUp | LinkDown | FrameReceived | Tick) -> None:
+        for action in self.router.handle(event, time.monotonic()):
+            if isinstance(action, SendFrame):
+                self._out.put_nowait(action)
+        self.changed.set()
+
+    async def _send_forever(self) -> None:
+        while True:
+            action = await self._out.get()
+            while True:
+                try:
+                    await self._app.send(PeerId(action.link), action.frame)
+                    break
+                except Busy:
+                    self.busy += 1
+                    await asyncio.sleep(0.02)
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            self._handle(Tick())
+
+    async def until_links(self, count: int, within_s: float) -> None:
+        try:
+            async with asyncio.timeout(within_s):
+                while len(self.links) < count:
+                    self.changed.clear()
+                    await self.changed.wait()
+        except TimeoutError:
+            raise AssertionError(f"node: {len(self.links)} of {count} app links") from None
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+class AppRig:
+    """The node on hci2 and the two scripted phones."""
+
+    def __init__(self) -> None:
+        self.ble: BleTransport | None = None
+        self.app: AppBleTransport | None = None
+        self.sink: RouterSink | None = None
+        self.dialed = PeripheralPeer("hci0")  # the node dials it
+        self.dialing = CentralPeer("hci1")  # it dials the node
+        self.rng = random.Random(15)
+
+    async def link(self) -> str:
+        await self.dialed.start()
+        self.ble, self.app = ble_transports(BleConfig(adapter="hci2"), rng=random.Random(3))
+        self.sink = RouterSink(self.app)
+        await self.app.start(self.sink)
+        await self.ble.start(RecordingSink())
+        await self.sink.until_links(1, LINK_WAIT_S)  # the node dialed the advertising phone
+        await self.dialed.wait_subscribed(10)
+        node_address = await adapter_address("hci2")
+        await self.dialing.connect(node_address, LINK_WAIT_S)
+        return (
+            f"node dialed hci0's phone: {self.app.links()}; hci1's phone dialed the node "
+            f"({node_address}), value length {self.dialing.value_length}"
+        )
+
+    async def cross(self) -> str:
+        assert self.sink is not None
+        assert self.app is not None
+        key_dialed, key_dialing = self.rng.randbytes(32), self.rng.randbytes(32)
+        # hci1's phone -> node (a write to our app service) -> hci0's phone (our write)
+        there = [
+            packet(
+                8,
+                self.rng.randbytes(16),
+                envelope(2, key_dialing, key_dialed, self.rng.randbytes(n)),
+            )
+            for n in (60, 1400)
+        ]
+        sent_sizes = [await self.dialing.send(p, 100 + i) for i, p in enumerate(there)]
+        await self.sink.until_links(2, 30)  # its first write brought its link up
+        await self.dialed.received.until(
+            lambda: len(self.dialed.received.messages) >= 2, 60, "packets at hci0's phone"
+        )
+        _expect_relayed(there, self.dialed.received.messages, "hci0's phone")
+        there_sizes = list(self.dialed.received.frames)
+        # hci0's phone -> node (a notification to our central) -> hci1's phone (our notification)
+        back = [
+            packet(
+                8,
+                self.rng.randbytes(16),
+                envelope(4, key_dialed, key_dialing, self.rng.randbytes(n)),
+            )
+            for n in (30, 2000)
+        ]
+        back_sent = [await self.dialed.send(p, 200 + i) for i, p in enumerate(back)]
+        await self.dialing.received.until(
+            lambda: len(self.dialing.received.messages) >= 2, 60, "packets at hci1's phone"
+        )
+        _expect_relayed(back, self.dialing.received.messages, "hci1's phone")
+        back_sizes = list(self.dialing.received.frames)
+        largest = 7 + payload_size(self.dialing.value_length)
+        for sizes in (*sent_sizes, *back_sent, there_sizes, back_sizes):
+            assert max(sizes) <= 510, f"a frame over the app's 510 bytes: {sizes}"
+        assert max(there_sizes) == max(back_sizes) == 510, (there_sizes, back_sizes)
+        counters = dict(self.sink.router.counters)
+        return (
+            f"hci1->hci0: wrote frames {sent_sizes}, node wrote {there_sizes}; "
+            f"hci0->hci1: notified {back_sent}, node notified {back_sizes}; "
+            f"app fragment for the dialing phone's value length: {largest}; "
+            f"node links {self.app.links()}; router {counters}; busy {self.sink.busy}"
+        )
+
+    async def aclose(self) -> None:
+        await self.dialing.close()
+        if self.sink is not None:
+            await self.sink.aclose()
+        if self.app is not None:
+            await self.app.aclose()
+        if self.ble is not None:
+            await self.ble.aclose()
+        await self.dialed.close()
+
+
+def _expect_relayed(sent: list[bytes], got: list[bytes], where: str) -> None:
+    """Every packet arrived once, in order, unchanged but for a TTL one lower."""
+    want = [p[:1] + bytes((p[1] - 1,)) + p[2:] for p in sent]
+    if got != want:
+        raise AssertionError(
+            f"{where}: sent {[len(p) for p in sent]} bytes, got {[len(p) for p in got]}; "
+            f"TTLs {[p[1] for p in got]}; equal but TTL: "
+            f"{[g[:1] + g[2:] == s[:1] + s[2:] for g, s in zip(got, sent, strict=False)]}"
+        )
