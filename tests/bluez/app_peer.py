@@ -6,8 +6,6 @@ outbound characteristic and writes with response. Both fragment as the app does:
 smallest value length - 7, clamped to 150..503.
 """
 
-from __future__ import annotations
-
 import asyncio
 import contextlib
 import struct
@@ -102,7 +100,7 @@ class _Service(ServiceInterface):
 
 
 class _Inbound(ServiceInterface):
-    def __init__(self, peer: PeripheralPeer) -> None:
+    def __init__(self, peer: "PeripheralPeer") -> None:
         super().__init__("org.bluez.GattCharacteristic1")
         self._peer = peer
 
