@@ -120,7 +120,7 @@ class _Inbound(ServiceInterface):
     def WriteValue(self, value: DBusBytes, options: DBusDict) -> None:
         if "mtu" in options:
             self._peer.value_length = int(options["mtu"].value) - 3
-        self._peer.received.add(bytes(value))
+        self._peer.on_frame(bytes(value))
 
 
 class _Outbound(ServiceInterface):
@@ -128,6 +128,7 @@ class _Outbound(ServiceInterface):
         super().__init__("org.bluez.GattCharacteristic1")
         self.value = b""
         self.subscribed = asyncio.Event()
+        self.on_change: Callable[[bool], None] = lambda subscribed: None
 
     @dbus_property(PropertyAccess.READ)
     def UUID(self) -> DBusStr:
@@ -148,10 +149,12 @@ class _Outbound(ServiceInterface):
     @dbus_method()
     def StartNotify(self) -> None:
         self.subscribed.set()
+        self.on_change(True)
 
     @dbus_method()
     def StopNotify(self) -> None:
         self.subscribed.clear()
+        self.on_change(False)
 
 
 class _Advert(ServiceInterface):
@@ -218,8 +221,35 @@ class PeripheralPeer:
         self.adapter = f"/org/bluez/{adapter}"
         self.received = Receiver()
         self.value_length: int | None = None  # learnt from the central's writes (its MTU)
+        self.on_frame: Callable[[bytes], None] = self.received.add  # each written value
         self._outbound = _Outbound()
         self._bus: MessageBus | None = None
+
+    def on_subscription(self, changed: Callable[[bool], None]) -> None:
+        """Call `changed(subscribed)` when the central subscribes or unsubscribes."""
+        self._outbound.on_change = changed
+
+    async def notify(self, frame: bytes) -> None:
+        """Notify one raw frame, then keep the gap."""
+        self._outbound.value = frame
+        self._outbound.emit_properties_changed({"Value": frame})
+        await asyncio.sleep(NOTIFY_GAP_S)
+
+    async def connected(self) -> bool:
+        """Whether a device is connected to this adapter."""
+        assert self._bus is not None
+        return await self._connected(self._bus)
+
+    async def disconnect_all(self) -> None:
+        """Disconnect every device connected to this adapter (the radio breaks the link)."""
+        assert self._bus is not None
+        (objects,) = await _call(
+            self._bus, "/", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", "", []
+        )
+        for path, ifaces in objects.items():
+            device = ifaces.get("org.bluez.Device1")
+            if path.startswith(self.adapter + "/") and device and device["Connected"].value:
+                await _call(self._bus, path, "org.bluez.Device1", "Disconnect", "", [])
 
     async def start(self) -> None:
         bus = self._bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
@@ -247,10 +277,8 @@ class PeripheralPeer:
         """Notify `message` as the app fragments it; return the frame sizes."""
         sizes = []
         for frame in fragments(message, message_id, self.value_length):
-            self._outbound.value = frame
-            self._outbound.emit_properties_changed({"Value": frame})
+            await self.notify(frame)
             sizes.append(len(frame))
-            await asyncio.sleep(NOTIFY_GAP_S)
         return sizes
 
     async def close(self) -> None:

@@ -13,11 +13,14 @@ import asyncio
 import contextlib
 import random
 import time
+from collections.abc import Awaitable, Callable
 
 from pigeon.appmesh.events import FrameReceived, LinkDown, LinkUp, SendFrame, Tick
 from pigeon.appmesh.router import AppRouter
-from pigeon.transport.base import Busy, PeerId
+from pigeon.transport import conformance
+from pigeon.transport.base import Broken, Busy, Closed, LinkSink, PeerId
 from pigeon.transport.ble.app import AppBleTransport
+from pigeon.transport.ble.appgatt import app_peer_id
 from pigeon.transport.ble.transport import BleConfig, BleTransport, ble_transports
 from pigeon.transport.conformance import RecordingSink
 from tests.bluez.app_peer import (
@@ -31,6 +34,8 @@ from tests.bluez.app_peer import (
 
 LINK_WAIT_S = 60.0
 TICK_S = 1.0
+PHONE_FRAME_LIMIT = 157  # the scripted phone offers the app's smallest link
+LINK_POLL_S = 0.2
 
 
 class RouterSink:
@@ -109,15 +114,16 @@ class AppRig:
         self.rng = random.Random(15)
 
     async def link(self) -> str:
-        await self.dialed.start()
         self.ble, self.app = ble_transports(BleConfig(adapter="hci2"), rng=random.Random(3))
         self.sink = RouterSink(self.app)
         await self.app.start(self.sink)
         await self.ble.start(RecordingSink())
+        node_address = await adapter_address("hci2")
+        # One phone dials the node, then the node dials the other: one LE connect at a time.
+        await self.dialing.connect(node_address, LINK_WAIT_S)
+        await self.dialed.start()
         await self.sink.until_links(1, LINK_WAIT_S)  # the node dialed the advertising phone
         await self.dialed.wait_subscribed(10)
-        node_address = await adapter_address("hci2")
-        await self.dialing.connect(node_address, LINK_WAIT_S)
         return (
             f"node dialed hci0's phone: {self.app.links()}; hci1's phone dialed the node "
             f"({node_address}), value length {self.dialing.value_length}"
@@ -190,3 +196,119 @@ def _expect_relayed(sent: list[bytes], got: list[bytes], where: str) -> None:
             f"TTLs {[p[1] for p in got]}; equal but TTL: "
             f"{[g[:1] + g[2:] == s[:1] + s[2:] for g, s in zip(got, sent, strict=False)]}"
         )
+
+
+class NodeApp:
+    """The node's app transport as a `Transport`, with the BleTransport whose radio it rides."""
+
+    def __init__(self, seed: int) -> None:
+        self.ble, self.app = ble_transports(BleConfig(adapter="hci2"), rng=random.Random(seed))
+
+    async def start(self, sink: LinkSink) -> None:
+        await self.app.start(sink)
+        await self.ble.start(RecordingSink())
+
+    def frame_limit(self, peer: PeerId) -> int:
+        return self.app.frame_limit(peer)
+
+    async def send(self, peer: PeerId, frame: bytes) -> None:
+        await self.app.send(peer, frame)
+
+    async def aclose(self) -> None:
+        await self.app.aclose()
+        await self.ble.aclose()
+
+
+class PhoneApp:
+    """The scripted dialed phone as a `Transport` with one link: the node, once it subscribed
+    (a test stand-in may assume one central; the node cannot, see docs/protocol.md)."""
+
+    def __init__(self, node: PeerId) -> None:
+        self.phone = PeripheralPeer("hci0")
+        self.node = node
+        self._sink: LinkSink | None = None
+        self._up = False
+        self._closed = False
+        self._watch: asyncio.Task[None] | None = None
+
+    async def start(self, sink: LinkSink) -> None:
+        self._sink = sink
+        self.phone.on_frame = self._on_frame
+        self.phone.on_subscription(self._on_subscription)
+        await self.phone.start()
+        self._watch = asyncio.get_running_loop().create_task(self._watch_connection())
+
+    def _on_subscription(self, subscribed: bool) -> None:
+        if subscribed and not self._up:
+            self._set(True)
+        elif not subscribed and self._up:
+            self._set(False)
+
+    def _set(self, up: bool) -> None:
+        self._up = up
+        if self._sink is None or self._closed:
+            return
+        if up:
+            self._sink.link_up(self.node, PHONE_FRAME_LIMIT)
+        else:
+            self._sink.link_down(self.node, "disconnected")
+
+    async def _watch_connection(self) -> None:
+        while True:
+            await asyncio.sleep(LINK_POLL_S)
+            if self._up and not await self.phone.connected():
+                self._set(False)
+
+    def _on_frame(self, frame: bytes) -> None:
+        if self._up and self._sink is not None and not self._closed:
+            self._sink.frame_received(self.node, frame)
+
+    def frame_limit(self, peer: PeerId) -> int:
+        if self._closed:
+            raise Closed("closed")
+        if not self._up or peer != self.node:
+            raise Broken(f"no link to {peer}")
+        return PHONE_FRAME_LIMIT
+
+    async def send(self, peer: PeerId, frame: bytes) -> None:
+        if not 0 < len(frame) <= self.frame_limit(peer):
+            raise ValueError(f"frame of {len(frame)} bytes")
+        await self.phone.notify(frame)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        await self.phone.close()
+
+
+async def app_conformance(forget: Callable[[], Awaitable[None]]) -> str:
+    """The conformance check on the links the node dials to phones (links phones dial come up
+    at their first write, so a check that wants link_up before any frame does not apply)."""
+    conformance.WAIT_S = 45.0  # type: ignore[misc]  # a scan, settle, connect under emulation
+    seeds = iter(range(300, 400))
+    node_name = app_peer_id(await adapter_address("hci2"))
+    phone_name = app_peer_id(await adapter_address("hci0"))
+
+    async def factory() -> conformance.TransportPair:
+        await asyncio.sleep(2)  # let the previous pair's disconnects settle
+        await forget()
+        phone = PhoneApp(node_name)
+
+        async def break_link() -> None:
+            await phone.phone.disconnect_all()
+
+        return conformance.TransportPair(
+            NodeApp(next(seeds)), phone, phone_name, node_name, break_link
+        )
+
+    done = []
+    for check in conformance.ALL_CHECKS:
+        start = time.monotonic()
+        await check(factory)
+        done.append(f"{check.__name__} {time.monotonic() - start:.1f} s")
+    return ", ".join(done)

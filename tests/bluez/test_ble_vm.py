@@ -36,6 +36,7 @@ STEPS = (
     "transport conformance check",
     "app peers link through a node",
     "app packets cross a node both ways",
+    "app transport conformance check (links it dials)",
     "bluetoothd never crashed",
 )
 
