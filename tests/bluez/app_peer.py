@@ -214,6 +214,22 @@ async def adapter_address(adapter: str) -> str:
         bus.disconnect()
 
 
+async def power_on(adapter: str) -> None:
+    """Power `adapter` (hciN) on, as a phone's Bluetooth is on."""
+    bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+    try:
+        await _call(
+            bus,
+            f"/org/bluez/{adapter}",
+            "org.freedesktop.DBus.Properties",
+            "Set",
+            "ssv",
+            ["org.bluez.Adapter1", "Powered", Variant("b", True)],
+        )
+    finally:
+        bus.disconnect()
+
+
 class PeripheralPeer:
     """A phone that advertises the app's service and is dialed."""
 
@@ -252,6 +268,7 @@ class PeripheralPeer:
                 await _call(self._bus, path, "org.bluez.Device1", "Disconnect", "", [])
 
     async def start(self) -> None:
+        await power_on(self.adapter.rsplit("/", 1)[-1])
         bus = self._bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
         bus.export(ROOT + "/service0", _Service())
         bus.export(ROOT + "/service0/char0", _Inbound(self))
@@ -331,6 +348,7 @@ class CentralPeer:
     async def connect(self, address: str, within_s: float) -> None:
         from bleak import BleakClient, BleakScanner
 
+        await power_on(self.adapter)
         device = await BleakScanner.find_device_by_address(
             address, within_s, service_uuids=[SERVICE], bluez={"adapter": self.adapter}
         )
