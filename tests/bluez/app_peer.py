@@ -298,6 +298,20 @@ class PeripheralPeer:
             sizes.append(len(frame))
         return sizes
 
+    async def leave(self) -> None:
+        """Walk away: stop advertising and drop the connection (the app keeps its service)."""
+        assert self._bus is not None
+        with contextlib.suppress(RuntimeError):
+            await _call(
+                self._bus,
+                self.adapter,
+                "org.bluez.LEAdvertisingManager1",
+                "UnregisterAdvertisement",
+                "o",
+                [ROOT + "/advert0"],
+            )
+        await self.disconnect_all()
+
     async def close(self) -> None:
         """Withdraw the advert; unregister once nothing is connected (a GATT database change
         with a device connected can crash bluetoothd 5.66)."""
