@@ -482,6 +482,11 @@ class BleCentral:
             _LOGGER.info("dial %s failed (%s); next try in %.1f s", address, why, delay)
             return
         self._backoff.succeeded(address)
+        # Linked: the sighting is spent. A phone whose link drops has walked away or dropped
+        # us; dialing it again on this old sighting would hold the one dialing task (and a
+        # pending LE connect) for the whole connect timeout. It is dialed again once it
+        # advertises again.
+        self._extra_seen.pop(address, None)
 
     async def _wait_for_candidate(self) -> Sighting | ExtraSighting:
         while (sighting := self._next(self._clock())) is None:
