@@ -25,6 +25,9 @@ OUTBOUND = "9e7b0003-8f2a-4c3d-9a1b-2e5f7c8d0a10"
 ROOT = "/test/apppeer"
 _HEADER = struct.Struct(">BHHH")
 _StrList = Annotated[list[str], DBusSignature("as")]
+# Right after another connection to the node ends, btvirt sometimes drops the next one during
+# service discovery ("failed to discover services, device disconnected"); the app reconnects.
+CONNECT_TRIES = 3
 NOTIFY_GAP_S = 0.02  # BlueZ packs notifications closer than 10 ms and may reorder them
 
 
@@ -356,19 +359,32 @@ class CentralPeer:
         self.adapter = adapter
         self.received = Receiver()
         self.value_length: int | None = None
+        self.failed_connects: list[str] = []  # reported by the step
         self._client: Any = None
         self._inbound: Any = None
 
     async def connect(self, address: str, within_s: float) -> None:
+        """Dial the node; like the app, try again (up to CONNECT_TRIES) when a connect fails."""
         from bleak import BleakClient, BleakScanner
+        from bleak.exc import BleakError
 
         await power_on(self.adapter)
-        device = await BleakScanner.find_device_by_address(
-            address, within_s, service_uuids=[SERVICE], bluez={"adapter": self.adapter}
-        )
-        assert device is not None, f"no app advertisement from {address}"
-        client = BleakClient(device, timeout=30.0, bluez={"adapter": self.adapter})
-        await client.connect()
+        for attempt in range(1, CONNECT_TRIES + 1):
+            device = await BleakScanner.find_device_by_address(
+                address, within_s, service_uuids=[SERVICE], bluez={"adapter": self.adapter}
+            )
+            assert device is not None, f"no app advertisement from {address}"
+            client = BleakClient(device, timeout=30.0, bluez={"adapter": self.adapter})
+            try:
+                await client.connect()
+                break
+            except (BleakError, TimeoutError) as exc:
+                self.failed_connects.append(f"{type(exc).__name__}: {exc}")
+                with contextlib.suppress(Exception):
+                    await client.disconnect()
+                if attempt == CONNECT_TRIES:
+                    raise
+                await asyncio.sleep(2)
         self._client = client
         service = client.services.get_service(SERVICE)
         assert service is not None, "the node has no app service"

@@ -201,7 +201,8 @@ class AppRig:
         return (
             f"hci1->hci0: wrote frames {self.there_sent}, node wrote {there_sizes}; "
             f"hci0->hci1: notified {back_sent}, node notified {back_sizes}; "
-            f"router {counters}; busy {self.sink.busy}"
+            f"router {counters}; busy {self.sink.busy}; "
+            f"hci1's phone connects that failed first: {dialing.failed_connects}"
         )
 
     async def aclose(self) -> None:
