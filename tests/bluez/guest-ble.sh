@@ -1,6 +1,7 @@
 #!/bin/bash
-# Inside the VM: two virtual LE controllers under a real bluetoothd, then two Pigeon BLE
-# transports (node A on hci0, node B on hci1) driven by tests/bluez/guest_ble.py.
+# Inside the VM: three virtual LE controllers under a real bluetoothd, then two Pigeon BLE
+# transports (node A on hci0, node B on hci1) driven by tests/bluez/guest_ble.py; last, a node
+# on hci2 between two scripted Pigeon-app phones on hci0 and hci1 (tests/bluez/guest_app.py).
 # Results land in /out/results.json and /out/ble.json; bluetoothd's log in /out/bluetoothd.log.
 set -eux
 modprobe hci_vhci
@@ -36,17 +37,18 @@ both_adapters() {
     objects=$(dbus-send --system --print-reply --dest=org.bluez / \
         org.freedesktop.DBus.ObjectManager.GetManagedObjects 2>/dev/null || true)
     grep -q 'object path "/org/bluez/hci0"' <<< "$objects" &&
-        grep -q 'object path "/org/bluez/hci1"' <<< "$objects"
+        grep -q 'object path "/org/bluez/hci1"' <<< "$objects" &&
+        grep -q 'object path "/org/bluez/hci2"' <<< "$objects"
 }
 # On a loaded host a virtual controller can miss its HCI reset timeout (dmesg: "Opcode 0x0c03
 # failed: -110") and never appear; then start the controllers again.
 set +x
 for attempt in 1 2 3; do
-    btvirt -L -l2 &
+    btvirt -L -l3 &
     btvirt_pid=$!
     for _ in $(seq 40); do both_adapters && break; sleep 1; done
     both_adapters && break
-    echo "attempt $attempt: the virtual controllers did not both come up; retrying"
+    echo "attempt $attempt: the virtual controllers did not all come up; retrying"
     kill "$btvirt_pid"; wait "$btvirt_pid" || true; sleep 2
 done
 set -x

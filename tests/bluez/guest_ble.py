@@ -29,6 +29,7 @@ from pigeon.transport.base import Busy, PeerId
 from pigeon.transport.ble.gatt import MAX_FRAME_LIMIT
 from pigeon.transport.ble.policy import PacerParams
 from pigeon.transport.ble.transport import NOTIFY_MIN_GAP_S, BleConfig, BleTransport
+from tests.bluez.guest_app import AppRig, app_conformance
 
 LINK_WAIT_S = 60.0
 RECONNECT_WAIT_S = 120.0
@@ -349,6 +350,23 @@ async def conformance_check() -> str:
     return ", ".join(done)
 
 
+async def app_steps(run: Run) -> None:
+    """The Pigeon app's service: a node on hci2 between scripted phones on hci0 and hci1."""
+    await forget_devices()  # the phones meet the node as strangers
+    rig = AppRig()
+    try:
+        if await run.step("app peers link through a node", rig.link):
+            await run.step("app packets cross a node both ways", rig.cross)
+    finally:
+        try:
+            await rig.aclose()
+        except Exception:  # a failed close must not hide the steps' results
+            logging.getLogger(__name__).exception("closing the app rig failed")
+    await run.step(
+        "app transport conformance check (links it dials)", lambda: app_conformance(forget_devices)
+    )
+
+
 async def main(out: Path) -> int:
     logging.basicConfig(
         level=logging.INFO,
@@ -356,6 +374,14 @@ async def main(out: Path) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     run = Run(out)
+    if os.environ.get("PIGEON_VM_ONLY") == "app":  # guest-app.sh: iterate on the app steps
+        await app_steps(run)
+        await run.step(
+            "bluetoothd never crashed",
+            lambda: settled_then(lambda: bluetoothd_survived(out, KILLED)),
+        )
+        run.save()
+        return 0 if all(s["ok"] for s in run.steps) else 1
     pacer = PacerParams()
     pair: list[Any] = []
 
@@ -394,6 +420,7 @@ async def main(out: Path) -> int:
     await run.step("reference: throughput without pacing", reference)
     for transport in ref[:2]:
         await transport.aclose()
+    await app_steps(run)
     await run.step(
         "bluetoothd never crashed",
         lambda: settled_then(lambda: bluetoothd_survived(out, KILLED)),

@@ -3,10 +3,13 @@
 One VM boot runs tests/bluez/guest-ble.sh: node A on hci0 and node B on hci1 (two btvirt LE
 controllers under a real bluetoothd 5.66) exchange mesh envelopes and receipts both ways, test
 the 244-byte frame boundary, measure throughput, survive a bluetoothd SIGKILL and restart, and
-pass the transport conformance check; a last step fails if any bluetoothd ended other than by
-that SIGKILL (bluetoothd runs as config/bluetooth-pigeon.conf starts it on a Pi). Each step is
-one test here; the throughput figures are copied to bench/results/ble.json (reported, not
-asserted). The guest's logs, dmesg and any core file stay in build/bluez-vm/.
+pass the transport conformance check; then a node on hci2 (a third btvirt controller) relays
+the Pigeon app's packets between two scripted app phones on hci0 and hci1, both ways,
+unchanged but for the TTL, in fragments of the app's sizes (tests/bluez/guest_app.py); a last
+step fails if any bluetoothd ended other than by that SIGKILL (bluetoothd runs as
+config/bluetooth-pigeon.conf starts it on a Pi). Each step is one test here; the throughput
+figures are copied to bench/results/ble.json (reported, not asserted). The guest's logs, dmesg
+and any core file stay in build/bluez-vm/.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ STEPS = (
     "reconnect after bluetoothd restart",
     "packets after restart",
     "transport conformance check",
+    "app peers link through a node",
+    "app packets cross a node both ways",
+    "app transport conformance check (links it dials)",
     "bluetoothd never crashed",
 )
 

@@ -311,6 +311,30 @@ class FakeBlueZ:
             [value, options],
         )
 
+    async def write_request(
+        self, owner: str, char_path: str, device: str, value: bytes, mtu: int
+    ) -> str | None:
+        """Deliver a central's write with response; return the error name answered, if any."""
+        assert self.bus is not None
+        options = {
+            "device": Variant("o", device),
+            "mtu": Variant("q", mtu),
+            "type": Variant("s", "request"),
+            "link": Variant("s", "LE"),
+        }
+        reply = await self.bus.call(
+            Message(
+                destination=owner,
+                path=char_path,
+                interface="org.bluez.GattCharacteristic1",
+                member="WriteValue",
+                signature="aya{sv}",
+                body=[value, options],
+            )
+        )
+        assert reply is not None
+        return reply.error_name if reply.message_type == MessageType.ERROR else None
+
 
 class NotifyTap:
     """Collects the Value changes a transport emits on its TX characteristic."""

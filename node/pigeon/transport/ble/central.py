@@ -5,7 +5,9 @@ connects, waits for the negotiated MTU, subscribes to TX, writes a HELLO and wai
 WELCOME, then scans again. Whom to dial is the host's decision (`CentralHost.wants`, fed with the
 advertised identifier); failed neighbours wait out a jittered exponential backoff. Each link
 writes through its own bounded queue and a `WritePacer`, one write at a time, so BlueZ's queue
-never overflows. bleak is imported here and nowhere else.
+never overflows. Other services of the node (the Pigeon app's, `app`) dial through the same
+scanner and task as `ExtraService`s: a device advertising their service and not ours is theirs
+to dial. bleak is imported here and in `appcentral` only.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -61,6 +63,10 @@ DRAIN_S: Final = 2.0  # how long a closing link may spend writing what is alread
 SEEN_TTL_S: Final = 60.0
 LINK_QUEUE_FRAMES: Final = 64
 IDLE_RECHECK_S: Final = 1.0
+# A node advertises its other services from a second advertising instance, and BlueZ shows a
+# scanner the UUIDs of both only once it has heard both: a device is dialed for another service
+# only after it advertised that long without our own service (a node is dialed as a node).
+EXTRA_SETTLE_S: Final = 5.0
 
 
 class CentralHost(Protocol):
@@ -86,6 +92,33 @@ class CentralHost(Protocol):
 
     async def clear_stale_discovery(self) -> None:
         """Called before each scan: make bluetoothd forget a discovery no one runs any more."""
+
+
+class ExtraService(Protocol):
+    """Another service whose devices the central dials, one connect at a time with ours."""
+
+    @property
+    def service_uuid(self) -> str:
+        """The service UUID its devices advertise."""
+
+    def wants_dial(self, address: str) -> bool:
+        """Whether to dial the device advertising the service at `address` now."""
+
+    async def dial(self, device: BLEDevice) -> None:
+        """Connect and bring the link up; raise BleakError, Broken, TimeoutError or OSError."""
+
+    async def stop_links(self, reason: str) -> None:
+        """Drop every link it dialed (the central stops)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraSighting:
+    """One advertisement of a device of an `ExtraService`."""
+
+    device: BLEDevice
+    service: ExtraService
+    seen_at: float
+    first_seen: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,9 +319,12 @@ class BleCentral:
         rng: random.Random,
         pacer_params: PacerParams,
         clock: Callable[[], float] = time.monotonic,
+        extras: Sequence[ExtraService] = (),
     ) -> None:
         self._adapter_name = adapter_name
         self._host = host
+        self._extras = tuple(extras)
+        self._extra_seen: dict[str, ExtraSighting] = {}
         self._rng = rng
         self._pacer_params = pacer_params
         self._clock = clock
@@ -315,6 +351,9 @@ class BleCentral:
             self._task = None
         for link in list(self._links.values()):
             await self._drop(link, reason, say_bye)
+        for extra in self._extras:
+            await extra.stop_links(reason)
+        self._extra_seen.clear()
         # What was seen before (say, before bluetoothd restarted) says nothing about who dials
         # first now: a kept sighting made the node with the higher identifier dial at once,
         # together with the other, and two controllers initiating to each other both time out.
@@ -356,14 +395,27 @@ class BleCentral:
     def _on_advertisement(self, device: BLEDevice, adv: AdvertisementData) -> None:
         identifier = identifier_from(adv)
         if identifier is None:
+            if SERVICE_UUID not in adv.service_uuids:
+                self._on_extra_advertisement(device, adv)
             return
+        self._extra_seen.pop(device.address, None)
         now = self._clock()
         old = self._seen.get(device.address)
         first = now if old is None else old.first_seen
         self._seen[device.address] = Sighting(device, identifier, now, first)
         self._sighted.set()
 
-    def _next(self, now: float) -> Sighting | None:
+    def _on_extra_advertisement(self, device: BLEDevice, adv: AdvertisementData) -> None:
+        for extra in self._extras:
+            if extra.service_uuid in adv.service_uuids and device.address not in self._seen:
+                now = self._clock()
+                old = self._extra_seen.get(device.address)
+                first = now if old is None else old.first_seen
+                self._extra_seen[device.address] = ExtraSighting(device, extra, now, first)
+                self._sighted.set()
+                return
+
+    def _next(self, now: float) -> Sighting | ExtraSighting | None:
         for address, sighting in list(self._seen.items()):
             if now - sighting.seen_at > SEEN_TTL_S:
                 del self._seen[address]
@@ -373,6 +425,16 @@ class BleCentral:
                 and self._host.wants(address, sighting.identifier, now - sighting.first_seen)
             ):
                 return sighting
+        for address, extra in list(self._extra_seen.items()):
+            if now - extra.seen_at > SEEN_TTL_S:
+                del self._extra_seen[address]
+            elif (
+                now - extra.first_seen >= EXTRA_SETTLE_S
+                and address not in self._links
+                and self._backoff.ready(address, now)
+                and extra.service.wants_dial(address)
+            ):
+                return extra
         return None
 
     async def _run(self) -> None:
@@ -381,8 +443,9 @@ class BleCentral:
 
         while True:
             await self._host.clear_stale_discovery()
+            uuids = [SERVICE_UUID, *(extra.service_uuid for extra in self._extras)]
             scanner = BleakScanner(
-                self._on_advertisement, [SERVICE_UUID], bluez={"adapter": self._adapter_name}
+                self._on_advertisement, uuids, bluez={"adapter": self._adapter_name}
             )
             # A cancel that lands while StartDiscovery is under way must not abandon it: bleak
             # would never learn that the scan started, so it could not stop it, and BlueZ would
@@ -401,10 +464,31 @@ class BleCentral:
                     await scanner.stop()
             if sighting is None:
                 await asyncio.sleep(IDLE_RECHECK_S)
+            elif isinstance(sighting, ExtraSighting):
+                await self._dial_extra(sighting)
             else:
                 await self._dial(sighting)
 
-    async def _wait_for_candidate(self) -> Sighting:
+    async def _dial_extra(self, sighting: ExtraSighting) -> None:
+        from bleak.exc import BleakError
+
+        address = sighting.device.address
+        _LOGGER.info("dialing %s for service %s", address, sighting.service.service_uuid)
+        try:
+            await sighting.service.dial(sighting.device)
+        except (BleakError, Broken, TimeoutError, EOFError, OSError) as exc:
+            delay = self._backoff.failed(address, self._clock())
+            why = str(exc) or type(exc).__name__
+            _LOGGER.info("dial %s failed (%s); next try in %.1f s", address, why, delay)
+            return
+        self._backoff.succeeded(address)
+        # Linked: the sighting is spent. A phone whose link drops has walked away or dropped
+        # us; dialing it again on this old sighting would hold the one dialing task (and a
+        # pending LE connect) for the whole connect timeout. It is dialed again once it
+        # advertises again.
+        self._extra_seen.pop(address, None)
+
+    async def _wait_for_candidate(self) -> Sighting | ExtraSighting:
         while (sighting := self._next(self._clock())) is None:
             self._sighted.clear()
             with contextlib.suppress(TimeoutError):

@@ -8,14 +8,20 @@ PropertiesChanged signals on the TX characteristic's Value, which BlueZ sends to
 central. The advertisement carries the service UUID and the rotating identifier as manufacturer
 data; `advertise` replaces it when the identifier rotates.
 
+Other services of the node on the same adapter (the Pigeon app's, `appperipheral`) join as
+`GattExtension`s: their objects are exported under the same application root, so one
+RegisterApplication holds every service and the GATT database changes only when the node
+registers or unregisters as a whole (see transport.QUIESCE_WAIT_S), and their advertisements
+are registered and withdrawn with ours.
+
 Raises (from `register`, `advertise`, `stop_advertising`, `unregister`): the adapter's typed
 errors.
 """
 
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import Annotated, Final
+from collections.abc import Callable, Sequence
+from typing import Annotated, Final, Protocol
 
 from dbus_fast import Variant
 from dbus_fast.annotations import (
@@ -29,7 +35,7 @@ from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_property
 
 from pigeon.transport.ble.adapter import BlueZAdapter
-from pigeon.transport.ble.errors import AlreadyRegistered
+from pigeon.transport.ble.errors import AlreadyRegistered, BleError
 from pigeon.transport.ble.gatt import MANUFACTURER_ID, RX_UUID, SERVICE_UUID, TX_UUID
 
 _LOGGER = logging.getLogger(__name__)
@@ -47,6 +53,16 @@ DBusManufacturerData = Annotated[dict[int, Variant], DBusSignature("a{qv}")]
 
 # (device object path, written value, ATT MTU if BlueZ told it)
 WriteHandler = Callable[[str, bytes, int | None], None]
+
+
+class GattExtension(Protocol):
+    """Another service of ours in the same GATT application, with its own advertisement."""
+
+    def objects(self) -> list[tuple[str, ServiceInterface]]:
+        """(path under APP_PATH, object) for its service and characteristics."""
+
+    def advertisement(self) -> tuple[str, ServiceInterface]:
+        """(path, LEAdvertisement1 object) it advertises with."""
 
 
 class GattService(ServiceInterface):
@@ -164,12 +180,19 @@ class Advertisement(ServiceInterface):
 class BlePeripheral:
     """Our GATT application and advertisement on one adapter."""
 
-    def __init__(self, adapter: BlueZAdapter, on_write: WriteHandler) -> None:
+    def __init__(
+        self,
+        adapter: BlueZAdapter,
+        on_write: WriteHandler,
+        extensions: Sequence[GattExtension] = (),
+    ) -> None:
         self._adapter = adapter
         self._service = GattService()
         self._rx = RxCharacteristic(on_write)
         self._tx = TxCharacteristic()
         self._advert: Advertisement | None = None
+        self._extensions = tuple(extensions)
+        self._extra_adverts: list[tuple[str, ServiceInterface]] = []  # registered now
         self._exported = False
         self._registered = False
 
@@ -180,6 +203,9 @@ class BlePeripheral:
         bus.export(SERVICE_PATH, self._service)
         bus.export(RX_PATH, self._rx)
         bus.export(TX_PATH, self._tx)
+        for extension in self._extensions:
+            for path, obj in extension.objects():
+                bus.export(path, obj)
         self._exported = True
 
     async def register(self, identifier: bytes) -> None:
@@ -192,7 +218,34 @@ class BlePeripheral:
             )
         self._registered = True
         await self.advertise(identifier)
-        _LOGGER.info("GATT service registered and advertised on %s", self._adapter.name)
+        await self._advertise_extensions()
+        _LOGGER.info("GATT services registered and advertised on %s", self._adapter.name)
+
+    async def _advertise_extensions(self) -> None:
+        # A second advertising instance each: ours is full (29 of 31 bytes).
+        await self._drop_extra_adverts()
+        for extension in self._extensions:
+            path, advert = extension.advertisement()
+            self._adapter.bus.export(path, advert)
+            self._extra_adverts.append((path, advert))
+            register = (self._adapter.path, AD_MANAGER, "RegisterAdvertisement", "oa{sv}")
+            try:
+                await self._adapter.call(*register, [path, {}])
+            except AlreadyRegistered:  # kept across a power cycle
+                await self._adapter.call(
+                    self._adapter.path, AD_MANAGER, "UnregisterAdvertisement", "o", [path]
+                )
+                await self._adapter.call(*register, [path, {}])
+
+    async def _drop_extra_adverts(self) -> None:
+        adverts, self._extra_adverts = self._extra_adverts, []
+        for path, advert in adverts:
+            if self._adapter.ready:
+                with contextlib.suppress(BleError):
+                    await self._adapter.call(
+                        self._adapter.path, AD_MANAGER, "UnregisterAdvertisement", "o", [path]
+                    )
+            self._adapter.bus.unexport(path, advert)
 
     async def advertise(self, identifier: bytes) -> None:
         """Advertise `identifier` from now on, replacing the previous advertisement."""
@@ -211,8 +264,9 @@ class BlePeripheral:
             await self._adapter.call(*register, [ADVERT_PATH, {}])
 
     async def stop_advertising(self) -> None:
-        """Withdraw the advertisement, keeping the GATT application; idempotent."""
+        """Withdraw the advertisements, keeping the GATT application; idempotent."""
         await self._drop_advert()
+        await self._drop_extra_adverts()
 
     async def _drop_advert(self) -> None:
         advert, self._advert = self._advert, None
@@ -233,10 +287,14 @@ class BlePeripheral:
         self._registered = False
         if self._advert is not None:
             self._advert.released = True
+        for path, advert in self._extra_adverts:
+            self._adapter.bus.unexport(path, advert)
+        self._extra_adverts = []
 
     async def unregister(self) -> None:
         """Stop advertising and unregister the application; idempotent."""
         await self._drop_advert()
+        await self._drop_extra_adverts()
         if self._registered and self._adapter.ready:
             self._registered = False
             await self._adapter.call(

@@ -7,6 +7,10 @@ and lasts as long as the link. Two nodes make one link: the one with the lower i
 (`policy.should_connect`), and a duplicate born across an identifier rotation loses to the link
 whose central has the lower identifier, at both ends (`policy.keep_incoming`).
 
+The Pigeon app's service runs beside ours on the same adapter as an `AppBleTransport`
+(`ble_transports` builds the pair): one GATT application holds both services, one scanner and
+one dialing task serve both, and the adapter's link slots are shared by `slots.SlotPlan`.
+
 Raises from `start`: BlueZUnavailable, AdapterNotFound, AdapterBlocked, PermissionDenied,
 BlueZCallFailed. After `start`, a lost adapter or bluetoothd is reported as link_down on every
 link and the transport comes back by itself when they return.
@@ -25,6 +29,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from pigeon.transport.base import Broken, Busy, Closed, LinkSink, PeerId
 from pigeon.transport.ble.adapter import BlueZAdapter, Neighbour
+from pigeon.transport.ble.app import AppBleTransport
 from pigeon.transport.ble.errors import BleError, MalformedLinkFrame
 from pigeon.transport.ble.gatt import (
     MIN_LINK_FRAME_LIMIT,
@@ -45,6 +50,7 @@ from pigeon.transport.ble.policy import (
     patience_s,
     should_connect,
 )
+from pigeon.transport.ble.slots import APP_SERVICE, OWN_SERVICE, LinkSlots, SlotPlan
 
 if TYPE_CHECKING:
     from pigeon.transport.ble.central import BleCentral, CentralLink
@@ -73,10 +79,16 @@ QUIESCE_WAIT_S: Final = 10.0
 
 @dataclass(frozen=True, slots=True)
 class BleConfig:
-    """Where and how the transport runs; `bus_address` None means the system bus."""
+    """Where and how the transport runs; `bus_address` None means the system bus.
+
+    `max_links` is the adapter's LE links over every service of ours (our mesh, the Pigeon
+    app's); each service keeps `reserved_links` of them (fewer if they do not fit) and may use
+    the rest while the other's reserve stays free (`slots.SlotPlan`).
+    """
 
     adapter: str = "hci0"
     max_links: int = 4
+    reserved_links: int = 1
     pacer: PacerParams = field(default_factory=PacerParams)
     bus_address: str | None = None
     notify_min_gap_s: float = NOTIFY_MIN_GAP_S
@@ -116,6 +128,7 @@ class BleTransport:
         config: BleConfig,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        app: AppBleTransport | None = None,
     ) -> None:
         self._config = config
         self._rng = rng if rng is not None else random.SystemRandom()
@@ -132,6 +145,12 @@ class BleTransport:
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
         self._closed = False
+        services = (OWN_SERVICE, APP_SERVICE) if app is not None else (OWN_SERVICE,)
+        self._slots = LinkSlots(SlotPlan.split(config.max_links, config.reserved_links, services))
+        self._slots.track(OWN_SERVICE, lambda: len(self._links))
+        self._app = app
+        if app is not None:
+            app.bind(self._adapter, self._slots, self._carries_own_link)
 
     @property
     def adapter(self) -> BlueZAdapter:
@@ -167,12 +186,19 @@ class BleTransport:
             raise RuntimeError("start is called once")
         self._started = True
         self._sink = sink
+        app = self._app
         self._central = BleCentral(
-            self._config.adapter, self, self._rng, self._config.pacer, self._clock
+            self._config.adapter,
+            self,
+            self._rng,
+            self._config.pacer,
+            self._clock,
+            extras=() if app is None else (app,),
         )
         try:
             await self._adapter.open(self)
-            self._peripheral = BlePeripheral(self._adapter, self._on_write)
+            extensions = () if app is None else (app.gatt_extension(),)
+            self._peripheral = BlePeripheral(self._adapter, self._on_write, extensions)
             await self._activate()
         except BaseException:
             await self._adapter.close()
@@ -224,6 +250,8 @@ class BleTransport:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._app is not None:
+            await self._app.aclose()  # its links ride our adapter: they end first
         if self._peripheral is not None:
             with contextlib.suppress(BleError):
                 await self._peripheral.stop_advertising()  # no new centrals from here on
@@ -258,6 +286,8 @@ class BleTransport:
         """The adapter or bluetoothd went away: every link is down."""
         if self._peripheral is not None:
             self._peripheral.forget()
+        if self._app is not None:
+            self._app.adapter_lost(reason)
         for link in list(self._by_device.values()):
             self._drop_peripheral_link(link, reason)
         if self._central is not None:
@@ -265,6 +295,8 @@ class BleTransport:
 
     def neighbour_changed(self, neighbour: Neighbour) -> None:
         """A device disconnected: links it dialed are gone."""
+        if self._app is not None:
+            self._app.neighbour_changed(neighbour)
         link = self._by_device.get(neighbour.path)
         if not neighbour.connected:
             self._retired.pop(neighbour.path, None)
@@ -285,13 +317,20 @@ class BleTransport:
             return False
         if self.shares_connection(address) or self._connected_to(address):
             return False
-        return len(self._links) < self._config.max_links
+        return self._slots.has_room(OWN_SERVICE)
 
     def _connected_to(self, address: str) -> bool:
         # The peer has dialed us and its HELLO is on the way: a second LE connection between
         # the same two controllers confuses bluetoothd (its device keeps one connection).
         return any(
             n.connected and n.address == address for n in self._adapter.neighbours().values()
+        )
+
+    def _carries_own_link(self, address: str) -> bool:
+        # Whether a link of our own service rides the connection to `address`.
+        return self.shares_connection(address) or any(
+            not isinstance(link, _PeripheralLink) and link.address == address
+            for link in self._links.values()
         )
 
     def shares_connection(self, address: str) -> bool:
@@ -411,7 +450,7 @@ class BleTransport:
             return ByeReason.DUPLICATE
         if peer in self._links and not linked_as_central:
             return ByeReason.DUPLICATE
-        if len(self._links) >= self._config.max_links and not linked_as_central:
+        if not self._slots.has_room(OWN_SERVICE) and not linked_as_central:
             return ByeReason.NO_ROOM
         return None
 
@@ -494,3 +533,14 @@ class BleTransport:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def ble_transports(
+    config: BleConfig,
+    rng: random.Random | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[BleTransport, AppBleTransport]:
+    """Our mesh's transport and the Pigeon app's on one adapter, sharing it (start both; the
+    app's links run while ours does)."""
+    app = AppBleTransport(config.adapter, config.pacer, config.notify_min_gap_s, clock)
+    return BleTransport(config, rng, clock, app), app

@@ -1,0 +1,188 @@
+"""Links we dial to devices running the Pigeon app, with bleak.
+
+`BleCentral` scans for the app's service beside ours and dials one device at a time (one LE
+connect may be pending per controller); `dial_app` then finds the app's characteristics,
+subscribes to the outbound one and measures the link. There is no handshake: the link is up once
+notifications are on. Each link writes fragments with response through a bounded queue and a
+`WritePacer`, one write at a time. bleak is imported lazily, here and in `central` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
+
+from pigeon.transport.base import Broken, Busy
+from pigeon.transport.ble.appgatt import (
+    APP_RX_UUID,
+    APP_SERVICE_UUID,
+    APP_TX_UUID,
+    app_frame_limit,
+)
+from pigeon.transport.ble.policy import PacerParams, WritePacer
+
+if TYPE_CHECKING:
+    from bleak import BleakClient
+    from bleak.backends.characteristic import BleakGATTCharacteristic
+    from bleak.backends.device import BLEDevice
+    from bleak.backends.service import BleakGATTServiceCollection
+
+_LOGGER = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S: Final = 20.0
+MTU_WAIT_S: Final = 2.0
+DISCONNECT_TIMEOUT_S: Final = 5.0
+DRAIN_S: Final = 2.0
+LINK_QUEUE_FRAMES: Final = 64
+
+
+class TooSmall(Broken):
+    """The link's value length is under the app's 157 bytes."""
+
+
+def app_characteristics(
+    services: BleakGATTServiceCollection,
+) -> tuple[BleakGATTCharacteristic, BleakGATTCharacteristic] | None:
+    """The inbound and outbound characteristics of the peer's app service (newest first)."""
+    found = [s for s in services if s.uuid == APP_SERVICE_UUID]
+    for service in sorted(found, key=lambda s: s.handle, reverse=True):
+        rx, tx = service.get_characteristic(APP_RX_UUID), service.get_characteristic(APP_TX_UUID)
+        if rx is not None and tx is not None:
+            return rx, tx
+    return None
+
+
+class AppCentralLink:
+    """One connection we opened to an app device: its notifications in, paced writes out."""
+
+    def __init__(
+        self,
+        client: BleakClient,
+        rx: BleakGATTCharacteristic,
+        frame_limit: int,
+        pacer: WritePacer,
+        clock: Callable[[], float],
+    ) -> None:
+        self.client = client
+        self.address = client.address
+        self.frame_limit = frame_limit
+        self._rx = rx
+        self._pacer = pacer
+        self._clock = clock
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue(LINK_QUEUE_FRAMES)
+        self._writer: asyncio.Task[None] | None = None
+        self._accepting = False
+        self._on_frame: Callable[[bytes], None] | None = None
+        self._on_down: Callable[[str], None] = lambda reason: None
+
+    def on_notify(self, value: bytes) -> None:
+        """A notification of the peer's outbound characteristic: one frame."""
+        if self._on_frame is not None:
+            self._on_frame(value)
+
+    def run(self, on_frame: Callable[[bytes], None], on_down: Callable[[str], None]) -> None:
+        """Start delivering notifications and writing the queue."""
+        self._on_frame = on_frame
+        self._on_down = on_down
+        self._accepting = True
+        self._writer = asyncio.get_running_loop().create_task(self._write_queue())
+
+    def offer(self, frame: bytes) -> None:
+        """Queue a frame; raises Busy if the queue is full, Broken if the link is down."""
+        if not self._accepting:
+            raise Broken("link is down")
+        try:
+            self._queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            raise Busy(f"{LINK_QUEUE_FRAMES} frames already queued") from None
+
+    async def _write_queue(self) -> None:
+        from bleak.exc import BleakError
+
+        while True:
+            value = await self._queue.get()
+            try:
+                delay = self._pacer.delay_s(len(value), self._clock())
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                self._pacer.spend(len(value), self._clock())
+                # With response, as the app writes: the peer's reply paces us one write at a time.
+                await self.client.write_gatt_char(self._rx, value, response=True)
+            except (BleakError, EOFError, OSError) as exc:
+                _LOGGER.warning("app write to %s failed: %s", self.address, exc)
+                self._accepting = False
+                self._on_down("write failed")
+                return
+            finally:
+                self._queue.task_done()
+
+    async def close(self) -> None:
+        """Write what is queued (for up to DRAIN_S), then disconnect."""
+        self._accepting = False
+        self._on_frame = None
+        if self._writer is not None and not self._writer.done():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(DRAIN_S):
+                    await self._queue.join()
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        await disconnect(self.client)
+
+
+async def disconnect(client: BleakClient) -> None:
+    """Disconnect, giving up after DISCONNECT_TIMEOUT_S (BlueZ may never confirm)."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
+            await client.disconnect()
+
+
+async def dial_app(
+    device: BLEDevice,
+    adapter_name: str,
+    pacer_params: PacerParams,
+    on_disconnect: Callable[[str], None],
+    clock: Callable[[], float] = time.monotonic,
+) -> AppCentralLink:
+    """Connect to an app device and subscribe; raises BleakError, Broken (TooSmall when the
+    link is under 157 bytes), TimeoutError, EOFError or OSError, disconnecting first."""
+    from bleak import BleakClient
+
+    client = BleakClient(
+        device,
+        lambda c: on_disconnect(c.address),
+        timeout=CONNECT_TIMEOUT_S,
+        bluez={"adapter": adapter_name},
+    )
+    try:
+        await client.connect()
+        found = app_characteristics(client.services)
+        if found is None:
+            raise Broken("the peer has no Pigeon app characteristics")
+        rx, tx = found
+        value_length = await _value_length(rx, clock)
+        limit = app_frame_limit(value_length)
+        if limit is None:
+            raise TooSmall(f"value length {value_length} is under the app's 157 bytes")
+        link = AppCentralLink(client, rx, limit, WritePacer(pacer_params, clock()), clock)
+        # AcquireNotify, not StartNotify: BlueZ batches Value PropertiesChanged signals, so a
+        # burst read through D-Bus properties loses all but the last.
+        await client.start_notify(
+            tx, lambda _c, value: link.on_notify(bytes(value)), bluez={"use_start_notify": False}
+        )
+    except BaseException:
+        await disconnect(client)
+        raise
+    return link
+
+
+async def _value_length(rx: BleakGATTCharacteristic, clock: Callable[[], float]) -> int:
+    # BlueZ exchanges the MTU right after connecting; until then the size reads as 20.
+    deadline = clock() + MTU_WAIT_S
+    while rx.max_write_without_response_size <= 20 and clock() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+    return int(rx.max_write_without_response_size)

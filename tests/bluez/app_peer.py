@@ -1,0 +1,421 @@
+"""Scripted Pigeon-app peers for the VM tier, written from the app's facts (docs/protocol.md,
+"The Pigeon app's BLE service"; ../shared/PIGEON_APP.md), not from the node's code: they
+import nothing of `pigeon`. `PeripheralPeer` plays a phone that advertises and is dialed (a GATT
+server on dbus-fast); `CentralPeer` plays a phone that dials (bleak): it subscribes to the
+outbound characteristic and writes with response. Both fragment as the app does: payload =
+smallest value length - 7, clamped to 150..503.
+"""
+
+import asyncio
+import contextlib
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from dbus_fast import BusType, Message, MessageType, Variant
+from dbus_fast.aio import MessageBus
+from dbus_fast.annotations import DBusBool, DBusBytes, DBusDict, DBusSignature, DBusStr
+from dbus_fast.constants import PropertyAccess
+from dbus_fast.service import ServiceInterface, dbus_method, dbus_property
+
+SERVICE = "9e7b0001-8f2a-4c3d-9a1b-2e5f7c8d0a10"
+INBOUND = "9e7b0002-8f2a-4c3d-9a1b-2e5f7c8d0a10"
+OUTBOUND = "9e7b0003-8f2a-4c3d-9a1b-2e5f7c8d0a10"
+ROOT = "/test/apppeer"
+_HEADER = struct.Struct(">BHHH")
+_StrList = Annotated[list[str], DBusSignature("as")]
+# Right after another connection to the node ends, btvirt sometimes drops the next one during
+# service discovery ("failed to discover services, device disconnected"); the app reconnects.
+CONNECT_TRIES = 3
+NOTIFY_GAP_S = 0.02  # BlueZ packs notifications closer than 10 ms and may reorder them
+
+
+def payload_size(value_length: int | None) -> int:
+    """The app's fragment payload for a smallest value length (None: no path yet)."""
+    if value_length is None:
+        return 150
+    return min(max(value_length - 7, 150), 503)
+
+
+def fragments(message: bytes, message_id: int, value_length: int | None) -> list[bytes]:
+    """`version=1 | message id | index | count | payload`, big-endian."""
+    size = payload_size(value_length)
+    count = max(1, -(-len(message) // size))
+    return [
+        _HEADER.pack(1, message_id, i, count) + message[i * size : (i + 1) * size]
+        for i in range(count)
+    ]
+
+
+def packet(ttl: int, packet_id: bytes, body: bytes) -> bytes:
+    """`version=1 | ttl | packet id 16 | payload`."""
+    return bytes((1, ttl)) + packet_id + body
+
+
+def envelope(kind: int, sender: bytes, recipient: bytes, body: bytes) -> bytes:
+    """`version=1 | type | sender key 32 | recipient key 32 | payload`."""
+    return bytes((1, kind)) + sender + recipient + body
+
+
+@dataclass
+class Receiver:
+    """Frames in (sizes kept), whole messages out."""
+
+    frames: list[int] = field(default_factory=list)
+    messages: list[bytes] = field(default_factory=list)
+    _parts: dict[int, dict[int, bytes]] = field(default_factory=dict)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add(self, frame: bytes) -> None:
+        self.frames.append(len(frame))
+        version, message_id, index, count = _HEADER.unpack_from(frame)
+        if version != 1 or index >= count:
+            raise AssertionError(f"bad fragment header {frame[:7].hex()}")
+        parts = self._parts.setdefault(message_id, {})
+        parts[index] = frame[7:]
+        if len(parts) == count:
+            del self._parts[message_id]
+            self.messages.append(b"".join(parts[i] for i in range(count)))
+        self.changed.set()
+
+    async def until(self, done: Callable[[], bool], within_s: float, what: str) -> None:
+        try:
+            async with asyncio.timeout(within_s):
+                while not done():
+                    self.changed.clear()
+                    await self.changed.wait()
+        except TimeoutError:
+            raise AssertionError(f"timed out waiting for {what}") from None
+
+
+class _Service(ServiceInterface):
+    def __init__(self) -> None:
+        super().__init__("org.bluez.GattService1")
+
+    @dbus_property(PropertyAccess.READ)
+    def UUID(self) -> DBusStr:
+        return SERVICE
+
+    @dbus_property(PropertyAccess.READ)
+    def Primary(self) -> DBusBool:
+        return True
+
+
+class _Inbound(ServiceInterface):
+    def __init__(self, peer: "PeripheralPeer") -> None:
+        super().__init__("org.bluez.GattCharacteristic1")
+        self._peer = peer
+
+    @dbus_property(PropertyAccess.READ)
+    def UUID(self) -> DBusStr:
+        return INBOUND
+
+    @dbus_property(PropertyAccess.READ)
+    def Service(self) -> Annotated[str, DBusSignature("o")]:
+        return ROOT + "/service0"
+
+    @dbus_property(PropertyAccess.READ)
+    def Flags(self) -> _StrList:
+        return ["write"]
+
+    @dbus_method()
+    def WriteValue(self, value: DBusBytes, options: DBusDict) -> None:
+        if "mtu" in options:
+            self._peer.value_length = int(options["mtu"].value) - 3
+        self._peer.on_frame(bytes(value))
+
+
+class _Outbound(ServiceInterface):
+    def __init__(self) -> None:
+        super().__init__("org.bluez.GattCharacteristic1")
+        self.value = b""
+        self.subscribed = asyncio.Event()
+        self.on_change: Callable[[bool], None] = lambda subscribed: None
+
+    @dbus_property(PropertyAccess.READ)
+    def UUID(self) -> DBusStr:
+        return OUTBOUND
+
+    @dbus_property(PropertyAccess.READ)
+    def Service(self) -> Annotated[str, DBusSignature("o")]:
+        return ROOT + "/service0"
+
+    @dbus_property(PropertyAccess.READ)
+    def Flags(self) -> _StrList:
+        return ["notify"]
+
+    @dbus_property(PropertyAccess.READ)
+    def Value(self) -> DBusBytes:
+        return self.value
+
+    @dbus_method()
+    def StartNotify(self) -> None:
+        self.subscribed.set()
+        self.on_change(True)
+
+    @dbus_method()
+    def StopNotify(self) -> None:
+        self.subscribed.clear()
+        self.on_change(False)
+
+
+class _Advert(ServiceInterface):
+    def __init__(self) -> None:
+        super().__init__("org.bluez.LEAdvertisement1")
+
+    @dbus_property(PropertyAccess.READ)
+    def Type(self) -> DBusStr:
+        return "peripheral"
+
+    @dbus_property(PropertyAccess.READ)
+    def ServiceUUIDs(self) -> _StrList:
+        return [SERVICE]
+
+    @dbus_property(PropertyAccess.READ)
+    def LocalName(self) -> DBusStr:
+        return "Pigeon"
+
+    @dbus_method()
+    def Release(self) -> None:
+        pass
+
+
+async def _call(
+    bus: MessageBus, path: str, iface: str, member: str, sig: str, body: list[Any]
+) -> list[Any]:
+    reply = await bus.call(
+        Message(
+            destination="org.bluez",
+            path=path,
+            interface=iface,
+            member=member,
+            signature=sig,
+            body=body,
+        )
+    )
+    assert reply is not None
+    if reply.message_type == MessageType.ERROR:
+        raise RuntimeError(f"{iface}.{member}: {reply.error_name} {reply.body}")
+    return list(reply.body)
+
+
+async def adapter_address(adapter: str) -> str:
+    """The controller address of `adapter` (hciN)."""
+    bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+    try:
+        (value,) = await _call(
+            bus,
+            f"/org/bluez/{adapter}",
+            "org.freedesktop.DBus.Properties",
+            "Get",
+            "ss",
+            ["org.bluez.Adapter1", "Address"],
+        )
+        return str(value.value)
+    finally:
+        bus.disconnect()
+
+
+async def power_on(adapter: str) -> None:
+    """Power `adapter` (hciN) on, as a phone's Bluetooth is on."""
+    bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+    try:
+        await _call(
+            bus,
+            f"/org/bluez/{adapter}",
+            "org.freedesktop.DBus.Properties",
+            "Set",
+            "ssv",
+            ["org.bluez.Adapter1", "Powered", Variant("b", True)],
+        )
+    finally:
+        bus.disconnect()
+
+
+class PeripheralPeer:
+    """A phone that advertises the app's service and is dialed."""
+
+    def __init__(self, adapter: str) -> None:
+        self.adapter = f"/org/bluez/{adapter}"
+        self.received = Receiver()
+        self.value_length: int | None = None  # learnt from the central's writes (its MTU)
+        self.on_frame: Callable[[bytes], None] = self.received.add  # each written value
+        self._outbound = _Outbound()
+        self._bus: MessageBus | None = None
+
+    def on_subscription(self, changed: Callable[[bool], None]) -> None:
+        """Call `changed(subscribed)` when the central subscribes or unsubscribes."""
+        self._outbound.on_change = changed
+
+    async def notify(self, frame: bytes) -> None:
+        """Notify one raw frame, then keep the gap."""
+        self._outbound.value = frame
+        self._outbound.emit_properties_changed({"Value": frame})
+        await asyncio.sleep(NOTIFY_GAP_S)
+
+    async def connected(self) -> bool:
+        """Whether a device is connected to this adapter."""
+        assert self._bus is not None
+        return await self._connected(self._bus)
+
+    async def disconnect_all(self) -> None:
+        """Disconnect every device connected to this adapter (the radio breaks the link)."""
+        assert self._bus is not None
+        (objects,) = await _call(
+            self._bus, "/", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", "", []
+        )
+        for path, ifaces in objects.items():
+            device = ifaces.get("org.bluez.Device1")
+            if path.startswith(self.adapter + "/") and device and device["Connected"].value:
+                await _call(self._bus, path, "org.bluez.Device1", "Disconnect", "", [])
+
+    async def start(self) -> None:
+        await power_on(self.adapter.rsplit("/", 1)[-1])
+        bus = self._bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+        bus.export(ROOT + "/service0", _Service())
+        bus.export(ROOT + "/service0/char0", _Inbound(self))
+        bus.export(ROOT + "/service0/char1", self._outbound)
+        bus.export(ROOT + "/advert0", _Advert())
+        await _call(
+            bus, self.adapter, "org.bluez.GattManager1", "RegisterApplication", "oa{sv}", [ROOT, {}]
+        )
+        await _call(
+            bus,
+            self.adapter,
+            "org.bluez.LEAdvertisingManager1",
+            "RegisterAdvertisement",
+            "oa{sv}",
+            [ROOT + "/advert0", {}],
+        )
+
+    async def wait_subscribed(self, within_s: float) -> None:
+        async with asyncio.timeout(within_s):
+            await self._outbound.subscribed.wait()
+
+    async def send(self, message: bytes, message_id: int) -> list[int]:
+        """Notify `message` as the app fragments it; return the frame sizes."""
+        sizes = []
+        for frame in fragments(message, message_id, self.value_length):
+            await self.notify(frame)
+            sizes.append(len(frame))
+        return sizes
+
+    async def leave(self) -> None:
+        """Walk away: stop advertising and drop the connection (the app keeps its service)."""
+        assert self._bus is not None
+        with contextlib.suppress(RuntimeError):
+            await _call(
+                self._bus,
+                self.adapter,
+                "org.bluez.LEAdvertisingManager1",
+                "UnregisterAdvertisement",
+                "o",
+                [ROOT + "/advert0"],
+            )
+        await self.disconnect_all()
+
+    async def close(self) -> None:
+        """Withdraw the advert; unregister once nothing is connected (a GATT database change
+        with a device connected can crash bluetoothd 5.66)."""
+        bus = self._bus
+        if bus is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            await _call(
+                bus,
+                self.adapter,
+                "org.bluez.LEAdvertisingManager1",
+                "UnregisterAdvertisement",
+                "o",
+                [ROOT + "/advert0"],
+            )
+        for _ in range(100):
+            if not await self._connected(bus):
+                break
+            await asyncio.sleep(0.1)
+        with contextlib.suppress(RuntimeError):
+            await _call(
+                bus, self.adapter, "org.bluez.GattManager1", "UnregisterApplication", "o", [ROOT]
+            )
+        bus.disconnect()
+        self._bus = None
+
+    async def _connected(self, bus: MessageBus) -> bool:
+        (objects,) = await _call(
+            bus, "/", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", "", []
+        )
+        return any(
+            path.startswith(self.adapter + "/") and ifaces["org.bluez.Device1"]["Connected"].value
+            for path, ifaces in objects.items()
+            if "org.bluez.Device1" in ifaces
+        )
+
+
+class CentralPeer:
+    """A phone that dials the node's app service, subscribes and writes with response."""
+
+    def __init__(self, adapter: str) -> None:
+        self.adapter = adapter
+        self.received = Receiver()
+        self.value_length: int | None = None
+        self.failed_connects: list[str] = []  # reported by the step
+        self._client: Any = None
+        self._inbound: Any = None
+
+    async def connect(self, address: str, within_s: float) -> None:
+        """Dial the node; like the app, try again (up to CONNECT_TRIES) when a connect fails."""
+        from bleak import BleakClient, BleakScanner
+        from bleak.exc import BleakError
+
+        await power_on(self.adapter)
+        for attempt in range(1, CONNECT_TRIES + 1):
+            device = await BleakScanner.find_device_by_address(
+                address, within_s, service_uuids=[SERVICE], bluez={"adapter": self.adapter}
+            )
+            assert device is not None, f"no app advertisement from {address}"
+            client = BleakClient(device, timeout=30.0, bluez={"adapter": self.adapter})
+            try:
+                await client.connect()
+                break
+            except (BleakError, TimeoutError) as exc:
+                self.failed_connects.append(f"{type(exc).__name__}: {exc}")
+                with contextlib.suppress(Exception):
+                    await client.disconnect()
+                if attempt == CONNECT_TRIES:
+                    raise
+                await asyncio.sleep(2)
+        self._client = client
+        service = client.services.get_service(SERVICE)
+        assert service is not None, "the node has no app service"
+        self._inbound = service.get_characteristic(INBOUND)
+        outbound = service.get_characteristic(OUTBOUND)
+        assert self._inbound is not None
+        assert outbound is not None
+        assert "write" in self._inbound.properties
+        assert "notify" in outbound.properties
+        for _ in range(20):  # the MTU exchange follows the connect
+            if self._inbound.max_write_without_response_size > 20:
+                break
+            await asyncio.sleep(0.1)
+        self.value_length = self._inbound.max_write_without_response_size
+        await client.start_notify(
+            outbound,
+            lambda _c, value: self.received.add(bytes(value)),
+            bluez={"use_start_notify": False},
+        )
+
+    async def send(self, message: bytes, message_id: int) -> list[int]:
+        """Write `message` as the app fragments it, with response; return the frame sizes."""
+        sizes = []
+        for frame in fragments(message, message_id, self.value_length):
+            await self._client.write_gatt_char(self._inbound, frame, response=True)
+            sizes.append(len(frame))
+        return sizes
+
+    async def close(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(10):
+                    await self._client.disconnect()
+            self._client = None

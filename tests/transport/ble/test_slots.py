@@ -1,0 +1,72 @@
+"""How our mesh and the Pigeon app share an adapter's link slots."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pigeon.transport.ble.slots import APP_SERVICE, OWN_SERVICE, LinkSlots, SlotPlan
+
+SERVICES = (OWN_SERVICE, APP_SERVICE)
+
+
+def test_each_service_keeps_its_reserve() -> None:
+    plan = SlotPlan.split(4, 1, SERVICES)
+    assert plan.reserved == {OWN_SERVICE: 1, APP_SERVICE: 1}
+    # Nodes alone may take three of four slots: the fourth waits for a phone.
+    assert plan.has_room(OWN_SERVICE, {OWN_SERVICE: 2, APP_SERVICE: 0})
+    assert not plan.has_room(OWN_SERVICE, {OWN_SERVICE: 3, APP_SERVICE: 0})
+    assert plan.has_room(APP_SERVICE, {OWN_SERVICE: 3, APP_SERVICE: 0})
+    assert not plan.has_room(APP_SERVICE, {OWN_SERVICE: 3, APP_SERVICE: 1})
+
+
+def test_without_the_app_our_service_has_every_slot() -> None:
+    plan = SlotPlan.split(4, 1, (OWN_SERVICE,))
+    assert plan.has_room(OWN_SERVICE, {OWN_SERVICE: 3})
+    assert not plan.has_room(OWN_SERVICE, {OWN_SERVICE: 4})
+
+
+def test_reserves_shrink_to_fit_a_small_total() -> None:
+    assert SlotPlan.split(1, 2, SERVICES).reserved == {OWN_SERVICE: 0, APP_SERVICE: 0}
+    assert SlotPlan.split(5, 9, SERVICES).reserved == {OWN_SERVICE: 2, APP_SERVICE: 2}
+
+
+@pytest.mark.parametrize(
+    ("total", "reserved"), [(0, {}), (2, {OWN_SERVICE: -1}), (2, {OWN_SERVICE: 2, APP_SERVICE: 1})]
+)
+def test_impossible_plans_are_refused(total: int, reserved: dict[str, int]) -> None:
+    with pytest.raises(ValueError):
+        SlotPlan(total, reserved)
+
+
+@given(
+    st.integers(min_value=1, max_value=16),
+    st.integers(min_value=0, max_value=8),
+    st.lists(st.sampled_from(SERVICES), max_size=40),
+)
+def test_greedy_takers_never_crowd_out_a_reserve(
+    total: int, reserve: int, attempts: list[str]
+) -> None:
+    plan = SlotPlan.split(total, reserve, SERVICES)
+    counts = dict.fromkeys(SERVICES, 0)
+    for service in attempts:
+        if plan.has_room(service, counts):
+            counts[service] += 1
+        assert sum(counts.values()) <= total
+        for other in SERVICES:
+            # whatever the others took, a service below its reserve can still link
+            if counts[other] < plan.reserved[other]:
+                assert plan.has_room(other, counts)
+
+
+def test_link_slots_read_the_live_counts() -> None:
+    links = {OWN_SERVICE: 0, APP_SERVICE: 0}
+    slots = LinkSlots(SlotPlan.split(2, 1, SERVICES))
+    slots.track(OWN_SERVICE, lambda: links[OWN_SERVICE])
+    slots.track(APP_SERVICE, lambda: links[APP_SERVICE])
+    assert slots.has_room(OWN_SERVICE)
+    links[OWN_SERVICE] = 1
+    assert not slots.has_room(OWN_SERVICE)  # the other slot is the app's reserve
+    assert slots.has_room(APP_SERVICE)
+    assert slots.counts() == {OWN_SERVICE: 1, APP_SERVICE: 0}
