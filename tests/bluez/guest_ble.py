@@ -8,6 +8,7 @@ OUT/ble.json. The exit status is 0 only if every step passed. Frames are real me
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -289,35 +290,60 @@ async def settled_then(check: Callable[[], str]) -> str:
     return check()
 
 
+FORGET_WAIT_S = 30.0
+FORGET_SETTLE_S = 1.0
+
+
 async def forget_devices() -> None:
-    """Remove every device BlueZ knows on both adapters (the previous pair's neighbours)."""
+    """Remove every device BlueZ knows on every adapter (the previous pair's neighbours), once
+    none is connected. RemoveDevice on a device whose connection is still being torn down
+    leaves bluetoothd 5.66 with a device marked connected that its adapter no longer lists (its
+    log: "Device ... is already connected", "No matching connection for device"); the next
+    connects to it fail, and one crashed bluetoothd (SIGSEGV). The node itself never removes
+    devices: only this rig does, so that each pair meets as strangers."""
     from dbus_fast import BusType, Message
     from dbus_fast.aio import MessageBus
+    from dbus_fast.errors import DBusError
 
     bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
-    try:
-        reply = await bus.call(
-            Message(
-                destination="org.bluez",
-                path="/",
-                interface="org.freedesktop.DBus.ObjectManager",
-                member="GetManagedObjects",
-            )
-        )
+
+    async def call(path: str, interface: str, member: str, body: list[Any]) -> Any:
+        signature = "o" if body else ""
+        message = Message("org.bluez", path, interface, member, signature=signature, body=body)
+        reply = await bus.call(message)
         assert reply is not None
-        for path, interfaces in reply.body[0].items():
-            if "org.bluez.Device1" in interfaces:
-                adapter = path.rsplit("/", 1)[0]
-                await bus.call(
-                    Message(
-                        destination="org.bluez",
-                        path=adapter,
-                        interface="org.bluez.Adapter1",
-                        member="RemoveDevice",
-                        signature="o",
-                        body=[path],
-                    )
-                )
+        if reply.message_type.name == "ERROR":
+            raise DBusError(reply.error_name or "", str(reply.body))
+        return reply.body
+
+    async def devices() -> dict[str, bool]:
+        body = await call("/", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", [])
+        return {
+            path: bool(interfaces["org.bluez.Device1"]["Connected"].value)
+            for path, interfaces in body[0].items()
+            if "org.bluez.Device1" in interfaces
+        }
+
+    try:
+        start = time.monotonic()
+        asked: set[str] = set()
+        while connected := [path for path, on in (await devices()).items() if on]:
+            if time.monotonic() - start > FORGET_WAIT_S:
+                raise AssertionError(f"still connected after {FORGET_WAIT_S:.0f} s: {connected}")
+            for path in set(connected) - asked:
+                asked.add(path)
+                with contextlib.suppress(DBusError):
+                    await call(path, "org.bluez.Device1", "Disconnect", [])
+            await asyncio.sleep(0.2)
+        if asked:
+            waited = time.monotonic() - start
+            logging.getLogger(__name__).info(
+                "forget_devices: %d still connected, disconnected in %.1f s", len(asked), waited
+            )
+        await asyncio.sleep(FORGET_SETTLE_S)  # the kernel's side of the disconnect ends too
+        for path in await devices():
+            with contextlib.suppress(DBusError):
+                await call(path.rsplit("/", 1)[0], "org.bluez.Adapter1", "RemoveDevice", [path])
     finally:
         bus.disconnect()
 

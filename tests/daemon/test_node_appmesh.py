@@ -8,6 +8,7 @@ import asyncio
 import base64
 import random
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,8 @@ from pigeon.daemon.node import Node, NodeEnvironment
 from pigeon.daemon.sdnotify import Notifier
 from pigeon.relay.app_protocol import AppEnvelope
 from pigeon.sim.app_phone import APP_SERVICE, PHONE_VALUE_LENGTH, AppPhone
+from pigeon.transport.ble.app import AppBleTransport
+from pigeon.transport.ble.transport import BleTransport
 from pigeon.transport.sim import RadioParams, SimMedium
 from pigeon.ui.web.metrics import render_metrics
 from tests.relay.appclient import AppClient
@@ -125,6 +128,19 @@ async def test_with_the_app_mesh_off_no_phone_links(tmp_path: Path) -> None:
     await _run_node(node, medium, phone, body)
 
 
-def test_without_a_ble_transport_for_the_apps_service_the_seam_says_so() -> None:
-    with pytest.raises(hardware.HardwareUnavailable, match="app's service"):
-        hardware.ble_app_transport_factory(RadioSection())
+def test_on_ble_the_apps_links_ride_the_radio_part_on_one_adapter(tmp_path: Path) -> None:
+    config = replace(_config(tmp_path / "node", AppMeshSection()), radio=RadioSection(kind="ble"))
+    node = Node(config, NodeEnvironment(None, NODE_POSITION, Notifier({}), selftest=False))
+    node._build()  # what `run` does first; the radio itself needs BlueZ (the VM tier runs it)
+    try:
+        names = [part.name for part in node.parts()]
+    finally:
+        node._flush()
+    assert "radio" in names
+    assert "app-mesh" not in names  # the radio part runs both: neither outlives the other
+    assert "app-mesh radio" not in node.board.missing
+
+    mesh, app = hardware.ble_transport_pair_factory(RadioSection(kind="ble", adapter="hci1"))()
+    assert isinstance(mesh, BleTransport)
+    assert isinstance(app, AppBleTransport)
+    assert app.service_uuid.lower().startswith("9e7b0001")

@@ -24,6 +24,8 @@ BLE_MODULE: Final = "pigeon.transport.ble.transport"  # BlueZ libraries load laz
 BITCHAT_FRAME_LIMIT: Final = 512
 
 TransportFactory = Callable[[], Transport]
+# Our mesh's transport and the Pigeon app's, made together on one adapter.
+TransportPairFactory = Callable[[], tuple[Transport, Transport]]
 
 
 class HardwareUnavailable(Exception):
@@ -69,12 +71,6 @@ def sim_app_transport_factory(
     )
 
 
-def ble_app_transport_factory(section: RadioSection) -> TransportFactory:
-    """Transports on the app's GATT service (9E7B0001-...) on BlueZ: not built yet, so this
-    raises HardwareUnavailable and the node runs without the app mesh, listing it missing."""
-    raise HardwareUnavailable(f"no BLE transport for the app's service on {section.adapter} yet")
-
-
 def sim_bitchat_transport_factory(
     medium: SimMedium, node_id: str, position: tuple[float, float]
 ) -> TransportFactory:
@@ -101,6 +97,16 @@ def ble_transport_factory(section: RadioSection) -> TransportFactory:
     module = _import_ble()
     config = module.BleConfig(adapter=section.adapter, max_links=section.max_links)
     return lambda: module.BleTransport(config)
+
+
+def ble_transport_pair_factory(section: RadioSection) -> TransportPairFactory:
+    """Our mesh's and the Pigeon app's (9E7B0001-...) transports on the configured adapter,
+    made together at each start of the radio: the app's links ride our transport's adapter,
+    GATT application and link slots, so neither outlives the other. Raises HardwareUnavailable
+    if not loadable."""
+    module = _import_ble()
+    config = module.BleConfig(adapter=section.adapter, max_links=section.max_links)
+    return lambda: module.ble_transports(config)
 
 
 def _import_ble() -> Any:

@@ -274,12 +274,16 @@ class Node:
     def _build_appmesh(self) -> None:
         """The Pigeon app's mesh on its own transport, and its uplink bridge (`[appmesh]`)."""
         self.app_driver: AppMeshDriver | None = None
+        self._make_ble_pair: hardware.TransportPairFactory | None = None
         self.app_uplink: AppUplink | None = None
         section = self.config.appmesh
         if not section.enabled:
             return
         try:
-            self._make_app_transport = self._app_transport_factory()
+            if self.config.radio.kind == "ble":  # the app's links ride our radio's adapter
+                self._make_ble_pair = hardware.ble_transport_pair_factory(self.config.radio)
+            else:
+                self._make_app_transport = self._app_transport_factory()
         except hardware.HardwareUnavailable as exc:
             _LOGGER.error("the Pigeon app's mesh is not relayed: %s", exc)
             self.board.missing.append("app-mesh radio")
@@ -362,9 +366,6 @@ class Node:
         return hardware.sim_bitchat_transport_factory(medium, self.name, self.env.sim_position)
 
     def _app_transport_factory(self) -> hardware.TransportFactory:
-        radio = self.config.radio
-        if radio.kind == "ble":
-            return hardware.ble_app_transport_factory(radio)
         medium = self.env.medium or self._own_medium
         return hardware.sim_app_transport_factory(medium, self.name, self.env.sim_position)
 
@@ -398,7 +399,8 @@ class Node:
         if self.config.relays.carry_for_neighbours:
             parts.append(Part("carrier", self.carrier.run))
         if self.app_driver is not None:
-            parts.append(Part("app-mesh", self._run_app_mesh))
+            if self._make_ble_pair is None:  # on BLE the radio part runs the app's links
+                parts.append(Part("app-mesh", self._run_app_mesh))
             if self.app_uplink is not None and self.app_uplink.relays:
                 parts.append(Part("app-uplink", self.app_uplink.run))
             if self.app_contact_relays is not None:
@@ -430,11 +432,23 @@ class Node:
         return EXIT_OK if ok else EXIT_PART_FAILED
 
     async def _run_radio(self) -> None:
-        transport = self._make_transport()
+        if self._make_ble_pair is None:
+            transport, app = self._make_transport(), None
+        else:
+            transport, app = self._make_ble_pair()
         self.board.radio_up = True
         self.mesh_started.set()
         try:
-            await self.driver.run(transport)
+            if app is None:
+                await self.driver.run(transport)
+                return
+            assert self.app_driver is not None  # the pair is made only for its driver
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self.driver.run(transport), name="mesh")
+                    group.create_task(self.app_driver.run(app), name="app-mesh")
+            except ExceptionGroup as failed:  # the supervisor names the first failure
+                raise failed.exceptions[0] from None
         finally:
             self.board.radio_up = False
 
