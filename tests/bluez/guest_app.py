@@ -38,6 +38,13 @@ PHONE_FRAME_LIMIT = 157  # the scripted phone offers the app's smallest link
 LINK_POLL_S = 0.2
 
 
+def _node_pair(seed: int) -> tuple[BleTransport, AppBleTransport]:
+    """The node's own transport and the app's on hci2 (bitchat's service is off here)."""
+    services = ble_transports(BleConfig(adapter="hci2"), rng=random.Random(seed), bitchat=False)
+    assert services.app is not None
+    return services.mesh, services.app
+
+
 class RouterSink:
     """A LinkSink that feeds the app router and carries out what it says."""
 
@@ -128,7 +135,7 @@ class AppRig:
         self.node_address = ""
 
     async def link(self) -> str:
-        self.ble, self.app = ble_transports(BleConfig(adapter="hci2"), rng=random.Random(3))
+        self.ble, self.app = _node_pair(3)
         self.sink = RouterSink(self.app)
         await self.app.start(self.sink)
         await self.ble.start(RecordingSink())
@@ -231,7 +238,7 @@ class NodeApp:
     """The node's app transport as a `Transport`, with the BleTransport whose radio it rides."""
 
     def __init__(self, seed: int) -> None:
-        self.ble, self.app = ble_transports(BleConfig(adapter="hci2"), rng=random.Random(seed))
+        self.ble, self.app = _node_pair(seed)
 
     async def start(self, sink: LinkSink) -> None:
         await self.app.start(sink)

@@ -56,7 +56,9 @@ def _bleak_on_the_private_bus(bus_address: str, monkeypatch: pytest.MonkeyPatch)
 
 async def _start(bluez: FakeBlueZ, max_links: int = 4) -> Node:
     config = BleConfig(adapter="hci0", max_links=max_links, bus_address=bluez.address)
-    ble, app = ble_transports(config, rng=random.Random(5))
+    services = ble_transports(config, rng=random.Random(5), bitchat=False)
+    ble, app = services.mesh, services.app
+    assert app is not None
     sink, ble_sink = RecordingSink(), RecordingSink()
     await app.start(sink)
     await ble.start(ble_sink)

@@ -1,70 +1,49 @@
 """`AppBleTransport`: the `Transport` for the Pigeon app's GATT service, beside ours.
 
-It shares everything with its `BleTransport` (`transport.ble_transports` builds the two): the
-adapter and bus, the one GATT application (both services in one RegisterApplication, so the
-database never changes while links are up), the scanner and the one dialing task (one LE connect
-may be pending per controller), and the adapter's link slots (`slots.SlotPlan`). Its links run
-while the `BleTransport` runs; `start` only names the sink.
-
-The app has no link header and no hello: a peer is its device (`app:<address>`).
-- Links we dial (`appcentral`): up once we subscribed to the device's outbound characteristic;
-  we write frames with response. A link under 157 bytes is refused (disconnected).
-- Links devices dial: up at the device's first write (BlueZ names the writer). BlueZ 5.66 has
-  no per-device notification: a notification reaches every subscribed central. So all these
-  links share the outbound characteristic as one broadcast, as the app's own peripheral does
-  (`PeerTransport.swift` notifies with `onSubscribedCentrals: nil` and sizes fragments for
-  every subscribed central): their frame limit is the smallest of theirs, and a frame the
-  router sends to several of them goes out once (`appgatt.SharedNotify`). Phones drop what
-  they already saw by packet id, as they do for each other's broadcasts.
+A `phone.PhoneBleTransport` with the app's profile: service `9E7B0001-…`, an inbound
+characteristic phones write with response and an outbound one the node notifies (`appgatt`,
+`appperipheral`), frames of 157..510 bytes. See `phone` for what it shares with our transport.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-from pigeon.transport.base import Broken, Busy, Closed, LinkSink, PeerId
-from pigeon.transport.ble.adapter import BlueZAdapter, Neighbour
 from pigeon.transport.ble.appgatt import (
+    APP_MAX_FRAME_LIMIT,
+    APP_MIN_FRAME_LIMIT,
+    APP_RX_UUID,
     APP_SERVICE_UUID,
-    ATT_WRITE_OVERHEAD,
-    SharedNotify,
-    address_of,
-    app_frame_limit,
-    app_peer_id,
-    check_app_frame,
+    APP_TX_UUID,
 )
-from pigeon.transport.ble.errors import BleError, MalformedLinkFrame
-from pigeon.transport.ble.policy import PacerParams, WritePacer
-from pigeon.transport.ble.slots import APP_SERVICE, LinkSlots
-
-if TYPE_CHECKING:
-    from bleak.backends.device import BLEDevice
-
-    from pigeon.transport.ble.appcentral import AppCentralLink
-    from pigeon.transport.ble.appperipheral import AppGattObjects
-
-_LOGGER = logging.getLogger(__name__)
-
-NOTIFY_QUEUE_FRAMES: Final = 128
-# As for our own service (transport.NOTIFY_MIN_GAP_S): BlueZ packs notifications that come
-# within 10 ms, and one that does not fit the pack can overtake it.
-NOTIFY_MIN_GAP_S: Final = 0.015
-DISCONNECT_TIMEOUT_S: Final = 5.0
+from pigeon.transport.ble.phone import NOTIFY_MIN_GAP_S, PhoneBleTransport
+from pigeon.transport.ble.policy import PacerParams
+from pigeon.transport.ble.profile import PhoneGattObjects, PhoneProfile, PhoneWriteHandler
+from pigeon.transport.ble.slots import APP_SERVICE
 
 
-@dataclass(slots=True)
-class _PeripheralAppLink:
-    device: str
-    value_length: int
+def _app_objects(on_write: PhoneWriteHandler) -> PhoneGattObjects:
+    from pigeon.transport.ble.appperipheral import AppGattObjects  # dbus-fast loads lazily
+
+    return AppGattObjects(on_write)
 
 
-class AppBleTransport:
+APP_PROFILE: Final = PhoneProfile(
+    name=APP_SERVICE,
+    service_uuid=APP_SERVICE_UUID,
+    inbound_uuid=APP_RX_UUID,
+    outbound_uuid=APP_TX_UUID,
+    peer_prefix="app:",
+    min_frame_limit=APP_MIN_FRAME_LIMIT,
+    max_frame_limit=APP_MAX_FRAME_LIMIT,
+    write_with_response=True,  # as the app writes
+    gatt_objects=_app_objects,
+)
+
+
+class AppBleTransport(PhoneBleTransport):
     """A `Transport` over the app's GATT service on a `BleTransport`'s adapter."""
 
     def __init__(
@@ -74,269 +53,4 @@ class AppBleTransport:
         notify_min_gap_s: float = NOTIFY_MIN_GAP_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._adapter_name = adapter_name
-        self._pacer = pacer if pacer is not None else PacerParams()
-        self._gap_s = notify_min_gap_s
-        self._clock = clock
-        self._adapter: BlueZAdapter | None = None
-        self._slots: LinkSlots | None = None
-        self._carries_own_link: Callable[[str], bool] = lambda address: False
-        self._objects: AppGattObjects | None = None
-        self._sink: LinkSink | None = None
-        self._central: dict[PeerId, AppCentralLink] = {}
-        self._peripheral: dict[PeerId, _PeripheralAppLink] = {}
-        self._channel_limit = 0  # frame limit of every peripheral-side link (0: none up)
-        self._shared = SharedNotify()
-        self._notify_queue: asyncio.Queue[bytes] = asyncio.Queue(NOTIFY_QUEUE_FRAMES)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._closed = False
-
-    # binding to the BleTransport (called by it)
-
-    def bind(
-        self, adapter: BlueZAdapter, slots: LinkSlots, carries_own_link: Callable[[str], bool]
-    ) -> None:
-        """Share `adapter` and `slots`; never disconnect a device `carries_own_link` names."""
-        self._adapter = adapter
-        self._slots = slots
-        self._carries_own_link = carries_own_link
-        slots.track(APP_SERVICE, lambda: len(self._central) + len(self._peripheral))
-
-    def gatt_extension(self) -> AppGattObjects:
-        """The app's service objects, to register in the one GATT application."""
-        from pigeon.transport.ble.appperipheral import AppGattObjects
-
-        if self._objects is None:
-            self._objects = AppGattObjects(self._on_write)
-        return self._objects
-
-    @property
-    def service_uuid(self) -> str:
-        """The service the shared scanner looks for on our behalf."""
-        return APP_SERVICE_UUID
-
-    # Transport
-
-    async def start(self, sink: LinkSink) -> None:
-        """Report links and frames to `sink` (the radio runs with the bound BleTransport)."""
-        if self._sink is not None:
-            raise RuntimeError("start is called once")
-        if self._adapter is None:
-            raise RuntimeError("bind the app transport to a BleTransport first")
-        self._sink = sink
-        self._spawn(self._notify_forever())
-
-    def frame_limit(self, peer: PeerId) -> int:
-        """The largest frame for `peer`; raises Closed after aclose, Broken without a link."""
-        if self._closed:
-            raise Closed("transport closed")
-        central = self._central.get(peer)
-        if central is not None:
-            return central.frame_limit
-        if peer in self._peripheral:
-            return self._channel_limit
-        raise Broken(f"no link to {peer}")
-
-    async def send(self, peer: PeerId, frame: bytes) -> None:
-        """Queue `frame` for `peer`; raises Closed, Broken, Busy, or ValueError."""
-        limit = self.frame_limit(peer)
-        if not 0 < len(frame) <= limit:
-            raise ValueError(f"frame of {len(frame)} bytes outside 1..{limit}")
-        central = self._central.get(peer)
-        if central is not None:
-            central.offer(frame)
-        elif self._shared.must_notify(peer, frame):
-            try:
-                self._notify_queue.put_nowait(frame)
-            except asyncio.QueueFull:
-                raise Busy(f"{NOTIFY_QUEUE_FRAMES} notifications already queued") from None
-
-    async def aclose(self) -> None:
-        """Close every app link; idempotent. The GATT objects stay until the BleTransport
-        unregisters them (the database changes only while nothing is connected)."""
-        if self._closed:
-            return
-        self._closed = True
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        links, self._central = list(self._central.values()), {}
-        for link in links:
-            await link.close()
-        devices = [link.device for link in self._peripheral.values()]
-        self._peripheral.clear()
-        for device in devices:
-            await self._disconnect(device)
-
-    def links(self) -> dict[PeerId, str]:
-        """Every live app link and its role ("central": we dialed; "peripheral": it did)."""
-        roles = dict.fromkeys(self._central, "central")
-        roles.update(dict.fromkeys(self._peripheral, "peripheral"))
-        return roles
-
-    # dialing (called by the shared BleCentral)
-
-    def wants_dial(self, address: str) -> bool:
-        """Whether to dial the app device advertising at `address`."""
-        adapter, slots = self._adapter, self._slots
-        if self._closed or self._sink is None or adapter is None or slots is None:
-            return False
-        if not adapter.ready or app_peer_id(address) in self.links():
-            return False
-        # A device already connected to this adapter (it dialed us) is not dialed again: a
-        # second LE connection between the same two controllers confuses bluetoothd.
-        if any(n.connected and n.address == address for n in adapter.neighbours().values()):
-            return False
-        return slots.has_room(APP_SERVICE)
-
-    async def dial(self, device: BLEDevice) -> None:
-        """Connect to `device` and bring its link up; raises what `appcentral.dial_app` raises."""
-        from pigeon.transport.ble.appcentral import dial_app
-
-        link = await dial_app(
-            device, self._adapter_name, self._pacer, self._central_disconnected, self._clock
-        )
-        peer = app_peer_id(link.address)
-        if self._closed or peer in self.links():
-            await link.close()
-            return
-        self._central[peer] = link
-        link.run(
-            lambda frame: self._deliver(peer, frame),
-            lambda reason: self._spawn(self._drop_central(peer, link, reason)),
-        )
-        self._upcall_link_up(peer, link.frame_limit)
-
-    async def stop_links(self, reason: str) -> None:
-        """The shared central stopped (the adapter went away, or it closes): links we dialed end."""
-        for peer, link in list(self._central.items()):
-            await self._drop_central(peer, link, reason)
-
-    def _central_disconnected(self, address: str) -> None:
-        peer = app_peer_id(address)
-        link = self._central.get(peer)
-        if link is not None:
-            self._spawn(self._drop_central(peer, link, "disconnected"))
-
-    async def _drop_central(self, peer: PeerId, link: AppCentralLink, reason: str) -> None:
-        if self._central.get(peer) is not link:
-            return
-        del self._central[peer]
-        await link.close()
-        self._upcall_link_down(peer, reason)
-
-    # adapter events (called by the BleTransport)
-
-    def adapter_lost(self, reason: str) -> None:
-        """The adapter or bluetoothd went away: links devices dialed are gone."""
-        for peer in list(self._peripheral):
-            self._drop_peripheral(peer, reason)
-
-    def neighbour_changed(self, neighbour: Neighbour) -> None:
-        """A device disconnected: a link it dialed is gone."""
-        if neighbour.connected:
-            return
-        for peer, link in list(self._peripheral.items()):
-            if link.device == neighbour.path:
-                self._drop_peripheral(peer, "disconnected")
-
-    # the peripheral side
-
-    def _on_write(self, device: str, value: bytes, mtu: int | None) -> None:
-        """A central wrote `value` to the app's inbound characteristic; raises WriteRefused."""
-        from pigeon.transport.ble.appperipheral import WriteRefused
-
-        if self._closed or self._sink is None:
-            raise WriteRefused("the app service is not running")
-        try:
-            peer = app_peer_id(address_of(device))
-            check_app_frame(value)
-        except (ValueError, MalformedLinkFrame) as exc:
-            _LOGGER.info("refused an app write from %s: %s", device, exc)
-            raise WriteRefused(str(exc)) from exc
-        if peer not in self._central and peer not in self._peripheral:
-            refusal = self._open_peripheral(peer, device, mtu)
-            if refusal is not None:
-                _LOGGER.info("refused an app link from %s: %s", peer, refusal)
-                if not self._carries_own_link(address_of(device)):
-                    self._spawn(self._disconnect(device))
-                raise WriteRefused(refusal)
-        self._deliver(peer, value)
-
-    def _open_peripheral(self, peer: PeerId, device: str, mtu: int | None) -> str | None:
-        """Bring up the link `device` dialed; return why not, or None."""
-        if mtu is None:
-            return "BlueZ did not say the link's MTU"
-        value_length = mtu - ATT_WRITE_OVERHEAD
-        limit = app_frame_limit(value_length)
-        if limit is None:
-            return f"value length {value_length} is under the app's 157 bytes"
-        assert self._slots is not None
-        if not self._slots.has_room(APP_SERVICE):
-            return "no link slot free"
-        self._peripheral[peer] = _PeripheralAppLink(device, value_length)
-        self._shared.join(peer)
-        old = self._channel_limit
-        self._channel_limit = limit if not old else min(old, limit)
-        if old and self._channel_limit != old:
-            # Every subscribed central hears every notification: the smallest link sets the
-            # size for all of them.
-            for other in self._peripheral:
-                if other != peer:
-                    self._upcall_link_down(other, "frame limit changed")
-                    self._upcall_link_up(other, self._channel_limit)
-        self._upcall_link_up(peer, self._channel_limit)
-        return None
-
-    def _drop_peripheral(self, peer: PeerId, reason: str) -> None:
-        if self._peripheral.pop(peer, None) is None:
-            return
-        self._shared.leave(peer)
-        if not self._peripheral:
-            self._channel_limit = 0
-        self._upcall_link_down(peer, reason)
-
-    async def _disconnect(self, device: str) -> None:
-        if self._adapter is None or not self._adapter.ready:
-            return
-        with contextlib.suppress(BleError, TimeoutError):
-            async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
-                await self._adapter.call(device, "org.bluez.Device1", "Disconnect")
-
-    async def _notify_forever(self) -> None:
-        pacer = WritePacer(self._pacer, self._clock())
-        last = float("-inf")
-        while True:
-            value = await self._notify_queue.get()
-            now = self._clock()
-            delay = max(pacer.delay_s(len(value), now), last + self._gap_s - now)
-            if delay > 0:
-                await asyncio.sleep(delay)
-            last = self._clock()
-            pacer.spend(len(value), last)
-            if self._objects is not None and self._adapter is not None and self._adapter.ready:
-                self._objects.notify(value)
-
-    # plumbing
-
-    def _deliver(self, peer: PeerId, frame: bytes) -> None:
-        if self._sink is not None and not self._closed and peer in self.links():
-            self._sink.frame_received(peer, frame)
-
-    def _upcall_link_up(self, peer: PeerId, limit: int) -> None:
-        _LOGGER.info("app link up: %s, frame limit %d", peer, limit)
-        if self._sink is not None and not self._closed:
-            self._sink.link_up(peer, limit)
-
-    def _upcall_link_down(self, peer: PeerId, reason: str) -> None:
-        _LOGGER.info("app link down: %s (%s)", peer, reason)
-        if self._sink is not None and not self._closed:
-            self._sink.link_down(peer, reason)
-
-    def _spawn(self, coro: object) -> None:
-        assert asyncio.iscoroutine(coro)
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        super().__init__(APP_PROFILE, adapter_name, pacer, notify_min_gap_s, clock)

@@ -5,9 +5,9 @@ connects, waits for the negotiated MTU, subscribes to TX, writes a HELLO and wai
 WELCOME, then scans again. Whom to dial is the host's decision (`CentralHost.wants`, fed with the
 advertised identifier); failed neighbours wait out a jittered exponential backoff. Each link
 writes through its own bounded queue and a `WritePacer`, one write at a time, so BlueZ's queue
-never overflows. Other services of the node (the Pigeon app's, `app`) dial through the same
-scanner and task as `ExtraService`s: a device advertising their service and not ours is theirs
-to dial. bleak is imported here and in `appcentral` only.
+never overflows. The phone services of the node (the Pigeon app's, bitchat's: `phone`) dial
+through the same scanner and task as `ExtraService`s: a device advertising their service and not
+ours is theirs to dial. bleak is imported here and in `phonecentral` only.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final, Protocol
 
 from pigeon.transport.base import Broken, Busy
+from pigeon.transport.ble.advert import SERVICE_ORDER, advert_plan, longest_silence_s
 from pigeon.transport.ble.errors import MalformedLinkFrame
 from pigeon.transport.ble.gatt import (
     IDENTIFIER_LEN,
@@ -63,10 +64,12 @@ DRAIN_S: Final = 2.0  # how long a closing link may spend writing what is alread
 SEEN_TTL_S: Final = 60.0
 LINK_QUEUE_FRAMES: Final = 64
 IDLE_RECHECK_S: Final = 1.0
-# A node advertises its other services from a second advertising instance, and BlueZ shows a
-# scanner the UUIDs of both only once it has heard both: a device is dialed for another service
-# only after it advertised that long without our own service (a node is dialed as a node).
-EXTRA_SETTLE_S: Final = 5.0
+# A node advertises each of its services from its own advertising instance, and BlueZ shows a
+# scanner the UUIDs of all only once it has heard all: a device is dialed for another service
+# only after it advertised that long without our own service (a node is dialed as a node). On a
+# legacy controller a node running every service keeps ours off the air for two turns of the
+# others (`advert.longest_silence_s`); the rest is room for our own scan pauses.
+EXTRA_SETTLE_S: Final = longest_silence_s(advert_plan(SERVICE_ORDER)) + 3.0
 
 
 class CentralHost(Protocol):

@@ -2,8 +2,9 @@
 
 An adapter carries a limited number of LE links (`total`). Each service keeps `reserved` of
 them for itself; a service may use more only while the slots the other services reserved and do
-not use stay free. So nodes never crowd phones out, nor phones nodes, and a service alone on
-the air may use every slot but the others' reserves. No link is ever pre-empted.
+not use stay free. So nodes never crowd phones out, nor phones nodes, nor the Pigeon app's phones
+bitchat's or the reverse, and a service alone on the air may use every slot but the others'
+reserves. No link is ever pre-empted.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Final
 
 OWN_SERVICE: Final = "pigeon"
 APP_SERVICE: Final = "app"
+BITCHAT_SERVICE: Final = "bitchat"
 
 
 @dataclass(frozen=True, slots=True)

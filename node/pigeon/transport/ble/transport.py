@@ -7,9 +7,11 @@ and lasts as long as the link. Two nodes make one link: the one with the lower i
 (`policy.should_connect`), and a duplicate born across an identifier rotation loses to the link
 whose central has the lower identifier, at both ends (`policy.keep_incoming`).
 
-The Pigeon app's service runs beside ours on the same adapter as an `AppBleTransport`
-(`ble_transports` builds the pair): one GATT application holds both services, one scanner and
-one dialing task serve both, and the adapter's link slots are shared by `slots.SlotPlan`.
+The phone services run beside ours on the same adapter, the Pigeon app's as an `AppBleTransport`
+and bitchat's as a `BitchatBleTransport` (`ble_transports` builds those the config enables): one
+GATT application holds every service, each advertises on its own instance (`advert`), one
+scanner and one dialing task serve all, and the adapter's link slots are shared by
+`slots.SlotPlan`.
 
 Raises from `start`: BlueZUnavailable, AdapterNotFound, AdapterBlocked, PermissionDenied,
 BlueZCallFailed. After `start`, a lost adapter or bluetoothd is reported as link_down on every
@@ -23,13 +25,15 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
 
 from pigeon.transport.base import Broken, Busy, Closed, LinkSink, PeerId
 from pigeon.transport.ble.adapter import BlueZAdapter, Neighbour
+from pigeon.transport.ble.advert import advert_plan
 from pigeon.transport.ble.app import AppBleTransport
+from pigeon.transport.ble.bitchat import BitchatBleTransport
 from pigeon.transport.ble.errors import BleError, MalformedLinkFrame
 from pigeon.transport.ble.gatt import (
     MIN_LINK_FRAME_LIMIT,
@@ -42,6 +46,7 @@ from pigeon.transport.ble.gatt import (
     encode_link_frame,
     frame_limit_for,
 )
+from pigeon.transport.ble.phone import PhoneBleTransport
 from pigeon.transport.ble.policy import (
     IdentifierSchedule,
     PacerParams,
@@ -50,7 +55,7 @@ from pigeon.transport.ble.policy import (
     patience_s,
     should_connect,
 )
-from pigeon.transport.ble.slots import APP_SERVICE, OWN_SERVICE, LinkSlots, SlotPlan
+from pigeon.transport.ble.slots import OWN_SERVICE, LinkSlots, SlotPlan
 
 if TYPE_CHECKING:
     from pigeon.transport.ble.central import BleCentral, CentralLink
@@ -81,9 +86,9 @@ QUIESCE_WAIT_S: Final = 10.0
 class BleConfig:
     """Where and how the transport runs; `bus_address` None means the system bus.
 
-    `max_links` is the adapter's LE links over every service of ours (our mesh, the Pigeon
-    app's); each service keeps `reserved_links` of them (fewer if they do not fit) and may use
-    the rest while the other's reserve stays free (`slots.SlotPlan`).
+    `max_links` is the adapter's LE links over every service it serves (our mesh, the Pigeon
+    app's, bitchat's); each service keeps `reserved_links` of them (fewer if they do not fit) and
+    may use the rest while the others' reserves stay free (`slots.SlotPlan`).
     """
 
     adapter: str = "hci0"
@@ -128,7 +133,7 @@ class BleTransport:
         config: BleConfig,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
-        app: AppBleTransport | None = None,
+        phones: Sequence[PhoneBleTransport] = (),
     ) -> None:
         self._config = config
         self._rng = rng if rng is not None else random.SystemRandom()
@@ -145,12 +150,15 @@ class BleTransport:
         self._tasks: set[asyncio.Task[None]] = set()
         self._started = False
         self._closed = False
-        services = (OWN_SERVICE, APP_SERVICE) if app is not None else (OWN_SERVICE,)
+        self._phones = tuple(phones)
+        services = (OWN_SERVICE, *(phone.profile.name for phone in self._phones))
+        if len(set(services)) != len(services):
+            raise ValueError(f"a service twice on one adapter: {services}")
+        self.adverts = advert_plan(services)  # what start registers: one instance per service
         self._slots = LinkSlots(SlotPlan.split(config.max_links, config.reserved_links, services))
         self._slots.track(OWN_SERVICE, lambda: len(self._links))
-        self._app = app
-        if app is not None:
-            app.bind(self._adapter, self._slots, self._carries_own_link)
+        for phone in self._phones:
+            phone.bind(self._adapter, self._slots, self._carries_own_link)
 
     @property
     def adapter(self) -> BlueZAdapter:
@@ -186,18 +194,17 @@ class BleTransport:
             raise RuntimeError("start is called once")
         self._started = True
         self._sink = sink
-        app = self._app
         self._central = BleCentral(
             self._config.adapter,
             self,
             self._rng,
             self._config.pacer,
             self._clock,
-            extras=() if app is None else (app,),
+            extras=self._phones,
         )
         try:
             await self._adapter.open(self)
-            extensions = () if app is None else (app.gatt_extension(),)
+            extensions = [phone.gatt_extension() for phone in self._phones]
             self._peripheral = BlePeripheral(self._adapter, self._on_write, extensions)
             await self._activate()
         except BaseException:
@@ -250,8 +257,8 @@ class BleTransport:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._app is not None:
-            await self._app.aclose()  # its links ride our adapter: they end first
+        for phone in self._phones:
+            await phone.aclose()  # their links ride our adapter: they end first
         if self._peripheral is not None:
             with contextlib.suppress(BleError):
                 await self._peripheral.stop_advertising()  # no new centrals from here on
@@ -286,8 +293,8 @@ class BleTransport:
         """The adapter or bluetoothd went away: every link is down."""
         if self._peripheral is not None:
             self._peripheral.forget()
-        if self._app is not None:
-            self._app.adapter_lost(reason)
+        for phone in self._phones:
+            phone.adapter_lost(reason)
         for link in list(self._by_device.values()):
             self._drop_peripheral_link(link, reason)
         if self._central is not None:
@@ -295,8 +302,8 @@ class BleTransport:
 
     def neighbour_changed(self, neighbour: Neighbour) -> None:
         """A device disconnected: links it dialed are gone."""
-        if self._app is not None:
-            self._app.neighbour_changed(neighbour)
+        for phone in self._phones:
+            phone.neighbour_changed(neighbour)
         link = self._by_device.get(neighbour.path)
         if not neighbour.connected:
             self._retired.pop(neighbour.path, None)
@@ -535,12 +542,29 @@ class BleTransport:
         task.add_done_callback(self._tasks.discard)
 
 
+@dataclass(frozen=True, slots=True)
+class BleServices:
+    """The transports of every service on one adapter: ours always, the phone services the
+    config enables. Start the phone services' transports first (they only name their sink), then
+    `mesh`: their links run while it does, and its `aclose` ends them first."""
+
+    mesh: BleTransport
+    app: AppBleTransport | None = None
+    bitchat: BitchatBleTransport | None = None
+
+
 def ble_transports(
     config: BleConfig,
     rng: random.Random | None = None,
     clock: Callable[[], float] = time.monotonic,
-) -> tuple[BleTransport, AppBleTransport]:
-    """Our mesh's transport and the Pigeon app's on one adapter, sharing it (start both; the
-    app's links run while ours does)."""
-    app = AppBleTransport(config.adapter, config.pacer, config.notify_min_gap_s, clock)
-    return BleTransport(config, rng, clock, app), app
+    *,
+    app: bool = True,
+    bitchat: bool = True,
+) -> BleServices:
+    """Our mesh's transport and those of the phone services that are on (the Pigeon app's,
+    bitchat's), all on one adapter and sharing it."""
+    args = (config.adapter, config.pacer, config.notify_min_gap_s, clock)
+    app_transport = AppBleTransport(*args) if app else None
+    bitchat_transport = BitchatBleTransport(*args) if bitchat else None
+    phones = [t for t in (app_transport, bitchat_transport) if t is not None]
+    return BleServices(BleTransport(config, rng, clock, phones), app_transport, bitchat_transport)

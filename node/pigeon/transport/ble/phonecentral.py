@@ -1,10 +1,11 @@
-"""Links we dial to devices running the Pigeon app, with bleak.
+"""Links we dial to phones on a phone service (the Pigeon app's, bitchat's), with bleak.
 
-`BleCentral` scans for the app's service beside ours and dials one device at a time (one LE
-connect may be pending per controller); `dial_app` then finds the app's characteristics,
-subscribes to the outbound one and measures the link. There is no handshake: the link is up once
-notifications are on. Each link writes fragments with response through a bounded queue and a
-`WritePacer`, one write at a time. bleak is imported lazily, here and in `central` only.
+`BleCentral` scans for the phone services beside ours and dials one device at a time (one LE
+connect may be pending per controller); `dial_phone` then finds the service's characteristics
+(`PhoneProfile`), subscribes to the outbound one and measures the link. There is no handshake:
+the link is up once notifications are on. Each link writes frames as its service's phones write
+(with response for the app, without for bitchat) through a bounded queue and a `WritePacer`, one
+write at a time. bleak is imported lazily, here and in `central` only.
 """
 
 from __future__ import annotations
@@ -17,13 +18,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from pigeon.transport.base import Broken, Busy
-from pigeon.transport.ble.appgatt import (
-    APP_RX_UUID,
-    APP_SERVICE_UUID,
-    APP_TX_UUID,
-    app_frame_limit,
-)
 from pigeon.transport.ble.policy import PacerParams, WritePacer
+from pigeon.transport.ble.profile import PhoneProfile
 
 if TYPE_CHECKING:
     from bleak import BleakClient
@@ -41,23 +37,25 @@ LINK_QUEUE_FRAMES: Final = 64
 
 
 class TooSmall(Broken):
-    """The link's value length is under the app's 157 bytes."""
+    """The link's value length is under what the service's phones need."""
 
 
-def app_characteristics(
-    services: BleakGATTServiceCollection,
+def phone_characteristics(
+    services: BleakGATTServiceCollection, profile: PhoneProfile
 ) -> tuple[BleakGATTCharacteristic, BleakGATTCharacteristic] | None:
-    """The inbound and outbound characteristics of the peer's app service (newest first)."""
-    found = [s for s in services if s.uuid == APP_SERVICE_UUID]
+    """The inbound and outbound characteristics of the peer's `profile` service (the newest
+    registration first); one characteristic may be both, as bitchat's is."""
+    found = [s for s in services if s.uuid == profile.service_uuid]
     for service in sorted(found, key=lambda s: s.handle, reverse=True):
-        rx, tx = service.get_characteristic(APP_RX_UUID), service.get_characteristic(APP_TX_UUID)
+        rx = service.get_characteristic(profile.inbound_uuid)
+        tx = service.get_characteristic(profile.outbound_uuid)
         if rx is not None and tx is not None:
             return rx, tx
     return None
 
 
-class AppCentralLink:
-    """One connection we opened to an app device: its notifications in, paced writes out."""
+class PhoneCentralLink:
+    """One connection we opened to a phone: its notifications in, paced writes out."""
 
     def __init__(
         self,
@@ -66,11 +64,13 @@ class AppCentralLink:
         frame_limit: int,
         pacer: WritePacer,
         clock: Callable[[], float],
+        with_response: bool = True,
     ) -> None:
         self.client = client
         self.address = client.address
         self.frame_limit = frame_limit
         self._rx = rx
+        self._with_response = with_response
         self._pacer = pacer
         self._clock = clock
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(LINK_QUEUE_FRAMES)
@@ -110,10 +110,11 @@ class AppCentralLink:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 self._pacer.spend(len(value), self._clock())
-                # With response, as the app writes: the peer's reply paces us one write at a time.
-                await self.client.write_gatt_char(self._rx, value, response=True)
+                # As the service's phones write (the app with response: the peer's reply then
+                # paces us one write at a time; bitchat without, paced by the pacer alone).
+                await self.client.write_gatt_char(self._rx, value, response=self._with_response)
             except (BleakError, EOFError, OSError) as exc:
-                _LOGGER.warning("app write to %s failed: %s", self.address, exc)
+                _LOGGER.warning("phone write to %s failed: %s", self.address, exc)
                 self._accepting = False
                 self._on_down("write failed")
                 return
@@ -141,15 +142,17 @@ async def disconnect(client: BleakClient) -> None:
             await client.disconnect()
 
 
-async def dial_app(
+async def dial_phone(
     device: BLEDevice,
+    profile: PhoneProfile,
     adapter_name: str,
     pacer_params: PacerParams,
     on_disconnect: Callable[[str], None],
     clock: Callable[[], float] = time.monotonic,
-) -> AppCentralLink:
-    """Connect to an app device and subscribe; raises BleakError, Broken (TooSmall when the
-    link is under 157 bytes), TimeoutError, EOFError or OSError, disconnecting first."""
+) -> PhoneCentralLink:
+    """Connect to a phone on `profile`'s service and subscribe; raises BleakError, Broken
+    (TooSmall when the link is under the profile's smallest frame), TimeoutError, EOFError or
+    OSError, disconnecting first."""
     from bleak import BleakClient
 
     client = BleakClient(
@@ -160,15 +163,19 @@ async def dial_app(
     )
     try:
         await client.connect()
-        found = app_characteristics(client.services)
+        found = phone_characteristics(client.services, profile)
         if found is None:
-            raise Broken("the peer has no Pigeon app characteristics")
+            raise Broken(f"the peer has no {profile.name} characteristics")
         rx, tx = found
         value_length = await _value_length(rx, clock)
-        limit = app_frame_limit(value_length)
+        limit = profile.frame_limit(value_length)
         if limit is None:
-            raise TooSmall(f"value length {value_length} is under the app's 157 bytes")
-        link = AppCentralLink(client, rx, limit, WritePacer(pacer_params, clock()), clock)
+            raise TooSmall(
+                f"value length {value_length} is under {profile.name}'s "
+                f"{profile.min_frame_limit} bytes"
+            )
+        pacer = WritePacer(pacer_params, clock())
+        link = PhoneCentralLink(client, rx, limit, pacer, clock, profile.write_with_response)
         # AcquireNotify, not StartNotify: BlueZ batches Value PropertiesChanged signals, so a
         # burst read through D-Bus properties loses all but the last.
         await client.start_notify(
