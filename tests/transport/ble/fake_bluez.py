@@ -312,14 +312,15 @@ class FakeBlueZ:
         )
 
     async def write_request(
-        self, owner: str, char_path: str, device: str, value: bytes, mtu: int
+        self, owner: str, char_path: str, device: str, value: bytes, mtu: int, kind: str = "request"
     ) -> str | None:
-        """Deliver a central's write with response; return the error name answered, if any."""
+        """Deliver a central's write with response (`kind` "command": without); return the
+        error name answered, if any (bluetoothd drops it for a command)."""
         assert self.bus is not None
         options = {
             "device": Variant("o", device),
             "mtu": Variant("q", mtu),
-            "type": Variant("s", "request"),
+            "type": Variant("s", kind),
             "link": Variant("s", "LE"),
         }
         reply = await self.bus.call(

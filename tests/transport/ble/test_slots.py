@@ -6,9 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pigeon.transport.ble.slots import APP_SERVICE, OWN_SERVICE, LinkSlots, SlotPlan
+from pigeon.transport.ble.slots import (
+    APP_SERVICE,
+    BITCHAT_SERVICE,
+    OWN_SERVICE,
+    LinkSlots,
+    SlotPlan,
+)
 
 SERVICES = (OWN_SERVICE, APP_SERVICE)
+ALL_SERVICES = (OWN_SERVICE, APP_SERVICE, BITCHAT_SERVICE)
 
 
 def test_each_service_keeps_its_reserve() -> None:
@@ -40,21 +47,37 @@ def test_impossible_plans_are_refused(total: int, reserved: dict[str, int]) -> N
         SlotPlan(total, reserved)
 
 
+def test_bitchat_keeps_its_reserve_beside_ours_and_the_apps() -> None:
+    plan = SlotPlan.split(4, 1, ALL_SERVICES)
+    assert plan.reserved == {OWN_SERVICE: 1, APP_SERVICE: 1, BITCHAT_SERVICE: 1}
+    # bitchat's phones alone take two of four slots: one waits for a node, one for an app phone
+    assert plan.has_room(BITCHAT_SERVICE, {OWN_SERVICE: 0, APP_SERVICE: 0, BITCHAT_SERVICE: 1})
+    assert not plan.has_room(BITCHAT_SERVICE, {OWN_SERVICE: 0, APP_SERVICE: 0, BITCHAT_SERVICE: 2})
+    assert plan.has_room(OWN_SERVICE, {OWN_SERVICE: 0, APP_SERVICE: 0, BITCHAT_SERVICE: 2})
+    assert plan.has_room(APP_SERVICE, {OWN_SERVICE: 1, APP_SERVICE: 0, BITCHAT_SERVICE: 2})
+    # and nodes or app phones never take bitchat's reserve
+    assert not plan.has_room(OWN_SERVICE, {OWN_SERVICE: 2, APP_SERVICE: 1, BITCHAT_SERVICE: 0})
+    assert not plan.has_room(APP_SERVICE, {OWN_SERVICE: 1, APP_SERVICE: 2, BITCHAT_SERVICE: 0})
+    assert plan.has_room(BITCHAT_SERVICE, {OWN_SERVICE: 2, APP_SERVICE: 1, BITCHAT_SERVICE: 0})
+
+
 @given(
     st.integers(min_value=1, max_value=16),
     st.integers(min_value=0, max_value=8),
-    st.lists(st.sampled_from(SERVICES), max_size=40),
+    st.sampled_from([SERVICES, ALL_SERVICES, (OWN_SERVICE, BITCHAT_SERVICE)]),
+    st.lists(st.integers(min_value=0, max_value=2), max_size=40),
 )
 def test_greedy_takers_never_crowd_out_a_reserve(
-    total: int, reserve: int, attempts: list[str]
+    total: int, reserve: int, services: tuple[str, ...], picks: list[int]
 ) -> None:
-    plan = SlotPlan.split(total, reserve, SERVICES)
-    counts = dict.fromkeys(SERVICES, 0)
-    for service in attempts:
+    plan = SlotPlan.split(total, reserve, services)
+    counts = dict.fromkeys(services, 0)
+    for pick in picks:
+        service = services[pick % len(services)]
         if plan.has_room(service, counts):
             counts[service] += 1
         assert sum(counts.values()) <= total
-        for other in SERVICES:
+        for other in services:
             # whatever the others took, a service below its reserve can still link
             if counts[other] < plan.reserved[other]:
                 assert plan.has_room(other, counts)
