@@ -140,7 +140,10 @@ def test_on_ble_the_apps_links_ride_the_radio_part_on_one_adapter(tmp_path: Path
     assert "app-mesh" not in names  # the radio part runs both: neither outlives the other
     assert "app-mesh radio" not in node.board.missing
 
-    mesh, app = hardware.ble_transport_pair_factory(RadioSection(kind="ble", adapter="hci1"))()
-    assert isinstance(mesh, BleTransport)
-    assert isinstance(app, AppBleTransport)
-    assert app.service_uuid.lower().startswith("9e7b0001")
+    radio = hardware.ble_radio_factory(
+        RadioSection(kind="ble", adapter="hci1"), app=True, bitchat=False
+    )()
+    assert isinstance(radio.mesh, BleTransport)
+    assert isinstance(radio.app, AppBleTransport)
+    assert radio.app.service_uuid.lower().startswith("9e7b0001")
+    assert radio.bitchat is None

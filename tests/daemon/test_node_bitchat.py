@@ -11,8 +11,6 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import pytest
-
 from pigeon.bitchat import packet as wire
 from pigeon.bitchat.courier_agent import COURIER_ACK_CAPABILITY, read_payload
 from pigeon.bitchat.courier_wire import (
@@ -35,6 +33,9 @@ from pigeon.daemon import hardware
 from pigeon.daemon.node import Node, NodeEnvironment
 from pigeon.daemon.sdnotify import Notifier
 from pigeon.sim.bitchat_phone import BITCHAT_SERVICE, PHONE_FRAME_LIMIT, BitchatPhone
+from pigeon.transport.ble.app import AppBleTransport
+from pigeon.transport.ble.bitchat import BitchatBleTransport
+from pigeon.transport.ble.transport import BleTransport
 from pigeon.transport.sim import RadioParams, SimMedium
 from pigeon.ui.web.metrics import render_metrics
 
@@ -136,9 +137,34 @@ async def test_with_bitchat_off_no_phone_links(tmp_path: Path) -> None:
     await _run(node, medium, [phone], body)
 
 
-def test_without_a_ble_transport_for_bitchats_service_the_seam_says_so() -> None:
-    with pytest.raises(hardware.HardwareUnavailable, match="bitchat's service"):
-        hardware.ble_bitchat_transport_factory(RadioSection())
+def test_on_ble_bitchats_links_ride_the_radio_part_on_one_adapter(tmp_path: Path) -> None:
+    config = NodeConfig(
+        node=NodeSection(name="pigeon-bitchat-test", data_dir=str(tmp_path / "node")),
+        radio=RadioSection(kind="ble"),
+        display=DisplaySection(kind="png"),
+        buttons=ButtonsSection(kind="none"),
+        bitchat=BitchatSection(),
+    )
+    node = Node(config, NodeEnvironment(None, NODE_POSITION, Notifier({}), selftest=False))
+    node._build()  # what `run` does first; the radio itself needs BlueZ (the VM tier runs it)
+    try:
+        names = [part.name for part in node.parts()]
+    finally:
+        node._flush()
+    assert "radio" in names
+    assert "bitchat" not in names  # the radio part runs it: neither outlives the other
+    assert "app-mesh" not in names
+    assert "bitchat radio" not in node.board.missing
+    assert node.bitchat_driver is not None
+
+    radio = hardware.ble_radio_factory(RadioSection(kind="ble"), app=True, bitchat=True)()
+    assert isinstance(radio.mesh, BleTransport)
+    assert isinstance(radio.bitchat, BitchatBleTransport)
+    assert isinstance(radio.app, AppBleTransport)
+    assert radio.bitchat.service_uuid == "f47b5e2d-4a9e-4c5a-9b3f-8e1d2c3a4b5c"
+    alone = hardware.ble_radio_factory(RadioSection(kind="ble"), app=False, bitchat=True)()
+    assert alone.app is None
+    assert isinstance(alone.bitchat, BitchatBleTransport)
 
 
 def _sealed_for(recipient: BitchatPhone, now: float) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 from pigeon.appmesh.fragment import MAX_VALUE_LENGTH as APP_MAX_VALUE_LENGTH
@@ -24,8 +25,19 @@ BLE_MODULE: Final = "pigeon.transport.ble.transport"  # BlueZ libraries load laz
 BITCHAT_FRAME_LIMIT: Final = 512
 
 TransportFactory = Callable[[], Transport]
-# Our mesh's transport and the Pigeon app's, made together on one adapter.
-TransportPairFactory = Callable[[], tuple[Transport, Transport]]
+
+
+@dataclass(frozen=True, slots=True)
+class RadioTransports:
+    """Every service's transport on one BLE adapter, made together: our mesh's always, the Pigeon
+    app's and bitchat's when they are on (None when off)."""
+
+    mesh: Transport
+    app: Transport | None = None
+    bitchat: Transport | None = None
+
+
+RadioFactory = Callable[[], RadioTransports]
 
 
 class HardwareUnavailable(Exception):
@@ -81,32 +93,24 @@ def sim_bitchat_transport_factory(
     )
 
 
-def ble_bitchat_transport_factory(section: RadioSection) -> TransportFactory:
-    """Transports on bitchat's GATT service (F47B5E2D-...) on BlueZ: not built yet, so this
-    raises HardwareUnavailable and the node runs without bitchat, listing it missing."""
-    raise HardwareUnavailable(f"no BLE transport for bitchat's service on {section.adapter} yet")
-
-
 def make_sim_medium(seed: int | None = None) -> SimMedium:
     """A lossless real-time medium for a node that simulates its radio alone (tests, laptops)."""
     return SimMedium(RadioParams(), random.Random(seed))
 
 
-def ble_transport_factory(section: RadioSection) -> TransportFactory:
-    """BLE transports on the configured adapter. Raises HardwareUnavailable if not loadable."""
+def ble_radio_factory(section: RadioSection, *, app: bool, bitchat: bool) -> RadioFactory:
+    """Our mesh's transport on the configured adapter, with the Pigeon app's (9E7B0001-...) and
+    bitchat's (F47B5E2D-...) when on, made together at each start of the radio: their links ride
+    our transport's adapter, GATT application, scanner and link slots, so none outlives the
+    others. Raises HardwareUnavailable if the BLE transport cannot be loaded."""
     module = _import_ble()
     config = module.BleConfig(adapter=section.adapter, max_links=section.max_links)
-    return lambda: module.BleTransport(config)
 
+    def make() -> RadioTransports:
+        services = module.ble_transports(config, app=app, bitchat=bitchat)
+        return RadioTransports(services.mesh, services.app, services.bitchat)
 
-def ble_transport_pair_factory(section: RadioSection) -> TransportPairFactory:
-    """Our mesh's and the Pigeon app's (9E7B0001-...) transports on the configured adapter,
-    made together at each start of the radio: the app's links ride our transport's adapter,
-    GATT application and link slots, so neither outlives the other. Raises HardwareUnavailable
-    if not loadable."""
-    module = _import_ble()
-    config = module.BleConfig(adapter=section.adapter, max_links=section.max_links)
-    return lambda: module.ble_transports(config)
+    return make
 
 
 def _import_ble() -> Any:

@@ -199,6 +199,13 @@ class Node:
         self._make_transport = self._transport_factory()
         self._build_appmesh()
         self._build_bitchat()
+        self._make_radio: hardware.RadioFactory | None = None
+        if config.radio.kind == "ble":  # every service's links ride one adapter: the radio part
+            self._make_radio = hardware.ble_radio_factory(
+                config.radio,
+                app=self.app_driver is not None,
+                bitchat=self.bitchat_driver is not None,
+            )
         display = self._optional("display", lambda: hardware.make_display(config.display))
         buttons = self._optional("buttons", lambda: hardware.make_buttons(config.buttons))
         self.oled = OledLoop(display, buttons, self.board.view_state, self._on_ui_request)
@@ -274,20 +281,12 @@ class Node:
     def _build_appmesh(self) -> None:
         """The Pigeon app's mesh on its own transport, and its uplink bridge (`[appmesh]`)."""
         self.app_driver: AppMeshDriver | None = None
-        self._make_ble_pair: hardware.TransportPairFactory | None = None
         self.app_uplink: AppUplink | None = None
         section = self.config.appmesh
         if not section.enabled:
             return
-        try:
-            if self.config.radio.kind == "ble":  # the app's links ride our radio's adapter
-                self._make_ble_pair = hardware.ble_transport_pair_factory(self.config.radio)
-            else:
-                self._make_app_transport = self._app_transport_factory()
-        except hardware.HardwareUnavailable as exc:
-            _LOGGER.error("the Pigeon app's mesh is not relayed: %s", exc)
-            self.board.missing.append("app-mesh radio")
-            return
+        if self.config.radio.kind != "ble":  # on BLE the app's links ride our radio's adapter
+            self._make_app_transport = self._app_transport_factory()
         self.app_uplink = AppUplink(
             AppUplinkPolicy(
                 relays=section.relays,
@@ -306,12 +305,8 @@ class Node:
         section = self.config.bitchat
         if not section.enabled:
             return
-        try:
+        if self.config.radio.kind != "ble":  # on BLE bitchat's links ride our radio's adapter
             self._make_bitchat_transport = self._bitchat_transport_factory()
-        except hardware.HardwareUnavailable as exc:
-            _LOGGER.error("bitchat's mesh is not relayed: %s", exc)
-            self.board.missing.append("bitchat radio")
-            return
         assert self._spool is not None  # opened first in `_build`
         identity = load_or_create_bitchat_identity(self._spool, time.time())
         router = BitchatRouter(identity.peer_id, random.Random(os.urandom(16)))
@@ -359,9 +354,6 @@ class Node:
         self.neighbourhood.set_poster(post, speaker.peer_id)
 
     def _bitchat_transport_factory(self) -> hardware.TransportFactory:
-        radio = self.config.radio
-        if radio.kind == "ble":
-            return hardware.ble_bitchat_transport_factory(radio)
         medium = self.env.medium or self._own_medium
         return hardware.sim_bitchat_transport_factory(medium, self.name, self.env.sim_position)
 
@@ -378,10 +370,12 @@ class Node:
             self.board.missing.append(what)
             return None
 
-    def _transport_factory(self) -> hardware.TransportFactory:
+    def _transport_factory(self) -> hardware.TransportFactory | None:
+        """The simulated radio's mesh transport; None on BLE, where `_make_radio` makes every
+        service's transport together."""
         radio = self.config.radio
         if radio.kind == "ble":
-            return hardware.ble_transport_factory(radio)
+            return None
         self._own_medium = self.env.medium or hardware.make_sim_medium()
         return hardware.sim_transport_factory(self._own_medium, self.name, self.env.sim_position)
 
@@ -399,13 +393,13 @@ class Node:
         if self.config.relays.carry_for_neighbours:
             parts.append(Part("carrier", self.carrier.run))
         if self.app_driver is not None:
-            if self._make_ble_pair is None:  # on BLE the radio part runs the app's links
+            if self._make_radio is None:  # on BLE the radio part runs the app's links
                 parts.append(Part("app-mesh", self._run_app_mesh))
             if self.app_uplink is not None and self.app_uplink.relays:
                 parts.append(Part("app-uplink", self.app_uplink.run))
             if self.app_contact_relays is not None:
                 parts.append(Part("app-contacts", self.app_contact_relays.run))
-        if self.bitchat_driver is not None:
+        if self.bitchat_driver is not None and self._make_radio is None:  # on BLE: the radio's
             parts.append(Part("bitchat", self._run_bitchat))
         if self.env.web:
             parts.append(Part("web", self._run_web))
@@ -432,21 +426,26 @@ class Node:
         return EXIT_OK if ok else EXIT_PART_FAILED
 
     async def _run_radio(self) -> None:
-        if self._make_ble_pair is None:
-            transport, app = self._make_transport(), None
+        if self._make_radio is None:
+            assert self._make_transport is not None  # the simulated radio's
+            radio = hardware.RadioTransports(self._make_transport())
         else:
-            transport, app = self._make_ble_pair()
+            radio = self._make_radio()
         self.board.radio_up = True
         self.mesh_started.set()
         try:
-            if app is None:
-                await self.driver.run(transport)
+            if radio.app is None and radio.bitchat is None:
+                await self.driver.run(radio.mesh)
                 return
-            assert self.app_driver is not None  # the pair is made only for its driver
             try:
                 async with asyncio.TaskGroup() as group:
-                    group.create_task(self.driver.run(transport), name="mesh")
-                    group.create_task(self.app_driver.run(app), name="app-mesh")
+                    group.create_task(self.driver.run(radio.mesh), name="mesh")
+                    if radio.app is not None:
+                        assert self.app_driver is not None  # made only for its driver
+                        group.create_task(self.app_driver.run(radio.app), name="app-mesh")
+                    if radio.bitchat is not None:
+                        assert self.bitchat_driver is not None  # made only for its driver
+                        group.create_task(self.bitchat_driver.run(radio.bitchat), name="bitchat")
             except ExceptionGroup as failed:  # the supervisor names the first failure
                 raise failed.exceptions[0] from None
         finally:

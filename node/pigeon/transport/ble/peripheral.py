@@ -8,8 +8,9 @@ PropertiesChanged signals on the TX characteristic's Value, which BlueZ sends to
 central. The advertisement carries the service UUID and the rotating identifier as manufacturer
 data; `advertise` replaces it when the identifier rotates.
 
-Other services of the node on the same adapter (the Pigeon app's, `appperipheral`) join as
-`GattExtension`s: their objects are exported under the same application root, so one
+Other services of the node on the same adapter (the Pigeon app's, `appperipheral`; bitchat's,
+`bitchatperipheral`) join as `GattExtension`s: their objects are exported under the same
+application root, each advertising on its own instance (`advert`), so one
 RegisterApplication holds every service and the GATT database changes only when the node
 registers or unregisters as a whole (see transport.QUIESCE_WAIT_S), and their advertisements
 are registered and withdrawn with ours.

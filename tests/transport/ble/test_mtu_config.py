@@ -1,0 +1,34 @@
+"""The ATT MTU the node asks BlueZ for keeps every link's values where BlueZ 5.66 carries them."""
+
+from __future__ import annotations
+
+import configparser
+import re
+from pathlib import Path
+
+from pigeon.transport.ble.appgatt import APP_MAX_FRAME_LIMIT, ATT_WRITE_OVERHEAD
+from pigeon.transport.ble.bitchatgatt import BITCHAT_MAX_FRAME_LIMIT
+from pigeon.transport.ble.gatt import LINK_HEADER_LEN, MAX_FRAME_LIMIT
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _exchange_mtu() -> int:
+    parser = configparser.ConfigParser()
+    parser.read(REPO / "config" / "bluetooth-main.conf")
+    return parser.getint("GATT", "ExchangeMTU")
+
+
+def test_no_central_may_write_the_lengths_bluez_loses() -> None:
+    # bitchat's phones write up to the link's value length (MTU - 3); BlueZ 5.66 loses writes of
+    # 511-514 bytes, so the node's MTU offer must keep every value at 510 or less.
+    value_length = _exchange_mtu() - ATT_WRITE_OVERHEAD
+    assert value_length <= 510
+    assert value_length >= max(APP_MAX_FRAME_LIMIT, BITCHAT_MAX_FRAME_LIMIT)
+    assert value_length >= MAX_FRAME_LIMIT + LINK_HEADER_LEN  # our own 244-byte frames
+
+
+def test_the_ansible_role_sets_the_same_mtu() -> None:
+    tasks = (REPO / "ansible" / "roles" / "pigeon_node" / "tasks" / "hardware.yml").read_text()
+    (value,) = re.findall(r'option: ExchangeMTU, value: "(\d+)"', tasks)
+    assert int(value) == _exchange_mtu()
