@@ -1,4 +1,5 @@
-"""Runs inside the BlueZ VM (tests/bluez/guest-ble.sh): two Pigeon BLE transports on hci0/hci1.
+"""Runs inside the BlueZ VM (tests/bluez/guest-ble.sh): two Pigeon BLE transports on hci0/hci1,
+then the Pigeon app's steps (guest_app.py) and bitchat's (guest_bitchat.py) with a node on hci2.
 
 Each step is recorded in OUT/results.json as {"name", "ok", "detail", "seconds"}; throughput in
 OUT/ble.json. The exit status is 0 only if every step passed. Frames are real mesh packets
@@ -31,6 +32,7 @@ from pigeon.transport.ble.gatt import MAX_FRAME_LIMIT
 from pigeon.transport.ble.policy import PacerParams
 from pigeon.transport.ble.transport import NOTIFY_MIN_GAP_S, BleConfig, BleTransport
 from tests.bluez.guest_app import AppRig, app_conformance
+from tests.bluez.guest_bitchat import bitchat_steps
 
 LINK_WAIT_S = 60.0
 RECONNECT_WAIT_S = 120.0
@@ -400,8 +402,12 @@ async def main(out: Path) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     run = Run(out)
-    if os.environ.get("PIGEON_VM_ONLY") == "app":  # guest-app.sh: iterate on the app steps
-        await app_steps(run)
+    only = os.environ.get("PIGEON_VM_ONLY")
+    if only in ("app", "bitchat"):  # guest-app.sh, guest-bitchat.sh: iterate on their steps
+        if only == "app":
+            await app_steps(run)
+        else:
+            await bitchat_steps(run.step, forget_devices, out)
         await run.step(
             "bluetoothd never crashed",
             lambda: settled_then(lambda: bluetoothd_survived(out, KILLED)),
@@ -447,6 +453,7 @@ async def main(out: Path) -> int:
     for transport in ref[:2]:
         await transport.aclose()
     await app_steps(run)
+    await bitchat_steps(run.step, forget_devices, out)
     await run.step(
         "bluetoothd never crashed",
         lambda: settled_then(lambda: bluetoothd_survived(out, KILLED)),

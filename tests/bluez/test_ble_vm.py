@@ -5,7 +5,9 @@ controllers under a real bluetoothd 5.66) exchange mesh envelopes and receipts b
 the 244-byte frame boundary, measure throughput, survive a bluetoothd SIGKILL and restart, and
 pass the transport conformance check; then a node on hci2 (a third btvirt controller) relays
 the Pigeon app's packets between two scripted app phones on hci0 and hci1, both ways,
-unchanged but for the TTL, in fragments of the app's sizes (tests/bluez/guest_app.py); a last
+unchanged but for the TTL, in fragments of the app's sizes (tests/bluez/guest_app.py); then the
+node relays bitchat's public chat between two PyPI `bitchat-cli` clients on hci0 and hci1 and
+dials a scripted bitchat phone (tests/bluez/guest_bitchat.py, a fourth controller spare); a last
 step fails if any bluetoothd ended other than by that SIGKILL (bluetoothd runs as
 config/bluetooth-pigeon.conf starts it on a Pi). Each step is one test here; the throughput
 figures are copied to bench/results/ble.json (reported, not asserted). The guest's logs, dmesg
@@ -37,6 +39,10 @@ STEPS = (
     "app peers link through a node",
     "app packets cross a node both ways",
     "app transport conformance check (links it dials)",
+    "bitchat clients link through a node",
+    "bitchat public messages cross a node both ways",
+    "bitchat: the node hears both and the owner's post reaches both",
+    "bitchat: the node dials a bitchat phone",
     "bluetoothd never crashed",
 )
 

@@ -1,0 +1,239 @@
+"""A scripted bitchat phone that advertises and is dialed, for the VM tier, written from
+bitchat's facts (docs/protocol.md, "bitchat's BLE service on the node"), not from the node's
+code: it imports nothing of `pigeon`. bitchat-cli is central-only, so this peer is what the node
+dials: a GATT server on dbus-fast with bitchat's service and its one characteristic (read,
+write, write without response, notify), advertising the service UUID alone.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Annotated
+
+from dbus_fast import BusType
+from dbus_fast.aio import MessageBus
+from dbus_fast.annotations import DBusBool, DBusBytes, DBusDict, DBusSignature, DBusStr
+from dbus_fast.constants import PropertyAccess
+from dbus_fast.service import ServiceInterface, dbus_method, dbus_property
+
+from tests.bluez.app_peer import _call, power_on
+
+SERVICE = "f47b5e2d-4a9e-4c5a-9b3f-8e1d2c3a4b5c"
+CHARACTERISTIC = "a1b2c3d4-e5f6-4a5b-8c9d-0e1f2a3b4c5d"
+ROOT = "/test/bitchatpeer"
+_StrList = Annotated[list[str], DBusSignature("as")]
+NOTIFY_GAP_S = 0.02
+
+
+class _Service(ServiceInterface):
+    def __init__(self) -> None:
+        super().__init__("org.bluez.GattService1")
+
+    @dbus_property(PropertyAccess.READ)
+    def UUID(self) -> DBusStr:
+        return SERVICE
+
+    @dbus_property(PropertyAccess.READ)
+    def Primary(self) -> DBusBool:
+        return True
+
+
+class _Characteristic(ServiceInterface):
+    def __init__(self, on_write: Callable[[bytes, str], None]) -> None:
+        super().__init__("org.bluez.GattCharacteristic1")
+        self._on_write = on_write
+        self.value = b""
+        self.subscribed = asyncio.Event()
+
+    @dbus_property(PropertyAccess.READ)
+    def UUID(self) -> DBusStr:
+        return CHARACTERISTIC
+
+    @dbus_property(PropertyAccess.READ)
+    def Service(self) -> Annotated[str, DBusSignature("o")]:
+        return ROOT + "/service0"
+
+    @dbus_property(PropertyAccess.READ)
+    def Flags(self) -> _StrList:
+        return ["read", "write", "write-without-response", "notify"]
+
+    @dbus_property(PropertyAccess.READ)
+    def Value(self) -> DBusBytes:
+        return self.value
+
+    @dbus_method()
+    def ReadValue(self, options: DBusDict) -> DBusBytes:
+        return b""
+
+    @dbus_method()
+    def WriteValue(self, value: DBusBytes, options: DBusDict) -> None:
+        kind = options["type"].value if "type" in options else "request"
+        self._on_write(bytes(value), str(kind))
+
+    @dbus_method()
+    def StartNotify(self) -> None:
+        self.subscribed.set()
+
+    @dbus_method()
+    def StopNotify(self) -> None:
+        self.subscribed.clear()
+
+
+class _Advert(ServiceInterface):
+    def __init__(self) -> None:
+        super().__init__("org.bluez.LEAdvertisement1")
+
+    @dbus_property(PropertyAccess.READ)
+    def Type(self) -> DBusStr:
+        return "peripheral"
+
+    @dbus_property(PropertyAccess.READ)
+    def ServiceUUIDs(self) -> _StrList:
+        return [SERVICE]
+
+    @dbus_method()
+    def Release(self) -> None:
+        pass
+
+
+class BitchatPeripheral:
+    """A bitchat phone on `adapter` that the node dials: it records what the node writes."""
+
+    def __init__(self, adapter: str) -> None:
+        self.adapter = f"/org/bluez/{adapter}"
+        self.written: list[bytes] = []
+        self.write_kinds: set[str] = set()  # "command": without response, as bitchat writes
+        self.changed = asyncio.Event()
+        self._char = _Characteristic(self._on_write)
+        self._bus: MessageBus | None = None
+
+    def _on_write(self, value: bytes, kind: str) -> None:
+        self.written.append(value)
+        self.write_kinds.add(kind)
+        self.changed.set()
+
+    async def start(self) -> None:
+        await power_on(self.adapter.rsplit("/", 1)[-1])
+        bus = self._bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+        bus.export(ROOT + "/service0", _Service())
+        bus.export(ROOT + "/service0/char0", self._char)
+        bus.export(ROOT + "/advert0", _Advert())
+        await _call(
+            bus, self.adapter, "org.bluez.GattManager1", "RegisterApplication", "oa{sv}", [ROOT, {}]
+        )
+        await _call(
+            bus,
+            self.adapter,
+            "org.bluez.LEAdvertisingManager1",
+            "RegisterAdvertisement",
+            "oa{sv}",
+            [ROOT + "/advert0", {}],
+        )
+
+    async def wait_subscribed(self, within_s: float) -> None:
+        async with asyncio.timeout(within_s):
+            await self._char.subscribed.wait()
+
+    async def until(self, done: Callable[[], bool], within_s: float, what: str) -> None:
+        try:
+            async with asyncio.timeout(within_s):
+                while not done():
+                    self.changed.clear()
+                    await self.changed.wait()
+        except TimeoutError:
+            raise AssertionError(f"bitchat peripheral: timed out waiting for {what}") from None
+
+    async def notify(self, packet: bytes) -> None:
+        """Notify one whole packet to the subscribed node, then keep the gap."""
+        self._char.value = packet
+        self._char.emit_properties_changed({"Value": packet})
+        await asyncio.sleep(NOTIFY_GAP_S)
+
+    async def close(self) -> None:
+        """Withdraw the advert; unregister once nothing is connected (a GATT database change
+        with a device connected can crash bluetoothd 5.66)."""
+        bus = self._bus
+        if bus is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            await _call(
+                bus,
+                self.adapter,
+                "org.bluez.LEAdvertisingManager1",
+                "UnregisterAdvertisement",
+                "o",
+                [ROOT + "/advert0"],
+            )
+        (objects,) = await _call(
+            bus, "/", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", "", []
+        )
+        for path, ifaces in objects.items():
+            device = ifaces.get("org.bluez.Device1")
+            if path.startswith(self.adapter + "/") and device and device["Connected"].value:
+                with contextlib.suppress(RuntimeError):
+                    await _call(bus, path, "org.bluez.Device1", "Disconnect", "", [])
+        await asyncio.sleep(1.0)
+        with contextlib.suppress(RuntimeError):
+            await _call(
+                bus, self.adapter, "org.bluez.GattManager1", "UnregisterApplication", "o", [ROOT]
+            )
+        bus.disconnect()
+        self._bus = None
+
+
+class DummyAdvertiser:
+    """A connectable advertisement on a spare controller, so another controller can hold one LE
+    connection before it dials the node (see guest_bitchat.BitchatRig for why)."""
+
+    def __init__(self, adapter: str) -> None:
+        self.adapter = f"/org/bluez/{adapter}"
+        self._bus: MessageBus | None = None
+
+    async def start(self) -> None:
+        await power_on(self.adapter.rsplit("/", 1)[-1])
+        bus = self._bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+        bus.export(ROOT + "/advert9", _SpareAdvert())
+        await _call(
+            bus,
+            self.adapter,
+            "org.bluez.LEAdvertisingManager1",
+            "RegisterAdvertisement",
+            "oa{sv}",
+            [ROOT + "/advert9", {}],
+        )
+
+    async def close(self) -> None:
+        bus = self._bus
+        if bus is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            await _call(
+                bus,
+                self.adapter,
+                "org.bluez.LEAdvertisingManager1",
+                "UnregisterAdvertisement",
+                "o",
+                [ROOT + "/advert9"],
+            )
+        bus.disconnect()
+        self._bus = None
+
+
+SPARE_UUID = "0000feed-0000-1000-8000-00805f9b34fb"
+
+
+class _SpareAdvert(ServiceInterface):
+    def __init__(self) -> None:
+        super().__init__("org.bluez.LEAdvertisement1")
+
+    @dbus_property(PropertyAccess.READ)
+    def Type(self) -> DBusStr:
+        return "peripheral"
+
+    @dbus_property(PropertyAccess.READ)
+    def ServiceUUIDs(self) -> _StrList:
+        return [SPARE_UUID]
+
+    @dbus_method()
+    def Release(self) -> None:
+        pass
