@@ -17,6 +17,7 @@ and any core file stay in build/bluez-vm/.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -61,6 +62,9 @@ def vm_results() -> dict[str, dict[str, Any]]:
         cwd=REPO,
         timeout=1700,
         check=False,
+        # every step, the app's and bitchat's included, under software emulation: more than
+        # run-vm.sh's default 600 s for one guest script
+        env={**os.environ, "VM_TIMEOUT_S": "1500"},
     )
     log = out / "guest.log"
     print(f"VM exit status {run.returncode}; guest log: {log}")
