@@ -22,7 +22,9 @@ cat > /usr/local/bin/pigeon-start-bluetoothd <<'SH'
 read -ra cmd < /run/bluetoothd.cmd
 rm -f /run/bluetoothd.pid
 (
-    "${cmd[@]}" -n >> /out/bluetoothd.log 2>&1 &
+    # Each line stamped with the guest clock, to line up with guest.log.
+    "${cmd[@]}" -n > >(while IFS= read -r line; do
+        printf '%s %s\n' "$(date +%T.%N | cut -c1-12)" "$line"; done >> /out/bluetoothd.log) 2>&1 &
     pid=$!
     echo $pid > /run/bluetoothd.pid
     wait $pid
