@@ -46,7 +46,7 @@ both_adapters() {
 # failed: -110") and never appear; then start the controllers again.
 set +x
 for attempt in 1 2 3; do
-    btvirt -L -l3 &
+    /usr/local/bin/btvirt -L -l3 &  # with the rig's fixes (build-btvirt.sh)
     btvirt_pid=$!
     for _ in $(seq 40); do both_adapters && break; sleep 1; done
     both_adapters && break
