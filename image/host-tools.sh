@@ -43,6 +43,7 @@ ansible=(
 bluez=(
     "${common[@]}"
     mmdebstrap:mmdebstrap mkfs.ext4:e2fsprogs qemu-system-x86_64:qemu-system-x86
+    gcc:gcc /usr/include/stdio.h:libc6-dev patch:patch xz:xz-utils
 )
 
 present() {

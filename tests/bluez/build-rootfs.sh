@@ -11,7 +11,8 @@ repo=$(cd "$here/../.." && pwd)
 CACHE=${CACHE:-$here/cache}
 mkdir -p "$CACHE/wheels"
 stamp="$CACHE/root.img.stamp"
-inputs=$(cat "$0" "$repo/pyproject.toml" | sha256sum | cut -c1-16)
+inputs=$(cat "$0" "$repo/pyproject.toml" "$here/build-btvirt.sh" "$here/btvirt-handles.patch" |
+    sha256sum | cut -c1-16)
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$inputs" && -f "$CACHE/root.img" ]]; then
     echo "rootfs up to date: $CACHE/root.img"
     exit 0
@@ -21,6 +22,9 @@ echo "== downloading wheels for the guest (CPython 3.11, x86_64)"
 "${PIP:-pip}" download --quiet --only-binary=:all: --python-version 3.11 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
     -d "$CACHE/wheels" bleak dbus-fast cryptography pynacl aiohttp bitchat-cli==0.2.3
+
+echo "== btvirt with the rig's emulator fixes (tests/bluez/build-btvirt.sh)"
+bash "$here/build-btvirt.sh" "$CACHE/btvirt"
 
 rootdir=$(mktemp -d "$CACHE/rootfs.XXXXXX")
 trap 'rm -rf "$rootdir"' EXIT
@@ -36,6 +40,7 @@ mmdebstrap --quiet --variant=minbase \
 cp "$rootdir"/boot/vmlinuz-* "$CACHE/vmlinuz"
 cp "$rootdir"/boot/initrd.img-* "$CACHE/initrd.img"
 install -m 0755 "$here/guest-init.sh" "$rootdir/sbin/pigeon-test-init"
+install -m 0755 "$CACHE/btvirt" "$rootdir/usr/local/bin/btvirt"
 rm -f "$CACHE/root.img"
 mkfs.ext4 -q -L pigeonroot -d "$rootdir" "$CACHE/root.img" 2G
 echo "$inputs" > "$stamp"

@@ -2,7 +2,7 @@
 # Inside the VM: three virtual LE controllers under a real bluetoothd, then two Pigeon BLE
 # transports (node A on hci0, node B on hci1) driven by tests/bluez/guest_ble.py; then a node
 # on hci2 between two scripted Pigeon-app phones on hci0 and hci1 (tests/bluez/guest_app.py);
-# last, a node on hci2 between two bitchat-cli clients on hci0 and hci1, hci3 spare
+# last, a node on hci2 between two bitchat-cli clients on hci0 and hci1
 # (tests/bluez/guest_bitchat.py).
 # Results land in /out/results.json and /out/ble.json; bluetoothd's log in /out/bluetoothd.log.
 set -eux
@@ -24,7 +24,9 @@ cat > /usr/local/bin/pigeon-start-bluetoothd <<'SH'
 read -ra cmd < /run/bluetoothd.cmd
 rm -f /run/bluetoothd.pid
 (
-    "${cmd[@]}" -n >> /out/bluetoothd.log 2>&1 &
+    # Each line stamped with the guest clock, to line up with guest.log.
+    "${cmd[@]}" -n > >(while IFS= read -r line; do
+        printf '%s %s\n' "$(date +%T.%N | cut -c1-12)" "$line"; done >> /out/bluetoothd.log) 2>&1 &
     pid=$!
     echo $pid > /run/bluetoothd.pid
     wait $pid
@@ -40,14 +42,13 @@ both_adapters() {
         org.freedesktop.DBus.ObjectManager.GetManagedObjects 2>/dev/null || true)
     grep -q 'object path "/org/bluez/hci0"' <<< "$objects" &&
         grep -q 'object path "/org/bluez/hci1"' <<< "$objects" &&
-        grep -q 'object path "/org/bluez/hci2"' <<< "$objects" &&
-        grep -q 'object path "/org/bluez/hci3"' <<< "$objects"
+        grep -q 'object path "/org/bluez/hci2"' <<< "$objects"
 }
 # On a loaded host a virtual controller can miss its HCI reset timeout (dmesg: "Opcode 0x0c03
 # failed: -110") and never appear; then start the controllers again.
 set +x
 for attempt in 1 2 3; do
-    btvirt -L -l4 &
+    /usr/local/bin/btvirt -L -l3 &  # with the rig's fixes (build-btvirt.sh)
     btvirt_pid=$!
     for _ in $(seq 40); do both_adapters && break; sleep 1; done
     both_adapters && break

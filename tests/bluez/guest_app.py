@@ -113,13 +113,10 @@ class RouterSink:
 class AppRig:
     """The node on hci2 and the two scripted phones.
 
-    btvirt (BlueZ 5.66's emulator) reports a connection to its advertiser with the initiator's
-    handle: when the two sides' next free handles differ (one of them already has a
-    connection), the advertiser's kernel gets a handle it already uses ("sysfs: cannot create
-    duplicate filename .../hci2:42"), the link never works, and bluetoothd later crashed on
-    it. So in the VM a controller holds one LE connection at a time, and the phones pass the
-    node in turn, as phones walking by do: what one leaves for the other is held by the
-    router's short custody and handed over when the other links.
+    The phones pass the node in turn, as phones walking by do: what one leaves for the other
+    is held by the router's short custody and handed over when the other links. (They did so
+    first because stock btvirt gave the two ends of a link different handles; the rig's own
+    btvirt, build-btvirt.sh, no longer does.)
     """
 
     def __init__(self) -> None:

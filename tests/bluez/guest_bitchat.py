@@ -10,12 +10,8 @@ bytes and only the TTL one lower; the node hears both (what the owner's Neighbou
 shows), and a message the owner posts reaches both. Last, the node dials a scripted bitchat
 phone that advertises (bitchat_peer.py): the central role, writes without response.
 
-btvirt (BlueZ 5.66's emulator) tells an advertiser the initiator's connection handle, not the
-one it allocated for the advertiser (`le_conn_complete` in emulator/btdev.c), so a second
-controller dialing the node while the first is connected hands the node's kernel a handle it
-already uses (tests/bluez/guest_app.py). Both clients must be connected at once here: hci1 first
-holds one connection to a spare controller (hci3), so its next handle is the node's next one.
-A real controller assigns its own handles.
+Both clients are connected at once: the rig's btvirt gives both ends of a link one handle
+(tests/bluez/build-btvirt.sh; stock btvirt handed the node a handle it already used).
 """
 
 from __future__ import annotations
@@ -40,8 +36,8 @@ from pigeon.daemon.bitchat_driver import BitchatDriver
 from pigeon.transport.ble.bitchat import BitchatBleTransport
 from pigeon.transport.ble.transport import BleConfig, BleTransport, ble_transports
 from pigeon.transport.conformance import RecordingSink
-from tests.bluez.app_peer import adapter_address, power_on
-from tests.bluez.bitchat_peer import BitchatPeripheral, DummyAdvertiser
+from tests.bluez.app_peer import power_on
+from tests.bluez.bitchat_peer import BitchatPeripheral
 
 CLIENT = Path(__file__).with_name("bitchat_client.py")
 LINK_WAIT_S = 90.0  # a scan, a connect and GATT discovery under software emulation, twice
@@ -229,18 +225,15 @@ def _is(frame: bytes, kind: int, sender: bytes) -> bool:
 
 
 class BitchatRig:
-    """The node, the two bitchat-cli clients and the spare connection that aligns handles."""
+    """The node and the two bitchat-cli clients."""
 
     def __init__(self, out: Path) -> None:
         self.node = Node()
         self.anna = Client("hci0", "anna", out / "bitchat-anna.log")
         self.ben = Client("hci1", "ben", out / "bitchat-ben.log")
-        self.spare = DummyAdvertiser("hci3")
-        self.spare_client: Any = None
 
     async def link(self) -> str:
         await self.node.start()
-        await self._hold_spare_connection()
         restarts = [await self._start_linked(self.anna, 1), await self._start_linked(self.ben, 2)]
         return (
             f"node's bitchat links {self.node.bitchat.links()}; anna on hci0 links "
@@ -265,17 +258,6 @@ class BitchatRig:
                     raise
                 await client.quit()
         raise AssertionError("unreachable")
-
-    async def _hold_spare_connection(self) -> None:
-        from bleak import BleakClient, BleakScanner
-
-        await self.spare.start()
-        address = await adapter_address("hci3")
-        await power_on("hci1")
-        device = await BleakScanner.find_device_by_address(address, 30.0, bluez={"adapter": "hci1"})
-        assert device is not None, "no advertisement from the spare controller hci3"
-        self.spare_client = BleakClient(device, timeout=30.0, bluez={"adapter": "hci1"})
-        await self.spare_client.connect()
 
     async def cross(self) -> str:
         anna, ben = self.anna, self.ben
@@ -322,11 +304,6 @@ class BitchatRig:
     async def aclose(self) -> None:
         for client in (self.anna, self.ben):
             await client.quit()
-        if self.spare_client is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(10):
-                    await self.spare_client.disconnect()
-        await self.spare.close()
 
 
 async def node_dials(node: Node) -> str:

@@ -337,13 +337,15 @@ async def forget_devices() -> None:
                 with contextlib.suppress(DBusError):
                     await call(path, "org.bluez.Device1", "Disconnect", [])
             await asyncio.sleep(0.2)
-        if asked:
-            waited = time.monotonic() - start
-            logging.getLogger(__name__).info(
-                "forget_devices: %d still connected, disconnected in %.1f s", len(asked), waited
-            )
         await asyncio.sleep(FORGET_SETTLE_S)  # the kernel's side of the disconnect ends too
-        for path in await devices():
+        known = await devices()
+        logging.getLogger(__name__).info(
+            "forget_devices: removing %s (%d were still connected, waited %.1f s)",
+            sorted(known),
+            len(asked),
+            time.monotonic() - start,
+        )
+        for path in known:
             with contextlib.suppress(DBusError):
                 await call(path.rsplit("/", 1)[0], "org.bluez.Adapter1", "RemoveDevice", [path])
     finally:

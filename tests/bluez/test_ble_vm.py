@@ -7,7 +7,7 @@ pass the transport conformance check; then a node on hci2 (a third btvirt contro
 the Pigeon app's packets between two scripted app phones on hci0 and hci1, both ways,
 unchanged but for the TTL, in fragments of the app's sizes (tests/bluez/guest_app.py); then the
 node relays bitchat's public chat between two PyPI `bitchat-cli` clients on hci0 and hci1 and
-dials a scripted bitchat phone (tests/bluez/guest_bitchat.py, a fourth controller spare); a last
+dials a scripted bitchat phone (tests/bluez/guest_bitchat.py); a last
 step fails if any bluetoothd ended other than by that SIGKILL (bluetoothd runs as
 config/bluetooth-pigeon.conf starts it on a Pi). Each step is one test here; the throughput
 figures are copied to bench/results/ble.json (reported, not asserted). The guest's logs, dmesg
