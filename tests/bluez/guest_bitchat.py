@@ -80,9 +80,10 @@ class Client:
 
     async def _read(self) -> None:
         assert self._process is not None
-        assert self._process.stdout is not None
+        stdout = self._process.stdout  # `quit` forgets the process while this drains it
+        assert stdout is not None
         with self._log.open("a") as log:
-            while line := await self._process.stdout.readline():
+            while line := await stdout.readline():
                 text = line.decode(errors="replace").rstrip("\n")
                 if text.startswith("@@ "):
                     self.events.append(json.loads(text[3:]))
