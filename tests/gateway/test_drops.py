@@ -14,6 +14,7 @@ from pigeon.bitchat.courier import HeldEnvelope
 from pigeon.bitchat.courier_wire import CourierEnvelope, encode_envelope, epoch_day, recipient_tag
 from pigeon.gateway.drops import (
     COOLDOWN_S,
+    PARK_PER_ROUND,
     DROP_KIND,
     MAX_WATCHED_PEERS,
     DropPlanner,
@@ -122,3 +123,13 @@ def test_any_drop_event_reads_or_raises_remote_errors(content: str, tags: list[l
         return
     with contextlib.suppress(RemoteError):
         read_drop(event, NOW)
+
+
+def test_planner_parks_a_bounded_batch_per_round() -> None:
+    planner = DropPlanner(park_after_s=0)
+    many = [held(NOW - 10, n) for n in range(PARK_PER_ROUND * 2 + 5)]
+    first = planner.to_park(many, NOW)
+    assert len(first) == PARK_PER_ROUND  # a courier holding thousands must not flood a relay
+    second = planner.to_park(many, NOW)
+    assert len(second) == PARK_PER_ROUND
+    assert not {h.identity for h in first} & {h.identity for h in second}

@@ -39,6 +39,7 @@ DROP_KIND: Final = 1401  # bitchat's NostrProtocol.EventKind.courierDrop
 MAX_DROP_ENVELOPE_BYTES: Final = 20 * 1024  # bitchat's maxDropEnvelopeBytes
 PARK_AFTER_S: Final = 10 * 60  # a recipient not by in ten minutes is parked on the relays
 COOLDOWN_S: Final = 30 * 60  # bitchat's heldEnvelopePublishCooldown
+PARK_PER_ROUND: Final = 20  # drops published per round: a full courier must not flood a relay
 MAX_WATCHED_PEERS: Final = 16  # bitchat's maxWatchedPeers
 FETCH_LIMIT: Final = 100
 SEEN_DROPS: Final = 4096
@@ -126,7 +127,8 @@ class DropPlanner:
         for entry in held:
             live.add(entry.identity)
             if (
-                now - entry.stored_at >= self.park_after_s
+                len(chosen) < PARK_PER_ROUND
+                and now - entry.stored_at >= self.park_after_s
                 and entry.expires_at > now
                 and entry.identity not in self._in_flight
                 and now - self._parked_at.get(entry.identity, float("-inf")) >= self.cooldown_s
