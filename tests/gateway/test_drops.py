@@ -14,9 +14,9 @@ from pigeon.bitchat.courier import HeldEnvelope
 from pigeon.bitchat.courier_wire import CourierEnvelope, encode_envelope, epoch_day, recipient_tag
 from pigeon.gateway.drops import (
     COOLDOWN_S,
-    PARK_PER_ROUND,
     DROP_KIND,
     MAX_WATCHED_PEERS,
+    PARK_PER_ROUND,
     DropPlanner,
     Watched,
     drop_filter,
