@@ -98,7 +98,7 @@ class BitchatSection:
     # Publish the signed Nostr events mesh-only phones deposit (0x28), and park and fetch courier
     # drops (kind 1401), on these Nostr relays while the node has internet.
     gateway: bool = False
-    nostr_relays: tuple[str, ...] = ()
+    nostr_relays: tuple[str, ...] = ("wss://relay.damus.io", "wss://nos.lol")  # bitchat's own
 
 
 @dataclass(frozen=True, slots=True)
