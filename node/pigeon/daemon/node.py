@@ -300,6 +300,7 @@ class Node:
     def _build_bitchat(self) -> None:
         """bitchat's mesh on its own transport, as the node's own bitchat identity (`[bitchat]`)."""
         self.bitchat_driver: BitchatDriver | None = None
+        self.bitchat_gateway: GatewayService | None = None
         section = self.config.bitchat
         if not section.enabled:
             return
@@ -326,7 +327,6 @@ class Node:
                 self._spool.courier_shelf(),
                 CourierConfig(section.courier_max_held, section.courier_per_depositor),
             )
-        self.bitchat_gateway: GatewayService | None = None
         if section.gateway and section.nostr_relays:
             self.bitchat_gateway = GatewayService(self.bitchat_driver, section.nostr_relays)
             self.bitchat_driver.gateway = self.bitchat_gateway
