@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from pigeon.bitchat import packet as wire
-from pigeon.bitchat.carrier import Direction, NostrCarrier, encode_carrier
+from pigeon.bitchat.carrier import Direction, NostrCarrier, decode_carrier, encode_carrier
 from pigeon.bitchat.courier_agent import read_payload
 from pigeon.bitchat.courier_wire import (
     CourierEnvelope,
@@ -42,7 +42,7 @@ from pigeon.daemon.bitchat_driver import BitchatDriver
 from pigeon.daemon.bitchat_gateway import GATEWAY_CAPABILITY, GatewayService
 from pigeon.daemon.node import Node, NodeEnvironment
 from pigeon.daemon.sdnotify import Notifier
-from pigeon.nostr.event import Event, sign
+from pigeon.nostr.event import Event, parse_json, sign
 from pigeon.sim.bitchat_phone import BITCHAT_SERVICE, BitchatPhone
 from pigeon.store.keeper import DataDir, open_spool
 from pigeon.store.spool_db import Spool
@@ -179,6 +179,32 @@ async def test_carried_events_are_checked_and_published(
         await lee.aclose()
 
 
+async def test_the_channel_a_phone_posted_to_comes_back_from_the_relay_onto_the_mesh(
+    tmp_path: Path, relay: NostrRelayProcess
+) -> None:
+    medium = SimMedium(RadioParams(range_m=50.0), random.Random(5))
+    node = await start_node(medium, "node", 0.0, tmp_path / "node", relay.url, 14)
+    lee = await start_phone(medium, "lee", 10.0, 25)
+    try:
+        await wait_until(lambda: node.gateway.pool.connected, 30.0)
+        await wait_until(lambda: node.driver.chat.announced(lee.identity.peer_id) is not None)
+        own = geohash_event("lee posts")
+        await lee.carry(node.peer_id, carrier(own))
+        await wait_until(lambda: node.gateway.uplink.counters["published"] == 1, 30.0)
+        await wait_until(lambda: node.gateway.downlink.channels(time.time()) == [GEOHASH])
+        await asyncio.sleep(1.0)  # the channel subscription reaches the relay
+        reply = geohash_event("someone online answers")
+        async with aiohttp.ClientSession() as session, session.ws_connect(relay.url) as ws:
+            await ws.send_str(json.dumps(["EVENT", reply.to_json()]))
+            answer = json.loads((await ws.receive()).data)
+            assert answer[:3] == ["OK", reply.id, True]
+        await wait_until(lambda: _carried_to(lee, node.peer_id) != [], 30.0)
+        assert _carried_to(lee, node.peer_id) == [reply]  # lee's own post is not echoed back
+    finally:
+        await node.aclose()
+        await lee.aclose()
+
+
 async def test_carriers_wait_out_a_relay_restart(tmp_path: Path, relay: NostrRelayProcess) -> None:
     medium = SimMedium(RadioParams(range_m=50.0), random.Random(2))
     node = await start_node(medium, "node", 0.0, tmp_path / "node", relay.url, 11)
@@ -239,6 +265,18 @@ async def test_a_parked_drop_survives_a_relay_restart_and_reaches_its_phone_at_a
                 await node.aclose()
         await ann.aclose()
         await bob.aclose()
+
+
+def _carried_to(phone: BitchatPhone, gateway: bytes) -> list[Event]:
+    """The events `gateway` broadcast to `phone` in from-gateway carriers."""
+    found: list[Event] = []
+    for frame in phone.received:
+        view = wire.parse(frame)
+        if view.type == wire.NOSTR_CARRIER and view.sender == gateway and view.is_broadcast:
+            carried = decode_carrier(read_payload(frame, view))
+            assert carried.direction == Direction.FROM_GATEWAY
+            found.append(parse_json(carried.event_json))
+    return found
 
 
 def _envelopes_to(phone: BitchatPhone, sender: bytes) -> list[CourierEnvelope]:

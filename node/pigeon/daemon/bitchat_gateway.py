@@ -20,8 +20,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Final
 
+from pigeon.bitchat import packet as wire
+from pigeon.bitchat.fragment import split
 from pigeon.daemon.bitchat_driver import BitchatDriver
 from pigeon.daemon.nostr_client import NostrPool
+from pigeon.gateway.downlink import DownlinkPolicy
 from pigeon.gateway.drops import (
     PARK_AFTER_S,
     DropPlanner,
@@ -39,6 +42,7 @@ _LOGGER = logging.getLogger(__name__)
 
 GATEWAY_CAPABILITY: Final = 1 << 2  # bitchat's PeerCapabilities.gateway
 DROPS_SUBSCRIPTION: Final = "bitchat-courier-drops"
+CHANNELS_SUBSCRIPTION: Final = "bitchat-geohash-channels"
 PUMP_S: Final = 5.0
 
 
@@ -62,12 +66,14 @@ class GatewayService:
         self.pump_s = pump_s
         self.uplink = UplinkPolicy(self._signing_key_of)
         self.drops = DropPlanner(park_after_s)
+        self.downlink = DownlinkPolicy()
         self.pool = NostrPool(relays, self._on_event, self._on_state, backoff_min_s=backoff_min_s)
         self.counters: Counter[str] = Counter()
         self._wake = asyncio.Event()
         self._announced_uplinked = False
         self._watched: dict[str, Watched] = {}
         self._subscribed: frozenset[str] = frozenset()
+        self._channels: list[str] = []
 
     def _signing_key_of(self, peer: bytes) -> bytes | None:
         announce = self._driver.chat.announced(peer)
@@ -77,7 +83,10 @@ class GatewayService:
 
     def on_carrier(self, link: str, packet: bytes) -> None:
         """A carrier addressed to the node: checked, then queued for the relays."""
-        if self.uplink.deposit(packet, self._clock()) is not None:
+        now = self._clock()
+        queued = self.uplink.deposit(packet, now)
+        if queued is not None:
+            self.downlink.posted(queued.geohash, now)  # its poster reads the channel through us
             self._wake.set()
 
     def capabilities(self) -> int:
@@ -90,9 +99,13 @@ class GatewayService:
         self._wake.set()
 
     def _on_event(self, subscription: str, event: Event) -> None:
+        now = self._clock()
+        if subscription == CHANNELS_SUBSCRIPTION:
+            self.downlink.on_event(event, self.uplink.published(event.id), now)
+            self._wake.set()
+            return
         if subscription != DROPS_SUBSCRIPTION or not self.drops.is_new(event.id):
             return
-        now = self._clock()
         try:
             envelope = read_drop(event, now)
         except NostrError as exc:
@@ -130,6 +143,8 @@ class GatewayService:
         if not uplinked:
             return
         await self._publish_uplinks()
+        await self._refresh_channels()
+        self._rebroadcast()
         await self._refresh_watch()
         await self._park_drops()
 
@@ -137,6 +152,40 @@ class GatewayService:
         for queued in self.uplink.take():
             verdict = await self.pool.publish(queued.event)
             self.uplink.settle(queued.event.id, verdict, self._clock())
+
+    async def _refresh_channels(self) -> None:
+        now = self._clock()
+        channels = self.downlink.channels(now)
+        if channels == self._channels:
+            return
+        self._channels = channels
+        subscription = self.downlink.subscription(now)
+        if subscription is None:
+            await self.pool.unsubscribe(CHANNELS_SUBSCRIPTION)
+        else:
+            await self.pool.subscribe(CHANNELS_SUBSCRIPTION, subscription)
+
+    def _rebroadcast(self) -> None:
+        """Relay events for the carried channels onto every bitchat link, in fragments where a
+        link takes less than the whole packet."""
+        now = self._clock()
+        router = self._driver.router
+        limits = [router.frame_limit(link) for link in router.links()]
+        limit = min((n for n in limits if n is not None), default=None)
+        if limit is None:
+            return  # no phone linked: the events wait (bounded) for one
+        for payload in self.downlink.drain(now):
+            packet = self._driver.identity.unsigned_broadcast(
+                wire.NOSTR_CARRIER, payload, int(now * 1000)
+            )
+            frames = [packet]
+            if len(packet) > limit:
+                try:
+                    frames = split(packet, wire.BROADCAST, limit, self._random_bytes(8))
+                except ValueError:
+                    continue
+            for frame in frames:
+                self._driver.carry_out(router.originate(frame, now))
 
     async def _refresh_watch(self) -> None:
         now = self._clock()

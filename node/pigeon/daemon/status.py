@@ -134,6 +134,7 @@ class NodeStatusBoard:
             queued=gateway.uplink.queued,
             parked=gateway.counters["parked"],
             fetched=gateway.counters["fetched"],
+            rebroadcast=gateway.downlink.counters.get("rebroadcast", 0),
         )
 
     def courier(self) -> CourierStatus | None:

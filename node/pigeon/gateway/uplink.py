@@ -109,6 +109,10 @@ class UplinkPolicy:
             return None
         return Queued(view.sender, carrier.geohash, event)
 
+    def published(self, ident: str) -> bool:
+        """Whether the node uplinked (or is uplinking) the event `ident` itself."""
+        return self._known(ident)
+
     def _known(self, ident: str) -> bool:
         return ident in self._published or ident in self._queue or ident in self._in_flight
 

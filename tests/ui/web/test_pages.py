@@ -515,14 +515,21 @@ async def test_the_node_page_and_metrics_show_the_nostr_gateway(
     owner = await _owner(site, aiohttp_client)
     assert 'data-stat="bitchat-gateway-published"' not in await (await owner.get("/node")).text()
     gateway = GatewayStatus(
-        relays=2, relays_connected=1, published=31, refused=4, queued=2, parked=6, fetched=3
+        relays=2,
+        relays_connected=1,
+        published=31,
+        refused=4,
+        queued=2,
+        parked=6,
+        fetched=3,
+        rebroadcast=9,
     )
     bitchat = dataclasses.replace(BITCHAT, gateway=gateway)
     site.status.current = dataclasses.replace(site.status.current, bitchat=bitchat)
     node = await (await owner.get("/node")).text()
     for text in (
         'data-stat="bitchat-gateway-published">31 published',
-        "1 of 2 relays connected; 2 waiting, 4 refused; 6 drops parked, 3 fetched",
+        "1 of 2 relays connected; 2 waiting, 4 refused; 6 drops parked, 3 fetched, 9 relay",
     ):
         assert text in node, text
     status = await (await owner.get("/api/status")).json()
@@ -534,6 +541,7 @@ async def test_the_node_page_and_metrics_show_the_nostr_gateway(
         "queued": 2,
         "parked": 6,
         "fetched": 3,
+        "rebroadcast": 9,
     }
     lines = (await (await owner.get("/metrics")).text()).splitlines()
     for line in (
@@ -544,6 +552,7 @@ async def test_the_node_page_and_metrics_show_the_nostr_gateway(
         "pigeon_node_bitchat_gateway_queued 2",
         "pigeon_node_bitchat_gateway_parked_total 6",
         "pigeon_node_bitchat_gateway_fetched_total 3",
+        "pigeon_node_bitchat_gateway_rebroadcast_total 9",
     ):
         assert line in lines, line
 

@@ -91,6 +91,7 @@ def _gateway(gateway: GatewayStatus | None) -> dict[str, Any] | None:
         "queued": gateway.queued,
         "parked": gateway.parked,
         "fetched": gateway.fetched,
+        "rebroadcast": gateway.rebroadcast,
     }
 
 

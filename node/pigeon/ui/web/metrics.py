@@ -125,6 +125,7 @@ def render_metrics(status: NodeStatus) -> str:
             ("queued", "gauge", "Verified events waiting for a relay.", gateway.queued),
             ("parked_total", "counter", "Courier envelopes parked as drops.", gateway.parked),
             ("fetched_total", "counter", "Drops fetched and handed over.", gateway.fetched),
+            ("rebroadcast_total", "counter", "Relay events put on the mesh.", gateway.rebroadcast),
         ):
             metric(f"bitchat_gateway_{name}", kind, text, value)
     return "\n".join(lines) + "\n"

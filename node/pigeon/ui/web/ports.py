@@ -109,6 +109,7 @@ class GatewayStatus:
     queued: int = 0  # verified events waiting for a relay
     parked: int = 0  # courier envelopes parked as drops
     fetched: int = 0  # drops fetched and handed to a phone in range
+    rebroadcast: int = 0  # relay events put on the mesh for the channels phones post to
 
 
 @dataclass(frozen=True, slots=True)
