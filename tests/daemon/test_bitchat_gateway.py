@@ -318,10 +318,10 @@ async def test_a_node_with_the_gateway_on_publishes_and_shows_it(
             await lee.start(
                 medium.transport("lee", 10.0, 0.0, service=BITCHAT_SERVICE, frame_limit=512)
             )
-            await wait_until(lambda: _advertises_gateway(lee, node_id), 30.0)
+            await wait_until(lambda: _advertises_gateway(lee, node_id), 60.0)
             await wait_until(lambda: node.board.status().bitchat.peers == 1)
             await lee.carry(node_id, carrier(geohash_event("from a node")))
-            await wait_until(lambda: _published(node) == 1, 30.0)
+            await wait_until(lambda: _published(node) == 1, 60.0)
             assert (
                 "pigeon_node_bitchat_gateway_published_total 1"
                 in render_metrics(node.board.status()).splitlines()

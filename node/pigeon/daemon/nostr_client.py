@@ -204,6 +204,7 @@ class NostrPool:
 
     async def run(self) -> None:
         """Keep every relay connected until cancelled."""
-        async with aiohttp.ClientSession() as session, asyncio.TaskGroup() as group:
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as session, asyncio.TaskGroup() as group:
             for relay in self.relays:
                 group.create_task(relay.run(session))
