@@ -11,7 +11,10 @@ from hypothesis import strategies as st
 
 from pigeon.bitchat import packet as wire
 from pigeon.bitchat.carrier import Direction, NostrCarrier, encode_carrier
+from pigeon.bitchat.events import Addressed, FrameReceived, LinkUp
+from pigeon.bitchat.fragment import split
 from pigeon.bitchat.identity import BitchatIdentity
+from pigeon.bitchat.router import BitchatRouter
 from pigeon.gateway.uplink import (
     MAX_QUEUED_PER_DEPOSITOR,
     PER_DEPOSITOR_PER_MINUTE,
@@ -144,3 +147,19 @@ def test_geohash_alphabet() -> None:
 def test_any_payload_never_raises(payload: bytes) -> None:
     packet = LEE.directed(wire.NOSTR_CARRIER, NODE.peer_id, payload, int(NOW * 1000))
     assert policy().deposit(packet, NOW) is None
+
+
+def test_a_carrier_too_big_for_one_write_arrives_in_fragments_and_is_taken() -> None:
+    router = BitchatRouter(NODE.peer_id, random.Random(1))
+    router.handle(LinkUp("a", 512), NOW)
+    ev = event("a long post " + "".join(chr(0x41 + RNG.randrange(26)) for _ in range(3000)))
+    whole = deposit(LEE, ev)
+    frames = split(whole, NODE.peer_id, 512, b"\x07" * 8)
+    assert len(frames) > 2
+    actions = [a for f in reversed(frames) for a in router.handle(FrameReceived("a", f), NOW)]
+    [addressed] = [a for a in actions if isinstance(a, Addressed)]
+    assert addressed.packet == whole
+    uplink = policy()
+    queued = uplink.deposit(addressed.packet, NOW)
+    assert queued is not None
+    assert queued.event == ev
