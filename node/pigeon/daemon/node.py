@@ -35,6 +35,7 @@ from pigeon.daemon.app_uplink import AppUplink, AppUplinkPolicy
 from pigeon.daemon.appmesh_driver import AppMeshDriver
 from pigeon.daemon.bitchat_courier import CourierService
 from pigeon.daemon.bitchat_driver import BitchatDriver
+from pigeon.daemon.bitchat_gateway import GatewayService
 from pigeon.daemon.bitchat_identity import (
     PAGE_SECRET_NAME,
     bitchat_nickname,
@@ -303,6 +304,7 @@ class Node:
     def _build_bitchat(self) -> None:
         """bitchat's mesh on its own transport, as the node's own bitchat identity (`[bitchat]`)."""
         self.bitchat_driver: BitchatDriver | None = None
+        self.bitchat_gateway: GatewayService | None = None
         section = self.config.bitchat
         if not section.enabled:
             return
@@ -329,7 +331,11 @@ class Node:
                 self._spool.courier_shelf(),
                 CourierConfig(section.courier_max_held, section.courier_per_depositor),
             )
+        if section.gateway and section.nostr_relays:
+            self.bitchat_gateway = GatewayService(self.bitchat_driver, section.nostr_relays)
+            self.bitchat_driver.gateway = self.bitchat_gateway
         self.board.bitchat_driver = self.bitchat_driver
+        self.board.bitchat_gateway = self.bitchat_gateway
 
     def _build_neighbourhood(self) -> None:
         """The owner's Neighbourhood view: bitchat's public chat heard, and posts from the page."""
@@ -407,6 +413,8 @@ class Node:
                 parts.append(Part("app-contacts", self.app_contact_relays.run))
         if self.bitchat_driver is not None:
             parts.append(Part("bitchat", self._run_bitchat))
+            if self.bitchat_gateway is not None:
+                parts.append(Part("bitchat-gateway", self.bitchat_gateway.run))
         if self.env.web:
             parts.append(Part("web", self._run_web))
         return parts
