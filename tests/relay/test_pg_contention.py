@@ -85,6 +85,28 @@ async def test_deposits_into_other_mailboxes_do_not_wait_for_a_deposit_still_com
     await store.aclose()
 
 
+async def test_a_purge_and_its_fold_do_not_wait_for_a_deposit_still_committing(
+    pg_server: PgServer,
+) -> None:
+    dsn = pg_server.create_database()
+    store = await PgStore.open(dsn, BIG)
+    assert (await store.deposit(ALICE, eid(1), b"acked", 100)).stored is not None
+    assert await store.delete(ALICE, (eid(1),)) == 1  # freed, not folded into the counts yet
+    other = await asyncpg.connect(dsn)
+    async with other.transaction():  # another process's batch into the mailbox, not committed
+        await other.fetch(
+            _ANOTHER_PROCESS_DEPOSITS,
+            [ALICE], [eid(2)], [b"new"], [100], [100], [100_000], [1_000_000],
+        )  # fmt: skip
+        # The fold after a purge (every process's background fold too) locked every mailbox
+        # with freed space, and the counts row: it waited for this commit, and deposits for it.
+        async with asyncio.timeout(5):
+            assert await store.purge(50) == 0
+    await other.close()
+    assert [e.envelope_id for e in await store.pending(ALICE, 0, 10, 0)] == [eid(2)]
+    await store.aclose()
+
+
 @pytest.mark.parametrize("relay_max_bytes", [1_000, 16_000])  # 1 and 10 envelopes a shard
 async def test_the_relay_cap_is_exact_whichever_processes_and_shards_deposit(
     pg_server: PgServer, relay_max_bytes: int
