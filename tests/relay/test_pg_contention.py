@@ -134,6 +134,23 @@ async def test_the_relay_cap_is_exact_whichever_processes_and_shards_deposit(
         await store.aclose()
 
 
+async def test_a_deposit_past_its_shards_allowance_waits_for_the_shards_others_hold(
+    pg_server: PgServer,
+) -> None:
+    dsn = pg_server.create_database()
+    store = await PgStore.open(dsn, BIG)  # a fresh database: no shard has an allowance yet
+    other = await asyncpg.connect(dsn)
+    async with other.transaction():  # another process's deposit holds shard 0
+        await other.execute("SELECT 1 FROM relay_shards WHERE shard = 0 FOR UPDATE")
+        deposit = asyncio.create_task(store.deposit(ALICE, eid(1), b"x", 0))
+        await _until_a_backend_waits_for_a_lock(dsn)  # called again, waiting for every shard
+        assert not deposit.done()
+    await other.close()
+    assert (await deposit).stored is not None
+    assert store.healthy()
+    await store.aclose()
+
+
 async def test_a_schema_1_database_keeps_its_envelopes_and_counts(pg_server: PgServer) -> None:
     dsn = pg_server.create_database()
     db = await asyncpg.connect(dsn)
