@@ -224,10 +224,14 @@ async def throughput_job(url: str, args: dict[str, Any], control: Any) -> dict[s
     async with _session() as session:
         sockets = [await _connect(session, urls[n % len(urls)], relay) for n in range(CONNECTIONS)]
 
-        async def drive(ws: Any) -> None:
+        async def drive(ws: Any, index: int) -> None:
+            # Each connection its own walk over the mailboxes, as independent depositors would
+            # (in step, all 16 deposited into the same mailbox at once: on PostgreSQL every
+            # process's batch then waited for the same mailbox rows).
+            walk = [keys[(n * CONNECTIONS + index) % len(keys)] for n in range(per_connection)]
             frames = [
-                encode(Deposit(n + 1, keys[n % len(keys)], os.urandom(ENVELOPE_BYTES)))
-                for n in range(per_connection)
+                encode(Deposit(n + 1, key, os.urandom(ENVELOPE_BYTES)))
+                for n, key in enumerate(walk)
             ]
             outstanding = 0
             sent = 0
@@ -245,7 +249,7 @@ async def throughput_job(url: str, args: dict[str, Any], control: Any) -> dict[s
                 outstanding -= 1
 
         started = time.perf_counter()
-        await asyncio.gather(*(drive(ws) for ws in sockets))
+        await asyncio.gather(*(drive(ws, n) for n, ws in enumerate(sockets)))
         elapsed = time.perf_counter() - started
         for ws in sockets:
             await ws.close()
