@@ -30,6 +30,7 @@ import json
 import multiprocessing
 import os
 import platform
+import random
 import re
 import resource
 import signal
@@ -225,10 +226,12 @@ async def throughput_job(url: str, args: dict[str, Any], control: Any) -> dict[s
         sockets = [await _connect(session, urls[n % len(urls)], relay) for n in range(CONNECTIONS)]
 
         async def drive(ws: Any, index: int) -> None:
-            # Each connection its own walk over the mailboxes, as independent depositors would
-            # (in step, all 16 deposited into the same mailbox at once: on PostgreSQL every
-            # process's batch then waited for the same mailbox rows).
-            walk = [keys[(n * CONNECTIONS + index) % len(keys)] for n in range(per_connection)]
+            # Each connection picks its mailboxes at random (seeded), as independent depositors
+            # would: in step, all 16 deposited into the same mailbox at once, and on PostgreSQL
+            # every process's batch waited for the same mailbox rows. Not a walk by offset
+            # either: connection n goes to process n % 4, which would partition the mailboxes.
+            rng = random.Random(index)
+            walk = [keys[rng.randrange(len(keys))] for _ in range(per_connection)]
             frames = [
                 encode(Deposit(n + 1, key, os.urandom(ENVELOPE_BYTES)))
                 for n, key in enumerate(walk)
