@@ -37,13 +37,32 @@ def test_everyone_in_range_without_loss_gets_everything(routing: str) -> None:
     assert result.latency_p95_s < 1.0
 
 
-@pytest.mark.parametrize("routing", ["default", "flood"])
-def test_line_relays_over_several_hops(routing: str) -> None:
+def test_flooding_on_a_line_stops_at_the_ttl() -> None:
     scenario = load_scenario("line").with_overrides(messages=40, duration_s=120)
-    result = run_simulation(scenario, seed=1, routing=routing)
+    result = run_simulation(scenario, seed=1, routing="flood")
     _check_sound(result)
     # TTL 7 cannot span a 14-hop chain: only pairs up to 7 hops apart can be served.
     assert 0.3 <= result.delivery_ratio <= 0.8
+
+
+@pytest.mark.parametrize("loss", [0.0, 0.2])
+def test_custody_walks_the_whole_line_beyond_the_ttl_despite_loss(loss: float) -> None:
+    scenario = load_scenario("line").with_overrides(messages=40, duration_s=180, loss=loss)
+    scenario = dataclasses.replace(scenario, send_window_s=60.0)  # time to arrive
+    result = run_simulation(scenario, seed=1, routing="default")
+    _check_sound(result)
+    assert result.delivery_ratio == 1.0
+
+
+def test_links_that_die_mid_transfer_and_overflowing_hosts_lose_nothing() -> None:
+    scenario = load_scenario("line").with_overrides(messages=30, duration_s=180, loss=0.0)
+    radio = dataclasses.replace(
+        scenario.radio, link_drop=0.02, host_buffer_frames=4, host_drain_frames_s=150.0
+    )
+    scenario = dataclasses.replace(scenario, radio=radio, send_window_s=60.0)
+    result = run_simulation(scenario, seed=3)
+    _check_sound(result)
+    assert result.delivery_ratio == 1.0
 
 
 @pytest.mark.parametrize("routing", ["default", "flood"])

@@ -33,6 +33,7 @@ from enum import StrEnum
 from typing import Final
 
 from pigeon.mesh.packet import (
+    LINK_LOCAL,
     Packet,
     PacketType,
     Priority,
@@ -249,7 +250,7 @@ class Spool:
 
     def _refusal(self, packet: Packet, depositor: str, now: float) -> SpoolReason | None:
         """Why `packet` may not be held at all, before any quota is considered."""
-        if packet.type is PacketType.ANNOUNCE:
+        if packet.type in LINK_LOCAL:
             return SpoolReason.NOT_SPOOLABLE
         if packet.packet_id in self._entries:
             return SpoolReason.DUPLICATE

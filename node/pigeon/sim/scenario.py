@@ -2,7 +2,7 @@
 
 A scenario names the area, the radio, groups of nodes (how many, placed how, walking or not,
 whether they are messaging endpoints), optional churn, and the traffic (how many messages over
-which window). `load_scenario` takes a bundled name (`default`, `line`, `dense`, `churn`) or a
+which window). `load_scenario` takes a bundled name (one of `BUNDLED`) or a
 path and raises ScenarioError naming the key at fault.
 """
 
@@ -18,7 +18,7 @@ from typing import Final, TypeVar
 
 from pigeon.transport.sim import RadioParams
 
-BUNDLED: Final = ("default", "line", "dense", "churn")
+BUNDLED: Final = ("default", "line", "dense", "churn", "backbone", "street")
 PLACEMENTS: Final = ("random", "grid", "line")
 
 
