@@ -77,6 +77,7 @@ class Scenario:
         loss: float | None = None,
         duration_s: float | None = None,
         messages: int | None = None,
+        link_drop: float | None = None,
     ) -> Scenario:
         """This scenario with command-line overrides; `nodes` rescales every group."""
         result = self
@@ -84,6 +85,9 @@ class Scenario:
             result = dataclasses.replace(result, groups=_rescale(result.groups, nodes))
         if loss is not None:
             result = dataclasses.replace(result, radio=_radio({"loss": loss}, result.radio))
+        if link_drop is not None:
+            radio = _radio({"link_drop": link_drop}, result.radio)
+            result = dataclasses.replace(result, radio=radio)
         if duration_s is not None:
             window = min(result.send_window_s, duration_s)
             result = dataclasses.replace(result, duration_s=duration_s, send_window_s=window)
