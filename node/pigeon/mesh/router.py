@@ -38,7 +38,7 @@ from pigeon.mesh.events import (
     Tick,
 )
 from pigeon.mesh.fragment import MAX_MESSAGE_ID, Reassembler
-from pigeon.mesh.gradient import ANNOUNCE_HOPS, TagGradient
+from pigeon.mesh.gradient import ANNOUNCE_HOPS, ROUTE_HORIZON, TagGradient
 from pigeon.mesh.hopack import HopAcks, InFlight
 from pigeon.mesh.outbox import Outbox
 from pigeon.mesh.packet import (
@@ -91,7 +91,7 @@ class RouterConfig:
     handover_max_retries: int = 2
     # Routes change with every link around us: a neighbour hears of new tags at once, of other
     # changes (distances, withdrawals) at most this often.
-    gradient_announce_interval_s: float = 10.0
+    gradient_announce_interval_s: float = 30.0
     gradient_max_handovers: int = 2
     # Ticks may come every second (unacked packets are resent on them); the rest of the
     # upkeep (expiry, handover retries) runs at most this often.
@@ -130,7 +130,7 @@ class _Neighbour:
     announce_id: bytes | None = None  # our last announce to it
     routes_sent: tuple[tuple[int, bytes], ...] = ()  # our routes, as last told to it
     routes_id: bytes | None = None  # our last routes packet to it
-    routes_told: set[bytes] = field(default_factory=set)  # every tag we ever routed for it
+    routes_told: dict[bytes, int] = field(default_factory=dict)  # tag -> nearest ever told
     gradient_at: float = -math.inf  # when we last told it our routes
 
 
@@ -703,7 +703,10 @@ class Router:
         packet = make_routes(routes, int(now) + ANNOUNCE_LIFETIME_S)
         if neighbour.outbox.put(packet.packet_id, encode_packet(packet), Priority.CONTROL):
             neighbour.routes_sent = routes
-            neighbour.routes_told.update(tag for _, tag in routes)
+            told = neighbour.routes_told
+            for distance, tag in routes:
+                if distance < told.get(tag, ROUTE_HORIZON + 1):
+                    told[tag] = distance
             neighbour.routes_id = packet.packet_id
             self.metrics["routes_out"] += 1
             self._dirty[peer] = None
@@ -734,9 +737,13 @@ class Router:
         actions.append(Drop(reason, peer))
 
 
-def _adds_tags(routes: tuple[tuple[int, bytes], ...], told: set[bytes]) -> bool:
-    """Whether `routes` name a tag never told before."""
-    return any(tag not in told for _, tag in routes)
+def _adds_tags(routes: tuple[tuple[int, bytes], ...], told: dict[bytes, int]) -> bool:
+    """Whether `routes` name a tag nearer than ever told before (or never told at all).
+
+    Each tag can trigger at most `ROUTE_HORIZON` such updates per neighbour, however much the
+    neighbourhood moves; every other change waits for the interval.
+    """
+    return any(distance < told.get(tag, ROUTE_HORIZON + 1) for distance, tag in routes)
 
 
 _HANDSHAKE: Final = int(Flag.HANDSHAKE)
