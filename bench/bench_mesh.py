@@ -16,6 +16,7 @@
     file, so the CPU-heavy ones can be run apart.
 Run: .venv/bin/python bench/bench_mesh.py [seed, default 1]
      .venv/bin/python bench/bench_mesh.py --scenarios line,street --seeds 1-10 [--losses own,0.2]
+     .venv/bin/python bench/bench_mesh.py --router   (part (a) alone, merged into the file)
 """
 
 from __future__ import annotations
@@ -198,6 +199,13 @@ def _option(name: str, default: str) -> str:
 
 
 def main() -> None:
+    if "--router" in sys.argv:
+        report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        report["router"] = {"text_envelope": bench_router(568), "small_envelope": bench_router(120)}
+        report["router"]["load_average_1m"] = round(os.getloadavg()[0], 2)
+        RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(report["router"], indent=2))
+        return
     if "--scenarios" in sys.argv:
         names = _option("--scenarios", "").split(",")
         losses = _option("--losses", "own,0.2").split(",")
