@@ -5,9 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FUZZ_SECONDS ?= 30
-# Debian packages the default test tier needs (each installs /usr/bin/<name>): the browser
-# tests drive Debian's Chromium; the BLE tests run BlueZ's D-Bus side on a private dbus-daemon.
-APT_PACKAGES := chromium dbus-daemon
+# Debian packages the default test tier needs, as FILE:PACKAGE (FILE may be a glob): the browser
+# tests drive Debian's Chromium; the BLE tests run BlueZ's D-Bus side on a private dbus-daemon;
+# the relay's tests start a throwaway PostgreSQL (initdb, pg_ctl: off PATH on Debian).
+APT_PACKAGES := /usr/bin/chromium:chromium /usr/bin/dbus-daemon:dbus-daemon \
+	/usr/lib/postgresql/*/bin/pg_ctl:postgresql
 
 .DEFAULT_GOAL := help
 .PHONY: help setup system-packages run test test-bluez lint bench fuzz wheels image image-test test-ansible clean \
@@ -26,7 +28,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) system-packages ## Create .venv and install the project with its dev tools
 
 system-packages: ## Install APT_PACKAGES that are missing (as root), or say what to install
-	@missing=""; for p in $(APT_PACKAGES); do test -x /usr/bin/$$p || missing="$$missing $$p"; done; \
+	@missing=""; for pair in $(APT_PACKAGES); do \
+		compgen -G "$${pair%%:*}" >/dev/null || missing="$$missing $${pair##*:}"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "Installing$$missing"; apt-get update -qq && apt-get install -y$$missing; \

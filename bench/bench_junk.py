@@ -1,21 +1,23 @@
 """Junk from strangers who hold the owner's card, written to bench/results/junk.json.
 
-(a) CPU cost of one junk envelope on the owner's intro tag (the costliest kind: a ratchet
-    header under a new key at message 0, which would take a DH step, then 528 random bytes;
-    about 600 bytes as a packet), with 1 and with 40 contacts, each handled alone
-    (one vault transaction, as the daemon handles a delivery). process_time over JUNK envelopes,
-    median of ROUNDS. Three states of the contacts:
-      settled  - every contact has written to our session tag more than a day ago (the usual);
-      recent   - every contact wrote to our session tag today (intro windows open for their
-                 known ratchet keys only);
-      waiting  - every session is up but no contact has written to our session tag yet (each
-                 session may take a DH step for an intro-tag envelope: the cost that remains,
-                 and the shape of the old cost, when every contact was tried).
-(b) A real `pigeon node` in this process (sim radio, web page on loopback, 40 contacts who
-    wrote to it today: "recent"; or whose sessions are up but who never wrote: "waiting",
-    where each intro-tag junk envelope still costs a DH step per session) reads its mailbox
-    at a real `pigeon relay` subprocess while a thread deposits JUNK_RELAY junk envelopes
-    there (nine in ten intro-tag ratchet junk, one in ten HELLOs). Another thread polls
+(a) CPU cost of one junk envelope on the owner's intro tag, with 1 and with 40 contacts, each
+    handled alone (one vault transaction, as the daemon handles a delivery). process_time over
+    JUNK envelopes, median of ROUNDS. Three kinds of junk (about 600 to 900 bytes as a packet):
+      message  - an Olm-normal-message-shaped envelope of random bytes (dropped unread: only
+                 pre-key messages are read on the intro tag);
+      stranger - a real Olm pre-key message to the owner's card prekey from a stranger's
+                 identity (dropped before any public-key work: it names no contact);
+      forged   - a pre-key message naming a contact's (public) Olm identity and the owner's
+                 fallback prekey, with random keys: the costliest, charged to the first-contact
+                 budget and then one account operation; the budget is set wide open here so
+                 every envelope pays the full price.
+    Two states of the 40 contacts: settled (each opened a session and wrote on our session tag)
+    and new (each opened a session with one pre-key message and has not written to our session
+    tag: the state the old intro windows made costly).
+(b) A real `pigeon node` in this process (sim radio, web page on loopback, 40 contacts, settled
+    or new) reads its mailbox at a real `pigeon relay` subprocess while a thread deposits
+    JUNK_RELAY junk envelopes there (eight in ten message junk, one in ten stranger pre-key
+    messages, one in ten forged pre-key messages naming a contact). Another thread polls
     GET /api/status over one kept-alive HTTPS connection the whole time: latency p50, p99 and
     max, beside the same poll on the idle node just before (the reference).
 The machine is shared and noisy (2 cores, several sessions): trust ratios more than absolutes.
@@ -42,8 +44,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
 from pigeon.config import (
     ButtonsSection,
     DisplaySection,
@@ -53,21 +53,24 @@ from pigeon.config import (
     RelaysSection,
     WebSection,
 )
+from pigeon.crypto.app_bundle import AppIdentityBundle
 from pigeon.crypto.card import ContactCard
 from pigeon.daemon.node import Node, NodeEnvironment
 from pigeon.daemon.sdnotify import Notifier
 from pigeon.mesh.packet import Packet, encode_packet
 from pigeon.messenger.addressing import address, intro_tag_key
 from pigeon.messenger.api import Messenger
-from pigeon.messenger.envelope import Hello, RatchetEnvelope, encode_envelope
-from pigeon.messenger.first_contact import Source
-from pigeon.messenger.packets import HANDSHAKE_FLAGS, EnvelopeFrame
+from pigeon.messenger.config import MessengerConfig
+from pigeon.messenger.first_contact import FirstContactPolicy, Source
 from pigeon.store.keeper import DataDir, VaultKeeper, open_spool
 from pigeon.store.keys import Argon2Params
 from pigeon.transport.relay_client import RelayBusy, RelayClient
 from pigeon.transport.sim import RadioParams, SimMedium
 from pigeon.ui.web.ports import RelayState
 from pigeon.ui.web.security import COOKIE_NAME
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.messenger.junk import forged_prekey, junk_message, stranger_prekey
 
 JUNK = 200
 ROUNDS = 3
@@ -87,35 +90,41 @@ _rng = random.Random(7)
 # -- junk ---------------------------------------------------------------------------------------
 
 
-def _x25519_public() -> bytes:
-    return X25519PrivateKey.generate().public_key().public_bytes_raw()
-
-
-def junk_ratchet(tag: bytes, now: float) -> Packet:
-    frame = EnvelopeFrame.new(_rng.randbytes, tag, int(now + 3600))
-    message = _x25519_public() + bytes(8) + _rng.randbytes(512 + 16)
-    return frame.packet(encode_envelope(RatchetEnvelope(message)))
-
-
-def junk_hello(tag: bytes, now: float) -> Packet:
-    frame = EnvelopeFrame.new(
-        _rng.randbytes, tag, int(now + 3600), HANDSHAKE_FLAGS, receipted=False
-    )
-    hello = Hello(_rng.randbytes(16), _rng.randbytes(32), _x25519_public())
-    return frame.packet(encode_envelope(hello))
-
-
 def intro_tag(card_text: str, now: float) -> bytes:
     return address(intro_tag_key(ContactCard.from_text(card_text).mailbox_key), now)
+
+
+def olm_identity(messenger: Messenger) -> AppIdentityBundle:
+    prekey = ContactCard.from_text(messenger.own_card_text()).prekey
+    if prekey is None:
+        raise RuntimeError("a version 2 card carries a prekey")
+    return prekey.identity
+
+
+def make_junk(kind: str, card: str, contact: AppIdentityBundle, now: float) -> Packet:
+    tag = intro_tag(card, now)
+    if kind == "message":
+        return junk_message(tag, now)
+    if kind == "stranger":
+        return stranger_prekey(card, tag, now)
+    return forged_prekey(contact, card, tag, now)
 
 
 # -- (a) the messenger alone --------------------------------------------------------------------
 
 
-def _endpoint(root: Path, seed: int) -> Messenger:
+OPEN_BUDGET = MessengerConfig(
+    first_contact=FirstContactPolicy(source_burst=1e9, path_burst=1e9, path_per_s=1e9)
+)
+
+
+def _endpoint(root: Path, seed: int, config: MessengerConfig | None = None) -> Messenger:
     data = DataDir(root)
     messenger = Messenger(
-        VaultKeeper(data, argon2=CHEAP), open_spool(data), rng=random.Random(seed).randbytes
+        VaultKeeper(data, argon2=CHEAP),
+        open_spool(data),
+        rng=random.Random(seed).randbytes,
+        config=config,
     )
     messenger.initialise("bench", T0)
     return messenger
@@ -133,31 +142,35 @@ def _pump(a: Messenger, b: Messenger, packets: list[Packet], now: float, source:
 
 
 def befriend(owner: Messenger, friend: Messenger, now: float, *, write_back: bool) -> None:
-    """A session between them; with `write_back` the friend also writes to our session tag.
+    """The friend opens a session with one pre-key message (our answers are lost: the friend
+    has not written to our session tag); with `write_back` the friend hears our answer and
+    writes to our session tag.
 
     The set-up introduces 40 contacts within seconds, far beyond what the first-contact budget
-    answers on one path: each friend's handshake comes by a path of its own here.
+    answers on one path: each friend's first message comes by a path of its own here.
     """
     source = Source(f"set-up {owner.own_handle()} {friend.own_handle()}")
     owner_at_friend = friend.add_contact(owner.own_card_text(), "Owner", now).id
     friend_at_owner = owner.add_contact(friend.own_card_text(), "Friend", now).id
     friend.send_text(owner_at_friend, "hello", now)
-    _pump(friend, owner, friend.take_outgoing(), now, source)
+    answers = owner.handle_packets(friend.take_outgoing(), now, source)
     if not owner.conversation(friend_at_owner):
-        raise RuntimeError("the handshake with a friend did not complete")
+        raise RuntimeError("the first message of a friend did not open")
     if write_back:
+        _pump(owner, friend, answers, now, source)
         friend.send_text(owner_at_friend, "on your session tag", now + 1)
         _pump(friend, owner, friend.take_outgoing(), now + 1, source)
 
 
-def junk_cost_ms(owner: Messenger, now: float) -> float:
-    """Median over ROUNDS of the CPU time per junk intro-tag envelope, in ms."""
+def junk_cost_ms(owner: Messenger, kind: str, contact: AppIdentityBundle, now: float) -> float:
+    """Median over ROUNDS of the CPU time per junk intro-tag envelope of `kind`, in ms."""
+    card = owner.own_card_text()
     rounds = []
     for _ in range(ROUNDS):
-        junk = [junk_ratchet(intro_tag(owner.own_card_text(), now), now) for _ in range(JUNK)]
+        junk = [make_junk(kind, card, contact, now) for _ in range(JUNK)]
         started = time.process_time()
         for packet in junk:
-            owner.handle_packet(packet, now)
+            owner.handle_packet(packet, now, Source("relay", "ws://junk.example/v1"))
         rounds.append((time.process_time() - started) / JUNK * 1000)
     return statistics.median(rounds)
 
@@ -165,17 +178,26 @@ def junk_cost_ms(owner: Messenger, now: float) -> float:
 def bench_messenger(root: Path) -> dict[str, Any]:
     friends = [_endpoint(root / f"friend{i}", 100 + i) for i in range(max(CONTACTS))]
     results: dict[str, Any] = {}
-    for number, state in enumerate(("settled", "recent", "waiting")):
-        figures = {}
+    for number, state in enumerate(("settled", "new")):
+        owners = {}
         for count in CONTACTS:
-            owner = _endpoint(root / f"owner-{state}-{count}", 1 + 10 * number + count)
+            owner = _endpoint(root / f"owner-{state}-{count}", 1 + 10 * number + count, OPEN_BUDGET)
             for friend in friends[:count]:  # each owner is a new contact of the friend's
-                befriend(owner, friend, T0, write_back=state != "waiting")
-            now = T0 + 2 * DAY_S if state == "settled" else T0 + 10
-            figures[f"contacts_{count}_ms"] = round(junk_cost_ms(owner, now), 3)
-        ratio = figures[f"contacts_{max(CONTACTS)}_ms"] / figures[f"contacts_{min(CONTACTS)}_ms"]
-        figures["ratio_40_to_1"] = round(ratio, 2)
-        results[state] = figures
+                befriend(owner, friend, T0, write_back=state == "settled")
+            owners[count] = owner
+        for kind in ("message", "stranger", "forged"):
+            figures = {}
+            for count, owner in owners.items():
+                contact = olm_identity(friends[count - 1])
+                figures[f"contacts_{count}_ms"] = round(
+                    junk_cost_ms(owner, kind, contact, T0 + 10), 3
+                )
+            low, high = (
+                figures[f"contacts_{min(CONTACTS)}_ms"],
+                figures[f"contacts_{max(CONTACTS)}_ms"],
+            )
+            figures["ratio_40_to_1"] = round(high / low, 2)
+            results[f"{state}_{kind}"] = figures
     return results
 
 
@@ -253,20 +275,23 @@ def summary(latencies: list[float]) -> dict[str, float]:
     }
 
 
-def deposit_junk(url: str, owner_key: bytes, card_text: str) -> float:
+def deposit_junk(url: str, owner_key: bytes, card_text: str, contact: AppIdentityBundle) -> float:
     """Deposit JUNK_RELAY junk envelopes in the owner's mailbox (a thread's own loop)."""
+    now = time.time()
+    kinds = [
+        "stranger" if i % 10 == 8 else "forged" if i % 10 == 9 else "message"
+        for i in range(JUNK_RELAY)
+    ]
+    packets = [make_junk(kind, card_text, contact, now) for kind in kinds]  # made beforehand
 
     async def go() -> float:
         client = RelayClient(url)
         started = time.monotonic()
         try:
-            for index in range(JUNK_RELAY):
-                now = time.time()
-                tag = intro_tag(card_text, now)
-                packet = junk_hello(tag, now) if index % 10 == 9 else junk_ratchet(tag, now)
+            for packet in packets:
                 while True:
                     try:
-                        await client.deposit(owner_key, packet.packet_id, encode_packet(packet))
+                        await client.deposit(owner_key, encode_packet(packet))
                         break
                     except RelayBusy as exc:
                         await asyncio.sleep(max(exc.retry_after_s, 0.05))
@@ -331,7 +356,8 @@ async def bench_node(root: Path, *, written_back: bool) -> dict[str, Any]:
         card = node.messenger.own_card_text()
         owner_key = ContactCard.from_text(card).mailbox_key
         started = time.monotonic()
-        deposit_s = await asyncio.to_thread(deposit_junk, relay_url, owner_key, card)
+        contact = olm_identity(friends[0])
+        deposit_s = await asyncio.to_thread(deposit_junk, relay_url, owner_key, card, contact)
         await _until(lambda: relay_metric(relay_http, "envelopes_deleted_total") >= JUNK_RELAY, 600)
         drained_s = time.monotonic() - started
         loaded.stop.set()
@@ -345,7 +371,7 @@ async def bench_node(root: Path, *, written_back: bool) -> dict[str, Any]:
             "status_idle": summary(idle.latencies_ms),
             "status_while_junk_arrives": summary(loaded.latencies_ms),
             "session_tries": stats.get("session_tries", 0),
-            "hellos_over_budget": stats.get("first_contact_over_budget", 0),
+            "prekeys_over_budget": stats.get("first_contact_over_budget", 0),
             "messenger_stats": dict(sorted(stats.items())),
         }
     finally:
@@ -361,7 +387,7 @@ def main() -> None:
         messenger = bench_messenger(root / "a")
         print(json.dumps(messenger, indent=2), flush=True)
         node = {}
-        for name, written_back in (("contacts_recent", True), ("contacts_waiting", False)):
+        for name, written_back in (("contacts_settled", True), ("contacts_new", False)):
             (root / name).mkdir()
             node[name] = asyncio.run(bench_node(root / name, written_back=written_back))
             print(json.dumps(node[name], indent=2), flush=True)

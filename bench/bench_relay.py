@@ -10,12 +10,18 @@ in a separate process (multiprocessing, spawn), pinned to the other CPU when the
   acknowledge what they get (p50, p99; the send time travels in the payload).
 - connections: WebSocket connections opened and held (each relay connection got its
   challenge), the server's RSS growth per connection, relay beside echo server.
+- postgresql (same run): 1, 2 and 4 `pigeon relay` processes sharing one throwaway PostgreSQL
+  (initdb into a temporary directory, fsync on, Unix socket), unpinned: durable deposits per
+  second spread over all processes; deposit-to-delivery at 500 msg/s with every depositor on
+  one process and every reader on another (LISTEN/NOTIFY); 10,000 WebSocket connections held
+  across 4 processes, with the processes' RSS growth per connection.
 Run: .venv/bin/python bench/bench_relay.py [deposits, default 30000]
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -29,12 +35,16 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.relay.pgserver
+
+from tests.relay.pgserver import PgServer, postgres_bin_dir
 
 from pigeon.crypto.signing import SigningKey
 from pigeon.relay.protocol import (
@@ -59,6 +69,8 @@ LATENCY_RATE_PER_S = 500
 LATENCY_SECONDS = 8
 LATENCY_READERS = 10
 HELD_CONNECTIONS = 2_000
+PG_PROCESS_COUNTS = (1, 2, 4)
+PG_HELD_CONNECTIONS = 10_000
 BENCH_CONFIG = """
 [limits]
 mailbox_max_envelopes = 10000000
@@ -119,20 +131,26 @@ def echo_server_main() -> None:
     asyncio.run(serve())
 
 
-def start_server(kind: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the relay or the echo server pinned to CPU 0; returns it and its ws:// URL."""
-    log = open(workdir / f"{kind}.log", "wb")  # noqa: SIM115 - the child writes it
+def start_server(
+    kind: str, workdir: Path, store: str = "", name: str = ""
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the relay or the echo server; returns it and its ws:// URL. A relay on SQLite and
+    the echo server are pinned to CPU 0; relays on PostgreSQL (`store`) run on any CPU."""
+    name = name or kind
+    log = open(workdir / f"{name}.log", "wb")  # noqa: SIM115 - the child writes it
     if kind == "relay":
         config = workdir / "relay.toml"
         config.write_text(BENCH_CONFIG)
         argv = [sys.executable, "-m", "pigeon.cli", "relay", "--config", str(config)]
         argv += ["--listen", "127.0.0.1:0", "--data", str(workdir / "data")]
+        argv += ["--store", store] if store else []
     else:
         argv = [sys.executable, __file__, "--echo-server"]
-    process = subprocess.Popen(argv, stdout=log, stderr=log, preexec_fn=_pin(0))
+    setup = _raise_nofile if store else _pin(0)
+    process = subprocess.Popen(argv, stdout=log, stderr=log, preexec_fn=setup)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        found = LISTENING.search((workdir / f"{kind}.log").read_bytes())
+        found = LISTENING.search((workdir / f"{name}.log").read_bytes())
         if found:
             host, port = (part.decode() for part in found.groups())
             return process, f"ws://{host}:{port}/v1"
@@ -193,10 +211,11 @@ async def _connect(session: aiohttp.ClientSession, url: str, relay: bool) -> Any
 
 async def throughput_job(url: str, args: dict[str, Any], control: Any) -> dict[str, Any]:
     relay, total = args["relay"], args["total"]
+    urls = args.get("urls", [url])  # connections are spread over every relay process
     keys = [SigningKey.generate().public_key for _ in range(MAILBOXES)]
     per_connection = total // CONNECTIONS
     async with _session() as session:
-        sockets = [await _connect(session, url, relay) for _ in range(CONNECTIONS)]
+        sockets = [await _connect(session, urls[n % len(urls)], relay) for n in range(CONNECTIONS)]
 
         async def drive(ws: Any) -> None:
             frames = [
@@ -231,12 +250,13 @@ async def latency_job(url: str, args: dict[str, Any], control: Any) -> dict[str,
     owners = [SigningKey.generate() for _ in range(LATENCY_READERS)]
     latencies: list[float] = []
     total = LATENCY_RATE_PER_S * LATENCY_SECONDS
+    read_url = args.get("read_url", url)  # another process's URL: delivery across processes
     async with _session() as session:
         readers = []
         for owner in owners:
-            ws = await _connect(session, url, True)
+            ws = await _connect(session, read_url, True)
             ts = int(time.time() * 1000)
-            message = read_signed_message(ws.challenge, url, ts, owner.public_key)
+            message = read_signed_message(ws.challenge, read_url, ts, owner.public_key)
             await ws.send_bytes(encode(Auth(owner.public_key, ts, owner.sign(message))))
             assert isinstance(decode_server_frame((await ws.receive()).data), AuthOk)
             readers.append(ws)
@@ -288,16 +308,17 @@ async def latency_job(url: str, args: dict[str, Any], control: Any) -> dict[str,
 
 async def connections_job(url: str, args: dict[str, Any], control: Any) -> dict[str, Any]:
     relay, count = args["relay"], args["count"]
+    urls = args.get("urls", [url])
     _raise_nofile()
     gate = asyncio.Semaphore(100)
     async with _session() as session:
 
-        async def one() -> Any:
+        async def one(n: int) -> Any:
             async with gate:
-                return await _connect(session, url, relay)
+                return await _connect(session, urls[n % len(urls)], relay)
 
         started = time.perf_counter()
-        opened = await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
+        opened = await asyncio.gather(*(one(n) for n in range(count)), return_exceptions=True)
         held = [ws for ws in opened if not isinstance(ws, BaseException)]
         elapsed = time.perf_counter() - started
         control.put(len(held))  # the parent measures the server's RSS now
@@ -389,6 +410,79 @@ def measure_server(kind: str, total: int) -> dict[str, Any]:
     return result
 
 
+def measure_postgresql(total: int) -> dict[str, Any]:
+    """Relay processes sharing one PostgreSQL: throughput with 1, 2 and 4 processes, delivery
+    latency across processes, and 10,000 connections held across 4 processes."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql")
+    server = PgServer(bin_dir)
+    server.start()
+    result: dict[str, Any] = {"throughput": {}}
+    try:
+        for count in PG_PROCESS_COUNTS:
+            with _relays_on(server, count) as (processes, urls):
+                run_job("throughput", urls[0], {"relay": True, "total": 2_000, "urls": urls})
+                commits = sum(_metric(url, "pigeon_relay_store_commits_total") for url in urls)
+                job = {"relay": True, "total": total, "urls": urls}
+                measured = run_job("throughput", urls[0], job)
+                commits = (
+                    sum(_metric(u, "pigeon_relay_store_commits_total") for u in urls) - commits
+                )
+                measured["commits"] = commits
+                measured["deposits_per_commit"] = round(total / max(1, commits), 1)
+                result["throughput"][f"{count}_processes"] = measured
+                if count == 2:
+                    time.sleep(1.0)
+                    result["latency_across_processes"] = run_job(
+                        "latency", urls[0], {"read_url": urls[1]}
+                    )
+                if count == 4:
+                    result["connections"] = _held_connections(processes, urls)
+    finally:
+        server.destroy()
+    return result
+
+
+@contextlib.contextmanager
+def _relays_on(
+    server: PgServer, count: int
+) -> Iterator[tuple[list[subprocess.Popen[bytes]], list[str]]]:
+    dsn = server.create_database()
+    with tempfile.TemporaryDirectory(prefix="bench-pg-relays-") as tmp:
+        started = [
+            start_server("relay", Path(tmp), store=dsn, name=f"relay{n}") for n in range(count)
+        ]
+        try:
+            yield [p for p, _ in started], [u for _, u in started]
+        finally:
+            for process, _ in started:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=60)
+
+
+def _held_connections(processes: list[subprocess.Popen[bytes]], urls: list[str]) -> dict[str, Any]:
+    time.sleep(0.5)
+    before = sum(rss_kib(p.pid) for p in processes)
+    held: dict[str, int] = {}
+
+    def on_hold(count: int) -> None:
+        time.sleep(2.0)
+        held["count"], held["rss_kib"] = count, sum(rss_kib(p.pid) for p in processes)
+
+    job = {"relay": True, "count": PG_HELD_CONNECTIONS, "urls": urls}
+    conns = run_job("connections", urls[0], job, on_hold)
+    conns["processes"] = len(processes)
+    conns["rss_before_kib"] = before
+    conns["rss_held_kib"] = held["rss_kib"]
+    conns["kib_per_connection"] = round((held["rss_kib"] - before) / max(1, held["count"]), 1)
+    return conns
+
+
+def _commits(urls: list[str]) -> int:
+    return sum(_metric(url, "pigeon_relay_store_commits_total") for url in urls)
+
+
 def _metric(url: str, name: str) -> int:
     http = url.replace("ws://", "http://").removesuffix("/v1")
     with urllib.request.urlopen(f"{http}/metrics", timeout=10) as reply:
@@ -406,14 +500,16 @@ def main() -> int:
     started = time.monotonic()
     relay = measure_server("relay", total)
     echo = measure_server("echo", total)
+    postgresql = measure_postgresql(total)
     relay_rate = relay["throughput"]["rate_per_s"]
+    pg_rates = {k: v["rate_per_s"] for k, v in postgresql["throughput"].items()}
     echo_rate = echo["throughput"]["rate_per_s"]
     report = {
         "machine": {
             "cpus": os.cpu_count(),
             "load_average_at_start": os.getloadavg()[0],
             "python": platform.python_version(),
-            "note": "2 shared cores, 7 other helpers busy: read ratios, not absolutes",
+            "note": "2 shared cores, other sessions busy: read ratios, not absolutes",
         },
         "setup": {
             "envelope_bytes": ENVELOPE_BYTES,
@@ -422,6 +518,9 @@ def main() -> int:
             "mailboxes": MAILBOXES,
             "servers_pinned_to_one_cpu": True,
             "durability": "WAL, synchronous=FULL, group commit; STORED only after commit",
+            "postgresql_durability": "fsync=on, synchronous_commit=on; one relay_deposit call"
+            " per batch (group commit); STORED only after commit",
+            "postgresql_relays_pinned": False,
         },
         "relay": relay,
         "echo_reference": echo,
@@ -429,6 +528,14 @@ def main() -> int:
         "echo_messages_per_s": echo_rate,
         "ratio_relay_to_echo": round(relay_rate / echo_rate, 3),
         "deposits_per_commit": relay["throughput"]["deposits_per_commit"],
+        "postgresql": postgresql,
+        "postgresql_deposits_per_s": pg_rates,
+        "postgresql_4_processes_to_sqlite": round(pg_rates["4_processes"] / relay_rate, 3),
+        "postgresql_goals": {
+            "4_processes_at_least_sqlite_rate": True,
+            "latency_p99_ms_across_processes_at_500_per_s": 50,
+            "connections_across_4_processes": PG_HELD_CONNECTIONS,
+        },
         "goals": {
             "durable_deposits_per_s": 5000,
             "latency_p99_ms_at_500_per_s": 50,

@@ -1,12 +1,13 @@
-"""The Pigeon app's Olm (vodozemac through our wrapper) beside our ratchet, AES-GCM and Noise XX.
+"""Olm (vodozemac through our wrapper), the messenger's only session layer, beside AES-GCM.
 
 (a) Encrypt+decrypt round trips per second of a 512-byte text: `OlmSession` (protobuf
-    framing included), bare vodozemac sessions (what the wrapper costs), our DoubleRatchet
-    (crypto/ratchet.py, 40-byte associated data) and raw AES-256-GCM. "steady": one
-    direction, one chain; "alternating": every message a reply (a DH ratchet step each).
-(b) Sessions per second: an Olm pre-key session (the initiator verifies the bundle, starts
-    and encrypts the empty first plaintext; the responder verifies the binding, checks the
-    replay cache and opens the session) beside one full Noise XX handshake (crypto/noise.py).
+    framing included), bare vodozemac sessions (what the wrapper costs) and raw AES-256-GCM
+    (one key, a counter nonce, 40 bytes of associated data). "steady": one direction, one
+    chain; "alternating": every message a reply (a DH ratchet step each).
+(b) Sessions per second: an Olm pre-key session as nodes open them (the opener verifies the
+    bundle, opens the session and encrypts a 512-byte first text; the recipient verifies the
+    binding, checks the replay cache, opens the session and decrypts) beside one full Noise XX
+    handshake (crypto/noise.py, kept for bitchat's private messages).
 All run in alternating short rounds in one process; the ratios of medians are the figures.
 Run alone, it prints the result as JSON.
 """
@@ -23,15 +24,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import vodozemac
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crypto_noise import _ours as noise_xx_handshake
 from pigeon.crypto.olm_account import OlmAccount
 from pigeon.crypto.olm_session import OlmSession, initiates
-from pigeon.crypto.ratchet import DoubleRatchet
-from pigeon.crypto.ratchet_kdf import public_key_of
 from pigeon.crypto.signing import SigningKey
 
 ROUND_S = 0.25
@@ -84,21 +82,6 @@ def _vodozemac_steady() -> Operation:
     return round_trip
 
 
-def _ratchet(alternating: bool) -> Operation:
-    root_key, bob_private = os.urandom(32), os.urandom(32)
-    bob_public = public_key_of(X25519PrivateKey.from_private_bytes(bob_private))
-    alice = DoubleRatchet.initiator(root_key, os.urandom(32), bob_public)
-    sides = [alice, DoubleRatchet.responder(root_key, bob_private, alice.ratchet_public)]
-
-    def round_trip() -> None:
-        sender, receiver = sides
-        receiver.decrypt(sender.encrypt(TEXT, AD), AD)
-        if alternating:
-            sides.reverse()
-
-    return round_trip
-
-
 def _raw_aesgcm() -> Operation:
     aead = AESGCM(os.urandom(32))
     counter = iter(range(2**62))
@@ -116,8 +99,9 @@ def _olm_prekey_session() -> Operation:
     bundle = responder.fallback_prekey_bundle()
 
     def open_session() -> None:
-        _, initiation = OlmSession.start(initiator, bundle)
-        OlmSession.accept(responder, initiation, initiator.identity_key)
+        opener = OlmSession.outbound(initiator, bundle)
+        first = opener.encrypt_message(TEXT)
+        OlmSession.inbound(responder, initiator.identity_bundle(), first)
 
     return open_session
 
@@ -156,10 +140,8 @@ def measure(seconds: float) -> dict[str, object]:
         {
             "olm_steady": _olm(alternating=False),
             "vodozemac_bare_steady": _vodozemac_steady(),
-            "ratchet_steady": _ratchet(alternating=False),
             "raw_aesgcm": _raw_aesgcm(),
             "olm_alternating": _olm(alternating=True),
-            "ratchet_alternating": _ratchet(alternating=True),
         },
         seconds * 2 / 3,
     )
@@ -173,15 +155,9 @@ def measure(seconds: float) -> dict[str, object]:
         "microseconds_per_round_trip": {
             name: round(1e6 / rate, 2) for name, rate in messages.items()
         },
-        "ratio_olm_steady_vs_ratchet_steady": round(
-            messages["olm_steady"] / messages["ratchet_steady"], 2
-        ),
         "ratio_olm_steady_vs_raw_aesgcm": round(messages["olm_steady"] / messages["raw_aesgcm"], 3),
         "ratio_olm_steady_vs_bare_vodozemac": round(
             messages["olm_steady"] / messages["vodozemac_bare_steady"], 2
-        ),
-        "ratio_olm_alternating_vs_ratchet_alternating": round(
-            messages["olm_alternating"] / messages["ratchet_alternating"], 2
         ),
         "sessions_per_s": {name: round(rate) for name, rate in sessions.items()},
         "ratio_olm_prekey_session_vs_noise_xx": round(

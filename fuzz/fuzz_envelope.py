@@ -1,6 +1,7 @@
 """Fuzz the end-to-end envelope and inner-message parsers: only MalformedEnvelope may escape.
 
-A HELLO's reply-to hint is also opened as the responder would (only CryptoError may escape).
+A PREKEY body is also parsed as the `Initiation` it carries and a PREKEY_ANSWER body as its
+prekey bundle (only CryptoError may escape there).
 """
 
 import contextlib
@@ -9,10 +10,12 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
+    from pigeon.crypto.app_bundle import AppPrekeyBundle
     from pigeon.crypto.errors import CryptoError
-    from pigeon.crypto.sealed import open_sealed
+    from pigeon.crypto.olm_wire import Initiation
     from pigeon.messenger.envelope import (
-        Hello,
+        PrekeyAnswer,
+        PrekeyEnvelope,
         decode_envelope,
         decode_inner,
         encode_envelope,
@@ -20,7 +23,7 @@ with atheris.instrument_imports():
     )
     from pigeon.messenger.errors import MalformedEnvelope
 
-RESPONDER_NOISE_PRIVATE = bytes(range(32))
+AD = b"fuzzed associated data"
 
 
 def fuzz_one_input(data: bytes) -> None:
@@ -32,14 +35,16 @@ def fuzz_one_input(data: bytes) -> None:
     else:
         if encode_envelope(envelope) != data:
             raise RuntimeError("a parsed envelope does not re-encode to its input")
-        if isinstance(envelope, Hello) and envelope.reply_to:
-            with contextlib.suppress(CryptoError):
-                open_sealed(RESPONDER_NOISE_PRIVATE, envelope.reply_to)
+        with contextlib.suppress(CryptoError):
+            if isinstance(envelope, PrekeyEnvelope):
+                Initiation.from_bytes(envelope.initiation)
+            elif isinstance(envelope, PrekeyAnswer):
+                AppPrekeyBundle.from_bytes(envelope.bundle)
     try:
-        inner = decode_inner(data)
+        inner = decode_inner(data, AD)
     except MalformedEnvelope:
         return
-    if decode_inner(encode_inner(inner)) != inner:
+    if decode_inner(encode_inner(inner, AD), AD) != inner:
         raise RuntimeError("a parsed inner message does not survive a round trip")
 
 

@@ -80,6 +80,24 @@ class RelaysSection:
 
 
 @dataclass(frozen=True, slots=True)
+class AppMeshSection:
+    enabled: bool = True  # relay the Pigeon app's mesh on its own GATT service
+    relays: tuple[str, ...] = ("wss://relay.pigeonwire.app/ws",)  # the app's default relay
+    bridge_per_hour: int = 1200
+    relay_private_addresses: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BitchatSection:
+    enabled: bool = True  # relay bitchat's mesh on its own GATT service (UUIDs fixed: bitchat's)
+    nickname: str = ""  # the node's bitchat nickname; empty: its node name
+    announce_interval_s: int = 30
+    courier: bool = True  # carry bitchat courier envelopes for absent phones (spool-held, 24 h)
+    courier_max_held: int = 10_000
+    courier_per_depositor: int = 100
+
+
+@dataclass(frozen=True, slots=True)
 class MessengerSection:
     check_in_interval_s: int = 300
     ephemeral: bool = False
@@ -100,6 +118,8 @@ class NodeConfig:
     buttons: ButtonsSection = field(default_factory=ButtonsSection)
     web: WebSection = field(default_factory=WebSection)
     relays: RelaysSection = field(default_factory=RelaysSection)
+    appmesh: AppMeshSection = field(default_factory=AppMeshSection)
+    bitchat: BitchatSection = field(default_factory=BitchatSection)
     messenger: MessengerSection = field(default_factory=MessengerSection)
     log: LogSection = field(default_factory=LogSection)
 
@@ -115,6 +135,10 @@ _INT_RANGES: Final[dict[str, tuple[int, int]]] = {
     "web.http_port": (1, MAX_TCP_PORT),
     "messenger.check_in_interval_s": (10, 7 * 24 * 3600),
     "relays.carry_per_hour": (1, 100_000),
+    "appmesh.bridge_per_hour": (1, 100_000),
+    "bitchat.announce_interval_s": (5, 3600),
+    "bitchat.courier_max_held": (1, 1_000_000),
+    "bitchat.courier_per_depositor": (1, 1_000_000),
 }
 
 
@@ -167,6 +191,17 @@ def _check_consistency(config: NodeConfig) -> None:
     for i, url in enumerate(config.relays.urls):
         if not url.startswith(("wss://", "ws://")):
             raise ConfigError(f"relays.urls[{i}]", "must start with wss:// (or ws:// for testing)")
+    for i, url in enumerate(config.appmesh.relays):
+        if not url.startswith(("wss://", "ws://")):
+            raise ConfigError(
+                f"appmesh.relays[{i}]", "must start with wss:// (or ws:// for testing)"
+            )
+
+
+def _check_bitchat(config: NodeConfig) -> None:
+    nickname = config.bitchat.nickname.encode()
+    if len(nickname) > 24 or not config.bitchat.nickname.isprintable():  # bitchat's TLV cap
+        raise ConfigError("bitchat.nickname", "must be printable and at most 24 bytes of UTF-8")
 
 
 def parse_config(data: dict[str, Any]) -> NodeConfig:
@@ -179,6 +214,7 @@ def parse_config(data: dict[str, Any]) -> NodeConfig:
         sections[name] = _section(name, hints[name], table)
     config = NodeConfig(**sections)
     _check_consistency(config)
+    _check_bitchat(config)
     return config
 
 

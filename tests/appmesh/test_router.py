@@ -5,7 +5,17 @@ from pathlib import Path
 
 import pytest
 
-from pigeon.appmesh.events import Action, Drop, DropReason, FrameReceived, LinkDown, LinkUp, Tick
+from pigeon.appmesh.events import (
+    Action,
+    Drop,
+    DropReason,
+    FrameReceived,
+    LinkDown,
+    LinkUp,
+    OfferUplink,
+    SendFrame,
+    Tick,
+)
 from pigeon.appmesh.fragment import split
 from pigeon.appmesh.packet import with_ttl
 from pigeon.appmesh.router import AppRouter, AppRouterConfig
@@ -158,7 +168,7 @@ def test_frames_are_sized_for_the_smallest_target_link() -> None:
     for link, length in [("a", 517), ("b", 251), ("c", 185)]:
         router.handle(LinkUp(link, length), 0.0)
     actions = _receive(router, "a", app_packet(1, body=bytes(1000)))
-    frames = [a.frame for a in actions if not isinstance(a, Drop)]
+    frames = [a.frame for a in actions if isinstance(a, SendFrame)]
     assert max(len(frame) for frame in frames) == 185
 
 
@@ -242,3 +252,22 @@ def test_seen_ids_expire_after_the_seen_ttl() -> None:
     assert packets_sent(_receive(router, "a", app_packet(1), now=100.0)) == {
         "b": [with_ttl(app_packet(1), 7)]
     }
+
+
+def test_a_packet_for_a_recipient_not_in_range_is_offered_to_the_uplink_once() -> None:
+    router = _router("a", "bob")
+    _receive(router, "bob", app_packet(1, sender=BOB, recipient=ALICE))  # bob's own phone
+    for_carol = app_packet(2, sender=ALICE, recipient=CAROL)
+    offers = [a for a in _receive(router, "a", for_carol) if isinstance(a, OfferUplink)]
+    assert offers == [OfferUplink(ALICE, CAROL, for_carol)]  # as it arrived, TTL kept
+    assert [a for a in _receive(router, "bob", for_carol) if isinstance(a, OfferUplink)] == []
+    to_bob = _receive(router, "a", app_packet(3, sender=ALICE, recipient=BOB))
+    assert [a for a in to_bob if isinstance(a, OfferUplink)] == []  # bob is in range
+
+
+def test_a_packet_at_its_hop_limit_is_still_offered_to_the_uplink() -> None:
+    router = _router("a", "b")
+    packet = app_packet(4, ttl=1, recipient=CAROL)
+    actions = _receive(router, "a", packet)
+    assert [a for a in actions if isinstance(a, OfferUplink)] == [OfferUplink(ALICE, CAROL, packet)]
+    assert _drops(actions) == [DropReason.TTL]

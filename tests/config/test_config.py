@@ -46,3 +46,10 @@ def test_bad_config_names_the_key(path: Path) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_the_app_mesh_is_on_by_default_and_bridges_to_the_apps_relay() -> None:
+    appmesh = NodeConfig().appmesh
+    assert appmesh.enabled
+    assert appmesh.relays == ("wss://relay.pigeonwire.app/ws",)
+    assert not parse_config({"appmesh": {"enabled": False}}).appmesh.enabled

@@ -19,7 +19,6 @@ import aiohttp
 import pytest
 
 from pigeon.config import load_config
-from pigeon.crypto.noise import is_static_key_cached
 from pigeon.daemon.demo import ScriptedPeer
 from pigeon.daemon.identity_reset import RESET_PARTS
 from pigeon.daemon.node import Node, NodeEnvironment
@@ -158,16 +157,17 @@ async def test_a_confirmed_reset_erases_the_identity_and_keeps_the_relay_side(
         ]
     )
 
-    old_identity = node.messenger._identity
-    assert old_identity is not None
-    old_static = old_identity.noise_static_private
-    assert is_static_key_cached(old_static)  # the handshake with the peer used it
+    old_ops = node.messenger._sessions
+    assert old_ops is not None
+    assert old_ops._account is not None  # the first text to the peer used the Olm account
+    assert old_ops._cache
 
     request_reset(node)
     await node.identity_reset.confirm()
 
-    # No cache holds the old identity's Noise static key.
-    assert not is_static_key_cached(old_static)
+    # No parsed Olm account or session of the old identity stays in memory.
+    assert old_ops._account is None
+    assert not old_ops._cache
     # A new identity, at once usable; nothing of the old one's contacts or messages.
     assert not node.messenger.is_locked
     assert node.messenger.own_handle() != old_handle

@@ -22,7 +22,7 @@ from pigeon.mesh.ratelimit import LimiterPolicy
 from pigeon.mesh.router import Router, RouterConfig
 from pigeon.store.keeper import DataDir, VaultKeeper, open_spool
 from pigeon.store.keys import Argon2Params
-from tests.messenger.junk import intro_tag_at, junk_hello
+from tests.messenger.junk import forged_prekey, intro_tag_at, prekey_contact_card
 
 from .conftest import wait_until
 
@@ -60,10 +60,13 @@ async def test_the_loop_runs_between_envelopes_read_from_a_relay(tmp_path: Path)
     beating = asyncio.create_task(heartbeat())
     try:
         await wait_until(lambda: not messenger.is_locked)
-        tag = intro_tag_at(messenger.own_card_text(), time.time())
+        card = messenger.own_card_text()
+        tag = intro_tag_at(card, time.time())
+        contact_card, contact = prekey_contact_card(3, time.time())
+        messenger.add_contact(contact_card, "named by the junk", time.time())
         before = beats[0]
         for index in range(20):
-            packet = junk_hello(tag, time.time())
+            packet = forged_prekey(contact, card, tag, time.time())
             await endpoint.store_from_relay(URL, bytes(16), encode_packet(packet))
             assert beats[0] > before + index  # the heartbeat ran since the last envelope
         assert messenger.stats["first_contact_over_budget"] > 0  # budgeted as that relay's

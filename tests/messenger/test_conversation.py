@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 
@@ -22,6 +21,7 @@ from pigeon.messenger.api import (
 )
 from pigeon.messenger.envelope import MAX_FILE_BYTES, MAX_TEXT_BYTES
 from pigeon.messenger.first_contact import FirstContactPolicy
+from pigeon.messenger.outbox import RENEW_EVERY
 from tests.messenger.helpers import PASSPHRASE, T0, Endpoint, Wire, befriend
 
 
@@ -92,18 +92,17 @@ def test_undelivered_message_fails_when_it_expires(alice: Endpoint, bob: Endpoin
     message = alice.messenger.send_text(bob_id, "into the void", T0)
     alice.messenger.take_outgoing()
     wire = Wire(alice, bob)
-    wire.tick(T0 + 25 * 3600, alice)
-    view = alice.messenger.message(message.id)
-    assert view.state == "queued"  # no session yet: nothing was encrypted, so nothing expired
-    wire.pump(T0 + 25 * 3600)
-    assert texts(bob, alice.messenger.own_handle()) == [("into the void", "received")]
-    late = alice.messenger.send_text(bob_id, "late", T0 + 26 * 3600)
-    alice.messenger.take_outgoing()  # lost
-    alice.messenger.tick(T0 + 26 * 3600 + 24 * 3600 + 1)
-    failed = alice.messenger.message(late.id)
+    # The first text left at once as a pre-key message (Bob's card has a prekey): it expires.
+    wire.tick(T0 + 24 * 3600 + 1, alice)
+    failed = alice.messenger.message(message.id)
     assert failed.state == "failed"
     assert failed.failure_reason is not None
     assert "expired" in failed.failure_reason
+    wire.pump(T0 + 24 * 3600 + 1)
+    assert texts(bob, alice.messenger.own_handle()) == []
+    alice.messenger.send_text(bob_id, "late", T0 + 26 * 3600)
+    wire.pump(T0 + 26 * 3600)
+    assert texts(bob, alice.messenger.own_handle()) == [("late", "received")]
 
 
 def test_duplicate_envelope_is_handed_to_the_owner_once(alice: Endpoint, bob: Endpoint) -> None:
@@ -112,7 +111,7 @@ def test_duplicate_envelope_is_handed_to_the_owner_once(alice: Endpoint, bob: En
     alice.messenger.send_text(bob_id, "once", T0)
     wire.pump(T0)
     served = bob.messenger.served_tags(T0)
-    envelope = [p for p in wire.log if p.recipient_tag in served and p.payload[1] == 4][-1]
+    envelope = [p for p in wire.log if p.recipient_tag in served and p.payload[1] == 1][-1]
     events = bob.messenger.subscribe()
     assert bob.messenger.handle_packet(envelope, T0 + 5) == []
     assert bob.messenger.stats["duplicates"] == 1
@@ -139,8 +138,9 @@ def test_tampered_envelope_is_dropped_silently(alice: Endpoint, bob: Endpoint) -
         == []
     )
     forged_tag = dataclasses.replace(envelope, expires_at_s=envelope.expires_at_s + 1)
-    assert bob.messenger.handle_packet(forged_tag, T0 + 1) == []  # header bound as associated data
-    assert bob.messenger.stats["undecryptable"] == 2
+    assert bob.messenger.handle_packet(forged_tag, T0 + 1) == []  # header bound in the plaintext
+    assert bob.messenger.stats["undecryptable"] == 1
+    assert bob.messenger.stats["dropped_MalformedEnvelope"] == 1
     assert texts(bob, alice_id) == [("first", "received")]
     assert bob.messenger.handle_packet(envelope, T0 + 2)  # the genuine one still opens
     assert texts(bob, alice_id)[-1] == ("second", "received")
@@ -263,40 +263,65 @@ def test_texts_keep_their_spaces_and_file_names_refuse_surrogates(
         alice.messenger.send_file(bob_id, "a\udcffb.txt", b"x", T0)
 
 
-def test_simultaneous_initiation_settles_on_one_session(alice: Endpoint, bob: Endpoint) -> None:
-    wire = Wire(alice, bob)
-    bob_id, alice_id = befriend(alice, bob, T0)
-    alice.messenger.send_text(bob_id, "from alice", T0)
-    bob.messenger.send_text(alice_id, "from bob", T0)
-    for step in range(6):
-        wire.pump(T0 + step * 60)
-        wire.tick(T0 + step * 60 + 30)
-    assert texts(alice, bob_id) == [("from alice", "delivered"), ("from bob", "received")]
-    assert texts(bob, alice_id) == [("from bob", "delivered"), ("from alice", "received")]
-    lost = alice.messenger.stats["handshake_race_lost_by_peer"]
-    lost += bob.messenger.stats["handshake_race_lost_by_peer"]
-    assert lost == 1
-    alice.messenger.send_text(bob_id, "after", T0 + 500)
-    wire.pump(T0 + 500)
-    assert texts(bob, alice_id)[-1] == ("after", "received")
-
-
-def test_lost_confirm_is_repeated_and_early_messages_still_arrive(
+def test_simultaneous_first_messages_both_arrive_and_settle_on_one_session(
     alice: Endpoint, bob: Endpoint
 ) -> None:
     wire = Wire(alice, bob)
     bob_id, alice_id = befriend(alice, bob, T0)
-    alice.messenger.send_text(bob_id, "sent before bob had the session", T0)
-    wire.pump(T0, lose=lambda p: p.payload[:2] == b"\x01\x03")  # every CONFIRM is lost
-    assert texts(bob, alice_id) == []
-    assert bob.messenger.stats["undecryptable"] >= 1  # counted, dropped, no answer
-    for step in range(1, 5):
+    alice.messenger.send_text(bob_id, "from alice", T0)
+    bob.messenger.send_text(alice_id, "from bob", T0)
+    wire.pump(T0)
+    assert texts(alice, bob_id) == [("from alice", "delivered"), ("from bob", "received")]
+    assert texts(bob, alice_id) == [("from bob", "delivered"), ("from alice", "received")]
+    won = alice.messenger.stats["session_race_won"] + bob.messenger.stats["session_race_won"]
+    assert won == 1  # the lower identity key's session is the one both send on
+    alice.messenger.send_text(bob_id, "after", T0 + 500)
+    bob.messenger.send_text(alice_id, "after too", T0 + 500)
+    before = len(wire.log)
+    wire.pump(T0 + 500)
+    assert texts(bob, alice_id)[-1] == ("after", "received")
+    assert texts(alice, bob_id)[-1] == ("after too", "received")
+    envelopes = [p for p in wire.log[before:] if p.type is PacketType.ENVELOPE]
+    assert [p.payload[:2] for p in envelopes] == [b"\x02\x02"] * 2  # normal messages only
+
+
+def test_first_messages_keep_arriving_while_the_answer_is_lost(
+    alice: Endpoint, bob: Endpoint
+) -> None:
+    wire = Wire(alice, bob)
+    bob_id, alice_id = befriend(alice, bob, T0)
+    alice.messenger.send_text(bob_id, "one", T0)
+    wire.pump(T0, lose=lambda p: wire.sender_of[p.packet_id] is bob)  # bob's answers are lost
+    alice.messenger.send_text(bob_id, "two", T0 + 1)
+    (packet,) = alice.messenger.take_outgoing()
+    assert packet.payload[:2] == b"\x02\x01"  # still a pre-key message: alice heard nothing
+    bob.messenger.handle_packet(packet, T0 + 1)
+    assert [v.text for v in bob.messenger.conversation(alice_id)] == ["one", "two"]
+    for step in range(1, RENEW_EVERY + 3):  # bob's answer, then (renewed) receipts get through
         wire.tick(T0 + step * 301)
         wire.pump(T0 + step * 301)
-    assert texts(bob, alice_id) == [("sent before bob had the session", "received")]
-    assert texts(alice, bob_id)[0][1] == "delivered"
-    assert bob.messenger.stats["held_parked"] >= 1  # kept until the session could open it
-    assert bob.spool.stats().held_for_owner == 0
+    assert texts(alice, bob_id) == [("one", "delivered"), ("two", "delivered")]
+    alice.messenger.send_text(bob_id, "three", T0 + 2000)
+    (packet,) = alice.messenger.take_outgoing()
+    assert packet.payload[:2] == b"\x02\x02"  # a normal message to bob's session tag now
+
+
+def test_an_unanswered_text_is_renewed_in_a_fresh_envelope(alice: Endpoint, bob: Endpoint) -> None:
+    bob_id, alice_id = befriend(alice, bob, T0)
+    message = alice.messenger.send_text(bob_id, "renew me", T0)
+    (first,) = alice.messenger.take_outgoing()
+    now, offered = T0, [first]
+    for _ in range(RENEW_EVERY):  # each retry offers the same packet; then a new one
+        now += 600
+        offered += alice.messenger.tick(now)
+    ids = [p.packet_id for p in offered]
+    assert ids[:RENEW_EVERY] == [first.packet_id] * RENEW_EVERY
+    assert ids[RENEW_EVERY] != first.packet_id
+    assert offered[RENEW_EVERY].expires_at_s == first.expires_at_s  # the message's deadline
+    replies = bob.messenger.handle_packets([first, offered[RENEW_EVERY]], now)
+    assert [v.text for v in bob.messenger.conversation(alice_id)] == ["renew me"]  # once
+    alice.messenger.handle_packets(replies, now)
+    assert alice.messenger.message(message.id).state == "delivered"
 
 
 def test_relayed_and_sent_states_only_move_forward(alice: Endpoint, bob: Endpoint) -> None:
@@ -317,46 +342,18 @@ def test_relayed_and_sent_states_only_move_forward(alice: Endpoint, bob: Endpoin
     assert alice.messenger.message(message.id).state == "delivered"
 
 
-def test_handshake_floods_are_bounded(alice: Endpoint, bob: Endpoint) -> None:
+def test_prekey_floods_are_bounded(alice: Endpoint, bob: Endpoint) -> None:
     befriend(alice, bob, T0)
     contact = alice.messenger.contacts()[0].id
-    hellos = []
-    for index in range(70):
+    first = []
+    for index in range(70):  # a new session each time: the contact was added afresh
         alice.messenger.remove_contact(contact)
         contact = alice.messenger.add_contact(bob.messenger.own_card_text(), "Bob", T0).id
         alice.messenger.send_text(contact, str(index), T0)
-        hellos += [p for p in alice.messenger.take_outgoing() if p.payload[:2] == b"\x01\x01"]
-    replies = bob.messenger.handle_packets(hellos, T0 + 1)
+        first += [p for p in alice.messenger.take_outgoing() if p.payload[:2] == b"\x02\x01"]
+    assert len(first) == 70
+    bob.messenger.handle_packets(first, T0 + 1)
     burst = int(FirstContactPolicy().source_burst)
-    assert len(replies) == burst  # the rest wait for the budget to refill
+    alice_id = bob.messenger.contacts()[0].id
+    assert len(bob.messenger.conversation(alice_id)) == burst  # the rest wait for the budget
     assert bob.messenger.stats["first_contact_over_budget"] == 70 - burst
-
-
-def test_a_full_vault_keeps_delivered_envelopes_in_the_spool(tmp_path: Path) -> None:
-    alice = Endpoint(tmp_path / "alice", 1)
-    alice.start(T0)
-    bob = Endpoint(tmp_path / "bob", 500, max_size_bytes=400_000)
-    bob.start(T0)
-    wire = Wire(alice, bob)
-    bob_id, alice_id = befriend(alice, bob, T0)
-    alice.messenger.send_text(bob_id, "small first", T0)
-    wire.pump(T0)
-    data = bytes(range(256)) * 2000  # 512 KB: more than bob's vault may grow
-    sent = alice.messenger.send_file(bob_id, "big.bin", data, T0 + 1)
-    wire.pump(T0 + 1)
-    assert bob.spool.stats().held_for_owner > 0
-    assert alice.messenger.message(sent.id).state != "delivered"
-    bob.close()
-    bob.max_size_bytes = None  # the owner made room
-    bob.open()
-    replies = bob.start(T0 + 2)
-    wire.pending += [(p, bob) for p in replies]
-    for step in range(1, 30):
-        wire.tick(T0 + step * 60)
-        wire.pump(T0 + step * 60)
-        if alice.messenger.message(sent.id).state == "delivered":
-            break
-    [received] = [m for m in bob.messenger.conversation(alice_id) if m.kind == "file"]
-    assert bob.messenger.file_data(received.id)[1] == data
-    alice.close()
-    bob.close()

@@ -2,45 +2,55 @@
 
 The intro tag is public (anyone with the card computes it) and the owner's relay mailbox takes
 deposits from anyone, so junk arrives there at will. What a junk envelope may cost is counted
-here in the work that matters: ratchet DH steps (each an X25519 exchange plus a chain of
-HMACs) and session decrypt attempts, never in seconds (bench/bench_junk.py measures those).
+here in the work that matters: Olm session decrypt attempts, account operations (a pre-key
+message opening a session: three or four X25519 exchanges) and signature checks, never in
+seconds (bench/bench_junk.py measures those).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import random
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pigeon.crypto.ratchet import DoubleRatchet
+from pigeon.crypto import app_bundle
+from pigeon.crypto.app_bundle import AppIdentityBundle
+from pigeon.crypto.card import ContactCard
+from pigeon.crypto.olm_account import OlmAccount
+from pigeon.crypto.olm_session import OlmSession
 from pigeon.mesh.packet import Packet
-from pigeon.mesh.tags import tags_for_window
-from pigeon.messenger.addressing import intro_tag_key
-from pigeon.messenger.config import MessengerConfig
+from pigeon.messenger import inbox
 from pigeon.messenger.endpoint import HELD_SLICE
 from pigeon.messenger.first_contact import FirstContactPolicy, relay_source
 from tests.messenger.helpers import PASSPHRASE, T0, Endpoint, Wire, befriend
-from tests.messenger.junk import card_key, intro_tag_at, junk_hello, junk_ratchet
+from tests.messenger.junk import forged_prekey, intro_tag_at, junk_message, stranger_prekey
 
 DAY_S = 86_400.0
 RELAY = relay_source("ws://relay.example/v1")
 
 
 @pytest.fixture
-def dh_steps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts every ratchet DH step taken from now on (a one-element list)."""
-    count = [0]
-    step = DoubleRatchet._dh_step
+def work(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Counts session decrypts, account operations and signature checks from now on."""
+    counts: Counter[str] = Counter()
 
-    def counting(self: DoubleRatchet, remote_public: bytes) -> object:
-        count[0] += 1
-        return step(self, remote_public)
+    def counting(name: str, original: object) -> object:
+        def wrapper(*args: object, **kwargs: object) -> object:
+            counts[name] += 1
+            return original(*args, **kwargs)  # type: ignore[operator]
 
-    monkeypatch.setattr(DoubleRatchet, "_dh_step", counting)
-    return count
+        return wrapper
+
+    monkeypatch.setattr(
+        OlmSession, "decrypt_message", counting("decrypts", OlmSession.decrypt_message)
+    )
+    monkeypatch.setattr(OlmAccount, "open_inbound", counting("opens", OlmAccount.open_inbound))
+    monkeypatch.setattr(app_bundle, "verify", counting("verifies", app_bundle.verify))
+    monkeypatch.setattr(inbox, "verify", counting("verifies", inbox.verify))
+    return counts
 
 
 @pytest.fixture
@@ -69,128 +79,54 @@ def intro_tag(endpoint: Endpoint, now: float) -> bytes:
     return intro_tag_at(endpoint.messenger.own_card_text(), now)
 
 
-def test_junk_on_the_intro_tag_tries_no_session_of_settled_contacts(
-    bob: Endpoint, friends: list[Endpoint], dh_steps: list[int]
+def olm_identity(endpoint: Endpoint) -> AppIdentityBundle:
+    prekey = ContactCard.from_text(endpoint.messenger.own_card_text()).prekey
+    assert prekey is not None
+    return prekey.identity
+
+
+def test_a_normal_message_on_the_intro_tag_is_dropped_unread(
+    bob: Endpoint, friends: list[Endpoint], work: Counter[str]
 ) -> None:
-    for friend in friends:
-        converse(bob, friend, T0)
-    later = T0 + 2 * DAY_S  # the contacts' intro windows have closed
-    tries = bob.messenger.stats["session_tries"]
-    steps = dh_steps[0]
+    friends[2].messenger.add_contact(bob.messenger.own_card_text(), "Bob", T0)
+    converse(bob, friends[0], T0)
+    befriend(friends[1], bob, T0)  # a brand-new contact, who has not written yet
+    tag = intro_tag(bob, T0 + 2)
+    work.clear()
     for _ in range(5):
-        bob.messenger.handle_packet(junk_ratchet(intro_tag(bob, later), later), later)
-    assert dh_steps[0] == steps
-    assert bob.messenger.stats["session_tries"] == tries
+        bob.messenger.handle_packet(junk_message(tag, T0 + 2), T0 + 2, RELAY)
+    assert work == Counter()  # no session of anyone's is tried
+    assert bob.messenger.stats["dropped_intro_not_first_contact"] == 5
 
 
-def test_junk_on_the_intro_tag_takes_no_dh_step_with_contacts_who_have_our_tag_key(
-    bob: Endpoint, friends: list[Endpoint], dh_steps: list[int]
+def test_a_strangers_prekey_message_costs_no_public_key_work(
+    bob: Endpoint, friends: list[Endpoint], work: Counter[str]
 ) -> None:
     for friend in friends:
         converse(bob, friend, T0)
-    steps = dh_steps[0]
-    for _ in range(5):  # within the day: late intro-tag envelopes may still come, known keys only
-        bob.messenger.handle_packet(junk_ratchet(intro_tag(bob, T0 + 2), T0 + 2), T0 + 2)
-    assert dh_steps[0] == steps
+    card = bob.messenger.own_card_text()
+    junk = [stranger_prekey(card, intro_tag(bob, T0 + 2), T0 + 2) for _ in range(5)]
+    work.clear()
+    bob.messenger.handle_packets(junk, T0 + 2, RELAY)
+    assert work == Counter()
+    assert bob.messenger.stats["unknown_sender"] == 5
 
 
-def test_junk_on_the_intro_tag_steps_only_sessions_that_wait_for_their_tag_key(
-    bob: Endpoint, friends: list[Endpoint], dh_steps: list[int]
+def test_prekey_messages_naming_a_contact_are_budgeted_before_any_public_key_work(
+    alice: Endpoint, bob: Endpoint, work: Counter[str]
 ) -> None:
-    for friend in friends[:2]:
-        converse(bob, friend, T0)
-    waiting = friends[2]  # a session is up, but this contact has not written since
-    wire = Wire(waiting, bob)
-    bob_id, _ = befriend(waiting, bob, T0)
-    waiting.messenger.send_text(bob_id, "first words", T0)
-    wire.pump(T0)
-    steps = dh_steps[0]
-    bob.messenger.handle_packet(junk_ratchet(intro_tag(bob, T0 + 2), T0 + 2), T0 + 2)
-    assert dh_steps[0] == steps + 1  # that one session's, nobody else's
-
-
-def test_an_envelope_for_a_tag_we_do_not_serve_is_dropped_unread(
-    bob: Endpoint, friends: list[Endpoint], dh_steps: list[int]
-) -> None:
-    """A relay mailbox takes any tag: the messenger checks it as the router does."""
-    for friend in friends:
-        wire = Wire(friend, bob)
-        bob_id, _ = befriend(friend, bob, T0)
-        friend.messenger.send_text(bob_id, "hello", T0)
-        wire.pump(T0)
-    steps = dh_steps[0]
-    for index in range(5):
-        junk = junk_ratchet(random.Random(index).randbytes(16), T0 + 2)
-        assert bob.messenger.handle_packet(junk, T0 + 2, RELAY) == []
-    assert dh_steps[0] == steps
-    assert bob.messenger.stats["unserved_tag"] == 5
-    assert bob.spool.stats().held_for_owner == 0  # not parked either
-
-
-def test_parked_envelopes_are_tried_again_only_with_the_new_session(
-    bob: Endpoint, friends: list[Endpoint], dh_steps: list[int]
-) -> None:
-    for friend in friends[:2]:  # two sessions whose contacts never wrote to the session tag
-        wire = Wire(friend, bob)
-        bob_id, _ = befriend(friend, bob, T0)
-        friend.messenger.send_text(bob_id, "hello", T0)
-        wire.pump(T0)
-    bob.messenger.handle_packet(junk_hello(intro_tag(bob, T0 + 1), T0 + 1), T0 + 1)
-    junk = [junk_ratchet(intro_tag(bob, T0 + 1), T0 + 1) for _ in range(10)]
-    bob.messenger.handle_packets(junk, T0 + 1)
-    assert bob.spool.stats().held_for_owner == 10  # parked: that handshake may complete
-    steps = dh_steps[0]
-    newcomer = friends[2]
-    wire = Wire(newcomer, bob)
-    bob_id, newcomer_id = befriend(newcomer, bob, T0 + 2)
-    newcomer.messenger.send_text(bob_id, "new here", T0 + 2)
-    wire.pump(T0 + 2)
-    handshake_steps = dh_steps[0] - steps
-    while bob.messenger.held_pending:
-        bob.messenger.process_held(T0 + 3)
-    assert dh_steps[0] - steps - handshake_steps == 10  # once each, with the new session alone
-    assert [v.text for v in bob.messenger.conversation(newcomer_id)] == ["new here"]
-
-
-def test_envelopes_held_while_locked_are_processed_a_slice_at_a_time(
-    bob: Endpoint, friends: list[Endpoint], dh_steps: list[int]
-) -> None:
-    wire = Wire(friends[0], bob)
-    bob_id, _ = befriend(friends[0], bob, T0)
-    friends[0].messenger.send_text(bob_id, "hello", T0)
-    wire.pump(T0)
-    tag = intro_tag(bob, T0 + 1)
-    bob.messenger.lock(T0 + 1)
-    bob.messenger.handle_packets([junk_ratchet(tag, T0 + 1) for _ in range(100)], T0 + 1)
-    steps = dh_steps[0]
-    bob.messenger.unlock(PASSPHRASE, T0 + 2)
-    assert dh_steps[0] - steps <= HELD_SLICE  # the event loop gets control back soon
-    assert bob.messenger.held_pending
-    while bob.messenger.held_pending:
-        before = dh_steps[0]
-        bob.messenger.process_held(T0 + 2)
-        assert dh_steps[0] - before <= HELD_SLICE
-    assert dh_steps[0] - steps == 100  # each tried once with the one waiting session
-
-
-def test_a_hello_is_answered_only_on_the_intro_tag(alice: Endpoint, bob: Endpoint) -> None:
-    wire = Wire(alice, bob)
-    bob_id, _ = befriend(alice, bob, T0)
-    alice.messenger.send_text(bob_id, "hello", T0)
-    wire.pump(T0)
-    intro = tags_for_window(intro_tag_key(card_key(bob.messenger.own_card_text())), T0)
-    session_tags = set(bob.messenger.served_tags(T0)) - set(intro)
-    replies = [bob.messenger.handle_packet(junk_hello(tag, T0 + 1), T0 + 1) for tag in session_tags]
-    assert replies == [[] for _ in session_tags]
-    assert bob.messenger.handle_packet(junk_hello(intro_tag(bob, T0 + 1), T0 + 1), T0 + 1)
-
-
-def test_a_hello_flood_from_one_relay_leaves_the_mesh_open(alice: Endpoint, bob: Endpoint) -> None:
-    tag = intro_tag(bob, T0)
-    answered = bob.messenger.handle_packets([junk_hello(tag, T0) for _ in range(70)], T0, RELAY)
-    assert len(answered) == FirstContactPolicy().source_burst
-    wire = Wire(alice, bob)
     bob_id, alice_id = befriend(alice, bob, T0)
+    card, sender, tag = bob.messenger.own_card_text(), olm_identity(alice), intro_tag(bob, T0)
+    junk = [forged_prekey(sender, card, tag, T0) for _ in range(70)]
+    work.clear()
+    bob.messenger.handle_packets(junk, T0, RELAY)
+    burst = int(FirstContactPolicy().source_burst)
+    assert work["opens"] == burst  # one account operation each, and only within the budget
+    assert work["decrypts"] == 0
+    assert work["verifies"] <= 3 * burst  # the binding; the one-time key answers it signs
+    assert bob.messenger.stats["first_contact_over_budget"] == 70 - burst
+    assert bob.messenger.conversation(alice_id) == []
+    wire = Wire(alice, bob)  # the flood came by one relay: the mesh stays open
     alice.messenger.send_text(bob_id, "a real first contact, by radio", T0 + 1)
     wire.pump(T0 + 1)
     assert [v.text for v in bob.messenger.conversation(alice_id)] == [
@@ -198,81 +134,80 @@ def test_a_hello_flood_from_one_relay_leaves_the_mesh_open(alice: Endpoint, bob:
     ]
 
 
-def test_a_full_responder_table_makes_room_for_a_real_contact(tmp_path: Path) -> None:
-    generous = FirstContactPolicy(source_burst=100.0, path_burst=100.0)
-    config = dataclasses.replace(
-        MessengerConfig(), max_pending_responders=4, first_contact=generous
-    )
-    alice, bob = Endpoint(tmp_path / "alice", 1), Endpoint(tmp_path / "bob", 500, config=config)
-    alice.start(T0)
-    bob.start(T0)
-    try:
-        tag = intro_tag(bob, T0)
-        bob.messenger.handle_packets([junk_hello(tag, T0) for _ in range(4)], T0, RELAY)
-        wire = Wire(alice, bob)
-        bob_id, alice_id = befriend(alice, bob, T0)
-        alice.messenger.send_text(bob_id, "room for me", T0 + 1)
-        wire.pump(T0 + 1)
-        assert [v.text for v in bob.messenger.conversation(alice_id)] == ["room for me"]
-        assert bob.messenger.stats["responders_evicted"] == 1
-    finally:
-        alice.close()
-        bob.close()
-
-
-def test_a_late_envelope_to_the_intro_tag_still_opens_after_the_contact_has_our_tag_key(
-    bob: Endpoint, friends: list[Endpoint], dh_steps: list[int]
+def test_prekey_messages_of_a_session_we_hold_take_no_account_operation(
+    alice: Endpoint, bob: Endpoint, work: Counter[str]
 ) -> None:
-    friend = friends[0]
-    wire = Wire(friend, bob)
-    bob_id, friend_id = befriend(friend, bob, T0)
-    held_back: list[Packet] = []
-
-    def second_ratchet_message(packet: Packet) -> bool:
-        """Delays the friend's first text (its second ratchet message, after its tag key)."""
-        ours = wire.sender_of[packet.packet_id] is friend and packet.payload[:2] == b"\x01\x04"
-        if ours and not held_back and sum(p.payload[:2] == b"\x01\x04" for p in wire.log) == 2:
-            held_back.append(packet)
-            return True
-        return False
-
-    friend.messenger.send_text(bob_id, "written before it had bob's tag key", T0)
-    wire.pump(T0, lose=second_ratchet_message)
-    assert len(held_back) == 1
-    friend.messenger.send_text(bob_id, "written to bob's session tag", T0 + 1)
-    wire.pump(T0 + 1)  # bob's intro window for the friend now admits known keys only
-    steps = dh_steps[0]
-    bob.messenger.handle_packet(junk_ratchet(intro_tag(bob, T0 + 2), T0 + 2), T0 + 2)
-    assert dh_steps[0] == steps  # a stranger's key is not tried at all
-    bob.messenger.handle_packet(held_back[0], T0 + 3)
-    assert sorted(v.text or "" for v in bob.messenger.conversation(friend_id)) == [
-        "written before it had bob's tag key",
-        "written to bob's session tag",
-    ]
-
-
-def test_messages_handed_over_with_the_confirm_that_opens_their_session_open_at_once(
-    alice: Endpoint, bob: Endpoint
-) -> None:
-    """A batch (a relay mailbox read, a backlog) may hold message 3 and the first messages."""
     bob_id, alice_id = befriend(alice, bob, T0)
-    alice.messenger.send_text(bob_id, "in the same batch as my CONFIRM", T0)
-    replies = bob.messenger.handle_packets(alice.messenger.take_outgoing(), T0)
-    batch = alice.messenger.handle_packets(replies, T0)
-    assert len(batch) >= 3  # CONFIRM, tag key, text
-    bob.messenger.handle_packets(batch, T0)
+    for n in range(3):
+        alice.messenger.send_text(bob_id, f"first words {n}", T0)
+    first = alice.messenger.take_outgoing()
+    assert len(first) == 3  # all pre-key messages, sent at once: no round trip
+    work.clear()
+    bob.messenger.handle_packets(first, T0 + 1)
+    assert work["opens"] == 1
     assert [v.text for v in bob.messenger.conversation(alice_id)] == [
-        "in the same batch as my CONFIRM"
+        f"first words {n}" for n in range(3)
     ]
 
 
-def test_junk_is_not_parked_while_no_handshake_is_pending(
-    bob: Endpoint, friends: list[Endpoint]
+def test_a_replayed_prekey_message_opens_nothing(
+    alice: Endpoint, bob: Endpoint, work: Counter[str]
 ) -> None:
-    converse(bob, friends[0], T0)
-    junk = [junk_ratchet(intro_tag(bob, T0 + 2), T0 + 2) for _ in range(5)]
-    bob.messenger.handle_packets(junk, T0 + 2)
-    assert bob.spool.stats().held_for_owner == 0  # no session can come to open them
-    bob.messenger.handle_packet(junk_hello(intro_tag(bob, T0 + 3), T0 + 3), T0 + 3)
-    bob.messenger.handle_packets([junk_ratchet(intro_tag(bob, T0 + 3), T0 + 3)], T0 + 3)
-    assert bob.spool.stats().held_for_owner == 1  # one may: a handshake waits for message 3
+    bob_id, alice_id = befriend(alice, bob, T0)
+    alice.messenger.send_text(bob_id, "once", T0)
+    (packet,) = alice.messenger.take_outgoing()
+    bob.messenger.handle_packet(packet, T0 + 1)
+    bob.close()
+    bob.open()
+    bob.start(T0 + 2)
+    bob.messenger.handle_packet(packet, T0 + 3)  # the same packet: claimed in the vault
+    assert bob.messenger.stats["duplicates"] == 1
+    # The same pre-key message in a new packet: its session's key was used, so nothing opens.
+    rewrapped = Packet(
+        type=packet.type,
+        ttl=packet.ttl,
+        recipient_tag=packet.recipient_tag,
+        expires_at_s=packet.expires_at_s + 1,
+        payload=packet.payload,
+        flags=packet.flags,
+        receipt_hash=packet.receipt_hash,
+    )
+    work.clear()
+    bob.messenger.handle_packet(rewrapped, T0 + 4)
+    assert work["opens"] == 0
+    assert [v.text for v in bob.messenger.conversation(alice_id)] == ["once"]
+
+
+def test_an_envelope_for_a_tag_we_do_not_serve_is_dropped_unread(
+    bob: Endpoint, friends: list[Endpoint], work: Counter[str]
+) -> None:
+    """A relay mailbox takes any tag: the messenger checks it as the router does."""
+    for friend in friends:
+        converse(bob, friend, T0)
+    work.clear()
+    for index in range(5):
+        junk = junk_message(random.Random(index).randbytes(16), T0 + 2)
+        assert bob.messenger.handle_packet(junk, T0 + 2, RELAY) == []
+    assert work == Counter()
+    assert bob.messenger.stats["unserved_tag"] == 5
+    assert bob.spool.stats().held_for_owner == 0
+
+
+def test_envelopes_held_while_locked_are_processed_a_slice_at_a_time(
+    alice: Endpoint, bob: Endpoint, work: Counter[str]
+) -> None:
+    befriend(alice, bob, T0)
+    card = bob.messenger.own_card_text()
+    tag, sender = intro_tag(bob, T0 + 1), olm_identity(alice)
+    junk = [forged_prekey(sender, card, tag, T0 + 1) for _ in range(100)]
+    bob.messenger.lock(T0 + 1)
+    bob.messenger.handle_packets(junk, T0 + 1)
+    work.clear()
+    bob.messenger.unlock(PASSPHRASE, T0 + 2)
+    assert work["opens"] <= HELD_SLICE  # the event loop gets control back soon
+    assert bob.messenger.held_pending
+    while bob.messenger.held_pending:
+        before = work["opens"]
+        bob.messenger.process_held(T0 + 2)
+        assert work["opens"] - before <= HELD_SLICE
+    assert bob.spool.stats().held_for_owner == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,9 +11,10 @@ from hypothesis import strategies as st
 from pigeon.messenger.errors import MalformedEnvelope
 from pigeon.messenger.events import ContactsChanged, EventHub, LockChanged, Resync
 from pigeon.messenger.records import (
+    MAX_SESSIONS,
     PEER_RECORD_V1,
+    PEER_RECORD_V2,
     PeerRecord,
-    PendingResponder,
     Transfer,
     upgrade_peer_record,
 )
@@ -19,10 +22,26 @@ from pigeon.messenger.records import (
 b16 = st.binary(min_size=16, max_size=16)
 b32 = st.binary(min_size=32, max_size=32)
 ids = st.lists(st.text("0123456789abcdef", min_size=32, max_size=32), max_size=5)
+sessions = st.lists(st.binary(max_size=300), max_size=MAX_SESSIONS).map(tuple)
+
+
+@given(b32, st.none() | b32, st.binary(max_size=300), st.floats(0, 1e10), st.booleans(), sessions)
+def test_peer_record_round_trip(
+    inbound: bytes,
+    outbound: bytes | None,
+    prekey: bytes,
+    requested: float,
+    confirmed: bool,
+    kept: tuple[bytes, ...],
+) -> None:
+    record = PeerRecord(inbound, outbound, prekey, requested, confirmed, kept)
+    assert PeerRecord.from_bytes(record.to_bytes()) == record
+    with pytest.raises(MalformedEnvelope):
+        PeerRecord.from_bytes(record.to_bytes() + b"x")
 
 
 @given(b32, st.none() | b32, st.binary(max_size=300), b16, b32, st.floats(0, 1e10), ids)
-def test_peer_record_round_trip_and_upgrade_from_version_1(
+def test_noise_era_records_upgrade_keeping_tag_keys_and_dropping_the_session(
     inbound: bytes,
     outbound: bytes | None,
     session: bytes,
@@ -31,25 +50,41 @@ def test_peer_record_round_trip_and_upgrade_from_version_1(
     started: float,
     waiting: list[str],
 ) -> None:
-    record = PeerRecord(inbound, outbound, session, handshake_id, reply, started)
-    assert PeerRecord.from_bytes(record.to_bytes()) == record
-    with pytest.raises(MalformedEnvelope):
-        PeerRecord.from_bytes(record.to_bytes() + b"x")
-    # Version 1: the same head and session, then u32 length | waiting ids joined by newlines.
+    # Version 2: version | inbound | has_out | outbound | u32 len | handshake id | reply key |
+    # f64 started | session. Version 1 appended u32 length | waiting ids joined by newlines.
+    head = (
+        inbound
+        + bytes([outbound is not None])
+        + (outbound or bytes(32))
+        + len(session).to_bytes(4, "big")
+        + handshake_id
+        + reply
+        + struct.pack(">d", started)
+    )
+    version_2 = bytes([PEER_RECORD_V2]) + head + session
+    expected = PeerRecord(inbound, outbound)
+    assert upgrade_peer_record(version_2) == (expected, ())
     listed = "\n".join(waiting).encode()
-    version_1 = bytes([PEER_RECORD_V1]) + record.to_bytes()[1:] + len(listed).to_bytes(4, "big")
-    version_1 += listed
-    assert upgrade_peer_record(version_1) == (record, tuple(waiting))
-    with pytest.raises(MalformedEnvelope):
-        PeerRecord.from_bytes(version_1)  # only the upgrade reads version 1
+    version_1 = bytes([PEER_RECORD_V1]) + head + session + len(listed).to_bytes(4, "big") + listed
+    assert upgrade_peer_record(version_1) == (expected, tuple(waiting))
+    for old in (version_1, version_2):
+        with pytest.raises(MalformedEnvelope):
+            PeerRecord.from_bytes(old)  # only the upgrade reads them
     with pytest.raises(MalformedEnvelope):
         upgrade_peer_record(version_1 + b"x")
+    with pytest.raises(MalformedEnvelope):
+        upgrade_peer_record(version_2 + b"x")
 
 
-@given(st.binary(max_size=300), b32, st.floats(0, 1e10))
-def test_pending_responder_round_trip(session: bytes, reply: bytes, created: float) -> None:
-    record = PendingResponder(session, reply, created)
-    assert PendingResponder.from_bytes(record.to_bytes()) == record
+def test_sessions_are_kept_current_first_and_bounded() -> None:
+    record = PeerRecord(bytes(32))
+    for n in range(MAX_SESSIONS + 2):
+        record = record.with_current(bytes([n]), confirmed=True)
+    assert record.sessions == tuple(bytes([n]) for n in reversed(range(2, MAX_SESSIONS + 2)))
+    behind = record.with_behind(b"old")
+    assert behind.session == record.session
+    assert behind.sessions[1] == b"old"
+    assert len(behind.sessions) == MAX_SESSIONS
 
 
 @given(st.dictionaries(b16, st.integers(0, 2**32 - 1), max_size=40), st.integers(0, 4000))
@@ -64,8 +99,6 @@ def test_records_refuse_truncation() -> None:
         PeerRecord.from_bytes(PeerRecord(bytes(32)).to_bytes()[:-5])
     with pytest.raises(MalformedEnvelope):
         Transfer.from_bytes(Transfer("x", 3, in_flight={bytes(16): 1}).to_bytes()[:20])
-    with pytest.raises(MalformedEnvelope):
-        PendingResponder.from_bytes(b"\x01")
 
 
 def test_subscribers_get_events_in_order_and_a_resync_when_behind() -> None:

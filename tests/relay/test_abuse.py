@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from pigeon.crypto.signing import SigningKey
 from pigeon.relay.connection import LIVE_QUEUE_BYTES
@@ -102,6 +103,7 @@ async def healthz(relay: RunningRelay) -> int:
         return response.status
 
 
+@pytest.mark.parametrize("relay_store", ["sqlite"], indirect=True)  # its file
 async def test_healthz_fails_while_commits_fail_and_recovers(
     start: StartRelay, tmp_path: Path
 ) -> None:

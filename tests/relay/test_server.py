@@ -643,6 +643,7 @@ async def test_info_logs_carry_no_keys_or_addresses(
     assert "127.0.0.1" not in text
 
 
+@pytest.mark.parametrize("relay_store", ["sqlite"], indirect=True)  # its file
 async def test_storage_holds_no_depositor_data(start: StartRelay, tmp_path: Path) -> None:
     data_dir = tmp_path / "inspect"
     relay = await start(data_dir=data_dir)

@@ -117,3 +117,27 @@ def test_same_seed_same_result_bit_for_bit() -> None:
 
 def _shrink_area(scenario: Scenario, side_m: float) -> Scenario:
     return dataclasses.replace(scenario, area_m=(side_m, side_m))
+
+
+def test_first_messages_between_a_pair_are_first_contact_and_later_ones_not() -> None:
+    """Six phones, 30 messages: 30 ordered pairs at most, so some pairs write twice; the first
+    message of a pair is a first-contact (pre-key) message to the intro tag, delivered like any
+    other, and once the recipient's answer came back later ones go to the session tag."""
+    scenario = parse_scenario({**CLIQUE, "messages": 60, "duration_s": 240, "send_window_s": 200})
+    result = run_simulation(scenario, seed=3)
+    _check_sound(result)
+    assert result.delivery_ratio == 1.0
+    assert 0 < result.first_contact_messages < result.messages
+    assert result.first_contact_latency_p50_s is not None
+    assert result.ordinary_latency_p50_s is not None
+    assert result.first_contact_latency_p95_s is not None
+    assert result.first_contact_latency_p95_s < 1.0  # sent at once: no round trip first
+
+
+def test_with_sessions_established_no_message_is_first_contact() -> None:
+    scenario = parse_scenario({**CLIQUE, "messages": 60, "duration_s": 240, "send_window_s": 200})
+    result = run_simulation(scenario, seed=3, sessions_established=True)
+    _check_sound(result)
+    assert result.first_contact_messages == 0
+    assert result.first_contact_latency_p50_s is None
+    assert result.ordinary_latency_p50_s == result.latency_p50_s

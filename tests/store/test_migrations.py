@@ -17,7 +17,7 @@ from pigeon.store.migrations import (
 )
 from pigeon.store.spool_db import Spool
 from pigeon.store.vault import EPHEMERAL_SCHEMA, Vault
-from pigeon.store.vault_records import Direction, Message, MessageState
+from pigeon.store.vault_records import Direction, Message, MessageState, PublicChatLine
 from tests.store.conftest import CHEAP_ARGON2, PASSPHRASE
 
 KEY = DatabaseKey(b"\x33" * 32)
@@ -35,6 +35,11 @@ SPOOL_ROWS = {
         " receipt_hash, packet, stored_at, held_for_owner) VALUES (x'02', x'bb', 'peer2', 1,"
         " 6000.0, NULL, x'beef', 11.0, 1)",
         "INSERT INTO seen_cache (slot, blob, saved_at) VALUES (1, x'5eed', 12.0)",
+    ],
+    3: ["INSERT INTO node_secrets VALUES ('bitchat', x'b1c4', 13.0)"],
+    4: [
+        "INSERT INTO courier_held VALUES (x'1d', x'7a', 99000, x'c1', 4, NULL, x'de', 14.0,"
+        " 99.0, x'')"
     ],
 }
 VAULT_ROWS = {
@@ -59,6 +64,7 @@ VAULT_ROWS = {
         "INSERT INTO waiting (contact_id, message_id) VALUES ('alice', 'w1')",
         "INSERT INTO waiting (contact_id, message_id) VALUES ('alice', 'w0')",
     ],
+    4: ["INSERT INTO neighbourhood VALUES (NULL, x'0102030405060708', 'juno', 'hi', 5, 6.0, 0)"],
 }
 
 
@@ -101,6 +107,14 @@ def test_spool_migrates_from_version(tmp_path: Path, version: int) -> None:
     if version >= 2:
         assert [e.packet_id for e in spool.owner_held()] == [b"\x02"]
         assert spool.seen_cache() == b"\x5e\xed"
+    if version >= 3:
+        assert spool.node_secret("bitchat") == b"\xb1\xc4"
+    if version >= 4:
+        [held] = spool.courier_shelf().load()
+        assert (held.identity, held.copies, held.sprayed_to) == (b"\x1d", 4, frozenset())
+    assert spool.courier_shelf().stats().held == (1 if version >= 4 else 0)
+    spool.put_node_secret("other", b"\x01", 14.0)
+    assert spool.node_secret("other") == b"\x01"
     assert spool.integrity_check() == ["ok"]
     spool.close()
 
@@ -136,6 +150,12 @@ def test_vault_migrates_from_version(tmp_path: Path, version: int) -> None:
         assert vault.waiting("alice") == ["w1", "w0"]  # queue order, not id order
     elif version:
         assert vault.waiting("alice") == []
+    heard = [(line.nickname, line.body) for line in vault.neighbourhood()]
+    assert heard == ([("juno", "hi")] if version >= 4 else [])
+    with vault.transaction() as tx:
+        for n in range(3):
+            tx.append_neighbourhood(PublicChatLine(bytes(8), "kai", f"line {n}", n, 7.0), keep=2)
+    assert [line.body for line in vault.neighbourhood()] == ["line 1", "line 2"]  # capped
     assert vault.integrity_check() == ["ok"]
     vault.close()
 

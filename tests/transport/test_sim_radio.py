@@ -185,3 +185,33 @@ def test_same_seed_same_history(seed: int) -> None:
         return [entry for rec in recs for entry in rec.log]
 
     assert history() == history()
+
+
+def test_links_form_only_between_nodes_offering_the_same_service() -> None:
+    radio, rec = _radio(range_m=50.0)
+    for name, service in (("ours", "pigeon"), ("app-1", "pigeon-app"), ("app-2", "pigeon-app")):
+        rec[name] = Recorder(radio)
+        radio.add_node(PeerId(name), 0.0, 0.0, rec[name], service=service)
+    radio.run_until(0.0)
+    assert radio.peers(PeerId("ours")) == []
+    assert radio.peers(PeerId("app-1")) == [PeerId("app-2")]
+
+
+def test_a_link_carries_the_smaller_frame_limit_of_its_ends() -> None:
+    radio, rec = _radio(range_m=50.0)
+    for name, limit in (("phone", 182), ("node", 510)):
+        rec[name] = Recorder(radio)
+        radio.add_node(PeerId(name), 0.0, 0.0, rec[name], service="pigeon-app", frame_limit=limit)
+    radio.run_until(0.0)
+    assert rec["node"].kinds("up") == [(0.0, PeerId("phone"), 182)]
+    assert radio.frame_limit(PeerId("node"), PeerId("phone")) == 182
+    radio.send(PeerId("node"), PeerId("phone"), bytes(182))
+    with pytest.raises(ValueError, match="exceeds the limit of 182"):
+        radio.send(PeerId("node"), PeerId("phone"), bytes(183))
+
+
+def test_a_node_frame_limit_under_the_ble_minimum_is_refused() -> None:
+    radio, rec = _radio()
+    rec["x"] = Recorder(radio)
+    with pytest.raises(ValueError, match="frame_limit"):
+        radio.add_node(PeerId("x"), 0.0, 0.0, rec["x"], frame_limit=19)

@@ -37,7 +37,21 @@ class Tick:
     """Time passed: expire reassembly, seen-cache and custody; hand over owed packets."""
 
 
-Event = LinkUp | LinkDown | FrameReceived | Tick
+@dataclass(frozen=True, slots=True)
+class Originate:
+    """A packet the node itself made (the owner's messenger to an app contact), TTL 8."""
+
+    packet: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ServeKeys:
+    """The Ed25519 keys whose packets are the owner's: delivered here, not relayed on."""
+
+    keys: frozenset[bytes]
+
+
+Event = LinkUp | LinkDown | FrameReceived | Tick | Originate | ServeKeys
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,4 +83,24 @@ class Drop:
     link: str | None
 
 
-Action = SendFrame | Drop
+@dataclass(frozen=True, slots=True)
+class OfferUplink:
+    """A new packet for a recipient not in range: the internet may reach it (the bridge's call).
+
+    `packet` is the packet's bytes exactly as they arrived (its sender's TTL kept), `sender` and
+    `recipient` the envelope's Ed25519 keys.
+    """
+
+    sender: bytes
+    recipient: bytes
+    packet: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverLocal:
+    """A packet for a served key (the owner's): hand its envelope to the messenger."""
+
+    packet: bytes
+
+
+Action = SendFrame | Drop | OfferUplink | DeliverLocal

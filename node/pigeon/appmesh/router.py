@@ -4,8 +4,8 @@ It reassembles the phones' fragments, drops what is malformed, too big, over a l
 already seen or at its hop limit, and floods the rest to every other link as the received
 bytes with only the TTL byte changed: lowered by one, and to at most 7. Packets for a
 recipient not known to be in range stay in short custody and go to links that come up
-within the window. `now` is seconds on any
-clock that does not run backwards; nothing here reads a clock or does IO.
+within the window, and are offered once to the uplink bridge (`OfferUplink`). `now` is
+seconds on any clock that does not run backwards; nothing here reads a clock or does IO.
 """
 
 from __future__ import annotations
@@ -19,13 +19,17 @@ from pigeon.appmesh.envelope import route_of
 from pigeon.appmesh.errors import AppMeshError, MessageTooLarge
 from pigeon.appmesh.events import (
     Action,
+    DeliverLocal,
     Drop,
     DropReason,
     Event,
     FrameReceived,
     LinkDown,
     LinkUp,
+    OfferUplink,
+    Originate,
     SendFrame,
+    ServeKeys,
 )
 from pigeon.appmesh.fragment import (
     MAX_VALUE_LENGTH,
@@ -84,6 +88,7 @@ class AppRouter:
         )
         self._links: dict[str, _Link] = {}
         self._in_range: set[bytes] = set()  # every up link's origins: owners in range now
+        self._served: frozenset[bytes] = frozenset()  # the owner's keys: packets end here
         self._next_message_id = 0
         self.counters: Counter[str] = Counter()
 
@@ -96,6 +101,10 @@ class AppRouter:
             self._on_link_up(event, now, actions)
         elif isinstance(event, LinkDown):
             self._forget(event.link)
+        elif isinstance(event, Originate):
+            self._on_originate(event, now, actions)
+        elif isinstance(event, ServeKeys):
+            self._served = event.keys
         else:
             self._on_tick(now, actions)
         return actions
@@ -158,12 +167,33 @@ class AppRouter:
             return
         if ttl == DEFAULT_TTL and sender not in link.origins:
             self._learn_origin(link, sender)
+        if recipient in self._served:  # the owner's: ends here (the app floods; others relay)
+            self.counters["delivered_local"] += 1
+            actions.append(DeliverLocal(data))
+            return
+        if recipient not in self._in_range:  # also at TTL 1: the internet is not a radio hop
+            self.counters["offered_uplink"] += 1
+            actions.append(OfferUplink(sender, recipient, data))
         if ttl <= 1:
             self._drop(DropReason.TTL, source, actions)
             return
         # A sender may stamp any TTL; we never carry a packet further than the app's own 8 hops.
         forward = with_ttl(data, min(ttl, DEFAULT_TTL) - 1)
         self._relay(source, packet_id, forward, recipient, now, actions)
+
+    def _on_originate(self, event: Originate, now: float, actions: list[Action]) -> None:
+        """Our own packet: marked seen (an echo is a duplicate), flooded, kept in custody."""
+        try:
+            _, packet_id = read_header(event.packet)
+            _, _, recipient = route_of(event.packet, PACKET_HEADER_SIZE)
+        except AppMeshError:
+            self._drop(DropReason.MALFORMED, None, actions)
+            return
+        if not self.seen.add(packet_id, now):
+            self._drop(DropReason.DUPLICATE, None, actions)
+            return
+        self.counters["originated"] += 1
+        self._relay("", packet_id, event.packet, recipient, now, actions)
 
     def _learn_origin(self, link: _Link, sender: bytes) -> None:
         """The phone on `link` sent a packet at full TTL: its owner is in range."""

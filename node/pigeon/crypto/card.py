@@ -1,13 +1,19 @@
 """ContactCard: what one person hands another (QR code or pasted text) to become a contact.
 
 Binary form (at most `MAX_CARD_LEN` bytes):
-    version (1 byte, `CARD_VERSION`) || IdentityBundle (128) || fields
+    version (1 byte: 2 = `CARD_VERSION` with the Olm fields below; 1 without them, as every
+    card made before Olm) || IdentityBundle (128) || fields
 Each field is type (1) || length (2, big-endian) || value, in strictly ascending type order:
     0x01 RELAYS     one or more (length (1) || URL), ws:// or wss:// mailbox relays
     0x02 NAME       display name, UTF-8
     0x03 HINT_SIGNATURE  the 64-byte signature of the card's `MailboxHint` (present exactly
                     when RELAYS is): strangers may carry the key and relays without the card
-    0x04..0xFE      future fields: an old reader skips them (they stay in `encoded`)
+    0x04 OLM_IDENTITY    the Olm identity binding (`AppIdentityBundle`, 134 bytes) of the
+                    same Ed25519 key: its Curve25519 key signed under `Pigeon.IdentityBinding.v1`
+    0x05 FALLBACK_PREKEY the Olm fallback prekey (32) || its `Pigeon.Prekey.v1` signature (64);
+                    present exactly when OLM_IDENTITY is; version 2 cards carry both,
+                    version 1 cards have them read as unknown future fields
+    0x06..0xFE      future fields: an old reader skips them (they stay in `encoded`)
     0xFF SIGNATURE  64-byte Ed25519 signature by the bundle's key over
                     `CARD_DOMAIN || every card byte before this field`; last; required
                     whenever there is another field, forbidden otherwise.
@@ -27,6 +33,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from pigeon.crypto.app_bundle import CURVE_KEY_LEN, AppIdentityBundle, AppPrekeyBundle
 from pigeon.crypto.bundle import BUNDLE_LEN, IdentityBundle
 from pigeon.crypto.errors import InvalidSignature, MalformedInput
 from pigeon.crypto.identity import Identity, handle
@@ -36,14 +43,17 @@ from pigeon.crypto.signing import SIGNATURE_LEN, verify
 
 _LOGGER = logging.getLogger(__name__)
 
-CARD_VERSION: Final = 1
+CARD_VERSION: Final = 2
+CARD_VERSION_PRE_OLM: Final = 1  # read still: no Olm fields, prekeys come by request
 CARD_DOMAIN: Final = b"Pigeon.ContactCard.v1"
 TEXT_PREFIX: Final = "PIGEON:"
 FIELD_RELAYS: Final = 0x01
 FIELD_NAME: Final = 0x02
 FIELD_HINT_SIGNATURE: Final = 0x03
+FIELD_OLM_IDENTITY: Final = 0x04
+FIELD_FALLBACK_PREKEY: Final = 0x05
 FIELD_SIGNATURE: Final = 0xFF
-MAX_CARD_LEN: Final = 1024
+MAX_CARD_LEN: Final = 1280  # room for the Olm fields (236 bytes) beside 4 long relays
 MAX_NAME_LEN: Final = 64  # bytes of UTF-8
 MAX_TEXT_LEN: Final = 4096  # characters, whitespace included, checked before any decoding
 
@@ -70,12 +80,18 @@ class ContactCard:
     unverified_fields_dropped: bool
     encoded: bytes = field(repr=False)
     mailbox_hint: MailboxHint | None = field(default=None, repr=False)
+    prekey: AppPrekeyBundle | None = field(default=None, repr=False)
 
     @classmethod
     def create(
-        cls, identity: Identity, relays: Sequence[str] = (), name: str | None = None
+        cls,
+        identity: Identity,
+        relays: Sequence[str] = (),
+        name: str | None = None,
+        prekey: AppPrekeyBundle | None = None,
     ) -> ContactCard:
-        """Our own signed card; raises MalformedInput on an invalid relay URL or name."""
+        """Our own signed card, with our Olm fallback `prekey` bundle when given (it must be
+        ours); raises MalformedInput on an invalid relay URL, name or prekey."""
         fields: list[tuple[int, bytes]] = []
         if relays:
             fields.append((FIELD_RELAYS, encode_relays(relays)))
@@ -84,7 +100,11 @@ class ContactCard:
         if relays:
             hint = MailboxHint.sign(identity.public_key, relays, identity.sign)
             fields.append((FIELD_HINT_SIGNATURE, hint.signature))
-        body = bytes([CARD_VERSION]) + identity.bundle().to_bytes()
+        if prekey is not None:
+            fields.append((FIELD_OLM_IDENTITY, prekey.identity.to_bytes()))
+            fields.append((FIELD_FALLBACK_PREKEY, prekey.prekey + prekey.prekey_signature))
+        version = CARD_VERSION if prekey is not None else CARD_VERSION_PRE_OLM
+        body = bytes([version]) + identity.bundle().to_bytes()
         body += b"".join(_encode_field(kind, value) for kind, value in fields)
         if fields:
             body += _encode_field(FIELD_SIGNATURE, identity.sign(CARD_DOMAIN + body))
@@ -96,7 +116,7 @@ class ContactCard:
         data = bytes(data)
         if not _HEADER_LEN <= len(data) <= MAX_CARD_LEN:
             raise MalformedInput(f"a card is {_HEADER_LEN} to {MAX_CARD_LEN} bytes")
-        if data[0] != CARD_VERSION:
+        if data[0] not in (CARD_VERSION, CARD_VERSION_PRE_OLM):
             raise MalformedInput("unsupported card version")
         bundle = IdentityBundle.from_bytes(data[1:_HEADER_LEN])
         fields = dict(_split_fields(data))
@@ -110,7 +130,7 @@ class ContactCard:
             raise MalformedInput("card signature is misplaced or the wrong length")
         if fields and not _signature_verifies(bundle, data, signature):
             _LOGGER.debug("card fields dropped: signature missing or invalid")
-            return cls(CARD_VERSION, bundle, (), None, True, data)
+            return cls(data[0], bundle, (), None, True, data)
         hint = None
         if hint_signature is not None:
             # The card's own signature verified, so a bad hint is its writer's bug: refuse it.
@@ -120,7 +140,10 @@ class ContactCard:
                 )
             except InvalidSignature as exc:
                 raise MalformedInput("card mailbox hint signature does not verify") from exc
-        return cls(CARD_VERSION, bundle, relays, name, False, data, hint)
+        prekey = _prekey(bundle, fields) if data[0] == CARD_VERSION else None
+        if data[0] == CARD_VERSION and prekey is None:
+            raise MalformedInput("a version 2 card carries its Olm identity and prekey")
+        return cls(data[0], bundle, relays, name, False, data, hint, prekey)
 
     @classmethod
     def from_text(cls, text: str) -> ContactCard:
@@ -159,6 +182,26 @@ class ContactCard:
     def handle(self) -> str:
         """The grouped base32 handle of the identity key."""
         return handle(self.bundle.public_key)
+
+
+def _prekey(bundle: IdentityBundle, fields: dict[int, bytes]) -> AppPrekeyBundle | None:
+    """The card's Olm fallback prekey bundle, verified and bound to the card's own key."""
+    olm, fallback = fields.get(FIELD_OLM_IDENTITY), fields.get(FIELD_FALLBACK_PREKEY)
+    if olm is None and fallback is None:
+        return None
+    if olm is None or fallback is None or len(fallback) != CURVE_KEY_LEN + SIGNATURE_LEN:
+        raise MalformedInput("card Olm identity and fallback prekey go together")
+    identity = AppIdentityBundle.from_bytes(olm)
+    if identity.identity_key != bundle.public_key:
+        raise MalformedInput("card Olm identity is bound to another key")
+    prekey = AppPrekeyBundle(
+        identity, fallback[:CURVE_KEY_LEN], fallback[CURVE_KEY_LEN:], one_time=False
+    )
+    try:
+        prekey.verify()
+    except InvalidSignature as exc:
+        raise MalformedInput("card Olm identity or prekey signature does not verify") from exc
+    return prekey
 
 
 def _base32(data: bytes) -> str:

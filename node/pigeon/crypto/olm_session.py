@@ -14,7 +14,7 @@ from typing import Final
 
 import vodozemac
 
-from pigeon.crypto.app_bundle import CURVE_KEY_LEN, AppPrekeyBundle
+from pigeon.crypto.app_bundle import CURVE_KEY_LEN, AppIdentityBundle, AppPrekeyBundle
 from pigeon.crypto.errors import (
     BundleMismatch,
     DecryptFailed,
@@ -90,6 +90,54 @@ class OlmSession:
         curve = parsed.identity.curve_identity_key
         olm, plaintext = account.open_inbound(curve, parsed.message)
         return cls(olm, parsed.identity.identity_key, curve), plaintext
+
+    @classmethod
+    def outbound(cls, account: OlmAccount, peer: AppPrekeyBundle) -> OlmSession:
+        """A session to `peer` opened by either side (our node framing: no initiator rule).
+
+        Raises InvalidSignature / WeakKey / MalformedInput for a bad bundle, StateMisuse for
+        our own bundle.
+        """
+        peer.verify()
+        if peer.identity.identity_key == account.identity_key:
+            raise StateMisuse("a session to ourselves")
+        olm = account.open_outbound(peer)
+        return cls(olm, peer.identity.identity_key, peer.identity.curve_identity_key)
+
+    @classmethod
+    def inbound(
+        cls, account: OlmAccount, sender: AppIdentityBundle, message: OlmMessage
+    ) -> tuple[OlmSession, bytes]:
+        """The session a pre-key message from `sender` opens, and its plaintext.
+
+        Raises InvalidSignature / WeakKey / MalformedInput (binding), BundleMismatch,
+        Replayed, UnknownPrekey, DecryptFailed; the account changed: persist it.
+        """
+        sender.verify()
+        olm, plaintext = account.open_inbound(sender.curve_identity_key, message)
+        return cls(olm, sender.identity_key, sender.curve_identity_key), plaintext
+
+    def matches(self, message: OlmMessage) -> bool:
+        """Whether pre-key `message` belongs to this session (no key agreement needed)."""
+        if message.message_type != MESSAGE_TYPE_PREKEY:
+            return False
+        try:
+            keys = prekey_keys(message.ciphertext)
+            parsed = vodozemac.AnyOlmMessage.from_parts(MESSAGE_TYPE_PREKEY, message.ciphertext)
+        except (MalformedInput, vodozemac.DecodeException):
+            return False
+        prekey_message = parsed.to_pre_key()
+        if keys.identity_key != self.remote_curve_key or prekey_message is None:
+            return False
+        return self._olm.session_matches(prekey_message)
+
+    def encrypt_message(self, plaintext: bytes) -> OlmMessage:
+        """`plaintext` as an Olm message (pre-key until the peer has replied)."""
+        return _encrypt(self._olm, plaintext)
+
+    def decrypt_message(self, message: OlmMessage) -> bytes:
+        """The plaintext of `message`; raises MalformedInput or DecryptFailed, changing nothing."""
+        return self.decrypt(message.to_bytes())
 
     @property
     def session_id(self) -> str:

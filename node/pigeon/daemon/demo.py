@@ -3,7 +3,12 @@
 On one simulated radio (50 m range): your node at 0 m (web page on https://localhost:8443,
 OLED in the page's device panel, virtual buttons), three relay-only nodes at 40, 80 and 120 m,
 and a second owner's node ("Robin") at 160 m, out of your range, whose scripted owner answers
-every message. A mailbox relay listens on loopback and both owners' nodes use it. The banner
+every message. Two scripted Pigeon-app phones, 45 m either side of your node and out of each
+other's range, chat through your node's app-mesh service every half minute; two scripted bitchat
+phones, placed the same way, chat in bitchat's public chat through your node's bitchat service
+(the Node page counts it; bitchat's public chat is public by design). A mailbox relay
+listens on loopback and both owners' nodes use it, also as their app relay (`/ws`), so the
+demo never publishes to the internet. The banner
 says what state your node is in and which steps are left (`demo_banner`); the first pairing
 code is printed there, as the OLED shows it, and typing `pair` prints a new one (you cannot
 reach the device panel's buttons before your browser is paired); `robin` shows Robin's side
@@ -25,7 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final, NamedTuple
 
+from pigeon.appmesh.envelope import EnvelopeType
 from pigeon.config import (
+    AppMeshSection,
     ButtonsSection,
     DisplaySection,
     NodeConfig,
@@ -34,6 +41,7 @@ from pigeon.config import (
     RelaysSection,
     WebSection,
 )
+from pigeon.crypto.signing import SigningKey
 from pigeon.daemon.demo_banner import ROBIN, DemoState, RobinContact, banner, locked_banner
 from pigeon.daemon.demo_console import DemoConsole
 from pigeon.daemon.mesh_driver import MeshDriver
@@ -43,6 +51,8 @@ from pigeon.mesh.router import Router, RouterConfig
 from pigeon.messenger.api import LockChanged, MessageAdded, MessageView, MessengerError, Resync
 from pigeon.relay.config import RelayConfig
 from pigeon.relay.server import start_relay
+from pigeon.sim.app_phone import APP_SERVICE, PHONE_VALUE_LENGTH, AppPhone
+from pigeon.sim.bitchat_phone import BITCHAT_SERVICE, PHONE_FRAME_LIMIT, BitchatPhone
 from pigeon.transport.sim import RadioParams, SimMedium
 
 _LOGGER = logging.getLogger(__name__)
@@ -55,6 +65,15 @@ ROBIN_POSITION: Final = (160.0, 0.0)
 ROBIN_NAME: Final = ROBIN  # one name in the banner, the console and his card
 YOU_NAME: Final = "You (demo)"
 START_TIMEOUT_S: Final = 60.0
+APP_PHONE_POSITIONS: Final = ((-45.0, 0.0), (45.0, 0.0))  # each in your node's range only
+APP_CHAT_S: Final = 30.0
+BITCHAT_CHAT_S: Final = 20.0
+BITCHAT_LINES: Final = (
+    ("juno", "anyone at the market today?"),
+    ("kai", "yes, by the bakery until noon"),
+    ("juno", "see you there"),
+    ("kai", "the bridge is closed, take the ferry"),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,7 +125,58 @@ def owner_config(
         buttons=ButtonsSection(kind="virtual" if screens else "none"),
         web=WebSection(host="127.0.0.1", https_port=ports[0], http_port=ports[1]),
         relays=RelaysSection(urls=(relay_url,)),
+        appmesh=AppMeshSection(relays=(app_relay_url(relay_url),), relay_private_addresses=True),
     )
+
+
+def app_relay_url(relay_url: str) -> str:
+    """The Pigeon app's endpoint (`/ws`) of the `pigeon relay` whose `/v1` URL is `relay_url`."""
+    return relay_url.removesuffix("/v1") + "/ws"
+
+
+async def run_app_phones(medium: SimMedium, chat_s: float = APP_CHAT_S) -> None:
+    """Two scripted app phones: one sends the other a (fake) Olm message, the other acks it."""
+    rng = random.Random()
+    phones = [AppPhone(SigningKey.generate().public_key, rng) for _ in APP_PHONE_POSITIONS]
+    for number, (phone, (x, y)) in enumerate(zip(phones, APP_PHONE_POSITIONS, strict=True)):
+        radio = medium.transport(
+            f"app-phone-{number}", x, y, service=APP_SERVICE, frame_limit=PHONE_VALUE_LENGTH
+        )
+        await phone.start(radio)
+    sender, receiver = phones
+    try:
+        while True:
+            await asyncio.sleep(chat_s)
+            await sender.send(receiver.key, rng.randbytes(180))
+            await receiver.send(sender.key, b"", EnvelopeType.ACK)
+    finally:
+        for phone in phones:
+            await phone.aclose()
+
+
+async def run_bitchat_phones(medium: SimMedium, chat_s: float = BITCHAT_CHAT_S) -> None:
+    """Two scripted bitchat phones out of each other's range chat in public through your node."""
+    rng = random.Random()
+    phones = {name: BitchatPhone(name, rng) for name in ("juno", "kai")}
+    for number, (phone, (x, y)) in enumerate(
+        zip(phones.values(), APP_PHONE_POSITIONS, strict=True)
+    ):
+        radio = medium.transport(
+            f"bitchat-phone-{number}", x, y, service=BITCHAT_SERVICE, frame_limit=PHONE_FRAME_LIMIT
+        )
+        await phone.start(radio)
+    try:
+        line = 0
+        while True:
+            await asyncio.sleep(chat_s)
+            name, text = BITCHAT_LINES[line % len(BITCHAT_LINES)]
+            await phones[name].announce()  # phones announce again from time to time
+            await asyncio.sleep(0.5)
+            await phones[name].say(text)
+            line += 1
+    finally:
+        for phone in phones.values():
+            await phone.aclose()
 
 
 async def run_relay_node(medium: SimMedium, name: str, position: tuple[float, float]) -> None:
@@ -246,6 +316,8 @@ async def _main(root: Path, ports: tuple[int, int, int]) -> int:
             ]
             extras.append(group.create_task(peer.run()))
             extras.append(group.create_task(console.run()))
+            extras.append(group.create_task(run_app_phones(medium)))
+            extras.append(group.create_task(run_bitchat_phones(medium)))
             # A task of its own: Ctrl-C must stop the demo also while it waits for you.
             demo = Demo(you, robin, peer, console, relay.url)
             extras.append(group.create_task(_start_and_greet(demo, stop)))

@@ -69,6 +69,9 @@ class EndpointDriver:
         self._contact_of: dict[str, str] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Called on every pass of the loop, after the messenger's packets went out: the app
+        # contacts' side (`AppEndpoint.refresh` and `pump`) rides the same wakeups.
+        self.on_pass: Callable[[], None] = lambda: None
         messenger.send_packets = self._send_from_any_thread
         mesh.set_deliver(self.deliver)
 
@@ -145,6 +148,7 @@ class EndpointDriver:
                 now = self._clock()
                 events = subscription.drain()
                 self.send(self.messenger.take_outgoing())
+                self.on_pass()
                 ticked = now >= next_tick
                 if ticked:
                     self._tick(now)

@@ -11,14 +11,17 @@ import random
 from collections.abc import Callable
 from typing import Any, Final
 
+from pigeon.appmesh.fragment import MAX_VALUE_LENGTH as APP_MAX_VALUE_LENGTH
 from pigeon.config import ButtonsSection, DisplaySection, RadioSection
 from pigeon.drivers import Buttons, Display, GpioButtons, PngDisplay, Ssd1306Display, VirtualButtons
 from pigeon.transport.base import Transport
-from pigeon.transport.sim import RadioParams, SimMedium
+from pigeon.transport.sim import APP_SERVICE, BITCHAT_SERVICE, RadioParams, SimMedium
 
 BUTTON_NEXT: Final = "a"  # buttons.next_pin
 BUTTON_SELECT: Final = "b"  # buttons.select_pin
 BLE_MODULE: Final = "pigeon.transport.ble.transport"  # BlueZ libraries load lazily in it
+# The longest bitchat packet a simulated link carries: one GATT value (512 bytes).
+BITCHAT_FRAME_LIMIT: Final = 512
 
 TransportFactory = Callable[[], Transport]
 
@@ -53,6 +56,39 @@ def sim_transport_factory(
     """A fresh `SimTransport` at `position` on `medium` for each (re)start of the mesh."""
     x, y = position
     return lambda: medium.transport(node_id, x, y)
+
+
+def sim_app_transport_factory(
+    medium: SimMedium, node_id: str, position: tuple[float, float]
+) -> TransportFactory:
+    """The node's app-service `SimTransport` at `position`: the app's channel of the medium,
+    offering the longest value length an app fragment can use (510)."""
+    x, y = position
+    return lambda: medium.transport(
+        node_id, x, y, service=APP_SERVICE, frame_limit=APP_MAX_VALUE_LENGTH
+    )
+
+
+def ble_app_transport_factory(section: RadioSection) -> TransportFactory:
+    """Transports on the app's GATT service (9E7B0001-...) on BlueZ: not built yet, so this
+    raises HardwareUnavailable and the node runs without the app mesh, listing it missing."""
+    raise HardwareUnavailable(f"no BLE transport for the app's service on {section.adapter} yet")
+
+
+def sim_bitchat_transport_factory(
+    medium: SimMedium, node_id: str, position: tuple[float, float]
+) -> TransportFactory:
+    """The node's bitchat-service `SimTransport` at `position`: bitchat's channel of the medium."""
+    x, y = position
+    return lambda: medium.transport(
+        node_id, x, y, service=BITCHAT_SERVICE, frame_limit=BITCHAT_FRAME_LIMIT
+    )
+
+
+def ble_bitchat_transport_factory(section: RadioSection) -> TransportFactory:
+    """Transports on bitchat's GATT service (F47B5E2D-...) on BlueZ: not built yet, so this
+    raises HardwareUnavailable and the node runs without bitchat, listing it missing."""
+    raise HardwareUnavailable(f"no BLE transport for bitchat's service on {section.adapter} yet")
 
 
 def make_sim_medium(seed: int | None = None) -> SimMedium:

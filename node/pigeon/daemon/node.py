@@ -23,8 +23,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, TypeVar
 
+from pigeon.appmesh.router import AppRouter
+from pigeon.bitchat.chat import PublicMessage
+from pigeon.bitchat.courier import CourierConfig
+from pigeon.bitchat.router import BitchatRouter
 from pigeon.config import NodeConfig
 from pigeon.daemon import hardware
+from pigeon.daemon.app_contact_relays import AppContactRelays
+from pigeon.daemon.app_endpoint import AppEndpoint
+from pigeon.daemon.app_uplink import AppUplink, AppUplinkPolicy
+from pigeon.daemon.appmesh_driver import AppMeshDriver
+from pigeon.daemon.bitchat_courier import CourierService
+from pigeon.daemon.bitchat_driver import BitchatDriver
+from pigeon.daemon.bitchat_identity import (
+    PAGE_SECRET_NAME,
+    bitchat_nickname,
+    load_or_create_bitchat_identity,
+)
 from pigeon.daemon.carrier import Carrier, CarryPolicy
 from pigeon.daemon.endpoint import EndpointDriver
 from pigeon.daemon.identity_reset import RESET_PENDING_S, IdentityResetter, ResetScope
@@ -48,10 +63,12 @@ from pigeon.daemon.supervisor import (
 from pigeon.drivers.errors import DriverError
 from pigeon.mesh.router import Router, RouterConfig
 from pigeon.messenger.config import MessengerConfig
+from pigeon.messenger.neighbourhood import Neighbourhood
 from pigeon.store.errors import StoreError
 from pigeon.store.keeper import DataDir, VaultKeeper, open_spool
 from pigeon.store.keys import load_or_create_device_key
 from pigeon.store.spool_db import Spool
+from pigeon.store.vault_records import PublicChatLine
 from pigeon.transport.sim import SimMedium
 from pigeon.ui.oled import (
     CancelPairing,
@@ -180,6 +197,8 @@ class Node:
             twelve_hour=config.node.clock == "12h",
         )
         self._make_transport = self._transport_factory()
+        self._build_appmesh()
+        self._build_bitchat()
         display = self._optional("display", lambda: hardware.make_display(config.display))
         buttons = self._optional("buttons", lambda: hardware.make_buttons(config.buttons))
         self.oled = OledLoop(display, buttons, self.board.view_state, self._on_ui_request)
@@ -192,6 +211,7 @@ class Node:
         self.pairing = PairingManager(store, on_change=self._pairing_changed)
         self.board.owner.owner_paired = self.pairing.is_paired()
         self.messenger = NodeMessenger(self.keeper, self._spool, config=messenger_config(config))
+        self._build_neighbourhood()
         self.carrier = Carrier(carry_policy(config))
         self.driver.set_uplink(self.carrier.offer)
         for carried in router.carried_envelopes():  # restored: their deposits may not have run
@@ -214,6 +234,27 @@ class Node:
             on_change=self.oled.refresh,
             on_send=self.bridge.offer,
         )
+        self.app_contact_relays: AppContactRelays | None = None
+        if self.app_driver is not None:
+            app = AppEndpoint(self.messenger, self.app_driver)
+            self.app_endpoint: AppEndpoint | None = app
+            if self.app_uplink is not None and self.app_uplink.relays:
+                # The owner's app mailbox lives on the same app relays the bridge uses.
+                self.app_contact_relays = AppContactRelays(
+                    self.messenger,
+                    app,
+                    self.app_uplink.relays,
+                    private_addresses=self.config.appmesh.relay_private_addresses,
+                )
+                app.set_publish(self.app_contact_relays.publish)
+
+            def app_pass() -> None:
+                app.refresh()
+                app.pump()
+
+            self.endpoint.on_pass = app_pass
+        else:
+            self.app_endpoint = None
         self.identity_reset = IdentityResetter(
             ResetScope(
                 self.keeper,
@@ -230,6 +271,103 @@ class Node:
         )
         _LOGGER.info("node %s built (radio %s)", self.name, config.radio.kind)
 
+    def _build_appmesh(self) -> None:
+        """The Pigeon app's mesh on its own transport, and its uplink bridge (`[appmesh]`)."""
+        self.app_driver: AppMeshDriver | None = None
+        self.app_uplink: AppUplink | None = None
+        section = self.config.appmesh
+        if not section.enabled:
+            return
+        try:
+            self._make_app_transport = self._app_transport_factory()
+        except hardware.HardwareUnavailable as exc:
+            _LOGGER.error("the Pigeon app's mesh is not relayed: %s", exc)
+            self.board.missing.append("app-mesh radio")
+            return
+        self.app_uplink = AppUplink(
+            AppUplinkPolicy(
+                relays=section.relays,
+                per_hour=section.bridge_per_hour,
+                private_addresses=section.relay_private_addresses,
+            )
+        )
+        uplink = self.app_uplink.offer if self.app_uplink.relays else None
+        self.app_driver = AppMeshDriver(AppRouter(), uplink=uplink)
+        self.board.app_driver = self.app_driver
+        self.board.app_uplink = self.app_uplink
+
+    def _build_bitchat(self) -> None:
+        """bitchat's mesh on its own transport, as the node's own bitchat identity (`[bitchat]`)."""
+        self.bitchat_driver: BitchatDriver | None = None
+        section = self.config.bitchat
+        if not section.enabled:
+            return
+        try:
+            self._make_bitchat_transport = self._bitchat_transport_factory()
+        except hardware.HardwareUnavailable as exc:
+            _LOGGER.error("bitchat's mesh is not relayed: %s", exc)
+            self.board.missing.append("bitchat radio")
+            return
+        assert self._spool is not None  # opened first in `_build`
+        identity = load_or_create_bitchat_identity(self._spool, time.time())
+        router = BitchatRouter(identity.peer_id, random.Random(os.urandom(16)))
+        self.bitchat_driver = BitchatDriver(
+            router,
+            identity,
+            bitchat_nickname(section.nickname, self.name),
+            announce_interval_s=section.announce_interval_s,
+        )
+        if section.courier:
+            self.bitchat_driver.courier = CourierService(
+                identity,
+                router,
+                self.bitchat_driver.chat,
+                self._spool.courier_shelf(),
+                CourierConfig(section.courier_max_held, section.courier_per_depositor),
+            )
+        self.board.bitchat_driver = self.bitchat_driver
+
+    def _build_neighbourhood(self) -> None:
+        """The owner's Neighbourhood view: bitchat's public chat heard, and posts from the page."""
+        self.neighbourhood = Neighbourhood(self.keeper)
+        driver = self.bitchat_driver
+        if driver is None:
+            return
+        assert self._spool is not None
+        speaker = load_or_create_bitchat_identity(self._spool, time.time(), name=PAGE_SECRET_NAME)
+
+        def heard(message: PublicMessage) -> None:
+            self.neighbourhood.heard(
+                PublicChatLine(
+                    message.sender,
+                    message.nickname,
+                    message.text,
+                    message.timestamp_ms,
+                    time.time(),
+                )
+            )
+
+        def post(nickname: str, text: str) -> PublicChatLine:
+            sent = driver.post(speaker, nickname, text)
+            return PublicChatLine(sent.sender, nickname, text, sent.timestamp_ms, time.time(), True)
+
+        driver.set_on_public(heard)
+        self.neighbourhood.set_poster(post, speaker.peer_id)
+
+    def _bitchat_transport_factory(self) -> hardware.TransportFactory:
+        radio = self.config.radio
+        if radio.kind == "ble":
+            return hardware.ble_bitchat_transport_factory(radio)
+        medium = self.env.medium or self._own_medium
+        return hardware.sim_bitchat_transport_factory(medium, self.name, self.env.sim_position)
+
+    def _app_transport_factory(self) -> hardware.TransportFactory:
+        radio = self.config.radio
+        if radio.kind == "ble":
+            return hardware.ble_app_transport_factory(radio)
+        medium = self.env.medium or self._own_medium
+        return hardware.sim_app_transport_factory(medium, self.name, self.env.sim_position)
+
     def _optional(self, what: str, make: Callable[[], _Device]) -> _Device | None:
         """A panel or buttons that are missing leave the node running without them."""
         try:
@@ -243,8 +381,8 @@ class Node:
         radio = self.config.radio
         if radio.kind == "ble":
             return hardware.ble_transport_factory(radio)
-        medium = self.env.medium or hardware.make_sim_medium()
-        return hardware.sim_transport_factory(medium, self.name, self.env.sim_position)
+        self._own_medium = self.env.medium or hardware.make_sim_medium()
+        return hardware.sim_transport_factory(self._own_medium, self.name, self.env.sim_position)
 
     # -- running --------------------------------------------------------------------------------
 
@@ -259,6 +397,14 @@ class Node:
         ]
         if self.config.relays.carry_for_neighbours:
             parts.append(Part("carrier", self.carrier.run))
+        if self.app_driver is not None:
+            parts.append(Part("app-mesh", self._run_app_mesh))
+            if self.app_uplink is not None and self.app_uplink.relays:
+                parts.append(Part("app-uplink", self.app_uplink.run))
+            if self.app_contact_relays is not None:
+                parts.append(Part("app-contacts", self.app_contact_relays.run))
+        if self.bitchat_driver is not None:
+            parts.append(Part("bitchat", self._run_bitchat))
         if self.env.web:
             parts.append(Part("web", self._run_web))
         return parts
@@ -292,6 +438,14 @@ class Node:
         finally:
             self.board.radio_up = False
 
+    async def _run_app_mesh(self) -> None:
+        assert self.app_driver is not None
+        await self.app_driver.run(self._make_app_transport())
+
+    async def _run_bitchat(self) -> None:
+        assert self.bitchat_driver is not None
+        await self.bitchat_driver.run(self._make_bitchat_transport())
+
     async def _run_web(self) -> None:
         from pigeon.ui.web.app import build_app  # aiohttp's server side loads with the page
         from pigeon.ui.web.server import serve
@@ -310,6 +464,7 @@ class Node:
             self.pairing,
             web_config,
             reset=self.identity_reset,
+            neighbourhood=self.neighbourhood,
         )
         web = self.config.web
         async with serve(app, web.https_port, web.http_port, web.host, self.cert_dir) as ports:

@@ -97,8 +97,8 @@ class NodeMessenger(Messenger):
     def deposit_target(self, packet: Packet) -> DepositTarget | None:
         """The verified contact with relay hints that our packet `packet` is for, if any.
 
-        The messenger names the contact of every packet it emits (`recipient_of`); a handshake
-        reply names one only when the initiator's Hello carried a reply-to hint.
+        The messenger names the contact of every packet it emits but receipts
+        (`recipient_of`), prekey requests and answers included.
         """
         try:
             contact_id = self.recipient_of(packet.packet_id)

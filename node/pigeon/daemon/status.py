@@ -14,10 +14,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pigeon import __version__
+from pigeon.appmesh.events import DropReason
+from pigeon.bitchat.events import DropReason as BitchatDropReason
+from pigeon.daemon.app_uplink import AppUplink
+from pigeon.daemon.appmesh_driver import AppMeshDriver
+from pigeon.daemon.bitchat_driver import BitchatDriver
 from pigeon.daemon.mesh_driver import MeshDriver
 from pigeon.mesh.packet import PacketType
-from pigeon.ui.oled import Message, Pairing, Uplink, ViewState
-from pigeon.ui.web.ports import LinkState, Neighbour, NodeStatus, RelayState, RelayStatus
+from pigeon.ui.oled import AppMeshLine, Message, Pairing, Uplink, ViewState
+from pigeon.ui.web.ports import (
+    AppMeshStatus,
+    BitchatStatus,
+    CourierStatus,
+    LinkState,
+    Neighbour,
+    NodeStatus,
+    RelayState,
+    RelayStatus,
+)
 
 SHORT_ID_BYTES = 2
 
@@ -57,6 +71,9 @@ class NodeStatusBoard:
     carried_to_relays: Callable[[], int] = lambda: 0  # neighbours' envelopes deposited for them
     today: Callable[[], datetime.date] = datetime.date.today
     twelve_hour: bool = False  # `[node] clock = "12h"`: the OLED's times like the page's
+    app_driver: AppMeshDriver | None = None  # None: `[appmesh] enabled = false`
+    app_uplink: AppUplink | None = None
+    bitchat_driver: BitchatDriver | None = None  # None: `[bitchat] enabled = false`
 
     def status(self) -> NodeStatus:
         """The snapshot for the web status page."""
@@ -73,7 +90,77 @@ class NodeStatusBoard:
             uplink=self.uplink(),
             relays=self.relays,
             carried_to_relays=self.carried_to_relays(),
+            appmesh=self.appmesh(),
+            bitchat=self.bitchat(),
         )
+
+    def bitchat(self) -> BitchatStatus:
+        """bitchat's mesh: links, announced phones, the router's counters, the chat's."""
+        driver = self.bitchat_driver
+        if driver is None:
+            return BitchatStatus()
+        counters = driver.router.counters
+        dropped = tuple(
+            (reason.value, counters[reason.value])
+            for reason in BitchatDropReason
+            if counters[reason.value]
+        )
+        return BitchatStatus(
+            enabled=True,
+            links=len(driver.links),
+            peers=driver.router.peers(),
+            relayed=counters["relayed"],
+            dropped=dropped,
+            public_heard=driver.counters["public_heard"],
+            courier=self.courier(),
+        )
+
+    def courier(self) -> CourierStatus | None:
+        """The bitchat courier's envelopes and counters; None when it is off."""
+        courier = self.bitchat_driver.courier if self.bitchat_driver is not None else None
+        if courier is None:
+            return None
+        counters = courier.agent.counters
+        return CourierStatus(
+            held=len(courier.policy),
+            held_bytes=courier.policy.held_bytes(),
+            accepted=counters["accepted"],
+            refused=sum(n for name, n in counters.items() if name.startswith("refused_")),
+            handed_over=counters["handed_over"],
+            expired=counters["expired"],
+            sprayed=counters["sprayed"],
+        )
+
+    def appmesh(self) -> AppMeshStatus:
+        """The Pigeon app's mesh: links, the router's counters, the bridge's."""
+        driver = self.app_driver
+        if driver is None:
+            return AppMeshStatus()
+        counters = driver.router.counters
+        dropped = tuple(
+            (reason.value, counters[reason.value])
+            for reason in DropReason
+            if counters[reason.value]
+        )
+        uplink = self.app_uplink
+        return AppMeshStatus(
+            enabled=True,
+            peers=len(driver.links),
+            relayed=counters["relayed"],
+            handed_over=counters["custody_handed_over"],
+            dropped=dropped,
+            bridged=uplink.counters["bridged"] if uplink else 0,
+            bridge_pending=uplink.pending if uplink else 0,
+            relays=uplink.relays if uplink else (),
+            relays_connected=uplink.connected() if uplink else 0,
+        )
+
+    def app_mesh_line(self) -> AppMeshLine | None:
+        """The OLED's app-mesh row; None when the app mesh is off."""
+        if self.app_driver is None:
+            return None
+        status = self.appmesh()
+        return AppMeshLine(status.peers, status.relayed, status.bridged)
 
     def spool_figures(self) -> tuple[int, int]:
         """(envelopes carried for others, their bytes)."""
@@ -112,10 +199,18 @@ class NodeStatusBoard:
             error=owner.error,
             wrong_pairing_codes=owner.wrong_pairing_codes,
             twelve_hour=self.twelve_hour,
+            app_mesh=self.app_mesh_line(),
+            bitchat_peers=self.bitchat().peers if self.bitchat_driver is not None else None,
+            bitchat_held=self._courier_held(),
         )
 
+    def _courier_held(self) -> int | None:
+        courier = self.courier()
+        return courier.held if courier is not None else None
+
     def summary(self) -> str:
-        """One line for systemd's STATUS: neighbours, spool, carried deposits, uplink, vault."""
+        """One line for systemd's STATUS: neighbours, spool, carried deposits, uplink, vault, and
+        the app mesh when it runs."""
         envelopes, _ = self.spool_figures()
         vault = "locked" if self.owner.vault_locked else "unlocked"
         line = (
@@ -123,6 +218,15 @@ class NodeStatusBoard:
             f" {self.carried_to_relays()} deposited for neighbours,"
             f" uplink {self.uplink().value}, vault {vault}"
         )
+        app = self.appmesh()
+        if app.enabled:
+            line += f", {app.peers} app phones, {app.relayed} app packets relayed"
+            line += f", {app.bridged} bridged"
+        chat = self.bitchat()
+        if chat.enabled:
+            line += f", {chat.peers} bitchat phones, {chat.relayed} bitchat packets relayed"
+            if chat.courier is not None:
+                line += f", {chat.courier.held} bitchat envelopes held"
         return line + (f", missing: {', '.join(self.missing)}" if self.missing else "")
 
 

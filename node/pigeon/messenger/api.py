@@ -8,6 +8,8 @@ Lock (the node relays while locked; envelopes for the owner wait in the spool, u
     raise WrongPassphrase, VaultLocked, StorageFailed
 Own identity:
     own_card_text() -> "PIGEON:..."; set_profile(name, relays); own_handle()
+    own_app_card_link() -> "pigeon://contact?card=..." (the Pigeon app's card v3, for app users);
+    own_identity_key() -> the Ed25519 key app envelopes name
     mailbox_hints, set_mailbox_hints(enabled)   attach contacts' signed mailbox hints to our
         envelopes, so neighbours with internet deposit them (the config's default until set)
 Contacts (ids are the contact's handle, `XXXX-XXXX-XXXX-XXXX-XXXX`):
@@ -52,6 +54,8 @@ The daemon's side (sans-IO: nothing here sends; it hands over packets to send):
         when the initiator's Hello carried a reply-to hint naming one of our contacts); the
         last 4,096 from memory, older ones from the vault outbox; None while locked
     contact_mailbox_key(id) -> bytes            the contact's Ed25519 mailbox key (relay address)
+    handle_app_envelope(data, now) -> [AppOutgoing]   an app envelope for our key (app mesh or
+        our app mailbox); take_app_outgoing() -> [AppOutgoing]  app envelopes to send
 Message states: queued (stored, waiting for a session or a neighbour), sent (handed to a
 neighbour), relayed (an internet relay acknowledged storing it: the mesh itself gives no
 per-hop acknowledgement, so mesh-only paths go sent -> delivered), delivered (the recipient's
@@ -65,10 +69,15 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Final
 
+from pigeon.crypto.app_card import AppContactCard
+from pigeon.crypto.app_safety import app_safety_number
 from pigeon.crypto.card import ContactCard
 from pigeon.crypto.errors import CryptoError
 from pigeon.crypto.identity import handle
 from pigeon.crypto.safety import safety_number, safety_numbers_match
+from pigeon.messenger.app_chat import is_app_card
+from pigeon.messenger.app_outgoing import AppOutgoing
+from pigeon.messenger.app_records import app_record_key
 from pigeon.messenger.config import MessengerConfig
 from pigeon.messenger.endpoint import MessengerCore, storage_errors
 from pigeon.messenger.envelope import (
@@ -88,6 +97,7 @@ from pigeon.messenger.errors import (
     MessageTooLarge,
     MessengerError,
     OwnCard,
+    RefusedToSign,
     SafetyNumberMismatch,
     StorageFailed,
     UnknownContact,
@@ -101,6 +111,7 @@ from pigeon.messenger.events import (
     LockChanged,
     MessageAdded,
     MessageUpdated,
+    NeighbourhoodHeard,
     Resync,
     Subscription,
 )
@@ -112,6 +123,7 @@ from pigeon.store.errors import Conflict, NotFound
 from pigeon.store.vault_records import Direction, FileInfo, Message, MessageState, SessionState
 
 __all__ = [
+    "AppOutgoing",
     "ContactView",
     "ContactsChanged",
     "DuplicateContact",
@@ -129,7 +141,9 @@ __all__ = [
     "Messenger",
     "MessengerConfig",
     "MessengerError",
+    "NeighbourhoodHeard",
     "OwnCard",
+    "RefusedToSign",
     "Resync",
     "SafetyNumberMismatch",
     "StorageFailed",
@@ -153,11 +167,23 @@ class Messenger(MessengerCore):
     def own_card_text(self) -> str:
         """Our signed contact card in text form (for a QR code or pasting)."""
         identity = self._parts()[0]
-        vault = self._vault()
-        with storage_errors():
-            name = vault.setting(PROFILE_NAME)
-            relays = (vault.setting(PROFILE_RELAYS) or "").split()
-        return ContactCard.create(identity, relays, name).to_text()
+        with self._work() as work:
+            name = work.tx.setting(PROFILE_NAME)
+            relays = (work.tx.setting(PROFILE_RELAYS) or "").split()
+            prekey = self._ops().card_bundle(work.tx)
+        return ContactCard.create(identity, relays, name, prekey).to_text()
+
+    def own_identity_key(self) -> bytes:
+        """Our Ed25519 identity key (the app's envelopes name it in clear)."""
+        return self._parts()[0].public_key
+
+    def sign_app_relay_nonce(self, nonce: bytes) -> bytes:
+        """Our identity key's signature over an app relay's raw 32-byte auth nonce, as the app
+        signs it. Raises RefusedToSign for a nonce that could be a relay-URL list (all bytes
+        printable ASCII or newline): our key signs those lists with no domain prefix."""
+        if len(nonce) != 32 or all(b == 0x0A or 0x21 <= b <= 0x7E for b in nonce):
+            raise RefusedToSign("not a random 32-byte relay nonce")
+        return self._parts()[0].sign(nonce)
 
     def own_handle(self) -> str:
         """Our handle (the id contacts know us by)."""
@@ -180,8 +206,10 @@ class Messenger(MessengerCore):
         identity = self._parts()[0]
         if not all(_is_unicode(text) for text in (name or "", *relays)):
             raise InvalidCard("the name and relay URLs must be valid Unicode")
+        with self._work() as work:
+            prekey = self._ops().card_bundle(work.tx)
         try:
-            ContactCard.create(identity, relays, name)
+            ContactCard.create(identity, relays, name, prekey)
         except CryptoError as exc:
             raise InvalidCard("the name or a relay URL does not fit a card") from exc
         with self._work() as work:
@@ -193,10 +221,20 @@ class Messenger(MessengerCore):
 
     # -- contacts ------------------------------------------------------------------------------
 
+    def own_app_card_link(self) -> str:
+        """Our card in the Pigeon app's form (v3, `pigeon://contact?card=...`), for app users."""
+        with self._work() as work:
+            name = work.tx.setting(PROFILE_NAME) or ""
+            relays = [r for r in (work.tx.setting(PROFILE_RELAYS) or "").split() if r]
+            card = self._ops().app_card(work.tx, name, relays)
+        return card.to_link()
+
     def add_contact(self, card_text: str, name: str, now: float) -> ContactView:
         """Add a contact from its card text under `name`, or the card's signed name when `name`
-        is blank (unverified)."""
+        is blank (unverified). Our card or the Pigeon app's (its base64 or link) both work."""
         identity = self._parts()[0]
+        if _is_app_card_text(card_text):
+            return self._add_app_contact(card_text, name, now)
         try:
             card = ContactCard.from_text(card_text)
         except CryptoError as exc:
@@ -216,6 +254,32 @@ class Messenger(MessengerCore):
                     contact_id, SessionState(PEER_RECORD_VERSION, record.to_bytes(), now)
                 )
                 work.contacts_changed = work.tags_changed = True
+        except StorageFailed as exc:
+            if isinstance(exc.__cause__, Conflict):
+                raise DuplicateContact("this contact exists already") from exc
+            raise
+        return self.contact(contact_id)
+
+    def _add_app_contact(self, card_text: str, name: str, now: float) -> ContactView:
+        identity = self._parts()[0]
+        try:
+            card = AppContactCard.from_text(card_text)
+        except CryptoError as exc:
+            raise InvalidCard("the card does not parse or verify") from exc
+        key = card.identity.identity_key
+        if key == identity.public_key:
+            raise OwnCard("this is our own card")
+        if card.prekey_bundle is None:
+            raise InvalidCard("the app card carries no valid prekey bundle")
+        if not name.strip() and not card.display_name:
+            raise InvalidName("the card carries no name: give the contact one")
+        name = _display_name(name if name.strip() else card.display_name)
+        contact_id = handle(key)
+        try:
+            with self._work() as work:
+                work.tx.add_contact(contact_id, name, card.to_bytes(), now)
+                work.tx.set_check_in_interval(contact_id, self._config.check_in_interval_s)
+                work.contacts_changed = True
         except StorageFailed as exc:
             if isinstance(exc.__cause__, Conflict):
                 raise DuplicateContact("this contact exists already") from exc
@@ -244,6 +308,7 @@ class Messenger(MessengerCore):
     def remove_contact(self, contact_id: str) -> None:
         """Forget a contact with its session, queued envelopes, history and files."""
         with self._work() as work:
+            work.tx.delete_owner_secret(app_record_key(contact_id))
             work.tx.remove_contact(contact_id)
             work.tx.delete_setting(READ_SEQ_SETTING + contact_id)
             work.contacts_changed = work.tags_changed = True
@@ -260,8 +325,11 @@ class Messenger(MessengerCore):
         """The 60-digit safety number of us and this contact, as computed now."""
         identity, vault = self._parts()[0], self._vault()
         with storage_errors():
-            card = ContactCard.from_bytes(vault.contact(contact_id).card)
-        return safety_number(identity.bundle(), card)
+            stored = vault.contact(contact_id).card
+        if is_app_card(stored):
+            remote = AppContactCard.from_bytes(stored).identity.identity_key
+            return app_safety_number(identity.public_key, remote)
+        return safety_number(identity.bundle(), ContactCard.from_bytes(stored))
 
     def mark_verified(self, contact_id: str, confirmed_number: str, now: float) -> None:
         """Record that the owner compared `confirmed_number` with the contact and it matched.
@@ -305,7 +373,10 @@ class Messenger(MessengerCore):
             work.tx.append_message(
                 Message(message_id, contact_id, Direction.OUT, MessageState.QUEUED, now, now, text)
             )
-            outbox.queue(work, contact_id, message_id, now)
+            if is_app_card(work.tx.contact(contact_id).card):
+                self._app_chat().send(work, contact_id, message_id, now)
+            else:
+                outbox.queue(work, contact_id, message_id, now)
             work.message_added(message_id)
         return self.message(message_id)
 
@@ -362,6 +433,12 @@ class Messenger(MessengerCore):
             work.tx.contact(contact_id)
             work.tx.put_setting(READ_SEQ_SETTING + contact_id, str(latest[0].seq if latest else 0))
             work.contacts_changed = True
+
+
+def _is_app_card_text(text: str) -> bool:
+    """Whether pasted text is the app's card (a `pigeon://` link or bare base64), not ours."""
+    head = text.strip()[:9].lower()
+    return head.startswith("pigeon://") or not head.startswith("pigeon:")
 
 
 def _is_unicode(text: str) -> bool:

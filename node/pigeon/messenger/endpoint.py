@@ -9,15 +9,19 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Final
 
+from pigeon.appmesh.envelope import Envelope, decode_envelope
+from pigeon.appmesh.errors import MalformedEnvelope as MalformedAppEnvelope
 from pigeon.crypto.card import ContactCard
+from pigeon.crypto.errors import CryptoError
 from pigeon.crypto.identity import Identity
-from pigeon.crypto.noise import forget_static_keys
+from pigeon.crypto.signing import SigningKey
 from pigeon.mesh.errors import MalformedPacket
 from pigeon.mesh.packet import Packet, decode_packet, encode_packet, priority
 from pigeon.mesh.tags import day_number
-from pigeon.messenger.addressing import TagBook, intro_tag_key
+from pigeon.messenger.addressing import TagBook
+from pigeon.messenger.app_chat import AppChat, is_app_card
+from pigeon.messenger.app_outgoing import AppOutgoing
 from pigeon.messenger.config import MessengerConfig
-from pigeon.messenger.envelope import Confirm, encode_envelope
 from pigeon.messenger.errors import (
     StorageFailed,
     UnknownContact,
@@ -35,11 +39,11 @@ from pigeon.messenger.events import (
 )
 from pigeon.messenger.first_contact import MESH, FirstContactBudget, Source
 from pigeon.messenger.inbox import Inbox
+from pigeon.messenger.olm_ops import OlmOps
 from pigeon.messenger.outbox import ATTACH_HINTS_SETTING, Outbox
-from pigeon.messenger.packets import HANDSHAKE_FLAGS, Random
+from pigeon.messenger.packets import Random
 from pigeon.messenger.records import PeerRecord
-from pigeon.messenger.routing import INTRO_CLOSED_PREFIX, IntroClosed, IntroWindow, Routes
-from pigeon.messenger.sessions import SessionOps
+from pigeon.messenger.routing import Routes
 from pigeon.messenger.upgrade import upgrade_peer_records
 from pigeon.messenger.viewing import message_view
 from pigeon.messenger.views import MessageView
@@ -57,8 +61,6 @@ HELD_BATCH: Final = 500
 HELD_SLICE: Final = 32  # held envelopes processed per call: the event loop gets control between
 HELD_SOURCE: Final = Source("held")  # first contact read from the spool after an unlock
 HELD_LOCKED: Final = "owner"  # arrived while the vault was locked (or refused a write)
-HELD_PARKED: Final = "parked"  # a ratchet message that arrived ahead of its session
-MAX_PARKED: Final = 256
 RECIPIENTS_KEPT: Final = 4_096  # packet id -> contact id of the packets we emitted lately
 
 
@@ -94,20 +96,20 @@ class MessengerCore:
         self._config = config or MessengerConfig()
         self._hub = EventHub()
         self._outgoing: list[Packet] = []
+        self._app_outgoing: list[AppOutgoing] = []
+        self._app: AppChat | None = None
         self._recipients: OrderedDict[bytes, str] = OrderedDict()
         self.stats: Counter[str] = Counter()
         self._identity: Identity | None = None
         self._outbox: Outbox | None = None
         self._inbox: Inbox | None = None
-        self._sessions: SessionOps | None = None
+        self._sessions: OlmOps | None = None
         self._routes: Routes | None = None
         self._served: tuple[bytes, ...] = ()
         self._announced: tuple[bytes, ...] = ()
-        self._confirm_resent: dict[str, float] = {}
         self._budget = FirstContactBudget(self._config.first_contact)
         self._held_dirty = True  # the spool may hold envelopes not queued for processing yet
-        self._held: deque[tuple[Packet, frozenset[str] | None]] = deque()
-        self._fresh: dict[str, float] = {}  # contact -> when its new session was established
+        self._held: deque[Packet] = deque()
 
     # -- lock ----------------------------------------------------------------------------------
 
@@ -154,13 +156,12 @@ class MessengerCore:
         self._keeper.lock()
         if self._sessions is not None:
             self._sessions.forget()
-        # The Noise module caches static key pairs: none may outlive the unlocked vault.
-        forget_static_keys()
         self._identity = self._outbox = self._inbox = self._sessions = None
+        self._app = None
+        self._app_outgoing.clear()
         self._recipients.clear()
         self._routes = None
         self._held.clear()
-        self._fresh.clear()
         self._held_dirty = True
         self._hub.publish(LockChanged(locked=True))
 
@@ -187,9 +188,11 @@ class MessengerCore:
                 tx.put_owner_secret(IDENTITY_SECRET, secrets, now)
             hints = tx.setting(ATTACH_HINTS_SETTING)
             upgrade_peer_records(tx)
+            sessions = OlmOps(SigningKey(secrets[:32]), secrets[:32])
+            sessions.account(tx, now)  # made on the first unlock: our card names its keys
         identity = Identity.from_secrets(secrets[:32], secrets[32:])
         self._identity = identity
-        self._sessions = SessionOps(identity, self._rng)
+        self._sessions = sessions
         attach_hints = self._config.attach_mailbox_hints if hints is None else hints == "1"
         self._outbox = Outbox(
             identity, self._sessions, self._rng, self._config, attach_hints=attach_hints
@@ -203,6 +206,7 @@ class MessengerCore:
             self._sessions,
             self._budget,
         )
+        self._app = AppChat(identity.public_key, sessions, self.stats)
         self._routes = None
         self._hub.publish(LockChanged(locked=False))
         _LOGGER.info("vault unlocked")
@@ -213,10 +217,15 @@ class MessengerCore:
         except Locked as exc:
             raise VaultLocked("the vault is locked") from exc
 
-    def _ops(self) -> SessionOps:
+    def _ops(self) -> OlmOps:
         if self._sessions is None:
             raise VaultLocked("the vault is locked")
         return self._sessions
+
+    def _app_chat(self) -> AppChat:
+        if self._app is None:
+            raise VaultLocked("the vault is locked")
+        return self._app
 
     def _parts(self) -> tuple[Identity, Outbox, Inbox]:
         if self._identity is None or self._outbox is None or self._inbox is None:
@@ -233,6 +242,7 @@ class MessengerCore:
             work = Work(tx)
             yield work
         self._outgoing.extend(work.packets)
+        self._app_outgoing.extend(work.app_envelopes)
         self._remember_recipients(work.recipients)
         if work.tags_changed:
             self._routes = None
@@ -275,6 +285,39 @@ class MessengerCore:
         """The packets produced since the last call, to hand to the router as LocalSend."""
         packets, self._outgoing = self._outgoing, []
         return packets
+
+    def take_app_outgoing(self) -> list[AppOutgoing]:
+        """The app envelopes produced since the last call, for the app mesh and app relays."""
+        envelopes, self._app_outgoing = self._app_outgoing, []
+        return envelopes
+
+    def handle_app_envelope(self, data: bytes, now: float) -> list[AppOutgoing]:
+        """An app envelope (an app mesh packet's payload, or one read from the owner's app
+        mailbox); the app envelopes to send. Ones not for us, malformed or opening nothing
+        are counted and dropped (the app resends, and asks again after a rehandshake)."""
+        if self.is_locked or self._app is None:
+            self.stats["app_dropped_locked"] += 1
+            return []
+        try:
+            envelope = decode_envelope(data)
+        except MalformedAppEnvelope:
+            self.stats["app_dropped_malformed"] += 1
+            return []
+        if self._identity is None or envelope.recipient != self._identity.public_key:
+            self.stats["app_dropped_not_ours"] += 1
+            return []
+        self._handle_app(envelope, now)
+        return self.take_app_outgoing()
+
+    def _handle_app(self, envelope: Envelope, now: float) -> None:
+        app = self._app
+        assert app is not None
+        try:
+            with self._work() as work:
+                app.handle(work, envelope, now)
+        except CryptoError as exc:
+            # Rolled back: nothing it touched (a one-time key, a session) changed.
+            self.stats["app_dropped_" + type(exc).__name__] += 1
 
     def recipient_of(self, packet_id: bytes) -> str | None:
         """The contact id a packet we emitted is for; None if unknown, not ours, or locked.
@@ -324,25 +367,13 @@ class MessengerCore:
         vault = self._vault()
         with storage_errors():
             keys: list[tuple[str, bytes]] = []
-            extra: list[bytes] = []
-            windows: list[IntroWindow] = []
             for contact in vault.contacts():
                 stored = vault.session(contact.contact_id)
-                if stored is None:
-                    continue
-                record = PeerRecord.from_bytes(stored.state)
-                keys.append((contact.contact_id, record.inbound_tag_key))
-                if not record.session:
-                    continue
-                if self._ops().is_established(record.session):
-                    closed = vault.owner_secret(INTRO_CLOSED_PREFIX + contact.contact_id)
-                    state = None if closed is None else IntroClosed.from_bytes(closed)
-                    windows.append(IntroWindow(contact.contact_id, state))
-                else:
-                    extra.append(record.reply_tag_key)
-        book = TagBook.build(identity.public_key, keys, extra, now)
-        lifetime = self._config.envelope_lifetime_s
-        self._routes = Routes.build(book, identity.public_key, windows, lifetime, now)
+                if stored is not None:
+                    record = PeerRecord.from_bytes(stored.state)
+                    keys.append((contact.contact_id, record.inbound_tag_key))
+        book = TagBook.build(identity.public_key, keys, (), now)
+        self._routes = Routes.build(book, identity.public_key, now)
         return self._routes
 
     def handle_packet(self, packet: Packet, now: float, source: Source = MESH) -> list[Packet]:
@@ -362,7 +393,7 @@ class MessengerCore:
                 self._hold(packet, now)
             return []
         try:
-            self._park(self._handle(packets, now, source), now)
+            self._handle(packets, now, source)
         except StorageFailed:
             # The vault refused the batch (disk full, damage): keep the envelopes, still
             # unacknowledged, in the spool for a later unlock rather than lose them.
@@ -376,29 +407,15 @@ class MessengerCore:
             return []
         return self.take_outgoing()
 
-    def _handle(
-        self,
-        packets: Sequence[Packet],
-        now: float,
-        source: Source,
-        only: frozenset[str] | None = None,
-    ) -> list[Packet]:
-        """Process `packets` in one transaction; the ratchet messages no session opens yet."""
+    def _handle(self, packets: Sequence[Packet], now: float, source: Source) -> None:
+        """Process `packets` in one transaction (a new one whenever the served tags change)."""
         _, _, inbox = self._parts()
         remaining = list(reversed(packets))
-        unreadable: list[Packet] = []
         while remaining:
             routes = self._routing(now)
             with self._work() as work:
                 while remaining and not work.tags_changed:
-                    packet = remaining.pop()
-                    if inbox.handle(work, packet, routes, now, source, only):
-                        unreadable.append(packet)
-            # A session or a tag changed: the rest go by the new routes, in a new unit of work.
-            for contact_id in work.established:  # envelopes parked before may open now
-                self._fresh[contact_id] = now
-                self._held_dirty = True
-        return unreadable
+                    inbox.handle(work, remaining.pop(), routes, now, source)
 
     def _hold(self, packet: Packet, now: float, depositor: str = HELD_LOCKED) -> None:
         if self._spool is None:
@@ -418,18 +435,7 @@ class MessengerCore:
         with storage_errors():
             self._spool.apply([StoreEnvelope(held)])
         self.stats["held_" + depositor] += 1
-        self._held_dirty = self._held_dirty or depositor != HELD_PARKED
-
-    def _park(self, packets: list[Packet], now: float) -> None:
-        """Keep ratchet messages that arrived ahead of their session (the router will not hand
-        over the same packet id again), a bounded number, until they open or expire; each is
-        tried again only with the sessions established after it was parked."""
-        if self._spool is None or not packets:
-            return
-        with storage_errors():
-            room = MAX_PARKED - self._spool.stats().held_for_owner
-        for packet in packets[: max(room, 0)]:
-            self._hold(packet, now, HELD_PARKED)
+        self._held_dirty = True
 
     @property
     def held_pending(self) -> bool:
@@ -451,8 +457,8 @@ class MessengerCore:
         return self.take_outgoing()
 
     def _process_held(self, now: float) -> None:
-        """Process a slice of the envelopes held while locked or parked; drop each from the
-        spool once the vault has it. One held while locked that no session opens is parked."""
+        """Process a slice of the envelopes held while locked; drop each from the spool once
+        the vault has it."""
         spool = self._spool
         if spool is None:
             return
@@ -461,25 +467,14 @@ class MessengerCore:
         batch = [self._held.popleft() for _ in range(min(HELD_SLICE, len(self._held)))]
         if not batch:
             return
-        locked = [packet for packet, only in batch if only is None]
-        unopened = {p.packet_id for p in self._handle(locked, now, HELD_SOURCE)}
-        for only in {only for _, only in batch if only is not None}:
-            parked = [packet for packet, other in batch if other == only]
-            unopened |= {p.packet_id for p in self._handle(parked, now, HELD_SOURCE, only)}
-        done = [p.packet_id for p, only in batch if p.packet_id not in unopened or only is None]
+        self._handle(batch, now, HELD_SOURCE)
         with storage_errors():  # only after the vault recorded them: a crash replays
-            spool.apply([DropEnvelope(packet_id) for packet_id in done])
-        self._park([p for p in locked if p.packet_id in unopened], now)
+            spool.apply([DropEnvelope(packet.packet_id) for packet in batch])
 
     def _queue_held(self, spool: Spool, now: float) -> None:
-        """Queue what the spool holds for the owner: envelopes held while locked for full
-        processing, parked ones only for the sessions established since they were tried."""
+        """Queue what the spool holds for the owner (a batch at a time)."""
         with storage_errors():
             batch = spool.owner_held(HELD_BATCH)
-        more = len(batch) == HELD_BATCH  # more wait: queued once these are done
-        fresh = dict(self._fresh)
-        if not more:
-            self._fresh = {}
         expired: list[bytes] = []
         for held in batch:
             try:
@@ -490,18 +485,15 @@ class MessengerCore:
                 continue
             if packet.expires_at_s <= now:
                 expired.append(held.packet_id)
-            elif held.depositor != HELD_PARKED:
-                self._held.append((packet, None))
-            else:  # only the sessions established since it was parked
-                only = frozenset(c for c, at in fresh.items() if at >= held.stored_at)
-                if only:
-                    self._held.append((packet, only))
+            else:
+                self._held.append(packet)
         with storage_errors():
             spool.apply([DropEnvelope(packet_id) for packet_id in expired])
-        self._held_dirty = more and bool(self._held)  # never spin on parked ones alone
+        self._held_dirty = len(batch) == HELD_BATCH  # more wait: queued once these are done
 
     def tick(self, now: float) -> list[Packet]:
-        """Time passed: expire, re-offer due envelopes, repeat unconfirmed handshakes."""
+        """Time passed: expire, re-offer due envelopes, ask again for missing prekeys, rotate
+        our fallback prekey when due."""
         if self.is_locked:
             return []
         outbox = self._parts()[1]
@@ -510,27 +502,29 @@ class MessengerCore:
             outbox.expire(work, now)
             outbox.retry_due(work, now)
             for contact in work.tx.contacts():
-                self._tend_handshake(work, contact.contact_id, contact.check_in_interval_s, now)
+                if not is_app_card(contact.card):
+                    self._tend_session(work, contact.contact_id, now)
+                else:
+                    self._app_chat().resend_due(
+                        work,
+                        contact.contact_id,
+                        contact.check_in_interval_s,
+                        self._config.envelope_lifetime_s,
+                        now,
+                    )
+            self._ops().rotate_if_due(work.tx, now)
             work.tx.forget_incoming_before(now - 2 * self._config.envelope_lifetime_s)
         return self.take_outgoing()
 
-    def _tend_handshake(self, work: Work, contact_id: str, interval: float, now: float) -> None:
+    def _tend_session(self, work: Work, contact_id: str, now: float) -> None:
+        """Messages wait with no session: open one, or ask for the contact's prekeys again."""
         outbox = self._parts()[1]
         record = outbox.record(work, contact_id)
-        if not record.session:
+        if record.session is not None or not work.tx.waiting(contact_id):
             return
-        if not self._ops().is_established(record.session):
-            renewed = outbox.ensure_handshake(work, contact_id, record, now)
-            if renewed is not record:
-                outbox.save(work, contact_id, renewed, now)
-            return
-        message3 = self._ops().unconfirmed_handshake(record.session)
-        if message3 is None or now < self._confirm_resent.get(contact_id, -interval) + interval:
-            return
-        self._confirm_resent[contact_id] = now
-        tag_key = intro_tag_key(outbox.card(work, contact_id).mailbox_key)
-        frame = outbox.frame(work, contact_id, tag_key, now, HANDSHAKE_FLAGS, receipted=False)
-        work.send(frame.packet(encode_envelope(Confirm(record.handshake_id, message3))), contact_id)
+        renewed = outbox.ensure_session(work, contact_id, record, now)
+        if renewed is not record:
+            outbox.save(work, contact_id, renewed, now)
 
     def note_sent(self, envelope_ids: list[bytes], now: float) -> None:
         """The driver saw these envelopes of ours handed to a neighbour: queued -> sent."""

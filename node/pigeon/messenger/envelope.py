@@ -2,48 +2,50 @@
 
 Outer form (the mesh payload; docs/protocol.md "End-to-end envelope" is the reference):
 
-    version u8 (1) | kind u8 | body
-    kind 1 HELLO    handshake_id 16 | reply_tag_key 32 | Noise XX message 1 (32)
-                    [| reply_to 80: optional, the initiator's mailbox key sealed to the
-                    responder's Noise static key (see `Hello`)]
-    kind 2 REPLY    handshake_id 16 | Noise XX message 2 (281)
-    kind 3 CONFIRM  handshake_id 16 | Noise XX message 3 (249)
-    kind 4 MESSAGE  Double Ratchet message (40-byte header, ciphertext of whole 512-byte blocks,
-                    16-byte tag); associated data = the mesh packet's fixed header fields
+    version u8 (2) | kind u8 | body
+    kind 1 PREKEY          Initiation (protobuf, `pigeon.crypto.olm_wire`): the sender's signed
+                           Olm identity bundle and an Olm pre-key message; intro tag only
+    kind 2 MESSAGE         an Olm normal message (Olm's own bytes); session tags only
+    kind 3 PREKEY_REQUEST  requester key 32 | sent_at_ms u64 | Ed25519 signature 64 by the
+                           requester over REQUEST_LABEL | recipient key | requester key |
+                           sent_at_ms; intro tag only
+    kind 4 PREKEY_ANSWER   the answerer's PrekeyBundle (protobuf, `app_bundle`); intro tag only
 
-Inner form (the ratchet plaintext of a MESSAGE, before padding):
+Inner form (an Olm plaintext, padded to whole 512-byte blocks before encryption):
 
-    kind u8 | receipt_secret 16 | body
+    kind u8 | receipt_secret 16 | sender_tag_key 32 | ad_digest 32 | body
+    ad_digest: SHA-256 of the mesh header fields no hop may change (Olm has no associated
+    data, so the binding rides inside); sender_tag_key: the key the sender serves this
+    contact's session tags under (every plaintext carries it, so whichever arrives first
+    lets the recipient answer on the sender's session tag at once)
     kind 1 TEXT     message_id 16 | sent_at_ms u64 | UTF-8 text (at most MAX_TEXT_BYTES)
     kind 2 CHUNK    file_id 16 | size u32 | chunk_count u32 | index u32 | name_len u8 | name
                     | data (CHUNK_BYTES, the last chunk shorter, never empty)
-    kind 3 TAG_KEY  tag_key 32 (the key the sender serves this contact's tags under)
+    kind 3 OPENED   nothing: the session is up at the sender (an answer to a new session)
 
 Every parser raises MalformedEnvelope naming the fault, nothing else.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Final
 
-from pigeon.crypto.noise import MESSAGE_OVERHEAD
-from pigeon.crypto.ratchet import HEADER_LEN, TAG_LEN
-from pigeon.crypto.sealed import SEAL_OVERHEAD
-from pigeon.crypto.session import MESSAGE1_LEN, MESSAGE3_LEN
-from pigeon.crypto.session_payload import PAYLOAD_LEN
+from pigeon.crypto.errors import MalformedInput
+from pigeon.crypto.padding import pad, unpad
 from pigeon.mesh.receipt import RECEIPT_SECRET_LEN
 from pigeon.messenger.errors import MalformedEnvelope
 
-ENVELOPE_VERSION: Final = 1
-HANDSHAKE_ID_LEN: Final = 16
+ENVELOPE_VERSION: Final = 2
 TAG_KEY_LEN: Final = 32
-MAILBOX_KEY_LEN: Final = 32
-REPLY_TO_LEN: Final = SEAL_OVERHEAD + MAILBOX_KEY_LEN
-MESSAGE2_LEN: Final = MESSAGE_OVERHEAD[1] + PAYLOAD_LEN
-MIN_RATCHET_LEN: Final = HEADER_LEN + 512 + TAG_LEN
+KEY_LEN: Final = 32
+SIGNATURE_LEN: Final = 64
+AD_DIGEST_LEN: Final = 32
+REQUEST_LABEL: Final = b"Pigeon.PrekeyRequest.v1"
 ID_LEN: Final = 16
 MAX_TEXT_BYTES: Final = 4096
 CHUNK_BYTES: Final = 7 * 1024
@@ -52,95 +54,83 @@ MAX_FILE_BYTES: Final = 25 * 1000 * 1000
 MAX_CHUNKS: Final = -(-MAX_FILE_BYTES // CHUNK_BYTES)
 
 _HEAD: Final = struct.Struct(">BB")
+_REQUEST: Final = struct.Struct(f">{KEY_LEN}sQ{SIGNATURE_LEN}s")
 _TEXT: Final = struct.Struct(f">{ID_LEN}sQ")
 _CHUNK: Final = struct.Struct(f">{ID_LEN}sIIIB")
+_INNER_HEAD_LEN: Final = 1 + RECEIPT_SECRET_LEN + TAG_KEY_LEN + AD_DIGEST_LEN
 
 
 class EnvelopeKind(IntEnum):
     """What an outer envelope carries."""
 
-    HELLO = 1
-    REPLY = 2
-    CONFIRM = 3
-    MESSAGE = 4
+    PREKEY = 1
+    MESSAGE = 2
+    PREKEY_REQUEST = 3
+    PREKEY_ANSWER = 4
 
 
 class InnerKind(IntEnum):
-    """What a decrypted ratchet message carries."""
+    """What a decrypted Olm plaintext carries."""
 
     TEXT = 1
     CHUNK = 2
-    TAG_KEY = 3
+    OPENED = 3
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class Hello:
-    """Handshake message 1 with where to send message 2 (the initiator is not known yet).
+class PrekeyEnvelope:
+    """A first-contact Olm pre-key message with the sender's identity (`Initiation` bytes)."""
 
-    `reply_to` (optional, b"" when absent) is the initiator's mailbox key sealed to the
-    responder's Noise static key: a hint, unauthenticated until message 3, of whose relay
-    mailbox may take message 2.
-    """
-
-    handshake_id: bytes
-    reply_tag_key: bytes
-    noise: bytes
-    reply_to: bytes = b""
+    initiation: bytes
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class Reply:
-    """Handshake message 2 for the initiation `handshake_id`."""
+class MessageEnvelope:
+    """An Olm normal message of an established session."""
 
-    handshake_id: bytes
-    noise: bytes
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class Confirm:
-    """Handshake message 3 for the initiation `handshake_id`."""
-
-    handshake_id: bytes
-    noise: bytes
+    ciphertext: bytes
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class RatchetEnvelope:
-    """A Double Ratchet message of an established session."""
+class PrekeyRequest:
+    """A signed request for the recipient's current prekey bundle."""
 
-    message: bytes
+    requester_key: bytes
+    sent_at_ms: int
+    signature: bytes
 
 
-Envelope = Hello | Reply | Confirm | RatchetEnvelope
+@dataclass(frozen=True, slots=True, repr=False)
+class PrekeyAnswer:
+    """The answerer's signed prekey bundle (`AppPrekeyBundle` bytes)."""
 
-_NOISE_LEN: Final = {
-    EnvelopeKind.HELLO: HANDSHAKE_ID_LEN + TAG_KEY_LEN + MESSAGE1_LEN,
-    EnvelopeKind.REPLY: HANDSHAKE_ID_LEN + MESSAGE2_LEN,
-    EnvelopeKind.CONFIRM: HANDSHAKE_ID_LEN + MESSAGE3_LEN,
-}
+    bundle: bytes
+
+
+Envelope = PrekeyEnvelope | MessageEnvelope | PrekeyRequest | PrekeyAnswer
+
+
+def request_message(recipient_key: bytes, requester_key: bytes, sent_at_ms: int) -> bytes:
+    """What a prekey request's signature covers."""
+    return REQUEST_LABEL + recipient_key + requester_key + sent_at_ms.to_bytes(8, "big")
 
 
 def encode_envelope(envelope: Envelope) -> bytes:
-    """The outer wire form of `envelope`; raises ValueError on wrong field lengths (our bug)."""
-    if isinstance(envelope, RatchetEnvelope):
-        body, kind = envelope.message, EnvelopeKind.MESSAGE
-    elif isinstance(envelope, Hello):
-        body = envelope.handshake_id + envelope.reply_tag_key + envelope.noise
-        kind = EnvelopeKind.HELLO
-        if len(envelope.reply_to) not in (0, REPLY_TO_LEN):
-            raise ValueError("HELLO reply-to hint has the wrong length")
+    """The outer wire form of `envelope`."""
+    if isinstance(envelope, PrekeyEnvelope):
+        kind, body = EnvelopeKind.PREKEY, envelope.initiation
+    elif isinstance(envelope, MessageEnvelope):
+        kind, body = EnvelopeKind.MESSAGE, envelope.ciphertext
+    elif isinstance(envelope, PrekeyRequest):
+        kind = EnvelopeKind.PREKEY_REQUEST
+        body = _REQUEST.pack(envelope.requester_key, envelope.sent_at_ms, envelope.signature)
     else:
-        body = envelope.handshake_id + envelope.noise
-        kind = EnvelopeKind.REPLY if isinstance(envelope, Reply) else EnvelopeKind.CONFIRM
-    if kind is not EnvelopeKind.MESSAGE and len(body) != _NOISE_LEN[kind]:
-        raise ValueError(f"{kind.name} envelope fields have the wrong length")
-    if isinstance(envelope, Hello):
-        body += envelope.reply_to
+        kind, body = EnvelopeKind.PREKEY_ANSWER, envelope.bundle
     return _HEAD.pack(ENVELOPE_VERSION, kind) + body
 
 
 def decode_envelope(data: bytes) -> Envelope:
-    """Parse an outer envelope; raises MalformedEnvelope."""
+    """Parse an outer envelope (its contents stay unverified); raises MalformedEnvelope."""
     data = bytes(data)
     if len(data) < _HEAD.size:
         raise MalformedEnvelope("envelope is shorter than its header")
@@ -152,23 +142,17 @@ def decode_envelope(data: bytes) -> Envelope:
     except ValueError:
         raise MalformedEnvelope(f"envelope kind {kind_value} unknown") from None
     body = data[_HEAD.size :]
+    if not body:
+        raise MalformedEnvelope(f"{kind.name} envelope is empty")
+    if kind is EnvelopeKind.PREKEY:
+        return PrekeyEnvelope(body)
     if kind is EnvelopeKind.MESSAGE:
-        if len(body) < MIN_RATCHET_LEN or (len(body) - HEADER_LEN - TAG_LEN) % 512:
-            raise MalformedEnvelope("ratchet message length is not whole padded blocks")
-        return RatchetEnvelope(body)
-    reply_to = b""
-    if kind is EnvelopeKind.HELLO and len(body) == _NOISE_LEN[kind] + REPLY_TO_LEN:
-        body, reply_to = body[: _NOISE_LEN[kind]], body[_NOISE_LEN[kind] :]
-    if len(body) != _NOISE_LEN[kind]:
-        raise MalformedEnvelope(
-            f"{kind.name} envelope is {len(body)} bytes, not {_NOISE_LEN[kind]}"
-        )
-    handshake_id, rest = body[:HANDSHAKE_ID_LEN], body[HANDSHAKE_ID_LEN:]
-    if kind is EnvelopeKind.HELLO:
-        return Hello(handshake_id, rest[:TAG_KEY_LEN], rest[TAG_KEY_LEN:], reply_to)
-    if kind is EnvelopeKind.REPLY:
-        return Reply(handshake_id, rest)
-    return Confirm(handshake_id, rest)
+        return MessageEnvelope(body)
+    if kind is EnvelopeKind.PREKEY_ANSWER:
+        return PrekeyAnswer(body)
+    if len(body) != _REQUEST.size:
+        raise MalformedEnvelope(f"PREKEY_REQUEST envelope is {len(body)} bytes")
+    return PrekeyRequest(*_REQUEST.unpack(body))
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -193,20 +177,19 @@ class ChunkBody:
 
 
 @dataclass(frozen=True, slots=True, repr=False)
-class TagKeyBody:
-    """The tag key the sender serves this contact's envelopes under from now on."""
-
-    tag_key: bytes
+class OpenedBody:
+    """Nothing but the header: the sender's session is up (it answers a new session)."""
 
 
-Body = TextBody | ChunkBody | TagKeyBody
+Body = TextBody | ChunkBody | OpenedBody
 
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Inner:
-    """A decrypted ratchet plaintext: the receipt secret and what it carries."""
+    """A decrypted plaintext: the receipt secret, the sender's tag key and what it carries."""
 
     receipt_secret: bytes
+    tag_key: bytes
     body: Body
 
 
@@ -215,20 +198,24 @@ def chunk_count(size: int) -> int:
     return max(1, -(-size // CHUNK_BYTES))
 
 
-def encode_inner(inner: Inner) -> bytes:
-    """The plaintext the ratchet encrypts; raises ValueError on out-of-range fields (our bug)."""
-    if len(inner.receipt_secret) != RECEIPT_SECRET_LEN:
-        raise ValueError("receipt secret has the wrong length")
+def ad_digest(associated_data: bytes) -> bytes:
+    """The digest of an envelope's associated data that its plaintext carries."""
+    return hashlib.sha256(associated_data).digest()
+
+
+def encode_inner(inner: Inner, associated_data: bytes) -> bytes:
+    """The padded plaintext Olm encrypts; raises ValueError on out-of-range fields (our bug)."""
+    if len(inner.receipt_secret) != RECEIPT_SECRET_LEN or len(inner.tag_key) != TAG_KEY_LEN:
+        raise ValueError("receipt secret or tag key has the wrong length")
     body = inner.body
     if isinstance(body, TextBody):
         kind, encoded = InnerKind.TEXT, _encode_text(body)
     elif isinstance(body, ChunkBody):
         kind, encoded = InnerKind.CHUNK, _encode_chunk(body)
     else:
-        if len(body.tag_key) != TAG_KEY_LEN:
-            raise ValueError("tag key has the wrong length")
-        kind, encoded = InnerKind.TAG_KEY, body.tag_key
-    return bytes((kind,)) + inner.receipt_secret + encoded
+        kind, encoded = InnerKind.OPENED, b""
+    head = bytes((kind,)) + inner.receipt_secret + inner.tag_key + ad_digest(associated_data)
+    return pad(head + encoded)
 
 
 def _encode_text(body: TextBody) -> bytes:
@@ -246,21 +233,29 @@ def _encode_chunk(body: ChunkBody) -> bytes:
     return head + name + body.data
 
 
-def decode_inner(data: bytes) -> Inner:
-    """Parse a decrypted ratchet plaintext; raises MalformedEnvelope."""
-    data = bytes(data)
-    if len(data) < 1 + RECEIPT_SECRET_LEN:
+def decode_inner(padded: bytes, associated_data: bytes) -> Inner:
+    """Parse a decrypted plaintext received with `associated_data`; raises MalformedEnvelope
+    (also when the plaintext was written for other header fields)."""
+    try:
+        data = unpad(bytes(padded))
+    except MalformedInput as exc:
+        raise MalformedEnvelope("inner message padding is malformed") from exc
+    if len(data) < _INNER_HEAD_LEN:
         raise MalformedEnvelope("inner message is shorter than its header")
-    kind_value, secret = data[0], data[1 : 1 + RECEIPT_SECRET_LEN]
-    rest = data[1 + RECEIPT_SECRET_LEN :]
+    kind_value, at = data[0], 1
+    secret, at = data[at : at + RECEIPT_SECRET_LEN], at + RECEIPT_SECRET_LEN
+    tag_key, at = data[at : at + TAG_KEY_LEN], at + TAG_KEY_LEN
+    digest, rest = data[at : at + AD_DIGEST_LEN], data[_INNER_HEAD_LEN:]
+    if not hmac.compare_digest(digest, ad_digest(associated_data)):
+        raise MalformedEnvelope("inner message was written for another envelope header")
     if kind_value == InnerKind.TEXT:
-        return Inner(secret, _decode_text(rest))
+        return Inner(secret, tag_key, _decode_text(rest))
     if kind_value == InnerKind.CHUNK:
-        return Inner(secret, _decode_chunk(rest))
-    if kind_value == InnerKind.TAG_KEY:
-        if len(rest) != TAG_KEY_LEN:
-            raise MalformedEnvelope("tag key message has the wrong length")
-        return Inner(secret, TagKeyBody(rest))
+        return Inner(secret, tag_key, _decode_chunk(rest))
+    if kind_value == InnerKind.OPENED:
+        if rest:
+            raise MalformedEnvelope("opened message has a body")
+        return Inner(secret, tag_key, OpenedBody())
     raise MalformedEnvelope(f"inner kind {kind_value} unknown")
 
 

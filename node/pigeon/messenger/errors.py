@@ -63,3 +63,7 @@ class SafetyNumberMismatch(MessengerError, ValueError):
 
 class FileIncomplete(MessengerError):
     """The file's chunks have not all arrived yet (or it is not a file message)."""
+
+
+class RefusedToSign(MessengerError, ValueError):
+    """A relay asked our identity key to sign bytes it must not sign (a relay-list lookalike)."""

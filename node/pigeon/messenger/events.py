@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from pigeon.messenger.views import MessageView
+from pigeon.store.vault_records import PublicChatLine
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -53,7 +54,14 @@ class Resync:
     """Events were lost to a full buffer: reload everything."""
 
 
-Event = MessageAdded | MessageUpdated | ContactsChanged | LockChanged | Resync
+@dataclass(frozen=True, slots=True)
+class NeighbourhoodHeard:
+    """A public bitchat message was heard (or posted by the owner); see `neighbourhood`."""
+
+    line: PublicChatLine
+
+
+Event = MessageAdded | MessageUpdated | ContactsChanged | LockChanged | Resync | NeighbourhoodHeard
 
 
 class Subscription:

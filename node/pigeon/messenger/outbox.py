@@ -1,8 +1,14 @@
 """The sending side: sessions started on demand, envelopes encrypted, queued, retried, expired.
 
-`Outbox` works inside a `Work` (one vault transaction). Every envelope it writes is stored in
-the vault outbox with the ratchet state that produced it, then released as a packet after the
-commit; `retry_due` re-offers stored envelopes with backoff (30 s doubling, capped at the
+`Outbox` works inside a `Work` (one vault transaction). A first message to a contact goes at
+once: an Olm session opens from the contact's prekey bundle (its card's, or one it answered a
+prekey request with) and every message on it is a pre-key message to the contact's intro tag
+until the contact has written on it (`PeerRecord.confirmed`); then they are normal messages to
+the contact's session tag. Without a prekey bundle the messages wait and a signed prekey
+request goes to the contact's intro tag (repeated every `handshake_retry_s`).
+Every envelope it writes is stored in the vault outbox with the session state that produced
+it, then released as a packet after the commit; `retry_due` re-offers stored envelopes with
+backoff (30 s doubling, capped at the
 contact's check-in interval) until a receipt clears them or they expire. Outgoing files go in a
 window of `file_window` chunks: each receipt lets the next chunk be encrypted, so the outbox
 and relays' spools never hold a whole 25 MB file, and a restart resumes where it stopped.
@@ -15,21 +21,27 @@ import logging
 from dataclasses import replace
 from typing import Final
 
+from pigeon.crypto.app_bundle import AppPrekeyBundle
 from pigeon.crypto.card import ContactCard
+from pigeon.crypto.errors import CryptoError, StateMisuse
 from pigeon.crypto.identity import Identity
-from pigeon.crypto.sealed import seal
+from pigeon.crypto.olm_wire import MESSAGE_TYPE_PREKEY, Initiation
 from pigeon.mesh.packet import Packet, decode_packet, encode_packet
 from pigeon.messenger.addressing import address, intro_tag_key
 from pigeon.messenger.config import MessengerConfig
 from pigeon.messenger.envelope import (
     ChunkBody,
-    Hello,
     Inner,
-    RatchetEnvelope,
-    TagKeyBody,
+    MessageEnvelope,
+    OpenedBody,
+    PrekeyEnvelope,
+    PrekeyRequest,
     TextBody,
     encode_envelope,
+    encode_inner,
+    request_message,
 )
+from pigeon.messenger.olm_ops import OlmOps
 from pigeon.messenger.packets import (
     BULK_FLAGS,
     HANDSHAKE_FLAGS,
@@ -42,7 +54,6 @@ from pigeon.messenger.packets import (
     retry_delay_s,
 )
 from pigeon.messenger.records import PEER_RECORD_VERSION, PeerRecord, Transfer
-from pigeon.messenger.sessions import SessionOps
 from pigeon.messenger.work import Work
 from pigeon.store.vault_records import MessageState, OutboxEntry, SessionState
 
@@ -51,6 +62,7 @@ _LOGGER = logging.getLogger(__name__)
 ATTACH_HINTS_SETTING: Final = "attach_mailbox_hints"  # "1" or "0"; absent: the config
 
 TRANSFER_SECRET: str = "transfer:"
+RENEW_EVERY: Final = 4  # retries: 30 + 60 + 120 + 240 s, then a fresh envelope
 EXPIRED_REASON: str = "expired: no delivery receipt before the envelope's lifetime ended"
 
 
@@ -65,7 +77,7 @@ class Outbox:
     def __init__(
         self,
         identity: Identity,
-        ops: SessionOps,
+        ops: OlmOps,
         rng: Random,
         config: MessengerConfig,
         *,
@@ -91,72 +103,88 @@ class Outbox:
         work.tx.save_session(contact_id, SessionState(PEER_RECORD_VERSION, record.to_bytes(), now))
 
     def card(self, work: Work, contact_id: str) -> ContactCard:
-        """The contact's card as stored."""
-        return ContactCard.from_bytes(work.tx.contact(contact_id).card)
+        """The contact's card as stored (parsed once per card: parsing checks signatures)."""
+        return parsed_card(work.tx.contact(contact_id).card)
 
     # -- queueing messages ---------------------------------------------------------------------
 
     def queue(self, work: Work, contact_id: str, message_id: str, now: float) -> None:
-        """Send a stored outgoing message now if a session is up, else after the handshake."""
+        """Send a stored outgoing message now if a session is up or can open, else after the
+        prekey request is answered."""
         record = self.record(work, contact_id)
-        if self._sessions.is_established(record.session):
+        if record.session is not None:
             updated = self._send_message(work, contact_id, record, message_id, now)
         else:
-            # One row, whatever the queue's length; the record changes only for a handshake.
+            # One row, whatever the queue's length; the record changes only for a session.
             work.tx.add_waiting(contact_id, (message_id,))
-            updated = self.ensure_handshake(work, contact_id, record, now)
+            updated = self.ensure_session(work, contact_id, record, now)
         if updated is not record:
             self.save(work, contact_id, updated, now)
 
-    def ensure_handshake(
+    def prekey_bundle(self, work: Work, contact_id: str, record: PeerRecord) -> AppPrekeyBundle:
+        """The contact's freshest prekey bundle we hold (answered, else its card's); raises
+        LookupError when there is none."""
+        if record.prekey:
+            return AppPrekeyBundle.from_bytes(record.prekey)
+        card = self.card(work, contact_id)
+        if card.prekey is None:
+            raise LookupError("no prekey bundle for this contact")
+        return card.prekey
+
+    def ensure_session(
         self, work: Work, contact_id: str, record: PeerRecord, now: float
     ) -> PeerRecord:
-        """Start an initiation unless one is pending and recent, or a session is up."""
-        if record.session and (
-            self._sessions.is_established(record.session)
-            or now < record.handshake_started_at + self._config.handshake_retry_s
-        ):
+        """Open a session from the contact's prekey bundle and send what waits; without a
+        bundle, ask for one (again once `handshake_retry_s` has passed)."""
+        if record.session is not None:
+            return record
+        try:
+            bundle = self.prekey_bundle(work, contact_id, record)
+            state = self._sessions.outbound(work.tx, bundle, now)
+        except (LookupError, CryptoError):
+            return self.request_prekey(work, contact_id, record, now)
+        _LOGGER.debug("an Olm session opened to a contact")
+        return self.session_up(work, contact_id, record.with_current(state, False), now)
+
+    def request_prekey(
+        self, work: Work, contact_id: str, record: PeerRecord, now: float
+    ) -> PeerRecord:
+        """Send a signed prekey request to the contact's intro tag, unless one is recent."""
+        if record.requested_at and now < record.requested_at + self._config.handshake_retry_s:
             return record
         self._drop_handshakes(work, contact_id)
-        state, message1 = self._sessions.initiate()
-        handshake_id, reply_key = self._rng(16), self._rng(32)
         card = self.card(work, contact_id)
+        sent_at_ms = int(now * 1000)
+        signed = request_message(card.mailbox_key, self._identity.public_key, sent_at_ms)
+        request = PrekeyRequest(self._identity.public_key, sent_at_ms, self._identity.sign(signed))
         frame = self.frame(
             work, contact_id, intro_tag_key(card.mailbox_key), now, HANDSHAKE_FLAGS, receipted=False
         )
-        # Tells the responder (only it) whose relay mailbox may take message 2; see `Hello`.
-        reply_to = seal(card.bundle.noise_static_public, self._identity.public_key)
-        payload = encode_envelope(Hello(handshake_id, reply_key, message1, reply_to))
-        self._enqueue(work, contact_id, None, frame.packet(payload), PRIORITY_HANDSHAKE, now)
-        work.tags_changed = True
-        _LOGGER.debug("handshake started with a contact")
-        return replace(
-            record,
-            session=state,
-            handshake_id=handshake_id,
-            reply_tag_key=reply_key,
-            handshake_started_at=now,
-        )
+        packet = frame.packet(encode_envelope(request))
+        self._enqueue(work, contact_id, None, packet, PRIORITY_HANDSHAKE, now)
+        _LOGGER.debug("prekey request sent to a contact")
+        return replace(record, requested_at=now)
 
-    def session_up(self, work: Work, contact_id: str, record: PeerRecord, now: float) -> PeerRecord:
-        """A new session is established: tell the peer our tag key, then send what waited."""
+    def session_up(
+        self, work: Work, contact_id: str, record: PeerRecord, now: float, *, opened: bool = False
+    ) -> PeerRecord:
+        """A new current session: answer a session the contact `opened` (so it learns our tag
+        key and that we have it), then send what waited."""
         self._drop_handshakes(work, contact_id)
-        record = self._send_inner(
-            work, contact_id, record, TagKeyBody(record.inbound_tag_key), None, now
-        )
+        if opened:
+            record = self._send_inner(work, contact_id, record, OpenedBody(), None, now)
         for message_id in work.tx.take_waiting(contact_id):
             record = self._send_message(work, contact_id, record, message_id, now)
         return record
 
-    def requeue(self, work: Work, contact_id: str, record: PeerRecord) -> PeerRecord:
-        """The session is being replaced: its undelivered envelopes wait for the new one."""
+    def requeue(self, work: Work, contact_id: str) -> None:
+        """The current session is being replaced: its undelivered messages wait for the next."""
         again: list[str] = []
         for entry in work.tx.outbox_for_contact(contact_id):
             work.tx.remove_from_outbox(entry.envelope_id)
             if entry.message_id is not None:
                 again.append(entry.message_id)
         work.tx.add_waiting(contact_id, again)  # behind those already waiting, each id once
-        return record
 
     def _send_message(
         self, work: Work, contact_id: str, record: PeerRecord, message_id: str, now: float
@@ -183,7 +211,7 @@ class Outbox:
         transfer = replace(transfer, delivered=transfer.delivered + 1)
         self._save_transfer(work, file_id, transfer, now)
         record = self.record(work, contact_id)
-        if self._sessions.is_established(record.session):
+        if record.session is not None:
             record = self._pump_transfer(work, contact_id, record, file_id, now, False)
             self.save(work, contact_id, record, now)
         return self._transfer(work, file_id)
@@ -231,10 +259,8 @@ class Outbox:
         transfer: Transfer,
         now: float,
     ) -> tuple[PeerRecord, bytes]:
-        tag_key = self.peer_tag_key(work, contact_id, record)
-        frame = self.frame(work, contact_id, tag_key, now, BULK_FLAGS)
         return self._write(
-            work, contact_id, record, frame, body, transfer.message_id, PRIORITY_CHUNK, now
+            work, contact_id, record, BULK_FLAGS, body, transfer.message_id, PRIORITY_CHUNK, now
         )
 
     def start_transfer(
@@ -263,12 +289,11 @@ class Outbox:
         work: Work,
         contact_id: str,
         record: PeerRecord,
-        body: TextBody | TagKeyBody,
+        body: TextBody | OpenedBody,
         message_id: str | None,
         now: float,
     ) -> PeerRecord:
-        frame = self.frame(work, contact_id, self.peer_tag_key(work, contact_id, record), now, 0)
-        written = self._write(work, contact_id, record, frame, body, message_id, PRIORITY_TEXT, now)
+        written = self._write(work, contact_id, record, 0, body, message_id, PRIORITY_TEXT, now)
         return written[0]
 
     def _write(
@@ -276,19 +301,37 @@ class Outbox:
         work: Work,
         contact_id: str,
         record: PeerRecord,
-        frame: EnvelopeFrame,
-        body: TextBody | TagKeyBody | ChunkBody,
+        flags: int,
+        body: TextBody | OpenedBody | ChunkBody,
         message_id: str | None,
         priority: int,
         now: float,
+        *,
+        expires_at: int | None = None,
     ) -> tuple[PeerRecord, bytes]:
-        """Encrypt `body` into an envelope and queue it: the new record and the envelope's id."""
-        assert frame.receipt_secret is not None  # ratchet messages are always receipted
-        inner = Inner(frame.receipt_secret, body)
-        state, message = self._sessions.encrypt(record.session, inner, frame.associated_data())
-        packet = frame.packet(encode_envelope(RatchetEnvelope(message)))
+        """Encrypt `body` on the current session and queue it: the new record and the
+        envelope's id. Unconfirmed: a pre-key message to the contact's intro tag."""
+        state = record.session
+        if state is None:
+            raise StateMisuse("no session to write on")
+        normal = record.confirmed and record.outbound_tag_key is not None
+        tag_key = record.outbound_tag_key if normal else None
+        if tag_key is None:
+            tag_key = intro_tag_key(self.card(work, contact_id).mailbox_key)
+        frame = self.frame(work, contact_id, tag_key, now, flags, expires_at=expires_at)
+        assert frame.receipt_secret is not None  # Olm messages are always receipted
+        inner = Inner(frame.receipt_secret, record.inbound_tag_key, body)
+        state, message = self._sessions.encrypt(state, encode_inner(inner, frame.associated_data()))
+        if (message.message_type == MESSAGE_TYPE_PREKEY) == normal:
+            raise StateMisuse("the session's message type disagrees with its record")
+        if normal:
+            envelope: PrekeyEnvelope | MessageEnvelope = MessageEnvelope(message.ciphertext)
+        else:
+            bundle = self._sessions.account(work.tx, now).identity_bundle()
+            envelope = PrekeyEnvelope(Initiation(bundle, message).to_bytes())
+        packet = frame.packet(encode_envelope(envelope))
         self._enqueue(work, contact_id, message_id, packet, priority, now)
-        return record.with_session(state), packet.packet_id
+        return record.with_session_at(0, state), packet.packet_id
 
     def frame(
         self,
@@ -299,9 +342,11 @@ class Outbox:
         flags: int,
         *,
         receipted: bool = True,
+        expires_at: int | None = None,
     ) -> EnvelopeFrame:
-        """A new envelope's header for the contact, with its mailbox hint if we attach those."""
-        expires = int(now + self._config.envelope_lifetime_s)
+        """A new envelope's header for the contact (expiring `envelope_lifetime_s` from now
+        unless `expires_at` says), with its mailbox hint if we attach those."""
+        expires = int(now + self._config.envelope_lifetime_s) if expires_at is None else expires_at
         hint = b""
         if self.attach_hints:
             hint = mailbox_hint_of(work.tx.contact(contact_id).card)
@@ -346,6 +391,8 @@ class Outbox:
         """Re-offer the envelopes whose next attempt is due, and schedule the one after."""
         intervals: dict[str, float] = {}
         for entry in work.tx.outbox_due(now, limit):
+            if self._renew(work, entry, now):
+                continue
             interval = intervals.get(entry.contact_id)
             if interval is None:
                 interval = work.tx.contact(entry.contact_id).check_in_interval_s
@@ -353,6 +400,35 @@ class Outbox:
             delay = retry_delay_s(entry.attempts + 1, interval, self._fraction())
             work.tx.reschedule(entry.envelope_id, now + delay)
             work.send(decode_packet(entry.envelope), entry.contact_id)
+
+    def _renew(self, work: Work, entry: OutboxEntry, now: float) -> bool:
+        """Every `RENEW_EVERY`-th retry a text goes out encrypted afresh, in a new envelope
+        with the old one's expiry: relays that spent their handover retries on the old packet
+        id (lost frames) carry a new one from the start. The recipient keeps the text once
+        (by its message id) and receipts each envelope; True if it was renewed."""
+        if (entry.attempts + 1) % RENEW_EVERY or entry.message_id is None:
+            return False
+        message = work.tx.message(entry.message_id)
+        record = self.record(work, entry.contact_id)
+        if message.file_id is not None or record.session is None:
+            return False
+        work.tx.remove_from_outbox(entry.envelope_id)
+        body = TextBody(
+            bytes.fromhex(message.message_id), int(message.created_at * 1000), message.body or ""
+        )
+        record, _ = self._write(
+            work,
+            entry.contact_id,
+            record,
+            0,
+            body,
+            message.message_id,
+            entry.priority,
+            now,
+            expires_at=int(entry.expires_at),
+        )
+        self.save(work, entry.contact_id, record, now)
+        return True
 
     def expire(self, work: Work, now: float) -> None:
         """Drop expired envelopes; their messages fail (a file fails with any of its chunks)."""
@@ -372,8 +448,13 @@ class Outbox:
         work.message_updated(message_id)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)
+def parsed_card(card: bytes) -> ContactCard:
+    """A stored card, parsed (cached: parsing verifies signatures; cards are immutable)."""
+    return ContactCard.from_bytes(card)
+
+
 def mailbox_hint_of(card: bytes) -> bytes:
-    """The mailbox hint a stored card publishes, or b"" (cached: parsing verifies signatures)."""
-    hint = ContactCard.from_bytes(card).mailbox_hint
+    """The mailbox hint a stored card publishes, or b""."""
+    hint = parsed_card(card).mailbox_hint
     return b"" if hint is None else hint.to_bytes()

@@ -2,11 +2,13 @@
 
 - `PeerRecord` (the vault's `sessions` row of a contact, format `PEER_RECORD_VERSION`): the tag
   key we serve this contact under, the tag key it serves us under (once it sent one), the
-  secure session (pending initiator or established) and our pending initiation's reply tag key.
-  The outgoing messages that wait for a session are rows of the vault's `waiting` table (version
-  1 listed them inside the record, rewritten whole on every send; see `upgrade_peer_record`).
-- `PendingResponder` (owner secret `responder:<handshake id hex>`): a responder session waiting
-  for message 3 from a sender not known yet, and where to send message 2 again.
+  contact's prekey bundle if one came by answer (its card may carry one too), when we last
+  asked for one, and its Olm sessions, the one we send on first. `confirmed` says whether
+  the first can send normal messages (it was opened by the peer, or the peer wrote on it);
+  until then what we send on it are pre-key messages to the contact's intro tag.
+  Versions 1 and 2 held a Noise/Double Ratchet session: `upgrade_peer_record` keeps their tag
+  keys and drops the session (a new Olm session starts by itself on the next send).
+  The outgoing messages that wait for a session are rows of the vault's `waiting` table.
 - `Transfer` (owner secret `transfer:<file id>`): an outgoing file's window of chunks in flight.
 Codecs raise MalformedEnvelope on damaged bytes (the vault is authenticated, so only a bug or a
 newer writer produces them).
@@ -18,19 +20,22 @@ import struct
 from dataclasses import dataclass, field, replace
 from typing import Final
 
-from pigeon.messenger.envelope import HANDSHAKE_ID_LEN, ID_LEN, TAG_KEY_LEN
+from pigeon.messenger.envelope import ID_LEN, TAG_KEY_LEN
 from pigeon.messenger.errors import MalformedEnvelope
 
-PEER_RECORD_VERSION: Final = 2
-PEER_RECORD_V1: Final = 1  # also listed the waiting messages; `upgrade_peer_record` reads it
+PEER_RECORD_VERSION: Final = 3
+PEER_RECORD_V2: Final = 2  # a Noise/Double Ratchet session; `upgrade_peer_record` reads it
+PEER_RECORD_V1: Final = 1  # v2 that also listed the waiting messages
+MAX_SESSIONS: Final = 3  # per contact: the current one and the last ones still being read
 _RECORD_VERSION: Final = 1
-_PEER_HEAD: Final = struct.Struct(
-    f">B{TAG_KEY_LEN}sB{TAG_KEY_LEN}sI{HANDSHAKE_ID_LEN}s{TAG_KEY_LEN}sd"
+_OLD_HANDSHAKE_ID_LEN: Final = 16
+_OLD_PEER_HEAD: Final = struct.Struct(
+    f">B{TAG_KEY_LEN}sB{TAG_KEY_LEN}sI{_OLD_HANDSHAKE_ID_LEN}s{TAG_KEY_LEN}sd"
 )
-_RESPONDER_HEAD: Final = struct.Struct(f">B{TAG_KEY_LEN}sd")
+_PEER_HEAD: Final = struct.Struct(f">B{TAG_KEY_LEN}sB{TAG_KEY_LEN}sdBHB")
+_LEN: Final = struct.Struct(">I")
 _TRANSFER_HEAD: Final = struct.Struct(">BIIH")
 _INFLIGHT: Final = struct.Struct(f">{ID_LEN}sI")
-_NO_HANDSHAKE: Final = bytes(HANDSHAKE_ID_LEN)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -39,14 +44,32 @@ class PeerRecord:
 
     inbound_tag_key: bytes
     outbound_tag_key: bytes | None = None
-    session: bytes = b""
-    handshake_id: bytes = _NO_HANDSHAKE  # our pending (or last) initiation
-    reply_tag_key: bytes = bytes(TAG_KEY_LEN)
-    handshake_started_at: float = 0.0
+    prekey: bytes = b""  # an AppPrekeyBundle the contact answered with
+    requested_at: float = 0.0  # our last prekey request (0: none)
+    confirmed: bool = False
+    sessions: tuple[bytes, ...] = ()  # sealed OlmSession states, the current one first
 
-    def with_session(self, session: bytes) -> PeerRecord:
-        """A copy holding another session state."""
-        return replace(self, session=session)
+    @property
+    def session(self) -> bytes | None:
+        """The session we send on, if any."""
+        return self.sessions[0] if self.sessions else None
+
+    def with_current(self, state: bytes, confirmed: bool) -> PeerRecord:
+        """A copy whose current session is `state` (older ones kept behind, bounded)."""
+        return replace(self, sessions=(state, *self.sessions)[:MAX_SESSIONS], confirmed=confirmed)
+
+    def with_session_at(self, index: int, state: bytes) -> PeerRecord:
+        """A copy with session `index` replaced by its new state."""
+        sessions = list(self.sessions)
+        sessions[index] = state
+        return replace(self, sessions=tuple(sessions))
+
+    def with_behind(self, state: bytes) -> PeerRecord:
+        """A copy keeping `state` behind the current session, only to read from."""
+        if not self.sessions:
+            return replace(self, sessions=(state,), confirmed=False)
+        rest = (state, *self.sessions[1:])[: MAX_SESSIONS - 1]
+        return replace(self, sessions=(self.sessions[0], *rest))
 
     def to_bytes(self) -> bytes:
         """The record as stored."""
@@ -55,73 +78,63 @@ class PeerRecord:
             self.inbound_tag_key,
             self.outbound_tag_key is not None,
             self.outbound_tag_key or bytes(TAG_KEY_LEN),
-            len(self.session),
-            self.handshake_id,
-            self.reply_tag_key,
-            self.handshake_started_at,
+            self.requested_at,
+            self.confirmed,
+            len(self.prekey),
+            len(self.sessions),
         )
-        return head + self.session
+        sessions = b"".join(_LEN.pack(len(s)) + s for s in self.sessions)
+        return head + self.prekey + sessions
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PeerRecord:
-        """Parse a stored record; raises MalformedEnvelope (also for a version-1 record)."""
-        record, rest = _parse_peer(data, PEER_RECORD_VERSION)
-        if rest:
+        """Parse a stored record; raises MalformedEnvelope (also for an older version)."""
+        if len(data) < _PEER_HEAD.size:
+            raise MalformedEnvelope("peer record is truncated")
+        version, inbound, has_out, outbound, requested, confirmed, prekey_len, count = (
+            _PEER_HEAD.unpack_from(data)
+        )
+        if version != PEER_RECORD_VERSION:
+            raise MalformedEnvelope("peer record version unsupported")
+        at = _PEER_HEAD.size + prekey_len
+        prekey = data[_PEER_HEAD.size : at]
+        sessions: list[bytes] = []
+        for _ in range(count):
+            if len(data) < at + _LEN.size:
+                raise MalformedEnvelope("peer record is truncated")
+            (length,) = _LEN.unpack_from(data, at)
+            sessions.append(data[at + _LEN.size : at + _LEN.size + length])
+            at += _LEN.size + length
+        if at != len(data) or len(prekey) != prekey_len:
             raise MalformedEnvelope("peer record has the wrong length")
-        return record
+        out = outbound if has_out else None
+        return cls(inbound, out, prekey, requested, bool(confirmed), tuple(sessions))
 
 
 def upgrade_peer_record(data: bytes) -> tuple[PeerRecord, tuple[str, ...]]:
-    """A version-1 record as today's, and the ids it listed as waiting (now stored apart).
+    """A version-1 or -2 record as today's (tag keys kept, the old session dropped), and the
+    ids a version-1 record listed as waiting (now stored apart).
 
     Version 1 ended with u32 length | the waiting message ids, ASCII, newline-separated.
     Raises MalformedEnvelope.
     """
-    record, rest = _parse_peer(data, PEER_RECORD_V1)
+    if len(data) < _OLD_PEER_HEAD.size:
+        raise MalformedEnvelope("peer record is truncated")
+    version, inbound, has_out, outbound, session_len, _, _, _ = _OLD_PEER_HEAD.unpack_from(data)
+    if version not in (PEER_RECORD_V1, PEER_RECORD_V2):
+        raise MalformedEnvelope("peer record version unsupported")
+    rest = data[_OLD_PEER_HEAD.size + session_len :]
+    if len(data) < _OLD_PEER_HEAD.size + session_len:
+        raise MalformedEnvelope("peer record is truncated")
+    record = PeerRecord(inbound, outbound if has_out else None)
+    if version == PEER_RECORD_V2:
+        if rest:
+            raise MalformedEnvelope("peer record has the wrong length")
+        return record, ()
     if len(rest) < 4 or int.from_bytes(rest[:4], "big") != len(rest) - 4:
         raise MalformedEnvelope("peer record has the wrong length")
     raw = rest[4:]
     return record, tuple(raw.decode("ascii").split("\n")) if raw else ()
-
-
-def _parse_peer(data: bytes, expected_version: int) -> tuple[PeerRecord, bytes]:
-    if len(data) < _PEER_HEAD.size:
-        raise MalformedEnvelope("peer record is truncated")
-    version, inbound, has_out, outbound, session_len, hsid, reply, started = _PEER_HEAD.unpack_from(
-        data
-    )
-    if version != expected_version:
-        raise MalformedEnvelope("peer record version unsupported")
-    at = _PEER_HEAD.size
-    session = data[at : at + session_len]
-    if len(session) != session_len:
-        raise MalformedEnvelope("peer record is truncated")
-    record = PeerRecord(inbound, outbound if has_out else None, session, hsid, reply, started)
-    return record, data[at + session_len :]
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class PendingResponder:
-    """A responder session awaiting message 3, and the initiator's reply tag key."""
-
-    session: bytes
-    reply_tag_key: bytes
-    created_at: float
-
-    def to_bytes(self) -> bytes:
-        """The record as stored."""
-        head = _RESPONDER_HEAD.pack(_RECORD_VERSION, self.reply_tag_key, self.created_at)
-        return head + self.session
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> PendingResponder:
-        """Parse a stored record; raises MalformedEnvelope."""
-        if len(data) < _RESPONDER_HEAD.size:
-            raise MalformedEnvelope("responder record is truncated")
-        version, reply, created_at = _RESPONDER_HEAD.unpack_from(data)
-        if version != _RECORD_VERSION:
-            raise MalformedEnvelope("responder record version unsupported")
-        return cls(data[_RESPONDER_HEAD.size :], reply, created_at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from typing import Literal
 Direction = Literal["in", "out"]
 MessageKind = Literal["text", "file"]
 # Outgoing: queued -> sent -> relayed -> delivered, or failed. Incoming: received.
+ContactKind = Literal["node", "app"]
 MessageStateName = Literal["queued", "sent", "relayed", "delivered", "failed", "received"]
 
 
@@ -27,6 +28,8 @@ class ContactView:
     unread: int
     last_activity: float
     check_in_interval_s: float
+    kind: ContactKind = "node"  # "app": a Pigeon app user, on the app's envelope
+    protections: tuple[str, ...] = ()  # what this kind of contact's envelopes get (security.md)
 
 
 @dataclass(frozen=True, slots=True)

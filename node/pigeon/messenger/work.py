@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pigeon.mesh.packet import Packet
+from pigeon.messenger.app_outgoing import AppOutgoing
 from pigeon.store.vault import VaultTransaction
 
 
@@ -25,6 +26,7 @@ class Work:
     contacts_changed: bool = False
     tags_changed: bool = False
     established: set[str] = field(default_factory=set)  # contacts with a new session
+    app_envelopes: list[AppOutgoing] = field(default_factory=list)  # for app contacts
 
     def send(self, packet: Packet, contact_id: str | None) -> None:
         """Send `packet` after the commit; `contact_id` is the contact it is for, if known."""

@@ -55,6 +55,11 @@ class AppSubscription:
         self.live.offer(envelope)
         self.wakeup.set()
 
+    def refresh(self) -> None:
+        """Another relay process stored envelopes for this mailbox: page them from the store."""
+        self.live.mark_stale()
+        self.wakeup.set()
+
 
 def app_quota(relay: Relay) -> Quota:
     """Our quotas with the app relay's 1,000 envelopes a mailbox where that is stricter."""
@@ -259,6 +264,8 @@ class AppConnection:
     # --- reading a mailbox ---------------------------------------------------------------
 
     async def _stream(self, subscription: AppSubscription) -> None:
+        store = self._relay.store
+        await store.watch(subscription.mailbox_key)  # before the first page: nothing is missed
         try:
             after = await self._page(subscription.mailbox_key, 0)
             while True:
@@ -267,8 +274,8 @@ class AppConnection:
                 envelopes, dropped = subscription.live.take()
                 if dropped:  # the dropped envelopes, and any queued after them, are in the store
                     self._relay.metrics.live_queue_overflows_total += 1
+                if subscription.live.take_stale() or dropped:
                     after = await self._page(subscription.mailbox_key, after)
-                    continue
                 for envelope in envelopes:
                     if envelope.seq > after:  # paged ones were committed before their page's query
                         await self._send_envelope(envelope)
@@ -277,6 +284,8 @@ class AppConnection:
             await self.fail(ErrorCode.STORAGE_FAILED)
         except ConnectionError:
             return
+        finally:
+            await store.unwatch(subscription.mailbox_key)
 
     async def _page(self, mailbox_key: bytes, after: int) -> int:
         while True:

@@ -13,6 +13,7 @@ from pigeon.relay.config import (
     RelayConfig,
     RelayConfigError,
     check_signed_urls,
+    check_store,
     load_relay_config,
     split_listen,
 )
@@ -29,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="relay TOML file (default: built-in defaults)")
     parser.add_argument("--listen", metavar="HOST:PORT", help="address to bind (port 0: any)")
     parser.add_argument("--data", type=Path, metavar="DIR", help="directory of the envelope store")
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="postgresql:// URL of a store several relays share (put passwords in PGPASSFILE)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +59,9 @@ def _config_from(args: argparse.Namespace) -> RelayConfig:
         config = dataclasses.replace(config, listen=args.listen)
     if args.data:
         config = dataclasses.replace(config, data_dir=str(args.data))
+    if args.store:
+        check_store(args.store)
+        config = dataclasses.replace(config, store=args.store)
     check_signed_urls(config)
     return config
 

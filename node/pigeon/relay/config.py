@@ -32,6 +32,7 @@ class RelayConfig:
 
     listen: str = DEFAULT_LISTEN
     data_dir: str = ""
+    store: str = ""  # "": SQLite in data_dir; postgresql://...: a database several relays share
     public_urls: tuple[str, ...] = ()
     behind_proxy: bool = False
     app_endpoint: bool = True
@@ -87,6 +88,13 @@ def check_signed_urls(config: RelayConfig) -> None:
         )
 
 
+def check_store(store: str) -> None:
+    """Raise RelayConfigError unless `store` is empty (SQLite) or a PostgreSQL URL."""
+    if store and not store.startswith(("postgresql://", "postgres://")):
+        # The value may hold a password: name the option, never echo it.
+        raise RelayConfigError("relay.store must be empty (SQLite) or a postgresql:// URL")
+
+
 def load_relay_config(path: Path) -> RelayConfig:
     """Read and check a relay TOML file; raises RelayConfigError (also for unreadable files)."""
     try:
@@ -101,7 +109,9 @@ def parse_relay_config(raw: dict[str, Any]) -> RelayConfig:
     _no_unknown(raw, {"relay", "limits"}, "")
     relay = _table(raw, "relay")
     _no_unknown(
-        relay, {"listen", "data_dir", "public_urls", "behind_proxy", "app_endpoint"}, "relay."
+        relay,
+        {"listen", "data_dir", "store", "public_urls", "behind_proxy", "app_endpoint"},
+        "relay.",
     )
     defaults = RelayConfig()
     listen = _typed(relay, "listen", str, defaults.listen, "relay.")
@@ -109,9 +119,12 @@ def parse_relay_config(raw: dict[str, Any]) -> RelayConfig:
     urls = tuple(_typed(relay, "public_urls", list, [], "relay."))
     for url in urls:
         _check_url(url)
+    store = _typed(relay, "store", str, defaults.store, "relay.")
+    check_store(store)
     return RelayConfig(
         listen=listen,
         data_dir=_typed(relay, "data_dir", str, defaults.data_dir, "relay."),
+        store=store,
         public_urls=urls,
         behind_proxy=_typed(relay, "behind_proxy", bool, defaults.behind_proxy, "relay."),
         app_endpoint=_typed(relay, "app_endpoint", bool, defaults.app_endpoint, "relay."),

@@ -107,6 +107,11 @@ class RelayConnection:
         self.live.offer(envelope)
         self._wakeup.set()
 
+    def refresh(self) -> None:
+        """Another relay process stored envelopes for this mailbox: page them from the store."""
+        self.live.mark_stale()
+        self._wakeup.set()
+
     async def send(self, frame: ServerFrame) -> None:
         """Send one frame; raises ConnectionClosing once the socket is gone."""
         if self._ws.closed:
@@ -227,6 +232,8 @@ class RelayConnection:
         self._spawn(self._stream(frame.mailbox_key))
 
     async def _stream(self, mailbox_key: bytes) -> None:
+        store = self._relay.store
+        await store.watch(mailbox_key)  # before the first page: nothing is missed
         try:
             after = await self._page(mailbox_key, 0, first=True)
             await self.send(BacklogSent())
@@ -236,14 +243,16 @@ class RelayConnection:
                 envelopes, dropped = self.live.take()
                 if dropped:  # the dropped envelopes, and any queued after them, are in the store
                     self._relay.metrics.live_queue_overflows_total += 1
+                if self.live.take_stale() or dropped:
                     after = await self._page(mailbox_key, after)
-                    continue
                 for envelope in envelopes:
                     if envelope.seq > after:  # paged ones were committed before their page's query
                         await self._send_envelope(envelope)
                         after = envelope.seq
         except StorageError:
             await self.fail(ErrorCode.STORAGE_FAILED)
+        finally:
+            await store.unwatch(mailbox_key)
 
     async def _page(self, mailbox_key: bytes, after: int, *, first: bool = False) -> int:
         """Send the stored envelopes above `after` (AUTH_OK first if `first`); the last seq sent."""

@@ -3,6 +3,8 @@
 A reader that does not read (its socket is full) must not make the relay hold everything
 deposited for it meanwhile. Past either bound the queue drops what it holds and remembers that
 it did: the reader then pages the dropped envelopes from the store, which holds them anyway.
+Envelopes that another relay process stored (a shared PostgreSQL store) never pass through
+here: the queue is only marked stale, and the reader pages them from the store too.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class LiveQueue:
         self._items: deque[StoredEnvelope] = deque()
         self._bytes = 0
         self._dropped = False
+        self._stale = False
 
     @property
     def held_bytes(self) -> int:
@@ -42,6 +45,15 @@ class LiveQueue:
             return
         self._items.append(envelope)
         self._bytes += size
+
+    def mark_stale(self) -> None:
+        """Another process stored envelopes for this reader: the next take says to page."""
+        self._stale = True
+
+    def take_stale(self) -> bool:
+        """True once after `mark_stale`: the reader must page from the store."""
+        stale, self._stale = self._stale, False
+        return stale
 
     def take(self) -> tuple[list[StoredEnvelope], bool]:
         """Empty the queue: what it held, and True if envelopes were dropped since the last take."""

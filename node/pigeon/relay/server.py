@@ -81,6 +81,9 @@ class Relay:
         self._connections: dict[RelayConnection | AppConnection, asyncio.Transport | None] = {}
         self.valid_keys = KeyCheckCache(VALID_KEY_CACHE_SIZE)
         store.set_insert_listener(self.deliver)
+        store.set_change_listener(self.changed)
+        store.set_claim_listener(self.claimed_elsewhere)
+        self._replacing: set[asyncio.Task[None]] = set()
 
     def deliver(self, inserted: list[tuple[bytes, StoredEnvelope]]) -> None:
         """Hand new envelopes to their mailboxes' readers, where one is connected."""
@@ -91,12 +94,31 @@ class Relay:
             for subscription in self._app_readers.get(mailbox_key, ()):
                 subscription.offer(envelope)
 
+    def changed(self, mailbox_keys: set[bytes] | None) -> None:
+        """Another process stored envelopes for `mailbox_keys` (None: for any): readers page."""
+        keys = set(self._readers) | set(self._app_readers) if mailbox_keys is None else mailbox_keys
+        for mailbox_key in keys:
+            reader = self._readers.get(mailbox_key)
+            if reader is not None:
+                reader.refresh()
+            for subscription in self._app_readers.get(mailbox_key, ()):
+                subscription.refresh()
+
     async def reader_arrived(self, mailbox_key: bytes, reader: RelayConnection) -> None:
         """Make `reader` the mailbox's only reader; an earlier one is told READER_REPLACED."""
         previous = self._readers.get(mailbox_key)
         self._readers[mailbox_key] = reader
+        await self.store.claim(mailbox_key)  # a reader on another process is replaced too
         if previous is not None:
             await previous.fail(ErrorCode.READER_REPLACED)
+
+    def claimed_elsewhere(self, mailbox_key: bytes) -> None:
+        """A reader of `mailbox_key` authenticated on another process: ours is replaced."""
+        reader = self._readers.pop(mailbox_key, None)
+        if reader is not None:
+            task = asyncio.create_task(reader.fail(ErrorCode.READER_REPLACED))
+            self._replacing.add(task)
+            task.add_done_callback(self._replacing.discard)
 
     def reader_gone(self, mailbox_key: bytes, reader: RelayConnection) -> None:
         """Forget `reader` if it is still the mailbox's reader."""
@@ -252,7 +274,7 @@ async def start_relay(
     Raises RelayConfigError (no URL a client could sign), StorageError, OSError.
     """
     check_signed_urls(config)
-    store = await SqliteStore.open(config.resolved_data_dir(), Quota.from_limits(config.limits))
+    store = await open_store(config)
     relay = Relay(
         store,
         config.limits,
@@ -278,6 +300,17 @@ async def start_relay(
     purge_task = asyncio.create_task(_purge_loop(relay), name="relay-purge")
     _LOGGER.info("relay listening on %s:%d", host, port)
     return RunningRelay(relay, runner, purge_task, host, port)
+
+
+async def open_store(config: RelayConfig) -> EnvelopeStore:
+    """The configured store: PostgreSQL for a postgresql:// URL, else SQLite in the data
+    directory. Raises StorageError."""
+    quota = Quota.from_limits(config.limits)
+    if config.store:  # only a PostgreSQL relay needs its driver, so it is imported here
+        from pigeon.relay.pg_storage import PgStore
+
+        return await PgStore.open(config.store, quota)
+    return await SqliteStore.open(config.resolved_data_dir(), quota)
 
 
 async def _purge_loop(relay: Relay) -> None:

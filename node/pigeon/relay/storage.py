@@ -80,17 +80,43 @@ class StoreStats:
 
 
 InsertListener = Callable[[list[tuple[bytes, "StoredEnvelope"]]], None]
+# Watched mailboxes whose new envelopes must be paged from the store (the store could not
+# report them); None: any may have changed.
+ChangeListener = Callable[[set[bytes] | None], None]
+# A mailbox whose reader another process now serves.
+ClaimListener = Callable[[bytes], None]
 
 
 class EnvelopeStore(Protocol):
     """What the relay needs from storage; every write returns only once durable."""
 
     def set_insert_listener(self, listener: InsertListener) -> None:
-        """Call `listener([(mailbox_key, envelope), ...])` on the event loop for new envelopes.
+        """Call `listener([(mailbox_key, envelope), ...])` on the event loop for new envelopes
+        of every watched mailbox (a store may report others too), in `seq` order per mailbox.
 
         It may run before the transaction commits (readers need not wait for the disk; the
         depositor does), so a listener can see an envelope that a failed commit then drops.
         """
+
+    async def watch(self, mailbox_key: bytes) -> None:
+        """A reader of `mailbox_key` is here: report its new envelopes from now on (what was
+        committed before this returns is the reader's to page). Calls nest; never raises."""
+
+    async def unwatch(self, mailbox_key: bytes) -> None:
+        """One `watch` of `mailbox_key` ended."""
+
+    def set_claim_listener(self, listener: ClaimListener) -> None:
+        """Call `listener(mailbox_key)` when a reader claimed a watched mailbox through another
+        process sharing the store (see `claim`)."""
+
+    async def claim(self, mailbox_key: bytes) -> None:
+        """Tell the other processes sharing the store that a reader now holds `mailbox_key`
+        (their readers of it are replaced); never raises."""
+
+    def set_change_listener(self, listener: ChangeListener) -> None:
+        """Call `listener(mailbox_keys)` on the event loop when watched mailboxes have new
+        envelopes the insert listener does not carry, or `listener(None)` when the store may
+        have missed some (their readers then page from the store)."""
 
     async def deposit(
         self,
@@ -226,6 +252,22 @@ class SqliteStore:
     def set_insert_listener(self, listener: InsertListener) -> None:
         """See `EnvelopeStore.set_insert_listener`."""
         self._listener = listener
+
+    def set_change_listener(self, listener: ChangeListener) -> None:
+        """See `EnvelopeStore.set_change_listener`: never called, as one relay process owns the
+        file (its writer thread numbers the envelopes)."""
+
+    async def watch(self, mailbox_key: bytes) -> None:
+        """See `EnvelopeStore.watch`: every mailbox is reported, as every writer is here."""
+
+    async def unwatch(self, mailbox_key: bytes) -> None:
+        """See `EnvelopeStore.unwatch`."""
+
+    def set_claim_listener(self, listener: ClaimListener) -> None:
+        """See `EnvelopeStore.set_claim_listener`: never called (no other process)."""
+
+    async def claim(self, mailbox_key: bytes) -> None:
+        """See `EnvelopeStore.claim`: nobody else to tell."""
 
     def stats(self) -> StoreStats:
         """See `EnvelopeStore.stats`."""

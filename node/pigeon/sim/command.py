@@ -40,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seeds", default="1", help="seeds for --sweep: 1-10 or 1,2,3")
     parser.add_argument("--plot", metavar="FILE.svg", help="with --sweep: draw the curves")
+    parser.add_argument(
+        "--sessions-established",
+        action="store_true",
+        help="every pair has a session already: no first-contact messages (a reference)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
@@ -57,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
         return _sweep(args, scenario)
     show_progress = not args.no_progress and sys.stderr.isatty()
     progress = _ProgressBar(sys.stderr) if show_progress else None
-    result = run_simulation(scenario, args.seed, args.routing, progress)
+    result = run_simulation(
+        scenario, args.seed, args.routing, progress, sessions_established=args.sessions_established
+    )
     if progress is not None:
         progress.finish()
     if args.json:

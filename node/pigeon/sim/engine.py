@@ -3,13 +3,17 @@
 Every node's router is fed from the radio's upcalls and its actions are carried out at once
 on the virtual clock. Endpoints stand in for the messenger: they send envelopes of random
 bytes (standing in for ciphertext) with a receipt hash, and on delivery send the receipt,
-whose secret the engine's message table plays the part of decryption for. One seed decides
+whose secret the engine's message table plays the part of decryption for. As with Olm, a
+sender's messages to someone it has not heard from yet are first-contact (pre-key) messages,
+248 bytes larger, to the recipient's intro tag, sent at once; the recipient answers the first
+with a normal message, after which both sides use session tags. One seed decides
 everything; only `wall_s` differs between two runs of the same seed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import math
 import random
@@ -51,6 +55,9 @@ START_UNIX_S = 20_000 * SECONDS_PER_DAY + 6 * 3600
 TICK_S = 1.0
 SAMPLE_S = 10.0
 TAG_KEY_LEN = 32
+# An Olm pre-key message carries the sender's identity bundle (134 bytes), three public keys
+# and framing beside a normal message: 826 against 578 bytes for a one-block text.
+PREKEY_EXTRA_BYTES = 248
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,11 @@ class SimResult:
     delivery_ratio: float
     latency_p50_s: float | None
     latency_p95_s: float | None
+    first_contact_messages: int
+    first_contact_latency_p50_s: float | None
+    first_contact_latency_p95_s: float | None
+    ordinary_latency_p50_s: float | None
+    ordinary_latency_p95_s: float | None
     receipts_returned: int
     transmissions: int
     transmissions_per_delivery: float | None
@@ -91,6 +103,8 @@ class _Message:
     sent_at: float
     secret: bytes
     tag: bytes  # the envelope's recipient tag
+    first_contact: bool = False
+    answer: bool = False  # the answer to a new session: receipted like a message, not counted
     delivered_at: float | None = None
     deliveries: int = 0
     receipt_back: bool = False
@@ -121,7 +135,7 @@ class RouterUpcalls(ABC):
 class _Node(RouterUpcalls):
     """A simulated device: radio upcalls in, router actions out, a messaging endpoint."""
 
-    __slots__ = ("index", "name", "radio", "router", "sim", "tag_key")
+    __slots__ = ("index", "intro_key", "name", "radio", "router", "sim", "tag_key")
 
     def __init__(self, sim: Simulation, index: int, router: Router, tag_key: bytes) -> None:
         self.sim = sim
@@ -130,6 +144,8 @@ class _Node(RouterUpcalls):
         self.radio = sim.radio
         self.router = router
         self.tag_key = tag_key
+        # The public intro tag key (first contact), derived so no extra randomness is drawn.
+        self.intro_key = hashlib.sha256(b"sim intro" + tag_key).digest()
 
     def feed(self, event: Event) -> None:
         """Give the router an event now and carry out its actions."""
@@ -152,15 +168,25 @@ class Simulation:
         seed: int,
         routing: str = "default",
         config: RouterConfig | None = None,
+        *,
+        sessions_established: bool = False,
     ) -> None:
         self.scenario = scenario
         self.seed = seed
         self.routing = routing
+        # True: every pair has a session already (no first contact), the reference to compare
+        # first-contact latency with on the same traffic.
+        self.sessions_established = sessions_established
         master = random.Random(seed)
         self._traffic_rng = random.Random(master.getrandbits(64))
+        # First-contact bytes and session answers draw from their own stream, so a run with
+        # `sessions_established` sends the very same messages (common random numbers).
+        self._olm_rng = random.Random(seed ^ 0x01_0A_11)
         self.radio = SimRadio(scenario.radio, random.Random(master.getrandbits(64)))
         self.send_failures = 0
         self._messages: dict[bytes, _Message] = {}
+        self._heard: set[tuple[int, int]] = set()  # (a, b): a has received from b
+        self._answered: set[tuple[int, int]] = set()  # (a, b): a answered b's new session
         self._nodes: list[_Node] = []
         self._endpoints: list[int] = []
         self._peak_node = 0
@@ -192,7 +218,8 @@ class Simulation:
         if group.endpoints:
             self._endpoints.append(index)
             today, *neighbouring_days = tags_for_window(node.tag_key, START_UNIX_S)
-            node.feed(ServeTags((today,), tuple(neighbouring_days)))
+            intro_today, *intro_days = tags_for_window(node.intro_key, START_UNIX_S)
+            node.feed(ServeTags((today, intro_today), (*neighbouring_days, *intro_days)))
         self.radio.add_node(node.name, x, y, node, mobility)
         self.radio.call_at(rng.uniform(0.0, TICK_S), self._tick, node)
 
@@ -234,15 +261,38 @@ class Simulation:
         now = self.radio.now
         unix_now = START_UNIX_S + now
         secret = rng.randbytes(RECEIPT_SECRET_LEN)
+        # As the messenger does: until src has heard from dst (a message, or the answer dst
+        # sends when a first message opens a session), src's messages to dst are Olm pre-key
+        # messages to dst's intro tag, sent at once with no round trip.
+        first = not self.sessions_established and (src, dst) not in self._heard
+        key = self._nodes[dst].intro_key if first else self._nodes[dst].tag_key
+        size = self.scenario.payload_bytes + (PREKEY_EXTRA_BYTES if first else 0)
+        envelope = Packet(
+            type=PacketType.ENVELOPE,
+            recipient_tag=derive_tag(key, day_number(unix_now)),
+            expires_at_s=int(unix_now) + self.scenario.message_lifetime_s,
+            payload=rng.randbytes(self.scenario.payload_bytes)
+            + self._olm_rng.randbytes(size - self.scenario.payload_bytes),
+            receipt_hash=receipt_hash(secret),
+        )
+        message = _Message(src, dst, now, secret, envelope.recipient_tag, first)
+        self._messages[envelope.packet_id] = message
+        self._nodes[src].feed(LocalSend(envelope))
+
+    def _answer(self, src: int, dst: int) -> None:
+        """The messenger's answer to a session a first message opened (a normal message to
+        the opener's session tag; not counted as a message)."""
+        unix_now = START_UNIX_S + self.radio.now
+        secret = self._olm_rng.randbytes(RECEIPT_SECRET_LEN)
         envelope = Packet(
             type=PacketType.ENVELOPE,
             recipient_tag=derive_tag(self._nodes[dst].tag_key, day_number(unix_now)),
             expires_at_s=int(unix_now) + self.scenario.message_lifetime_s,
-            payload=rng.randbytes(self.scenario.payload_bytes),
+            payload=self._olm_rng.randbytes(self.scenario.payload_bytes),
             receipt_hash=receipt_hash(secret),
         )
-        message = _Message(src, dst, now, secret, envelope.recipient_tag)
-        self._messages[envelope.packet_id] = message
+        answer = _Message(src, dst, self.radio.now, secret, envelope.recipient_tag, answer=True)
+        self._messages[envelope.packet_id] = answer
         self._nodes[src].feed(LocalSend(envelope))
 
     def delivered(self, node: _Node, packet: Packet) -> None:
@@ -256,8 +306,11 @@ class Simulation:
             return
         message.deliveries += 1
         if message.deliveries > 1:
-            self._duplicates += 1
+            self._duplicates += not message.answer
             return
+        self._heard.add((message.dst, message.src))
+        if message.first_contact:
+            self.radio.call_at(self.radio.now, self._answer, message.dst, message.src)
         now = self.radio.now
         message.delivered_at = now
         unix_now = START_UNIX_S + now
@@ -294,9 +347,19 @@ class Simulation:
         return self._result(time.perf_counter() - started)
 
     def _result(self, wall_s: float) -> SimResult:
-        messages = list(self._messages.values())
+        messages = [m for m in self._messages.values() if not m.answer]
         latencies = sorted(
             m.delivered_at - m.sent_at for m in messages if m.delivered_at is not None
+        )
+        firsts = sorted(
+            m.delivered_at - m.sent_at
+            for m in messages
+            if m.delivered_at is not None and m.first_contact
+        )
+        ordinary = sorted(
+            m.delivered_at - m.sent_at
+            for m in messages
+            if m.delivered_at is not None and not m.first_contact
         )
         delivered = len(latencies)
         stats = self.radio.stats()
@@ -312,6 +375,11 @@ class Simulation:
             delivery_ratio=round(delivered / len(messages), 6) if messages else 1.0,
             latency_p50_s=_percentile(latencies, 0.50),
             latency_p95_s=_percentile(latencies, 0.95),
+            first_contact_messages=sum(m.first_contact for m in messages),
+            first_contact_latency_p50_s=_percentile(firsts, 0.50),
+            first_contact_latency_p95_s=_percentile(firsts, 0.95),
+            ordinary_latency_p50_s=_percentile(ordinary, 0.50),
+            ordinary_latency_p95_s=_percentile(ordinary, 0.95),
             receipts_returned=sum(m.receipt_back for m in messages),
             transmissions=stats.frames_transmitted,
             transmissions_per_delivery=(
@@ -357,6 +425,9 @@ def run_simulation(
     seed: int,
     routing: str = "default",
     progress: Callable[[float], None] | None = None,
+    *,
+    sessions_established: bool = False,
 ) -> SimResult:
-    """Build and run one simulation."""
-    return Simulation(scenario, seed, routing).run(progress)
+    """Build and run one simulation (`sessions_established`: no first contact at all)."""
+    simulation = Simulation(scenario, seed, routing, sessions_established=sessions_established)
+    return simulation.run(progress)

@@ -68,7 +68,38 @@ _SPOOL_V2: Final = Migration(
     ),
 )
 
-SPOOL_SCHEMA: Final = Schema("spool", 0x50474E53, (_SPOOL_V1, _SPOOL_V2))
+_SPOOL_V3: Final = Migration(
+    3,
+    "the node's own secrets that work before the owner unlocks (its bitchat identity)",
+    (
+        """CREATE TABLE node_secrets (
+            name TEXT PRIMARY KEY,
+            value BLOB NOT NULL,
+            updated_at REAL NOT NULL
+        ) STRICT""",
+    ),
+)
+
+_SPOOL_V4: Final = Migration(
+    4,
+    "bitchat courier envelopes the node carries for absent phones (opaque Noise seals)",
+    (
+        """CREATE TABLE courier_held (
+            identity BLOB PRIMARY KEY,
+            recipient_tag BLOB NOT NULL,
+            expiry_ms INTEGER NOT NULL,
+            ciphertext BLOB NOT NULL,
+            copies INTEGER NOT NULL,
+            prekey_id INTEGER,
+            depositor BLOB NOT NULL,
+            stored_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            sprayed_to BLOB NOT NULL
+        ) STRICT""",
+    ),
+)
+
+SPOOL_SCHEMA: Final = Schema("spool", 0x50474E53, (_SPOOL_V1, _SPOOL_V2, _SPOOL_V3, _SPOOL_V4))
 
 _VAULT_V1: Final = Migration(
     1,
@@ -186,7 +217,23 @@ _VAULT_V3: Final = Migration(
     ),
 )
 
-VAULT_SCHEMA: Final = Schema("vault", 0x50474E56, (_VAULT_V1, _VAULT_V2, _VAULT_V3))
+_VAULT_V4: Final = Migration(
+    4,
+    "the neighbourhood's public bitchat chat heard by the node (capped; not the owner's history)",
+    (
+        """CREATE TABLE neighbourhood (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            sender BLOB NOT NULL,
+            nickname TEXT NOT NULL,
+            body TEXT NOT NULL,
+            sent_at_ms INTEGER NOT NULL,
+            heard_at REAL NOT NULL,
+            mine INTEGER NOT NULL CHECK (mine IN (0, 1))
+        ) STRICT""",
+    ),
+)
+
+VAULT_SCHEMA: Final = Schema("vault", 0x50474E56, (_VAULT_V1, _VAULT_V2, _VAULT_V3, _VAULT_V4))
 
 HISTORY_TABLES: Final = ("messages", "files", "file_chunks")
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from pigeon.store.courier_db import CourierShelf
 from pigeon.store.db import Database, Row, limit_clause
 from pigeon.store.errors import CorruptStore, WrongKey
 from pigeon.store.keys import DatabaseKey
@@ -219,6 +220,25 @@ class Spool:
         """The last saved seen-cache blob, or None."""
         row = self._db.fetchone("SELECT blob FROM seen_cache WHERE slot = 1")
         return bytes(row[0]) if row else None
+
+    def node_secret(self, name: str) -> bytes | None:
+        """The node's own secret `name` (never the owner's), or None."""
+        row = self._db.fetchone("SELECT value FROM node_secrets WHERE name = ?", (name,))
+        return bytes(row[0]) if row else None
+
+    def put_node_secret(self, name: str, value: bytes, at: float) -> None:
+        """Store or replace the node's secret `name`, durably."""
+        with self._db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO node_secrets (name, value, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at",
+                (name, value, at),
+            )
+
+    def courier_shelf(self) -> CourierShelf:
+        """The bitchat courier's envelopes, in this spool's database."""
+        return CourierShelf(self._db)
 
     def integrity_check(self) -> list[str]:
         """SQLite's integrity_check rows: ["ok"] when the database is sound."""

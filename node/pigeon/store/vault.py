@@ -33,6 +33,7 @@ from pigeon.store.vault_records import (
     Message,
     MessageState,
     OutboxEntry,
+    PublicChatLine,
     SessionState,
     Verification,
 )
@@ -161,6 +162,19 @@ class _VaultReads:
         row = self._q.fetchone("SELECT value FROM settings WHERE key = ?", (key,))
         return str(row[0]) if row else None
 
+    def neighbourhood(self, limit: int = 200) -> list[PublicChatLine]:
+        """The newest `limit` public bitchat lines heard, oldest first."""
+        rows = self._q.fetchall(
+            "SELECT sender, nickname, body, sent_at_ms, heard_at, mine, seq FROM neighbourhood"
+            f" ORDER BY seq DESC {limit_clause(limit)}"
+        )
+        return [
+            PublicChatLine(
+                bytes(r[0]), str(r[1]), str(r[2]), int(r[3]), r[4], bool(r[5]), int(r[6])
+            )
+            for r in reversed(rows)
+        ]
+
     def file_info(self, file_id: str) -> FileInfo | None:
         """The file `file_id`, or None."""
         row = self._q.fetchone(
@@ -217,6 +231,19 @@ class VaultTransaction(_VaultReads):
     def _changed_one(self, sql: str, params: tuple[object, ...], missing: str) -> None:
         if self._tx.execute(sql, params) == 0:
             raise NotFound(missing)
+
+    def append_neighbourhood(self, line: PublicChatLine, keep: int) -> int:
+        """Store a public bitchat line and forget all but the newest `keep`; its seq."""
+        self._tx.execute(
+            "INSERT INTO neighbourhood (sender, nickname, body, sent_at_ms, heard_at, mine)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (line.sender, line.nickname, line.body, line.sent_at_ms, line.heard_at, int(line.mine)),
+        )
+        row = self._tx.fetchone("SELECT max(seq) FROM neighbourhood")
+        assert row is not None
+        seq = int(row[0])
+        self._tx.execute("DELETE FROM neighbourhood WHERE seq <= ?", (seq - keep,))
+        return seq
 
     def put_owner_secret(self, name: str, value: bytes, at: float) -> None:
         """Store (or replace) the owner secret `name`."""

@@ -112,3 +112,16 @@ class FileInfo:
     size: int
     chunk_count: int
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PublicChatLine:
+    """One public bitchat message heard (or posted) in the neighbourhood; `seq` by the vault."""
+
+    sender: bytes  # the bitchat peer id (8 bytes)
+    nickname: str
+    body: str = field(repr=False)
+    sent_at_ms: int  # the sender's clock
+    heard_at: float
+    mine: bool = False  # posted by the owner from the page
+    seq: int = 0

@@ -34,6 +34,12 @@ from pigeon.transport.base import MIN_FRAME_LIMIT, Broken, Busy, Closed, LinkSin
 _LOGGER = logging.getLogger(__name__)
 
 BLE_FRAME_LIMIT: Final = 244  # one LE data-length PDU; see PLATFORM.md on 511-514 byte writes
+# A GATT service is a channel of the radio: links form only between nodes offering the same
+# one, so a node carrying two dialects (ours and the Pigeon app's) is one radio node per
+# service at the same place, as on BLE one adapter serves both GATT services.
+DEFAULT_SERVICE: Final = "pigeon"
+BITCHAT_SERVICE: Final = "bitchat"  # bitchat's service, F47B5E2D-4A9E-4C5A-9B3F-8E1D2C3A4B5C
+APP_SERVICE: Final = "pigeon-app"  # the Pigeon app's service, 9E7B0001-8F2A-4C3D-9A1B-2E5F7C8D0A10
 
 
 class SimListener(LinkSink, Protocol):
@@ -102,12 +108,14 @@ class _Node:
         "buffer_at",
         "buffer_level",
         "dest",
+        "frame_limit",
         "id",
         "links",
         "listener",
         "mobility",
         "on",
         "pause_until",
+        "service",
         "speed",
         "vx",
         "vy",
@@ -116,9 +124,18 @@ class _Node:
     )
 
     def __init__(
-        self, node_id: PeerId, x: float, y: float, listener: SimListener, mob: Mobility | None
+        self,
+        node_id: PeerId,
+        x: float,
+        y: float,
+        listener: SimListener,
+        mob: Mobility | None,
+        service: str,
+        frame_limit: int,
     ) -> None:
         self.id = node_id
+        self.service = service
+        self.frame_limit = frame_limit
         self.x = x
         self.y = y
         self.listener = listener
@@ -145,12 +162,13 @@ class _Node:
 
 
 class _Link:
-    __slots__ = ("a", "b", "busy_until", "epoch", "in_flight")
+    __slots__ = ("a", "b", "busy_until", "epoch", "frame_limit", "in_flight")
 
     def __init__(self, a: _Node, b: _Node, epoch: int) -> None:
         self.a = a
         self.b = b
         self.epoch = epoch
+        self.frame_limit = min(a.frame_limit, b.frame_limit)  # as GATT negotiates the smaller
         self.busy_until: dict[PeerId, float] = {a.id: 0.0, b.id: 0.0}
         self.in_flight: dict[PeerId, int] = {a.id: 0, b.id: 0}
 
@@ -207,11 +225,18 @@ class SimRadio:
         y: float,
         listener: SimListener,
         mobility: Mobility | None = None,
+        service: str = DEFAULT_SERVICE,
+        frame_limit: int | None = None,
     ) -> None:
-        """Place a powered-on node; links form at the next contact check. Raises ValueError."""
+        """Place a powered-on node offering `service`; links form with nodes offering the same
+        one at the next contact check. `frame_limit` (default the medium's) is what this node
+        can take; a link carries the smaller of its ends'. Raises ValueError."""
         if node_id in self._nodes:
             raise ValueError("node id already on the medium")
-        node = _Node(node_id, x, y, listener, mobility)
+        limit = self.params.frame_limit if frame_limit is None else frame_limit
+        if limit < MIN_FRAME_LIMIT:
+            raise ValueError(f"frame_limit must be at least {MIN_FRAME_LIMIT}")
+        node = _Node(node_id, x, y, listener, mobility, service, limit)
         self._nodes[node_id] = node
         if mobility is not None:
             self._choose_waypoint(node)
@@ -291,9 +316,10 @@ class SimRadio:
 
     def frame_limit(self, src: PeerId, dst: PeerId) -> int:
         """The largest frame `src` may send to `dst`; raises Broken without a link."""
-        if dst not in self._nodes[src].links:
+        link = self._nodes[src].links.get(dst)
+        if link is None:
             raise Broken("no link")
-        return self.params.frame_limit
+        return link.frame_limit
 
     def send(self, src: PeerId, dst: PeerId, frame: bytes) -> None:
         """Queue `frame` from `src` to `dst`. Raises Broken, Busy, or ValueError if too large."""
@@ -303,8 +329,8 @@ class SimRadio:
             raise Broken("no link")
         size = len(frame)
         params = self.params
-        if size > params.frame_limit:
-            raise ValueError(f"frame of {size} bytes exceeds the limit of {params.frame_limit}")
+        if size > link.frame_limit:
+            raise ValueError(f"frame of {size} bytes exceeds the limit of {link.frame_limit}")
         if link.in_flight[src] >= params.queue_limit_frames:
             self._busy += 1
             raise Busy("link queue full")
@@ -429,7 +455,7 @@ class SimRadio:
                     for b in others[i + 1 :] if same else others:
                         ddx = ax - b.x
                         ddy = ay - b.y
-                        if ddx * ddx + ddy * ddy <= range_sq:
+                        if ddx * ddx + ddy * ddy <= range_sq and a.service == b.service:
                             pairs.append((a, b))
         return pairs
 
@@ -439,7 +465,7 @@ class SimRadio:
         a.links[b.id] = link
         b.links[a.id] = link
         self._links_up += 1
-        limit = self.params.frame_limit
+        limit = link.frame_limit
         a.listener.link_up(b.id, limit)
         if b.links.get(a.id) is link:
             b.listener.link_up(a.id, limit)
@@ -484,10 +510,24 @@ class SimMedium:
         self._users = 0
 
     def transport(
-        self, node_id: str, x: float, y: float, mobility: Mobility | None = None
+        self,
+        node_id: str,
+        x: float,
+        y: float,
+        mobility: Mobility | None = None,
+        *,
+        service: str = DEFAULT_SERVICE,
+        frame_limit: int | None = None,
     ) -> SimTransport:
-        """A transport for a new node at (x, y); it joins the medium when started."""
-        return SimTransport(self, PeerId(node_id), x, y, mobility)
+        """A transport for a new node at (x, y) offering `service`; it joins when started.
+
+        A node's transports for other services than the default one get the radio id
+        "<node_id>@<service>", so one node can offer several services on one medium.
+        """
+        radio_id = node_id if service == DEFAULT_SERVICE else f"{node_id}@{service}"
+        return SimTransport(
+            self, PeerId(radio_id), x, y, mobility, service=service, frame_limit=frame_limit
+        )
 
     def wake(self) -> None:
         """Make the driver look at the event heap again (something was scheduled)."""
@@ -530,9 +570,19 @@ class SimTransport:
     """One node's `Transport` on a `SimMedium`; `send` returns once the frame has left."""
 
     def __init__(
-        self, medium: SimMedium, node_id: PeerId, x: float, y: float, mobility: Mobility | None
+        self,
+        medium: SimMedium,
+        node_id: PeerId,
+        x: float,
+        y: float,
+        mobility: Mobility | None,
+        *,
+        service: str = DEFAULT_SERVICE,
+        frame_limit: int | None = None,
     ) -> None:
         self.node_id = node_id
+        self.service = service
+        self._frame_limit = frame_limit
         self._medium = medium
         self._position = (x, y)
         self._mobility = mobility
@@ -547,7 +597,9 @@ class SimTransport:
         self._sink = sink
         self._medium._acquire()
         x, y = self._position
-        self._medium.radio.add_node(self.node_id, x, y, self, self._mobility)
+        self._medium.radio.add_node(
+            self.node_id, x, y, self, self._mobility, self.service, self._frame_limit
+        )
         self._medium.wake()
 
     def frame_limit(self, peer: PeerId) -> int:

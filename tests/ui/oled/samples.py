@@ -6,7 +6,7 @@ import datetime
 import hashlib
 from typing import Final
 
-from pigeon.ui.oled.state import Message, Uplink
+from pigeon.ui.oled.state import AppMeshLine, Message, Uplink
 from pigeon.ui.oled.views import (
     ErrorView,
     LockedView,
@@ -59,10 +59,29 @@ SAME_SENDER: Final = tuple(
 )
 
 SCREENS: Final[dict[str, ScreenView]] = {
-    "status_online": StatusView("pigeon-a1b2", 4, 12, 48_213, Uplink.ONLINE, 3, False),
-    "status_first_boot": StatusView("pigeon-a1b2", 0, 0, 0, Uplink.OFFLINE, 0, True),
+    "status_online": StatusView(
+        "pigeon-a1b2", 4, 12, 48_213, Uplink.ONLINE, 3, False, AppMeshLine(2, 153, 12)
+    ),
+    "status_first_boot": StatusView("pigeon-a1b2", 0, 0, 0, Uplink.OFFLINE, 0, True, AppMeshLine()),
     "status_connecting": StatusView(
-        "pigeon-with-a-very-long-node-name", 1, 1, 1_530_000, Uplink.CONNECTING, 120, False
+        "pigeon-with-a-very-long-node-name",
+        1,
+        1,
+        1_530_000,
+        Uplink.CONNECTING,
+        120,
+        False,
+        AppMeshLine(11, 12_345, 1_234_567),
+    ),
+    "status_app_mesh_off": StatusView("pigeon-a1b2", 4, 12, 48_213, Uplink.ONLINE, 3, False),
+    "status_bitchat": StatusView(
+        "pigeon-a1b2", 4, 12, 48_213, Uplink.ONLINE, 3, False, AppMeshLine(2, 153, 12), 3
+    ),
+    "status_bitchat_courier": StatusView(
+        "pigeon-a1b2", 4, 12, 48_213, Uplink.ONLINE, 3, False, AppMeshLine(2, 153, 12), 3, 1_234
+    ),
+    "status_bitchat_courier_only": StatusView(
+        "pigeon-a1b2", 4, 0, 0, Uplink.ONLINE, 0, False, None, 3, 27
     ),
     "list_top": MessageListView(MESSAGES, 1, 0, TODAY),
     "list_end": MessageListView(MESSAGES, 6, 5, TODAY),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import segno
 from PIL import Image
 
+from pigeon.ui.web.ports import AppMeshStatus, BitchatStatus, CourierStatus
 from pigeon.ui.web.security import COOKIE_NAME
 from tests.messenger.helpers import PASSPHRASE, Endpoint
 from tests.ui.web.conftest import Browser, Site, pair, shuttle
@@ -362,3 +364,156 @@ async def test_status_and_device_panel(site: Site, aiohttp_client: AiohttpClient
     site.panel.virtual = False
     assert (await owner.post("/api/panel/press", json={"button": "b"})).status == 409
     assert "data-button" not in await (await owner.get("/device")).text()
+
+
+APP_MESH = AppMeshStatus(
+    enabled=True,
+    peers=2,
+    relayed=153,
+    handed_over=4,
+    dropped=(("duplicate", 9), ("rate", 1)),
+    bridged=12,
+    bridge_pending=3,
+    relays=("wss://relay.pigeonwire.app/ws",),
+    relays_connected=1,
+)
+
+
+async def test_the_node_page_shows_the_app_mesh(site: Site, aiohttp_client: AiohttpClient) -> None:
+    owner = await _owner(site, aiohttp_client)
+    site.status.current = dataclasses.replace(site.status.current, appmesh=APP_MESH)
+    node = await (await owner.get("/node")).text()
+    for text in (
+        'data-stat="app-peers">2<',
+        'data-stat="app-relayed">153<',
+        'data-stat="app-handed-over">4<',
+        'data-stat="app-bridged">12 ',
+        "(3 waiting)",
+        "duplicate</span> 9",
+        "rate</span> 1",
+        "1 of 1 connected",
+        "wss://relay.pigeonwire.app/ws",
+    ):
+        assert text in node, text
+    status = await (await owner.get("/api/status")).json()
+    assert status["appmesh"]["dropped"] == {"duplicate": 9, "rate": 1}
+    assert status["appmesh"]["bridged"] == 12
+    site.status.current = dataclasses.replace(site.status.current, appmesh=AppMeshStatus())
+    assert "[appmesh] enabled = false" in await (await owner.get("/node/live")).text()
+
+
+async def test_metrics_count_the_app_mesh_behind_pairing(
+    site: Site, aiohttp_client: AiohttpClient
+) -> None:
+    owner = await _owner(site, aiohttp_client)
+    stranger = Browser(owner.client)  # the same site, no session
+    assert (await stranger.get("/metrics")).status in (303, 401)
+    site.status.current = dataclasses.replace(site.status.current, appmesh=APP_MESH)
+    reply = await owner.get("/metrics")
+    assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = await reply.text()
+    for line in (
+        "pigeon_node_neighbours 2",
+        "pigeon_node_appmesh_enabled 1",
+        "pigeon_node_appmesh_peers 2",
+        "pigeon_node_appmesh_relayed_total 153",
+        "pigeon_node_appmesh_handed_over_total 4",
+        'pigeon_node_appmesh_dropped_total{reason="duplicate"} 9',
+        'pigeon_node_appmesh_dropped_total{reason="rate"} 1',
+        "pigeon_node_appmesh_bridged_total 12",
+        "pigeon_node_appmesh_bridge_pending 3",
+        "pigeon_node_appmesh_relays_connected 1",
+    ):
+        assert line in text.splitlines(), line
+    assert text.count("# TYPE pigeon_node_appmesh_dropped_total counter") == 1
+
+
+BITCHAT = BitchatStatus(
+    enabled=True, links=4, peers=3, relayed=210, dropped=(("stale", 5),), public_heard=17
+)
+
+
+async def test_the_node_page_and_metrics_show_bitchat(
+    site: Site, aiohttp_client: AiohttpClient
+) -> None:
+    owner = await _owner(site, aiohttp_client)
+    site.status.current = dataclasses.replace(site.status.current, bitchat=BITCHAT)
+    node = await (await owner.get("/node")).text()
+    for text in (
+        'data-stat="bitchat-peers">3 ',
+        "(4 links)",
+        'data-stat="bitchat-relayed">210<',
+        'data-stat="bitchat-heard">17<',
+        "stale</span> 5",
+    ):
+        assert text in node, text
+    status = await (await owner.get("/api/status")).json()
+    assert status["bitchat"] == {
+        "enabled": True,
+        "links": 4,
+        "peers": 3,
+        "relayed": 210,
+        "dropped": {"stale": 5},
+        "public_heard": 17,
+        "courier": None,
+    }
+    lines = (await (await owner.get("/metrics")).text()).splitlines()
+    for line in (
+        "pigeon_node_bitchat_enabled 1",
+        "pigeon_node_bitchat_links 4",
+        "pigeon_node_bitchat_peers 3",
+        "pigeon_node_bitchat_relayed_total 210",
+        'pigeon_node_bitchat_dropped_total{reason="stale"} 5',
+        "pigeon_node_bitchat_public_heard_total 17",
+    ):
+        assert line in lines, line
+    site.status.current = dataclasses.replace(site.status.current, bitchat=BitchatStatus())
+    assert "[bitchat] enabled = false" in await (await owner.get("/node/live")).text()
+
+
+async def test_the_node_page_and_metrics_show_the_bitchat_courier(
+    site: Site, aiohttp_client: AiohttpClient
+) -> None:
+    owner = await _owner(site, aiohttp_client)
+    assert 'data-stat="bitchat-courier-held"' not in await (await owner.get("/node")).text()
+    courier = CourierStatus(
+        held=12, held_bytes=3400, accepted=20, refused=2, handed_over=5, expired=3, sprayed=4
+    )
+    bitchat = dataclasses.replace(BITCHAT, courier=courier)
+    site.status.current = dataclasses.replace(site.status.current, bitchat=bitchat)
+    node = await (await owner.get("/node")).text()
+    for text in ('data-stat="bitchat-courier-held">12 ', "5 handed over, 3 expired, 4 sprayed"):
+        assert text in node, text
+    status = await (await owner.get("/api/status")).json()
+    assert status["bitchat"]["courier"] == {
+        "held": 12,
+        "held_bytes": 3400,
+        "accepted": 20,
+        "refused": 2,
+        "handed_over": 5,
+        "expired": 3,
+        "sprayed": 4,
+    }
+    lines = (await (await owner.get("/metrics")).text()).splitlines()
+    for line in (
+        "pigeon_node_bitchat_courier_enabled 1",
+        "pigeon_node_bitchat_courier_held 12",
+        "pigeon_node_bitchat_courier_held_bytes 3400",
+        "pigeon_node_bitchat_courier_accepted_total 20",
+        "pigeon_node_bitchat_courier_refused_total 2",
+        "pigeon_node_bitchat_courier_handed_over_total 5",
+        "pigeon_node_bitchat_courier_expired_total 3",
+        "pigeon_node_bitchat_courier_sprayed_total 4",
+    ):
+        assert line in lines, line
+
+
+async def test_the_neighbourhood_page_without_bitchat_says_it_is_off(
+    site: Site, aiohttp_client: AiohttpClient
+) -> None:
+    owner = await _owner(site, aiohttp_client)
+    page = await (await owner.get("/neighbourhood")).text()
+    assert "everything here is public" in page
+    assert "bitchat is off on this node" in page
+    reply = await owner.post("/neighbourhood", data={"nickname": "me", "text": "hello"})
+    assert reply.status == 400

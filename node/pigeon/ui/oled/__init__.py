@@ -30,13 +30,14 @@ from pigeon.ui.oled.machine import (
     UiRequest,
 )
 from pigeon.ui.oled.screens import render
-from pigeon.ui.oled.state import Message, Pairing, Uplink, ViewState
+from pigeon.ui.oled.state import AppMeshLine, Message, Pairing, Uplink, ViewState
 from pigeon.ui.oled.views import ScreenView
 
 __all__ = [
     "BUTTON_A",
     "BUTTON_B",
     "Action",
+    "AppMeshLine",
     "ButtonDecoder",
     "CancelPairing",
     "CancelReset",

@@ -197,6 +197,9 @@ class UiMachine:
             uplink=state.uplink,
             unread=state.unread,
             show_pair_hint=not state.owner_paired,
+            app_mesh=state.app_mesh,
+            bitchat_peers=state.bitchat_peers,
+            bitchat_held=state.bitchat_held,
         )
 
     def _navigate(self, action: Action) -> tuple[UiRequest, ...]:

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from pigeon.ui.oled import icons, qr
 from pigeon.ui.oled.font import BitmapFont, body_font, large_font, small_font
-from pigeon.ui.oled.state import Message, Uplink
+from pigeon.ui.oled.state import AppMeshLine, Message, Uplink
 from pigeon.ui.oled.text import clean, fit, wrap
 from pigeon.ui.oled.views import (
     ErrorView,
@@ -108,26 +108,59 @@ def time_label(
 def _status(image: Image.Image, view: StatusView) -> None:
     badge = f"{view.unread}" if view.unread else ""
     _header(image, view.node_name, badge, icons.ENVELOPE if view.unread else None)
-    if view.neighbours == 0:
-        neighbours = "No neighbours"
-    else:
-        neighbours = f"{view.neighbours} neighbour{'' if view.neighbours == 1 else 's'}"
-    if view.spool_envelopes == 0:
-        spool = "Spool empty"
-    else:
-        spool = f"{view.spool_envelopes} held, {_human_bytes(view.spool_bytes)}"
+    neighbours = _neighbours_label(view.neighbours, view.bitchat_peers)
+    spool = _spool_label(view.spool_envelopes, view.spool_bytes, view.bitchat_held)
     rows = (
         (icons.NEIGHBOURS, neighbours),
         (icons.SPOOL, spool),
         (icons.GLOBE, _UPLINK_LABELS[view.uplink]),
+        (icons.PHONE, _app_mesh_label(view.app_mesh)),
     )
     font = body_font()
     for index, (icon, label) in enumerate(rows):
-        y = 15 + index * 12
+        y = 13 + index * 10
         icons.draw(image, TEXT_X, y + 1, icon)
         _text(image, font, 15, y, label, WIDTH - 15)
     hint = "Hold A for 3 s to pair" if view.show_pair_hint else "Press A for messages"
     _centred(image, small_font(), 55, hint)
+
+
+def _spool_label(envelopes: int, size: int, bitchat_held: int | None) -> str:
+    """ "12 held, 4 KB", "Spool empty"; bitchat mail carried is added when there is some."""
+    if not bitchat_held:
+        return f"{envelopes} held, {_human_bytes(size)}" if envelopes else "Spool empty"
+    if envelopes == 0:
+        return f"{bitchat_held} bitchat held"
+    return f"{envelopes} held +{bitchat_held} bitchat"
+
+
+def _neighbours_label(nodes: int, bitchat: int | None) -> str:
+    """ "4 neighbours", or with bitchat on "4 nodes 3 bitchat" (its phones in range)."""
+    if bitchat is not None:
+        return f"{nodes} node{'' if nodes == 1 else 's'} {bitchat} bitchat"
+    if nodes == 0:
+        return "No neighbours"
+    return f"{nodes} neighbour{'' if nodes == 1 else 's'}"
+
+
+def _app_mesh_label(line: AppMeshLine | None) -> str:
+    """ "2 app 153⇄ 12↑": the app's phones linked, packets relayed (⇄) and bridged (↑)."""
+    if line is None:
+        return "App mesh off"
+    return f"{line.peers} app {_count(line.relayed)}⇄ {_count(line.bridged)}↑"
+
+
+def _count(number: int) -> str:
+    """A counter in at most 4 characters: 999, 1.2k, 12k, 1.2M."""
+    if number < 1000:
+        return str(number)
+    for unit, scale in (("k", 1e3), ("M", 1e6), ("G", 1e9)):
+        if number < scale * 10:
+            tenths = number * 10 // int(scale)
+            return f"{tenths // 10}.{tenths % 10}{unit}"
+        if number < scale * 1000:
+            return f"{number // int(scale)}{unit}"
+    return "many"
 
 
 def _message_list(image: Image.Image, view: MessageListView) -> None:

@@ -90,3 +90,15 @@ class ViewState:
     error: str | None = None
     wrong_pairing_codes: int = 0
     twelve_hour: bool = False
+    app_mesh: AppMeshLine | None = None  # None: the Pigeon app's mesh is switched off
+    bitchat_peers: int | None = None  # bitchat phones linked; None: bitchat is switched off
+    bitchat_held: int | None = None  # bitchat courier envelopes held; None: the courier is off
+
+
+@dataclass(frozen=True, slots=True)
+class AppMeshLine:
+    """The Pigeon app's mesh on the status screen: phones linked, packets relayed and bridged."""
+
+    peers: int = 0
+    relayed: int = 0
+    bridged: int = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from pigeon.ui.oled.state import Message, Uplink
+from pigeon.ui.oled.state import AppMeshLine, Message, Uplink
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,9 @@ class StatusView:
     uplink: Uplink
     unread: int
     show_pair_hint: bool
+    app_mesh: AppMeshLine | None = None  # None: switched off
+    bitchat_peers: int | None = None  # bitchat phones linked; None: bitchat is switched off
+    bitchat_held: int | None = None  # bitchat courier envelopes held; None: the courier is off
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,4 +80,10 @@ async def file_download(request: web.Request) -> web.StreamResponse:
 async def own_card(request: web.Request) -> web.StreamResponse:
     """GET /api/card: our card text and handle."""
     owner = messenger(request)
-    return web.json_response({"card": owner.own_card_text(), "handle": owner.own_handle()})
+    return web.json_response(
+        {
+            "card": owner.own_card_text(),
+            "app_link": owner.own_app_card_link(),
+            "handle": owner.own_handle(),
+        }
+    )

@@ -35,18 +35,30 @@ from typing import Final
 from aiohttp import web
 
 from pigeon.messenger.api import Messenger
+from pigeon.messenger.neighbourhood import Neighbourhood
 from pigeon.ui.web import (
     api_routes,
     chat_pages,
     contact_pages,
     device,
+    metrics,
+    neighbourhood_pages,
     pair_pages,
     reset_pages,
     settings_pages,
 )
 from pigeon.ui.web.chat_views import CHAT_VIEWS, ChatViews
 from pigeon.ui.web.failures import typed_errors
-from pigeon.ui.web.keys import CONFIG, MESSENGER, PAIRING, PANEL, RESET, SOCKETS, STATUS
+from pigeon.ui.web.keys import (
+    CONFIG,
+    MESSENGER,
+    NEIGHBOURHOOD,
+    PAIRING,
+    PANEL,
+    RESET,
+    SOCKETS,
+    STATUS,
+)
 from pigeon.ui.web.live import close_all_sockets, websocket
 from pigeon.ui.web.message_html import render_message
 from pigeon.ui.web.pairing import Pairing
@@ -71,6 +83,7 @@ def build_app(
     config: WebConfig,
     *,
     reset: IdentityReset | None = None,
+    neighbourhood: Neighbourhood | None = None,
 ) -> web.Application:
     """The page: pairing, chat, contacts, node status, settings, device panel, API and /ws;
     without `reset`, no identity reset is ever pending."""
@@ -85,6 +98,8 @@ def build_app(
     app[PAIRING] = pairing
     app[CONFIG] = config
     app[SOCKETS] = {}
+    if neighbourhood is not None:  # None: no Neighbourhood view content (bitchat not built)
+        app[NEIGHBOURHOOD] = neighbourhood
     app[CHAT_VIEWS] = ChatViews(messenger, render_message)
     app.on_shutdown.append(close_all_sockets)
     app.on_cleanup.append(_close_chat_views)
@@ -101,6 +116,8 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/pair", pair_pages.pair_submit)
     router.add_get("/static/{name}", static_handler(load_static()))
     router.add_get("/ws", websocket)
+    router.add_get("/neighbourhood", neighbourhood_pages.neighbourhood_page)
+    router.add_post("/neighbourhood", neighbourhood_pages.post_public)
     router.add_get("/", chat_pages.chats_page)
     router.add_get("/chat/{contact_id}", chat_pages.chat_page)
     router.add_get("/contacts", contact_pages.contacts_page)
@@ -129,6 +146,7 @@ def _add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/reset", reset_pages.confirm)
     router.add_post("/reset/cancel", reset_pages.cancel)
     router.add_get("/api/status", device.status_json)
+    router.add_get("/metrics", metrics.metrics)
     router.add_get("/api/panel/frame.png", device.frame_png)
     router.add_get("/api/panel/state", device.panel_state)
     router.add_post("/api/panel/press", device.press)

@@ -157,7 +157,9 @@ async def remove(request: web.Request) -> web.StreamResponse:
 async def card_page(request: web.Request) -> web.StreamResponse:
     """Our own contact card as a QR code and as text."""
     card_text = messenger(request).own_card_text()
+    app_link = messenger(request).own_app_card_link()
     svg = await asyncio.to_thread(card_svg, card_text)
+    app_svg = await asyncio.to_thread(card_svg, app_link)
     return render_page(
         request,
         "card.html",
@@ -166,5 +168,7 @@ async def card_page(request: web.Request) -> web.StreamResponse:
         section="contacts",
         card_text=card_text,
         qr_svg=Markup(svg),  # segno's own markup: paths only, no text from anyone
+        app_card_link=app_link,
+        app_qr_svg=Markup(app_svg),
         unread=unread_total(request),
     )

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from pigeon.ui.web.errors import BadRequest
 from pigeon.ui.web.keys import PANEL, STATUS
-from pigeon.ui.web.ports import PANEL_BUTTONS, NodeStatus
+from pigeon.ui.web.ports import PANEL_BUTTONS, AppMeshStatus, CourierStatus, NodeStatus
 from pigeon.ui.web.render import render_fragment, render_page
 from pigeon.ui.web.requests import read_json, require_str
 
@@ -46,6 +46,44 @@ def _status_dict(status: NodeStatus) -> dict[str, Any]:
         "relays": [
             {"url": r.url, "state": r.state.value, "detail": r.detail} for r in status.relays
         ],
+        "appmesh": _appmesh_dict(status.appmesh),
+        "bitchat": {
+            "enabled": status.bitchat.enabled,
+            "links": status.bitchat.links,
+            "peers": status.bitchat.peers,
+            "relayed": status.bitchat.relayed,
+            "dropped": dict(status.bitchat.dropped),
+            "public_heard": status.bitchat.public_heard,
+            "courier": _courier(status.bitchat.courier),
+        },
+    }
+
+
+def _courier(courier: CourierStatus | None) -> dict[str, Any] | None:
+    if courier is None:
+        return None
+    return {
+        "held": courier.held,
+        "held_bytes": courier.held_bytes,
+        "accepted": courier.accepted,
+        "refused": courier.refused,
+        "handed_over": courier.handed_over,
+        "expired": courier.expired,
+        "sprayed": courier.sprayed,
+    }
+
+
+def _appmesh_dict(appmesh: AppMeshStatus) -> dict[str, Any]:
+    return {
+        "enabled": appmesh.enabled,
+        "peers": appmesh.peers,
+        "relayed": appmesh.relayed,
+        "handed_over": appmesh.handed_over,
+        "dropped": dict(appmesh.dropped),
+        "bridged": appmesh.bridged,
+        "bridge_pending": appmesh.bridge_pending,
+        "relays": list(appmesh.relays),
+        "relays_connected": appmesh.relays_connected,
     }
 
 

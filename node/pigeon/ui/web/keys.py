@@ -8,10 +8,12 @@ from typing import Final
 from aiohttp import web
 
 from pigeon.messenger.api import Messenger
+from pigeon.messenger.neighbourhood import Neighbourhood
 from pigeon.ui.web.pairing import BrowserSession, Pairing
 from pigeon.ui.web.ports import DevicePanel, IdentityReset, NodeStatusSource, WebConfig
 
 MESSENGER: Final = web.AppKey("messenger", Messenger)
+NEIGHBOURHOOD: Final = web.AppKey("neighbourhood", Neighbourhood)
 STATUS: Final = web.AppKey("status", NodeStatusSource)
 PANEL: Final = web.AppKey("panel", DevicePanel)
 RESET: Final = web.AppKey("reset", IdentityReset)

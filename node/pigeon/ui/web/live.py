@@ -1,4 +1,5 @@
-"""`/ws`: messenger events pushed to a paired browser as JSON, one message per event."""
+"""`/ws`: messenger events (and the neighbourhood's public bitchat lines) pushed to a paired
+browser as JSON, one message per event."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Final
 
 from aiohttp import WSMsgType, web
 
-from pigeon.ui.web.keys import MESSENGER, SESSION, SOCKETS
+from pigeon.ui.web.keys import MESSENGER, NEIGHBOURHOOD, SESSION, SOCKETS
 from pigeon.ui.web.wire import event_json
 
 _LOGGER = logging.getLogger(__name__)
@@ -32,7 +33,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     def wakeup() -> None:
         loop.call_soon_threadsafe(wake.set)
 
-    subscription = request.app[MESSENGER].subscribe(wakeup=wakeup)
+    subscriptions = [request.app[MESSENGER].subscribe(wakeup=wakeup)]
+    if NEIGHBOURHOOD in request.app:  # the public bitchat lines, on the same stream
+        subscriptions.append(request.app[NEIGHBOURHOOD].subscribe(wakeup=wakeup))
     reader = asyncio.create_task(_read_until_closed(socket))
     try:
         while not socket.closed and not reader.done():
@@ -40,12 +43,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
             wake.clear()
-            for event in subscription.drain():
-                await socket.send_json(event_json(event))
+            for subscription in subscriptions:
+                for event in subscription.drain():
+                    await socket.send_json(event_json(event))
     except ConnectionResetError:
         _LOGGER.debug("browser went away")
     finally:
-        subscription.close()
+        for subscription in subscriptions:
+            subscription.close()
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader

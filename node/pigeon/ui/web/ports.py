@@ -57,6 +57,47 @@ class RelayStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class AppMeshStatus:
+    """The Pigeon app's mesh on this node (counters since start); `enabled` is `[appmesh]`."""
+
+    enabled: bool = False
+    peers: int = 0  # app-mesh links up now (phones, or other nodes' app service)
+    relayed: int = 0  # packets flooded on to other links
+    handed_over: int = 0  # held packets handed to a phone that linked within the window
+    dropped: tuple[tuple[str, int], ...] = ()  # (reason, count), reasons with a count only
+    bridged: int = 0  # published to at least one app relay
+    bridge_pending: int = 0  # waiting for an app relay
+    relays: tuple[str, ...] = ()  # the app relays it publishes to
+    relays_connected: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BitchatStatus:
+    """bitchat's mesh on this node (counters since start); `enabled` is `[bitchat]`."""
+
+    enabled: bool = False
+    links: int = 0  # bitchat links up now
+    peers: int = 0  # links whose phone announced itself directly
+    relayed: int = 0  # packets forwarded (received bytes, only the TTL changed)
+    dropped: tuple[tuple[str, int], ...] = ()  # (reason, count), reasons with a count only
+    public_heard: int = 0  # public chat messages heard from announced peers
+    courier: CourierStatus | None = None  # None: `[bitchat] courier = false`
+
+
+@dataclass(frozen=True, slots=True)
+class CourierStatus:
+    """bitchat mail the node carries for absent phones: held now, counters since start."""
+
+    held: int = 0
+    held_bytes: int = 0  # ciphertext bytes
+    accepted: int = 0
+    refused: int = 0  # deposits declined (full, quotas, expired, bad signature, ...)
+    handed_over: int = 0
+    expired: int = 0
+    sprayed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class NodeStatus:
     """A snapshot of the node for the status page. `radio_kind` is "ble" or "sim"."""
 
@@ -71,6 +112,8 @@ class NodeStatus:
     uplink: LinkState = LinkState.DOWN
     relays: tuple[RelayStatus, ...] = ()
     carried_to_relays: int = 0  # neighbours' envelopes this node deposited at their relays
+    appmesh: AppMeshStatus = field(default_factory=AppMeshStatus)
+    bitchat: BitchatStatus = field(default_factory=BitchatStatus)
 
 
 class NodeStatusSource(Protocol):

@@ -12,8 +12,10 @@ from pigeon.messenger.api import (
     MessageAdded,
     MessageUpdated,
     MessageView,
+    NeighbourhoodHeard,
     Resync,
 )
+from pigeon.messenger.neighbourhood import PublicChatLine
 
 
 def message_json(message: MessageView) -> dict[str, Any]:
@@ -36,6 +38,18 @@ def message_json(message: MessageView) -> dict[str, Any]:
     }
 
 
+def public_line_json(line: PublicChatLine) -> dict[str, Any]:
+    """A public bitchat line for the Neighbourhood view (the sender as a short tag only)."""
+    return {
+        "seq": line.seq,
+        "from": line.sender.hex()[:4],
+        "nickname": line.nickname,
+        "text": line.body,
+        "sent_at_ms": line.sent_at_ms,
+        "mine": line.mine,
+    }
+
+
 def contact_json(contact: ContactView) -> dict[str, Any]:
     """A contact as the page's script reads it."""
     return {
@@ -48,6 +62,8 @@ def contact_json(contact: ContactView) -> dict[str, Any]:
         "unread": contact.unread,
         "last_activity": contact.last_activity,
         "check_in_interval_s": contact.check_in_interval_s,
+        "kind": contact.kind,
+        "protections": list(contact.protections),
     }
 
 
@@ -64,3 +80,5 @@ def event_json(event: Event) -> dict[str, Any]:
             return {"type": "lock_changed", "locked": locked}
         case Resync():
             return {"type": "resync"}
+        case NeighbourhoodHeard(line):
+            return {"type": "neighbourhood_heard", "line": public_line_json(line)}

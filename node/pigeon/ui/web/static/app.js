@@ -406,6 +406,29 @@ function followUnread() {
   onConnect.push(refresh);
 }
 
+// Neighbourhood: bitchat's public lines, appended live ---------------------------------------
+
+function initNeighbourhood() {
+  const list = document.getElementById("public-lines");
+  if (!list) return;
+  listeners.push((event) => {
+    if (event.type !== "neighbourhood_heard") return;
+    list.querySelector(".empty")?.remove();
+    const item = document.createElement("li");
+    if (event.line.mine) item.classList.add("mine");
+    const from = document.createElement("span");
+    from.className = "mono small muted";
+    from.textContent = event.line.from;
+    const who = document.createElement("strong");
+    who.textContent = event.line.nickname;
+    const text = document.createElement("span");
+    text.className = "text";
+    text.textContent = event.line.text;
+    item.append(from, " ", who, ": ", text);
+    list.append(item);
+  });
+}
+
 const INIT = {
   chat: initChat,
   chats: initChats,
@@ -413,6 +436,7 @@ const INIT = {
   device: initDevice,
   card: initCard,
   contacts: initContacts,
+  neighbourhood: initNeighbourhood,
 };
 showLocalTimes(document);
 INIT[page]?.();

@@ -1,0 +1,132 @@
+"""The node's bitchat courier wired to its storage: the sans-IO agent and policy
+(`pigeon.bitchat.courier*`) over the spool's courier shelf (`pigeon.store.courier_db`).
+
+Every change the policy makes is written, in one transaction, before any packet it implies is
+sent, so a power cut never loses an envelope taken nor re-sprays a budget spent. A handed-over
+envelope is forgotten only once the router put the packet on the recipient's link.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+
+from pigeon.bitchat import packet as wire
+from pigeon.bitchat.chat import PublicChat
+from pigeon.bitchat.courier import CourierConfig, CourierOp, CourierPolicy, Forget, HeldEnvelope
+from pigeon.bitchat.courier_agent import CourierAgent, Outcome
+from pigeon.bitchat.courier_wire import CourierEnvelope
+from pigeon.bitchat.events import Action, SendFrame
+from pigeon.bitchat.fragment import split
+from pigeon.bitchat.identity import BitchatIdentity
+from pigeon.bitchat.router import BitchatRouter
+from pigeon.store.courier_db import CourierShelf, HeldRow
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class CourierService:
+    """Carries bitchat mail for absent phones, durably."""
+
+    def __init__(
+        self,
+        identity: BitchatIdentity,
+        router: BitchatRouter,
+        chat: PublicChat,
+        shelf: CourierShelf,
+        config: CourierConfig | None = None,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self._router = router
+        self._random_bytes = random_bytes  # fragment ids
+        self._shelf = shelf
+        held = [_held(row) for row in shelf.load()]
+        policy = CourierPolicy(config, held)
+        self.agent = CourierAgent(identity, policy, chat, router.peer_on)
+        _LOGGER.info("the bitchat courier carries %d envelopes", len(policy))
+
+    @property
+    def policy(self) -> CourierPolicy:
+        """The courier's rules and what it holds."""
+        return self.agent.policy
+
+    def on_addressed(self, link: str, packet: bytes, now: float) -> list[Action]:
+        """A courier packet addressed to the node; returns the router's send actions."""
+        return self._run(self.agent.on_addressed(link, packet, now), now)
+
+    def on_announce(self, link: str, packet: bytes, now: float) -> list[Action]:
+        """A verified announce heard on `link`; returns the router's send actions."""
+        return self._run(self.agent.on_announce(link, packet, now), now)
+
+    def expire(self, now: float) -> None:
+        """Forget envelopes whose time is up."""
+        ops = self.policy.expire(now)
+        self._persist(ops)
+        self.agent.counters["expired"] += len(ops)
+
+    def _run(self, outcome: Outcome, now: float) -> list[Action]:
+        self._persist(outcome.ops)
+        actions: list[Action] = []
+        delivered: list[CourierOp] = []
+        for out in outcome.sends:
+            went = self._send(out.link, out.packet, now, actions)
+            if out.delivers is not None:
+                if went:
+                    delivered += self.policy.delivered(out.delivers)
+                    self.agent.counters["handed_over"] += 1
+                else:
+                    self.agent.counters["handover_unsent"] += 1  # kept for the next encounter
+            elif out.spray is not None and not went:
+                delivered += self.policy.unsent(*out.spray)
+                self.agent.counters["sprayed"] -= 1
+                self.agent.counters["spray_unsent"] += 1
+        self._persist(delivered)
+        return actions
+
+    def _send(self, link: str, packet: bytes, now: float, actions: list[Action]) -> bool:
+        """Originate `packet` on `link`, in fragments if it is larger than the link takes;
+        True when every frame was queued."""
+        limit = self._router.frame_limit(link)
+        if limit is None:
+            return False  # the link went down
+        frames = [packet]
+        if len(packet) > limit:
+            view = wire.parse(packet)
+            assert view.recipient is not None  # the courier sends directed packets only
+            try:
+                frames = split(packet, view.recipient, limit, self._random_bytes(8))
+            except ValueError:
+                return False  # a link too small even for one fragment
+        went = True
+        for frame in frames:
+            sent = self._router.originate(frame, now, link)
+            actions += sent
+            went = went and any(type(a) is SendFrame and a.link == link for a in sent)
+        return went
+
+    def _persist(self, ops: Iterable[CourierOp]) -> None:
+        keep: list[HeldRow] = []
+        forget: list[bytes] = []
+        for op in ops:
+            if isinstance(op, Forget):
+                forget.append(op.identity)
+            else:
+                keep.append(_row(op.held))
+        if keep or forget:
+            self._shelf.apply(keep, forget)
+
+
+def _row(held: HeldEnvelope) -> HeldRow:
+    e = held.envelope
+    return HeldRow(
+        held.identity, e.recipient_tag, e.expiry_ms, e.ciphertext, e.copies, e.prekey_id,
+        held.depositor, held.stored_at, held.expires_at, held.sprayed_to,
+    )  # fmt: skip
+
+
+def _held(row: HeldRow) -> HeldEnvelope:
+    envelope = CourierEnvelope(
+        row.recipient_tag, row.expiry_ms, row.ciphertext, row.copies, row.prekey_id
+    )
+    return HeldEnvelope(envelope, row.depositor, row.stored_at, row.expires_at, row.sprayed_to)
