@@ -69,6 +69,31 @@ def test_what_was_in_flight_when_the_link_died_is_offered_at_the_next_meeting() 
     assert [p.packet_id for p in net.delivered["b"]] == [envelope.packet_id]
 
 
+@pytest.mark.parametrize("drops", [1, 2, 3, 5])
+def test_handovers_down_a_route_that_the_link_never_confirmed_do_not_use_up_the_route(
+    drops: int,
+) -> None:
+    # The route budget once counted copies cut into frames: two links dying mid-transfer
+    # spent it, and the envelope sat at `a` for good (lost 1 in 30 in the link-drop sim).
+    net = _chain(["a", "b", "c"], "default")
+    for _ in range(5):
+        net.tick(1)  # b tells a its route to c
+    envelope, _ = net.envelope("c", ttl=1)  # at the wait TTL: nothing sprays, routes only
+    net.lose = lambda src, dst, frame: src == "a" and len(frame) > 40  # a-b dies in transfer
+    net.send("a", envelope)
+    for _ in range(drops):
+        net.unlink("a", "b")
+        net.tick(1)
+        net.link("a", "b")
+    net.unlink("a", "b")
+    net.lose = lambda src, dst, frame: False
+    net.tick(1)
+    net.link("a", "b")
+    for _ in range(3):
+        net.tick(1)
+    assert [p.packet_id for p in net.delivered["c"]] == [envelope.packet_id]
+
+
 def test_a_neighbour_that_never_acks_is_no_longer_waited_for() -> None:
     acks = HopAcks()
     acks.started(b"x" * 16, b"\x02\x01", 1, now=0.0)

@@ -54,13 +54,19 @@ def test_custody_walks_the_whole_line_beyond_the_ttl_despite_loss(loss: float) -
     assert result.delivery_ratio == 1.0
 
 
-def test_links_that_die_mid_transfer_and_overflowing_hosts_lose_nothing() -> None:
+@pytest.mark.parametrize(
+    ("seed", "sessions_established"),
+    [(1, False), (2, False), (3, False), (4, False), (5, False), (2, True), (3, True)],
+)
+def test_links_that_die_mid_transfer_and_overflowing_hosts_lose_nothing(
+    seed: int, sessions_established: bool
+) -> None:
     scenario = load_scenario("line").with_overrides(messages=30, duration_s=180, loss=0.0)
     radio = dataclasses.replace(
         scenario.radio, link_drop=0.02, host_buffer_frames=4, host_drain_frames_s=150.0
     )
     scenario = dataclasses.replace(scenario, radio=radio, send_window_s=60.0)
-    result = run_simulation(scenario, seed=3)
+    result = run_simulation(scenario, seed=seed, sessions_established=sessions_established)
     _check_sound(result)
     assert result.delivery_ratio == 1.0
 
@@ -74,8 +80,10 @@ def test_walkers_carry_messages_across_a_partitioned_area(routing: str) -> None:
     result = run_simulation(scenario, seed=2, routing=routing)
     _check_sound(result)
     assert result.delivery_ratio >= 0.8
-    assert result.latency_p50_s is not None
-    assert result.latency_p50_s > 1.0  # carried, not relayed at once
+    # Some pairs walk in range of each other by chance (the median depends on the pairs
+    # the seed draws); the slowest messages must have been carried by walkers.
+    assert result.latency_p95_s is not None
+    assert result.latency_p95_s > 30.0
 
 
 def test_churn_still_delivers() -> None:

@@ -125,6 +125,7 @@ class _Neighbour:
     outbox: Outbox
     tags: tuple[bytes, ...] = ()  # what it serves, in announced order (runs stay reproducible)
     spent: set[bytes] = field(default_factory=set)  # unacked copies the policy paid for
+    handed: set[bytes] = field(default_factory=set)  # unacked copies handed down a route
     acks: HopAcks = field(default_factory=HopAcks)
     announced: tuple[bytes, ...] = ()  # our own tags, as last announced to it
     announce_id: bytes | None = None  # our last announce to it
@@ -235,11 +236,11 @@ class Router:
 
     def send_copy(
         self, carried: Carried, peer: str, ttl: int, *, spent: bool = False, urgent: bool = False
-    ) -> None:
-        """Queue a copy of `carried` at `ttl` for `peer` (a policy's decision)."""
+    ) -> bool:
+        """Queue a copy of `carried` at `ttl` for `peer` (a policy's decision); True if queued."""
         neighbour = self._neighbours.get(peer)
         if neighbour is None:
-            return
+            return False
         packet_id = carried.packet.packet_id
         encoded = (
             encoded_with_ttl(carried.encoded, ttl) if ttl != carried.packet.ttl else carried.encoded
@@ -251,8 +252,9 @@ class Router:
                 neighbour.spent.add(packet_id)
             self._dirty[peer] = None
             self.metrics["copies_queued"] += 1
-        else:
-            self.metrics["outbox_refused"] += 1
+            return True
+        self.metrics["outbox_refused"] += 1
+        return False
 
     # -- events -------------------------------------------------------------------------------
 
@@ -291,6 +293,11 @@ class Router:
             if packet_id in neighbour.spent:
                 neighbour.spent.discard(packet_id)
                 self._policy.on_unsent(carried)
+            if packet_id in neighbour.handed:
+                # A handover the link never confirmed is not one: without this, two links
+                # dying mid-transfer used the whole route budget and the packet sat still.
+                neighbour.handed.discard(packet_id)
+                carried.relayed -= 1
 
     def _on_frame_sent(self, peer: str, now: float) -> list[Action]:
         neighbour = self._neighbours.get(peer)
@@ -440,6 +447,7 @@ class Router:
         self.metrics["acks_in"] += 1
         for packet_id in neighbour.acks.acked(prefixes):
             neighbour.spent.discard(packet_id)
+            neighbour.handed.discard(packet_id)
 
     def _gradient_changed(self) -> None:
         """Routes may have moved: hand carried packets down the gradient, re-announce."""
@@ -502,10 +510,9 @@ class Router:
         self._retry_originated(now)
         for peer, neighbour in self._neighbours.items():
             if neighbour.spent:
-                outbox, acks = neighbour.outbox, neighbour.acks
-                neighbour.spent = {
-                    pid for pid in neighbour.spent if pid in outbox or pid[:ACK_ID_LEN] in acks
-                }
+                neighbour.spent = _pending(neighbour, neighbour.spent)
+            if neighbour.handed:
+                neighbour.handed = _pending(neighbour, neighbour.handed)
             for tag in neighbour.tags:
                 for packet_id in self._by_tag.get(tag, ()):
                     self._hand_over(self._carried[packet_id], peer)
@@ -590,24 +597,27 @@ class Router:
             return  # a receipt is for the spools on the way, not for the recipient
         if carried.packet.recipient_tag in neighbour.tags or peer in carried.holders:
             self._hand_over(carried, peer)  # to the recipient, or a retry (both bounded there)
-        elif carried.relayed < self.config.gradient_max_handovers:
+        elif carried.relayed < self.config.gradient_max_handovers and self._hand_over(
+            carried, peer
+        ):
             carried.relayed += 1
-            self._hand_over(carried, peer)
+            neighbour.handed.add(carried.packet.packet_id)
 
-    def _hand_over(self, carried: Carried, peer: str) -> None:
+    def _hand_over(self, carried: Carried, peer: str) -> bool:
+        """Queue a copy for `peer` unless it holds one (or a retry is not due); True if queued."""
         if peer in carried.holders:
             neighbour = self._neighbours.get(peer)
             if neighbour is None or not neighbour.acks.silent:
-                return  # its acks tell whether it has the packet; unacked copies are resent
+                return False  # its acks tell whether it has the packet; unacked are resent
             if (
                 self._now < carried.last_sent + self.config.handover_retry_s
                 or carried.retries >= self.config.handover_max_retries
             ):
-                return
+                return False
             carried.retries += 1
             self.metrics["handover_retries"] += 1
         self.metrics["handovers"] += 1
-        self.send_copy(carried, peer, max(carried.ttl - 1, 0), urgent=True)
+        return self.send_copy(carried, peer, max(carried.ttl - 1, 0), urgent=True)
 
     def _uncarry(self, packet_id: bytes) -> Carried | None:
         """Stop carrying a packet: out of the spool and out of every outbox."""
@@ -735,6 +745,12 @@ class Router:
     def _drop(self, reason: DropReason, peer: str | None, actions: list[Action]) -> None:
         self.metrics["drop_" + reason.value] += 1
         actions.append(Drop(reason, peer))
+
+
+def _pending(neighbour: _Neighbour, ids: set[bytes]) -> set[bytes]:
+    """The ids still queued for `neighbour` or awaiting its ack."""
+    outbox, acks = neighbour.outbox, neighbour.acks
+    return {pid for pid in ids if pid in outbox or pid[:ACK_ID_LEN] in acks}
 
 
 def _adds_tags(routes: tuple[tuple[int, bytes], ...], told: dict[bytes, int]) -> bool:
