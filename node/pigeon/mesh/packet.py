@@ -284,7 +284,7 @@ def decode_packet(data: bytes) -> Packet:
     elif not MIN_TAG_LEN <= tag_len <= MAX_TAG_LEN:
         raise MalformedPacket(f"recipient_tag length {tag_len} outside {MIN_TAG_LEN}..16")
     tag_end = FIXED_HEADER_LEN + tag_len
-    hash_end = tag_end + (RECEIPT_HASH_LEN if ptype is PacketType.ENVELOPE else 0)
+    hash_end = tag_end + (RECEIPT_HASH_LEN if ptype is _ENVELOPE else 0)
     payload_start = hash_end + _PAYLOAD_LEN.size
     if size < payload_start:
         raise MalformedPacket(
@@ -292,7 +292,7 @@ def decode_packet(data: bytes) -> Packet:
         )
     (payload_len,) = _PAYLOAD_LEN.unpack_from(data, hash_end)
     payload_end = payload_start + payload_len
-    if ptype is PacketType.ENVELOPE and flags & _HINT_FLAG:
+    if ptype is _ENVELOPE and flags & _HINT_FLAG:
         hint_start = _hint_start(data, payload_end)
     elif payload_end != size:
         raise MalformedPacket(
@@ -367,11 +367,11 @@ def encoded_with_ttl(data: bytes, ttl: int) -> bytes:
 
 def priority(packet: Packet) -> Priority:
     """CONTROL for receipts and announces, INTERACTIVE for small envelopes, else BULK."""
-    if packet.type is not PacketType.ENVELOPE:
-        return Priority.CONTROL
+    if packet.type is not _ENVELOPE:
+        return _CONTROL
     if packet.flags & _BULK_FLAG or len(packet.payload) > INTERACTIVE_MAX_PAYLOAD_LEN:
-        return Priority.BULK
-    return Priority.INTERACTIVE
+        return _BULK
+    return _INTERACTIVE
 
 
 def associated_data(
@@ -601,3 +601,10 @@ def make_notice(
         payload=sealed,
         ttl=ttl,
     )
+
+
+# Looked up once for decode_packet and priority: Enum attribute access is slow on the hot path.
+_ENVELOPE: Final = PacketType.ENVELOPE
+_CONTROL: Final = Priority.CONTROL
+_BULK: Final = Priority.BULK
+_INTERACTIVE: Final = Priority.INTERACTIVE

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 POLICIES: Final = ("default", "flood")
 DEFAULT_WAIT_TTL: Final = 1
+_RECEIPT: Final = PacketType.RECEIPT  # looked up once: Enum attribute access is slow
 
 
 class Policy(Protocol):
@@ -132,7 +133,7 @@ class SprayPolicy:
 def _routed(router: Router, carried: Carried) -> bool:
     """Whether the packet goes down a known route instead of being sprayed."""
     packet = carried.packet
-    return packet.type is not PacketType.RECEIPT and router.has_route(packet.recipient_tag)
+    return packet.type is not _RECEIPT and router.has_route(packet.recipient_tag)
 
 
 def make_policy(name: str, wait_ttl: int = DEFAULT_WAIT_TTL) -> Policy:

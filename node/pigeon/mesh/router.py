@@ -199,7 +199,7 @@ class Router:
 
     def carried_envelopes(self) -> Iterator[Carried]:
         """The envelopes carried now, oldest first."""
-        return (c for c in list(self._carried.values()) if c.packet.type is PacketType.ENVELOPE)
+        return (c for c in list(self._carried.values()) if c.packet.type is _T_ENVELOPE)
 
     @property
     def spool_envelopes(self) -> int:
@@ -325,7 +325,7 @@ class Router:
         peer = event.peer
         self.metrics["frames_in"] += 1
         if not self._limiter.allow(peer, LimitKind.BYTES, len(event.frame), now):
-            self._drop(DropReason.THROTTLED, peer, actions)
+            self._drop(_D_THROTTLED, peer, actions)
             return
         try:
             data = self._reassembler.add(peer, event.frame, now)
@@ -335,7 +335,7 @@ class Router:
         except (MalformedFrame, MalformedPacket) as exc:
             self.metrics["drop_malformed"] += 1
             _LOGGER.debug("malformed input from a neighbour: %s", exc)
-            actions.append(Drop(DropReason.MALFORMED, peer))
+            actions.append(Drop(_D_MALFORMED, peer))
             return
         self._on_packet(packet, data, peer, now, actions)
 
@@ -347,12 +347,12 @@ class Router:
         if not limiter.allow(peer, LimitKind.PACKETS, 1, now) or (
             packet.flags & _HANDSHAKE and not limiter.allow(peer, LimitKind.HANDSHAKES, 1, now)
         ):
-            self._drop(DropReason.THROTTLED, peer, actions)
+            self._drop(_D_THROTTLED, peer, actions)
             return
         ptype = packet.type
         packet_id = packet.packet_id
         neighbour = self._neighbours.get(peer)
-        if ptype is PacketType.ACK:
+        if ptype is _T_ACK:
             if neighbour is not None:
                 self._on_ack(neighbour, decode_ack(packet.payload))
             return
@@ -368,12 +368,12 @@ class Router:
             elif len(acks.to_ack) >= MAX_ACK_IDS:
                 self._dirty[peer] = None
         if packet.expires_at_s <= now:
-            self._drop(DropReason.EXPIRED, peer, actions)
+            self._drop(_D_EXPIRED, peer, actions)
             return
-        if ptype is PacketType.ANNOUNCE:
+        if ptype is _T_ANNOUNCE:
             self._on_announce(packet, peer)
             return
-        if ptype is PacketType.ROUTES:
+        if ptype is _T_ROUTES:
             if self._policy.follows_gradient:
                 self._gradient.heard_routes(peer, decode_routes(packet.payload))
                 self._gradient_changed()
@@ -386,11 +386,11 @@ class Router:
             self._policy.on_duplicate(carried, packet.ttl)
         if self.seen.check_and_add(packet_id, now):
             self._answer_with_receipt(packet, peer)
-            self._drop(DropReason.DUPLICATE, peer, actions)
+            self._drop(_D_DUPLICATE, peer, actions)
             return
-        if packet.type is PacketType.RECEIPT:
+        if packet.type is _T_RECEIPT:
             self._on_receipt(packet, data, peer, now, actions)
-        elif packet.type is PacketType.NOTICE:
+        elif packet.type is _T_NOTICE:
             self._on_notice(packet, data, peer, now, actions)
         else:
             self._on_envelope(packet, data, peer, now, actions)
@@ -399,7 +399,7 @@ class Router:
         self, packet: Packet, data: bytes, peer: str | None, now: float, actions: list[Action]
     ) -> None:
         if self._answer_with_receipt(packet, peer):
-            self._drop(DropReason.CLEARED, peer, actions)
+            self._drop(_D_CLEARED, peer, actions)
             return
         if packet.recipient_tag in self._served:
             self.metrics["delivered"] += 1
@@ -467,11 +467,11 @@ class Router:
         packet = event.packet
         self.seen.check_and_add(packet.packet_id, now)
         data = encode_packet(packet)
-        if packet.type is PacketType.RECEIPT:
+        if packet.type is _T_RECEIPT:
             self._on_receipt(packet, data, None, now, actions)
-        elif packet.type is PacketType.NOTICE:
+        elif packet.type is _T_NOTICE:
             self._on_notice(packet, data, None, now, actions)
-        elif packet.type is PacketType.ENVELOPE:
+        elif packet.type is _T_ENVELOPE:
             retry_s = self.config.origin_retry_s
             self._originated[packet.packet_id] = (now + retry_s, retry_s)
             self._carry(packet, data, None, now, actions)
@@ -485,7 +485,7 @@ class Router:
         self._gradient_changed()
         for tag in (*event.tags, *event.silent):
             for packet_id in list(self._by_tag.get(tag, ())):
-                if self._carried[packet_id].packet.type is PacketType.RECEIPT:
+                if self._carried[packet_id].packet.type is _T_RECEIPT:
                     continue  # receipts are for spools, not for the endpoint
                 carried = self._uncarry(packet_id)
                 if carried is not None:
@@ -535,7 +535,7 @@ class Router:
         if not decision.accepted:
             cleared = decision.reason is SpoolReason.CLEARED
             self.metrics["spool_refused_" + str(decision.reason)] += 1
-            self._drop(DropReason.CLEARED if cleared else DropReason.SPOOL_REFUSED, peer, actions)
+            self._drop(_D_CLEARED if cleared else _D_SPOOL_REFUSED, peer, actions)
             return
         carried = Carried(packet, data, packet.ttl, priority(packet))
         if peer is not None:
@@ -543,7 +543,7 @@ class Router:
         packet_id = packet.packet_id
         self._carried[packet_id] = carried
         self._by_tag.setdefault(packet.recipient_tag, {})[packet_id] = None
-        if packet.type is PacketType.ENVELOPE:
+        if packet.type is _T_ENVELOPE:
             self.metrics["carried_envelopes"] += 1
             if peer is not None and packet.flags & _MAILBOX_HINT:
                 actions.append(OfferUplink(packet))
@@ -593,7 +593,7 @@ class Router:
     def _hand_down(self, carried: Carried, peer: str) -> None:
         """Hand a packet to the neighbour nearest its recipient, a bounded number of times."""
         neighbour = self._neighbours.get(peer)
-        if neighbour is None or carried.packet.type is PacketType.RECEIPT:
+        if neighbour is None or carried.packet.type is _T_RECEIPT:
             return  # a receipt is for the spools on the way, not for the recipient
         if carried.packet.recipient_tag in neighbour.tags or peer in carried.holders:
             self._hand_over(carried, peer)  # to the recipient, or a retry (both bounded there)
@@ -634,7 +634,7 @@ class Router:
         del by_tag[packet_id]
         if not by_tag:
             del self._by_tag[tag]
-        if carried.packet.type is PacketType.ENVELOPE:
+        if carried.packet.type is _T_ENVELOPE:
             self.metrics["carried_envelopes"] -= 1
         for peer in carried.holders:
             neighbour = self._neighbours.get(peer)
@@ -656,7 +656,7 @@ class Router:
 
         Receipts are kept under the hash of their own secret, so a match is a valid receipt.
         """
-        if packet.type is not PacketType.ENVELOPE:
+        if packet.type is not _T_ENVELOPE:
             return False
         receipt = self._receipts.get(packet.receipt_hash)
         if receipt is None:
@@ -711,7 +711,7 @@ class Router:
         if neighbour.routes_id is not None:
             neighbour.outbox.cancel(neighbour.routes_id)
         packet = make_routes(routes, int(now) + ANNOUNCE_LIFETIME_S)
-        if neighbour.outbox.put(packet.packet_id, encode_packet(packet), Priority.CONTROL):
+        if neighbour.outbox.put(packet.packet_id, encode_packet(packet), _P_CONTROL):
             neighbour.routes_sent = routes
             told = neighbour.routes_told
             for distance, tag in routes:
@@ -736,7 +736,7 @@ class Router:
                 everything, acks.ack_now = acks_due or acks.ack_now, False
                 for ids in acks.take_acks(everything):
                     ack = make_ack(ids, expires_at_s)
-                    neighbour.outbox.put(ack.packet_id, encode_packet(ack), Priority.CONTROL, True)
+                    neighbour.outbox.put(ack.packet_id, encode_packet(ack), _P_CONTROL, True)
                     self.metrics["acks_out"] += 1
             frames = self._pull(neighbour, self._now)
             self.metrics["frames_out"] += len(frames)
@@ -768,3 +768,17 @@ _ANNOUNCE: Final = int(PacketType.ANNOUNCE)
 _ROUTES: Final = int(PacketType.ROUTES)
 _RECEIPT: Final = int(PacketType.RECEIPT)
 _MAILBOX_HINT: Final = int(Flag.MAILBOX_HINT)
+# Enum members looked up once: attribute access on an Enum class is slow on the hot path.
+_T_ACK: Final = PacketType.ACK
+_T_ANNOUNCE: Final = PacketType.ANNOUNCE
+_T_ENVELOPE: Final = PacketType.ENVELOPE
+_T_NOTICE: Final = PacketType.NOTICE
+_T_RECEIPT: Final = PacketType.RECEIPT
+_T_ROUTES: Final = PacketType.ROUTES
+_P_CONTROL: Final = Priority.CONTROL
+_D_CLEARED: Final = DropReason.CLEARED
+_D_DUPLICATE: Final = DropReason.DUPLICATE
+_D_EXPIRED: Final = DropReason.EXPIRED
+_D_MALFORMED: Final = DropReason.MALFORMED
+_D_SPOOL_REFUSED: Final = DropReason.SPOOL_REFUSED
+_D_THROTTLED: Final = DropReason.THROTTLED
