@@ -54,7 +54,7 @@ _LOGGER = logging.getLogger(__name__)
 
 # Simulated time 0 is 06:00 UTC on a fixed day, so tags do not rotate during a run.
 START_UNIX_S = 20_000 * SECONDS_PER_DAY + 6 * 3600
-TICK_S = 10.0
+TICK_S = 1.0
 SAMPLE_S = 10.0
 TAG_KEY_LEN = 32
 # What the messenger's short pre-key envelope adds to a normal one: the sender's Ed25519 key,
