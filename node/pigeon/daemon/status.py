@@ -19,6 +19,7 @@ from pigeon.bitchat.events import DropReason as BitchatDropReason
 from pigeon.daemon.app_uplink import AppUplink
 from pigeon.daemon.appmesh_driver import AppMeshDriver
 from pigeon.daemon.bitchat_driver import BitchatDriver
+from pigeon.daemon.card import CARD_PROBLEMS, CardState
 from pigeon.daemon.mesh_driver import MeshDriver
 from pigeon.mesh.packet import PacketType
 from pigeon.ui.oled import AppMeshLine, Message, Pairing, Uplink, ViewState
@@ -74,6 +75,18 @@ class NodeStatusBoard:
     app_driver: AppMeshDriver | None = None  # None: `[appmesh] enabled = false`
     app_uplink: AppUplink | None = None
     bitchat_driver: BitchatDriver | None = None  # None: `[bitchat] enabled = false`
+    card: CardState = CardState.OK  # the SD card: full or read-only stops saving, not relaying
+
+    def note_card(self, state: CardState) -> bool:
+        """Record the card's state; a problem is the OLED's error until it is gone. Returns
+        whether it changed."""
+        if state is self.card:
+            return False
+        old = CARD_PROBLEMS.get(self.card)
+        self.card = state
+        if self.owner.error is None or self.owner.error == old:
+            self.owner.error = CARD_PROBLEMS.get(state)
+        return True
 
     def status(self) -> NodeStatus:
         """The snapshot for the web status page."""
@@ -92,6 +105,7 @@ class NodeStatusBoard:
             carried_to_relays=self.carried_to_relays(),
             appmesh=self.appmesh(),
             bitchat=self.bitchat(),
+            card_problem=CARD_PROBLEMS.get(self.card),
         )
 
     def bitchat(self) -> BitchatStatus:
@@ -227,6 +241,8 @@ class NodeStatusBoard:
             line += f", {chat.peers} bitchat phones, {chat.relayed} bitchat packets relayed"
             if chat.courier is not None:
                 line += f", {chat.courier.held} bitchat envelopes held"
+        if self.card is not CardState.OK:
+            line += f", SD card {self.card.value}"
         return line + (f", missing: {', '.join(self.missing)}" if self.missing else "")
 
 
