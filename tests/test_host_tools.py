@@ -19,14 +19,14 @@ REPO = Path(__file__).resolve().parents[1]
 HOST_TOOLS = REPO / "image" / "host-tools.sh"
 SCRIPTS = {
     "image": ["image/build.sh", "image/build-rootfs.sh", "image/wheels.sh"],
-    "image-test": ["image/test.sh"],
+    "image-test": ["image/test.sh", "image/wear.sh", "image/pulled-plugs.sh"],
     "ansible": ["ansible/test-roles.sh"],
     "bluez": ["tests/bluez/build-rootfs.sh", "tests/bluez/run-vm.sh"],
 }
 BUILTINS = frozenset(
     {"cd", "echo", "printf", "exit", "set", "trap", "pwd", "read", "kill", "wait", "local"}
     | {"return", "shift", "true", "false", "test", "[", "unset", "declare", "source", "."}
-    | {"exec", "eval", "type", "command", "export", "readonly"}
+    | {"exec", "eval", "type", "command", "export", "readonly", "break", "continue"}
 )
 SKIPPED_SEGMENTS = frozenset({"for", "case", "[[", "select", "in"})
 SEPARATORS = re.compile(
