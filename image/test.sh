@@ -54,17 +54,21 @@ else
     cmdline="$(tr -d '\n' < "$work/cmdline.txt") console=ttyS1,115200 pigeon.own_hardware $run"
     args=(-M raspi3b -smp 4 -m 1024 -display none -monitor none -serial null -serial stdio
         -kernel "$work/vmlinuz" -initrd "$work/initrd.img" -dtb "$work/board.dtb"
-        -append "$cmdline" -drive "file=$work/disk.img,format=raw,if=sd"
-        -netdev "$net,id=usbnet" -device usb-net,netdev=usbnet)
+        -append "$cmdline" -drive "file=$work/disk.img,format=raw,if=sd" -nic none)
+    # No network: the board's Ethernet is not in the model, and a usb-net on its emulated dwc2
+    # USB host made the guest crawl (and hang once) on this 2-core host; the page is checked
+    # under virt.
+    page="not checked (no network on raspi3b)"
 fi
 start=$(date +%s.%N)
+page=${page:-not fetched}
 qemu-system-aarch64 "${args[@]}" -no-reboot > "$work/console.log" 2>&1 < /dev/null &
 qemu=$!
-page="not fetched"
 while kill -0 "$qemu" 2>/dev/null; do
-    if grep -q "PIGEON-IMAGE-TEST: READY" "$work/console.log" && [[ "$page" == "not fetched" ]]; then
+    if [[ -z ${ready_wall:-} ]] && grep -q "PIGEON-IMAGE-TEST: READY" "$work/console.log"; then
         ready_wall=$(echo "$(date +%s.%N) - $start" | bc)
-        page=$(curl -sk -o /dev/null -w '%{http_code} in %{time_total}s' "https://127.0.0.1:$port/" || echo failed)
+        [[ "$page" == "not fetched" ]] \
+            && page=$(curl -sk -o /dev/null -w '%{http_code} in %{time_total}s' "https://127.0.0.1:$port/" || echo failed)
     fi
     sleep 2
 done
@@ -96,7 +100,8 @@ echo "devices the board offers:        $devices"
 echo "failed units:                    $failed"
 ok=false
 grep -q "state=active" <<< "$service" && grep -aq "SELFTEST ok" "$work/console.log" \
-    && [[ "$page" == 200* || "$page" == 30* ]] && [[ -n "$host" && "$host" == "$node" ]] \
+    && [[ "$page" == 200* || "$page" == 30* || $machine == raspi3b ]] \
+    && [[ -n "$host" && "$host" == "$node" ]] \
     && [[ "$failed" == "[]" ]] && [[ ${root_mb:-0} -gt $image_root_mb ]] && ok=true
 python3 "$repo/bench/image_record.py" "boot_$machine" "power_on_to_ready_s=$ready_s" \
     "service_start_to_ready_s=$service_s" "wall_to_ready_s=${ready_wall:-null}" \
