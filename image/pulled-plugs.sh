@@ -33,7 +33,7 @@ mcopy -i "$boot" "$here/guest-plug.sh" ::pigeon-plug.sh
 mcopy -i "$boot" "$here/guest-emulation.sh" ::guest-emulation.sh
 mcopy -i "$boot" "$repo/bench/image_plug_guest.py" ::image_plug_guest.py
 # Emulation under load can take minutes to find the boot partition; a Pi takes a second.
-run='systemd.default_device_timeout_sec=900 systemd.wants=multi-user.target systemd.run="/bin/sh /boot/firmware/pigeon-plug.sh"'
+run='systemd.default_timeout_start_sec=900 systemd.wants=multi-user.target systemd.run="/bin/sh /boot/firmware/pigeon-plug.sh"'
 start=$(date +%s)
 round=0
 while [[ $round -le $rounds ]]; do

@@ -38,7 +38,7 @@ mcopy -i "$boot" "$here/guest-test.sh" ::pigeon-image-test.sh
 mcopy -i "$boot" "$here/guest-emulation.sh" ::guest-emulation.sh
 # The check runs once from the kernel command line and powers the machine off.
 # Emulation under load can take minutes to find the boot partition; a Pi takes a second.
-run='systemd.default_device_timeout_sec=900 systemd.wants=multi-user.target systemd.run="/bin/sh /boot/firmware/pigeon-image-test.sh" systemd.run_success_action=poweroff systemd.run_failure_action=poweroff panic=-1'
+run='systemd.default_timeout_start_sec=900 systemd.wants=multi-user.target systemd.run="/bin/sh /boot/firmware/pigeon-image-test.sh" systemd.run_success_action=poweroff systemd.run_failure_action=poweroff panic=-1'
 # restrict=on: the guest reaches nothing but the forwarded port.
 net="user,restrict=on,hostfwd=tcp:127.0.0.1:$port-:8443"
 if [[ $machine == virt ]]; then

@@ -35,7 +35,7 @@ done
 [[ -f "$here/wear-after.sh" ]] && cp "$here/wear-after.sh" "$work/wear-after/apply.sh"
 mcopy -s -i "$boot" "$work/wear-after" ::wear-after
 # Emulation under load can take minutes to find the boot partition; a Pi takes a second.
-run='systemd.default_device_timeout_sec=900 systemd.wants=multi-user.target systemd.run="/bin/sh /boot/firmware/pigeon-image-wear.sh" systemd.run_success_action=poweroff systemd.run_failure_action=poweroff panic=-1'
+run='systemd.default_timeout_start_sec=900 systemd.wants=multi-user.target systemd.run="/bin/sh /boot/firmware/pigeon-image-wear.sh" systemd.run_success_action=poweroff systemd.run_failure_action=poweroff panic=-1'
 qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 -nographic -no-reboot \
     -kernel "$work/vmlinuz" -initrd "$work/initrd.img" \
     -append "root=LABEL=pigeonroot rw console=ttyAMA0 pigeon.idle_s=$idle_s $run" \
