@@ -33,6 +33,7 @@ image=(
     xz:xz-utils
 )
 image_test=(
+    mount:mount umount:mount rmdir:coreutils
     "${common[@]}"
     qemu-system-aarch64:qemu-system-arm mdir:mtools mcopy:mtools curl:curl bc:bc
 )

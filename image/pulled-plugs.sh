@@ -24,6 +24,8 @@ qemu=
 rm -rf "$logs" && mkdir -p "$logs"
 cp --sparse=always "$image" "$work/disk.img"
 truncate -s +512M "$work/disk.img"
+source "$here/emulation-fstab.sh"
+allow_slow_boot_partition "$work/disk.img"
 boot="$work/disk.img@@4M"  # the FAT partition starts at 4 MiB (image/genimage.cfg.in)
 kernel=$(mdir -b -i "$boot" :: | sed -n 's|^::/||p' | grep -m1 '^vmlinuz')
 initrd=$(mdir -b -i "$boot" :: | sed -n 's|^::/||p' | grep -m1 '^initrd')

@@ -29,6 +29,8 @@ else
     while [[ $card -le $size ]]; do card=$(($card * 2)); done
     truncate -s "$card" "$work/disk.img"
 fi
+source "$here/emulation-fstab.sh"
+allow_slow_boot_partition "$work/disk.img"
 boot="$work/disk.img@@4M"  # the FAT partition starts at 4 MiB (image/genimage.cfg.in)
 kernel=$(mdir -b -i "$boot" :: | sed -n 's|^::/||p' | grep -m1 '^vmlinuz')
 initrd=$(mdir -b -i "$boot" :: | sed -n 's|^::/||p' | grep -m1 '^initrd')
