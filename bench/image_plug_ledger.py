@@ -23,6 +23,7 @@ _HAVE = re.compile(r"^PLUG: HAVE ([TE]) (\S+) (\d+) (whole|torn)\r?$")
 _INTEGRITY = re.compile(r"^PLUG: INTEGRITY (vault|spool) (.*?)\r?$")
 _NODE = re.compile(r"^PLUG: NODE (\S+)")
 _FAILED = re.compile(r"^PLUG: FAILED_UNITS \[(.*)\]")
+_CHECKED = re.compile(r"^PLUG: CHECKED ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ class Boot:
     """What one boot's log says: its checks of the card, then what it acknowledged."""
 
     node: str | None
+    checked: bool  # the boot got as far as listing the card's contents
     failed_units: str | None
     integrity: dict[str, str]
     have: dict[tuple[str, str], tuple[int, bool]]
@@ -38,7 +40,7 @@ class Boot:
 
 @dataclass(slots=True)
 class Verdict:
-    """The rounds judged: counts, and each fault found, by round."""
+    """The rounds judged: the acknowledged items the boots checked, and each fault, by boot."""
 
     rounds: int = 0
     acknowledged_texts: int = 0
@@ -52,10 +54,13 @@ class Verdict:
 def parse_boot(text: str) -> Boot:
     """The PLUG lines of one boot's console log; lines not ended by a newline are ignored."""
     node = failed = None
+    checked = False
     integrity: dict[str, str] = {}
     have: dict[tuple[str, str], tuple[int, bool]] = {}
     acked: list[tuple[str, str]] = []
-    for line in text.split("\n")[:-1]:  # the last piece has no line end
+    for raw in text.split("\n")[:-1]:  # the last piece has no line end
+        # The guest's lines share the console with getty's prompt: start at the marker.
+        line = raw[raw.find("PLUG: ") :] if "PLUG: " in raw else raw
         if m := _ACK.match(line):
             acked.append((m[1], m[2]))
         elif m := _HAVE.match(line):
@@ -66,19 +71,23 @@ def parse_boot(text: str) -> Boot:
             node = m[1]
         elif m := _FAILED.match(line):
             failed = m[1].strip()
-    return Boot(node, failed, integrity, have, acked)
+        elif _CHECKED.match(line):
+            checked = True
+    return Boot(node, checked, failed, integrity, have, acked)
 
 
 def judge(boots: list[Boot]) -> Verdict:
     """Every boot after the first against everything acknowledged before it."""
     verdict = Verdict(rounds=max(0, len(boots) - 1))
     acknowledged: set[tuple[str, str]] = set()
+    checked: set[tuple[str, str]] = set()  # acknowledged before the last boot looked
     for number, boot in enumerate(boots, start=1):
         if number > 1:
             _check(number, boot, acknowledged, verdict)
+        checked = set(acknowledged)
         acknowledged.update(boot.acked)
-    verdict.acknowledged_texts = sum(1 for kind, _ in acknowledged if kind == "T")
-    verdict.acknowledged_envelopes = sum(1 for kind, _ in acknowledged if kind == "E")
+    verdict.acknowledged_texts = sum(1 for kind, _ in checked if kind == "T")
+    verdict.acknowledged_envelopes = sum(1 for kind, _ in checked if kind == "E")
     return verdict
 
 
@@ -107,6 +116,8 @@ def main(argv: list[str]) -> int:
     """Judge LOG_DIR's rounds, print and record the verdict; exit 1 on any fault."""
     logs = sorted(Path(argv[0]).glob("round-*.log"))
     boots = [parse_boot(p.read_text(errors="replace")) for p in logs]
+    if boots and not boots[-1].checked:
+        boots.pop()  # a run cut short: its last boot never got to look at the card
     verdict = judge(boots)
     for fault in verdict.faults[:50]:
         print(fault)

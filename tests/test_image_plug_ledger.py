@@ -29,6 +29,7 @@ def boot(*lines: str, cut: str = "") -> str:
 
 
 GOOD_CHECKS = (
+    "CHECKED 0 texts 0 envelopes",
     "NODE active uptime=9",
     "FAILED_UNITS []",
     "INTEGRITY vault ok",
@@ -57,6 +58,11 @@ def test_a_node_that_never_came_up_or_a_damaged_store_is_a_fault(ledger: ModuleT
     second = boot("NODE activating uptime=900", "INTEGRITY vault ok", "INTEGRITY spool page 3")
     verdict = ledger.judge([ledger.parse_boot(first), ledger.parse_boot(second)])
     assert len(verdict.faults) == 2
+
+
+def test_a_line_after_the_login_prompt_still_counts(ledger: ModuleType) -> None:
+    parsed = ledger.parse_boot("pigeon-c112 login: PLUG: NODE active uptime=211.95\r\n")
+    assert parsed.node == "active"
 
 
 def test_an_ack_cut_off_by_the_kill_is_no_acknowledgement(ledger: ModuleType) -> None:
