@@ -24,9 +24,10 @@ cp --sparse=always "$image" "$work/disk.img"
 if [[ $machine == virt ]]; then
     truncate -s +512M "$work/disk.img"  # a larger "card": first boot must grow the root into it
 else
-    # QEMU's SD card must be a power of two in size: the next one up, like a real card.
+    # QEMU's SD card must be a power of two in size: the next one up with 512 MiB to spare, so
+    # the grown root is measurably larger (a 2 GiB card grew it by less than ext4's overhead).
     size=$(stat -c %s "$work/disk.img") card=$((1024 * 1024 * 1024))
-    while [[ $card -le $size ]]; do card=$(($card * 2)); done
+    while [[ $card -le $(($size + 512 * 1024 * 1024)) ]]; do card=$(($card * 2)); done
     truncate -s "$card" "$work/disk.img"
 fi
 source "$here/emulation-fstab.sh"
