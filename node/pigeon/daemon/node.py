@@ -41,6 +41,7 @@ from pigeon.daemon.bitchat_identity import (
     bitchat_nickname,
     load_or_create_bitchat_identity,
 )
+from pigeon.daemon.card import persist_guarded
 from pigeon.daemon.carrier import Carrier, CarryPolicy
 from pigeon.daemon.endpoint import EndpointDriver
 from pigeon.daemon.identity_reset import RESET_PENDING_S, IdentityResetter, ResetScope
@@ -506,7 +507,9 @@ class Node:
         while True:
             await asyncio.sleep(SPOOL_SYNC_S)
             assert self._sync is not None
-            self._sync.persist(time.time())
+            state = persist_guarded(self._sync, self.data_dir.root, time.time())
+            if self.board.note_card(state):
+                self.oled.refresh()
 
     async def _announce_ready(self) -> None:
         await self.mesh_started.wait()

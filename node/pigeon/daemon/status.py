@@ -20,6 +20,7 @@ from pigeon.daemon.app_uplink import AppUplink
 from pigeon.daemon.appmesh_driver import AppMeshDriver
 from pigeon.daemon.bitchat_driver import BitchatDriver
 from pigeon.daemon.bitchat_gateway import GatewayService
+from pigeon.daemon.card import CARD_PROBLEMS, CardState
 from pigeon.daemon.mesh_driver import MeshDriver
 from pigeon.mesh.packet import PacketType
 from pigeon.ui.oled import AppMeshLine, Message, Pairing, Uplink, ViewState
@@ -77,6 +78,18 @@ class NodeStatusBoard:
     app_uplink: AppUplink | None = None
     bitchat_driver: BitchatDriver | None = None  # None: `[bitchat] enabled = false`
     bitchat_gateway: GatewayService | None = None  # None: `[bitchat] gateway = false`
+    card: CardState = CardState.OK  # the SD card: full or read-only stops saving, not relaying
+
+    def note_card(self, state: CardState) -> bool:
+        """Record the card's state; a problem is the OLED's error until it is gone. Returns
+        whether it changed."""
+        if state is self.card:
+            return False
+        old = CARD_PROBLEMS.get(self.card)
+        self.card = state
+        if self.owner.error is None or self.owner.error == old:
+            self.owner.error = CARD_PROBLEMS.get(state)
+        return True
 
     def status(self) -> NodeStatus:
         """The snapshot for the web status page."""
@@ -95,6 +108,7 @@ class NodeStatusBoard:
             carried_to_relays=self.carried_to_relays(),
             appmesh=self.appmesh(),
             bitchat=self.bitchat(),
+            card_problem=CARD_PROBLEMS.get(self.card),
         )
 
     def bitchat(self) -> BitchatStatus:
@@ -257,6 +271,8 @@ class NodeStatusBoard:
             if chat.gateway is not None:
                 line += f", {chat.gateway.published} published to Nostr"
                 line += f", {chat.gateway.fetched} Nostr drops fetched"
+        if self.card is not CardState.OK:
+            line += f", SD card {self.card.value}"
         return line + (f", missing: {', '.join(self.missing)}" if self.missing else "")
 
 

@@ -566,3 +566,16 @@ async def test_the_neighbourhood_page_without_bitchat_says_it_is_off(
     assert "bitchat is off on this node" in page
     reply = await owner.post("/neighbourhood", data={"nickname": "me", "text": "hello"})
     assert reply.status == 400
+
+
+async def test_a_full_or_read_only_card_is_told_on_the_page(
+    site: Site, aiohttp_client: AiohttpClient
+) -> None:
+    owner = await _owner(site, aiohttp_client)
+    assert (await (await owner.get("/api/status")).json())["card_problem"] is None
+    assert 'data-stat="card-problem"' not in await (await owner.get("/node")).text()
+    problem = "SD card read-only: new messages are not saved. Relaying from memory."
+    site.status.current = dataclasses.replace(site.status.current, card_problem=problem)
+    assert (await (await owner.get("/api/status")).json())["card_problem"] == problem
+    assert problem in await (await owner.get("/node")).text()
+    assert problem in await (await owner.get("/node/live")).text()

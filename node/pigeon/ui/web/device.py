@@ -49,6 +49,7 @@ def _status_dict(status: NodeStatus) -> dict[str, Any]:
         "spool": {"envelopes": status.spool_envelopes, "bytes": status.spool_bytes},
         "uplink": status.uplink.value,
         "carried_to_relays": status.carried_to_relays,
+        "card_problem": status.card_problem,
         "relays": [
             {"url": r.url, "state": r.state.value, "detail": r.detail} for r in status.relays
         ],

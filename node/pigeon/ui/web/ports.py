@@ -129,6 +129,7 @@ class NodeStatus:
     carried_to_relays: int = 0  # neighbours' envelopes this node deposited at their relays
     appmesh: AppMeshStatus = field(default_factory=AppMeshStatus)
     bitchat: BitchatStatus = field(default_factory=BitchatStatus)
+    card_problem: str | None = None  # the SD card is full or read-only: nothing new is saved
 
 
 class NodeStatusSource(Protocol):
