@@ -10,7 +10,13 @@
     Contenders alternate in short rounds; the ratio is the figure to trust.
 (b) The `default` scenario (100 nodes, 1 simulated hour, 500 messages) with both policies in
     one run and the same seed: delivery, latency, transmissions, and wall time each.
+(c) With --scenarios: each named bundled scenario at its own loss and at 0.2 (or --losses),
+    both policies, means over --seeds (the issue's figures are over 1-10), with each figure
+    checked against its goal. A run merges its scenarios into the `scenarios` already in the
+    file, so the CPU-heavy ones can be run apart.
 Run: .venv/bin/python bench/bench_mesh.py [seed, default 1]
+     .venv/bin/python bench/bench_mesh.py --scenarios line,street --seeds 1-10 [--losses own,0.2]
+     .venv/bin/python bench/bench_mesh.py --router   (part (a) alone, merged into the file)
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from pigeon.mesh.receipt import receipt_hash
 from pigeon.mesh.router import Router, RouterConfig
 from pigeon.sim.engine import run_simulation
 from pigeon.sim.scenario import load_scenario
+from pigeon.sim.sweep import SweepRow, parse_seeds, run_sweep
 
 RESULTS = Path(__file__).resolve().parent / "results" / "mesh.json"
 START_S = 1_800_000_000.0
@@ -135,13 +142,87 @@ def bench_scenario(seed: int) -> dict[str, object]:
     }
 
 
+STATIC_SCENARIOS = ("line", "street", "backbone")
+
+
+def bench_scenarios(names: list[str], losses: list[str], seeds: list[int]) -> dict[str, object]:
+    """Per scenario and loss: both policies' means over `seeds`, and the goals checked."""
+    out: dict[str, object] = {}
+    for name in names:
+        scenario = load_scenario(name)
+        per_loss: dict[str, object] = {}
+        for loss in losses:
+            value = scenario.radio.loss if loss == "own" else float(loss)
+            rows = run_sweep(scenario, "loss", [value], seeds)
+            by_policy = {row.routing: row for row in rows}
+            per_loss[f"loss={value:g}"] = {
+                "default": _row_dict(by_policy["default"]),
+                "flood": _row_dict(by_policy["flood"]),
+                "checks": _checks(name, by_policy["default"], by_policy["flood"]),
+            }
+            print(f"  {name} loss {value:g}: {per_loss[f'loss={value:g}']}", file=sys.stderr)
+        out[name] = {"seeds": f"{seeds[0]}-{seeds[-1]}", "runs": per_loss}
+    return out
+
+
+def _row_dict(row: SweepRow) -> dict[str, object]:
+    return {
+        "delivery_ratio": row.delivery_ratio,
+        "latency_p50_s": row.latency_p50_s,
+        "latency_p95_s": row.latency_p95_s,
+        "transmissions": row.transmissions,
+    }
+
+
+def _checks(name: str, ours: SweepRow, flood: SweepRow) -> dict[str, object]:
+    checks: dict[str, object] = {
+        "delivery_at_least_0.99": ours.delivery_ratio >= 0.99,
+        "delivery_not_below_flood": ours.delivery_ratio >= flood.delivery_ratio,
+    }
+    if ours.latency_p95_s is not None and flood.latency_p95_s is not None:
+        if name in STATIC_SCENARIOS:
+            checks["p95_at_most_2x_flood_plus_2s"] = (
+                ours.latency_p95_s <= 2 * flood.latency_p95_s + 2
+            )
+        if name == "default":
+            checks["p95_at_most_1.25x_flood"] = ours.latency_p95_s <= 1.25 * flood.latency_p95_s
+            checks["transmissions_at_most_0.2x_flood"] = (
+                ours.transmissions <= 0.2 * flood.transmissions
+            )
+    return checks
+
+
+def _option(name: str, default: str) -> str:
+    if name in sys.argv:
+        return sys.argv[sys.argv.index(name) + 1]
+    return default
+
+
 def main() -> None:
+    if "--router" in sys.argv:
+        report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        report["router"] = {"text_envelope": bench_router(568), "small_envelope": bench_router(120)}
+        report["router"]["load_average_1m"] = round(os.getloadavg()[0], 2)
+        RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(report["router"], indent=2))
+        return
+    if "--scenarios" in sys.argv:
+        names = _option("--scenarios", "").split(",")
+        losses = _option("--losses", "own,0.2").split(",")
+        seeds = parse_seeds(_option("--seeds", "1-10"))
+        report = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        scenarios = report.setdefault("scenarios", {})
+        scenarios.update(bench_scenarios(names, losses, seeds))
+        RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(scenarios, indent=2))
+        return
     seed = int(sys.argv[1]) if len(sys.argv) > 1 else 1
     print("router throughput ...", file=sys.stderr)
     router = {"text_envelope": bench_router(568), "small_envelope": bench_router(120)}
     print(f"  {router}", file=sys.stderr)
     print("default scenario, both policies ...", file=sys.stderr)
     scenario = bench_scenario(seed)
+    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     report = {
         "machine": {
             "python": platform.python_version(),
@@ -150,6 +231,7 @@ def main() -> None:
         },
         "router": router,
         "scenario": scenario,
+        "scenarios": old.get("scenarios", {}),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")

@@ -9,20 +9,21 @@
     append the message; BATCH per transaction, plus one transaction per message sent).
 (b) Files: a FILE_BYTES file from A to B (chunks of 7 KiB, window 32), batches of BATCH; MB/s
     end to end, beside the crypto alone on the same chunks.
-The machine is shared and noisy: trust the ratios more than the absolute figures. Each part is
-repeated ROUNDS times and the median kept. Run: .venv/bin/python bench/bench_messenger.py
+The machine is shared and noisy: trust the ratios more than the absolute figures. Rounds
+interleave the parts (ROUNDS of each) and the medians are kept: the figures of one round share
+the machine's load of that moment. Run: .venv/bin/python bench/bench_messenger.py
 """
 
 from __future__ import annotations
 
 import json
+import operator
 import platform
 import random
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from pigeon.crypto.olm_account import OlmAccount
@@ -38,7 +39,7 @@ from pigeon.store.vault_records import Direction, Message, MessageState, Session
 MESSAGES = 300
 BATCH = 32
 FILE_BYTES = 2_000_000
-ROUNDS = 3
+ROUNDS = 5
 TEXT = "x" * 300
 T0 = 20_000 * 86_400 + 6 * 3600
 CHEAP = Argon2Params(opslimit=1, memlimit_bytes=8192)
@@ -154,36 +155,41 @@ def store_texts(root: Path) -> float:
     return MESSAGES / elapsed
 
 
-def _median(run: Callable[[], float], rounds: int = ROUNDS) -> float:
-    return statistics.median(run() for _ in range(rounds))
-
-
 def main() -> int:
+    # Rounds interleave the parts (end to end, crypto only, store only), so that load from
+    # other processes on a shared machine falls on all of them alike; each figure is the
+    # median over the rounds, and each ratio the median of the rounds' ratios.
+    texts, texts_crypto, texts_store, files, files_crypto = [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         root, counter = Path(tmp), iter(range(10_000))
 
         def fresh() -> Path:
             return root / str(next(counter))
 
-        texts = _median(lambda: bench_texts(fresh()))
-        texts_crypto = _median(crypto_texts)
-        texts_store = _median(lambda: store_texts(fresh()))
-        file_mb_s = _median(lambda: bench_file(fresh()))
-        file_crypto = _median(crypto_file)
+        for _ in range(ROUNDS):
+            texts.append(bench_texts(fresh()))
+            texts_crypto.append(crypto_texts())
+            texts_store.append(store_texts(fresh()))
+            files.append(bench_file(fresh()))
+            files_crypto.append(crypto_file())
+    median = statistics.median
     result = {
         "machine": platform.machine(),
         "python": platform.python_version(),
         "messages": MESSAGES,
         "batch": BATCH,
-        "texts_per_s": round(texts, 1),
-        "reference_crypto_only_texts_per_s": round(texts_crypto, 1),
-        "reference_store_only_texts_per_s": round(texts_store, 1),
-        "ratio_to_store_only": round(texts / texts_store, 3),
-        "ratio_to_crypto_only": round(texts / texts_crypto, 3),
+        "rounds": ROUNDS,
+        "texts_per_s": round(median(texts), 1),
+        "reference_crypto_only_texts_per_s": round(median(texts_crypto), 1),
+        "reference_store_only_texts_per_s": round(median(texts_store), 1),
+        "ratio_to_store_only": round(median(map(operator.truediv, texts, texts_store)), 3),
+        "ratio_to_crypto_only": round(median(map(operator.truediv, texts, texts_crypto)), 3),
+        "olm_us_per_text": round(1e6 / median(texts_crypto), 1),
+        "end_to_end_us_per_text": round(1e6 / median(texts), 1),
         "file_bytes": FILE_BYTES,
-        "file_mb_per_s": round(file_mb_s, 3),
-        "reference_crypto_only_file_mb_per_s": round(file_crypto, 3),
-        "file_ratio_to_crypto_only": round(file_mb_s / file_crypto, 3),
+        "file_mb_per_s": round(median(files), 3),
+        "reference_crypto_only_file_mb_per_s": round(median(files_crypto), 3),
+        "file_ratio_to_crypto_only": round(median(map(operator.truediv, files, files_crypto)), 3),
     }
     RESULT.parent.mkdir(exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=2) + "\n")

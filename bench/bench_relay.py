@@ -15,6 +15,10 @@ in a separate process (multiprocessing, spawn), pinned to the other CPU when the
   second spread over all processes; deposit-to-delivery at 500 msg/s with every depositor on
   one process and every reader on another (LISTEN/NOTIFY); 10,000 WebSocket connections held
   across 4 processes, with the processes' RSS growth per connection.
+- ratio rounds (same run): SQLite's one process and PostgreSQL's 4 processes measured in turn,
+  RATIO_ROUNDS times, with the 64 mailboxes above and with 4,096 (a city's spread, where
+  deposit batches of different processes rarely share a mailbox row); the median of the
+  rounds' ratios is the figure to read on a machine whose load drifts within a run.
 Run: .venv/bin/python bench/bench_relay.py [deposits, default 30000]
 """
 
@@ -26,9 +30,11 @@ import json
 import multiprocessing
 import os
 import platform
+import random
 import re
 import resource
 import signal
+import statistics
 import struct
 import subprocess
 import sys
@@ -71,6 +77,8 @@ LATENCY_READERS = 10
 HELD_CONNECTIONS = 2_000
 PG_PROCESS_COUNTS = (1, 2, 4)
 PG_HELD_CONNECTIONS = 10_000
+RATIO_ROUNDS = 3
+CITY_MAILBOXES = 4_096
 BENCH_CONFIG = """
 [limits]
 mailbox_max_envelopes = 10000000
@@ -212,15 +220,21 @@ async def _connect(session: aiohttp.ClientSession, url: str, relay: bool) -> Any
 async def throughput_job(url: str, args: dict[str, Any], control: Any) -> dict[str, Any]:
     relay, total = args["relay"], args["total"]
     urls = args.get("urls", [url])  # connections are spread over every relay process
-    keys = [SigningKey.generate().public_key for _ in range(MAILBOXES)]
+    keys = [SigningKey.generate().public_key for _ in range(args.get("mailboxes", MAILBOXES))]
     per_connection = total // CONNECTIONS
     async with _session() as session:
         sockets = [await _connect(session, urls[n % len(urls)], relay) for n in range(CONNECTIONS)]
 
-        async def drive(ws: Any) -> None:
+        async def drive(ws: Any, index: int) -> None:
+            # Each connection picks its mailboxes at random (seeded), as independent depositors
+            # would: in step, all 16 deposited into the same mailbox at once, and on PostgreSQL
+            # every process's batch waited for the same mailbox rows. Not a walk by offset
+            # either: connection n goes to process n % 4, which would partition the mailboxes.
+            rng = random.Random(index)
+            walk = [keys[rng.randrange(len(keys))] for _ in range(per_connection)]
             frames = [
-                encode(Deposit(n + 1, keys[n % MAILBOXES], os.urandom(ENVELOPE_BYTES)))
-                for n in range(per_connection)
+                encode(Deposit(n + 1, key, os.urandom(ENVELOPE_BYTES)))
+                for n, key in enumerate(walk)
             ]
             outstanding = 0
             sent = 0
@@ -238,7 +252,7 @@ async def throughput_job(url: str, args: dict[str, Any], control: Any) -> dict[s
                 outstanding -= 1
 
         started = time.perf_counter()
-        await asyncio.gather(*(drive(ws) for ws in sockets))
+        await asyncio.gather(*(drive(ws, n) for n, ws in enumerate(sockets)))
         elapsed = time.perf_counter() - started
         for ws in sockets:
             await ws.close()
@@ -479,6 +493,51 @@ def _held_connections(processes: list[subprocess.Popen[bytes]], urls: list[str])
     return conns
 
 
+def measure_ratio_rounds(total: int) -> dict[str, Any]:
+    """SQLite (1 process) and PostgreSQL (4 processes) in turn, with few and many mailboxes."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql")
+    server = PgServer(bin_dir)
+    server.start()
+    rounds: list[dict[str, Any]] = []
+    try:
+        for _ in range(RATIO_ROUNDS):
+            for mailboxes in (MAILBOXES, CITY_MAILBOXES):
+                job = {"relay": True, "total": total, "mailboxes": mailboxes}
+                sqlite = _sqlite_rate(job)
+                with _relays_on(server, 4) as (_, urls):
+                    run_job("throughput", urls[0], {**job, "total": 2_000, "urls": urls})
+                    pg = run_job("throughput", urls[0], {**job, "urls": urls})["rate_per_s"]
+                rounds.append(
+                    {
+                        "mailboxes": mailboxes,
+                        "sqlite_per_s": sqlite,
+                        "postgresql_4_processes_per_s": pg,
+                        "ratio": round(pg / sqlite, 3),
+                    }
+                )
+    finally:
+        server.destroy()
+    medians = {
+        f"{m}_mailboxes": statistics.median(r["ratio"] for r in rounds if r["mailboxes"] == m)
+        for m in (MAILBOXES, CITY_MAILBOXES)
+    }
+    return {"rounds": rounds, "median_ratio_4_processes_to_sqlite": medians}
+
+
+def _sqlite_rate(job: dict[str, Any]) -> int:
+    with tempfile.TemporaryDirectory(prefix="bench-ratio-") as tmp:
+        process, url = start_server("relay", Path(tmp))
+        try:
+            run_job("throughput", url, {**job, "total": 2_000})
+            rate: int = run_job("throughput", url, job)["rate_per_s"]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+    return rate
+
+
 def _commits(urls: list[str]) -> int:
     return sum(_metric(url, "pigeon_relay_store_commits_total") for url in urls)
 
@@ -501,6 +560,7 @@ def main() -> int:
     relay = measure_server("relay", total)
     echo = measure_server("echo", total)
     postgresql = measure_postgresql(total)
+    ratio_rounds = measure_ratio_rounds(total)
     relay_rate = relay["throughput"]["rate_per_s"]
     pg_rates = {k: v["rate_per_s"] for k, v in postgresql["throughput"].items()}
     echo_rate = echo["throughput"]["rate_per_s"]
@@ -531,6 +591,7 @@ def main() -> int:
         "postgresql": postgresql,
         "postgresql_deposits_per_s": pg_rates,
         "postgresql_4_processes_to_sqlite": round(pg_rates["4_processes"] / relay_rate, 3),
+        "ratio_rounds": ratio_rounds,
         "postgresql_goals": {
             "4_processes_at_least_sqlite_rate": True,
             "latency_p99_ms_across_processes_at_500_per_s": 50,

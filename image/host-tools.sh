@@ -7,7 +7,7 @@
 # Usage: image/host-tools.sh TARGET...   TARGET: image | image-test | ansible | bluez
 #   image      image/build.sh, build-rootfs.sh, wheels.sh (mmdebstrap through qemu-user
 #              binfmt, genimage with its mkdosfs/mtools/e2fsprogs, xz) and the Ansible venv
-#   image-test image/test.sh (qemu-system-aarch64, mtools, curl, bc)
+#   image-test image/test.sh, wear.sh, pulled-plugs.sh (qemu-system-aarch64, mtools, curl, bc)
 #   ansible    ansible/test-roles.sh (a venv for ansible, ansible-lint, yamllint; chroot)
 #   bluez      tests/bluez/build-rootfs.sh and run-vm.sh (mmdebstrap, mkfs.ext4, QEMU x86)
 # A tool is a command on PATH, an absolute path (a file that must exist), or py:MODULE (a
@@ -33,6 +33,7 @@ image=(
     xz:xz-utils
 )
 image_test=(
+    mount:mount umount:mount rmdir:coreutils
     "${common[@]}"
     qemu-system-aarch64:qemu-system-arm mdir:mtools mcopy:mtools curl:curl bc:bc
 )

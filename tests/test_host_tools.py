@@ -19,14 +19,19 @@ REPO = Path(__file__).resolve().parents[1]
 HOST_TOOLS = REPO / "image" / "host-tools.sh"
 SCRIPTS = {
     "image": ["image/build.sh", "image/build-rootfs.sh", "image/wheels.sh"],
-    "image-test": ["image/test.sh"],
+    "image-test": [
+        "image/test.sh",
+        "image/wear.sh",
+        "image/pulled-plugs.sh",
+        "image/emulation-fstab.sh",  # sourced by the three: its function is theirs
+    ],
     "ansible": ["ansible/test-roles.sh"],
     "bluez": ["tests/bluez/build-rootfs.sh", "tests/bluez/run-vm.sh"],
 }
 BUILTINS = frozenset(
     {"cd", "echo", "printf", "exit", "set", "trap", "pwd", "read", "kill", "wait", "local"}
     | {"return", "shift", "true", "false", "test", "[", "unset", "declare", "source", "."}
-    | {"exec", "eval", "type", "command", "export", "readonly"}
+    | {"exec", "eval", "type", "command", "export", "readonly", "break", "continue"}
 )
 SKIPPED_SEGMENTS = frozenset({"for", "case", "[[", "select", "in"})
 SEPARATORS = re.compile(
@@ -144,9 +149,8 @@ def test_the_lexer_finds_commands_and_only_commands() -> None:
 
 @pytest.mark.parametrize("target", sorted(SCRIPTS))
 def test_every_command_a_target_runs_has_its_package(target: str) -> None:
-    used: set[str] = set()
-    for script in SCRIPTS[target]:
-        used |= commands_of((REPO / script).read_text())
+    # One text per target, so a function defined in a sourced file counts as the caller's own.
+    used = commands_of("\n".join((REPO / script).read_text() for script in SCRIPTS[target]))
     assert used, target
     assert used - listed(target) == set()
 

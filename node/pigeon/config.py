@@ -95,6 +95,10 @@ class BitchatSection:
     courier: bool = True  # carry bitchat courier envelopes for absent phones (spool-held, 24 h)
     courier_max_held: int = 10_000
     courier_per_depositor: int = 100
+    # Publish the signed Nostr events mesh-only phones deposit (0x28), and park and fetch courier
+    # drops (kind 1401), on these Nostr relays while the node has internet.
+    gateway: bool = False
+    nostr_relays: tuple[str, ...] = ("wss://relay.damus.io", "wss://nos.lol")  # bitchat's own
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +195,11 @@ def _check_consistency(config: NodeConfig) -> None:
     for i, url in enumerate(config.relays.urls):
         if not url.startswith(("wss://", "ws://")):
             raise ConfigError(f"relays.urls[{i}]", "must start with wss:// (or ws:// for testing)")
+    for i, url in enumerate(config.bitchat.nostr_relays):
+        if not url.startswith(("wss://", "ws://")):
+            raise ConfigError(
+                f"bitchat.nostr_relays[{i}]", "must start with wss:// (or ws:// for testing)"
+            )
     for i, url in enumerate(config.appmesh.relays):
         if not url.startswith(("wss://", "ws://")):
             raise ConfigError(

@@ -183,9 +183,10 @@ def test_heard_carries_public_messages_and_announces_and_links_go_down() -> None
 
 
 @pytest.mark.parametrize(
-    "kind", [wire.COURIER_ENVELOPE, wire.COURIER_SPRAY_ACK, wire.COURIER_SPRAY_DECLINE]
+    "kind",
+    [wire.COURIER_ENVELOPE, wire.COURIER_SPRAY_ACK, wire.COURIER_SPRAY_DECLINE, wire.NOSTR_CARRIER],
 )
-def test_courier_packets_addressed_to_us_go_to_the_courier_once(kind: int) -> None:
+def test_courier_and_carrier_packets_addressed_to_us_go_up_once(kind: int) -> None:
     router = _router(2)
     data = packet(type_=kind, recipient=OWN)
     actions = router.handle(FrameReceived("l0", data), NOW_S)

@@ -25,8 +25,9 @@ read -ra cmd < /run/bluetoothd.cmd
 rm -f /run/bluetoothd.pid
 (
     # Each line stamped with the guest clock, to line up with guest.log.
-    "${cmd[@]}" -n > >(while IFS= read -r line; do
-        printf '%s %s\n' "$(date +%T.%N | cut -c1-12)" "$line"; done >> /out/bluetoothd.log) 2>&1 &
+    "${cmd[@]}" -n > >(while IFS= read -r line; do  # bash builtins only: no fork a line
+        printf -v now '%(%T)T' -1; ms=${EPOCHREALTIME#*.}
+        printf '%s.%s %s\n' "$now" "${ms:0:3}" "$line"; done >> /out/bluetoothd.log) 2>&1 &
     pid=$!
     echo $pid > /run/bluetoothd.pid
     wait $pid

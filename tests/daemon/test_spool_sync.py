@@ -110,3 +110,44 @@ def test_a_restarted_router_hands_on_what_the_last_run_carried(tmp_path: Path) -
     sync.persist(now + 2)  # carried again, so nothing is dropped
     spool.close()
     assert stored_ids(data_dir) == set(ids)
+
+
+def bytes_written_by_this_process() -> int:
+    """What this process has handed to write() so far (Linux /proc/self/io `wchar`)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no wchar in /proc/self/io")
+
+
+def test_an_idle_persist_writes_nothing(tmp_path: Path) -> None:
+    # The daemon persists once a minute; on an SD card an idle node must not rewrite the same
+    # seen-cache each time (image/wear.sh measured it as the idle node's main writer).
+    data_dir = DataDir(tmp_path)
+    now = time.time()
+    spool = open_spool(data_dir)
+    router = Router(RouterConfig(), random.Random(1))
+    router.handle(LocalSend(envelope(b"a", now)), now)
+    sync = SpoolSync(router, spool)
+    sync.persist(now)
+    before = bytes_written_by_this_process()
+    sync.persist(now + 60)
+    sync.persist(now + 120)
+    assert bytes_written_by_this_process() == before
+    router.handle(LocalSend(envelope(b"b", now)), now + 130)  # a change is still written
+    sync.persist(now + 180)
+    assert bytes_written_by_this_process() > before
+    spool.close()
+    assert len(stored_ids(data_dir)) == 2
+
+
+def test_a_restarted_node_does_not_resave_an_unchanged_seen_cache(tmp_path: Path) -> None:
+    data_dir = DataDir(tmp_path)
+    now = time.time()
+    spool = open_spool(data_dir)
+    SpoolSync(Router(RouterConfig(), random.Random(1)), spool).persist(now)
+    again = Router(RouterConfig(), random.Random(2), load_seen_cache(spool, RouterConfig()))
+    before = bytes_written_by_this_process()
+    SpoolSync(again, spool).persist(now + 60)
+    assert bytes_written_by_this_process() == before
+    spool.close()

@@ -3,14 +3,19 @@
 from hypothesis import strategies as st
 
 from pigeon.mesh.packet import (
+    ACK_ID_LEN,
+    MAX_ACK_IDS,
     MAX_MAILBOX_HINT_LEN,
     MAX_PAYLOAD_LEN,
     NOTICE_PAYLOAD_LEN,
     RECEIPT_PAYLOAD_LEN,
+    ROUTE_MAX_DISTANCE,
     Flag,
     Packet,
     PacketType,
+    encode_ack,
     encode_announce,
+    encode_routes,
 )
 from pigeon.mesh.receipt import RECEIPT_HASH_LEN
 
@@ -37,6 +42,14 @@ def packets(draw: st.DrawFn, max_payload: int = MAX_PAYLOAD_LEN) -> Packet:
     elif ptype is PacketType.NOTICE:
         tag = draw(recipient_tags)
         payload = draw(st.binary(min_size=NOTICE_PAYLOAD_LEN, max_size=NOTICE_PAYLOAD_LEN))
+    elif ptype is PacketType.ACK:
+        tag = b""
+        ids = st.binary(min_size=ACK_ID_LEN, max_size=ACK_ID_LEN)
+        payload = encode_ack(draw(st.lists(ids, min_size=1, max_size=MAX_ACK_IDS)))
+    elif ptype is PacketType.ROUTES:
+        tag = b""
+        distances = st.integers(min_value=1, max_value=ROUTE_MAX_DISTANCE)
+        payload = encode_routes(draw(st.lists(st.tuples(distances, recipient_tags), max_size=20)))
     else:
         tag = b""
         payload = encode_announce(draw(st.lists(recipient_tags, max_size=20)))

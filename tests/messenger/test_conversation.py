@@ -111,7 +111,7 @@ def test_duplicate_envelope_is_handed_to_the_owner_once(alice: Endpoint, bob: En
     alice.messenger.send_text(bob_id, "once", T0)
     wire.pump(T0)
     served = bob.messenger.served_tags(T0)
-    envelope = [p for p in wire.log if p.recipient_tag in served and p.payload[1] == 1][-1]
+    envelope = [p for p in wire.log if p.recipient_tag in served and p.payload[1] == 5][-1]
     events = bob.messenger.subscribe()
     assert bob.messenger.handle_packet(envelope, T0 + 5) == []
     assert bob.messenger.stats["duplicates"] == 1
@@ -294,7 +294,7 @@ def test_first_messages_keep_arriving_while_the_answer_is_lost(
     wire.pump(T0, lose=lambda p: wire.sender_of[p.packet_id] is bob)  # bob's answers are lost
     alice.messenger.send_text(bob_id, "two", T0 + 1)
     (packet,) = alice.messenger.take_outgoing()
-    assert packet.payload[:2] == b"\x02\x01"  # still a pre-key message: alice heard nothing
+    assert packet.payload[:2] == b"\x03\x05"  # still a pre-key message: alice heard nothing
     bob.messenger.handle_packet(packet, T0 + 1)
     assert [v.text for v in bob.messenger.conversation(alice_id)] == ["one", "two"]
     for step in range(1, RENEW_EVERY + 3):  # bob's answer, then (renewed) receipts get through
@@ -350,7 +350,7 @@ def test_prekey_floods_are_bounded(alice: Endpoint, bob: Endpoint) -> None:
         alice.messenger.remove_contact(contact)
         contact = alice.messenger.add_contact(bob.messenger.own_card_text(), "Bob", T0).id
         alice.messenger.send_text(contact, str(index), T0)
-        first += [p for p in alice.messenger.take_outgoing() if p.payload[:2] == b"\x02\x01"]
+        first += [p for p in alice.messenger.take_outgoing() if p.payload[:2] == b"\x03\x05"]
     assert len(first) == 70
     bob.messenger.handle_packets(first, T0 + 1)
     burst = int(FirstContactPolicy().source_burst)

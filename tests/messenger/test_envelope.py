@@ -20,6 +20,7 @@ from pigeon.messenger.envelope import (
     PrekeyAnswer,
     PrekeyEnvelope,
     PrekeyRequest,
+    ShortPrekeyEnvelope,
     TextBody,
     ad_digest,
     chunk_count,
@@ -36,8 +37,10 @@ AD = b"associated data"
 ids = st.binary(min_size=16, max_size=16)
 keys = st.binary(min_size=32, max_size=32)
 blobs = st.binary(min_size=1, max_size=600)
+olm_messages = st.binary(max_size=600).map(lambda rest: b"\x03" + rest)
 envelopes = st.one_of(
     st.builds(PrekeyEnvelope, blobs),
+    st.builds(ShortPrekeyEnvelope, keys, st.binary(min_size=8, max_size=8), keys, olm_messages),
     st.builds(MessageEnvelope, blobs),
     st.builds(PrekeyAnswer, blobs),
     st.builds(PrekeyRequest, keys, st.integers(0, 2**64 - 1), st.binary(min_size=64, max_size=64)),
@@ -72,7 +75,7 @@ def _fields(value: object) -> tuple[object, ...]:
     return tuple(getattr(value, name) for name in value.__slots__)  # type: ignore[attr-defined]
 
 
-Env = PrekeyEnvelope | MessageEnvelope | PrekeyRequest | PrekeyAnswer
+Env = PrekeyEnvelope | ShortPrekeyEnvelope | MessageEnvelope | PrekeyRequest | PrekeyAnswer
 
 
 @given(envelopes)
@@ -126,6 +129,11 @@ def test_any_bytes_parse_or_raise_the_typed_error(data: bytes) -> None:
         (b"\x01\x01" + bytes(80), "version"),  # a Noise-era envelope
         (b"\x02\x09" + bytes(80), "kind"),
         (b"\x02\x02", "empty"),
+        (b"\x03\x02" + bytes(80), "not of version 3"),  # version 3 is kind 5 only
+        (b"\x02\x05" + bytes(72) + b"\x03", "not of version 2"),
+        (b"\x03\x05" + bytes(72), "lacks its Olm message"),
+        (b"\x03\x05" + bytes(72) + b"\x04", "lacks its Olm message"),
+        (b"\x03\x05" + bytes(40), "lacks its Olm message"),
     ],
 )
 def test_envelope_faults_are_named(data: bytes, fault: str) -> None:

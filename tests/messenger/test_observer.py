@@ -1,7 +1,9 @@
 """What a radio observer next to an owner's node learns from announces and receipts.
 
 The observer is a passive neighbour on the simulated radio: nodes link up with it and send it
-what they send any neighbour (announces, sprayed copies), and it only records the packets.
+what they send any neighbour (announces, sprayed copies), and it only records the packets. It
+also sniffs every frame on air between the other nodes: where a route is known, envelopes go
+down it and are never sprayed to a bystander, but a sniffer beside the link still hears them.
 """
 
 from __future__ import annotations
@@ -47,6 +49,16 @@ class Observer:
         except (MalformedFrame, MalformedPacket):
             pass
 
+    def overheard(self, src: str, dst: str, frame: bytes) -> None:
+        """A frame from `src` to `dst` went by on air."""
+        now = self.net.unix_now()
+        try:
+            data = self.reassembler.add(f"{src}>{dst}", frame, now)
+            if data is not None:
+                self.heard.append((src, now, decode_packet(data)))
+        except (MalformedFrame, MalformedPacket):
+            pass
+
     def announced_by(self, peer: str, day: int) -> set[bytes]:
         """Every tag `peer` announced on `day` (UTC)."""
         return {
@@ -64,6 +76,14 @@ class ObservedNet(MeshNet):
         super().__init__(root, relays=1)
         self.observer = Observer(self)
         self.radio.add_node(PeerId("O"), 20.0, 0.0, self.observer)
+        send = self.radio.send
+
+        def sniffed_send(src: PeerId, dst: PeerId, frame: bytes) -> None:
+            send(src, dst, frame)
+            if dst != "O":
+                self.observer.overheard(src, dst, frame)
+
+        self.radio.send = sniffed_send  # type: ignore[method-assign]
 
 
 class LateNet(ObservedNet):

@@ -12,8 +12,8 @@ from pigeon.messenger import endpoint
 from pigeon.messenger.envelope import (
     MessageEnvelope,
     PrekeyAnswer,
-    PrekeyEnvelope,
     PrekeyRequest,
+    ShortPrekeyEnvelope,
     decode_envelope,
 )
 
@@ -32,7 +32,7 @@ def test_every_packet_of_a_conversation_names_its_contact(alice: Endpoint, bob: 
     b_at_a, a_at_b = befriend(alice, bob, T0)
     alice.messenger.send_text(b_at_a, "hi", T0)
     to_bob = alice.messenger.take_outgoing()  # the text, as a pre-key message
-    assert [type(decode_envelope(p.payload)) for p in to_bob] == [PrekeyEnvelope]
+    assert [type(decode_envelope(p.payload)) for p in to_bob] == [ShortPrekeyEnvelope]
     assert [alice.messenger.recipient_of(p.packet_id) for p in to_bob] == [b_at_a]
     to_alice = exchange(alice, bob, to_bob)  # the receipt, the notice, bob's session answer
     receipts = [p for p in to_alice if p.type is PacketType.RECEIPT]

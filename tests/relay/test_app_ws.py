@@ -209,6 +209,39 @@ async def test_ack_deletes_only_the_named_envelope_and_says_nothing(start: Start
     assert await metric(relay, "pigeon_relay_app_envelopes_deleted_total") == 1
 
 
+async def test_an_ack_still_in_the_store_when_the_app_hangs_up_is_carried_out(
+    start: StartRelay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An app that acks and closes at once: the deletion was cancelled mid-commit (done in the
+    # store or not, never counted) and its reply slot raised InvalidStateError.
+    relay = await start()
+    owner = SigningKey.generate()
+    depositor = await AppClient.connect(relay.url)
+    await publish(depositor, owner.public_key, b"one")
+    client = await reader(relay, owner)
+    (first,) = await envelopes(client, 1)
+    store = relay.relay.store
+    deleting, delete = asyncio.Event(), store.delete
+
+    async def slow_delete(mailbox_key: bytes, ids: tuple[bytes, ...]) -> int:
+        deleting.set()
+        await asyncio.sleep(0.3)  # the app has hung up by now
+        return await delete(mailbox_key, ids)
+
+    monkeypatch.setattr(store, "delete", slow_delete)
+    await client.send(type="ack", id=first.id)
+    await asyncio.wait_for(deleting.wait(), 10)
+    await client.close()
+    for _ in range(100):
+        if await metric(relay, "pigeon_relay_app_envelopes_deleted_total") == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert await metric(relay, "pigeon_relay_app_envelopes_deleted_total") == 1
+    again = await reader(relay, owner)
+    await nothing_more(again)
+    await again.close()
+
+
 async def test_ack_before_auth_is_not_authenticated(start: StartRelay) -> None:
     relay = await start()
     client = await AppClient.connect(relay.url)

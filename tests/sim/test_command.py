@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -92,3 +93,39 @@ def test_same_seed_same_json_across_processes() -> None:
         result.pop("wall_s")
         outputs.append(result)
     assert outputs[0] == outputs[1]
+
+
+def test_a_sweep_prints_a_table_per_policy_and_draws_both_curves(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    plot = tmp_path / "line.svg"
+    args = ["sim", *SHORT, "--sweep", "loss=0,0.2", "--seeds", "1-2", "--plot", str(plot)]
+    assert main(args) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in out[2:]]
+    assert [(row[0], row[1], row[2]) for row in rows] == [
+        ("0", "default", "2"),
+        ("0", "flood", "2"),
+        ("0.2", "default", "2"),
+        ("0.2", "flood", "2"),
+    ]
+    svg = ElementTree.fromstring(plot.read_text(encoding="utf-8"))
+    lines = svg.findall("{http://www.w3.org/2000/svg}polyline")
+    assert len(lines) == 4  # two panels, two policies each
+    assert all(len(line.get("points", "").split()) == 2 for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("sweep", "seeds", "fault"),
+    [
+        ("speed=1,2", "1", "cannot be swept"),
+        ("loss=", "1", "at least one value"),
+        ("loss=0", "x-y", "--seeds"),
+        ("loss=1.5", "1", "loss"),
+    ],
+)
+def test_a_bad_sweep_is_named(
+    capsys: pytest.CaptureFixture[str], sweep: str, seeds: str, fault: str
+) -> None:
+    assert main(["sim", *SHORT, "--sweep", sweep, "--seeds", seeds]) == 2
+    assert fault in capsys.readouterr().err

@@ -40,5 +40,9 @@ class MalformedEnvelope(RemoteError):
     """A courier envelope's TLVs or a spray receipt are cut short, of a wrong length or missing."""
 
 
+class MalformedCarrier(RemoteError):
+    """A Nostr carrier's TLVs are cut short, lack a field, or name an unknown direction."""
+
+
 class LocalError(BitchatError, ValueError):
     """We asked for something bitchat cannot carry (our fault): a nickname or text too long."""

@@ -84,7 +84,8 @@ class Heard:
 
 @dataclass(frozen=True, slots=True)
 class Addressed:
-    """A new, fresh courier packet (0x04, 0x2A, 0x2B) addressed to this node, from `link`."""
+    """A new, fresh courier or Nostr carrier packet (0x04, 0x2A, 0x2B, 0x28) addressed to this
+    node, from `link`."""
 
     link: str
     packet: bytes

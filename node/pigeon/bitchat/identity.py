@@ -118,6 +118,11 @@ class BitchatIdentity:
         spray receipts, compressed as bitchat's encoder would so phones check what we signed."""
         return self._signed(_maybe_compressed(kind, timestamp_ms, self.peer_id, payload, recipient))
 
+    def unsigned_broadcast(self, kind: int, payload: bytes, timestamp_ms: int) -> bytes:
+        """An unsigned, padded v1 broadcast of `kind` (TTL 7), compressed as bitchat's encoder
+        would: a gateway's downlink carriers, whose events carry their own signatures."""
+        return wire.encode(_maybe_compressed(kind, timestamp_ms, self.peer_id, payload))
+
     def _signed(self, out: wire.OutPacket) -> bytes:
         unsigned = wire.encode(out, padded=False)
         view = wire.parse(unsigned)

@@ -48,10 +48,12 @@ _DIRECTED_TYPES: Final = frozenset(
 )
 _NO_SUBSET_TYPES: Final = frozenset({wire.FRAGMENT, wire.ANNOUNCE})
 _HEARD_TYPES: Final = frozenset({wire.ANNOUNCE, wire.MESSAGE})
-# Addressed to this node, these go to its courier (`Addressed`) instead of being dropped.
+# Addressed to this node, these go to its courier or its Nostr gateway (`Addressed`) instead
+# of being dropped.
 COURIER_TYPES: Final = frozenset(
     {wire.COURIER_ENVELOPE, wire.COURIER_SPRAY_ACK, wire.COURIER_SPRAY_DECLINE}
 )
+ADDRESSED_TYPES: Final = COURIER_TYPES | {wire.NOSTR_CARRIER}
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +205,8 @@ class BitchatRouter:
         except RemoteError:
             self._drop(DropReason.MALFORMED, source, actions)
             return
-        courier = view.type in COURIER_TYPES or (
-            header is not None and header.original_type in COURIER_TYPES
+        courier = view.type in ADDRESSED_TYPES or (
+            header is not None and header.original_type in ADDRESSED_TYPES
         )
         reason = self._refusal(view, now, courier)
         if reason is not None:
@@ -232,7 +234,7 @@ class BitchatRouter:
         now: float,
         actions: list[Action],
     ) -> None:
-        """A courier packet, or a fragment of one, addressed to us: to the courier, whole."""
+        """A courier or carrier packet, or a fragment of one, addressed to us: passed up whole."""
         if header is not None:
             chunk = data[view.payload_start + FRAGMENT_HEADER_SIZE : view.payload_end]
             whole = self.assembler.add(view.sender, header, chunk, now)

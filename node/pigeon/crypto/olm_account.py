@@ -27,7 +27,14 @@ from pigeon.crypto.errors import (
     UnknownPrekey,
 )
 from pigeon.crypto.olm_state import seal, unseal
-from pigeon.crypto.olm_wire import MESSAGE_TYPE_PREKEY, OlmMessage, PrekeyKeys, prekey_keys
+from pigeon.crypto.olm_wire import (
+    MESSAGE_TYPE_PREKEY,
+    PREKEY_ID_LEN,
+    OlmMessage,
+    PrekeyKeys,
+    prekey_id,
+    prekey_keys,
+)
 from pigeon.crypto.protobuf import bytes_field, decode_message, varint_field
 from pigeon.crypto.signing import SigningKey
 
@@ -126,6 +133,16 @@ class OlmAccount:
         self._rotated_at_s = now_s
         for digest in [d for d, key in self._replays.items() if self._is_retired(key)]:
             del self._replays[digest]
+
+    def fallback_named(self, name: bytes) -> bytes:
+        """Our current or previous fallback key whose `prekey_id` is `name`; raises
+        UnknownPrekey if neither is (retired, or never ours)."""
+        if len(name) != PREKEY_ID_LEN:
+            raise MalformedInput(f"a prekey id is {PREKEY_ID_LEN} bytes")
+        for key in self._fallback:
+            if key is not None and prekey_id(key) == name:
+                return key
+        raise UnknownPrekey("no fallback key of ours has this id")
 
     def _is_retired(self, prekey: bytes) -> bool:
         return prekey not in self._fallback and prekey not in self._published

@@ -6,6 +6,9 @@ the payload of message, ack and control envelopes. Initiation {1: IdentityBundle
 `prekey_keys` reads the three public keys an Olm pre-key message names (libolm's format:
 version 0x03, then protobuf-like fields 1 one-time key, 2 base key, 3 identity key, 4 inner
 message), so we can tell an unknown prekey or a replay before asking vodozemac.
+`split_prekey` and `join_prekey` take a pre-key message apart and put it back byte for byte
+(Olm authenticates only the inner message: the outer keys are bound by the key agreement), so
+our node envelope can leave out what the recipient already holds and rebuild Olm's bytes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pigeon.crypto.app_bundle import CURVE_KEY_LEN, AppIdentityBundle
 from pigeon.crypto.errors import MalformedInput
 from pigeon.crypto.protobuf import bytes_field, decode_message, varint_field
 
+PREKEY_ID_LEN: Final = 8  # the leading bytes of a prekey that name it among its owner's
 MESSAGE_TYPE_PREKEY: Final = 0
 MESSAGE_TYPE_NORMAL: Final = 1
 OLM_VERSION: Final = 3  # vodozemac's libolm-compatible session version 1
@@ -60,13 +64,36 @@ class PrekeyKeys:
 
 def prekey_keys(ciphertext: bytes) -> PrekeyKeys:
     """The keys of an Olm pre-key message; raises MalformedInput unless all three are there."""
+    return split_prekey(ciphertext)[0]
+
+
+def split_prekey(ciphertext: bytes) -> tuple[PrekeyKeys, bytes]:
+    """The keys and the inner (normal) message of an Olm pre-key message; raises
+    MalformedInput unless all three keys and the inner message are there."""
     if not ciphertext or ciphertext[0] != OLM_VERSION:
         raise MalformedInput("an Olm pre-key message is not version 3")
     fields = decode_message(ciphertext[1:], lengths=(1, 2, 3, 4))
     keys = [fields.bytes_field(number) for number in (1, 2, 3)]
-    if any(len(key) != CURVE_KEY_LEN for key in keys) or not fields.bytes_field(4):
+    inner = fields.bytes_field(4)
+    if any(len(key) != CURVE_KEY_LEN for key in keys) or not inner:
         raise MalformedInput("an Olm pre-key message lacks a key or its inner message")
-    return PrekeyKeys(*keys)
+    return PrekeyKeys(*keys), inner
+
+
+def join_prekey(keys: PrekeyKeys, inner: bytes) -> bytes:
+    """The Olm pre-key message of `keys` and `inner`, encoded as vodozemac encodes it."""
+    return (
+        bytes((OLM_VERSION,))
+        + bytes_field(1, keys.one_time_key)
+        + bytes_field(2, keys.base_key)
+        + bytes_field(3, keys.identity_key)
+        + bytes_field(4, inner)
+    )
+
+
+def prekey_id(prekey: bytes) -> bytes:
+    """The short name of a prekey (its first PREKEY_ID_LEN bytes: keys are uniformly random)."""
+    return prekey[:PREKEY_ID_LEN]
 
 
 @dataclass(frozen=True, slots=True)

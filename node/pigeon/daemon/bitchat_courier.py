@@ -16,7 +16,7 @@ from pigeon.bitchat import packet as wire
 from pigeon.bitchat.chat import PublicChat
 from pigeon.bitchat.courier import CourierConfig, CourierOp, CourierPolicy, Forget, HeldEnvelope
 from pigeon.bitchat.courier_agent import CourierAgent, Outcome
-from pigeon.bitchat.courier_wire import CourierEnvelope
+from pigeon.bitchat.courier_wire import CourierEnvelope, encode_envelope
 from pigeon.bitchat.events import Action, SendFrame
 from pigeon.bitchat.fragment import split
 from pigeon.bitchat.identity import BitchatIdentity
@@ -58,6 +58,17 @@ class CourierService:
     def on_announce(self, link: str, packet: bytes, now: float) -> list[Action]:
         """A verified announce heard on `link`; returns the router's send actions."""
         return self._run(self.agent.on_announce(link, packet, now), now)
+
+    def hand_over(
+        self, link: str, recipient: bytes, envelope: CourierEnvelope, now: float
+    ) -> tuple[bool, list[Action]]:
+        """Hand `envelope` (fetched from a Nostr drop) to `recipient` on `link` as a directed
+        courier packet; True when every frame of it was queued on that link."""
+        packet = self.agent.identity.directed(
+            wire.COURIER_ENVELOPE, recipient, encode_envelope(envelope), int(now * 1000)
+        )
+        actions: list[Action] = []
+        return self._send(link, packet, now, actions), actions
 
     def expire(self, now: float) -> None:
         """Forget envelopes whose time is up."""

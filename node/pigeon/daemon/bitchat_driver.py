@@ -17,7 +17,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 
 from pigeon.bitchat import packet as wire
 from pigeon.bitchat.chat import PublicChat, PublicMessage
@@ -48,6 +48,16 @@ MAX_QUEUED_FRAMES: Final = 256  # 40 packets/s out of a link at most: several se
 PublicCallback = Callable[[PublicMessage], None]
 
 
+class CarrierSink(Protocol):
+    """Where Nostr carriers addressed to the node go (the gateway), and its capability bits."""
+
+    def on_carrier(self, link: str, packet: bytes) -> None:
+        """A 0x28 packet addressed to the node arrived on `link`."""
+
+    def capabilities(self) -> int:
+        """The capability bits to announce now."""
+
+
 class BitchatDriver:
     """The bitchat router's I/O: one transport at a time, the node's announces, the chat."""
 
@@ -74,6 +84,7 @@ class BitchatDriver:
         self._last_announce = float("-inf")
         self._last_expiry = float("-inf")
         self.courier: CourierService | None = None  # set by the daemon when `[bitchat] courier`
+        self.gateway: CarrierSink | None = None  # set by the daemon when `[bitchat] gateway`
         self.heard: list[PublicMessage] = []  # this run's public messages, newest last (capped)
         self.counters: Counter[str] = Counter()
         self._senders = LinkSenders("bitchat", MAX_QUEUED_FRAMES, self.counters)
@@ -113,6 +124,7 @@ class BitchatDriver:
         if link is None:
             self._last_announce = now
         caps = self.courier.agent.capabilities() if self.courier is not None else 0
+        caps |= self.gateway.capabilities() if self.gateway is not None else 0
         packet = self.identity.announce(self.nickname, int(now * 1000), caps)
         self._carry_out(self.router.originate(packet, now, link))
         self.counters["announced"] += 1
@@ -142,10 +154,20 @@ class BitchatDriver:
             elif type(action) is Heard:
                 self._hear(action.packet)
                 self._courier_hears(action)
-            elif type(action) is Addressed and self.courier is not None:
-                self._carry_out(
-                    self.courier.on_addressed(action.link, action.packet, self._clock())
-                )
+            elif type(action) is Addressed:
+                self._addressed(action)
+
+    def _addressed(self, action: Addressed) -> None:
+        """A carrier goes to the gateway, anything else to the courier (when they run)."""
+        if action.packet[1:2] == bytes((wire.NOSTR_CARRIER,)):
+            if self.gateway is not None:
+                self.gateway.on_carrier(action.link, action.packet)
+        elif self.courier is not None:
+            self._carry_out(self.courier.on_addressed(action.link, action.packet, self._clock()))
+
+    def carry_out(self, actions: list[Action]) -> None:
+        """Carry out router actions made outside `feed` (the gateway's hand-overs)."""
+        self._carry_out(actions)
 
     def _expire_courier(self) -> None:
         now = self._clock()

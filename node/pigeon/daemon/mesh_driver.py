@@ -39,7 +39,7 @@ from pigeon.transport.base import Broken, Busy, Closed, PeerId, Transport
 
 _LOGGER = logging.getLogger(__name__)
 
-TICK_S: Final = 5.0
+TICK_S: Final = 1.0
 BUSY_RETRY_S: Final = 0.05
 BUSY_RETRIES: Final = 20
 

@@ -35,11 +35,13 @@ from pigeon.daemon.app_uplink import AppUplink, AppUplinkPolicy
 from pigeon.daemon.appmesh_driver import AppMeshDriver
 from pigeon.daemon.bitchat_courier import CourierService
 from pigeon.daemon.bitchat_driver import BitchatDriver
+from pigeon.daemon.bitchat_gateway import GatewayService
 from pigeon.daemon.bitchat_identity import (
     PAGE_SECRET_NAME,
     bitchat_nickname,
     load_or_create_bitchat_identity,
 )
+from pigeon.daemon.card import persist_guarded
 from pigeon.daemon.carrier import Carrier, CarryPolicy
 from pigeon.daemon.endpoint import EndpointDriver
 from pigeon.daemon.identity_reset import RESET_PENDING_S, IdentityResetter, ResetScope
@@ -302,6 +304,7 @@ class Node:
     def _build_bitchat(self) -> None:
         """bitchat's mesh on its own transport, as the node's own bitchat identity (`[bitchat]`)."""
         self.bitchat_driver: BitchatDriver | None = None
+        self.bitchat_gateway: GatewayService | None = None
         section = self.config.bitchat
         if not section.enabled:
             return
@@ -324,7 +327,11 @@ class Node:
                 self._spool.courier_shelf(),
                 CourierConfig(section.courier_max_held, section.courier_per_depositor),
             )
+        if section.gateway and section.nostr_relays:
+            self.bitchat_gateway = GatewayService(self.bitchat_driver, section.nostr_relays)
+            self.bitchat_driver.gateway = self.bitchat_gateway
         self.board.bitchat_driver = self.bitchat_driver
+        self.board.bitchat_gateway = self.bitchat_gateway
 
     def _build_neighbourhood(self) -> None:
         """The owner's Neighbourhood view: bitchat's public chat heard, and posts from the page."""
@@ -401,6 +408,8 @@ class Node:
                 parts.append(Part("app-contacts", self.app_contact_relays.run))
         if self.bitchat_driver is not None and self._make_radio is None:  # on BLE: the radio's
             parts.append(Part("bitchat", self._run_bitchat))
+            if self.bitchat_gateway is not None:
+                parts.append(Part("bitchat-gateway", self.bitchat_gateway.run))
         if self.env.web:
             parts.append(Part("web", self._run_web))
         return parts
@@ -497,7 +506,9 @@ class Node:
         while True:
             await asyncio.sleep(SPOOL_SYNC_S)
             assert self._sync is not None
-            self._sync.persist(time.time())
+            state = persist_guarded(self._sync, self.data_dir.root, time.time())
+            if self.board.note_card(state):
+                self.oled.refresh()
 
     async def _announce_ready(self) -> None:
         await self.mesh_started.wait()

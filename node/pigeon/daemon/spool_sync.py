@@ -49,8 +49,10 @@ def sync_ops(
     ever_carried: Set[bytes],
     seen: SeenCache,
     now: float,
+    saved_seen: bytes | None = None,
 ) -> list[SpoolOp]:
-    """The batch that stores `carried`, drops what the router let go and saves `seen`."""
+    """The batch that stores `carried`, drops what the router let go and saves `seen` unless
+    its encoding is `saved_seen`, the one stored already."""
     ops: list[SpoolOp] = []
     keep: set[bytes] = set()
     for item in carried:
@@ -71,7 +73,11 @@ def sync_ops(
         ops.append(StoreEnvelope(envelope))
     ops.extend(DropEnvelope(packet_id) for packet_id in (stored_ids & ever_carried) - keep)
     ops.append(ExpireEnvelopes(now))
-    ops.append(SaveSeenCache(seen.to_bytes(), now))
+    blob = seen.to_bytes()
+    # An idle node's seen-cache does not change: rewriting it every minute was most of what an
+    # idle node wrote to its SD card (WAL frames, checkpoint, journal commit, each synced).
+    if blob != saved_seen:
+        ops.append(SaveSeenCache(blob, now))
     return ops
 
 
@@ -87,6 +93,7 @@ class SpoolSync:
         self._router = router
         self._spool = spool
         self._ever_carried: set[bytes] = set()
+        self._saved_seen = spool.seen_cache()
 
     def restore(self, now: float) -> int:
         """Give the router back every envelope an earlier run stored; return how many it took."""
@@ -109,9 +116,19 @@ class SpoolSync:
         carried = self._router.carried_packets()
         carried_now = {c.packet.packet_id for c in carried}
         ever_carried = self._ever_carried | carried_now
-        ops = sync_ops(carried, carried_ids(self._spool), ever_carried, self._router.seen, now)
+        ops = sync_ops(
+            carried,
+            carried_ids(self._spool),
+            ever_carried,
+            self._router.seen,
+            now,
+            self._saved_seen,
+        )
         result = self._spool.apply(ops)
         self._ever_carried = carried_now  # the rest of `ever_carried` was dropped just now
+        self._saved_seen = next(
+            (op.blob for op in ops if isinstance(op, SaveSeenCache)), self._saved_seen
+        )
         _LOGGER.debug(
             "spool synced: %d stored, %d dropped, %d expired",
             result.stored,

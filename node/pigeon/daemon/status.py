@@ -19,6 +19,8 @@ from pigeon.bitchat.events import DropReason as BitchatDropReason
 from pigeon.daemon.app_uplink import AppUplink
 from pigeon.daemon.appmesh_driver import AppMeshDriver
 from pigeon.daemon.bitchat_driver import BitchatDriver
+from pigeon.daemon.bitchat_gateway import GatewayService
+from pigeon.daemon.card import CARD_PROBLEMS, CardState
 from pigeon.daemon.mesh_driver import MeshDriver
 from pigeon.mesh.packet import PacketType
 from pigeon.ui.oled import AppMeshLine, Message, Pairing, Uplink, ViewState
@@ -26,6 +28,7 @@ from pigeon.ui.web.ports import (
     AppMeshStatus,
     BitchatStatus,
     CourierStatus,
+    GatewayStatus,
     LinkState,
     Neighbour,
     NodeStatus,
@@ -74,6 +77,19 @@ class NodeStatusBoard:
     app_driver: AppMeshDriver | None = None  # None: `[appmesh] enabled = false`
     app_uplink: AppUplink | None = None
     bitchat_driver: BitchatDriver | None = None  # None: `[bitchat] enabled = false`
+    bitchat_gateway: GatewayService | None = None  # None: `[bitchat] gateway = false`
+    card: CardState = CardState.OK  # the SD card: full or read-only stops saving, not relaying
+
+    def note_card(self, state: CardState) -> bool:
+        """Record the card's state; a problem is the OLED's error until it is gone. Returns
+        whether it changed."""
+        if state is self.card:
+            return False
+        old = CARD_PROBLEMS.get(self.card)
+        self.card = state
+        if self.owner.error is None or self.owner.error == old:
+            self.owner.error = CARD_PROBLEMS.get(state)
+        return True
 
     def status(self) -> NodeStatus:
         """The snapshot for the web status page."""
@@ -92,6 +108,7 @@ class NodeStatusBoard:
             carried_to_relays=self.carried_to_relays(),
             appmesh=self.appmesh(),
             bitchat=self.bitchat(),
+            card_problem=CARD_PROBLEMS.get(self.card),
         )
 
     def bitchat(self) -> BitchatStatus:
@@ -113,6 +130,25 @@ class NodeStatusBoard:
             dropped=dropped,
             public_heard=driver.counters["public_heard"],
             courier=self.courier(),
+            gateway=self.gateway(),
+        )
+
+    def gateway(self) -> GatewayStatus | None:
+        """The Nostr gateway's relays and counters; None when it is off."""
+        gateway = self.bitchat_gateway
+        if gateway is None:
+            return None
+        uplink = gateway.uplink.counters
+        return GatewayStatus(
+            relays=len(gateway.pool.relays),
+            relays_connected=sum(1 for r in gateway.pool.relays if r.connected),
+            published=uplink["published"],
+            refused=uplink["relay_refused"]
+            + sum(n for name, n in uplink.items() if name.startswith("refused_")),
+            queued=gateway.uplink.queued,
+            parked=gateway.counters["parked"],
+            fetched=gateway.counters["fetched"],
+            rebroadcast=gateway.downlink.counters.get("rebroadcast", 0),
         )
 
     def courier(self) -> CourierStatus | None:
@@ -202,7 +238,12 @@ class NodeStatusBoard:
             app_mesh=self.app_mesh_line(),
             bitchat_peers=self.bitchat().peers if self.bitchat_driver is not None else None,
             bitchat_held=self._courier_held(),
+            bitchat_nostr=self._gateway_traffic(),
         )
+
+    def _gateway_traffic(self) -> int | None:
+        gateway = self.gateway()
+        return gateway.published + gateway.fetched if gateway is not None else None
 
     def _courier_held(self) -> int | None:
         courier = self.courier()
@@ -227,6 +268,11 @@ class NodeStatusBoard:
             line += f", {chat.peers} bitchat phones, {chat.relayed} bitchat packets relayed"
             if chat.courier is not None:
                 line += f", {chat.courier.held} bitchat envelopes held"
+            if chat.gateway is not None:
+                line += f", {chat.gateway.published} published to Nostr"
+                line += f", {chat.gateway.fetched} Nostr drops fetched"
+        if self.card is not CardState.OK:
+            line += f", SD card {self.card.value}"
         return line + (f", missing: {', '.join(self.missing)}" if self.missing else "")
 
 

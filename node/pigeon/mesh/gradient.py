@@ -1,13 +1,15 @@
-"""Tag gradient: which recipient tags are a few hops away, and through which neighbour.
+"""Tag gradient: how many hops away each recipient tag is, and through which neighbour.
 
-Every node announces the tags its endpoint serves with TTL `ANNOUNCE_HOPS`. A node that
-follows the gradient re-announces tags it heard at TTL t > 0 with TTL t - 1 (never back to the
-neighbour its best route goes through: split horizon), so a tag heard at TTL t is
-`ANNOUNCE_HOPS - t + 1` hops away. Announces are link-local: each node re-originates its own;
-none is relayed. A carrier hands an envelope to the neighbour closest to its recipient, so in a
-static neighbourhood envelopes walk down the gradient instead of waiting for a chance meeting.
-A neighbour's announce at a level replaces what it said at that level before (an empty one
-withdraws it). Tags therefore travel at most `ANNOUNCE_HOPS` + 1 hops from their owner.
+Every node announces the tags its endpoint serves (an ANNOUNCE at TTL `ANNOUNCE_HOPS`), and a
+node that follows the gradient tells each neighbour, in a ROUTES packet, the tags it can reach
+and in how many hops (distance-vector routing, split horizon: never a route back to the
+neighbour it goes through). A tag a neighbour reaches in d hops is d + 1 hops from us. Routes
+travel up to `ROUTE_HORIZON` hops, far beyond the TTL: the TTL bounds blind spraying, not how
+far an envelope in custody may walk toward its recipient. Nodes of the previous version send
+learned tags as announces at TTL 0 and 1 (distance `ANNOUNCE_HOPS` - TTL + 1); those are still
+understood. What a neighbour says replaces what it said before in the same form; it is all
+forgotten when the link goes down. Loops cannot form around a packet: the router hands a packet
+down a route only to a neighbour not known to hold it, and a node drops a copy it has seen.
 """
 
 from __future__ import annotations
@@ -16,59 +18,79 @@ from collections.abc import Iterator
 from typing import Final
 
 ANNOUNCE_HOPS: Final = 2
-# Learned tags re-announced per level: where more are near, the neighbourhood is dense and
-# spraying finds recipients anyway; this keeps a re-announce to a frame or two.
-GRADIENT_MAX_TAGS: Final = 24
+# A route this long is not passed on: bounds count-to-infinity after a partition.
+ROUTE_HORIZON: Final = 24
+# Routes per ROUTES packet, nearest first: where more are near, the neighbourhood is dense and
+# spraying finds recipients anyway; this keeps the packet to a few frames.
+ROUTES_MAX_OUT: Final = 48
+
+_FAR: Final = (ROUTE_HORIZON + 1, "")
 
 
 class TagGradient:
-    """Distances to tags through each neighbour, from the neighbours' announces."""
+    """Distances to tags through each neighbour, from the neighbours' announces and routes."""
 
-    __slots__ = ("_best", "_heard")
+    __slots__ = ("_best", "_levels", "_routes")
 
     def __init__(self) -> None:
-        self._heard: dict[str, dict[int, tuple[bytes, ...]]] = {}  # peer -> level -> tags
-        self._best: dict[bytes, tuple[int, str]] = {}  # tag -> (distance, via peer)
+        self._levels: dict[str, dict[int, tuple[bytes, ...]]] = {}  # peer -> TTL -> tags
+        self._routes: dict[str, dict[bytes, int]] = {}  # peer -> tag -> its distance from peer
+        self._best: dict[bytes, tuple[int, str]] = {}  # tag -> (our distance, via peer)
 
     def heard(self, peer: str, level: int, tags: tuple[bytes, ...]) -> None:
         """`peer` announced `tags` at TTL `level` (replacing what it said at that level)."""
-        levels = self._heard.setdefault(peer, {})
+        levels = self._levels.setdefault(peer, {})
         if tags:
             levels[min(level, ANNOUNCE_HOPS)] = tags
         else:
             levels.pop(min(level, ANNOUNCE_HOPS), None)
 
+    def heard_routes(self, peer: str, routes: list[tuple[int, bytes]]) -> None:
+        """`peer` reaches each tag in `routes` in so many hops (replacing its previous routes)."""
+        self._routes[peer] = {tag: distance for distance, tag in routes}
+
     def forget(self, peer: str) -> None:
         """`peer` is gone, and so is everything it announced."""
-        self._heard.pop(peer, None)
+        self._levels.pop(peer, None)
+        self._routes.pop(peer, None)
 
     def recompute(self, served: frozenset[bytes]) -> list[bytes]:
         """Rebuild the best routes; return the tags whose route appeared or changed."""
         best: dict[bytes, tuple[int, str]] = {}
-        for peer, levels in self._heard.items():
-            for level in sorted(levels, reverse=True):
+        for peer, levels in self._levels.items():
+            for level, tags in levels.items():
                 distance = ANNOUNCE_HOPS - level + 1
-                for tag in levels[level]:
-                    if tag not in served and distance < best.get(tag, (ANNOUNCE_HOPS + 2, ""))[0]:
+                for tag in tags:
+                    if distance < best.get(tag, _FAR)[0] and tag not in served:
                         best[tag] = (distance, peer)
+        for peer, routes in self._routes.items():
+            for tag, peer_distance in routes.items():
+                distance = peer_distance + 1
+                if distance < best.get(tag, _FAR)[0] and tag not in served:
+                    best[tag] = (distance, peer)
         old, self._best = self._best, best
         return [tag for tag, route in best.items() if old.get(tag) != route]
 
     def via(self, tag: bytes) -> str | None:
-        """The neighbour closest to `tag`, or None if it is not known to be near."""
+        """The neighbour closest to `tag`, or None if no route to it is known."""
         route = self._best.get(tag)
         return None if route is None else route[1]
 
+    def distance(self, tag: bytes) -> int | None:
+        """Hops from us to `tag` along the best route, or None if none is known."""
+        route = self._best.get(tag)
+        return None if route is None else route[0]
+
     def routes(self) -> Iterator[tuple[bytes, str]]:
-        """Every known (tag, closest neighbour), nearest first within each neighbour's order."""
+        """Every known (tag, closest neighbour)."""
         for tag, (_, peer) in self._best.items():
             yield tag, peer
 
-    def announce_for(self, peer: str) -> dict[int, tuple[bytes, ...]]:
-        """What to re-announce to `peer`, by level (TTL): learned tags not routed via `peer`."""
-        levels: dict[int, list[bytes]] = {level: [] for level in range(ANNOUNCE_HOPS)}
-        for tag, (distance, via) in self._best.items():
-            level = ANNOUNCE_HOPS - distance
-            if via != peer and level >= 0 and len(levels[level]) < GRADIENT_MAX_TAGS:
-                levels[level].append(tag)
-        return {level: tuple(tags) for level, tags in levels.items()}
+    def routes_for(self, peer: str) -> tuple[tuple[int, bytes], ...]:
+        """What to tell `peer`: (our distance, tag), nearest first, none routed via `peer`."""
+        out = sorted(
+            (distance, tag)
+            for tag, (distance, via) in self._best.items()
+            if via != peer and distance < ROUTE_HORIZON
+        )
+        return tuple(out[:ROUTES_MAX_OUT])

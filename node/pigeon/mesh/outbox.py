@@ -29,6 +29,7 @@ class Outbox:
         "_lane_of",
         "_lanes",
         "_message_id",
+        "_started",
         "_window",
         "frame_limit",
         "max_packets",
@@ -47,6 +48,7 @@ class Outbox:
         self._frames: deque[bytes] = deque()
         self._in_flight = 0
         self._message_id = first_message_id & MAX_MESSAGE_ID
+        self._started: list[tuple[bytes, bytes, int]] = []
 
     def __len__(self) -> int:
         return len(self._lane_of)
@@ -96,17 +98,23 @@ class Outbox:
         self._in_flight = self._window - free
         return out
 
+    def take_started(self) -> list[tuple[bytes, bytes, int]]:
+        """(id, encoded, priority) of packets cut into frames since the last call, in order."""
+        started, self._started = self._started, []
+        return started
+
     def sent(self) -> None:
         """One frame handed out earlier is done (sent or failed)."""
         if self._in_flight:
             self._in_flight -= 1
 
     def _next_packet(self) -> bool:
-        for lane in self._lanes:
+        for index, lane in enumerate(self._lanes):
             if lane:
                 packet_id = next(iter(lane))
                 encoded = lane.pop(packet_id)
                 del self._lane_of[packet_id]
+                self._started.append((packet_id, encoded, index >> 1))
                 self._frames.extend(fragment(encoded, self.frame_limit, self._message_id))
                 self._message_id = (self._message_id + 1) & MAX_MESSAGE_ID
                 return True

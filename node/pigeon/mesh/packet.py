@@ -44,6 +44,12 @@ INTERACTIVE_MAX_PAYLOAD_LEN: Final = 1600
 MAX_MAILBOX_HINT_LEN: Final = 768
 MAX_ANNOUNCE_TAGS: Final = 255
 RECEIPT_PAYLOAD_LEN: Final = RECEIPT_SECRET_LEN
+# An ack names packets by the first 8 bytes of their id: a collision costs one retransmission
+# skipped on one link, and 24 of them fit one frame of the smallest BLE MTU we support.
+ACK_ID_LEN: Final = 8
+MAX_ACK_IDS: Final = 24
+MAX_ROUTES: Final = 255
+ROUTE_MAX_DISTANCE: Final = 32
 NOTICE_PAYLOAD_LEN: Final = NOTICE_LEN
 # Receipt version 1 (secret || envelope id, in clear: it linked the envelope's tag to the
 # sender's); refused by name so a node still running it shows up in the logs.
@@ -73,6 +79,8 @@ class PacketType(IntEnum):
     ANNOUNCE = 2  # the recipient tags the sending neighbour serves now
     RECEIPT = 4  # a receipt secret (version 2): clears the envelopes with its hash from spools
     NOTICE = 5  # a sealed receipt for the sender's endpoint; hops carry it like a receipt
+    ACK = 6  # link-local: the packets (by id prefix) this neighbour just received from us
+    ROUTES = 7  # link-local: recipient tags this neighbour can reach, each with a hop count
 
 
 class Flag(IntFlag):
@@ -92,6 +100,8 @@ class Priority(IntEnum):
 
 
 _TYPE_BY_VALUE: Final = {int(t): t for t in PacketType}
+# Types a neighbour sends for us alone: no recipient tag, never carried or relayed.
+LINK_LOCAL: Final = frozenset((PacketType.ANNOUNCE, PacketType.ACK, PacketType.ROUTES))
 _ENVELOPE_FLAGS: Final = int(Flag.HANDSHAKE | Flag.BULK | Flag.MAILBOX_HINT)
 _KIND_FLAGS: Final = int(Flag.HANDSHAKE | Flag.BULK)
 _BULK_FLAG: Final = int(Flag.BULK)
@@ -116,9 +126,9 @@ def _field_fault(
         return fault
     if not 0 <= expires_at_s <= MAX_EXPIRES_AT_S:
         return "expires_at_s outside the u32 range"
-    if ptype is PacketType.ANNOUNCE:
+    if ptype in LINK_LOCAL:
         if recipient_tag:
-            return "recipient_tag must be empty for an announce"
+            return f"recipient_tag must be empty for {ptype.name}"
     elif not MIN_TAG_LEN <= len(recipient_tag) <= MAX_TAG_LEN:
         return f"recipient_tag length {len(recipient_tag)} outside {MIN_TAG_LEN}..{MAX_TAG_LEN}"
     want_hash = RECEIPT_HASH_LEN if ptype is PacketType.ENVELOPE else 0
@@ -157,6 +167,10 @@ def _payload_fault(ptype: object, payload: bytes) -> str | None:
         return f"notice payload length {len(payload)}, expected {NOTICE_PAYLOAD_LEN}"
     if ptype is PacketType.ANNOUNCE:
         return _announce_fault(payload)
+    if ptype is PacketType.ACK:
+        return _ack_fault(payload)
+    if ptype is PacketType.ROUTES:
+        return _routes_fault(payload)
     return None
 
 
@@ -264,13 +278,13 @@ def decode_packet(data: bytes) -> Packet:
         if type_value == RETIRED_RECEIPT_V1:
             raise MalformedPacket("type 3 (receipt version 1) retired: receipts are type 4")
         raise MalformedPacket(f"type {type_value} unknown")
-    if ptype is PacketType.ANNOUNCE:
+    if ptype in LINK_LOCAL:
         if tag_len:
-            raise MalformedPacket("recipient_tag must be empty for an announce")
+            raise MalformedPacket(f"recipient_tag must be empty for {ptype.name}")
     elif not MIN_TAG_LEN <= tag_len <= MAX_TAG_LEN:
         raise MalformedPacket(f"recipient_tag length {tag_len} outside {MIN_TAG_LEN}..16")
     tag_end = FIXED_HEADER_LEN + tag_len
-    hash_end = tag_end + (RECEIPT_HASH_LEN if ptype is PacketType.ENVELOPE else 0)
+    hash_end = tag_end + (RECEIPT_HASH_LEN if ptype is _ENVELOPE else 0)
     payload_start = hash_end + _PAYLOAD_LEN.size
     if size < payload_start:
         raise MalformedPacket(
@@ -278,7 +292,7 @@ def decode_packet(data: bytes) -> Packet:
         )
     (payload_len,) = _PAYLOAD_LEN.unpack_from(data, hash_end)
     payload_end = payload_start + payload_len
-    if ptype is PacketType.ENVELOPE and flags & _HINT_FLAG:
+    if ptype is _ENVELOPE and flags & _HINT_FLAG:
         hint_start = _hint_start(data, payload_end)
     elif payload_end != size:
         raise MalformedPacket(
@@ -353,11 +367,11 @@ def encoded_with_ttl(data: bytes, ttl: int) -> bytes:
 
 def priority(packet: Packet) -> Priority:
     """CONTROL for receipts and announces, INTERACTIVE for small envelopes, else BULK."""
-    if packet.type is not PacketType.ENVELOPE:
-        return Priority.CONTROL
+    if packet.type is not _ENVELOPE:
+        return _CONTROL
     if packet.flags & _BULK_FLAG or len(packet.payload) > INTERACTIVE_MAX_PAYLOAD_LEN:
-        return Priority.BULK
-    return Priority.INTERACTIVE
+        return _BULK
+    return _INTERACTIVE
 
 
 def associated_data(
@@ -435,6 +449,107 @@ def decode_announce(payload: bytes) -> tuple[bytes, ...]:
     return tuple(tags)
 
 
+# Ack payload: 1..MAX_ACK_IDS packet id prefixes of ACK_ID_LEN bytes, back to back.
+
+
+def encode_ack(packet_ids: Sequence[bytes]) -> bytes:
+    """Ack payload naming `packet_ids` (full ids or prefixes); ValueError if none or too many."""
+    if not 1 <= len(packet_ids) <= MAX_ACK_IDS:
+        raise ValueError(f"an ack names 1..{MAX_ACK_IDS} packets")
+    if any(len(packet_id) < ACK_ID_LEN for packet_id in packet_ids):
+        raise ValueError(f"acked ids must be at least {ACK_ID_LEN} bytes")
+    return b"".join(packet_id[:ACK_ID_LEN] for packet_id in packet_ids)
+
+
+def _ack_fault(payload: bytes) -> str | None:
+    count, rest = divmod(len(payload), ACK_ID_LEN)
+    if rest or not 1 <= count <= MAX_ACK_IDS:
+        return f"ack payload length {len(payload)} is not 1..{MAX_ACK_IDS} ids of {ACK_ID_LEN}"
+    return None
+
+
+def decode_ack(payload: bytes) -> list[bytes]:
+    """The id prefixes an ack payload names; raises MalformedPacket naming the fault."""
+    fault = _ack_fault(payload)
+    if fault is not None:
+        raise MalformedPacket(fault)
+    return [payload[i : i + ACK_ID_LEN] for i in range(0, len(payload), ACK_ID_LEN)]
+
+
+# Routes payload: count u8, then count times (distance u8, tag_len u8, tag).
+
+
+def encode_routes(routes: Sequence[tuple[int, bytes]]) -> bytes:
+    """Routes payload of (distance in hops, tag) pairs; ValueError on a bad entry."""
+    if len(routes) > MAX_ROUTES:
+        raise ValueError(f"at most {MAX_ROUTES} routes per packet")
+    parts = [bytes((len(routes),))]
+    for distance, tag in routes:
+        if not 1 <= distance <= ROUTE_MAX_DISTANCE:
+            raise ValueError(f"route distance {distance} outside 1..{ROUTE_MAX_DISTANCE}")
+        if not MIN_TAG_LEN <= len(tag) <= MAX_TAG_LEN:
+            raise ValueError(f"route tag length {len(tag)} outside {MIN_TAG_LEN}..16")
+        parts.append(bytes((distance, len(tag))))
+        parts.append(tag)
+    return b"".join(parts)
+
+
+def _routes_fault(payload: bytes) -> str | None:
+    if not payload:
+        return "routes payload empty: count missing"
+    offset = 1
+    for index in range(payload[0]):
+        if offset + 2 > len(payload):
+            return f"routes truncated at entry {index}"
+        distance, tag_len = payload[offset], payload[offset + 1]
+        if not 1 <= distance <= ROUTE_MAX_DISTANCE:
+            return f"route {index} distance {distance} outside 1..{ROUTE_MAX_DISTANCE}"
+        if not MIN_TAG_LEN <= tag_len <= MAX_TAG_LEN:
+            return f"route {index} tag length {tag_len} outside {MIN_TAG_LEN}..{MAX_TAG_LEN}"
+        offset += 2 + tag_len
+        if offset > len(payload):
+            return f"routes truncated at entry {index}"
+    if offset != len(payload):
+        return f"routes have {len(payload) - offset} trailing bytes"
+    return None
+
+
+def decode_routes(payload: bytes) -> list[tuple[int, bytes]]:
+    """The (distance, tag) pairs of a routes payload; raises MalformedPacket naming the fault."""
+    fault = _routes_fault(payload)
+    if fault is not None:
+        raise MalformedPacket(fault)
+    routes = []
+    offset = 1
+    for _ in range(payload[0]):
+        distance, tag_len = payload[offset], payload[offset + 1]
+        routes.append((distance, payload[offset + 2 : offset + 2 + tag_len]))
+        offset += 2 + tag_len
+    return routes
+
+
+def make_ack(packet_ids: Sequence[bytes], expires_at_s: int) -> Packet:
+    """A link-local ack (TTL 0) of `packet_ids`."""
+    return Packet(
+        type=PacketType.ACK,
+        recipient_tag=b"",
+        expires_at_s=expires_at_s,
+        payload=encode_ack(packet_ids),
+        ttl=0,
+    )
+
+
+def make_routes(routes: Sequence[tuple[int, bytes]], expires_at_s: int) -> Packet:
+    """A link-local routes packet (TTL 0): tags we reach, each with its distance in hops."""
+    return Packet(
+        type=PacketType.ROUTES,
+        recipient_tag=b"",
+        expires_at_s=expires_at_s,
+        payload=encode_routes(routes),
+        ttl=0,
+    )
+
+
 def encode_receipt(secret: bytes) -> bytes:
     """Receipt payload (version 2): the secret alone; raises ValueError on a bad length."""
     if len(secret) != RECEIPT_SECRET_LEN:
@@ -486,3 +601,10 @@ def make_notice(
         payload=sealed,
         ttl=ttl,
     )
+
+
+# Looked up once for decode_packet and priority: Enum attribute access is slow on the hot path.
+_ENVELOPE: Final = PacketType.ENVELOPE
+_CONTROL: Final = Priority.CONTROL
+_BULK: Final = Priority.BULK
+_INTERACTIVE: Final = Priority.INTERACTIVE

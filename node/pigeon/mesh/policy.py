@@ -12,20 +12,24 @@ only decides relaying to neighbours that are not the recipient.
   carrier waits to meet the recipient (handover on announce). Hops still only change the TTL.
   Two repairs keep loss from eating the budget: a copy sent to a node that already had one is
   pooled with its own (`on_duplicate`), and the origin refills its budget when no receipt came
-  back in time (`on_retry`, with backoff).
+  back in time (`on_retry`, with backoff). Where the tag gradient knows a neighbour nearer the
+  recipient, the router hands the packet down that route at once and no copies are sprayed:
+  spraying and waiting are for when no one knows the way. Receipts are always sprayed: they
+  are for the spools an envelope passed through, not for its recipient.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final, Protocol
 
-from pigeon.mesh.packet import MAX_TTL
+from pigeon.mesh.packet import MAX_TTL, PacketType
 
 if TYPE_CHECKING:
     from pigeon.mesh.router import Carried, Router
 
 POLICIES: Final = ("default", "flood")
 DEFAULT_WAIT_TTL: Final = 1
+_RECEIPT: Final = PacketType.RECEIPT  # looked up once: Enum attribute access is slow
 
 
 class Policy(Protocol):
@@ -87,6 +91,8 @@ class SprayPolicy:
         self.wait_ttl = wait_ttl
 
     def on_new(self, router: Router, carried: Carried, from_peer: str | None) -> None:
+        if _routed(router, carried):
+            return
         for peer in router.neighbours():
             if carried.ttl <= self.wait_ttl:
                 return
@@ -96,7 +102,11 @@ class SprayPolicy:
     def on_link_up(self, router: Router, peer: str) -> None:
         wait_ttl = self.wait_ttl
         for carried in router.carried_packets():
-            if carried.ttl > wait_ttl and peer not in carried.holders:
+            if (
+                carried.ttl > wait_ttl
+                and peer not in carried.holders
+                and not _routed(router, carried)
+            ):
                 self._spray(router, carried, peer)
 
     def on_unsent(self, carried: Carried) -> None:
@@ -118,6 +128,12 @@ class SprayPolicy:
     def _spray(router: Router, carried: Carried, peer: str) -> None:
         carried.ttl -= 1
         router.send_copy(carried, peer, carried.ttl, spent=True)
+
+
+def _routed(router: Router, carried: Carried) -> bool:
+    """Whether the packet goes down a known route instead of being sprayed."""
+    packet = carried.packet
+    return packet.type is not _RECEIPT and router.has_route(packet.recipient_tag)
 
 
 def make_policy(name: str, wait_ttl: int = DEFAULT_WAIT_TTL) -> Policy:

@@ -10,6 +10,7 @@ least recently active forgotten first. Totals survive forgetting.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import OrderedDict
 from enum import StrEnum
 
@@ -98,6 +99,8 @@ class NeighbourLimiter:
         self.policy = policy or LimiterPolicy()
         self._neighbours: OrderedDict[str, _Neighbour] = OrderedDict()  # least recent first
         self._refused_total = dict.fromkeys(LimitKind, 0)
+        # No neighbour goes idle before this: the least recently active one's deadline.
+        self._next_idle_at = math.inf
 
     def __len__(self) -> int:
         return len(self._neighbours)
@@ -133,20 +136,32 @@ class NeighbourLimiter:
 
     def _touch(self, peer: str, now: float) -> _Neighbour:
         neighbours = self._neighbours
-        while neighbours:
-            oldest = next(iter(neighbours.values()))
-            if oldest.last_seen + self.policy.idle_s > now:
-                break
-            neighbours.popitem(last=False)
+        if now >= self._next_idle_at:  # the least recent neighbour may have gone idle
+            self._forget_idle(now)
         neighbour = neighbours.get(peer)
         if neighbour is None:
             neighbour = neighbours[peer] = self._new_neighbour(now)
             if len(neighbours) > self.policy.max_neighbours:
                 neighbours.popitem(last=False)
+                self._next_idle_at = -math.inf
+            elif len(neighbours) == 1:
+                self._next_idle_at = now + self.policy.idle_s
         else:
             neighbours.move_to_end(peer)
-            neighbour.last_seen = max(neighbour.last_seen, now)
+            if now > neighbour.last_seen:
+                neighbour.last_seen = now
         return neighbour
+
+    def _forget_idle(self, now: float) -> None:
+        """Forget neighbours idle for `idle_s`; note when the next one could be."""
+        neighbours, idle_s = self._neighbours, self.policy.idle_s
+        while neighbours:
+            oldest = next(iter(neighbours.values()))
+            if oldest.last_seen + idle_s > now:
+                self._next_idle_at = oldest.last_seen + idle_s
+                return
+            neighbours.popitem(last=False)
+        self._next_idle_at = math.inf
 
     def _new_neighbour(self, now: float) -> _Neighbour:
         buckets = {kind: TokenBucket(*self.policy.rate_and_burst(kind)) for kind in LimitKind}

@@ -38,18 +38,26 @@ from pigeon.mesh.events import (
     Tick,
 )
 from pigeon.mesh.fragment import MAX_MESSAGE_ID, Reassembler
-from pigeon.mesh.gradient import ANNOUNCE_HOPS, TagGradient
+from pigeon.mesh.gradient import ANNOUNCE_HOPS, ROUTE_HORIZON, TagGradient
+from pigeon.mesh.hopack import HopAcks, InFlight
 from pigeon.mesh.outbox import Outbox
 from pigeon.mesh.packet import (
+    ACK_ID_LEN,
+    MAX_ACK_IDS,
     Flag,
     Packet,
     PacketType,
+    Priority,
+    decode_ack,
     decode_announce,
     decode_packet,
     decode_receipt,
+    decode_routes,
     encode_packet,
     encoded_with_ttl,
+    make_ack,
     make_announce,
+    make_routes,
     priority,
 )
 from pigeon.mesh.policy import DEFAULT_WAIT_TTL, Policy, make_policy
@@ -65,6 +73,8 @@ LOCAL: Final = ""  # the depositor name of packets from our own endpoint
 # spool is not refused for exceeding a single depositor's share.
 RESTORED: Final = "\x00restored/"
 ANNOUNCE_LIFETIME_S: Final = 600
+ACK_LIFETIME_S: Final = 60
+ACK_BATCH_S: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +89,13 @@ class RouterConfig:
     # stays in range and no receipt came back (the frames may have been lost).
     handover_retry_s: float = 15.0
     handover_max_retries: int = 2
+    # Routes change with every link around us: a neighbour hears of new tags at once, of other
+    # changes (distances, withdrawals) at most this often.
     gradient_announce_interval_s: float = 30.0
     gradient_max_handovers: int = 2
+    # Ticks may come every second (unacked packets are resent on them); the rest of the
+    # upkeep (expiry, handover retries) runs at most this often.
+    housekeeping_interval_s: float = 10.0
     # Our own envelopes with no receipt after this long are given a fresh copy budget (the
     # policy decides what that means), then again after twice as long, and so on.
     origin_retry_s: float = 600.0
@@ -109,10 +124,15 @@ class Carried:
 class _Neighbour:
     outbox: Outbox
     tags: tuple[bytes, ...] = ()  # what it serves, in announced order (runs stay reproducible)
-    spent: set[bytes] = field(default_factory=set)  # queued copies the policy paid for
-    announced: dict[int, tuple[bytes, ...]] = field(default_factory=dict)  # by us, per level
-    announce_ids: dict[int, bytes] = field(default_factory=dict)  # our last announce per level
-    gradient_at: float = -math.inf  # when we last re-announced learned tags to it
+    spent: set[bytes] = field(default_factory=set)  # unacked copies the policy paid for
+    handed: set[bytes] = field(default_factory=set)  # unacked copies handed down a route
+    acks: HopAcks = field(default_factory=HopAcks)
+    announced: tuple[bytes, ...] = ()  # our own tags, as last announced to it
+    announce_id: bytes | None = None  # our last announce to it
+    routes_sent: tuple[tuple[int, bytes], ...] = ()  # our routes, as last told to it
+    routes_id: bytes | None = None  # our last routes packet to it
+    routes_told: dict[bytes, int] = field(default_factory=dict)  # tag -> nearest ever told
+    gradient_at: float = -math.inf  # when we last told it our routes
 
 
 class Router:
@@ -139,6 +159,9 @@ class Router:
         self._announced: tuple[bytes, ...] = ()  # the part of `_served` we tell neighbours
         self._gradient = TagGradient()
         self._announce_due = False
+        self._routes_due = False
+        self._acks_due = False  # a tick came: every pending ack goes out
+        self._next_housekeeping = -math.inf
         self._dirty: dict[str, None] = {}
         self._originated: dict[bytes, tuple[float, float]] = {}  # id -> (due, interval)
         self._next_retry = -math.inf
@@ -158,7 +181,7 @@ class Router:
     def handle(self, event: Event, now: float) -> list[Action]:
         """Process one event at unix time `now`; return what to do, in order."""
         if type(event) is FrameSent:  # the most frequent event by far: a short path
-            return self._on_frame_sent(event.peer)
+            return self._on_frame_sent(event.peer, now)
         actions: list[Action] = []
         self._now = now
         self._handlers[type(event)](event, now, actions)
@@ -176,7 +199,7 @@ class Router:
 
     def carried_envelopes(self) -> Iterator[Carried]:
         """The envelopes carried now, oldest first."""
-        return (c for c in list(self._carried.values()) if c.packet.type is PacketType.ENVELOPE)
+        return (c for c in list(self._carried.values()) if c.packet.type is _T_ENVELOPE)
 
     @property
     def spool_envelopes(self) -> int:
@@ -207,13 +230,17 @@ class Router:
             self._pump(actions)
         return packet.packet_id in self._carried
 
+    def has_route(self, tag: bytes) -> bool:
+        """Whether the gradient knows a neighbour nearer to `tag`."""
+        return self._gradient.via(tag) is not None
+
     def send_copy(
         self, carried: Carried, peer: str, ttl: int, *, spent: bool = False, urgent: bool = False
-    ) -> None:
-        """Queue a copy of `carried` at `ttl` for `peer` (a policy's decision)."""
+    ) -> bool:
+        """Queue a copy of `carried` at `ttl` for `peer` (a policy's decision); True if queued."""
         neighbour = self._neighbours.get(peer)
         if neighbour is None:
-            return
+            return False
         packet_id = carried.packet.packet_id
         encoded = (
             encoded_with_ttl(carried.encoded, ttl) if ttl != carried.packet.ttl else carried.encoded
@@ -225,8 +252,9 @@ class Router:
                 neighbour.spent.add(packet_id)
             self._dirty[peer] = None
             self.metrics["copies_queued"] += 1
-        else:
-            self.metrics["outbox_refused"] += 1
+            return True
+        self.metrics["outbox_refused"] += 1
+        return False
 
     # -- events -------------------------------------------------------------------------------
 
@@ -243,6 +271,7 @@ class Router:
         self._neighbours[event.peer] = _Neighbour(outbox)
         self.metrics["links_up"] += 1
         self._announce_due = True
+        self._routes_due = True
         self._policy.on_link_up(self, event.peer)
 
     def _on_link_down(self, event: LinkDown, now: float, actions: list[Action]) -> None:
@@ -253,31 +282,50 @@ class Router:
             return
         self._gradient.forget(event.peer)
         self._gradient_changed()
-        for packet_id in neighbour.outbox.queued_ids():
+        # Queued or sent but never acked: the neighbour may not have it, so it is offered
+        # again at the next meeting, and the budget spent on it comes back.
+        unacked = [entry.packet_id for entry in neighbour.acks.give_up()]
+        for packet_id in (*neighbour.outbox.queued_ids(), *unacked):
             carried = self._carried.get(packet_id)
             if carried is None:
                 continue
             carried.holders.discard(event.peer)
             if packet_id in neighbour.spent:
+                neighbour.spent.discard(packet_id)
                 self._policy.on_unsent(carried)
+            if packet_id in neighbour.handed:
+                # A handover the link never confirmed is not one: without this, two links
+                # dying mid-transfer used the whole route budget and the packet sat still.
+                neighbour.handed.discard(packet_id)
+                carried.relayed -= 1
 
-    def _on_frame_sent(self, peer: str) -> list[Action]:
+    def _on_frame_sent(self, peer: str, now: float) -> list[Action]:
         neighbour = self._neighbours.get(peer)
         if neighbour is None:
             return []
-        outbox = neighbour.outbox
-        outbox.sent()
-        frames = outbox.pull()
+        neighbour.outbox.sent()
+        frames = self._pull(neighbour, now)
         if not frames:
             return []
         self.metrics["frames_out"] += len(frames)
         return [SendFrame(peer, frame) for frame in frames]
 
+    def _pull(self, neighbour: _Neighbour, now: float) -> list[bytes]:
+        """Frames that may go to `neighbour` now; what starts going out awaits its ack."""
+        outbox = neighbour.outbox
+        frames = outbox.pull()
+        if frames:
+            acks = neighbour.acks
+            for packet_id, encoded, prio in outbox.take_started():
+                if encoded[1] != _ACK:  # acks are never acked
+                    acks.started(packet_id, encoded, prio, now)
+        return frames
+
     def _on_frame(self, event: FrameReceived, now: float, actions: list[Action]) -> None:
         peer = event.peer
         self.metrics["frames_in"] += 1
         if not self._limiter.allow(peer, LimitKind.BYTES, len(event.frame), now):
-            self._drop(DropReason.THROTTLED, peer, actions)
+            self._drop(_D_THROTTLED, peer, actions)
             return
         try:
             data = self._reassembler.add(peer, event.frame, now)
@@ -287,7 +335,7 @@ class Router:
         except (MalformedFrame, MalformedPacket) as exc:
             self.metrics["drop_malformed"] += 1
             _LOGGER.debug("malformed input from a neighbour: %s", exc)
-            actions.append(Drop(DropReason.MALFORMED, peer))
+            actions.append(Drop(_D_MALFORMED, peer))
             return
         self._on_packet(packet, data, peer, now, actions)
 
@@ -299,16 +347,37 @@ class Router:
         if not limiter.allow(peer, LimitKind.PACKETS, 1, now) or (
             packet.flags & _HANDSHAKE and not limiter.allow(peer, LimitKind.HANDSHAKES, 1, now)
         ):
-            self._drop(DropReason.THROTTLED, peer, actions)
+            self._drop(_D_THROTTLED, peer, actions)
             return
-        if packet.expires_at_s <= now:
-            self._drop(DropReason.EXPIRED, peer, actions)
-            return
-        if packet.type is PacketType.ANNOUNCE:
-            self._on_announce(packet, peer)
-            return
+        ptype = packet.type
         packet_id = packet.packet_id
         neighbour = self._neighbours.get(peer)
+        if ptype is _T_ACK:
+            if neighbour is not None:
+                self._on_ack(neighbour, decode_ack(packet.payload))
+            return
+        if neighbour is not None:  # acked even if expired or a duplicate: it need not resend
+            acks = neighbour.acks
+            acks.to_ack.append(packet_id)
+            # The first ack in a second goes at once (a lone packet on a quiet link is acked
+            # without delay); within a burst they wait for the next tick, or until one is full.
+            if now >= acks.acked_at + ACK_BATCH_S:
+                acks.acked_at = now
+                acks.ack_now = True
+                self._dirty[peer] = None
+            elif len(acks.to_ack) >= MAX_ACK_IDS:
+                self._dirty[peer] = None
+        if packet.expires_at_s <= now:
+            self._drop(_D_EXPIRED, peer, actions)
+            return
+        if ptype is _T_ANNOUNCE:
+            self._on_announce(packet, peer)
+            return
+        if ptype is _T_ROUTES:
+            if self._policy.follows_gradient:
+                self._gradient.heard_routes(peer, decode_routes(packet.payload))
+                self._gradient_changed()
+            return
         if neighbour is not None and neighbour.outbox.cancel(packet_id):
             self.metrics["copies_cancelled"] += 1  # managed rebroadcast: it has it already
         carried = self._carried.get(packet_id)
@@ -317,11 +386,11 @@ class Router:
             self._policy.on_duplicate(carried, packet.ttl)
         if self.seen.check_and_add(packet_id, now):
             self._answer_with_receipt(packet, peer)
-            self._drop(DropReason.DUPLICATE, peer, actions)
+            self._drop(_D_DUPLICATE, peer, actions)
             return
-        if packet.type is PacketType.RECEIPT:
+        if packet.type is _T_RECEIPT:
             self._on_receipt(packet, data, peer, now, actions)
-        elif packet.type is PacketType.NOTICE:
+        elif packet.type is _T_NOTICE:
             self._on_notice(packet, data, peer, now, actions)
         else:
             self._on_envelope(packet, data, peer, now, actions)
@@ -330,7 +399,7 @@ class Router:
         self, packet: Packet, data: bytes, peer: str | None, now: float, actions: list[Action]
     ) -> None:
         if self._answer_with_receipt(packet, peer):
-            self._drop(DropReason.CLEARED, peer, actions)
+            self._drop(_D_CLEARED, peer, actions)
             return
         if packet.recipient_tag in self._served:
             self.metrics["delivered"] += 1
@@ -374,12 +443,21 @@ class Router:
             self._gradient.heard(peer, packet.ttl, tags)
             self._gradient_changed()
 
+    def _on_ack(self, neighbour: _Neighbour, prefixes: list[bytes]) -> None:
+        self.metrics["acks_in"] += 1
+        for packet_id in neighbour.acks.acked(prefixes):
+            neighbour.spent.discard(packet_id)
+            neighbour.handed.discard(packet_id)
+
     def _gradient_changed(self) -> None:
         """Routes may have moved: hand carried packets down the gradient, re-announce."""
         if not self._policy.follows_gradient:
             return
         gradient = self._gradient
-        for tag in gradient.recompute(self._served):
+        changed = gradient.recompute(self._served)
+        if changed:
+            self._routes_due = self._announce_due = True
+        for tag in changed:
             via = gradient.via(tag)
             for packet_id in list(self._by_tag.get(tag, ())):
                 if via is not None:
@@ -389,11 +467,11 @@ class Router:
         packet = event.packet
         self.seen.check_and_add(packet.packet_id, now)
         data = encode_packet(packet)
-        if packet.type is PacketType.RECEIPT:
+        if packet.type is _T_RECEIPT:
             self._on_receipt(packet, data, None, now, actions)
-        elif packet.type is PacketType.NOTICE:
+        elif packet.type is _T_NOTICE:
             self._on_notice(packet, data, None, now, actions)
-        elif packet.type is PacketType.ENVELOPE:
+        elif packet.type is _T_ENVELOPE:
             retry_s = self.config.origin_retry_s
             self._originated[packet.packet_id] = (now + retry_s, retry_s)
             self._carry(packet, data, None, now, actions)
@@ -407,7 +485,7 @@ class Router:
         self._gradient_changed()
         for tag in (*event.tags, *event.silent):
             for packet_id in list(self._by_tag.get(tag, ())):
-                if self._carried[packet_id].packet.type is PacketType.RECEIPT:
+                if self._carried[packet_id].packet.type is _T_RECEIPT:
                     continue  # receipts are for spools, not for the endpoint
                 carried = self._uncarry(packet_id)
                 if carried is not None:
@@ -415,16 +493,26 @@ class Router:
                     actions.append(Deliver(carried.packet))
 
     def _on_tick(self, event: Tick, now: float, actions: list[Action]) -> None:
+        self._acks_due = True
+        for peer, neighbour in self._neighbours.items():
+            if neighbour.acks.to_ack:
+                self._dirty[peer] = None
+        self._resend_unacked(now)
+        if self._routes_due:
+            self._announce_due = True
+        if now < self._next_housekeeping:
+            return
+        self._next_housekeeping = now + self.config.housekeeping_interval_s
         self._reassembler.expire(now)
         for packet_id in self._spool.expire(now):
             self._forget(packet_id)
             self.metrics["expired"] += 1
         self._retry_originated(now)
-        if self._policy.follows_gradient:
-            self._announce_due = True
         for peer, neighbour in self._neighbours.items():
             if neighbour.spent:
-                neighbour.spent.intersection_update(neighbour.outbox.queued_ids())
+                neighbour.spent = _pending(neighbour, neighbour.spent)
+            if neighbour.handed:
+                neighbour.handed = _pending(neighbour, neighbour.handed)
             for tag in neighbour.tags:
                 for packet_id in self._by_tag.get(tag, ()):
                     self._hand_over(self._carried[packet_id], peer)
@@ -447,7 +535,7 @@ class Router:
         if not decision.accepted:
             cleared = decision.reason is SpoolReason.CLEARED
             self.metrics["spool_refused_" + str(decision.reason)] += 1
-            self._drop(DropReason.CLEARED if cleared else DropReason.SPOOL_REFUSED, peer, actions)
+            self._drop(_D_CLEARED if cleared else _D_SPOOL_REFUSED, peer, actions)
             return
         carried = Carried(packet, data, packet.ttl, priority(packet))
         if peer is not None:
@@ -455,7 +543,7 @@ class Router:
         packet_id = packet.packet_id
         self._carried[packet_id] = carried
         self._by_tag.setdefault(packet.recipient_tag, {})[packet_id] = None
-        if packet.type is PacketType.ENVELOPE:
+        if packet.type is _T_ENVELOPE:
             self.metrics["carried_envelopes"] += 1
             if peer is not None and packet.flags & _MAILBOX_HINT:
                 actions.append(OfferUplink(packet))
@@ -466,6 +554,27 @@ class Router:
         if via is not None:
             self._hand_down(carried, via)
         self._policy.on_new(self, carried, peer)
+
+    def _resend_unacked(self, now: float) -> None:
+        """Queue again what a neighbour has not acked in time, if it is still worth sending."""
+        for peer, neighbour in self._neighbours.items():
+            acks = neighbour.acks
+            if not len(acks):
+                continue
+            for entry in acks.due(now):
+                if not self._still_wanted(neighbour, entry):
+                    acks.forget(entry.packet_id)
+                elif neighbour.outbox.put(entry.packet_id, entry.encoded, entry.priority, True):
+                    self.metrics["hop_resends"] += 1
+                    self._dirty[peer] = None
+
+    def _still_wanted(self, neighbour: _Neighbour, entry: InFlight) -> bool:
+        kind = entry.encoded[1]
+        if kind == _ANNOUNCE:
+            return entry.packet_id == neighbour.announce_id
+        if kind == _ROUTES:
+            return entry.packet_id == neighbour.routes_id
+        return kind == _RECEIPT or entry.packet_id in self._carried
 
     def _retry_originated(self, now: float) -> None:
         originated = self._originated
@@ -484,25 +593,31 @@ class Router:
     def _hand_down(self, carried: Carried, peer: str) -> None:
         """Hand a packet to the neighbour nearest its recipient, a bounded number of times."""
         neighbour = self._neighbours.get(peer)
-        if neighbour is None:
-            return
+        if neighbour is None or carried.packet.type is _T_RECEIPT:
+            return  # a receipt is for the spools on the way, not for the recipient
         if carried.packet.recipient_tag in neighbour.tags or peer in carried.holders:
             self._hand_over(carried, peer)  # to the recipient, or a retry (both bounded there)
-        elif carried.relayed < self.config.gradient_max_handovers:
+        elif carried.relayed < self.config.gradient_max_handovers and self._hand_over(
+            carried, peer
+        ):
             carried.relayed += 1
-            self._hand_over(carried, peer)
+            neighbour.handed.add(carried.packet.packet_id)
 
-    def _hand_over(self, carried: Carried, peer: str) -> None:
+    def _hand_over(self, carried: Carried, peer: str) -> bool:
+        """Queue a copy for `peer` unless it holds one (or a retry is not due); True if queued."""
         if peer in carried.holders:
+            neighbour = self._neighbours.get(peer)
+            if neighbour is None or not neighbour.acks.silent:
+                return False  # its acks tell whether it has the packet; unacked are resent
             if (
                 self._now < carried.last_sent + self.config.handover_retry_s
                 or carried.retries >= self.config.handover_max_retries
             ):
-                return
+                return False
             carried.retries += 1
             self.metrics["handover_retries"] += 1
         self.metrics["handovers"] += 1
-        self.send_copy(carried, peer, max(carried.ttl - 1, 0), urgent=True)
+        return self.send_copy(carried, peer, max(carried.ttl - 1, 0), urgent=True)
 
     def _uncarry(self, packet_id: bytes) -> Carried | None:
         """Stop carrying a packet: out of the spool and out of every outbox."""
@@ -519,7 +634,7 @@ class Router:
         del by_tag[packet_id]
         if not by_tag:
             del self._by_tag[tag]
-        if carried.packet.type is PacketType.ENVELOPE:
+        if carried.packet.type is _T_ENVELOPE:
             self.metrics["carried_envelopes"] -= 1
         for peer in carried.holders:
             neighbour = self._neighbours.get(peer)
@@ -541,7 +656,7 @@ class Router:
 
         Receipts are kept under the hash of their own secret, so a match is a valid receipt.
         """
-        if packet.type is not PacketType.ENVELOPE:
+        if packet.type is not _T_ENVELOPE:
             return False
         receipt = self._receipts.get(packet.receipt_hash)
         if receipt is None:
@@ -557,42 +672,73 @@ class Router:
     # -- sending ------------------------------------------------------------------------------
 
     def _send_announces(self, now: float) -> None:
-        """Tell each neighbour what changed: our own tags, and (gradient) tags a few hops off."""
+        """Tell each neighbour what changed: our own tags, and (gradient) the routes we know."""
         self._announce_due = False
         own = self._announced
+        routes_due, self._routes_due = self._routes_due, False
         interval = self.config.gradient_announce_interval_s
         for peer, neighbour in self._neighbours.items():
-            levels = {ANNOUNCE_HOPS: own}
-            # Learned tags change with every link around us: tell at most every `interval`.
-            if self._policy.follows_gradient and now >= neighbour.gradient_at + interval:
-                neighbour.gradient_at = now
-                levels.update(self._gradient.announce_for(peer))
-            for level, tags in levels.items():
-                if tags != neighbour.announced.get(level, ()):
-                    self._queue_announce(peer, neighbour, level, tags, now)
+            if own != neighbour.announced:
+                self._queue_announce(peer, neighbour, own, now)
+            if not routes_due or not self._policy.follows_gradient:
+                continue
+            routes = self._gradient.routes_for(peer)
+            if routes == neighbour.routes_sent:
+                continue
+            if now < neighbour.gradient_at + interval and not _adds_tags(
+                routes, neighbour.routes_told
+            ):
+                self._routes_due = True  # the next tick looks again
+                continue
+            neighbour.gradient_at = now
+            self._queue_routes(peer, neighbour, routes, now)
 
     def _queue_announce(
-        self, peer: str, neighbour: _Neighbour, level: int, tags: tuple[bytes, ...], now: float
+        self, peer: str, neighbour: _Neighbour, tags: tuple[bytes, ...], now: float
     ) -> None:
-        stale = neighbour.announce_ids.get(level)
-        if stale is not None:
-            neighbour.outbox.cancel(stale)
-        announce = make_announce(tags, int(now) + ANNOUNCE_LIFETIME_S, ttl=level)
+        if neighbour.announce_id is not None:
+            neighbour.outbox.cancel(neighbour.announce_id)
+        announce = make_announce(tags, int(now) + ANNOUNCE_LIFETIME_S, ttl=ANNOUNCE_HOPS)
         if neighbour.outbox.put(announce.packet_id, encode_packet(announce), priority(announce)):
-            neighbour.announced[level] = tags
-            neighbour.announce_ids[level] = announce.packet_id
+            neighbour.announced = tags
+            neighbour.announce_id = announce.packet_id
             self.metrics["announces_out"] += 1
+            self._dirty[peer] = None
+
+    def _queue_routes(
+        self, peer: str, neighbour: _Neighbour, routes: tuple[tuple[int, bytes], ...], now: float
+    ) -> None:
+        if neighbour.routes_id is not None:
+            neighbour.outbox.cancel(neighbour.routes_id)
+        packet = make_routes(routes, int(now) + ANNOUNCE_LIFETIME_S)
+        if neighbour.outbox.put(packet.packet_id, encode_packet(packet), _P_CONTROL):
+            neighbour.routes_sent = routes
+            told = neighbour.routes_told
+            for distance, tag in routes:
+                if distance < told.get(tag, ROUTE_HORIZON + 1):
+                    told[tag] = distance
+            neighbour.routes_id = packet.packet_id
+            self.metrics["routes_out"] += 1
             self._dirty[peer] = None
 
     def _pump(self, actions: list[Action]) -> None:
         if self._announce_due:
             self._send_announces(self._now)
         dirty, self._dirty = self._dirty, {}
+        expires_at_s = int(self._now) + ACK_LIFETIME_S
+        acks_due, self._acks_due = self._acks_due, False
         for peer in dirty:
             neighbour = self._neighbours.get(peer)
             if neighbour is None:
                 continue
-            frames = neighbour.outbox.pull()
+            acks = neighbour.acks
+            if acks.to_ack:
+                everything, acks.ack_now = acks_due or acks.ack_now, False
+                for ids in acks.take_acks(everything):
+                    ack = make_ack(ids, expires_at_s)
+                    neighbour.outbox.put(ack.packet_id, encode_packet(ack), _P_CONTROL, True)
+                    self.metrics["acks_out"] += 1
+            frames = self._pull(neighbour, self._now)
             self.metrics["frames_out"] += len(frames)
             actions.extend(SendFrame(peer, frame) for frame in frames)
 
@@ -601,5 +747,38 @@ class Router:
         actions.append(Drop(reason, peer))
 
 
+def _pending(neighbour: _Neighbour, ids: set[bytes]) -> set[bytes]:
+    """The ids still queued for `neighbour` or awaiting its ack."""
+    outbox, acks = neighbour.outbox, neighbour.acks
+    return {pid for pid in ids if pid in outbox or pid[:ACK_ID_LEN] in acks}
+
+
+def _adds_tags(routes: tuple[tuple[int, bytes], ...], told: dict[bytes, int]) -> bool:
+    """Whether `routes` name a tag nearer than ever told before (or never told at all).
+
+    Each tag can trigger at most `ROUTE_HORIZON` such updates per neighbour, however much the
+    neighbourhood moves; every other change waits for the interval.
+    """
+    return any(distance < told.get(tag, ROUTE_HORIZON + 1) for distance, tag in routes)
+
+
 _HANDSHAKE: Final = int(Flag.HANDSHAKE)
+_ACK: Final = int(PacketType.ACK)
+_ANNOUNCE: Final = int(PacketType.ANNOUNCE)
+_ROUTES: Final = int(PacketType.ROUTES)
+_RECEIPT: Final = int(PacketType.RECEIPT)
 _MAILBOX_HINT: Final = int(Flag.MAILBOX_HINT)
+# Enum members looked up once: attribute access on an Enum class is slow on the hot path.
+_T_ACK: Final = PacketType.ACK
+_T_ANNOUNCE: Final = PacketType.ANNOUNCE
+_T_ENVELOPE: Final = PacketType.ENVELOPE
+_T_NOTICE: Final = PacketType.NOTICE
+_T_RECEIPT: Final = PacketType.RECEIPT
+_T_ROUTES: Final = PacketType.ROUTES
+_P_CONTROL: Final = Priority.CONTROL
+_D_CLEARED: Final = DropReason.CLEARED
+_D_DUPLICATE: Final = DropReason.DUPLICATE
+_D_EXPIRED: Final = DropReason.EXPIRED
+_D_MALFORMED: Final = DropReason.MALFORMED
+_D_SPOOL_REFUSED: Final = DropReason.SPOOL_REFUSED
+_D_THROTTLED: Final = DropReason.THROTTLED

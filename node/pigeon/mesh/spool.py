@@ -33,6 +33,7 @@ from enum import StrEnum
 from typing import Final
 
 from pigeon.mesh.packet import (
+    LINK_LOCAL,
     Packet,
     PacketType,
     Priority,
@@ -134,8 +135,8 @@ class _Bucket:
     def usage_like(self, klass: Priority) -> tuple[int, int, Iterator[bytes]]:
         """A tag's quota use by packets of the newcomer's kind (receipts, or envelopes), and
         the candidates to displace among them."""
-        if klass is Priority.CONTROL:
-            return self.control_packets, self.control_bytes, iter(self.classes[Priority.CONTROL])
+        if klass is _CONTROL:
+            return self.control_packets, self.control_bytes, iter(self.classes[_CONTROL])
         packets, size = self.packets - self.control_packets, self.size_bytes - self.control_bytes
         return packets, size, self.victims(klass)
 
@@ -171,7 +172,7 @@ class Spool:
         bucket = self._tags.get(recipient_tag)
         if bucket is None:
             return Usage(0, 0)
-        packets, size, _ = bucket.usage_like(Priority.CONTROL if receipts else Priority.BULK)
+        packets, size, _ = bucket.usage_like(_CONTROL if receipts else _BULK)
         return Usage(packets, size)
 
     def usage_for_depositor(self, depositor: str) -> Usage:
@@ -182,7 +183,7 @@ class Spool:
     def offer(self, packet: Packet, depositor: str, now: float) -> SpoolDecision:
         """Consider holding `packet`, handed over by `depositor`, at unix time `now`."""
         evicted = [Eviction(pid, SpoolReason.EXPIRED) for pid in self.expire(now)]
-        if packet.type is PacketType.RECEIPT:
+        if packet.type is _RECEIPT:
             # A receipt clears its envelopes even if the receipt itself is not kept.
             cleared = self.clear_by_receipt(decode_receipt(packet.payload))
             evicted.extend(Eviction(pid, SpoolReason.CLEARED) for pid in cleared)
@@ -211,8 +212,8 @@ class Spool:
 
     def receipts(self, now: float) -> list[Packet]:
         """Unexpired held receipts, oldest first, for gossip to any neighbour."""
-        held = (self._entries[pid] for pid in self._all.classes[Priority.CONTROL])
-        return [e.packet for e in held if e.deadline > now and e.packet.type is PacketType.RECEIPT]
+        held = (self._entries[pid] for pid in self._all.classes[_CONTROL])
+        return [e.packet for e in held if e.deadline > now and e.packet.type is _RECEIPT]
 
     def remove(self, packet_id: bytes) -> bool:
         """Drop a held packet (e.g. handed to its recipient); False if it was not held."""
@@ -249,7 +250,7 @@ class Spool:
 
     def _refusal(self, packet: Packet, depositor: str, now: float) -> SpoolReason | None:
         """Why `packet` may not be held at all, before any quota is considered."""
-        if packet.type is PacketType.ANNOUNCE:
+        if packet.type in LINK_LOCAL:
             return SpoolReason.NOT_SPOOLABLE
         if packet.packet_id in self._entries:
             return SpoolReason.DUPLICATE
@@ -264,7 +265,7 @@ class Spool:
             or held + size > policy.per_depositor_max_bytes
         ):
             return SpoolReason.DEPOSITOR_QUOTA
-        if packet.type is PacketType.ENVELOPE and packet.receipt_hash in self._receipts:
+        if packet.type is _ENVELOPE and packet.receipt_hash in self._receipts:
             return SpoolReason.CLEARED  # the held receipt's secret hashes to this envelope's
         return None
 
@@ -307,7 +308,7 @@ class Spool:
             bucket.classes[klass][packet_id] = None
             bucket.packets += 1
             bucket.size_bytes += size
-            if klass is Priority.CONTROL:
+            if klass is _CONTROL:
                 bucket.control_packets += 1
                 bucket.control_bytes += size
         usage = self._depositors.setdefault(depositor, [0, 0])
@@ -325,7 +326,7 @@ class Spool:
             del bucket.classes[entry.klass][packet_id]
             bucket.packets -= 1
             bucket.size_bytes -= entry.size
-            if entry.klass is Priority.CONTROL:
+            if entry.klass is _CONTROL:
                 bucket.control_packets -= 1
                 bucket.control_bytes -= entry.size
         if not self._tags[tag].packets:
@@ -346,9 +347,9 @@ class Spool:
     def _hash_index(self, packet: Packet) -> dict[bytes, dict[bytes, None]] | None:
         """Where `packet` is indexed by receipt hash: receipts and envelopes apart; notices
         nowhere."""
-        if packet.type is PacketType.RECEIPT:
+        if packet.type is _RECEIPT:
             return self._receipts
-        if packet.type is PacketType.ENVELOPE:
+        if packet.type is _ENVELOPE:
             return self._envelopes
         return None
 
@@ -385,3 +386,10 @@ def _choose(
     if excess_packets > 0 or excess_bytes > 0:
         return None
     return chosen
+
+
+# Looked up once: Enum attribute access is slow on the hot path.
+_ENVELOPE: Final = PacketType.ENVELOPE
+_RECEIPT: Final = PacketType.RECEIPT
+_BULK: Final = Priority.BULK
+_CONTROL: Final = Priority.CONTROL

@@ -2,9 +2,13 @@
 
 Outer form (the mesh payload; docs/protocol.md "End-to-end envelope" is the reference):
 
-    version u8 (2) | kind u8 | body
+    version u8 (2, or 3 for kind 5) | kind u8 | body
     kind 1 PREKEY          Initiation (protobuf, `pigeon.crypto.olm_wire`): the sender's signed
                            Olm identity bundle and an Olm pre-key message; intro tag only
+    kind 5 SHORT_PREKEY    (version 3) sender Ed25519 key 32 | prekey id 8 | base key 32 | the
+                           pre-key message's inner Olm message: a pre-key message on the
+                           recipient's fallback key without what the recipient holds already
+                           (our Olm identity, bound in our card); intro tag only
     kind 2 MESSAGE         an Olm normal message (Olm's own bytes); session tags only
     kind 3 PREKEY_REQUEST  requester key 32 | sent_at_ms u64 | Ed25519 signature 64 by the
                            requester over REQUEST_LABEL | recipient key | requester key |
@@ -36,11 +40,13 @@ from enum import IntEnum
 from typing import Final
 
 from pigeon.crypto.errors import MalformedInput
+from pigeon.crypto.olm_wire import OLM_VERSION, PREKEY_ID_LEN
 from pigeon.crypto.padding import pad, unpad
 from pigeon.mesh.receipt import RECEIPT_SECRET_LEN
 from pigeon.messenger.errors import MalformedEnvelope
 
-ENVELOPE_VERSION: Final = 2
+ENVELOPE_VERSION: Final = 2  # kinds 1 to 4, which the previous release reads too
+SHORT_PREKEY_VERSION: Final = 3  # the version that added kind 5
 TAG_KEY_LEN: Final = 32
 KEY_LEN: Final = 32
 SIGNATURE_LEN: Final = 64
@@ -55,6 +61,9 @@ MAX_CHUNKS: Final = -(-MAX_FILE_BYTES // CHUNK_BYTES)
 
 _HEAD: Final = struct.Struct(">BB")
 _REQUEST: Final = struct.Struct(f">{KEY_LEN}sQ{SIGNATURE_LEN}s")
+_SHORT: Final = struct.Struct(f">{KEY_LEN}s{PREKEY_ID_LEN}s{KEY_LEN}s")
+# What a SHORT_PREKEY envelope adds to a MESSAGE envelope of the same plaintext.
+SHORT_PREKEY_EXTRA_BYTES: Final = _SHORT.size
 _TEXT: Final = struct.Struct(f">{ID_LEN}sQ")
 _CHUNK: Final = struct.Struct(f">{ID_LEN}sIIIB")
 _INNER_HEAD_LEN: Final = 1 + RECEIPT_SECRET_LEN + TAG_KEY_LEN + AD_DIGEST_LEN
@@ -67,6 +76,7 @@ class EnvelopeKind(IntEnum):
     MESSAGE = 2
     PREKEY_REQUEST = 3
     PREKEY_ANSWER = 4
+    SHORT_PREKEY = 5
 
 
 class InnerKind(IntEnum):
@@ -82,6 +92,17 @@ class PrekeyEnvelope:
     """A first-contact Olm pre-key message with the sender's identity (`Initiation` bytes)."""
 
     initiation: bytes
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ShortPrekeyEnvelope:
+    """An Olm pre-key message on the recipient's fallback key, less what the recipient holds:
+    the sender's Curve25519 key (bound in the sender's card) and the prekey (named by id)."""
+
+    sender_key: bytes
+    prekey_id: bytes
+    base_key: bytes
+    message: bytes  # the pre-key message's inner Olm message (Olm's own bytes)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -107,7 +128,7 @@ class PrekeyAnswer:
     bundle: bytes
 
 
-Envelope = PrekeyEnvelope | MessageEnvelope | PrekeyRequest | PrekeyAnswer
+Envelope = PrekeyEnvelope | ShortPrekeyEnvelope | MessageEnvelope | PrekeyRequest | PrekeyAnswer
 
 
 def request_message(recipient_key: bytes, requester_key: bytes, sent_at_ms: int) -> bytes:
@@ -116,7 +137,15 @@ def request_message(recipient_key: bytes, requester_key: bytes, sent_at_ms: int)
 
 
 def encode_envelope(envelope: Envelope) -> bytes:
-    """The outer wire form of `envelope`."""
+    """The outer wire form of `envelope`; raises ValueError on out-of-range fields (our bug)."""
+    if isinstance(envelope, ShortPrekeyEnvelope):
+        if not envelope.message or envelope.message[0] != OLM_VERSION:
+            raise ValueError("a short pre-key envelope carries an Olm message")
+        body = _SHORT.pack(envelope.sender_key, envelope.prekey_id, envelope.base_key)
+        if len(body) != _SHORT.size:
+            raise ValueError("a short pre-key envelope's key or prekey id has the wrong length")
+        head = _HEAD.pack(SHORT_PREKEY_VERSION, EnvelopeKind.SHORT_PREKEY)
+        return head + body + envelope.message
     if isinstance(envelope, PrekeyEnvelope):
         kind, body = EnvelopeKind.PREKEY, envelope.initiation
     elif isinstance(envelope, MessageEnvelope):
@@ -135,15 +164,19 @@ def decode_envelope(data: bytes) -> Envelope:
     if len(data) < _HEAD.size:
         raise MalformedEnvelope("envelope is shorter than its header")
     version, kind_value = _HEAD.unpack_from(data)
-    if version != ENVELOPE_VERSION:
+    if version not in (ENVELOPE_VERSION, SHORT_PREKEY_VERSION):
         raise MalformedEnvelope(f"envelope version {version} unsupported")
     try:
         kind = EnvelopeKind(kind_value)
     except ValueError:
         raise MalformedEnvelope(f"envelope kind {kind_value} unknown") from None
+    if (kind is EnvelopeKind.SHORT_PREKEY) != (version == SHORT_PREKEY_VERSION):
+        raise MalformedEnvelope(f"{kind.name} envelope is not of version {version}")
     body = data[_HEAD.size :]
     if not body:
         raise MalformedEnvelope(f"{kind.name} envelope is empty")
+    if kind is EnvelopeKind.SHORT_PREKEY:
+        return _decode_short(body)
     if kind is EnvelopeKind.PREKEY:
         return PrekeyEnvelope(body)
     if kind is EnvelopeKind.MESSAGE:
@@ -153,6 +186,14 @@ def decode_envelope(data: bytes) -> Envelope:
     if len(body) != _REQUEST.size:
         raise MalformedEnvelope(f"PREKEY_REQUEST envelope is {len(body)} bytes")
     return PrekeyRequest(*_REQUEST.unpack(body))
+
+
+def _decode_short(body: bytes) -> ShortPrekeyEnvelope:
+    message = body[_SHORT.size :]
+    if not message or message[0] != OLM_VERSION:
+        raise MalformedEnvelope("SHORT_PREKEY envelope lacks its Olm message")
+    sender_key, prekey_id, base_key = _SHORT.unpack_from(body)
+    return ShortPrekeyEnvelope(sender_key, prekey_id, base_key, message)
 
 
 @dataclass(frozen=True, slots=True, repr=False)

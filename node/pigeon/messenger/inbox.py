@@ -25,7 +25,14 @@ from typing import Final
 from pigeon.crypto.app_bundle import AppIdentityBundle, AppPrekeyBundle
 from pigeon.crypto.errors import BundleMismatch, CryptoError, UnknownPrekey
 from pigeon.crypto.identity import Identity, handle
-from pigeon.crypto.olm_wire import MESSAGE_TYPE_NORMAL, Initiation, OlmMessage
+from pigeon.crypto.olm_wire import (
+    MESSAGE_TYPE_NORMAL,
+    MESSAGE_TYPE_PREKEY,
+    Initiation,
+    OlmMessage,
+    PrekeyKeys,
+    join_prekey,
+)
 from pigeon.crypto.signing import verify
 from pigeon.mesh.packet import Packet, PacketType, decode_packet
 from pigeon.mesh.receipt import open_notice, receipt_hash, verify_receipt
@@ -40,6 +47,7 @@ from pigeon.messenger.envelope import (
     PrekeyAnswer,
     PrekeyEnvelope,
     PrekeyRequest,
+    ShortPrekeyEnvelope,
     TextBody,
     decode_envelope,
     decode_inner,
@@ -65,7 +73,7 @@ from pigeon.store.vault_records import Direction, FileInfo, Message, MessageStat
 
 _LOGGER = logging.getLogger(__name__)
 
-_INTRO_KINDS: Final = (PrekeyEnvelope, PrekeyRequest, PrekeyAnswer)
+_INTRO_KINDS: Final = (PrekeyEnvelope, ShortPrekeyEnvelope, PrekeyRequest, PrekeyAnswer)
 
 
 def local_id(contact_id: str, sender_id: bytes) -> str:
@@ -140,6 +148,8 @@ class Inbox:
             return False
         if isinstance(envelope, PrekeyEnvelope):
             return self._on_prekey(work, packet, envelope, now, source)
+        if isinstance(envelope, ShortPrekeyEnvelope):
+            return self._on_short_prekey(work, packet, envelope, now, source)
         if isinstance(envelope, PrekeyRequest):
             return self._on_request(work, envelope, now, source)
         return self._on_answer(work, envelope, now, source)
@@ -177,6 +187,8 @@ class Inbox:
                 work.message_updated(message.message_id)
                 return
         work.tx.set_message_state(message.message_id, MessageState.DELIVERED, now)
+        if message.file_id is None:
+            work.tx.remove_message_from_outbox(message.message_id)  # a renewed text's others
         work.message_updated(message.message_id)
 
     # -- first contact (our intro tag) ---------------------------------------------------------
@@ -217,6 +229,50 @@ class Inbox:
         contact_id = self._contact_of(work, sender.identity_key)
         if contact_id is None:
             return False
+        return self._open_prekey(work, packet, contact_id, sender, message, now, source)
+
+    def _on_short_prekey(
+        self, work: Work, packet: Packet, envelope: ShortPrekeyEnvelope, now: float, source: Source
+    ) -> bool:
+        """A pre-key message without the sender's identity bundle: bound to the Olm identity we
+        hold for the contact (its card's, else its answered bundle's), or dropped unread."""
+        contact_id = self._contact_of(work, envelope.sender_key)
+        if contact_id is None:
+            return False
+        sender = self._olm_identity_of(work, contact_id)
+        if sender is None:
+            self.stats["short_prekey_unbound"] += 1  # we hold no Olm key of it: it sends in full
+            return False
+        try:
+            prekey = self._sessions.account(work.tx, now).fallback_named(envelope.prekey_id)
+        except UnknownPrekey:
+            if self._charge(source, now):  # an answer costs a one-time key: budgeted
+                self._answer_prekey(work, contact_id, now)  # it holds a retired card of ours
+            raise
+        keys = PrekeyKeys(prekey, envelope.base_key, sender.curve_identity_key)
+        message = OlmMessage(MESSAGE_TYPE_PREKEY, join_prekey(keys, envelope.message))
+        return self._open_prekey(work, packet, contact_id, sender, message, now, source)
+
+    def _olm_identity_of(self, work: Work, contact_id: str) -> AppIdentityBundle | None:
+        """The contact's Olm identity as we hold it (verified when it was stored), or None."""
+        card = self._outbox.card(work, contact_id)
+        if card.prekey is not None:
+            return card.prekey.identity
+        answered = self._outbox.record(work, contact_id).prekey
+        return AppPrekeyBundle.from_bytes(answered).identity if answered else None
+
+    def _open_prekey(
+        self,
+        work: Work,
+        packet: Packet,
+        contact_id: str,
+        sender: AppIdentityBundle,
+        message: OlmMessage,
+        now: float,
+        source: Source,
+    ) -> bool:
+        """Read a pre-key message from the contact with a session we hold, else open (at most)
+        one, charged to `source`'s first-contact budget before any public-key work."""
         record = self._outbox.record(work, contact_id)
         ad = received_associated_data(packet)
         for index, state in enumerate(record.sessions):

@@ -25,17 +25,25 @@ from pigeon.crypto.app_bundle import AppPrekeyBundle
 from pigeon.crypto.card import ContactCard
 from pigeon.crypto.errors import CryptoError, StateMisuse
 from pigeon.crypto.identity import Identity
-from pigeon.crypto.olm_wire import MESSAGE_TYPE_PREKEY, Initiation
+from pigeon.crypto.olm_wire import (
+    MESSAGE_TYPE_PREKEY,
+    Initiation,
+    OlmMessage,
+    prekey_id,
+    split_prekey,
+)
 from pigeon.mesh.packet import Packet, decode_packet, encode_packet
 from pigeon.messenger.addressing import address, intro_tag_key
 from pigeon.messenger.config import MessengerConfig
 from pigeon.messenger.envelope import (
     ChunkBody,
+    Envelope,
     Inner,
     MessageEnvelope,
     OpenedBody,
     PrekeyEnvelope,
     PrekeyRequest,
+    ShortPrekeyEnvelope,
     TextBody,
     encode_envelope,
     encode_inner,
@@ -308,9 +316,11 @@ class Outbox:
         now: float,
         *,
         expires_at: int | None = None,
+        full_prekey: bool = False,
     ) -> tuple[PeerRecord, bytes]:
         """Encrypt `body` on the current session and queue it: the new record and the
-        envelope's id. Unconfirmed: a pre-key message to the contact's intro tag."""
+        envelope's id. Unconfirmed: a pre-key message to the contact's intro tag (short, unless
+        `full_prekey` or the contact's card does not name the prekey the session opened on)."""
         state = record.session
         if state is None:
             raise StateMisuse("no session to write on")
@@ -325,13 +335,27 @@ class Outbox:
         if (message.message_type == MESSAGE_TYPE_PREKEY) == normal:
             raise StateMisuse("the session's message type disagrees with its record")
         if normal:
-            envelope: PrekeyEnvelope | MessageEnvelope = MessageEnvelope(message.ciphertext)
+            envelope: Envelope = MessageEnvelope(message.ciphertext)
         else:
-            bundle = self._sessions.account(work.tx, now).identity_bundle()
-            envelope = PrekeyEnvelope(Initiation(bundle, message).to_bytes())
+            envelope = self._prekey_envelope(work, contact_id, message, now, full=full_prekey)
         packet = frame.packet(encode_envelope(envelope))
         self._enqueue(work, contact_id, message_id, packet, priority, now)
         return record.with_session_at(0, state), packet.packet_id
+
+    def _prekey_envelope(
+        self, work: Work, contact_id: str, message: OlmMessage, now: float, *, full: bool
+    ) -> PrekeyEnvelope | ShortPrekeyEnvelope:
+        """A pre-key message in its short form when the session opened on the fallback key of
+        the contact's card (a v2 card: the contact paired with ours, which binds our Olm key,
+        so it normally holds it); else, or if `full`, with our signed identity bundle."""
+        keys, inner = split_prekey(message.ciphertext)
+        card_prekey = self.card(work, contact_id).prekey
+        if not full and card_prekey is not None and card_prekey.prekey == keys.one_time_key:
+            return ShortPrekeyEnvelope(
+                self._identity.public_key, prekey_id(keys.one_time_key), keys.base_key, inner
+            )
+        bundle = self._sessions.account(work.tx, now).identity_bundle()
+        return PrekeyEnvelope(Initiation(bundle, message).to_bytes())
 
     def frame(
         self,
@@ -403,16 +427,21 @@ class Outbox:
 
     def _renew(self, work: Work, entry: OutboxEntry, now: float) -> bool:
         """Every `RENEW_EVERY`-th retry a text goes out encrypted afresh, in a new envelope
-        with the old one's expiry: relays that spent their handover retries on the old packet
-        id (lost frames) carry a new one from the start. The recipient keeps the text once
-        (by its message id) and receipts each envelope; True if it was renewed."""
+        with the old one's expiry: a relay hands an envelope to its recipient at most
+        1 + `handover_max_retries` times (frames lost each time leave it stuck there), and
+        only a new packet id is handed over afresh. The old envelope stays in the outbox,
+        no longer offered but still counted: the recipient stores the text once (by its
+        message id) and receipts each envelope it reads, so whichever receipt comes back
+        first delivers the text and withdraws the others. A pre-key message is renewed in
+        full (with our identity bundle), for a contact that cannot bind the short form.
+        True if it was renewed."""
         if (entry.attempts + 1) % RENEW_EVERY or entry.message_id is None:
             return False
         message = work.tx.message(entry.message_id)
         record = self.record(work, entry.contact_id)
         if message.file_id is not None or record.session is None:
             return False
-        work.tx.remove_from_outbox(entry.envelope_id)
+        work.tx.reschedule(entry.envelope_id, entry.expires_at)  # never due again: dormant
         body = TextBody(
             bytes.fromhex(message.message_id), int(message.created_at * 1000), message.body or ""
         )
@@ -426,6 +455,7 @@ class Outbox:
             entry.priority,
             now,
             expires_at=int(entry.expires_at),
+            full_prekey=True,
         )
         self.save(work, entry.contact_id, record, now)
         return True

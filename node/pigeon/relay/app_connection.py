@@ -105,8 +105,8 @@ class AppConnection:
         finally:
             self._closing = True
             writer.cancel()
-            for task in list(self._tasks):
-                task.cancel()
+            # Publishes and acks already read run to their end: one cancelled mid-commit could
+            # be done in the store and unknown here (its metric missed, its reply never sent).
             self._unsubscribe()
 
     async def fail(self, code: ErrorCode) -> None:
@@ -210,8 +210,9 @@ class AppConnection:
         answer: app.AppServerFrame = app.AppError(app.STORAGE_FAILED)
         try:
             answer = await self._store(frame)
-        finally:  # the writer waits for this slot, whatever happened
-            slot.set_result(([answer], None))
+        finally:  # the writer waits for this slot, whatever happened (unless it is gone)
+            if not slot.done():
+                slot.set_result(([answer], None))
 
     async def _store(self, frame: app.Publish) -> app.AppServerFrame:
         key = app.parse_key_hex(frame.recipient)
@@ -259,7 +260,8 @@ class AppConnection:
         except StorageError:
             frames = [app.AppError(app.STORAGE_FAILED)]
         finally:
-            slot.set_result((frames, None))
+            if not slot.done():  # the writer is gone once the connection ended
+                slot.set_result((frames, None))
 
     # --- reading a mailbox ---------------------------------------------------------------
 

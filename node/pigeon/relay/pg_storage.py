@@ -3,7 +3,8 @@
 Deposits queued while the previous batch commits go to the database together as one call of
 `relay_deposit` (one transaction, one WAL flush), which enforces quotas for every process at
 once; a deposit's future resolves after that transaction committed. Acks are batched the same
-way. Pages of a mailbox take their own pooled connection. A separate connection LISTENs on the
+way by a writer of their own, so an ack's commit never holds up a deposit's. Pages of a mailbox
+take their own pooled connection. A separate connection LISTENs on the
 channel of each mailbox a reader of this process watches; `relay_deposit` NOTIFYs it with the
 new envelope, so live envelopes reach readers, on any process, in commit order. The listening
 connection reconnects by itself; after a gap every local reader pages from the database.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import itertools
 import logging
 import secrets
 from collections.abc import Callable
@@ -44,6 +46,10 @@ MAX_BATCH_OPS: Final = 2_048
 POOL_MAX_SIZE: Final = 8
 CONNECT_TIMEOUT_S: Final = 5.0
 STATS_INTERVAL_S: Final = 1.0
+# Every this many stats rounds, what acks freed is folded into the counts in the background
+# (deposits fold their own mailboxes, and usage is reported right meanwhile): a fold holds the
+# rows it folds until its commit, so a deposit into one of them waits for it.
+FOLD_EVERY_ROUNDS: Final = 10
 LISTEN_RETRY_S: Final = (0.1, 0.2, 0.5, 1.0, 2.0)  # back-off while the database is away
 
 _REFUSALS: Final = {
@@ -51,6 +57,15 @@ _REFUSALS: Final = {
     pg_schema.OUTCOME_MAILBOX_BYTES_FULL: ErrorCode.MAILBOX_BYTES_FULL,
     pg_schema.OUTCOME_RELAY_FULL: ErrorCode.RELAY_FULL,
 }
+_DEPOSIT: Final = "SELECT * FROM relay_deposit($1, $2, $3, $4, $5, $6, $7, $8)"
+# relay_deposit without waiting found its shard out of room and other deposits holding the rest.
+_SHARDS_BUSY: Final = "55P03"  # lock_not_available
+
+
+class _ShardsBusy(Exception):
+    """The statement must run again, waiting for every shard (see `_SHARDS_BUSY`)."""
+
+
 # Everything the driver or the socket raises when the database fails or goes away.
 _DATABASE_ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
@@ -82,6 +97,7 @@ class PgStore:
         self._queue: list[_Deposit] = []
         self._deletes: list[_Delete] = []
         self._wakeup = asyncio.Event()
+        self._delete_wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: InsertListener | None = None
         self._changes: ChangeListener | None = None
@@ -118,6 +134,7 @@ class PgStore:
             raise
         store._tasks = [
             asyncio.create_task(store._write_loop(), name="relay-pg-writer"),
+            asyncio.create_task(store._delete_loop(), name="relay-pg-deleter"),
             asyncio.create_task(store._listen_loop(), name="relay-pg-listener"),
             asyncio.create_task(store._stats_loop(), name="relay-pg-stats"),
             asyncio.create_task(store._deliver_loop(), name="relay-pg-deliver"),
@@ -191,7 +208,7 @@ class PgStore:
         self._check_open()
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._deletes.append(_Delete(future, mailbox_key, envelope_ids))
-        self._wakeup.set()
+        self._delete_wakeup.set()
         return await future
 
     async def purge(self, older_than_s: int, mailbox_prefix: bytes = b"") -> int:
@@ -224,10 +241,11 @@ class PgStore:
             return
         self._closed = True
         self._wakeup.set()
-        writer, *others = self._tasks
+        self._delete_wakeup.set()
+        writers, others = self._tasks[:2], self._tasks[2:]
         for task in others:
             task.cancel()
-        await asyncio.gather(writer, *others, return_exceptions=True)
+        await asyncio.gather(*writers, *others, return_exceptions=True)
         if self._pool is not None:
             await self._pool.close()
 
@@ -238,19 +256,25 @@ class PgStore:
             raise StorageError("the store is closed")
 
     async def _write_loop(self) -> None:
-        """Write what queued up while the previous transactions committed: the deposits in
-        one transaction, the acks' deletions in another (each a single call)."""
-        while self._queue or self._deletes or not self._closed:
-            if not self._queue and not self._deletes:
+        """Write the deposits that queued up while the previous batch committed, in one call."""
+        while self._queue or not self._closed:
+            if not self._queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
             batch, self._queue = self._queue[:MAX_BATCH_OPS], self._queue[MAX_BATCH_OPS:]
+            await self._commit(batch)
+
+    async def _delete_loop(self) -> None:
+        """Delete what the acks that queued up meanwhile name, in one call, on a connection of
+        its own: deletions take no lock a deposit waits for, so they run beside deposits."""
+        while self._deletes or not self._closed:
+            if not self._deletes:
+                self._delete_wakeup.clear()
+                await self._delete_wakeup.wait()
+                continue
             deletes, self._deletes = self._deletes[:MAX_BATCH_OPS], self._deletes[MAX_BATCH_OPS:]
-            if batch:
-                await self._commit(batch)
-            if deletes:
-                await self._delete(deletes)
+            await self._delete(deletes)
 
     async def _delete(self, deletes: list[_Delete]) -> None:
         named = [(n, d.mailbox_key, i) for n, d in enumerate(deletes, 1) for i in d.envelope_ids]
@@ -273,18 +297,20 @@ class PgStore:
                 delete.future.set_result(gone)
 
     async def _commit(self, batch: list[_Deposit]) -> None:
+        args = (
+            [d.mailbox_key for d in batch],
+            [d.envelope_id for d in batch],
+            [d.ciphertext for d in batch],
+            [d.now_s for d in batch],
+            [d.quota.mailbox_max_envelopes for d in batch],
+            [d.quota.mailbox_max_bytes for d in batch],
+            [d.quota.relay_max_bytes for d in batch],
+        )
         try:
-            rows = await self._call(
-                "fetch",
-                "SELECT * FROM relay_deposit($1, $2, $3, $4, $5, $6, $7)",
-                [d.mailbox_key for d in batch],
-                [d.envelope_id for d in batch],
-                [d.ciphertext for d in batch],
-                [d.now_s for d in batch],
-                [d.quota.mailbox_max_envelopes for d in batch],
-                [d.quota.mailbox_max_bytes for d in batch],
-                [d.quota.relay_max_bytes for d in batch],
-            )
+            try:
+                rows = await self._call("fetch", _DEPOSIT, *args, False, retry_on=_SHARDS_BUSY)
+            except _ShardsBusy:  # its shard was out of room and others held the rest: wait
+                rows = await self._call("fetch", _DEPOSIT, *args, True)
         except StorageError as exc:
             _fail(batch, exc)
             return
@@ -304,13 +330,20 @@ class PgStore:
             return DepositResult()
         return DepositResult(refusal=_REFUSALS[outcome])
 
-    async def _call(self, method: str, query: str, *args: Any) -> Any:
-        """Run one statement (its own transaction) on a pooled connection; raises StorageError.
-        The writer drains its queue through here while the store closes."""
+    async def _call(self, method: str, query: str, *args: Any, retry_on: str | None = None) -> Any:
+        """Run one statement (its own transaction) on a pooled connection; raises StorageError,
+        or _ShardsBusy for an error of SQLSTATE `retry_on`. The writers drain their queues
+        through here while the store closes."""
         assert self._pool is not None
         try:
             async with self._pool.acquire(timeout=CONNECT_TIMEOUT_S) as db:
                 result = await getattr(db, method)(query, *args)
+        except asyncpg.PostgresError as exc:
+            if retry_on is not None and exc.sqlstate == retry_on:
+                raise _ShardsBusy from exc
+            self._last_failed = True
+            _LOGGER.error("store statement failed: %s", type(exc).__name__)
+            raise StorageError("the store statement failed") from exc
         except _DATABASE_ERRORS as exc:
             self._last_failed = True
             _LOGGER.error("store statement failed: %s", type(exc).__name__)
@@ -443,13 +476,14 @@ class PgStore:
             self._claims(mailbox_key)
 
     async def _stats_loop(self) -> None:
-        while True:
+        for count in itertools.count(1):
             await asyncio.sleep(STATS_INTERVAL_S)
             with contextlib.suppress(StorageError):
-                await self._refresh_stats()
+                await self._refresh_stats(fold=count % FOLD_EVERY_ROUNDS == 0)
 
-    async def _refresh_stats(self) -> None:
-        await self._call("execute", "SELECT relay_fold(NULL)")  # what acks freed, into the counts
+    async def _refresh_stats(self, *, fold: bool = True) -> None:
+        if fold:  # what acks freed, into the counts of the mailboxes no deposit holds now
+            await self._call("execute", "SELECT relay_fold(NULL, NULL)")
         await self._call("execute", "SELECT relay_sweep_watchers()")
         self._set_stats(await self._call("fetchrow", "SELECT * FROM relay_usage()"))
 

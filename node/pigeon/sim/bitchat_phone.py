@@ -5,7 +5,8 @@ itself (signed, TTL 7) when a link comes up, sends signed public messages (v1, T
 as one packet per GATT write to every link, and hears packets as a phone does: it drops what
 it cannot parse, what is more than 120 s off its clock and what it has seen, learns announces
 and keeps the public messages signed by announced peers. It can deposit a courier envelope
-with a courier (a signed 0x04 packet addressed to it); what comes back is in `received`. If
+with a courier (a signed 0x04 packet addressed to it), or a Nostr carrier with a gateway (0x28);
+what comes back is in `received`. If
 `relays`, it relays as a phone (TTL > 1, TTL - 1, the received bytes otherwise).
 """
 
@@ -82,6 +83,13 @@ class BitchatPhone:
         """Hand an encoded courier envelope to the courier with bitchat id `courier` (a signed,
         directed 0x04 packet on every link); return the packet's bytes."""
         data = self.identity.directed(wire.COURIER_ENVELOPE, courier, envelope, self._now_ms())
+        await self._originate(data)
+        return data
+
+    async def carry(self, gateway: bytes, carrier: bytes) -> bytes:
+        """Hand an encoded Nostr carrier to the gateway with bitchat id `gateway` (a signed,
+        directed 0x28 packet on every link); return the packet's bytes."""
+        data = self.identity.directed(wire.NOSTR_CARRIER, gateway, carrier, self._now_ms())
         await self._originate(data)
         return data
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+from pathlib import Path
 from typing import Final, TextIO
 
 from pigeon.mesh.policy import POLICIES
 from pigeon.sim.engine import SimResult, run_simulation
-from pigeon.sim.scenario import BUNDLED, ScenarioError, load_scenario
+from pigeon.sim.plot import sweep_svg
+from pigeon.sim.scenario import BUNDLED, Scenario, ScenarioError, load_scenario
+from pigeon.sim.sweep import SWEEPABLE, parse_seeds, parse_sweep, run_sweep, table
 
 HELP: Final = "simulate a neighbourhood of mesh nodes and measure delivery"
 PROGRESS_WIDTH: Final = 30
@@ -30,6 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration-s", type=float, help="override the simulated duration")
     parser.add_argument("--messages", type=int, help="override the number of messages")
     parser.add_argument(
+        "--sweep",
+        metavar="NAME=V1,V2,...",
+        help=f"run every policy over these values of one of: {', '.join(SWEEPABLE)}",
+    )
+    parser.add_argument("--seeds", default="1", help="seeds for --sweep: 1-10 or 1,2,3")
+    parser.add_argument("--plot", metavar="FILE.svg", help="with --sweep: draw the curves")
+    parser.add_argument(
         "--sessions-established",
         action="store_true",
         help="every pair has a session already: no first-contact messages (a reference)",
@@ -47,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         print(f"pigeon sim: {exc}", file=sys.stderr)
         return 2
+    if args.sweep:
+        return _sweep(args, scenario)
     show_progress = not args.no_progress and sys.stderr.isatty()
     progress = _ProgressBar(sys.stderr) if show_progress else None
     result = run_simulation(
@@ -58,6 +71,29 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), sort_keys=True))
     else:
         print(summary(result))
+    return 0
+
+
+def _sweep(args: argparse.Namespace, scenario: Scenario) -> int:
+    try:
+        name, values = parse_sweep(args.sweep)
+        seeds = parse_seeds(args.seeds)
+    except ScenarioError as exc:
+        print(f"pigeon sim: {exc}", file=sys.stderr)
+        return 2
+    try:
+        rows = run_sweep(scenario, name, values, seeds)
+    except ScenarioError as exc:  # a swept value out of range
+        print(f"pigeon sim: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([dataclasses.asdict(row) for row in rows], sort_keys=True))
+    else:
+        print(f"scenario {scenario.name}, seeds {args.seeds}")
+        print(table(name, rows))
+    if args.plot:
+        title = f"{scenario.name}: seeds {args.seeds}"
+        Path(args.plot).write_text(sweep_svg(title, name, rows), encoding="utf-8")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 A scenario names the area, the radio, groups of nodes (how many, placed how, walking or not,
 whether they are messaging endpoints), optional churn, and the traffic (how many messages over
-which window). `load_scenario` takes a bundled name (`default`, `line`, `dense`, `churn`) or a
+which window). `load_scenario` takes a bundled name (one of `BUNDLED`) or a
 path and raises ScenarioError naming the key at fault.
 """
 
@@ -18,7 +18,7 @@ from typing import Final, TypeVar
 
 from pigeon.transport.sim import RadioParams
 
-BUNDLED: Final = ("default", "line", "dense", "churn")
+BUNDLED: Final = ("default", "line", "dense", "churn", "backbone", "street")
 PLACEMENTS: Final = ("random", "grid", "line")
 
 
@@ -77,6 +77,7 @@ class Scenario:
         loss: float | None = None,
         duration_s: float | None = None,
         messages: int | None = None,
+        link_drop: float | None = None,
     ) -> Scenario:
         """This scenario with command-line overrides; `nodes` rescales every group."""
         result = self
@@ -84,6 +85,9 @@ class Scenario:
             result = dataclasses.replace(result, groups=_rescale(result.groups, nodes))
         if loss is not None:
             result = dataclasses.replace(result, radio=_radio({"loss": loss}, result.radio))
+        if link_drop is not None:
+            radio = _radio({"link_drop": link_drop}, result.radio)
+            result = dataclasses.replace(result, radio=radio)
         if duration_s is not None:
             window = min(result.send_window_s, duration_s)
             result = dataclasses.replace(result, duration_s=duration_s, send_window_s=window)

@@ -26,6 +26,7 @@ from pigeon.store.errors import (
     DiskFull,
     Locked,
     NewerSchema,
+    ReadOnlyStore,
     StoreError,
     WrongKey,
 )
@@ -39,6 +40,7 @@ DATABASE_SUFFIXES: Final = ("", "-wal", "-shm", "-journal")
 WAL_SIZE_LIMIT_BYTES: Final = 4 << 20
 _SQLITE_CORRUPT: Final = 11
 _SQLITE_FULL: Final = 13
+_SQLITE_READONLY: Final = 8
 _SQLITE_CONSTRAINT: Final = 19
 _SQLITE_NOTADB: Final = 26
 _SQLITE_CONSTRAINT_DATATYPE: Final = 3091  # a value of the wrong type for a STRICT column
@@ -93,6 +95,8 @@ def translate_error(exc: Exception, path: Path) -> StoreError:
     primary = code & 0xFF if isinstance(code, int) else None
     if primary == _SQLITE_FULL:
         return DiskFull(f"{path}: the disk or the store's size limit is full; nothing was written")
+    if primary == _SQLITE_READONLY:
+        return ReadOnlyStore(f"{path}: the file system is read-only; nothing was written")
     if primary == _SQLITE_NOTADB:
         return WrongKey(f"{path}: does not open with this key (wrong key, or not a Pigeon store)")
     if primary == _SQLITE_CORRUPT:

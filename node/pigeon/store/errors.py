@@ -1,8 +1,9 @@
 """Typed errors of the store room: one root; messages name files, never keys or contents.
 
 `WrongKey` is the owner's fault (a wrong passphrase), `CorruptStore` the card's (a damaged,
-truncated, foreign or newer file: show it, do not retry in a loop), `DiskFull` the disk's
-(new work is refused, what is stored stays), `Locked` the caller's (the vault is not open).
+truncated, foreign or newer file: show it, do not retry in a loop), `DiskFull` and
+`ReadOnlyStore` the disk's (new work is refused, what is stored stays), `Locked` the caller's
+(the vault is not open).
 """
 
 
@@ -28,6 +29,10 @@ class InsecureKeyFile(StoreError):
 
 class DiskFull(StoreError):
     """The disk or the store's size limit is full; the failed write was rolled back."""
+
+
+class ReadOnlyStore(StoreError):
+    """The file system holding the store is read-only (a worn SD card); nothing was written."""
 
 
 class Locked(StoreError):

@@ -432,6 +432,10 @@ class VaultTransaction(_VaultReads):
         """Drop an envelope (delivered or expired); returns whether it was there."""
         return self._tx.execute("DELETE FROM outbox WHERE envelope_id = ?", (envelope_id,)) == 1
 
+    def remove_message_from_outbox(self, message_id: str) -> int:
+        """Drop every envelope of a message (it was delivered); returns how many there were."""
+        return self._tx.execute("DELETE FROM outbox WHERE message_id = ?", (message_id,))
+
     def expire_outbox(self, now: float) -> list[OutboxEntry]:
         """Remove and return the entries whose `expires_at` is at or before `now`."""
         rows = self._tx.fetchall(

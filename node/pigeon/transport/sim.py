@@ -4,8 +4,13 @@
 advances only when `run_until` is called, so a simulated hour takes seconds and a seed decides
 everything. It models range, per-frame loss, latency, per-link bandwidth (frames queue and take
 `len / bandwidth` seconds each, per direction), a limit on simultaneous links per node,
-random-waypoint mobility and nodes switching off and on. Nodes hear about links and frames through
-a `SimListener` (the transport `LinkSink` plus `frame_sent`).
+random-waypoint mobility and nodes switching off and on. Beside per-frame loss it models the
+faults a BLE link really has (its link layer retransmits lost PDUs while connected): a
+connection dying mid-transfer (`link_drop` per frame; every frame queued on it is lost and the
+pair reconnects after `reconnect_s` if still in range), and a receiving host whose buffer
+overflows (`host_buffer_frames` drained at `host_drain_frames_s`; a frame arriving at a full
+buffer is dropped silently, though its sender was told it went out). Nodes hear about links
+and frames through a `SimListener` (the transport `LinkSink` plus `frame_sent`).
 
 `SimMedium` drives one `SimRadio` in real time from the asyncio loop, and `SimTransport` is one
 node's `Transport` on it: several nodes in one process on one medium, for the daemon and `make run`.
@@ -56,10 +61,16 @@ class RadioParams:
     frame_limit: int = BLE_FRAME_LIMIT
     queue_limit_frames: int = 64
     mobility_step_s: float = 1.0
+    link_drop: float = 0.0  # chance per frame that the connection dies while it is on air
+    reconnect_s: float = 1.0  # how long a dropped pair takes to connect again
+    host_buffer_frames: int = 0  # receive buffer of each host, in frames; 0 = never full
+    host_drain_frames_s: float = 400.0  # how fast a host empties that buffer
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.loss < 1.0:
-            raise ValueError("loss must be in [0, 1)")
+        if not 0.0 <= self.loss < 1.0 or not 0.0 <= self.link_drop < 1.0:
+            raise ValueError("loss must be in [0, 1), and so must link_drop")
+        if self.reconnect_s < 0 or self.host_buffer_frames < 0 or self.host_drain_frames_s <= 0:
+            raise ValueError("reconnect_s and host_buffer_frames >= 0, host drain positive")
         if self.range_m <= 0 or self.bandwidth_bytes_s <= 0 or self.mobility_step_s <= 0:
             raise ValueError("range, bandwidth and mobility step must be positive")
         if self.latency_s < 0 or self.max_links < 1 or self.queue_limit_frames < 1:
@@ -88,10 +99,14 @@ class RadioStats:
     frames_lost: int
     frames_busy: int
     links_up: int
+    links_dropped: int = 0
+    frames_overflowed: int = 0
 
 
 class _Node:
     __slots__ = (
+        "buffer_at",
+        "buffer_level",
         "dest",
         "frame_limit",
         "id",
@@ -132,6 +147,18 @@ class _Node:
         self.vx = 0.0
         self.vy = 0.0
         self.pause_until = 0.0
+        self.buffer_level = 0.0  # frames in the host's receive buffer at `buffer_at`
+        self.buffer_at = 0.0
+
+    def buffer_accepts(self, now: float, capacity: int, drain_per_s: float) -> bool:
+        """Whether a frame arriving now fits the host buffer (and take its place if so)."""
+        level = max(0.0, self.buffer_level - (now - self.buffer_at) * drain_per_s)
+        self.buffer_at = now
+        if level + 1.0 > capacity:
+            self.buffer_level = level
+            return False
+        self.buffer_level = level + 1.0
+        return True
 
 
 class _Link:
@@ -170,6 +197,9 @@ class SimRadio:
         self._lost = 0
         self._busy = 0
         self._links_up = 0
+        self._links_dropped = 0
+        self._overflowed = 0
+        self._holdoff: dict[frozenset[PeerId], float] = {}  # pair -> when it may reconnect
 
     @property
     def now(self) -> float:
@@ -178,7 +208,15 @@ class SimRadio:
 
     def stats(self) -> RadioStats:
         """Counters of the medium since it was made."""
-        return RadioStats(self._frames, self._bytes, self._lost, self._busy, self._links_up)
+        return RadioStats(
+            self._frames,
+            self._bytes,
+            self._lost,
+            self._busy,
+            self._links_up,
+            self._links_dropped,
+            self._overflowed,
+        )
 
     def add_node(
         self,
@@ -301,6 +339,8 @@ class SimRadio:
         end = start + size / params.bandwidth_bytes_s
         link.busy_until[src] = end
         lost = params.loss > 0.0 and self._rng.random() < params.loss
+        if params.link_drop > 0.0 and self._rng.random() < params.link_drop:
+            self.call_at(start, self._drop_link, link)  # dies as this frame starts out
         self._seq += 1
         heapq.heappush(
             self._heap,
@@ -319,12 +359,26 @@ class SimRadio:
         self._frames += 1
         self._bytes += len(frame)
         dst = link.other(src)
+        params = self.params
         if lost:
             self._lost += 1
+        elif params.host_buffer_frames and not dst.buffer_accepts(
+            self._now, params.host_buffer_frames, params.host_drain_frames_s
+        ):
+            self._overflowed += 1
         else:
             dst.listener.frame_received(src.id, frame)
         if link.epoch == epoch:
             src.listener.frame_sent(dst.id)
+
+    def _drop_link(self, link: _Link) -> None:
+        """The connection dies mid-transfer: its queued frames are lost, both ends are told."""
+        if link.epoch < 0:
+            return
+        self._links_dropped += 1
+        self._holdoff[frozenset((link.a.id, link.b.id))] = self._now + self.params.reconnect_s
+        self._break(link, "connection dropped", tell=None)
+        self.call_at(self._now + self.params.reconnect_s, self._mark_contacts_dirty)
 
     def _mark_contacts_dirty(self) -> None:
         self._contacts_dirty = True
@@ -371,8 +425,14 @@ class SimRadio:
                     if link.a is node and _dist_sq(link.a, link.b) > range_sq:
                         self._break(link, "out of range", tell=None)
         max_links = params.max_links
+        holdoff = self._holdoff
+        if holdoff:
+            for pair in [p for p, until in holdoff.items() if until <= self._now]:
+                del holdoff[pair]
         for a, b in self._pairs_in_range(range_sq):
             if b.id not in a.links and len(a.links) < max_links and len(b.links) < max_links:
+                if holdoff and frozenset((a.id, b.id)) in holdoff:
+                    continue
                 self._connect(a, b)
         self._contacts_dirty = False
 

@@ -9,6 +9,7 @@ are covered by the VM tier (tests/bluez).
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -274,6 +275,29 @@ async def test_aclose_says_bye_disconnects_and_unregisters(bluez: FakeBlueZ) -> 
     assert [c.body for c in bluez.calls_to("UnregisterApplication")] == [[APP_PATH]]
     with pytest.raises(Closed):
         await node.transport.send(peer, b"x")
+
+
+async def test_aclose_leaves_the_hanging_up_to_a_central_that_heard_bye(
+    bluez: FakeBlueZ,
+) -> None:
+    # The dialer releases its notifications before it disconnects (hangup.py); cutting the
+    # connection from here instead is what crashed BlueZ 5.66's GATT client.
+    node = await _start(bluez)
+    device = bluez.add_device("hci0", "00:AA:01:05:00:05")
+    await _hello(bluez, node, device, b"\x01\x02\x03")
+    await node.sink.wait_for("link_up", peer_id(CENTRAL_ID), 1, "link up")
+    welcomed = len(await node.tap.wait(1))
+
+    async def central_hangs_up_on_bye() -> None:
+        values = await node.tap.wait(welcomed + 1)
+        assert decode_link_frame(values[-1]) == Bye(b"\x01\x02\x03", ByeReason.CLOSING)
+        bluez.devices[device].set_connected(False)
+
+    hanging_up = asyncio.create_task(central_hangs_up_on_bye())
+    await node.transport.aclose()
+    await hanging_up
+    assert bluez.devices[device].disconnects == 0
+    assert bluez.db_changes[-1] == ("UnregisterApplication", [])
 
 
 async def test_registers_only_after_connections_left_over_are_gone(bluez: FakeBlueZ) -> None:

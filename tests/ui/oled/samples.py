@@ -80,6 +80,9 @@ SCREENS: Final[dict[str, ScreenView]] = {
     "status_bitchat_courier": StatusView(
         "pigeon-a1b2", 4, 12, 48_213, Uplink.ONLINE, 3, False, AppMeshLine(2, 153, 12), 3, 1_234
     ),
+    "status_bitchat_gateway": StatusView(
+        "pigeon-a1b2", 4, 12, 48_213, Uplink.ONLINE, 3, False, AppMeshLine(2, 153, 12), 3, 1_234, 57
+    ),
     "status_bitchat_courier_only": StatusView(
         "pigeon-a1b2", 4, 0, 0, Uplink.ONLINE, 0, False, None, 3, 27
     ),

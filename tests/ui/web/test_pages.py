@@ -13,7 +13,7 @@ import pytest
 import segno
 from PIL import Image
 
-from pigeon.ui.web.ports import AppMeshStatus, BitchatStatus, CourierStatus
+from pigeon.ui.web.ports import AppMeshStatus, BitchatStatus, CourierStatus, GatewayStatus
 from pigeon.ui.web.security import COOKIE_NAME
 from tests.messenger.helpers import PASSPHRASE, Endpoint
 from tests.ui.web.conftest import Browser, Site, pair, shuttle
@@ -456,6 +456,7 @@ async def test_the_node_page_and_metrics_show_bitchat(
         "dropped": {"stale": 5},
         "public_heard": 17,
         "courier": None,
+        "gateway": None,
     }
     lines = (await (await owner.get("/metrics")).text()).splitlines()
     for line in (
@@ -508,6 +509,54 @@ async def test_the_node_page_and_metrics_show_the_bitchat_courier(
         assert line in lines, line
 
 
+async def test_the_node_page_and_metrics_show_the_nostr_gateway(
+    site: Site, aiohttp_client: AiohttpClient
+) -> None:
+    owner = await _owner(site, aiohttp_client)
+    assert 'data-stat="bitchat-gateway-published"' not in await (await owner.get("/node")).text()
+    gateway = GatewayStatus(
+        relays=2,
+        relays_connected=1,
+        published=31,
+        refused=4,
+        queued=2,
+        parked=6,
+        fetched=3,
+        rebroadcast=9,
+    )
+    bitchat = dataclasses.replace(BITCHAT, gateway=gateway)
+    site.status.current = dataclasses.replace(site.status.current, bitchat=bitchat)
+    node = await (await owner.get("/node")).text()
+    for text in (
+        'data-stat="bitchat-gateway-published">31 published',
+        "1 of 2 relays connected; 2 waiting, 4 refused; 6 drops parked, 3 fetched, 9 relay",
+    ):
+        assert text in node, text
+    status = await (await owner.get("/api/status")).json()
+    assert status["bitchat"]["gateway"] == {
+        "relays": 2,
+        "relays_connected": 1,
+        "published": 31,
+        "refused": 4,
+        "queued": 2,
+        "parked": 6,
+        "fetched": 3,
+        "rebroadcast": 9,
+    }
+    lines = (await (await owner.get("/metrics")).text()).splitlines()
+    for line in (
+        "pigeon_node_bitchat_gateway_enabled 1",
+        "pigeon_node_bitchat_gateway_relays_connected 1",
+        "pigeon_node_bitchat_gateway_published_total 31",
+        "pigeon_node_bitchat_gateway_refused_total 4",
+        "pigeon_node_bitchat_gateway_queued 2",
+        "pigeon_node_bitchat_gateway_parked_total 6",
+        "pigeon_node_bitchat_gateway_fetched_total 3",
+        "pigeon_node_bitchat_gateway_rebroadcast_total 9",
+    ):
+        assert line in lines, line
+
+
 async def test_the_neighbourhood_page_without_bitchat_says_it_is_off(
     site: Site, aiohttp_client: AiohttpClient
 ) -> None:
@@ -517,3 +566,16 @@ async def test_the_neighbourhood_page_without_bitchat_says_it_is_off(
     assert "bitchat is off on this node" in page
     reply = await owner.post("/neighbourhood", data={"nickname": "me", "text": "hello"})
     assert reply.status == 400
+
+
+async def test_a_full_or_read_only_card_is_told_on_the_page(
+    site: Site, aiohttp_client: AiohttpClient
+) -> None:
+    owner = await _owner(site, aiohttp_client)
+    assert (await (await owner.get("/api/status")).json())["card_problem"] is None
+    assert 'data-stat="card-problem"' not in await (await owner.get("/node")).text()
+    problem = "SD card read-only: new messages are not saved. Relaying from memory."
+    site.status.current = dataclasses.replace(site.status.current, card_problem=problem)
+    assert (await (await owner.get("/api/status")).json())["card_problem"] == problem
+    assert problem in await (await owner.get("/node")).text()
+    assert problem in await (await owner.get("/node/live")).text()

@@ -229,6 +229,17 @@ class BlueZAdapter:
                 return left
             await asyncio.sleep(DISCONNECT_POLL_S)
 
+    async def wait_disconnected(self, path: str, within_s: float) -> bool:
+        """Whether the device at `path` is (or becomes) disconnected within `within_s`."""
+        deadline = asyncio.get_running_loop().time() + within_s
+        while True:
+            neighbour = self._neighbours.get(path)
+            if neighbour is None or not neighbour.connected:
+                return True
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(DISCONNECT_POLL_S)
+
     async def set_property(
         self, path: str, interface: str, name: str, value: Any, sig: str
     ) -> None:

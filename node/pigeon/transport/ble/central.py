@@ -40,6 +40,7 @@ from pigeon.transport.ble.gatt import (
     encode_link_frame,
     frame_limit_for,
 )
+from pigeon.transport.ble.hangup import hang_up
 from pigeon.transport.ble.policy import (
     PacerParams,
     ReconnectBackoff,
@@ -59,7 +60,6 @@ _LOGGER = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S: Final = 20.0
 WELCOME_TIMEOUT_S: Final = 10.0
 MTU_WAIT_S: Final = 2.0
-DISCONNECT_TIMEOUT_S: Final = 5.0  # bleak waits for BlueZ's Connected=false, which may not come
 DRAIN_S: Final = 2.0  # how long a closing link may spend writing what is already queued
 SEEN_TTL_S: Final = 60.0
 LINK_QUEUE_FRAMES: Final = 64
@@ -189,6 +189,7 @@ class CentralLink:
         self.up = False  # notified DATA frames are delivered
         self._accepting = False  # offer() queues frames
         self._rx = rx
+        self.notifying: BleakGATTCharacteristic | None = None  # once notifications are on
         self._pacer = pacer
         self._clock = clock
         self._welcome: asyncio.Future[Intro] = asyncio.get_running_loop().create_future()
@@ -296,13 +297,7 @@ class CentralLink:
                     self._rx, encode_link_frame(Bye(self.link_tag, bye_reason)), False
                 )
         if disconnect:
-            await _disconnect(self.client)
-
-
-async def _disconnect(client: BleakClient) -> None:
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
-            await client.disconnect()
+            await hang_up(self.client, self.notifying)
 
 
 def _reason(code: int) -> str:
@@ -522,12 +517,12 @@ class BleCentral:
                 self._links.pop(address, None)
                 await link.close(say_bye=False, disconnect=not (duplicate or shared))
             elif self._pending is not None and not shared:
-                await _disconnect(self._pending)
+                await hang_up(self._pending)
             return
         except asyncio.CancelledError:
             # stop() while connecting: a connect BlueZ already made must not outlive us.
             if self._pending is not None and not self._host.shares_connection(address):
-                await _disconnect(self._pending)
+                await hang_up(self._pending)
             raise
         finally:
             self._pending = None
@@ -570,6 +565,7 @@ class BleCentral:
         await client.start_notify(
             tx, lambda _c, value: link.on_notify(bytes(value)), bluez={"use_start_notify": False}
         )
+        link.notifying = tx
         if limit < MIN_LINK_FRAME_LIMIT:
             raise Broken(f"negotiated MTU leaves only {limit}-byte frames")
         return link

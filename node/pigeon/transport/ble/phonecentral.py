@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 from pigeon.transport.base import Broken, Busy
+from pigeon.transport.ble.hangup import hang_up
 from pigeon.transport.ble.policy import PacerParams, WritePacer
 from pigeon.transport.ble.profile import PhoneProfile
 
@@ -31,7 +32,6 @@ _LOGGER = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S: Final = 20.0
 MTU_WAIT_S: Final = 2.0
-DISCONNECT_TIMEOUT_S: Final = 5.0
 DRAIN_S: Final = 2.0
 LINK_QUEUE_FRAMES: Final = 64
 
@@ -71,6 +71,7 @@ class PhoneCentralLink:
         self.frame_limit = frame_limit
         self._rx = rx
         self._with_response = with_response
+        self.notifying: BleakGATTCharacteristic | None = None  # once notifications are on
         self._pacer = pacer
         self._clock = clock
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(LINK_QUEUE_FRAMES)
@@ -132,14 +133,7 @@ class PhoneCentralLink:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
-        await disconnect(self.client)
-
-
-async def disconnect(client: BleakClient) -> None:
-    """Disconnect, giving up after DISCONNECT_TIMEOUT_S (BlueZ may never confirm)."""
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
-            await client.disconnect()
+        await hang_up(self.client, self.notifying)
 
 
 async def dial_phone(
@@ -181,8 +175,9 @@ async def dial_phone(
         await client.start_notify(
             tx, lambda _c, value: link.on_notify(bytes(value)), bluez={"use_start_notify": False}
         )
+        link.notifying = tx
     except BaseException:
-        await disconnect(client)
+        await hang_up(client)
         raise
     return link
 

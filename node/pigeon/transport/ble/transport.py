@@ -80,6 +80,8 @@ DISCONNECT_TIMEOUT_S: Final = 5.0
 # g_dbus_unregister_interface, the re-entrant teardown BlueZ fixed upstream in 2026 with
 # d01616f0c). A neighbour's bluetoothd is as exposed as ours, so the node never triggers it.
 QUIESCE_WAIT_S: Final = 10.0
+# How long a central that heard our BYE has to hang up before we cut the connection.
+HANG_UP_WAIT_S: Final = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,8 +266,9 @@ class BleTransport:
                 await self._peripheral.stop_advertising()  # no new centrals from here on
         if self._central is not None:
             await self._central.aclose()
-        for link in list(self._by_device.values()):
-            await self._disconnect_device(link, ByeReason.CLOSING)
+        await asyncio.gather(
+            *(self._disconnect_device(link, ByeReason.CLOSING) for link in self._by_device.values())
+        )
         self._links.clear()
         self._by_device.clear()
         self._retired.clear()
@@ -472,6 +475,10 @@ class BleTransport:
         with contextlib.suppress(BleError, TimeoutError):
             if self._peripheral is not None:
                 self._peripheral.notify(encode_link_frame(Bye(link.link_tag, reason)))
+            # The dialer hangs up when it reads BYE, releasing its notifications first
+            # (hangup.py); the connection is cut from here only when it does not.
+            if await self._adapter.wait_disconnected(link.device, HANG_UP_WAIT_S):
+                return
             async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
                 await self._adapter.call(link.device, "org.bluez.Device1", "Disconnect")
 

@@ -200,6 +200,7 @@ class UiMachine:
             app_mesh=state.app_mesh,
             bitchat_peers=state.bitchat_peers,
             bitchat_held=state.bitchat_held,
+            bitchat_nostr=state.bitchat_nostr,
         )
 
     def _navigate(self, action: Action) -> tuple[UiRequest, ...]:

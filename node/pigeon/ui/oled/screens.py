@@ -113,7 +113,7 @@ def _status(image: Image.Image, view: StatusView) -> None:
     rows = (
         (icons.NEIGHBOURS, neighbours),
         (icons.SPOOL, spool),
-        (icons.GLOBE, _UPLINK_LABELS[view.uplink]),
+        (icons.GLOBE, _uplink_label(view.uplink, view.bitchat_nostr)),
         (icons.PHONE, _app_mesh_label(view.app_mesh)),
     )
     font = body_font()
@@ -132,6 +132,12 @@ def _spool_label(envelopes: int, size: int, bitchat_held: int | None) -> str:
     if envelopes == 0:
         return f"{bitchat_held} bitchat held"
     return f"{envelopes} held +{bitchat_held} bitchat"
+
+
+def _uplink_label(uplink: Uplink, bitchat_nostr: int | None) -> str:
+    """ "Online"; with the Nostr gateway's traffic, "Online, 7 Nostr" (published and fetched)."""
+    label = _UPLINK_LABELS[uplink]
+    return f"{label}, {bitchat_nostr} Nostr" if bitchat_nostr else label
 
 
 def _neighbours_label(nodes: int, bitchat: int | None) -> str:

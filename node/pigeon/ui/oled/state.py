@@ -93,6 +93,8 @@ class ViewState:
     app_mesh: AppMeshLine | None = None  # None: the Pigeon app's mesh is switched off
     bitchat_peers: int | None = None  # bitchat phones linked; None: bitchat is switched off
     bitchat_held: int | None = None  # bitchat courier envelopes held; None: the courier is off
+    # bitchat events published to Nostr plus drops fetched; None: the gateway is off
+    bitchat_nostr: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,13 @@ from aiohttp import web
 
 from pigeon.ui.web.errors import BadRequest
 from pigeon.ui.web.keys import PANEL, STATUS
-from pigeon.ui.web.ports import PANEL_BUTTONS, AppMeshStatus, CourierStatus, NodeStatus
+from pigeon.ui.web.ports import (
+    PANEL_BUTTONS,
+    AppMeshStatus,
+    CourierStatus,
+    GatewayStatus,
+    NodeStatus,
+)
 from pigeon.ui.web.render import render_fragment, render_page
 from pigeon.ui.web.requests import read_json, require_str
 
@@ -43,6 +49,7 @@ def _status_dict(status: NodeStatus) -> dict[str, Any]:
         "spool": {"envelopes": status.spool_envelopes, "bytes": status.spool_bytes},
         "uplink": status.uplink.value,
         "carried_to_relays": status.carried_to_relays,
+        "card_problem": status.card_problem,
         "relays": [
             {"url": r.url, "state": r.state.value, "detail": r.detail} for r in status.relays
         ],
@@ -55,6 +62,7 @@ def _status_dict(status: NodeStatus) -> dict[str, Any]:
             "dropped": dict(status.bitchat.dropped),
             "public_heard": status.bitchat.public_heard,
             "courier": _courier(status.bitchat.courier),
+            "gateway": _gateway(status.bitchat.gateway),
         },
     }
 
@@ -70,6 +78,21 @@ def _courier(courier: CourierStatus | None) -> dict[str, Any] | None:
         "handed_over": courier.handed_over,
         "expired": courier.expired,
         "sprayed": courier.sprayed,
+    }
+
+
+def _gateway(gateway: GatewayStatus | None) -> dict[str, Any] | None:
+    if gateway is None:
+        return None
+    return {
+        "relays": gateway.relays,
+        "relays_connected": gateway.relays_connected,
+        "published": gateway.published,
+        "refused": gateway.refused,
+        "queued": gateway.queued,
+        "parked": gateway.parked,
+        "fetched": gateway.fetched,
+        "rebroadcast": gateway.rebroadcast,
     }
 
 

@@ -110,4 +110,22 @@ def render_metrics(status: NodeStatus) -> str:
             ("sprayed_total", "counter", "Spray copies given to other couriers.", courier.sprayed),
         ):
             metric(f"bitchat_courier_{name}", kind, text, value)
+    gateway = chat.gateway
+    metric(
+        "bitchat_gateway_enabled",
+        "gauge",
+        "1 when the bitchat Nostr gateway runs.",
+        gateway is not None,
+    )
+    if gateway is not None:
+        for name, kind, text, value in (
+            ("relays_connected", "gauge", "Nostr relays connected.", gateway.relays_connected),
+            ("published_total", "counter", "Carried events relays accepted.", gateway.published),
+            ("refused_total", "counter", "Carried events refused.", gateway.refused),
+            ("queued", "gauge", "Verified events waiting for a relay.", gateway.queued),
+            ("parked_total", "counter", "Courier envelopes parked as drops.", gateway.parked),
+            ("fetched_total", "counter", "Drops fetched and handed over.", gateway.fetched),
+            ("rebroadcast_total", "counter", "Relay events put on the mesh.", gateway.rebroadcast),
+        ):
+            metric(f"bitchat_gateway_{name}", kind, text, value)
     return "\n".join(lines) + "\n"

@@ -82,6 +82,7 @@ class BitchatStatus:
     dropped: tuple[tuple[str, int], ...] = ()  # (reason, count), reasons with a count only
     public_heard: int = 0  # public chat messages heard from announced peers
     courier: CourierStatus | None = None  # None: `[bitchat] courier = false`
+    gateway: GatewayStatus | None = None  # None: `[bitchat] gateway = false`
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,20 @@ class CourierStatus:
     handed_over: int = 0
     expired: int = 0
     sprayed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayStatus:
+    """The node as bitchat's Nostr gateway: counters since start."""
+
+    relays: int = 0  # Nostr relays configured
+    relays_connected: int = 0
+    published: int = 0  # carried events a relay accepted
+    refused: int = 0  # carriers refused (bad signature, shape, rate, full) or refused by relays
+    queued: int = 0  # verified events waiting for a relay
+    parked: int = 0  # courier envelopes parked as drops
+    fetched: int = 0  # drops fetched and handed to a phone in range
+    rebroadcast: int = 0  # relay events put on the mesh for the channels phones post to
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +129,7 @@ class NodeStatus:
     carried_to_relays: int = 0  # neighbours' envelopes this node deposited at their relays
     appmesh: AppMeshStatus = field(default_factory=AppMeshStatus)
     bitchat: BitchatStatus = field(default_factory=BitchatStatus)
+    card_problem: str | None = None  # the SD card is full or read-only: nothing new is saved
 
 
 class NodeStatusSource(Protocol):

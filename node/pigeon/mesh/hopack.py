@@ -1,0 +1,119 @@
+"""Hop-by-hop acknowledgement: what one neighbour has not yet confirmed, and what to confirm.
+
+A node acks every packet a neighbour sends it, duplicates included, in ACK packets (link-local,
+up to `MAX_ACK_IDS` ids each): the first in a second at once, the others of a burst at the next
+tick (every second) or as soon as one is full. Packets come in bursts (a neighbour meets us and
+hands over what it carries), and an ack a second per link costs far fewer frames than one per
+packet, while a lone packet on a quiet link is still acked without delay. The sender keeps
+each packet it started to send until the ack comes; one not acked `ACK_TIMEOUT_S` after it
+went out is queued again, with the timeout doubling each time up to `ACK_MAX_BACKOFF_S`, for
+as long as the link lasts and the router still holds the packet. When the link
+drops, what was never acked counts as not handed over (the router offers it again later): a
+connection dying mid-transfer and a host buffer overflowing lose nothing that is still held.
+A neighbour that has never acked anything after `ACK_MAX_TRIES` sends of a packet is taken
+for a node of the previous version (which drops ACK packets as unknown): no more acks are
+awaited from it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final
+
+from pigeon.mesh.packet import ACK_ID_LEN, MAX_ACK_IDS
+
+ACK_TIMEOUT_S: Final = 1.5  # acks in a burst wait for the receiver's tick, at most a second
+ACK_MAX_BACKOFF_S: Final = 4.0
+ACK_MAX_TRIES: Final = 6
+
+
+@dataclass(slots=True)
+class InFlight:
+    """A packet sent to the neighbour and not acked yet."""
+
+    packet_id: bytes
+    encoded: bytes
+    priority: int
+    due: float  # when to send it again
+    tries: int = 1  # how many times it went out
+
+
+class HopAcks:
+    """One neighbour's acknowledgement state, both directions."""
+
+    __slots__ = ("_unacked", "ack_now", "acked_at", "confirmed", "silent", "to_ack")
+
+    def __init__(self) -> None:
+        self._unacked: dict[bytes, InFlight] = {}  # by id prefix
+        self.to_ack: list[bytes] = []  # ids received from the neighbour, not acked yet
+        self.acked_at = -math.inf  # when an ack last went out at once
+        self.ack_now = False  # the pending acks go without waiting for the tick
+        self.confirmed = False  # it has acked something: it speaks this protocol
+        self.silent = False  # it never acks: an older node
+
+    def __len__(self) -> int:
+        return len(self._unacked)
+
+    def __contains__(self, prefix: bytes) -> bool:
+        return prefix in self._unacked
+
+    def forget(self, packet_id: bytes) -> None:
+        """Stop awaiting an ack for `packet_id` (it is no longer worth sending)."""
+        self._unacked.pop(packet_id[:ACK_ID_LEN], None)
+
+    def started(self, packet_id: bytes, encoded: bytes, priority: int, now: float) -> None:
+        """The packet was cut into frames for the neighbour at `now`."""
+        if self.silent:
+            return
+        key = packet_id[:ACK_ID_LEN]
+        entry = self._unacked.get(key)
+        if entry is None:
+            self._unacked[key] = InFlight(packet_id, encoded, priority, now + ACK_TIMEOUT_S)
+        else:
+            entry.due = now + _backoff(entry.tries)
+            entry.tries += 1
+
+    def acked(self, prefixes: list[bytes]) -> list[bytes]:
+        """The neighbour acked these id prefixes; return the full ids that were awaited."""
+        self.confirmed = True
+        done = []
+        for prefix in prefixes:
+            entry = self._unacked.pop(prefix, None)
+            if entry is not None:
+                done.append(entry.packet_id)
+        return done
+
+    def due(self, now: float) -> list[InFlight]:
+        """Packets to send again now; drops those out of tries (and, if never acked, all)."""
+        resend = []
+        for entry in list(self._unacked.values()):
+            if entry.due > now:
+                continue
+            if self.confirmed or entry.tries < ACK_MAX_TRIES:
+                resend.append(entry)
+                entry.due = now + _backoff(entry.tries + 1)  # until it goes out again
+                continue
+            self.silent = True
+            self._unacked.clear()
+            return []
+        return resend
+
+    def give_up(self) -> list[InFlight]:
+        """The link is gone: everything still unacked, which the neighbour may not have."""
+        lost = list(self._unacked.values())
+        self._unacked.clear()
+        self.to_ack.clear()
+        return lost
+
+    def take_acks(self, everything: bool) -> list[list[bytes]]:
+        """Full batches of `MAX_ACK_IDS` ids to ack now, and the rest too if `everything`."""
+        ids = self.to_ack
+        cut = len(ids) if everything else len(ids) - len(ids) % MAX_ACK_IDS
+        self.to_ack = ids[cut:]
+        return [ids[i : min(i + MAX_ACK_IDS, cut)] for i in range(0, cut, MAX_ACK_IDS)]
+
+
+def _backoff(tries: int) -> float:
+    """How long to wait for an ack after the `tries`-th send."""
+    return min(ACK_TIMEOUT_S * (1 << min(tries - 1, 16)), ACK_MAX_BACKOFF_S)

@@ -1,0 +1,36 @@
+"""Ending a connection we dialed in the order BlueZ 5.66 survives: notifications, then the link.
+
+BlueZ 5.66 frees a GATT client's acquired notification (AcquireNotify, which our links use) when
+the connection drops, and touches it again as the notification socket closes: a use-after-free
+fixed upstream only in 2026 (bluez a94f99420 and d01616f0c). The BLE VM tier saw bluetoothd die
+in that teardown (SIGSEGV under btd_gatt_client_service_removed). Releasing the notification
+first, and letting bluetoothd take that in, ends the subscription while its client still exists.
+The peer that was dialed leaves the hanging up to the dialer (transport.HANG_UP_WAIT_S).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from bleak import BleakClient
+    from bleak.backends.characteristic import BleakGATTCharacteristic
+
+# bluetoothd reads the closed notification socket in its main loop; a D-Bus Disconnect sent
+# right after could overtake it.
+RELEASE_SETTLE_S: Final = 0.2
+DISCONNECT_TIMEOUT_S: Final = 5.0  # bleak waits for BlueZ's Connected=false, which may not come
+
+
+async def hang_up(client: BleakClient, notifying: BleakGATTCharacteristic | None = None) -> None:
+    """Release `notifying`'s notifications (if any), then disconnect `client`; never raises."""
+    if notifying is not None:
+        with contextlib.suppress(Exception):
+            if client.is_connected:
+                await client.stop_notify(notifying)
+                await asyncio.sleep(RELEASE_SETTLE_S)
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
+            await client.disconnect()
