@@ -336,3 +336,18 @@ async def test_a_node_with_the_gateway_on_publishes_and_shows_it(
 def _published(node: Node) -> int:
     gateway = node.board.status().bitchat.gateway
     return gateway.published if gateway is not None else -1
+
+
+async def test_a_gateway_cancelled_as_its_wait_ends_stops() -> None:
+    # Python 3.11's wait_for returned the wait's result instead of the cancellation when both
+    # landed together, and the gateway's loop then ran on: a node's stop hung for good.
+    identity = BitchatIdentity.generate(random.Random(7).randbytes)
+    driver = BitchatDriver(BitchatRouter(identity.peer_id, random.Random(8)), identity, "n")
+    gateway = GatewayService(driver, [], pump_s=60.0)
+    running = asyncio.create_task(gateway.run())
+    await asyncio.sleep(0.1)  # waiting to be woken
+    gateway._on_state()  # a relay connected or went: the wait ends...
+    running.cancel()  # ...as the node stops
+    done, _ = await asyncio.wait({running}, timeout=5.0)
+    assert running in done
+    assert running.cancelled()

@@ -131,8 +131,11 @@ class GatewayService:
             while True:
                 await self.pump()
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
+                # cancellation that lands as its wait ends, and this loop then never stops.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.pump_s)
+                    async with asyncio.timeout(self.pump_s):
+                        await self._wake.wait()
 
     async def pump(self) -> None:
         """One round: re-announce on an uplink change, publish, park, refresh the watch."""
