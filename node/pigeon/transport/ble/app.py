@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from pigeon.transport.base import Broken, Busy, Closed, LinkSink, PeerId
 from pigeon.transport.ble.adapter import BlueZAdapter, Neighbour
@@ -40,7 +40,13 @@ from pigeon.transport.ble.appgatt import (
     check_app_frame,
 )
 from pigeon.transport.ble.errors import BleError, MalformedLinkFrame
-from pigeon.transport.ble.policy import PacerParams, WritePacer
+from pigeon.transport.ble.hangup import DISCONNECT_TIMEOUT_S
+from pigeon.transport.ble.policy import (
+    NOTIFY_MIN_GAP_S,
+    NOTIFY_QUEUE_FRAMES,
+    PacerParams,
+    WritePacer,
+)
 from pigeon.transport.ble.slots import APP_SERVICE, LinkSlots
 
 if TYPE_CHECKING:
@@ -50,12 +56,6 @@ if TYPE_CHECKING:
     from pigeon.transport.ble.appperipheral import AppGattObjects
 
 _LOGGER = logging.getLogger(__name__)
-
-NOTIFY_QUEUE_FRAMES: Final = 128
-# As for our own service (transport.NOTIFY_MIN_GAP_S): BlueZ packs notifications that come
-# within 10 ms, and one that does not fit the pack can overtake it.
-NOTIFY_MIN_GAP_S: Final = 0.015
-DISCONNECT_TIMEOUT_S: Final = 5.0
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from pigeon.transport.base import Broken, Busy
 from pigeon.transport.ble.appgatt import (
@@ -22,6 +22,12 @@ from pigeon.transport.ble.appgatt import (
     APP_SERVICE_UUID,
     APP_TX_UUID,
     app_frame_limit,
+)
+from pigeon.transport.ble.central import (
+    CONNECT_TIMEOUT_S,
+    DRAIN_S,
+    LINK_QUEUE_FRAMES,
+    settled_value_length,
 )
 from pigeon.transport.ble.hangup import hang_up
 from pigeon.transport.ble.policy import PacerParams, WritePacer
@@ -33,11 +39,6 @@ if TYPE_CHECKING:
     from bleak.backends.service import BleakGATTServiceCollection
 
 _LOGGER = logging.getLogger(__name__)
-
-CONNECT_TIMEOUT_S: Final = 20.0
-MTU_WAIT_S: Final = 2.0
-DRAIN_S: Final = 2.0
-LINK_QUEUE_FRAMES: Final = 64
 
 
 class TooSmall(Broken):
@@ -158,7 +159,7 @@ async def dial_app(
         if found is None:
             raise Broken("the peer has no Pigeon app characteristics")
         rx, tx = found
-        value_length = await _value_length(rx, clock)
+        value_length = await settled_value_length(rx, clock)
         limit = app_frame_limit(value_length)
         if limit is None:
             raise TooSmall(f"value length {value_length} is under the app's 157 bytes")
@@ -173,11 +174,3 @@ async def dial_app(
         await hang_up(client)
         raise
     return link
-
-
-async def _value_length(rx: BleakGATTCharacteristic, clock: Callable[[], float]) -> int:
-    # BlueZ exchanges the MTU right after connecting; until then the size reads as 20.
-    deadline = clock() + MTU_WAIT_S
-    while rx.max_write_without_response_size <= 20 and clock() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.1)
-    return int(rx.max_write_without_response_size)

@@ -568,12 +568,7 @@ class BleCentral:
         return link
 
     async def _frame_limit(self, rx: BleakGATTCharacteristic) -> int:
-        # BlueZ exchanges the MTU right after connecting; until then the size reads as 20.
-        # BlueZ sends no signal bleak exposes for it, so poll briefly, then accept what is there.
-        deadline = self._clock() + MTU_WAIT_S
-        while rx.max_write_without_response_size <= 20 and self._clock() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.1)
-        return frame_limit_for(rx.max_write_without_response_size)
+        return frame_limit_for(await settled_value_length(rx, self._clock))
 
     def _spawn_drop(self, link: CentralLink, reason: str) -> None:
         asyncio.get_running_loop().create_task(self._drop(link, reason, say_bye=False))
@@ -582,3 +577,13 @@ class BleCentral:
         link = self._links.get(address)
         if link is not None:
             self._spawn_drop(link, reason)
+
+
+async def settled_value_length(rx: BleakGATTCharacteristic, clock: Callable[[], float]) -> int:
+    """The longest value `rx` takes once BlueZ exchanged the MTU, right after connecting (it
+    reads 20 until then). BlueZ sends no signal bleak exposes for it, so this polls briefly,
+    then accepts what is there."""
+    deadline = clock() + MTU_WAIT_S
+    while rx.max_write_without_response_size <= 20 and clock() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+    return int(rx.max_write_without_response_size)

@@ -42,7 +42,10 @@ from pigeon.transport.ble.gatt import (
     encode_link_frame,
     frame_limit_for,
 )
+from pigeon.transport.ble.hangup import DISCONNECT_TIMEOUT_S
 from pigeon.transport.ble.policy import (
+    NOTIFY_MIN_GAP_S,
+    NOTIFY_QUEUE_FRAMES,
     IdentifierSchedule,
     PacerParams,
     WritePacer,
@@ -58,16 +61,10 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-NOTIFY_QUEUE_FRAMES: Final = 128
-# BlueZ's GATT server packs notifications that come within 10 ms (NFY_MULT_TIMEOUT) into one
-# Multiple Handle Value Notification when the client supports it (BlueZ clients do), and one
-# that does not fit the pack can overtake it: spacing notifications wider keeps them in order.
-NOTIFY_MIN_GAP_S: Final = 0.015
 # A node with the higher identifier dials anyway after this long: BlueZ may show the peer a
 # stale identifier of ours (so it waits for us), or the peer may have no room to dial.
 DIAL_PATIENCE_S: Final = 10.0
 DIAL_PATIENCE_SPREAD_S: Final = 5.0
-DISCONNECT_TIMEOUT_S: Final = 5.0
 # Our GATT database changes (RegisterApplication, UnregisterApplication) only while no device is
 # connected to the adapter. A change sends Service Changed to every connected client, and a
 # client bluetoothd whose rediscovery a disconnect then cuts short can crash when it frees the
