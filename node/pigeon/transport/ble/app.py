@@ -39,7 +39,7 @@ from pigeon.transport.ble.appgatt import (
     app_peer_id,
     check_app_frame,
 )
-from pigeon.transport.ble.errors import BleError, MalformedLinkFrame
+from pigeon.transport.ble.errors import MalformedLinkFrame
 from pigeon.transport.ble.hangup import DISCONNECT_TIMEOUT_S
 from pigeon.transport.ble.policy import (
     NOTIFY_MIN_GAP_S,
@@ -301,9 +301,7 @@ class AppBleTransport:
     async def _disconnect(self, device: str) -> None:
         if self._adapter is None or not self._adapter.ready:
             return
-        with contextlib.suppress(BleError, TimeoutError):
-            async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
-                await self._adapter.call(device, "org.bluez.Device1", "Disconnect")
+        await self._adapter.disconnect(device, DISCONNECT_TIMEOUT_S)
 
     async def _notify_forever(self) -> None:
         pacer = WritePacer(self._pacer, self._clock())

@@ -29,7 +29,7 @@ from pigeon.transport.ble.central import (
     LINK_QUEUE_FRAMES,
     settled_value_length,
 )
-from pigeon.transport.ble.hangup import hang_up
+from pigeon.transport.ble.hangup import connect, hang_up
 from pigeon.transport.ble.policy import PacerParams, WritePacer
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ async def dial_app(
         bluez={"adapter": adapter_name},
     )
     try:
-        await client.connect()
+        await connect(client)
         found = app_characteristics(client.services)
         if found is None:
             raise Broken("the peer has no Pigeon app characteristics")

@@ -39,7 +39,7 @@ from pigeon.transport.ble.gatt import (
     encode_link_frame,
     frame_limit_for,
 )
-from pigeon.transport.ble.hangup import hang_up
+from pigeon.transport.ble.hangup import connect, hang_up
 from pigeon.transport.ble.policy import (
     PacerParams,
     ReconnectBackoff,
@@ -542,7 +542,7 @@ class BleCentral:
             bluez={"adapter": self._adapter_name},
         )
         self._pending = client
-        await client.connect()
+        await connect(client)
         found = pigeon_characteristics(client.services)
         if found is None:
             raise Broken("the peer has no Pigeon characteristics")

@@ -469,8 +469,7 @@ class BleTransport:
             # (hangup.py); the connection is cut from here only when it does not.
             if await self._adapter.wait_disconnected(link.device, HANG_UP_WAIT_S):
                 return
-            async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
-                await self._adapter.call(link.device, "org.bluez.Device1", "Disconnect")
+            await self._adapter.disconnect(link.device, DISCONNECT_TIMEOUT_S)
 
     def _notify(self, frame: Intro | Data | Bye) -> None:
         try:
