@@ -82,3 +82,17 @@ async def test_a_cancelled_connect_ends_its_discovery_before_cancelling() -> Non
     with pytest.raises(asyncio.CancelledError):
         await dialing
     assert client.calls == ["connect", "services resolved"]
+
+
+async def test_a_cancelled_connect_that_never_ends_is_cancelled_after_the_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("pigeon.transport.ble.hangup.CONNECT_FINISH_WAIT_S", 0.2)
+    client = SlowConnectClient()
+    dialing = asyncio.create_task(connect(client))  # type: ignore[arg-type]
+    await client.discovering.wait()
+    dialing.cancel()
+    async with asyncio.timeout(5):
+        with pytest.raises(asyncio.CancelledError):
+            await dialing
+    assert client.calls == ["connect", "disconnect while discovering"]

@@ -27,16 +27,23 @@ if TYPE_CHECKING:
 # right after could overtake it.
 RELEASE_SETTLE_S: Final = 0.2
 DISCONNECT_TIMEOUT_S: Final = 5.0  # bleak waits for BlueZ's Connected=false, which may not come
+# How long a cancelled dial waits for its connect (bluetoothd's discovery) to end; GATT
+# discovery takes well under a second, and a stop must not wait for bleak's whole timeout.
+CONNECT_FINISH_WAIT_S: Final = 5.0
 
 
 async def connect(client: BleakClient) -> None:
-    """`client.connect()`, except that a cancellation waits for the connect to end (bleak's own
-    timeout bounds it) and then cancels: the caller hangs up a connection whose discovery is
+    """`client.connect()`, except that a cancellation first lets the connect end (for up to
+    CONNECT_FINISH_WAIT_S, then cancels it): the caller hangs up a connection whose discovery is
     over."""
     connecting = asyncio.ensure_future(client.connect())
     try:
         await asyncio.shield(connecting)
     except asyncio.CancelledError:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            async with asyncio.timeout(CONNECT_FINISH_WAIT_S):
+                await asyncio.shield(connecting)
+        connecting.cancel()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await connecting
         raise
