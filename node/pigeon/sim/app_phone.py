@@ -81,7 +81,11 @@ class AppPhone:
         self, recipient: bytes, body: bytes, kind: EnvelopeType = EnvelopeType.MESSAGE
     ) -> bytes:
         """Originate one packet to every link, as the app does; return its bytes."""
-        envelope = encode_envelope(Envelope(kind, self.key, recipient, body))
+        return await self.send_envelope(encode_envelope(Envelope(kind, self.key, recipient, body)))
+
+    async def send_envelope(self, envelope: bytes) -> bytes:
+        """Originate one packet carrying `envelope` as the script wrote it (a scripted app peer
+        builds its own); return the packet's bytes."""
         packet_id = self.rng.randbytes(ID_SIZE)
         data = encode_packet(AppPacket(DEFAULT_TTL, packet_id, envelope))
         self._remember(packet_id)

@@ -1,0 +1,334 @@
+"""Issue 16 in headless Chromium against whole running nodes (`pigeon.daemon.node.Node`: the
+simulated radio, the web page over real HTTPS, the real SQLCipher vault):
+
+- the owner pastes a Pigeon app link, verifies the app's safety number and chats with a
+  scripted app-protocol peer (vodozemac and pynacl, the app's formats only) over the simulated
+  app mesh, and then over a real `pigeon relay` process with no radio path between them; the
+  peer's acks show as "delivered";
+- a node-to-node conversation made before the move to Olm (a vault of the Noise-era schema)
+  shows on the page after the node migrated it, and goes on: a new text reaches the old contact,
+  another node, and shows as delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import random
+import shutil
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from playwright.async_api import Browser, Page, expect
+
+from pigeon.config import (
+    AppMeshSection,
+    BitchatSection,
+    ButtonsSection,
+    DisplaySection,
+    NodeConfig,
+    NodeSection,
+    RadioSection,
+    WebSection,
+)
+from pigeon.crypto.signing import SigningKey
+from pigeon.daemon.node import Node, NodeEnvironment
+from pigeon.daemon.sdnotify import Notifier
+from pigeon.relay.app_protocol import AppEnvelope
+from pigeon.sim.app_phone import APP_SERVICE, PHONE_VALUE_LENGTH, AppPhone
+from pigeon.transport.sim import RadioParams, SimMedium
+from tests.crypto.plain_app_peer import card_text
+from tests.daemon.conftest import wait_until
+from tests.messenger.app_peer import ACK, MESSAGE, X3DH_INIT, ScriptedAppPeer
+from tests.messenger.helpers import PASSPHRASE
+from tests.messenger.test_app_contacts import app_safety_number_from_facts
+from tests.messenger.test_upgrade_noise_era import ALICE_AT_BOB, BOB_AT_ALICE, FIXTURES
+from tests.relay.appclient import AppClient
+from tests.relay.process import RelayProcess, launch_relay
+from tests.ui.web.test_browser import PHONE, _shot, browser, pytestmark
+
+__all__ = ["browser", "pytestmark"]
+
+START_TIMEOUT_S = 20.0
+NETWORK_MS = 15_000  # how long the page may wait for what crosses the radio or the relay
+PACKET_HEADER = 18  # the app's mesh packet: version, TTL, 16-byte id, then the envelope
+SEEDS = range(1, 64)
+OLD_CONVERSATION = [  # Alice's chat with Bob in the Noise-era vaults (see their README)
+    "before the upgrade",
+    "answered before the upgrade",
+    "lost 0 before the upgrade",
+    "lost 1 before the upgrade",
+]
+
+
+def node_config(root: Path, name: str, appmesh: AppMeshSection) -> NodeConfig:
+    """A node on the simulated radio with its page on loopback; bitchat off (not under test)."""
+    return NodeConfig(
+        node=NodeSection(name=name, data_dir=str(root / name)),
+        radio=RadioSection(kind="sim"),
+        display=DisplaySection(kind="none"),
+        buttons=ButtonsSection(kind="none"),
+        web=WebSection(host="127.0.0.1", https_port=0, http_port=0),
+        appmesh=appmesh,
+        bitchat=BitchatSection(enabled=False),
+    )
+
+
+def on_medium(
+    config: NodeConfig, medium: SimMedium, position: tuple[float, float], *, web: bool = True
+) -> Node:
+    env = NodeEnvironment(medium, position, Notifier({}), selftest=False, web=web)
+    return Node(config, env)
+
+
+@asynccontextmanager
+async def running(*nodes: Node) -> AsyncIterator[None]:
+    """Run the nodes until the block ends; each is ready and its vault open inside it."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(node.run(stop)) for node in nodes]
+    try:
+        await wait_until(
+            lambda: (
+                all(
+                    n.ready.is_set()
+                    and n.endpoint.vault_opened.is_set()
+                    and not n.messenger.is_locked
+                    for n in nodes
+                )
+                or any(t.done() for t in tasks)
+            ),
+            START_TIMEOUT_S,
+        )
+        assert not any(t.done() for t in tasks), [n.stop_reason for n in nodes]
+        yield
+    finally:
+        stop.set()
+        codes = await asyncio.gather(*tasks)
+    assert codes == [0] * len(nodes), [n.stop_reason for n in nodes]
+
+
+async def paired_page(browser: Browser, node: Node) -> tuple[Page, str]:
+    """A phone-sized page paired with `node` by the code its OLED would show."""
+    assert node.web_ports is not None
+    base = f"https://127.0.0.1:{node.web_ports[0]}"
+    context = await browser.new_context(ignore_https_errors=True, viewport=PHONE)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(f"{base}/pair")
+    await page.fill("#code", node.pairing.start(time.time()))
+    await page.click("button[type=submit]")
+    await expect(page).to_have_url(f"{base}/?flash=paired")
+    await expect(page.locator("#conn")).to_have_class("conn live")
+    assert errors == []
+    return page, base
+
+
+def app_link(peer: ScriptedAppPeer, relay_urls: list[str]) -> str:
+    """The peer's `pigeon://contact?card=` link: its card v3 in unpadded base64url."""
+    text = card_text(peer.peer, "Ada", relay_urls)
+    return "pigeon://contact?card=" + text.replace("+", "-").replace("/", "_").rstrip("=")
+
+
+def owner_starts(node: Node) -> tuple[ScriptedAppPeer, SigningKey]:
+    """An app user whose key sorts above the owner's (so the owner's first text opens the
+    session, by the app's lower-key-initiates rule), and its signing key."""
+    link = node.messenger.own_app_card_link()
+    for n in SEEDS:
+        peer = ScriptedAppPeer(bytes([n]) * 32, link)
+        if peer.owner < peer.peer.identity_key:
+            return peer, SigningKey(bytes([n]) * 32)
+    raise AssertionError("no seed sorts above the owner")
+
+
+async def add_and_verify(page: Page, base: str, peer: ScriptedAppPeer, link: str) -> str:
+    """Paste the link, check the page's safety number against the app's algorithm computed
+    here from the two keys, confirm it; returns the contact id."""
+    await page.goto(f"{base}/contacts")
+    await page.fill("#card", link)
+    await page.click("#add button[type=submit]")
+    await expect(page.locator(".flash")).to_contain_text("Contact added")
+    contact_id = page.url.split("/contacts/")[1].split("?")[0]
+    await expect(page.locator("#kind")).to_contain_text("Pigeon app contact")
+    shown = "".join(await page.locator("#safety-number span").all_inner_texts())
+    assert shown == app_safety_number_from_facts(peer.owner, peer.peer.identity_key)
+    await page.click("#mark-verified")
+    await expect(page.locator("#safety")).to_contain_text("You confirmed this number")
+    return contact_id
+
+
+async def send_from_page(page: Page, base: str, contact_id: str, text: str) -> None:
+    await page.goto(f"{base}/chat/{contact_id}")
+    await expect(page.locator("#conn")).to_have_class("conn live")
+    await page.fill("#text", text)
+    await page.press("#text", "Enter")
+    await expect(page.locator(".msg.out").last.locator(".bubble")).to_have_text(text)
+
+
+async def expect_delivered(page: Page) -> None:
+    """The owner's latest text turns "delivered" (an ack or receipt came back)."""
+    state = page.locator(".msg.out").last.locator("[data-role=state]")
+    await expect(state).to_have_text("delivered", timeout=NETWORK_MS)
+
+
+def opened(peer: ScriptedAppPeer, packet: bytes) -> int:
+    """The scripted peer reads one app mesh packet from the owner; returns the envelope type."""
+    assert packet[0] == 1  # the app's packet version
+    return peer.receive(packet[PACKET_HEADER:])
+
+
+# -- over the simulated app mesh ------------------------------------------------------------------
+
+
+async def test_the_owner_chats_with_an_app_user_over_the_app_mesh(
+    tmp_path: Path, browser: Browser
+) -> None:
+    medium = SimMedium(RadioParams(range_m=50.0), random.Random(5))
+    node = on_medium(
+        node_config(tmp_path, "pigeon-app-mesh", AppMeshSection(relays=())), medium, (40.0, 0.0)
+    )
+    async with running(node):
+        peer, _ = owner_starts(node)
+        phone = AppPhone(peer.peer.identity_key, random.Random(6))
+        await phone.start(
+            medium.transport("ada", 0.0, 0.0, service=APP_SERVICE, frame_limit=PHONE_VALUE_LENGTH)
+        )
+        try:
+            await wait_until(lambda: node.board.status().appmesh.peers == 1, 10.0)
+            page, base = await paired_page(browser, node)
+            contact_id = await add_and_verify(page, base, peer, app_link(peer, []))
+
+            # The first text leaves at once (no round trip): an X3DH init and the message.
+            await send_from_page(page, base, contact_id, "Hello over the app mesh")
+            inbox = await phone.wait_for_inbox(2, 10.0)
+            assert [opened(peer, packet) for packet in inbox] == [X3DH_INIT, MESSAGE]
+            assert peer.received[0]["text"] == "Hello over the app mesh"
+            await phone.send_envelope(peer.ack(str(peer.received[0]["id"])))
+            await expect_delivered(page)
+
+            # The app user's reply shows live and is acked in the app's framing.
+            reply, reply_id = peer.text("Hi node, from the app")
+            await phone.send_envelope(reply)
+            await expect(page.locator(".msg.in").last.locator(".bubble")).to_have_text(
+                "Hi node, from the app", timeout=NETWORK_MS
+            )
+            inbox = await phone.wait_for_inbox(3, 10.0)
+            assert opened(peer, inbox[2]) == ACK
+            assert peer.acks == [str(reply_id).upper().encode()]
+            await _shot(page, "node-app-mesh-chat")
+            await page.context.close()
+        finally:
+            await phone.aclose()
+
+
+# -- over a real `pigeon relay` -------------------------------------------------------------------
+
+
+async def test_the_owner_chats_with_an_app_user_through_a_pigeon_relay(
+    tmp_path: Path, browser: Browser
+) -> None:
+    relay = await launch_relay(tmp_path / "relay", tmp_path / "relay.log")
+    try:
+        await _chat_through(relay, tmp_path, browser)
+    finally:
+        relay.process.terminate()
+        await relay.process.wait()
+
+
+async def _chat_through(relay: RelayProcess, tmp_path: Path, browser: Browser) -> None:
+    ws_url = relay.url.removesuffix("/v1") + "/ws"
+    appmesh = AppMeshSection(relays=(ws_url,), relay_private_addresses=True)
+    medium = SimMedium(RadioParams(range_m=50.0), random.Random(5))  # the node alone on it
+    node = on_medium(node_config(tmp_path, "pigeon-app-relay", appmesh), medium, (0.0, 0.0))
+    async with running(node):
+        peer, signing = owner_starts(node)
+        phone = await AppClient.connect(relay.url)
+        try:
+            _, answer = await phone.subscribe_and_auth(signing)
+            assert '"authenticated"' in answer
+            page, base = await paired_page(browser, node)
+            contact_id = await add_and_verify(page, base, peer, app_link(peer, [ws_url]))
+
+            await send_from_page(page, base, contact_id, "Hello through the relay")
+            kinds = []
+            for _ in range(2):
+                frame = await phone.receive()
+                assert isinstance(frame, AppEnvelope)
+                kinds.append(opened(peer, _b64(frame.ciphertext)))
+            assert kinds == [X3DH_INIT, MESSAGE]
+            assert peer.received[0]["text"] == "Hello through the relay"
+
+            # The app publishes its ack, then a reply, to the owner's mailbox.
+            await phone.publish(peer.owner, _packet(peer.ack(str(peer.received[0]["id"]))))
+            await phone.receive()  # published
+            await expect_delivered(page)
+            reply, reply_id = peer.text("Hi node, through the relay")
+            await phone.publish(peer.owner, _packet(reply))
+            await phone.receive()  # published
+            await expect(page.locator(".msg.in").last.locator(".bubble")).to_have_text(
+                "Hi node, through the relay", timeout=NETWORK_MS
+            )
+            frame = await phone.receive()
+            assert isinstance(frame, AppEnvelope)
+            assert opened(peer, _b64(frame.ciphertext)) == ACK
+            assert peer.acks == [str(reply_id).upper().encode()]
+            assert node.board.status().appmesh.peers == 0  # no radio path: all by the relay
+            await page.context.close()
+        finally:
+            await phone.close()
+
+
+def _b64(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+_PACKET_IDS = iter(range(1, 1_000))
+
+
+def _packet(envelope: bytes) -> bytes:
+    """A whole app mesh packet as the app publishes it: version 1, TTL 8, a fresh id."""
+    return bytes((1, 8)) + next(_PACKET_IDS).to_bytes(16, "big") + envelope
+
+
+# -- a conversation from before the move to Olm ---------------------------------------------------
+
+
+def noise_era_node(root: Path, name: str, medium: SimMedium, x: float, *, web: bool) -> Node:
+    """A node on a vault written by the last Noise-era code, opened by its device passphrase."""
+    config = node_config(root, name, AppMeshSection(enabled=False))
+    data = Path(config.node.data_dir)
+    data.mkdir(parents=True)
+    for file in ("vault.header", "vault.db"):
+        shutil.copyfile(FIXTURES / name / file, data / file)
+    (data / "vault.autounlock").write_text(PASSPHRASE, encoding="ascii")
+    return on_medium(config, medium, (x, 0.0), web=web)
+
+
+async def test_a_conversation_from_before_olm_goes_on_in_the_browser(
+    tmp_path: Path, browser: Browser
+) -> None:
+    medium = SimMedium(RadioParams(range_m=50.0), random.Random(7))
+    alice = noise_era_node(tmp_path, "alice", medium, 0.0, web=True)
+    bob = noise_era_node(tmp_path, "bob", medium, 10.0, web=False)
+    async with running(alice, bob):
+        page, base = await paired_page(browser, alice)
+        await page.goto(f"{base}/chat/{BOB_AT_ALICE}")
+        bubbles = page.locator(".msg .bubble")
+        await expect(bubbles).to_have_text(OLD_CONVERSATION)
+        states = page.locator(".msg.out [data-role=state]")
+        await expect(states.first).to_have_text("delivered")
+        # The texts the old session never got across go by themselves, on Olm.
+        await expect(states).to_have_text(["delivered"] * 3, timeout=NETWORK_MS)
+
+        await send_from_page(page, base, BOB_AT_ALICE, "after the upgrade, from the page")
+        await expect_delivered(page)
+        # Bob's node has read it (and everything before it, in order).
+        at_bob = [(m.text, m.state) for m in bob.messenger.conversation(ALICE_AT_BOB)]
+        assert at_bob == [
+            (text, "delivered" if text.startswith("answered") else "received")
+            for text in [*OLD_CONVERSATION, "after the upgrade, from the page"]
+        ]
+        await _shot(page, "node-noise-era-chat")
+        await page.context.close()
