@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Browser, Page, expect
 
 from pigeon.config import (
@@ -41,7 +42,7 @@ from pigeon.sim.app_phone import APP_SERVICE, PHONE_VALUE_LENGTH, AppPhone
 from pigeon.transport.sim import RadioParams, SimMedium
 from tests.crypto.plain_app_peer import card_text
 from tests.daemon.conftest import wait_until
-from tests.messenger.app_peer import ACK, MESSAGE, X3DH_INIT, ScriptedAppPeer
+from tests.messenger.app_peer import ACK, MESSAGE, REHANDSHAKE, X3DH_INIT, ScriptedAppPeer
 from tests.messenger.helpers import PASSPHRASE
 from tests.messenger.test_app_contacts import app_safety_number_from_facts
 from tests.messenger.test_upgrade_noise_era import ALICE_AT_BOB, BOB_AT_ALICE, FIXTURES
@@ -132,15 +133,15 @@ def app_link(peer: ScriptedAppPeer, relay_urls: list[str]) -> str:
     return "pigeon://contact?card=" + text.replace("+", "-").replace("/", "_").rstrip("=")
 
 
-def owner_starts(node: Node) -> tuple[ScriptedAppPeer, SigningKey]:
-    """An app user whose key sorts above the owner's (so the owner's first text opens the
-    session, by the app's lower-key-initiates rule), and its signing key."""
+def app_user(node: Node, *, owner_lower: bool = True) -> tuple[ScriptedAppPeer, SigningKey]:
+    """An app user and its signing key; by the app's lower-key-initiates rule the owner opens
+    the session if `owner_lower`, else the app user does (the owner asks it to)."""
     link = node.messenger.own_app_card_link()
     for n in SEEDS:
         peer = ScriptedAppPeer(bytes([n]) * 32, link)
-        if peer.owner < peer.peer.identity_key:
+        if (peer.owner < peer.peer.identity_key) == owner_lower:
             return peer, SigningKey(bytes([n]) * 32)
-    raise AssertionError("no seed sorts above the owner")
+    raise AssertionError("no seed with that key order")
 
 
 async def add_and_verify(page: Page, base: str, peer: ScriptedAppPeer, link: str) -> str:
@@ -182,15 +183,16 @@ def opened(peer: ScriptedAppPeer, packet: bytes) -> int:
 # -- over the simulated app mesh ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("owner_lower", [True, False], ids=["owner-starts", "app-user-starts"])
 async def test_the_owner_chats_with_an_app_user_over_the_app_mesh(
-    tmp_path: Path, browser: Browser
+    tmp_path: Path, browser: Browser, owner_lower: bool
 ) -> None:
     medium = SimMedium(RadioParams(range_m=50.0), random.Random(5))
     node = on_medium(
         node_config(tmp_path, "pigeon-app-mesh", AppMeshSection(relays=())), medium, (40.0, 0.0)
     )
     async with running(node):
-        peer, _ = owner_starts(node)
+        peer, _ = app_user(node, owner_lower=owner_lower)
         phone = AppPhone(peer.peer.identity_key, random.Random(6))
         await phone.start(
             medium.transport("ada", 0.0, 0.0, service=APP_SERVICE, frame_limit=PHONE_VALUE_LENGTH)
@@ -200,13 +202,21 @@ async def test_the_owner_chats_with_an_app_user_over_the_app_mesh(
             page, base = await paired_page(browser, node)
             contact_id = await add_and_verify(page, base, peer, app_link(peer, []))
 
-            # The first text leaves at once (no round trip): an X3DH init and the message.
             await send_from_page(page, base, contact_id, "Hello over the app mesh")
-            inbox = await phone.wait_for_inbox(2, 10.0)
-            assert [opened(peer, packet) for packet in inbox] == [X3DH_INIT, MESSAGE]
+            if owner_lower:  # the first text leaves at once: an X3DH init and the message
+                inbox = await phone.wait_for_inbox(2, 10.0)
+                assert [opened(peer, packet) for packet in inbox] == [X3DH_INIT, MESSAGE]
+            else:  # the owner asks; the app user opens the session; the text follows
+                inbox = await phone.wait_for_inbox(1, 10.0)
+                assert opened(peer, inbox[0]) == REHANDSHAKE
+                await phone.send_envelope(peer.initiate())
+                inbox = await phone.wait_for_inbox(3, 10.0)
+                assert [opened(peer, packet) for packet in inbox[1:]] == [ACK, MESSAGE]
+                assert peer.acks == [b"\x00"]  # the app's "established" ack
             assert peer.received[0]["text"] == "Hello over the app mesh"
             await phone.send_envelope(peer.ack(str(peer.received[0]["id"])))
             await expect_delivered(page)
+            sent_to_peer = len(inbox)
 
             # The app user's reply shows live and is acked in the app's framing.
             reply, reply_id = peer.text("Hi node, from the app")
@@ -214,9 +224,9 @@ async def test_the_owner_chats_with_an_app_user_over_the_app_mesh(
             await expect(page.locator(".msg.in").last.locator(".bubble")).to_have_text(
                 "Hi node, from the app", timeout=NETWORK_MS
             )
-            inbox = await phone.wait_for_inbox(3, 10.0)
-            assert opened(peer, inbox[2]) == ACK
-            assert peer.acks == [str(reply_id).upper().encode()]
+            inbox = await phone.wait_for_inbox(sent_to_peer + 1, 10.0)
+            assert opened(peer, inbox[sent_to_peer]) == ACK
+            assert peer.acks[-1] == str(reply_id).upper().encode()
             await _shot(page, "node-app-mesh-chat")
             await page.context.close()
         finally:
@@ -226,24 +236,27 @@ async def test_the_owner_chats_with_an_app_user_over_the_app_mesh(
 # -- over a real `pigeon relay` -------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("owner_lower", [True, False], ids=["owner-starts", "app-user-starts"])
 async def test_the_owner_chats_with_an_app_user_through_a_pigeon_relay(
-    tmp_path: Path, browser: Browser
+    tmp_path: Path, browser: Browser, owner_lower: bool
 ) -> None:
     relay = await launch_relay(tmp_path / "relay", tmp_path / "relay.log")
     try:
-        await _chat_through(relay, tmp_path, browser)
+        await _chat_through(relay, tmp_path, browser, owner_lower)
     finally:
         relay.process.terminate()
         await relay.process.wait()
 
 
-async def _chat_through(relay: RelayProcess, tmp_path: Path, browser: Browser) -> None:
+async def _chat_through(
+    relay: RelayProcess, tmp_path: Path, browser: Browser, owner_lower: bool
+) -> None:
     ws_url = relay.url.removesuffix("/v1") + "/ws"
     appmesh = AppMeshSection(relays=(ws_url,), relay_private_addresses=True)
     medium = SimMedium(RadioParams(range_m=50.0), random.Random(5))  # the node alone on it
     node = on_medium(node_config(tmp_path, "pigeon-app-relay", appmesh), medium, (0.0, 0.0))
     async with running(node):
-        peer, signing = owner_starts(node)
+        peer, signing = app_user(node, owner_lower=owner_lower)
         phone = await AppClient.connect(relay.url)
         try:
             _, answer = await phone.subscribe_and_auth(signing)
@@ -252,32 +265,39 @@ async def _chat_through(relay: RelayProcess, tmp_path: Path, browser: Browser) -
             contact_id = await add_and_verify(page, base, peer, app_link(peer, [ws_url]))
 
             await send_from_page(page, base, contact_id, "Hello through the relay")
-            kinds = []
-            for _ in range(2):
-                frame = await phone.receive()
-                assert isinstance(frame, AppEnvelope)
-                kinds.append(opened(peer, _b64(frame.ciphertext)))
-            assert kinds == [X3DH_INIT, MESSAGE]
+            if owner_lower:
+                assert await read_mailbox(phone, peer, 2) == [X3DH_INIT, MESSAGE]
+            else:
+                assert await read_mailbox(phone, peer, 1) == [REHANDSHAKE]
+                await phone.publish(peer.owner, _packet(peer.initiate()))
+                assert await read_mailbox(phone, peer, 2) == [ACK, MESSAGE]
             assert peer.received[0]["text"] == "Hello through the relay"
 
             # The app publishes its ack, then a reply, to the owner's mailbox.
             await phone.publish(peer.owner, _packet(peer.ack(str(peer.received[0]["id"]))))
-            await phone.receive()  # published
             await expect_delivered(page)
             reply, reply_id = peer.text("Hi node, through the relay")
             await phone.publish(peer.owner, _packet(reply))
-            await phone.receive()  # published
             await expect(page.locator(".msg.in").last.locator(".bubble")).to_have_text(
                 "Hi node, through the relay", timeout=NETWORK_MS
             )
-            frame = await phone.receive()
-            assert isinstance(frame, AppEnvelope)
-            assert opened(peer, _b64(frame.ciphertext)) == ACK
-            assert peer.acks == [str(reply_id).upper().encode()]
+            assert await read_mailbox(phone, peer, 1) == [ACK]
+            assert peer.acks[-1] == str(reply_id).upper().encode()
             assert node.board.status().appmesh.peers == 0  # no radio path: all by the relay
             await page.context.close()
         finally:
             await phone.close()
+
+
+async def read_mailbox(phone: AppClient, peer: ScriptedAppPeer, count: int) -> list[int]:
+    """The types of the next `count` envelopes pushed to the app user's mailbox, each read by
+    the peer (the relay's other answers, such as "published", are passed over)."""
+    kinds: list[int] = []
+    while len(kinds) < count:
+        frame = await phone.receive()
+        if isinstance(frame, AppEnvelope):
+            kinds.append(opened(peer, _b64(frame.ciphertext)))
+    return kinds
 
 
 def _b64(text: str) -> bytes:
@@ -311,7 +331,7 @@ async def test_a_conversation_from_before_olm_goes_on_in_the_browser(
 ) -> None:
     medium = SimMedium(RadioParams(range_m=50.0), random.Random(7))
     alice = noise_era_node(tmp_path, "alice", medium, 0.0, web=True)
-    bob = noise_era_node(tmp_path, "bob", medium, 10.0, web=False)
+    bob = noise_era_node(tmp_path, "bob", medium, 10.0, web=True)
     async with running(alice, bob):
         page, base = await paired_page(browser, alice)
         await page.goto(f"{base}/chat/{BOB_AT_ALICE}")
@@ -324,7 +344,15 @@ async def test_a_conversation_from_before_olm_goes_on_in_the_browser(
 
         await send_from_page(page, base, BOB_AT_ALICE, "after the upgrade, from the page")
         await expect_delivered(page)
-        # Bob's node has read it (and everything before it, in order).
+        # Bob reads it on his node's page, after everything before it.
+        bobs_page, bobs_base = await paired_page(browser, bob)
+        await bobs_page.goto(f"{bobs_base}/chat/{ALICE_AT_BOB}")
+        await expect(bobs_page.locator(".msg .bubble")).to_have_text(
+            [*OLD_CONVERSATION, "after the upgrade, from the page"]
+        )
+        await expect(bobs_page.locator(".msg.in").last.locator(".bubble")).to_have_text(
+            "after the upgrade, from the page"
+        )
         at_bob = [(m.text, m.state) for m in bob.messenger.conversation(ALICE_AT_BOB)]
         assert at_bob == [
             (text, "delivered" if text.startswith("answered") else "received")
@@ -332,3 +360,4 @@ async def test_a_conversation_from_before_olm_goes_on_in_the_browser(
         ]
         await _shot(page, "node-noise-era-chat")
         await page.context.close()
+        await bobs_page.context.close()
