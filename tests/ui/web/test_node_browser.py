@@ -12,13 +12,10 @@ simulated radio, the web page over real HTTPS, the real SQLCipher vault):
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import random
 import shutil
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -26,21 +23,12 @@ from playwright.async_api import Browser, Page, expect
 
 from pigeon.config import (
     AppMeshSection,
-    BitchatSection,
-    ButtonsSection,
-    DisplaySection,
-    NodeConfig,
-    NodeSection,
-    RadioSection,
-    WebSection,
 )
-from pigeon.crypto.signing import SigningKey
-from pigeon.daemon.node import Node, NodeEnvironment
-from pigeon.daemon.sdnotify import Notifier
+from pigeon.daemon.node import Node
 from pigeon.relay.app_protocol import AppEnvelope
 from pigeon.sim.app_phone import APP_SERVICE, PHONE_VALUE_LENGTH, AppPhone
 from pigeon.transport.sim import RadioParams, SimMedium
-from tests.crypto.plain_app_peer import card_text
+from tests.daemon.app_nodes import app_link, app_user, node_config, on_medium, opened, running
 from tests.daemon.conftest import wait_until
 from tests.messenger.app_peer import ACK, MESSAGE, REHANDSHAKE, X3DH_INIT, ScriptedAppPeer
 from tests.messenger.helpers import PASSPHRASE
@@ -52,62 +40,13 @@ from tests.ui.web.test_browser import PHONE, _shot, browser, pytestmark
 
 __all__ = ["browser", "pytestmark"]
 
-START_TIMEOUT_S = 20.0
 NETWORK_MS = 15_000  # how long the page may wait for what crosses the radio or the relay
-PACKET_HEADER = 18  # the app's mesh packet: version, TTL, 16-byte id, then the envelope
-SEEDS = range(1, 64)
 OLD_CONVERSATION = [  # Alice's chat with Bob in the Noise-era vaults (see their README)
     "before the upgrade",
     "answered before the upgrade",
     "lost 0 before the upgrade",
     "lost 1 before the upgrade",
 ]
-
-
-def node_config(root: Path, name: str, appmesh: AppMeshSection) -> NodeConfig:
-    """A node on the simulated radio with its page on loopback; bitchat off (not under test)."""
-    return NodeConfig(
-        node=NodeSection(name=name, data_dir=str(root / name)),
-        radio=RadioSection(kind="sim"),
-        display=DisplaySection(kind="none"),
-        buttons=ButtonsSection(kind="none"),
-        web=WebSection(host="127.0.0.1", https_port=0, http_port=0),
-        appmesh=appmesh,
-        bitchat=BitchatSection(enabled=False),
-    )
-
-
-def on_medium(
-    config: NodeConfig, medium: SimMedium, position: tuple[float, float], *, web: bool = True
-) -> Node:
-    env = NodeEnvironment(medium, position, Notifier({}), selftest=False, web=web)
-    return Node(config, env)
-
-
-@asynccontextmanager
-async def running(*nodes: Node) -> AsyncIterator[None]:
-    """Run the nodes until the block ends; each is ready and its vault open inside it."""
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(node.run(stop)) for node in nodes]
-    try:
-        await wait_until(
-            lambda: (
-                all(
-                    n.ready.is_set()
-                    and n.endpoint.vault_opened.is_set()
-                    and not n.messenger.is_locked
-                    for n in nodes
-                )
-                or any(t.done() for t in tasks)
-            ),
-            START_TIMEOUT_S,
-        )
-        assert not any(t.done() for t in tasks), [n.stop_reason for n in nodes]
-        yield
-    finally:
-        stop.set()
-        codes = await asyncio.gather(*tasks)
-    assert codes == [0] * len(nodes), [n.stop_reason for n in nodes]
 
 
 async def paired_page(browser: Browser, node: Node) -> tuple[Page, str]:
@@ -125,23 +64,6 @@ async def paired_page(browser: Browser, node: Node) -> tuple[Page, str]:
     await expect(page.locator("#conn")).to_have_class("conn live")
     assert errors == []
     return page, base
-
-
-def app_link(peer: ScriptedAppPeer, relay_urls: list[str]) -> str:
-    """The peer's `pigeon://contact?card=` link: its card v3 in unpadded base64url."""
-    text = card_text(peer.peer, "Ada", relay_urls)
-    return "pigeon://contact?card=" + text.replace("+", "-").replace("/", "_").rstrip("=")
-
-
-def app_user(node: Node, *, owner_lower: bool = True) -> tuple[ScriptedAppPeer, SigningKey]:
-    """An app user and its signing key; by the app's lower-key-initiates rule the owner opens
-    the session if `owner_lower`, else the app user does (the owner asks it to)."""
-    link = node.messenger.own_app_card_link()
-    for n in SEEDS:
-        peer = ScriptedAppPeer(bytes([n]) * 32, link)
-        if (peer.owner < peer.peer.identity_key) == owner_lower:
-            return peer, SigningKey(bytes([n]) * 32)
-    raise AssertionError("no seed with that key order")
 
 
 async def add_and_verify(page: Page, base: str, peer: ScriptedAppPeer, link: str) -> str:
@@ -172,12 +94,6 @@ async def expect_delivered(page: Page) -> None:
     """The owner's latest text turns "delivered" (an ack or receipt came back)."""
     state = page.locator(".msg.out").last.locator("[data-role=state]")
     await expect(state).to_have_text("delivered", timeout=NETWORK_MS)
-
-
-def opened(peer: ScriptedAppPeer, packet: bytes) -> int:
-    """The scripted peer reads one app mesh packet from the owner; returns the envelope type."""
-    assert packet[0] == 1  # the app's packet version
-    return peer.receive(packet[PACKET_HEADER:])
 
 
 # -- over the simulated app mesh ------------------------------------------------------------------
