@@ -4,10 +4,13 @@ simulated radio, the web page over real HTTPS, the real SQLCipher vault):
 - the owner pastes a Pigeon app link, verifies the app's safety number and chats with a
   scripted app-protocol peer (vodozemac and pynacl, the app's formats only) over the simulated
   app mesh, and then over a real `pigeon relay` process with no radio path between them; the
-  peer's acks show as "delivered";
+  peer's acks show as "delivered". Both key orders: by the app's lower-key-initiates rule
+  either the owner's first text opens the session, or the owner's rehandshake request makes
+  the app user open it and the waiting text follows;
 - a node-to-node conversation made before the move to Olm (a vault of the Noise-era schema)
-  shows on the page after the node migrated it, and goes on: a new text reaches the old contact,
-  another node, and shows as delivered.
+  shows on the page after the node migrated it, and goes on: the texts the old session lost and
+  a new one reach the old contact, another node, show as delivered, and Bob reads them on his
+  node's page.
 """
 
 from __future__ import annotations
@@ -21,9 +24,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from pigeon.config import (
-    AppMeshSection,
-)
+from pigeon.config import AppMeshSection
 from pigeon.daemon.node import Node
 from pigeon.relay.app_protocol import AppEnvelope
 from pigeon.sim.app_phone import APP_SERVICE, PHONE_VALUE_LENGTH, AppPhone
