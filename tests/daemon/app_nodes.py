@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import nacl.signing
+
 from pigeon.config import (
     AppMeshSection,
     BitchatSection,
@@ -28,7 +30,7 @@ from tests.messenger.app_peer import ScriptedAppPeer
 
 START_TIMEOUT_S = 20.0
 PACKET_HEADER = 18  # the app's mesh packet: version, TTL, 16-byte id, then the envelope
-SEEDS = range(1, 64)
+SEEDS = range(1, 1 << 16)
 
 
 def node_config(root: Path, name: str, appmesh: AppMeshSection) -> NodeConfig:
@@ -85,12 +87,13 @@ def app_link(peer: ScriptedAppPeer, relay_urls: list[str]) -> str:
 
 def app_user(node: Node, *, owner_lower: bool = True) -> tuple[ScriptedAppPeer, SigningKey]:
     """An app user and its signing key; by the app's lower-key-initiates rule the owner opens
-    the session if `owner_lower`, else the app user does (the owner asks it to)."""
-    link = node.messenger.own_app_card_link()
+    the session if `owner_lower`, else the app user does (the owner asks it to). The owner's
+    key is random: enough seeds are tried that one falls on either side but once in 65,535."""
+    owner = node.messenger.own_identity_key()
     for n in SEEDS:
-        peer = ScriptedAppPeer(bytes([n]) * 32, link)
-        if (peer.owner < peer.peer.identity_key) == owner_lower:
-            return peer, SigningKey(bytes([n]) * 32)
+        seed = n.to_bytes(32, "big")
+        if (owner < bytes(nacl.signing.SigningKey(seed).verify_key)) == owner_lower:
+            return ScriptedAppPeer(seed, node.messenger.own_app_card_link()), SigningKey(seed)
     raise AssertionError("no seed with that key order")
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from pathlib import Path
 
 import pytest
 
 from pigeon.messenger.api import AppOutgoing, InvalidCard, Messenger
-from tests.crypto.plain_app_peer import card_text
+from pigeon.messenger.config import MessengerConfig
+from tests.crypto.plain_app_peer import card_text, relay_urls_of_link
 from tests.messenger.app_peer import ACK, MESSAGE, REHANDSHAKE, X3DH_INIT, ScriptedAppPeer
 from tests.messenger.helpers import T0, Endpoint
 
@@ -169,3 +171,17 @@ def test_an_unacked_text_is_sent_again_at_check_in_and_fails_after_the_lifetime(
     messenger.take_app_outgoing()
     messenger.tick(T0 + 100 + 10 * 86_400)
     assert messenger.message(late.id).state == "failed"
+
+
+def test_our_app_card_lists_the_relays_where_our_app_mailbox_is_read(tmp_path: Path) -> None:
+    config = MessengerConfig(app_mailbox_relays=(RELAY,))
+    owner = Endpoint(tmp_path / "owner", 9, config=config)
+    owner.start(T0)
+    try:
+        # The profile's relays are our own protocol's /v1 mailboxes: the app cannot speak it.
+        owner.messenger.set_profile("Owner", ("wss://relay.example/v1",))
+        link = owner.messenger.own_app_card_link()
+        assert relay_urls_of_link(link) == [RELAY]  # signed: the app keeps them
+        assert ScriptedAppPeer(bytes([7]) * 32, link).owner == owner.messenger.own_identity_key()
+    finally:
+        owner.close()

@@ -222,10 +222,11 @@ class Messenger(MessengerCore):
     # -- contacts ------------------------------------------------------------------------------
 
     def own_app_card_link(self) -> str:
-        """Our card in the Pigeon app's form (v3, `pigeon://contact?card=...`), for app users."""
+        """Our card in the Pigeon app's form (v3, `pigeon://contact?card=...`), for app users;
+        it lists the relays where our app mailbox is read (`MessengerConfig`)."""
         with self._work() as work:
             name = work.tx.setting(PROFILE_NAME) or ""
-            relays = [r for r in (work.tx.setting(PROFILE_RELAYS) or "").split() if r]
+            relays = list(self._config.app_mailbox_relays)
             card = self._ops().app_card(work.tx, name, relays)
         return card.to_link()
 

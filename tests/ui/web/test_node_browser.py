@@ -29,6 +29,7 @@ from pigeon.daemon.node import Node
 from pigeon.relay.app_protocol import AppEnvelope
 from pigeon.sim.app_phone import APP_SERVICE, PHONE_VALUE_LENGTH, AppPhone
 from pigeon.transport.sim import RadioParams, SimMedium
+from tests.crypto.plain_app_peer import relay_urls_of_link
 from tests.daemon.app_nodes import app_link, app_user, node_config, on_medium, opened, running
 from tests.daemon.conftest import wait_until
 from tests.messenger.app_peer import ACK, MESSAGE, REHANDSHAKE, X3DH_INIT, ScriptedAppPeer
@@ -179,6 +180,10 @@ async def _chat_through(
             _, answer = await phone.subscribe_and_auth(signing)
             assert '"authenticated"' in answer
             page, base = await paired_page(browser, node)
+            # The app deposits only at the relays the owner's card advertises (and signed).
+            await page.goto(f"{base}/card")
+            owner_link = await page.locator("#own-app-card").input_value()
+            assert relay_urls_of_link(owner_link) == [ws_url]
             contact_id = await add_and_verify(page, base, peer, app_link(peer, [ws_url]))
 
             await send_from_page(page, base, contact_id, "Hello through the relay")
