@@ -91,8 +91,8 @@ def test_a_packet_is_taken_once_and_only_when_stored(tmp_path: Path) -> None:
         init = _packet(1, peer.initiate())
         assert endpoint.deliver(init)
         assert endpoint.deliver(init)  # the same packet by another path: consumed unread
-        assert endpoint.counters["duplicate"] == 1
-        assert messenger.stats["app_init_repeated"] == 0  # the messenger never saw it again
+        assert messenger.stats["app_duplicate_packet"] == 1
+        assert messenger.stats["app_init_repeated"] == 0  # Olm never saw it again
         text = _packet(2, peer.text("while locked")[0])
         messenger.lock(T0 + 6)
         assert not endpoint.deliver(text)  # left where it came from, not remembered
@@ -100,7 +100,7 @@ def test_a_packet_is_taken_once_and_only_when_stored(tmp_path: Path) -> None:
         assert endpoint.deliver(text)
         assert messenger.conversation(contact_id)[-1].text == "while locked"
         assert endpoint.deliver(text)
-        assert endpoint.counters["duplicate"] == 2
+        assert messenger.stats["app_duplicate_packet"] == 2
         assert messenger.stats["app_undecryptable"] == 0
     finally:
         owner.close()

@@ -11,7 +11,13 @@ import pytest
 from pigeon.messenger.api import AppOutgoing, InvalidCard, Messenger
 from pigeon.messenger.config import MessengerConfig
 from tests.crypto.plain_app_peer import card_text, relay_urls_of_link
-from tests.messenger.app_peer import ACK, MESSAGE, REHANDSHAKE, X3DH_INIT, ScriptedAppPeer
+from tests.messenger.app_peer import (
+    ACK,
+    MESSAGE,
+    REHANDSHAKE,
+    X3DH_INIT,
+    ScriptedAppPeer,
+)
 from tests.messenger.helpers import T0, Endpoint
 
 RELAY = "wss://relay.example/ws"
@@ -185,3 +191,36 @@ def test_our_app_card_lists_the_relays_where_our_app_mailbox_is_read(tmp_path: P
         assert ScriptedAppPeer(bytes([7]) * 32, link).owner == owner.messenger.own_identity_key()
     finally:
         owner.close()
+
+
+def test_a_packet_is_taken_once_by_its_id_and_a_forged_copy_takes_nothing(
+    alice: Endpoint,
+) -> None:
+    messenger = alice.messenger
+    peer = peer_with_order(messenger, owner_lower=True)
+    contact_id = add(messenger, peer, as_link=True)
+    sent = messenger.send_text(contact_id, "hello app", T0 + 1)
+    for item in messenger.take_app_outgoing():
+        peer.receive(item.envelope)
+    ack_id = bytes(range(16))
+    # Anyone who saw the id go by (it is in clear at every hop) may send a forgery first,
+    # under the contact's key (also in clear): it opens nothing and claims nothing.
+    genuine = peer.ack(sent.id)
+    forged = genuine[:-1] + bytes([genuine[-1] ^ 1])  # its MAC no longer checks
+    messenger.handle_app_envelope(forged, T0 + 2, ack_id)
+    assert messenger.stats["app_undecryptable"] == 1
+    messenger.take_app_outgoing()  # its rehandshake: the app's rule, as before
+    ack = peer.ack(sent.id)  # sent again, as the app does until the text is acked
+    assert messenger.handle_app_envelope(ack, T0 + 3, ack_id) == []
+    assert messenger.message(sent.id).state == "delivered"
+    # The same packet again (by radio, then from a relay; after a restart too): unread.
+    assert messenger.handle_app_envelope(ack, T0 + 4, ack_id) == []
+    alice.close()
+    alice.open()
+    alice.start(T0 + 5)
+    assert alice.messenger.handle_app_envelope(ack, T0 + 6, ack_id) == []
+    assert alice.messenger.stats["app_duplicate_packet"] == 1
+    assert alice.messenger.stats["app_undecryptable"] == 0
+    # Without an id (a caller that cannot tell), the copy reaches Olm, which refuses it.
+    alice.messenger.handle_app_envelope(ack, T0 + 7)
+    assert alice.messenger.stats["app_undecryptable"] == 1

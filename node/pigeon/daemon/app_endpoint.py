@@ -10,9 +10,10 @@ contact's card signed, for contacts out of radio range.
 
 The app sends the same packet (one packet id) by radio and to each of the owner's relays for
 everything but texts (its `SessionManager.sendEnvelope`), and dedups across its links by packet
-id; so does this: a packet the owner took by one path is taken from no other (by radio the
-router's seen-cache catches repeats, but a mailbox read bypasses the router). A second copy
-would reach Olm with its message key spent, fail, and start a new session for every ack.
+id; so does the owner's endpoint: every packet goes to the messenger with its id, which it
+claims in the vault once Olm opened it, so a copy by another path (by radio the router's
+seen-cache catches repeats, but a mailbox read bypasses the router) is dropped unread. A second
+copy would reach Olm with its message key spent, fail, and start a new session for every ack.
 """
 
 from __future__ import annotations
@@ -20,25 +21,16 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Final
 
 from pigeon.appmesh.errors import AppMeshError
 from pigeon.appmesh.packet import DEFAULT_TTL, ID_SIZE, AppPacket, decode_packet, encode_packet
-from pigeon.appmesh.seen import PHONE_SEEN_IDS, SeenCache
 from pigeon.daemon.appmesh_driver import AppMeshDriver
 from pigeon.messenger.api import AppOutgoing, Messenger, MessengerError
 
 _LOGGER = logging.getLogger(__name__)
 
 Publish = Callable[[AppOutgoing, bytes], None]  # (envelope and its relays, whole packet)
-
-# Packets the owner took, remembered as long as the app's relay keeps a mailbox's envelopes
-# (a copy may wait there that long), and at most four times what a phone remembers: the owner's
-# own traffic only, a few hundred kB at most.
-TAKEN_TTL_S: Final = 30 * 24 * 3600.0
-TAKEN_MAX_PACKETS: Final = 4 * PHONE_SEEN_IDS
 
 
 class AppEndpoint:
@@ -51,18 +43,14 @@ class AppEndpoint:
         *,
         publish: Publish | None = None,
         clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
         rng: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.messenger = messenger
         self._driver = driver
         self._publish = publish
         self._clock = clock
-        self._monotonic = monotonic
         self._rng = rng
         self._served: bytes | None = None
-        self._taken = SeenCache(TAKEN_TTL_S, TAKEN_MAX_PACKETS)  # packet ids the owner took
-        self.counters: Counter[str] = Counter()
 
     def set_publish(self, publish: Publish | None) -> None:
         """Where envelopes for contacts with signed relays also go from now on (None: mesh only)."""
@@ -91,20 +79,19 @@ class AppEndpoint:
     def deliver(self, packet: bytes) -> bool:
         """A packet for the owner's key (from the router or the owner's app mailbox); False if
         it should stay where it came from (the vault is locked or refused it). A packet the
-        owner already took by another path is consumed unread."""
+        owner already took by another path is consumed unread (by the messenger)."""
         try:
             decoded = decode_packet(packet)
         except AppMeshError:
             return True  # junk can never become readable
-        if decoded.packet_id in self._taken:
-            self.counters["duplicate"] += 1
-            return True
         if self.messenger.is_locked:
             return False
         try:
-            self.send(self.messenger.handle_app_envelope(decoded.payload, self._clock()))
+            outgoing = self.messenger.handle_app_envelope(
+                decoded.payload, self._clock(), decoded.packet_id
+            )
         except MessengerError as exc:  # the vault refused: the app resends, nothing acked
             _LOGGER.warning("an app envelope for the owner was not stored: %s", exc)
             return False
-        self._taken.add(decoded.packet_id, self._monotonic())
+        self.send(outgoing)
         return True
