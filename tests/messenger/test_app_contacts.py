@@ -224,3 +224,19 @@ def test_a_packet_is_taken_once_by_its_id_and_a_forged_copy_takes_nothing(
     # Without an id (a caller that cannot tell), the copy reaches Olm, which refuses it.
     alice.messenger.handle_app_envelope(ack, T0 + 7)
     assert alice.messenger.stats["app_undecryptable"] == 1
+
+
+def test_a_rehandshake_request_that_comes_twice_restarts_the_session_once(
+    alice: Endpoint,
+) -> None:
+    messenger = alice.messenger
+    peer = peer_with_order(messenger, owner_lower=True)
+    contact_id = add(messenger, peer, as_link=True)
+    messenger.send_text(contact_id, "hello app", T0 + 1)
+    for item in messenger.take_app_outgoing():
+        peer.receive(item.envelope)
+    request = peer.envelope(REHANDSHAKE, b"")
+    out = messenger.handle_app_envelope(request, T0 + 2, bytes(16))
+    assert [peer.receive(o.envelope) for o in out] == [X3DH_INIT]
+    assert messenger.handle_app_envelope(request, T0 + 3, bytes(16)) == []  # its other copy
+    assert messenger.stats["app_duplicate_packet"] == 1

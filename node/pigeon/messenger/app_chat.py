@@ -194,8 +194,10 @@ class AppChat:
     # -- receiving -----------------------------------------------------------------------------
 
     def handle(self, work: Work, envelope: Envelope, now: float) -> bool:
-        """One app envelope addressed to us; True if Olm opened it (a new session, or a message
-        on one: only the contact could have made it). Raises CryptoError for a malformed one."""
+        """One app envelope addressed to us; True if it was taken: Olm opened it (a new session,
+        or a message on one: only the contact could have made it), or it is a rehandshake
+        request (not authenticated, but the same whoever sent it). Raises CryptoError for a
+        malformed one."""
         contact_id = self._contact_of(work, envelope.sender)
         if contact_id is None:
             return False
@@ -205,7 +207,7 @@ class AppChat:
         if kind is EnvelopeType.X3DH_INIT:
             record, opened = self._on_init(work, contact_id, envelope.payload, record, now)
         elif kind is EnvelopeType.REHANDSHAKE_REQUEST:
-            record = self._on_request(work, contact_id, record, now)
+            record, opened = self._on_request(work, contact_id, record, now), True
         elif kind in (EnvelopeType.MESSAGE, EnvelopeType.ACK, EnvelopeType.CONTROL):
             record, opened = self._on_sealed(work, contact_id, envelope, record, now)
         else:

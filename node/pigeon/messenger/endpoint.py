@@ -300,11 +300,12 @@ class MessengerCore:
         mailbox); the app envelopes to send. Ones not for us, malformed or opening nothing
         are counted and dropped (the app resends, and asks again after a rehandshake).
 
-        With the packet's `packet_id`, a packet whose envelope Olm opened is claimed in the
-        same transaction, and a later copy of it (the app sends one packet by radio and to
-        every relay) is dropped unread: a second copy would fail Olm, its key spent, and start
-        a rehandshake. Only an opened one is claimed, so a forged copy sent first (the id is
-        visible to every hop) cannot suppress the real one."""
+        With the packet's `packet_id`, a packet whose envelope was taken (Olm opened it, or a
+        rehandshake request) is claimed in the same transaction, and a later copy of it (the
+        app sends one packet by radio and to every relay) is dropped unread: a second copy
+        would fail Olm, its key spent, or restart the session again. Nothing Olm refused is
+        claimed, so a forged copy sent first (the id is visible to every hop) cannot suppress
+        the real one."""
         if self.is_locked or self._app is None:
             self.stats["app_dropped_locked"] += 1
             return []
