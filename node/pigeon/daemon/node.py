@@ -212,7 +212,10 @@ class Node:
         self.cert = ensure_certificate(self.cert_dir, self.hostnames, self.addresses)
         self.pairing = PairingManager(store, on_change=self._pairing_changed)
         self.board.owner.owner_paired = self.pairing.is_paired()
-        self.messenger = NodeMessenger(self.keeper, self._spool, config=messenger_config(config))
+        app_mailboxes = self.app_uplink.relays if self.app_uplink is not None else ()
+        self.messenger = NodeMessenger(
+            self.keeper, self._spool, config=messenger_config(config, app_mailboxes)
+        )
         self._build_neighbourhood()
         self.carrier = Carrier(carry_policy(config))
         self.driver.set_uplink(self.carrier.offer)
@@ -589,12 +592,16 @@ class Node:
         _LOGGER.info("stores flushed and closed")
 
 
-def messenger_config(config: NodeConfig) -> MessengerConfig:
-    """The messenger's tunables that `[messenger]` sets."""
+def messenger_config(
+    config: NodeConfig, app_mailbox_relays: tuple[str, ...] = ()
+) -> MessengerConfig:
+    """The messenger's tunables that `[messenger]` sets, and the app relays where the owner's
+    app mailbox is read (those `[appmesh] relays` the app uplink uses)."""
     section = config.messenger
     return MessengerConfig(
         check_in_interval_s=float(section.check_in_interval_s),
         attach_mailbox_hints=section.attach_mailbox_hints,
+        app_mailbox_relays=app_mailbox_relays,
     )
 
 
