@@ -96,3 +96,13 @@ async def test_a_cancelled_connect_that_never_ends_is_cancelled_after_the_wait(
         with pytest.raises(asyncio.CancelledError):
             await dialing
     assert client.calls == ["connect", "disconnect while discovering"]
+
+
+async def test_a_hang_up_waits_for_bluetoothds_discovery_first() -> None:
+    client = RecordingClient()
+
+    async def discovered() -> None:
+        client.calls.append("discovered")
+
+    await hang_up(client, discovered=discovered)  # type: ignore[arg-type]
+    assert client.calls == ["discovered", "disconnect"]

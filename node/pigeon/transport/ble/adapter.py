@@ -232,29 +232,39 @@ class BlueZAdapter:
                 return left
             await asyncio.sleep(DISCONNECT_POLL_S)
 
-    async def disconnect(self, path: str, within_s: float = CALL_TIMEOUT_S) -> None:
-        """Ask bluetoothd to cut the connection to the device at `path`, once its GATT discovery
-        of the device is over (or after DISCOVERY_WAIT_S), waiting at most `within_s` for the
-        answer; never raises BleError or TimeoutError.
+    def device_path(self, address: str) -> str:
+        """BlueZ's object path of the device at `address` on this adapter."""
+        return f"{self.path}/dev_{address.replace(':', '_')}"
+
+    async def until_discovered(self, path: str) -> None:
+        """Until bluetoothd's GATT discovery of the connected device at `path` is over, or it is
+        gone, or DISCOVERY_WAIT_S passed.
 
         bluetoothd discovers every device that connects, also one that dialed us. A Disconnect
         during that discovery makes BlueZ 5.66 free the device's attribute cache while its
         database hash read is still on the air, and the answer is written into the freed cache:
         a use-after-free that AddressSanitizer showed in the VM tier (gatt_db_attribute_write
         from db_hash_read_cb, freed by dev_disconnect -> gatt_cache_cleanup) and that crashed
-        bluetoothd there (SIGSEGV).
+        bluetoothd there (SIGSEGV). Every Disconnect of ours waits for this first.
         """
         deadline = asyncio.get_running_loop().time() + DISCOVERY_WAIT_S
         while True:
             neighbour = self._neighbours.get(path)
-            if neighbour is not None and not neighbour.connected:
+            if neighbour is None or not neighbour.connected or neighbour.services_resolved:
                 return
-            if neighbour is None or neighbour.services_resolved:
-                break
             if asyncio.get_running_loop().time() >= deadline:
-                _LOGGER.info("%s still discovering after %.0f s: cut", path, DISCOVERY_WAIT_S)
-                break
+                _LOGGER.info("%s still discovering after %.0f s", path, DISCOVERY_WAIT_S)
+                return
             await asyncio.sleep(DISCONNECT_POLL_S)
+
+    async def disconnect(self, path: str, within_s: float = CALL_TIMEOUT_S) -> None:
+        """Ask bluetoothd to cut the connection to the device at `path` once its discovery is
+        over (`until_discovered`), waiting at most `within_s` for the answer; never raises
+        BleError or TimeoutError."""
+        await self.until_discovered(path)
+        neighbour = self._neighbours.get(path)
+        if neighbour is not None and not neighbour.connected:
+            return
         with contextlib.suppress(BleError, TimeoutError):
             async with asyncio.timeout(within_s):
                 await self.call(path, DEVICE_IFACE, "Disconnect")

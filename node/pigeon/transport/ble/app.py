@@ -195,8 +195,20 @@ class AppBleTransport:
         """Connect to `device` and bring its link up; raises what `appcentral.dial_app` raises."""
         from pigeon.transport.ble.appcentral import dial_app
 
+        adapter = self._adapter
+        if adapter is None:
+            raise Broken("the app transport is not bound to an adapter")
+
+        async def discovered() -> None:
+            await adapter.until_discovered(adapter.device_path(device.address))
+
         link = await dial_app(
-            device, self._adapter_name, self._pacer, self._central_disconnected, self._clock
+            device,
+            self._adapter_name,
+            self._pacer,
+            self._central_disconnected,
+            self._clock,
+            discovered,
         )
         peer = app_peer_id(link.address)
         if self._closed or peer in self.links():

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from pigeon.transport.base import Broken, Busy
@@ -142,6 +142,7 @@ async def dial_app(
     pacer_params: PacerParams,
     on_disconnect: Callable[[str], None],
     clock: Callable[[], float] = time.monotonic,
+    discovered: Callable[[], Awaitable[None]] | None = None,
 ) -> AppCentralLink:
     """Connect to an app device and subscribe; raises BleakError, Broken (TooSmall when the
     link is under 157 bytes), TimeoutError, EOFError or OSError, disconnecting first."""
@@ -171,6 +172,6 @@ async def dial_app(
         )
         link.notifying = tx
     except BaseException:
-        await hang_up(client)
+        await hang_up(client, discovered=discovered)
         raise
     return link

@@ -93,6 +93,10 @@ class CentralHost(Protocol):
     async def clear_stale_discovery(self) -> None:
         """Called before each scan: make bluetoothd forget a discovery no one runs any more."""
 
+    async def until_discovered(self, address: str) -> None:
+        """Until bluetoothd's GATT discovery of the connected device at `address` is over (a
+        bounded wait): a dial that failed hangs up only then."""
+
 
 class ExtraService(Protocol):
     """Another service whose devices the central dials, one connect at a time with ours."""
@@ -514,12 +518,18 @@ class BleCentral:
                 self._links.pop(address, None)
                 await link.close(say_bye=False, disconnect=not (duplicate or shared))
             elif self._pending is not None and not shared:
-                await hang_up(self._pending)
+                # bleak reuses a connection the peer made meanwhile (it skips Connect then), and
+                # finds no services while bluetoothd still discovers them.
+                await hang_up(
+                    self._pending, discovered=lambda: self._host.until_discovered(address)
+                )
             return
         except asyncio.CancelledError:
             # stop() while connecting: a connect BlueZ already made must not outlive us.
             if self._pending is not None and not self._host.shares_connection(address):
-                await hang_up(self._pending)
+                await hang_up(
+                    self._pending, discovered=lambda: self._host.until_discovered(address)
+                )
             raise
         finally:
             self._pending = None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
@@ -49,8 +50,17 @@ async def connect(client: BleakClient) -> None:
         raise
 
 
-async def hang_up(client: BleakClient, notifying: BleakGATTCharacteristic | None = None) -> None:
-    """Release `notifying`'s notifications (if any), then disconnect `client`; never raises."""
+async def hang_up(
+    client: BleakClient,
+    notifying: BleakGATTCharacteristic | None = None,
+    discovered: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Release `notifying`'s notifications (if any), wait for `discovered` (bluetoothd's GATT
+    discovery of the device over: a connect that failed may be on a connection the peer made),
+    then disconnect `client`; never raises."""
+    if discovered is not None:
+        with contextlib.suppress(Exception):
+            await discovered()
     if notifying is not None:
         with contextlib.suppress(Exception):
             if client.is_connected:

@@ -502,6 +502,10 @@ class BleTransport:
                 except BleError as exc:
                     _LOGGER.warning("re-advertising after rotation failed: %s", exc)
 
+    async def until_discovered(self, address: str) -> None:
+        """Until bluetoothd's GATT discovery of the device at `address` is over (bounded)."""
+        await self._adapter.until_discovered(self._adapter.device_path(address))
+
     async def clear_stale_discovery(self) -> None:
         """Before each scan: if bluetoothd says the adapter discovers although nothing of ours
         scans, let it clear the flag (a start and a stop of our own).
