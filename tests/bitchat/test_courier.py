@@ -34,7 +34,8 @@ def test_deposit_is_held_and_handed_to_its_recipient_only() -> None:
     assert policy.for_recipient(COURIER, NOW + HOUR) == []
     [held] = policy.for_recipient(RECIPIENT, NOW + HOUR)
     assert held.envelope == envelope()
-    assert policy.delivered(held.identity) == [Forget(held.identity)]
+    until = held.envelope.expiry_ms / 1000
+    assert policy.delivered(held.identity) == [Forget(held.identity, until)]
     assert policy.for_recipient(RECIPIENT, NOW + HOUR) == []
     assert len(policy) == 0
 

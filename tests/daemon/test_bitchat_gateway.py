@@ -82,7 +82,9 @@ async def start_node(
     driver = BitchatDriver(router, identity, name, tick_s=0.05)
     spool = open_spool(DataDir(data))
     driver.courier = CourierService(identity, router, driver.chat, spool.courier_shelf())
-    gateway = GatewayService(driver, [relay], park_after_s=0.0, pump_s=0.1, backoff_min_s=0.1)
+    gateway = GatewayService(
+        driver, [relay], spool.drop_ledger(), park_after_s=0.0, pump_s=0.1, backoff_min_s=0.1
+    )
     driver.gateway = gateway
     transport = medium.transport(name, x, 0.0, service=BITCHAT_SERVICE, frame_limit=512)
     tasks = [asyncio.create_task(driver.run(transport)), asyncio.create_task(gateway.run())]
@@ -267,6 +269,38 @@ async def test_a_parked_drop_survives_a_relay_restart_and_reaches_its_phone_at_a
         await bob.aclose()
 
 
+async def test_an_envelope_handed_over_in_person_is_not_handed_over_again_from_its_drop(
+    tmp_path: Path, relay: NostrRelayProcess
+) -> None:
+    # The node parks what it holds for bob; when bob comes by, the courier hands the envelope
+    # over in person, and the gateway then subscribes to bob's tags and gets the drop back.
+    medium = SimMedium(RadioParams(range_m=50.0), random.Random(6))
+    node = await start_node(medium, "node", 0.0, tmp_path / "node", relay.url, 15)
+    ann = await start_phone(medium, "ann", 10.0, 26)
+    bob = BitchatPhone("bob", random.Random(27))
+    try:
+        await wait_until(lambda: node.gateway.pool.connected, 30.0)
+        await wait_until(lambda: node.driver.chat.announced(ann.identity.peer_id) is not None)
+        now = time.time()
+        tag = recipient_tag(bob.identity.noise_public, epoch_day(now))
+        envelope = CourierEnvelope(tag, int((now + 3600) * 1000), b"sealed for bob" * 8)
+        await ann.deposit(node.peer_id, encode_envelope(envelope))
+        await wait_until(lambda: node.gateway.counters["parked"] == 1, 30.0)
+        await bob.start(
+            medium.transport("bob", 20.0, 0.0, service=BITCHAT_SERVICE, frame_limit=512)
+        )
+        await wait_until(lambda: _envelopes_to(bob, node.peer_id) != [], 30.0)
+        counters = node.gateway.counters
+        await wait_until(lambda: counters["drop_duplicate"] + counters["fetched"] >= 1, 60.0)
+        await asyncio.sleep(0.5)
+        assert _envelopes_to(bob, node.peer_id) == [envelope]
+        assert (counters["fetched"], counters["drop_duplicate"]) == (0, 1)
+    finally:
+        await node.aclose()
+        await ann.aclose()
+        await bob.aclose()
+
+
 def _carried_to(phone: BitchatPhone, gateway: bytes) -> list[Event]:
     """The events `gateway` broadcast to `phone` in from-gateway carriers."""
     found: list[Event] = []
@@ -338,16 +372,18 @@ def _published(node: Node) -> int:
     return gateway.published if gateway is not None else -1
 
 
-async def test_a_gateway_cancelled_as_its_wait_ends_stops() -> None:
+async def test_a_gateway_cancelled_as_its_wait_ends_stops(tmp_path: Path) -> None:
     # Python 3.11's wait_for returned the wait's result instead of the cancellation when both
     # landed together, and the gateway's loop then ran on: a node's stop hung for good.
     identity = BitchatIdentity.generate(random.Random(7).randbytes)
     driver = BitchatDriver(BitchatRouter(identity.peer_id, random.Random(8)), identity, "n")
-    gateway = GatewayService(driver, [], pump_s=60.0)
+    spool = open_spool(DataDir(tmp_path))
+    gateway = GatewayService(driver, [], spool.drop_ledger(), pump_s=60.0)
     running = asyncio.create_task(gateway.run())
     await asyncio.sleep(0.1)  # waiting to be woken
     gateway._on_state()  # a relay connected or went: the wait ends...
     running.cancel()  # ...as the node stops
     done, _ = await asyncio.wait({running}, timeout=5.0)
+    spool.close()
     assert running in done
     assert running.cancelled()

@@ -108,6 +108,13 @@ def test_planner_parks_after_a_while_once_per_cooldown() -> None:
     assert planner.to_park([old], NOW + 4 + COOLDOWN_S) == [old]
 
 
+def test_a_planner_started_with_what_was_parked_keeps_its_cooldown() -> None:
+    old = held(NOW - 700, 2)
+    planner = DropPlanner(park_after_s=600, parked={old.identity: NOW - 60})  # from the ledger
+    assert planner.to_park([old], NOW) == []
+    assert planner.to_park([old], NOW - 60 + COOLDOWN_S) == [old]
+
+
 def test_planner_remembers_drops_handed_over() -> None:
     planner = DropPlanner()
     assert planner.is_new("ab")

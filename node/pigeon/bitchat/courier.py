@@ -63,9 +63,11 @@ class Keep:
 
 @dataclass(frozen=True, slots=True)
 class Forget:
-    """Delete the envelope `identity` (handed over or expired)."""
+    """Delete the envelope `identity` (handed over or expired); a hand-over also says until when
+    a copy of it (a Nostr drop, another courier's spray) is still its recipient's mail."""
 
     identity: bytes
+    delivered_until: float | None = None  # the envelope's own expiry, when handed over
 
 
 CourierOp = Keep | Forget
@@ -156,9 +158,10 @@ class CourierPolicy:
 
     def delivered(self, identity: bytes) -> list[CourierOp]:
         """The envelope was handed to its recipient: forget it."""
-        if self._remove(identity) is None:
+        entry = self._remove(identity)
+        if entry is None:
             return []
-        return [Forget(identity)]
+        return [Forget(identity, entry.envelope.expiry_ms / 1000)]
 
     def spray(
         self, courier: bytes, now: float, limit: int = SPRAY_PER_ENCOUNTER

@@ -63,21 +63,27 @@ class CourierService:
         self, link: str, recipient: bytes, envelope: CourierEnvelope, now: float
     ) -> tuple[bool, list[Action]]:
         """Hand `envelope` (fetched from a Nostr drop) to `recipient` on `link` as a directed
-        courier packet; True when every frame of it was queued on that link."""
+        courier packet; True when every frame of it was queued on that link. Once it went, it
+        is recorded as delivered (a copy the courier holds is forgotten with it)."""
         packet = self.agent.identity.directed(
             wire.COURIER_ENVELOPE, recipient, encode_envelope(envelope), int(now * 1000)
         )
         actions: list[Action] = []
-        return self._send(link, packet, now, actions), actions
+        went = self._send(link, packet, now, actions)
+        if went:
+            identity = envelope.identity
+            ops = self.policy.delivered(identity) or [Forget(identity, envelope.expiry_ms / 1000)]
+            self._persist(ops, now)
+        return went, actions
 
     def expire(self, now: float) -> None:
         """Forget envelopes whose time is up."""
         ops = self.policy.expire(now)
-        self._persist(ops)
+        self._persist(ops, now)
         self.agent.counters["expired"] += len(ops)
 
     def _run(self, outcome: Outcome, now: float) -> list[Action]:
-        self._persist(outcome.ops)
+        self._persist(outcome.ops, now)
         actions: list[Action] = []
         delivered: list[CourierOp] = []
         for out in outcome.sends:
@@ -92,7 +98,7 @@ class CourierService:
                 delivered += self.policy.unsent(*out.spray)
                 self.agent.counters["sprayed"] -= 1
                 self.agent.counters["spray_unsent"] += 1
-        self._persist(delivered)
+        self._persist(delivered, now)
         return actions
 
     def _send(self, link: str, packet: bytes, now: float, actions: list[Action]) -> bool:
@@ -116,16 +122,19 @@ class CourierService:
             went = went and any(type(a) is SendFrame and a.link == link for a in sent)
         return went
 
-    def _persist(self, ops: Iterable[CourierOp]) -> None:
+    def _persist(self, ops: Iterable[CourierOp], now: float) -> None:
         keep: list[HeldRow] = []
         forget: list[bytes] = []
+        delivered: list[tuple[bytes, float, float]] = []
         for op in ops:
             if isinstance(op, Forget):
                 forget.append(op.identity)
+                if op.delivered_until is not None:  # the gateway must not hand it over again
+                    delivered.append((op.identity, now, op.delivered_until))
             else:
                 keep.append(_row(op.held))
         if keep or forget:
-            self._shelf.apply(keep, forget)
+            self._shelf.apply(keep, forget, delivered)
 
 
 def _row(held: HeldEnvelope) -> HeldRow:
