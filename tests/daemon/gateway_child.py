@@ -1,10 +1,11 @@
 """A gateway node in its own process, for test_gateway_kill.py to SIGKILL and start again.
 
-Run as `python gateway_child.py DATA_DIR RELAY_URL [--deposit]`: a node (courier and gateway
-over the spool in DATA_DIR, its bitchat identity from a fixed seed) on a simulated radio of its
-own, with the phones ann and bob (fixed seeds) in range. With `--deposit`, ann hands the node an
-envelope for carl (who never comes) once bob is announced. Every 0.1 s it prints one JSON line:
-the gateway's counters and the courier envelopes bob received from the node.
+Run as `python gateway_child.py DATA_DIR RELAY_URL [--deposit] [--carl]`: a node (courier and
+gateway over the spool in DATA_DIR, its bitchat identity from a fixed seed) on a simulated radio
+of its own, with the phones ann and bob (fixed seeds) in range, and carl with `--carl`. With
+`--deposit`, ann hands the node an envelope for carl once the node heard her announce. Every
+0.1 s it prints one JSON line: the gateway's counters, the envelopes the courier holds (`held`)
+and the courier envelopes each phone received from the node (`bob`, `carl`).
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ async def main(data: Path, relay: str, deposit: bool) -> None:
     driver.gateway = gateway
     transport = medium.transport("node", 0.0, 0.0, service=BITCHAT_SERVICE, frame_limit=512)
     tasks = [asyncio.create_task(driver.run(transport)), asyncio.create_task(gateway.run())]
-    ann, bob = phone("ann", ANN_SEED), phone("bob", BOB_SEED)
-    for who, x in ((ann, 10.0), (bob, 20.0)):
+    ann, bob, carl = phone("ann", ANN_SEED), phone("bob", BOB_SEED), phone("carl", CARL_SEED)
+    phones = [(ann, 10.0), (bob, 20.0)] + ([(carl, 30.0)] if "--carl" in sys.argv else [])
+    for who, x in phones:
         link = medium.transport(who.nickname, x, 0.0, service=BITCHAT_SERVICE, frame_limit=512)
         await who.start(link)
     deposited = not deposit
@@ -69,7 +71,9 @@ async def main(data: Path, relay: str, deposit: bool) -> None:
             deposited = True
         counters = dict(gateway.counters)
         counters["connected"] = int(gateway.pool.connected)
-        counters["bob"] = sum(1 for frame in bob.received if _courier_from(frame, identity))
+        counters["held"] = len(driver.courier.policy)
+        for who in (bob, carl):
+            counters[who.nickname] = sum(1 for f in who.received if _courier_from(f, identity))
         print(json.dumps(counters), flush=True)
         await asyncio.sleep(0.1)
     for task in tasks:

@@ -231,7 +231,7 @@ async def test_carriers_wait_out_a_relay_restart(tmp_path: Path, relay: NostrRel
         await lee.aclose()
 
 
-async def test_a_parked_drop_survives_a_relay_restart_and_reaches_its_phone_at_another_node(
+async def test_a_parked_drop_survives_a_relay_sigkill_and_reaches_its_phone_at_another_node(
     tmp_path: Path, relay: NostrRelayProcess
 ) -> None:
     medium = SimMedium(RadioParams(range_m=50.0), random.Random(3))
@@ -248,7 +248,7 @@ async def test_a_parked_drop_survives_a_relay_restart_and_reaches_its_phone_at_a
         await ann.deposit(first.peer_id, encode_envelope(envelope))
         await wait_until(lambda: first.gateway.counters["parked"] == 1, 30.0)
 
-        await relay.stop()  # the relay restarts with the drop on its disk
+        await relay.kill()  # killed outright, the relay restarts with the drop on its disk
         await wait_until(lambda: not first.gateway.pool.connected, 30.0)
         await relay.start()
 

@@ -1,8 +1,9 @@
-"""SIGKILL a gateway node (a process of its own, gateway_child.py) and start it again over the
-same spool, against a real Nostr relay on loopback: it never hands a phone a drop it handed
-over before the kill, nor parks an envelope again inside its cooldown. Both used to live in the
-gateway's memory only; the relay sends every drop again to a new subscription, so a restarted
-node handed the phone the same envelope twice and parked a second copy of each it held."""
+"""SIGKILL a courier and gateway node (a process of its own, gateway_child.py) and start it
+again over the same spool, against a real Nostr relay on loopback: it never hands a phone a drop
+it handed over before the kill, nor parks an envelope again inside its cooldown, and the mail it
+took before the kill reaches its recipient once. The first two used to live in the gateway's
+memory only; the relay sends every drop again to a new subscription, so a restarted node handed
+the phone the same envelope twice and parked a second copy of each it held."""
 
 from __future__ import annotations
 
@@ -154,3 +155,19 @@ async def test_an_envelope_parked_before_a_sigkill_is_not_parked_again(
     assert _n(after, "parked") == 0
     assert len(await drops_under(relay.url, tags)) == 1
     assert envelope_for_carl(time.time()).recipient_tag.hex() in tags
+
+
+async def test_mail_taken_before_a_sigkill_reaches_its_recipient_after_it_once(
+    tmp_path: Path, relay: NostrRelayProcess
+) -> None:
+    async with running(tmp_path / "node", relay.url, "--deposit") as first:
+        await first.until(lambda s: _n(s, "held") == 1 and _n(s, "parked") == 1)
+        await first.kill()  # as a power cut: no clean close of the spool
+
+    async with running(tmp_path / "node", relay.url, "--carl") as second:
+        await second.until(lambda s: _n(s, "carl") == 1 and _n(s, "held") == 0)
+        # the courier handed it over in person; the gateway then gets its drop back
+        await second.until(lambda s: _n(s, "drop_duplicate") + _n(s, "fetched") >= 1)
+        after = await second.read_for(1.0)
+        await second.kill()
+    assert (_n(after, "carl"), _n(after, "fetched"), _n(after, "drop_duplicate")) == (1, 0, 1)
