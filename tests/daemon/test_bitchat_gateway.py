@@ -367,6 +367,54 @@ async def test_a_node_with_the_gateway_on_publishes_and_shows_it(
     assert run.result() == 0
 
 
+async def test_a_node_with_the_gateway_off_publishes_nothing_though_relays_are_set(
+    tmp_path: Path, relay: NostrRelayProcess
+) -> None:
+    medium = SimMedium(RadioParams(range_m=50.0), random.Random(7))
+    config = NodeConfig(
+        node=NodeSection(name="pigeon-gateway-off", data_dir=str(tmp_path / "node")),
+        radio=RadioSection(kind="sim"),
+        display=DisplaySection(kind="png"),
+        buttons=ButtonsSection(kind="none"),
+        bitchat=BitchatSection(gateway=False, nostr_relays=(relay.url,)),
+    )
+    node = Node(
+        config, NodeEnvironment(medium, (0.0, 0.0), Notifier({}), selftest=False, web=False)
+    )
+    lee = BitchatPhone("lee", random.Random(28))
+    watcher = Watcher()
+    stop = asyncio.Event()
+    async with asyncio.TaskGroup() as group:
+        run = group.create_task(node.run(stop))
+        try:
+            await wait_until(node.ready.is_set)
+            assert node.bitchat_driver is not None
+            assert node.bitchat_gateway is None
+            assert "bitchat-gateway" not in [part.name for part in node.parts()]
+            node_id = node.bitchat_driver.identity.peer_id
+            await watcher.start(relay.url, {"kinds": [20_000], "#g": [GEOHASH]})
+            await lee.start(
+                medium.transport("lee", 10.0, 0.0, service=BITCHAT_SERVICE, frame_limit=512)
+            )
+            await wait_until(lambda: lee.chat.announced(node_id) is not None, 60.0)
+            await wait_until(lambda: node.board.status().bitchat.peers == 1)
+            await lee.carry(node_id, carrier(geohash_event("nobody uplinks this")))
+            await asyncio.sleep(2.0)
+            assert watcher.ids == []
+            assert not _advertises_gateway(lee, node_id)
+            assert node.board.status().bitchat.gateway is None
+            assert (
+                "pigeon_node_bitchat_gateway_enabled 0"
+                in render_metrics(node.board.status()).splitlines()
+            )
+            assert node.board.view_state(time.monotonic()).bitchat_nostr is None
+        finally:
+            await watcher.aclose()
+            await lee.aclose()
+            stop.set()
+    assert run.result() == 0
+
+
 def _published(node: Node) -> int:
     gateway = node.board.status().bitchat.gateway
     return gateway.published if gateway is not None else -1
