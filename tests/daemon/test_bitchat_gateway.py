@@ -47,6 +47,7 @@ from pigeon.sim.bitchat_phone import BITCHAT_SERVICE, BitchatPhone
 from pigeon.store.keeper import DataDir, open_spool
 from pigeon.store.spool_db import Spool
 from pigeon.transport.sim import RadioParams, SimMedium
+from pigeon.ui.oled import GatewayLine
 from pigeon.ui.web.metrics import render_metrics
 
 from .conftest import free_port, wait_until
@@ -360,7 +361,9 @@ async def test_a_node_with_the_gateway_on_publishes_and_shows_it(
                 "pigeon_node_bitchat_gateway_published_total 1"
                 in render_metrics(node.board.status()).splitlines()
             )
-            assert node.board.view_state(time.monotonic()).bitchat_nostr == 1
+            view = node.board.view_state(time.monotonic())
+            assert view.bitchat_nostr == 1
+            assert view.bitchat_gateway == GatewayLine(published=1, fetched=0)
         finally:
             await lee.aclose()
             stop.set()
@@ -407,7 +410,8 @@ async def test_a_node_with_the_gateway_off_publishes_nothing_though_relays_are_s
                 "pigeon_node_bitchat_gateway_enabled 0"
                 in render_metrics(node.board.status()).splitlines()
             )
-            assert node.board.view_state(time.monotonic()).bitchat_nostr is None
+            view = node.board.view_state(time.monotonic())
+            assert (view.bitchat_nostr, view.bitchat_gateway) == (None, None)
         finally:
             await watcher.aclose()
             await lee.aclose()
