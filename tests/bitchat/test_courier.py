@@ -52,6 +52,16 @@ def test_the_10001st_envelope_is_refused_cleanly() -> None:
     assert len(policy) == 10_000
 
 
+def test_mail_its_recipient_has_is_taken_but_not_kept() -> None:
+    handed = {envelope(1).identity}
+    policy = CourierPolicy(delivered=lambda identity, now: identity in handed)
+    again = policy.deposit(envelope(1), COURIER, NOW)
+    assert (again.refusal, again.delivered, again.ops) == (None, True, [])
+    assert len(policy) == 0
+    assert policy.deposit(envelope(2), COURIER, NOW).delivered is False
+    assert len(policy) == 1
+
+
 def test_per_depositor_quota() -> None:
     policy = CourierPolicy(CourierConfig(per_depositor=2))
     assert [policy.deposit(envelope(n), DEPOSITOR, NOW).refusal for n in range(3)] == [

@@ -151,6 +151,33 @@ def test_recipient_arriving_an_hour_later_after_a_restart_gets_the_envelope(
     node.spool.close()
 
 
+def test_a_copy_of_mail_already_handed_over_is_acked_and_never_handed_over_again(
+    tmp_path: Path,
+) -> None:
+    data = DataDir(tmp_path / "data")
+    alice, bob, carol = phone(7), phone(8), phone(9)
+    node = open_node(data)
+    arrive(node, alice, "a", T0)
+    payload = sealed_for(bob, 1, T0)
+    node.receive("a", deposit(alice, payload, T0), T0)
+    [handover] = arrive(node, bob, "b", T0 + 60)
+    assert wire.parse(handover.frame).type == wire.COURIER_ENVELOPE
+    node.router.handle(LinkDown("b"), T0 + 61)
+    # carol carried a copy too (alice gave her one) and hands it to the node later
+    arrive(node, carol, "c", T0 + 120)
+    [ack] = node.receive("c", deposit(carol, payload, T0 + 121), T0 + 121)
+    assert wire.parse(ack.frame).type == wire.COURIER_SPRAY_ACK  # carol may stop carrying it
+    assert len(node.courier.policy) == 0
+    assert node.courier.agent.counters["already_delivered"] == 1
+    node.spool.close()  # the record is durable: a restarted node refuses to keep it too
+
+    node = open_node(data)
+    arrive(node, carol, "c", T0 + 300)
+    node.receive("c", deposit(carol, payload, T0 + 301), T0 + 301)
+    assert arrive(node, bob, "b", T0 + 360) == []  # bob has it: he never gets it twice
+    node.spool.close()
+
+
 def test_relayed_announce_and_other_phones_get_nothing(tmp_path: Path) -> None:
     data = DataDir(tmp_path / "data")
     alice, bob, carol = phone(7), phone(8), phone(9)

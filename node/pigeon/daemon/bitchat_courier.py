@@ -42,7 +42,7 @@ class CourierService:
         self._random_bytes = random_bytes  # fragment ids
         self._shelf = shelf
         held = [_held(row) for row in shelf.load()]
-        policy = CourierPolicy(config, held)
+        policy = CourierPolicy(config, held, shelf.was_delivered)
         self.agent = CourierAgent(identity, policy, chat, router.peer_on)
         _LOGGER.info("the bitchat courier carries %d envelopes", len(policy))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from pigeon.store.db import Database, Row
-from pigeon.store.drop_ledger import Mark, forget_parked, record
+from pigeon.store.drop_ledger import DropLedger, Mark, forget_parked, record
 
 _COLUMNS: Final = (
     "identity, recipient_tag, expiry_ms, ciphertext, copies, prekey_id, depositor, stored_at,"
@@ -75,6 +75,10 @@ class CourierShelf:
                 tx.executemany("DELETE FROM courier_held WHERE identity = ?", gone)
                 forget_parked(tx, (identity for (identity,) in gone))
             record(tx, Mark.DELIVERED, delivered)
+
+    def was_delivered(self, identity: bytes, now: float) -> bool:
+        """Whether the envelope `identity` was handed to its recipient (the drop ledger)."""
+        return DropLedger(self._db).was_delivered(identity, now)
 
     def load(self) -> list[HeldRow]:
         """Every carried envelope, oldest first."""
