@@ -176,6 +176,12 @@ async def test_carried_events_are_checked_and_published(
         assert counters["refused_BadEventId"] == 1
         assert counters["refused_shape"] == 1
         assert counters["accepted"] == 1
+        # bitchat's uplink is fire-and-forget (GatewayService.swift handleUplinkDeposit, at
+        # 9b84b361 lines 190-235: no reply): the phone hears only the node's announces.
+        from_node = {
+            wire.parse(f).type for f in lee.received if wire.parse(f).sender == node.peer_id
+        }
+        assert from_node == {wire.ANNOUNCE}
     finally:
         await watcher.aclose()
         await node.aclose()
