@@ -42,6 +42,7 @@ from pigeon.daemon.bitchat_driver import BitchatDriver
 from pigeon.daemon.bitchat_gateway import GATEWAY_CAPABILITY, GatewayService
 from pigeon.daemon.node import Node, NodeEnvironment
 from pigeon.daemon.sdnotify import Notifier
+from pigeon.gateway.drops import make_drop
 from pigeon.nostr.event import Event, parse_json, sign
 from pigeon.sim.bitchat_phone import BITCHAT_SERVICE, BitchatPhone
 from pigeon.store.keeper import DataDir, open_spool
@@ -76,13 +77,14 @@ class GatewayNode:
 
 
 async def start_node(
-    medium: SimMedium, name: str, x: float, data: Path, relay: str, seed: int
+    medium: SimMedium, name: str, x: float, data: Path, relay: str, seed: int, courier: bool = True
 ) -> GatewayNode:
     identity = BitchatIdentity.generate(random.Random(seed).randbytes)
     router = BitchatRouter(identity.peer_id, random.Random(seed + 1))
     driver = BitchatDriver(router, identity, name, tick_s=0.05)
     spool = open_spool(DataDir(data))
-    driver.courier = CourierService(identity, router, driver.chat, spool.courier_shelf())
+    if courier:
+        driver.courier = CourierService(identity, router, driver.chat, spool.courier_shelf())
     gateway = GatewayService(
         driver, [relay], spool.drop_ledger(), park_after_s=0.0, pump_s=0.1, backoff_min_s=0.1
     )
@@ -305,6 +307,35 @@ async def test_an_envelope_handed_over_in_person_is_not_handed_over_again_from_i
     finally:
         await node.aclose()
         await ann.aclose()
+        await bob.aclose()
+
+
+async def test_with_the_courier_off_the_gateway_still_hands_fetched_drops_over_once(
+    tmp_path: Path, relay: NostrRelayProcess
+) -> None:
+    medium = SimMedium(RadioParams(range_m=50.0), random.Random(8))
+    node = await start_node(medium, "node", 0.0, tmp_path / "node", relay.url, 16, courier=False)
+    bob = BitchatPhone("bob", random.Random(29))
+    try:
+        await wait_until(lambda: node.gateway.pool.connected, 30.0)
+        now = time.time()
+        tag = recipient_tag(bob.identity.noise_public, epoch_day(now))
+        envelope = CourierEnvelope(tag, int((now + 3600) * 1000), b"sealed for bob" * 8)
+        for _ in range(2):  # parked twice (two phones, or one twice): two throwaway keys
+            async with aiohttp.ClientSession() as session, session.ws_connect(relay.url) as ws:
+                drop = make_drop(envelope, int(now), os.urandom)
+                await ws.send_str(json.dumps(["EVENT", drop.to_json()]))
+                assert json.loads((await ws.receive()).data)[:3] == ["OK", drop.id, True]
+        await bob.start(
+            medium.transport("bob", 10.0, 0.0, service=BITCHAT_SERVICE, frame_limit=512)
+        )
+        counters = node.gateway.counters
+        await wait_until(lambda: counters["fetched"] + counters["drop_duplicate"] == 2, 60.0)
+        await asyncio.sleep(0.5)
+        assert _envelopes_to(bob, node.peer_id) == [envelope]
+        assert (counters["fetched"], counters["drop_duplicate"]) == (1, 1)
+    finally:
+        await node.aclose()
         await bob.aclose()
 
 

@@ -17,10 +17,10 @@ from pigeon.bitchat.chat import PublicChat
 from pigeon.bitchat.courier import CourierConfig, CourierOp, CourierPolicy, Forget, HeldEnvelope
 from pigeon.bitchat.courier_agent import CourierAgent, Outcome
 from pigeon.bitchat.courier_wire import CourierEnvelope, encode_envelope
-from pigeon.bitchat.events import Action, SendFrame
-from pigeon.bitchat.fragment import split
+from pigeon.bitchat.events import Action
 from pigeon.bitchat.identity import BitchatIdentity
 from pigeon.bitchat.router import BitchatRouter
+from pigeon.daemon.bitchat_send import originate_on_link
 from pigeon.store.courier_db import CourierShelf, HeldRow
 
 _LOGGER = logging.getLogger(__name__)
@@ -102,24 +102,9 @@ class CourierService:
         return actions
 
     def _send(self, link: str, packet: bytes, now: float, actions: list[Action]) -> bool:
-        """Originate `packet` on `link`, in fragments if it is larger than the link takes;
-        True when every frame was queued."""
-        limit = self._router.frame_limit(link)
-        if limit is None:
-            return False  # the link went down
-        frames = [packet]
-        if len(packet) > limit:
-            view = wire.parse(packet)
-            assert view.recipient is not None  # the courier sends directed packets only
-            try:
-                frames = split(packet, view.recipient, limit, self._random_bytes(8))
-            except ValueError:
-                return False  # a link too small even for one fragment
-        went = True
-        for frame in frames:
-            sent = self._router.originate(frame, now, link)
-            actions += sent
-            went = went and any(type(a) is SendFrame and a.link == link for a in sent)
+        """Originate `packet` on `link` (in fragments if need be); True when all was queued."""
+        went, sent = originate_on_link(self._router, link, packet, now, self._random_bytes)
+        actions += sent
         return went
 
     def _persist(self, ops: Iterable[CourierOp], now: float) -> None:

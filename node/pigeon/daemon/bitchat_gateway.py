@@ -24,8 +24,11 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from pigeon.bitchat import packet as wire
+from pigeon.bitchat.courier_wire import CourierEnvelope, encode_envelope
+from pigeon.bitchat.events import Action
 from pigeon.bitchat.fragment import split
 from pigeon.daemon.bitchat_driver import BitchatDriver
+from pigeon.daemon.bitchat_send import originate_on_link
 from pigeon.daemon.nostr_client import NostrPool
 from pigeon.gateway.downlink import DownlinkPolicy
 from pigeon.gateway.drops import (
@@ -118,8 +121,7 @@ class GatewayService:
             self.counters[f"drop_refused_{type(exc).__name__}"] += 1
             return
         watched = self._watched.get(envelope.recipient_tag.hex())
-        courier = self._driver.courier
-        if watched is None or courier is None:
+        if watched is None:
             return  # a drop from an older watch set; no longer ours to hand over
         if self._ledger.was_delivered(envelope.identity, now):
             self.drops.handed_over(event.id, now)  # handed over already, maybe before a restart
@@ -128,11 +130,29 @@ class GatewayService:
         if self._driver.router.peer_on(watched.link) != watched.peer:
             self.counters["drop_peer_gone"] += 1
             return
-        went, actions = courier.hand_over(watched.link, watched.peer, envelope, now)
+        went, actions = self._hand_over(watched, envelope, now)
         self._driver.carry_out(actions)
-        if went:  # the courier recorded it in the ledger
+        if went:
             self.drops.handed_over(event.id, now)
             self.counters["fetched"] += 1
+
+    def _hand_over(
+        self, watched: Watched, envelope: CourierEnvelope, now: float
+    ) -> tuple[bool, list[Action]]:
+        """Hand a fetched envelope to its peer and record it delivered: by the courier when it
+        runs (it forgets a copy it holds), else here (`[bitchat] courier = false`)."""
+        courier = self._driver.courier
+        if courier is not None:
+            return courier.hand_over(watched.link, watched.peer, envelope, now)
+        payload = encode_envelope(envelope)
+        packet = self._driver.identity.directed(
+            wire.COURIER_ENVELOPE, watched.peer, payload, int(now * 1000)
+        )
+        router = self._driver.router
+        went, actions = originate_on_link(router, watched.link, packet, now, self._random_bytes)
+        if went:
+            self._ledger.note(Mark.DELIVERED, envelope.identity, now, envelope.expiry_ms / 1000)
+        return went, actions
 
     async def run(self) -> None:
         """Keep the relays connected and the gateway's work done until cancelled."""
