@@ -4,7 +4,8 @@ relay pool (`nostr_client`), beside the bitchat driver and its courier.
 Uplink: carriers (0x28) addressed to the node are checked by `UplinkPolicy` and their events
 published to the configured relays; an event no relay answered waits for the next connection.
 Drops: envelopes the courier holds for recipients not seen for a while are parked as kind-1401
-drops, and drops for verified peers on direct links are fetched and handed over on their link.
+drops, and drops for verified peers on direct links are fetched and handed over on their link
+(by the courier, or by the gateway itself when the courier is switched off).
 The spool's drop ledger remembers both across restarts and power cuts: an envelope handed over
 (by the gateway, or by the courier in person) is never handed over again from a drop, and a
 parked one is not parked again inside its cooldown.
