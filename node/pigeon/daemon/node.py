@@ -336,7 +336,9 @@ class Node:
                 CourierConfig(section.courier_max_held, section.courier_per_depositor),
             )
         if section.gateway and section.nostr_relays:
-            self.bitchat_gateway = GatewayService(self.bitchat_driver, section.nostr_relays)
+            self.bitchat_gateway = GatewayService(
+                self.bitchat_driver, section.nostr_relays, self._spool.drop_ledger()
+            )
             self.bitchat_driver.gateway = self.bitchat_gateway
         self.board.bitchat_driver = self.bitchat_driver
         self.board.bitchat_gateway = self.bitchat_gateway
