@@ -240,3 +240,20 @@ def test_a_rehandshake_request_that_comes_twice_restarts_the_session_once(
     assert [peer.receive(o.envelope) for o in out] == [X3DH_INIT]
     assert messenger.handle_app_envelope(request, T0 + 3, bytes(16)) == []  # its other copy
     assert messenger.stats["app_duplicate_packet"] == 1
+
+
+def test_an_app_message_id_cannot_claim_a_mesh_packet_id(alice: Endpoint) -> None:
+    # The app contact chooses its message ids; our mesh packet ids go by in clear. An id
+    # copied from the air must not mark that mesh packet as already received.
+    messenger = alice.messenger
+    peer = peer_with_order(messenger, owner_lower=False)
+    contact_id = add(messenger, peer, as_link=True)
+    deliver(messenger, peer.initiate(), T0 + 1)
+    mesh_packet_id = bytes(range(100, 116))
+    text, _ = peer.text("borrowed id", message_id=uuid.UUID(bytes=mesh_packet_id))
+    deliver(messenger, text, T0 + 2)
+    deliver(messenger, text, T0 + 3)  # the same message again: still shown once
+    with alice.keeper.vault.transaction() as tx:
+        assert not tx.incoming_seen(mesh_packet_id)
+    shown = [m for m in messenger.conversation(contact_id) if m.text == "borrowed id"]
+    assert len(shown) == 1

@@ -43,6 +43,7 @@ from pigeon.store.vault_records import Direction, Message, MessageState
 
 _LOGGER = logging.getLogger(__name__)
 
+APP_MESSAGE_CLAIM: Final = b"app-message:"  # prefix of an app message id's claim on arrival
 REHANDSHAKE_GATE_S: Final = 30.0  # the app's RehandshakeGate: one request a contact per 30 s
 APP_CARD_FIRST_BYTE: Final = 0x08  # protobuf field 1 varint (version 3); our cards start 1 or 2
 RESEND_WINDOW: Final = 50  # latest messages of a conversation looked at for resends
@@ -297,7 +298,12 @@ class AppChat:
     ) -> AppRecord:
         message = decode_app_message(plaintext, now)
         message_id = message.id.hex
-        if work.tx.claim_incoming(message.id.bytes, now):
+        # The contact picks the id; claimed bare, it would share the table with our mesh packet
+        # ids (in clear on the air) and could make us drop a mesh envelope unread. Claims made
+        # before the prefix still count.
+        claim = APP_MESSAGE_CLAIM + contact_id.encode() + b":" + message.id.bytes
+        legacy = work.tx.incoming_seen(message.id.bytes)
+        if not legacy and work.tx.claim_incoming(claim, now):
             sent_at = now if message.sent_at_unix_s is None else message.sent_at_unix_s
             work.tx.append_message(
                 Message(
