@@ -4,6 +4,9 @@ The only module that imports sqlcipher3 (lazily, on first open). Every SQLite er
 typed `StoreError` naming the file. Durability: WAL with `synchronous = FULL`, so a commit that
 returned has its WAL frames fsynced and survives SIGKILL and power loss (NORMAL would survive
 SIGKILL but could lose the last commits on power loss, which the owner would see as lost mail).
+
+On a read-only file system (an SD card at the end of its life) an existing database opens
+read-only instead of not at all: reads work, and every write raises ReadOnlyStore.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 import os
 import stat
 import threading
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -154,8 +158,16 @@ class Transaction:
 class Database:
     """A keyed, migrated SQLCipher connection; thread-safe through one lock."""
 
-    def __init__(self, path: Path, connection: _Connection, error_type: type[Exception]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        connection: _Connection,
+        error_type: type[Exception],
+        *,
+        read_only: bool = False,
+    ) -> None:
         self.path = path
+        self.read_only = read_only  # opened on a read-only file system: every write refused
         self._connection: _Connection | None = connection
         self._error_type = error_type
         self._lock = threading.RLock()
@@ -175,20 +187,30 @@ class Database:
 
         `memory_security` wipes SQLCipher's buffers when freed; it roughly halves throughput
         (bench/bench_store.py) and, once on, stays on for the whole process. The spool and the
-        vault always keep it on. Raises WrongKey, CorruptStore (also NewerSchema), DiskFull or
-        StoreError.
+        vault always keep it on. On a read-only file system an existing database opens
+        read-only (`read_only`). Raises WrongKey, CorruptStore (also NewerSchema), DiskFull,
+        ReadOnlyStore (nothing to open, or a migration due) or StoreError.
         """
         _refuse_plain_sqlite(path)
         existed = path.exists()
         if not create and not existed:
             raise CorruptStore(f"{path}: the {schema.kind} database is missing")
-        _own_files(path, create=not existed)
+        read_only = on_read_only_file_system(path.parent)
+        if read_only and not existed:
+            raise ReadOnlyStore(f"{path}: cannot be created: the file system is read-only")
+        if not read_only:
+            _own_files(path, create=not existed)
         driver = _driver()
         try:
-            connection = driver.connect(str(path), isolation_level=None, check_same_thread=False)
+            connection = driver.connect(
+                _read_only_uri(path) if read_only else str(path),
+                isolation_level=None,
+                check_same_thread=False,
+                uri=read_only,
+            )
         except driver.Error as exc:
             raise translate_error(exc, path) from exc
-        database = cls(path, connection, driver.Error)
+        database = cls(path, connection, driver.Error, read_only=read_only)
         try:
             database._configure(key, max_size_bytes, memory_security)
             database._check_and_migrate(schema, create=create)
@@ -260,6 +282,8 @@ class Database:
                 f"PRAGMA cipher_memory_security = {'ON' if memory_security else 'OFF'}"
             )
             connection.execute("SELECT count(*) FROM sqlite_master").fetchone()  # checks the key
+            if self.read_only:
+                return  # the file stays as it is: no journal mode, no size limit to set
             mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()
             if mode is None or str(mode[0]).lower() != "wal":
                 raise StoreError(f"{self.path}: cannot switch to WAL journaling")
@@ -276,6 +300,9 @@ class Database:
         problems = self.quick_check()
         if problems != ["ok"]:
             raise CorruptStore(f"{self.path}: the database is damaged ({problems[0]})")
+        if self.read_only:
+            self._check_read_only(schema)
+            return
         with self.transaction() as tx:
             version = self._pragma_int("user_version")
             application_id = self._pragma_int("application_id")
@@ -297,6 +324,22 @@ class Database:
                 _LOGGER.info("%s: migrated to schema %d", self.path.name, migration.version)
             tx.execute(f"PRAGMA application_id = {schema.application_id}")
             tx.execute(f"PRAGMA user_version = {schema.latest}")
+
+    def _check_read_only(self, schema: Schema) -> None:
+        """The checks of `_check_and_migrate` on a store that cannot be written."""
+        version = self._pragma_int("user_version")
+        if self._pragma_int("application_id") != schema.application_id:
+            raise CorruptStore(f"{self.path}: not a Pigeon {schema.kind} database")
+        if version > schema.latest:
+            raise NewerSchema(
+                f"{self.path}: written by a newer Pigeon (schema {version},"
+                f" this one knows {schema.latest}); left untouched"
+            )
+        if version < schema.latest:
+            raise ReadOnlyStore(
+                f"{self.path}: needs migrating to schema {schema.latest}, but the file system"
+                " is read-only; nothing was written"
+            )
 
     def _pragma_int(self, name: str) -> int:
         row = self.fetchone(f"PRAGMA {name}")
@@ -379,6 +422,29 @@ class Database:
                     connection.close()
                 except self._error_type as exc:
                     raise translate_error(exc, self.path) from exc
+
+
+def on_read_only_file_system(directory: Path) -> bool:
+    """Whether the file system holding `directory` is mounted read-only (statvfs)."""
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError as exc:
+        raise StoreError(f"{directory}: cannot examine its file system ({exc.strerror})") from exc
+
+
+def _read_only_uri(path: Path) -> str:
+    """The URI that opens `path` without writing a byte.
+
+    With committed frames in its WAL (the last run was cut short) SQLite reads them through the
+    read-only `-shm` left beside it. Without a WAL the file is the whole database and is opened
+    `immutable`: SQLite then needs neither the `-shm` it cannot create on a read-only file
+    system nor any lock (nobody can change a file there).
+    """
+    quoted = urllib.parse.quote(str(path.resolve()))
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        return f"file:{quoted}?mode=ro"
+    return f"file:{quoted}?mode=ro&immutable=1"
 
 
 def _rekey_pragma(key: DatabaseKey) -> str:

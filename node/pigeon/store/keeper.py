@@ -201,7 +201,7 @@ class VaultKeeper:
         header = read_vault_header(self.data_dir.vault_header)
         data_key = unwrap_data_key(header, passphrase)
         vault = self._open(data_key, create=False)
-        if header.params != self._argon2:
+        if header.params != self._argon2 and not vault.read_only:  # rewrapped when it can be
             write_vault_header(
                 self.data_dir.vault_header,
                 wrap_data_key(data_key, passphrase, self._argon2, self._random_bytes),

@@ -546,6 +546,11 @@ class Vault(_VaultReads):
         """The database file."""
         return self._db.path
 
+    @property
+    def read_only(self) -> bool:
+        """Opened on a read-only file system: reads work, every write raises ReadOnlyStore."""
+        return self._db.read_only
+
     @contextmanager
     def transaction(self) -> Iterator[VaultTransaction]:
         """A transaction for reads and writes, committed durably when the block ends."""
