@@ -42,6 +42,9 @@ _LOGGER = logging.getLogger(__name__)
 PLAIN_SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 DATABASE_SUFFIXES: Final = ("", "-wal", "-shm", "-journal")
 WAL_SIZE_LIMIT_BYTES: Final = 4 << 20
+# SQLCipher 4's page size, the one every store had until the vault chose its own: an existing
+# file is tried with the configured size first, then with this one (SQLCipher cannot tell).
+SQLCIPHER_DEFAULT_PAGE_BYTES: Final = 4096
 _SQLITE_CORRUPT: Final = 11
 _SQLITE_FULL: Final = 13
 _SQLITE_READONLY: Final = 8
@@ -182,8 +185,12 @@ class Database:
         create: bool,
         max_size_bytes: int | None = None,
         memory_security: bool = True,
+        page_bytes: int = SQLCIPHER_DEFAULT_PAGE_BYTES,
     ) -> Database:
         """Open (or, if `create`, create) `path` and migrate it to `schema.latest`.
+
+        `page_bytes` is the page size of a new file (every commit writes each page it touches
+        whole to the WAL); an existing file keeps the size it was made with.
 
         `memory_security` wipes SQLCipher's buffers when freed; it roughly halves throughput
         (bench/bench_store.py) and, once on, stays on for the whole process. The spool and the
@@ -200,6 +207,47 @@ class Database:
             raise ReadOnlyStore(f"{path}: cannot be created: the file system is read-only")
         if not read_only:
             _own_files(path, create=not existed)
+        sizes = _page_size_candidates(page_bytes) if existed else (page_bytes,)
+        database = cls._keyed(path, key, sizes, read_only, max_size_bytes, memory_security)
+        try:
+            database._check_and_migrate(schema, create=create)
+        except BaseException:
+            database.close()
+            raise
+        if not existed:
+            fsync_directory(path.parent)
+        return database
+
+    @classmethod
+    def _keyed(
+        cls,
+        path: Path,
+        key: DatabaseKey,
+        sizes: tuple[int, ...],
+        read_only: bool,
+        max_size_bytes: int | None,
+        memory_security: bool,
+    ) -> Database:
+        """A configured connection: the first page size in `sizes` that the key opens.
+        Raises WrongKey if none does."""
+        for attempt, size in enumerate(sizes, start=1):
+            database = cls._connect(path, read_only=read_only)
+            try:
+                database._configure(key, size, max_size_bytes, memory_security)
+            except WrongKey:
+                database.close()
+                if attempt == len(sizes):
+                    raise
+                continue
+            except BaseException:
+                database.close()
+                raise
+            return database
+        raise WrongKey(f"{path}: no page size to try")
+
+    @classmethod
+    def _connect(cls, path: Path, *, read_only: bool) -> Database:
+        """An unkeyed connection to `path` (read-only: see `_read_only_uri`)."""
         driver = _driver()
         try:
             connection = driver.connect(
@@ -210,41 +258,34 @@ class Database:
             )
         except driver.Error as exc:
             raise translate_error(exc, path) from exc
-        database = cls(path, connection, driver.Error, read_only=read_only)
-        try:
-            database._configure(key, max_size_bytes, memory_security)
-            database._check_and_migrate(schema, create=create)
-        except BaseException:
-            database.close()
-            raise
-        if not existed:
-            fsync_directory(path.parent)
-        return database
+        return cls(path, connection, driver.Error, read_only=read_only)
 
     @classmethod
-    def opens_with(cls, path: Path, key: DatabaseKey) -> bool:
-        """Whether `key` opens the existing database `path` (a hot journal is rolled back).
+    def opens_with(
+        cls, path: Path, key: DatabaseKey, page_bytes: int = SQLCIPHER_DEFAULT_PAGE_BYTES
+    ) -> bool:
+        """Whether `key` opens the existing database `path` (a hot journal is rolled back),
+        made with `page_bytes` pages or SQLCipher's default.
 
         Raises CorruptStore if the file is missing or damaged, StoreError otherwise.
         """
         if not path.exists():
             raise CorruptStore(f"{path}: the database is missing")
-        driver = _driver()
-        try:
-            connection = driver.connect(str(path), isolation_level=None, check_same_thread=False)
-        except driver.Error as exc:
-            raise translate_error(exc, path) from exc
-        database = cls(path, connection, driver.Error)
-        try:
-            with database.translated():
-                connection.execute(_key_pragma(key))
-                connection.execute("PRAGMA cipher_log_level = NONE")
-                connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except WrongKey:
-            return False
-        finally:
-            database.close()
-        return True
+        for size in _page_size_candidates(page_bytes):
+            database = cls._connect(path, read_only=False)
+            connection = database._live()
+            try:
+                with database.translated():
+                    connection.execute(_key_pragma(key))
+                    connection.execute("PRAGMA cipher_log_level = NONE")
+                    connection.execute(f"PRAGMA cipher_page_size = {size}")
+                    connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return True
+            except WrongKey:
+                continue
+            finally:
+                database.close()
+        return False
 
     def rekey(self, key: DatabaseKey) -> None:
         """Re-encrypt every page under `key` in one transaction: a crash or an error leaves the
@@ -272,12 +313,13 @@ class Database:
             _LOGGER.warning("%s: WAL journaling is off until it reopens (%s)", self.path, exc)
 
     def _configure(
-        self, key: DatabaseKey, max_size_bytes: int | None, memory_security: bool
+        self, key: DatabaseKey, page_bytes: int, max_size_bytes: int | None, memory_security: bool
     ) -> None:
         connection = self._live()
         with self.translated():
             connection.execute(_key_pragma(key))  # must be the first statement
             connection.execute("PRAGMA cipher_log_level = NONE")
+            connection.execute(f"PRAGMA cipher_page_size = {int(page_bytes)}")
             connection.execute(
                 f"PRAGMA cipher_memory_security = {'ON' if memory_security else 'OFF'}"
             )
@@ -422,6 +464,11 @@ class Database:
                     connection.close()
                 except self._error_type as exc:
                     raise translate_error(exc, self.path) from exc
+
+
+def _page_size_candidates(page_bytes: int) -> tuple[int, ...]:
+    """The page sizes to try on an existing file: the configured one, then the old default."""
+    return tuple(dict.fromkeys((page_bytes, SQLCIPHER_DEFAULT_PAGE_BYTES)))
 
 
 def on_read_only_file_system(directory: Path) -> bool:

@@ -39,7 +39,7 @@ from pigeon.store.keys import (
     write_vault_header,
 )
 from pigeon.store.spool_db import Spool
-from pigeon.store.vault import Vault
+from pigeon.store.vault import VAULT_PAGE_BYTES, Vault
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -134,8 +134,10 @@ class VaultKeeper:
         ephemeral: bool = False,
         max_size_bytes: int | None = None,
         random_bytes: RandomBytes = os.urandom,
+        page_bytes: int = VAULT_PAGE_BYTES,
     ) -> None:
         self.data_dir = data_dir
+        self._page_bytes = page_bytes  # of a vault created here (bench/bench_card_writes.py)
         self._argon2 = argon2
         self._ephemeral = ephemeral
         self._max_size_bytes = max_size_bytes
@@ -311,4 +313,5 @@ class VaultKeeper:
             create=create,
             ephemeral=self._ephemeral,
             max_size_bytes=self._max_size_bytes,
+            page_bytes=self._page_bytes,
         )
