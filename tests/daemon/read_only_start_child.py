@@ -49,8 +49,11 @@ def envelope(now: float) -> Packet:
     )
 
 
-async def started(config: Path) -> tuple[Node, asyncio.Event, asyncio.Task[int]]:
-    node = Node(load_config(config), NodeEnvironment(notifier=Notifier({}), selftest=False))
+async def started(
+    config: Path, page_host: str | None = None
+) -> tuple[Node, asyncio.Event, asyncio.Task[int]]:
+    env = NodeEnvironment(notifier=Notifier({}), selftest=False, page_host=page_host)
+    node = Node(load_config(config), env)
     stop = asyncio.Event()
     task = asyncio.create_task(node.run(stop))
     await asyncio.wait_for(node.ready.wait(), WAIT_S)
@@ -80,7 +83,9 @@ async def page_status(port: int) -> int:
 
 
 async def read_only_run(config: Path, robin_id: str) -> dict[str, object]:
-    node, stop, task = await started(config)
+    # A new name to answer to (as a new address after a reboot): the certificate would be
+    # renewed, and cannot be written.
+    node, stop, task = await started(config, page_host="pigeon-moved.local")
     out: dict[str, object] = {
         "card_problem": node.board.status().card_problem,
         "oled_error": node.board.view_state(time.monotonic()).error,
