@@ -58,8 +58,8 @@ def test_a_new_vault_writes_a_text_in_small_pages(tmp_path: Path) -> None:
         send_one(vault, n)
     per_text = (wal_bytes(path) - before) / 10
     assert page_size(vault) == VAULT_PAGE_BYTES == 1024
-    # 4 KiB pages wrote about 37 KB of WAL frames here; whole small pages, a third of that.
-    assert per_text < 16 * 1024, per_text
+    # 4 KiB pages wrote 38 KB of WAL frames a text here; 1 KiB pages 14 KB.
+    assert per_text < 20 * 1024, per_text
     vault.close()
 
 
