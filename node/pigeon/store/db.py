@@ -206,7 +206,7 @@ class Database:
         if read_only and not existed:
             raise ReadOnlyStore(f"{path}: cannot be created: the file system is read-only")
         if not read_only:
-            _own_files(path, create=not existed)
+            own_database_files(path, create=not existed)
         sizes = _page_size_candidates(page_bytes) if existed else (page_bytes,)
         database = cls._keyed(path, key, sizes, read_only, max_size_bytes, memory_security)
         try:
@@ -451,6 +451,11 @@ class Database:
         return [str(row[0]) for row in self.fetchall("PRAGMA integrity_check")]
 
     @property
+    def page_bytes(self) -> int:
+        """The file's page size."""
+        return self._pragma_int("page_size")
+
+    @property
     def is_open(self) -> bool:
         """Whether the connection is still open."""
         return self._connection is not None
@@ -498,7 +503,7 @@ def _rekey_pragma(key: DatabaseKey) -> str:
     return f"PRAGMA rekey = \"x'{key.raw.hex()}'\""
 
 
-def _own_files(path: Path, *, create: bool) -> None:
+def own_database_files(path: Path, *, create: bool) -> None:
     """Make `path` and its companions 0600 whatever the umask (SQLite gives its WAL, shm and
     journal files the mode of the database file, so creating that one 0600 covers them)."""
     try:

@@ -38,6 +38,7 @@ from pigeon.store.keys import (
     wrap_data_key,
     write_vault_header,
 )
+from pigeon.store.repage import repage_path
 from pigeon.store.spool_db import Spool
 from pigeon.store.vault import VAULT_PAGE_BYTES, Vault
 
@@ -300,6 +301,7 @@ class VaultKeeper:
         shred_written_file(self.data_dir.vault_header)
         try:
             remove_database_files(self.data_dir.vault_db)
+            remove_database_files(repage_path(self.data_dir.vault_db))  # a repage's copy
         except OSError as exc:
             raise StoreError(
                 f"{self.data_dir.vault_db}: cannot delete it ({exc.strerror})"
