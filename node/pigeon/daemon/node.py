@@ -41,7 +41,7 @@ from pigeon.daemon.bitchat_identity import (
     bitchat_nickname,
     load_or_create_bitchat_identity,
 )
-from pigeon.daemon.card import persist_guarded
+from pigeon.daemon.card import persist_guarded, probe
 from pigeon.daemon.carrier import Carrier, CarryPolicy
 from pigeon.daemon.endpoint import EndpointDriver
 from pigeon.daemon.identity_reset import RESET_PENDING_S, IdentityResetter, ResetScope
@@ -66,7 +66,7 @@ from pigeon.drivers.errors import DriverError
 from pigeon.mesh.router import Router, RouterConfig
 from pigeon.messenger.config import MessengerConfig
 from pigeon.messenger.neighbourhood import Neighbourhood
-from pigeon.store.errors import StoreError
+from pigeon.store.errors import ReadOnlyStore, StoreError
 from pigeon.store.keeper import DataDir, VaultKeeper, open_spool
 from pigeon.store.keys import load_or_create_device_key
 from pigeon.store.spool_db import Spool
@@ -198,6 +198,9 @@ class Node:
             self.driver,
             twelve_hour=config.node.clock == "12h",
         )
+        # Told from the start: a card that is already read-only (or full) at boot opens the
+        # stores read-only, and the first spool sync would say so only a minute later.
+        self.board.note_card(probe(self.data_dir.root))
         self._make_transport = self._transport_factory()
         self._build_appmesh()
         self._build_bitchat()
@@ -586,6 +589,8 @@ class Node:
         if self._sync is not None:
             try:
                 self._sync.persist(time.time())
+            except ReadOnlyStore:  # told since it was found; what is stored stays as it was
+                _LOGGER.warning("the SD card is read-only: the router's state was not saved")
             except StoreError as exc:
                 _LOGGER.error("could not save the router's state at shutdown: %s", exc)
         self.keeper.lock()

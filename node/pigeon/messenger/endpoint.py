@@ -121,6 +121,11 @@ class MessengerCore:
         return not self._keeper.is_unlocked or self._identity is None
 
     @property
+    def is_read_only(self) -> bool:
+        """Whether the open vault is on a read-only card: history reads, nothing is written."""
+        return not self.is_locked and self._keeper.vault.read_only
+
+    @property
     def is_initialised(self) -> bool:
         """Whether a vault has been created."""
         return self._keeper.is_initialised
@@ -459,6 +464,7 @@ class MessengerCore:
         """Whether envelopes held in the spool wait to be processed (see `process_held`)."""
         return (
             not self.is_locked
+            and not self.is_read_only
             and self._spool is not None
             and (self._held_dirty or bool(self._held))
         )
@@ -475,9 +481,9 @@ class MessengerCore:
 
     def _process_held(self, now: float) -> None:
         """Process a slice of the envelopes held while locked; drop each from the spool once
-        the vault has it."""
+        the vault has it (not on a read-only card: they stay held, unacknowledged)."""
         spool = self._spool
-        if spool is None:
+        if spool is None or self.is_read_only:
             return
         if not self._held and self._held_dirty:
             self._queue_held(spool, now)
@@ -510,8 +516,8 @@ class MessengerCore:
 
     def tick(self, now: float) -> list[Packet]:
         """Time passed: expire, re-offer due envelopes, ask again for missing prekeys, rotate
-        our fallback prekey when due."""
-        if self.is_locked:
+        our fallback prekey when due. Nothing on a read-only card: each step is a write."""
+        if self.is_locked or self.is_read_only:
             return []
         outbox = self._parts()[1]
         self._process_held(now)  # anything the vault could not take earlier
