@@ -455,9 +455,27 @@ class Router:
 
     def _on_ack(self, neighbour: _Neighbour, prefixes: list[bytes]) -> None:
         self.metrics["acks_in"] += 1
+        tags = neighbour.tags
         for packet_id in neighbour.acks.acked(prefixes):
             neighbour.spent.discard(packet_id)
             neighbour.handed.discard(packet_id)
+            if tags:
+                self._recipient_has(packet_id, tags)
+
+    def _recipient_has(self, packet_id: bytes, tags: tuple[bytes, ...]) -> None:
+        """A neighbour serving `tags` acked `packet_id`: if it is the packet's recipient, our
+        custody is over. An envelope or notice its own recipient holds needs no more copies
+        from us: carried on, it was sprayed to new neighbours and handed down routes to the
+        recipient until it expired (notices have no receipt to clear them). Receipts are for
+        the spools on the way, not for the recipient, and stay."""
+        carried = self._carried.get(packet_id)
+        if (
+            carried is not None
+            and carried.packet.type is not _T_RECEIPT
+            and carried.packet.recipient_tag in tags
+        ):
+            self._uncarry(packet_id)
+            self.metrics["custody_ended"] += 1
 
     def _gradient_changed(self) -> None:
         """Routes may have moved: hand carried packets down the gradient, re-announce."""
