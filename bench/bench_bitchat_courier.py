@@ -9,7 +9,9 @@ ciphertext, about what bitchat's Noise X seal of a short private message weighs.
 timed from feeding the recipient's announce to the router until the hand-over frames are
 produced (the simulated clock does not move; radio time is not included), with the courier
 holding `HELD` envelopes of which `FOR_RECIPIENT` are for that recipient (a phone without
-courierAck, so no spray copies are timed with it).
+courierAck, so no spray copies are timed with it). The drop ledger (envelopes handed over, so
+that none is handed over twice) is measured full, at its 20,000 delivered rows: spool bytes per
+row, and the time to look one up (once per deposit and per fetched drop).
 Run: .venv/bin/python bench/bench_bitchat_courier.py
 """
 
@@ -29,6 +31,7 @@ from pigeon.bitchat.events import Addressed, FrameReceived, Heard, LinkUp, SendF
 from pigeon.bitchat.identity import BitchatIdentity
 from pigeon.bitchat.router import BitchatRouter, BitchatRouterConfig
 from pigeon.daemon.bitchat_courier import CourierService
+from pigeon.store.drop_ledger import MAX_DELIVERED, Mark
 from pigeon.store.keeper import DataDir, open_spool
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bitchat.json"
@@ -123,10 +126,35 @@ def _handover_s(tmp: Path) -> tuple[float, int]:
     return elapsed, len(handed)
 
 
+def _ledger(tmp: Path) -> tuple[float, float]:
+    """Spool bytes per delivered row and microseconds per lookup, the ledger full."""
+    spool = open_spool(DataDir(tmp / "ledger"))
+    before = spool.path.stat().st_size
+    shelf, ledger = spool.courier_shelf(), spool.drop_ledger()
+    rows = [
+        (random.Random(n).randbytes(32), NOW_S + n / 1000, NOW_S + 86_400)
+        for n in range(MAX_DELIVERED)
+    ]
+    for start in range(0, len(rows), 1_000):  # hand-overs arrive in small batches
+        shelf.apply([], [], rows[start : start + 1_000])
+    grown = spool.path.stat().st_size - before
+    assert ledger.count(Mark.DELIVERED) == MAX_DELIVERED
+    probes = [r[0] for r in rows[::20]] + [
+        random.Random(f"absent {n}").randbytes(32) for n in range(1_000)
+    ]
+    start_s = time.perf_counter()
+    found = sum(ledger.was_delivered(identity, NOW_S) for identity in probes)
+    elapsed = time.perf_counter() - start_s
+    assert found == MAX_DELIVERED // 20
+    spool.close()
+    return grown / MAX_DELIVERED, elapsed / len(probes) * 1e6
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rate, grown, accepted = _deposits_per_s(Path(tmp))
         handover_s, handed = _handover_s(Path(tmp))
+        ledger_bytes, lookup_us = _ledger(Path(tmp))
     courier = {
         "deposits_accepted_per_s": round(rate),
         "deposits": accepted,
@@ -135,6 +163,9 @@ def main() -> None:
         "handover_after_announce_ms": round(handover_s * 1000, 2),
         "handover_envelopes": handed,
         "handover_held_total": HELD,
+        "drop_ledger_rows": MAX_DELIVERED,
+        "drop_ledger_bytes_per_row": round(ledger_bytes),
+        "drop_ledger_lookup_us": round(lookup_us, 1),
         "note": "one durable SQLCipher transaction per deposit; hand-over time excludes radio",
     }
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}

@@ -34,7 +34,8 @@ def test_deposit_is_held_and_handed_to_its_recipient_only() -> None:
     assert policy.for_recipient(COURIER, NOW + HOUR) == []
     [held] = policy.for_recipient(RECIPIENT, NOW + HOUR)
     assert held.envelope == envelope()
-    assert policy.delivered(held.identity) == [Forget(held.identity)]
+    until = held.envelope.expiry_ms / 1000
+    assert policy.delivered(held.identity) == [Forget(held.identity, until)]
     assert policy.for_recipient(RECIPIENT, NOW + HOUR) == []
     assert len(policy) == 0
 
@@ -49,6 +50,16 @@ def test_the_10001st_envelope_is_refused_cleanly() -> None:
     assert result.refusal is Refusal.FULL
     assert result.ops == []
     assert len(policy) == 10_000
+
+
+def test_mail_its_recipient_has_is_taken_but_not_kept() -> None:
+    handed = {envelope(1).identity}
+    policy = CourierPolicy(delivered=lambda identity, now: identity in handed)
+    again = policy.deposit(envelope(1), COURIER, NOW)
+    assert (again.refusal, again.delivered, again.ops) == (None, True, [])
+    assert len(policy) == 0
+    assert policy.deposit(envelope(2), COURIER, NOW).delivered is False
+    assert len(policy) == 1
 
 
 def test_per_depositor_quota() -> None:

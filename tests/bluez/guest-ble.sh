@@ -19,6 +19,10 @@ echo '/out/core.%e.%p' > /proc/sys/kernel/core_pattern
 # bluetoothd as the node's systemd drop-in starts it (config/bluetooth-pigeon.conf), in the
 # foreground (-n) since no systemd runs here.
 sed -n 's/^ExecStart=\(.\+\)$/\1/p' /src/config/bluetooth-pigeon.conf | tail -n 1 > /run/bluetoothd.cmd
+if [[ -x /out/bluetoothd-under-test ]]; then  # run-vm.sh's BLUETOOTHD, e.g. with ASan
+    sed -i 's#^[^ ]*bluetoothd#/out/bluetoothd-under-test#' /run/bluetoothd.cmd
+    export ASAN_OPTIONS=log_path=/out/asan:halt_on_error=0:detect_leaks=0
+fi
 cat > /usr/local/bin/pigeon-start-bluetoothd <<'SH'
 #!/bin/bash
 read -ra cmd < /run/bluetoothd.cmd

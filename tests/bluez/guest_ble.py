@@ -29,8 +29,8 @@ from pigeon.mesh.receipt import receipt_hash
 from pigeon.transport import conformance
 from pigeon.transport.base import Busy, PeerId
 from pigeon.transport.ble.gatt import MAX_FRAME_LIMIT
-from pigeon.transport.ble.policy import PacerParams
-from pigeon.transport.ble.transport import NOTIFY_MIN_GAP_S, BleConfig, BleTransport
+from pigeon.transport.ble.policy import NOTIFY_MIN_GAP_S, PacerParams
+from pigeon.transport.ble.transport import BleConfig, BleTransport
 from tests.bluez.guest_app import AppRig, app_conformance
 from tests.bluez.guest_bitchat import bitchat_steps
 

@@ -8,7 +8,10 @@ repo=$(cd "$here/../.." && pwd)
 CACHE=${CACHE:-$here/cache}
 script=$1
 out=$(mkdir -p "$2" && cd "$2" && pwd)
-rm -f "$out/exit-status" "$out/guest.log"
+rm -f "$out/exit-status" "$out/guest.log" "$out/bluetoothd-under-test"
+# BLUETOOTHD: a bluetoothd to run in place of the image's (build-asan-bluetoothd.sh), for
+# diagnosing a crash; the guest picks it up from OUTDIR.
+if [[ -n "${BLUETOOTHD:-}" ]]; then cp "$BLUETOOTHD" "$out/bluetoothd-under-test"; fi
 # Nested KVM hangs on this kind of machine; software emulation boots in about 30 s.
 timeout "${VM_TIMEOUT_S:-600}" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -m 1024 -smp 2 \
     -nographic -no-reboot \

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 
+import nacl.exceptions
 import nacl.signing
 import vodozemac
 
@@ -30,8 +31,14 @@ def delimited(key: int, value: bytes) -> bytes:
 
 
 def read_fields(data: bytes) -> dict[int, bytes | int]:
-    """Fields of a message with one-byte keys (all ours have field numbers below 16)."""
-    fields: dict[int, bytes | int] = {}
+    """Fields of a message with one-byte keys (all ours have field numbers below 16); of a
+    repeated field, the last."""
+    return dict(fields_in_order(data))
+
+
+def fields_in_order(data: bytes) -> list[tuple[int, bytes | int]]:
+    """(field number, value) of a message with one-byte keys, repeated fields each time."""
+    fields: list[tuple[int, bytes | int]] = []
     offset = 0
     while offset < len(data):
         key = data[offset]
@@ -45,9 +52,9 @@ def read_fields(data: bytes) -> dict[int, bytes | int]:
             if not byte & 0x80:
                 break
         if key & 7 == 0:
-            fields[key >> 3] = length
+            fields.append((key >> 3, length))
         else:
-            fields[key >> 3] = data[offset : offset + length]
+            fields.append((key >> 3, data[offset : offset + length]))
             offset += length
     return fields
 
@@ -158,10 +165,31 @@ def card_text(peer: PlainAppPeer, name: str, relay_urls: list[str]) -> str:
     return base64.b64encode(body).decode()
 
 
+def card_of_link(link: str) -> bytes:
+    """The ContactCard bytes of a `pigeon://contact?card=` link (base64url, no padding)."""
+    payload = link.split("card=", 1)[1]
+    return base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+
+
+def relay_urls_of_link(link: str) -> list[str]:
+    """The relay URLs a link's card advertises, as the app keeps them: none unless the relay
+    signature (Ed25519 by the card's identity key over the URLs joined by "\n") verifies."""
+    fields = fields_in_order(card_of_link(link))
+    urls = [value.decode() for number, value in fields if number == 4 and isinstance(value, bytes)]
+    card = dict(fields)
+    identity = read_fields(card[2])  # type: ignore[arg-type]
+    try:
+        nacl.signing.VerifyKey(identity[1]).verify(  # type: ignore[arg-type]
+            "\n".join(urls).encode(),
+            card[5],  # type: ignore[arg-type]
+        )
+    except nacl.exceptions.BadSignatureError:
+        return []
+    return urls
+
+
 def prekey_bundle_of_link(link: str) -> bytes:
     """The encoded PrekeyBundle inside a `pigeon://contact?card=` link, as the app reads it."""
-    payload = link.split("card=", 1)[1]
-    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-    bundle = read_fields(raw)[6]
+    bundle = read_fields(card_of_link(link))[6]
     assert isinstance(bundle, bytes)
     return bundle

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import socket
 import sys
 import time
@@ -15,7 +17,8 @@ READY_TIMEOUT_S = 60.0
 
 
 class NostrRelayProcess:
-    """`start`, `stop` (SIGTERM, as a service manager does) and `url`."""
+    """`start`, `stop` (SIGTERM, as a service manager does), `kill` (SIGKILL to its process
+    group, as a power cut or the OOM killer) and `url`."""
 
     def __init__(self, directory: Path, port: int) -> None:
         self.directory = directory
@@ -63,6 +66,7 @@ max_limit: 6000
             cwd=self.directory,
             stdout=(self.directory / "relay.log").open("ab"),
             stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # its own process group: `kill` takes gunicorn's workers too
         )  # fmt: skip
         deadline = time.monotonic() + READY_TIMEOUT_S
         while not _listening(self.port):
@@ -82,6 +86,20 @@ max_limit: 6000
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
+
+    async def kill(self) -> None:
+        """SIGKILL the relay and its workers at once, and wait until its port is free."""
+        process, self._process = self._process, None
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while _listening(self.port):  # a worker may outlive the group leader for a moment
+            if time.monotonic() > deadline:
+                raise RuntimeError("nostr-relay's port is still taken after SIGKILL")
+            await asyncio.sleep(0.1)
 
 
 def _listening(port: int) -> bool:

@@ -73,3 +73,39 @@ async def test_owner_and_app_phone_chat_over_the_app_mesh(tmp_path: Path) -> Non
         await asyncio.gather(run, return_exceptions=True)
         await phone.aclose()
         owner.close()
+
+
+def test_a_packet_is_taken_once_and_only_when_stored(tmp_path: Path) -> None:
+    owner = Endpoint(tmp_path / "owner", 4)
+    owner.start(T0)
+    messenger = owner.messenger
+    link = messenger.own_app_card_link()
+    peer = next(
+        p
+        for p in (ScriptedAppPeer(bytes([n]) * 32, link) for n in range(1, 64))
+        if p.peer.identity_key < p.owner  # the app user initiates
+    )
+    contact_id = messenger.add_contact(card_text(peer.peer, "Ada", []), "", T0).id
+    endpoint = AppEndpoint(messenger, AppMeshDriver(AppRouter()), clock=lambda: T0 + 5)
+    try:
+        init = _packet(1, peer.initiate())
+        assert endpoint.deliver(init)
+        assert endpoint.deliver(init)  # the same packet by another path: consumed unread
+        assert messenger.stats["app_duplicate_packet"] == 1
+        assert messenger.stats["app_init_repeated"] == 0  # Olm never saw it again
+        text = _packet(2, peer.text("while locked")[0])
+        messenger.lock(T0 + 6)
+        assert not endpoint.deliver(text)  # left where it came from, not remembered
+        owner.start(T0 + 7)
+        assert endpoint.deliver(text)
+        assert messenger.conversation(contact_id)[-1].text == "while locked"
+        assert endpoint.deliver(text)
+        assert messenger.stats["app_duplicate_packet"] == 2
+        assert messenger.stats["app_undecryptable"] == 0
+    finally:
+        owner.close()
+
+
+def _packet(number: int, envelope: bytes) -> bytes:
+    """A whole app mesh packet as the app makes it: version 1, TTL 8, a 16-byte id."""
+    return bytes((1, 8)) + number.to_bytes(16, "big") + envelope

@@ -35,6 +35,7 @@ from pigeon.bitchat.fragment import read_fragment_header
 from pigeon.bitchat.identity import BitchatIdentity
 from pigeon.bitchat.router import COURIER_TYPES, BitchatRouter
 from pigeon.daemon.bitchat_courier import CourierService
+from pigeon.store.courier_db import HeldRow
 from pigeon.store.keeper import DataDir, open_spool
 from pigeon.store.spool_db import Spool
 
@@ -150,6 +151,33 @@ def test_recipient_arriving_an_hour_later_after_a_restart_gets_the_envelope(
     node.spool.close()
 
 
+def test_a_copy_of_mail_already_handed_over_is_acked_and_never_handed_over_again(
+    tmp_path: Path,
+) -> None:
+    data = DataDir(tmp_path / "data")
+    alice, bob, carol = phone(7), phone(8), phone(9)
+    node = open_node(data)
+    arrive(node, alice, "a", T0)
+    payload = sealed_for(bob, 1, T0)
+    node.receive("a", deposit(alice, payload, T0), T0)
+    [handover] = arrive(node, bob, "b", T0 + 60)
+    assert wire.parse(handover.frame).type == wire.COURIER_ENVELOPE
+    node.router.handle(LinkDown("b"), T0 + 61)
+    # carol carried a copy too (alice gave her one) and hands it to the node later
+    arrive(node, carol, "c", T0 + 120)
+    [ack] = node.receive("c", deposit(carol, payload, T0 + 121), T0 + 121)
+    assert wire.parse(ack.frame).type == wire.COURIER_SPRAY_ACK  # carol may stop carrying it
+    assert len(node.courier.policy) == 0
+    assert node.courier.agent.counters["already_delivered"] == 1
+    node.spool.close()  # the record is durable: a restarted node refuses to keep it too
+
+    node = open_node(data)
+    arrive(node, carol, "c", T0 + 300)
+    node.receive("c", deposit(carol, payload, T0 + 301), T0 + 301)
+    assert arrive(node, bob, "b", T0 + 360) == []  # bob has it: he never gets it twice
+    node.spool.close()
+
+
 def test_relayed_announce_and_other_phones_get_nothing(tmp_path: Path) -> None:
     data = DataDir(tmp_path / "data")
     alice, bob, carol = phone(7), phone(8), phone(9)
@@ -197,6 +225,50 @@ def test_full_courier_declines_and_stops_advertising(tmp_path: Path) -> None:
     node.spool.close()
     node = open_node(data, CourierConfig(max_held=2, per_depositor=5))
     assert node.courier.agent.capabilities() == 0  # still full after a restart
+    node.spool.close()
+
+
+def test_the_10001st_envelope_is_declined_cleanly_with_the_default_quota(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "data")
+    alice, bob = phone(7), phone(8)
+    spool = open_spool(data)
+    tag = recipient_tag(bob.noise_public, epoch_day(T0))
+    rows = []
+    for n in range(10_000):  # held from 100 depositors, written in one transaction
+        envelope = CourierEnvelope(tag, int((T0 + HOUR) * 1000), b"held-%05d" % n)
+        depositor = n.to_bytes(2, "big") * 16
+        rows.append(HeldRow(envelope.identity, tag, envelope.expiry_ms, envelope.ciphertext, 1,
+                            None, depositor, T0 - n / 1000, T0 + HOUR))  # fmt: skip
+    spool.courier_shelf().apply(rows, [])
+    spool.close()
+
+    node = open_node(data)  # the default quota: 10,000 in all
+    assert len(node.courier.policy) == 10_000
+    assert node.courier.agent.capabilities() == 0  # full: no courierAck in the announce
+    arrive(node, alice, "a", T0)
+    [reply] = node.receive("a", deposit(alice, sealed_for(bob, 1, T0), T0), T0)
+    assert wire.parse(reply.frame).type == wire.COURIER_SPRAY_DECLINE
+    assert node.courier.agent.counters["refused_full"] == 1
+    assert node.spool.courier_shelf().stats().held == 10_000  # nothing written, nothing evicted
+    node.spool.close()
+
+
+def test_the_default_per_depositor_quota_declines_the_101st(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "data")
+    alice, carol, bob = phone(7), phone(9), phone(8)
+    node = open_node(data)
+    arrive(node, alice, "a", T0)
+    arrive(node, carol, "c", T0)
+    kinds = []
+    for n in range(101):  # 10 a second: within the link's packet rate
+        now = T0 + n / 10
+        sent = node.receive("a", deposit(alice, sealed_for(bob, n, now), now), now)
+        kinds += [wire.parse(s.frame).type for s in sent]
+    assert kinds == [wire.COURIER_SPRAY_ACK] * 100 + [wire.COURIER_SPRAY_DECLINE]
+    assert node.courier.agent.counters["refused_depositor_quota"] == 1
+    later = T0 + 11
+    [ack] = node.receive("c", deposit(carol, sealed_for(bob, 101, later), later), later)
+    assert wire.parse(ack.frame).type == wire.COURIER_SPRAY_ACK  # another phone still has room
     node.spool.close()
 
 

@@ -42,11 +42,13 @@ from pigeon.daemon.bitchat_driver import BitchatDriver
 from pigeon.daemon.bitchat_gateway import GATEWAY_CAPABILITY, GatewayService
 from pigeon.daemon.node import Node, NodeEnvironment
 from pigeon.daemon.sdnotify import Notifier
+from pigeon.gateway.drops import make_drop
 from pigeon.nostr.event import Event, parse_json, sign
 from pigeon.sim.bitchat_phone import BITCHAT_SERVICE, BitchatPhone
 from pigeon.store.keeper import DataDir, open_spool
 from pigeon.store.spool_db import Spool
 from pigeon.transport.sim import RadioParams, SimMedium
+from pigeon.ui.oled import GatewayLine
 from pigeon.ui.web.metrics import render_metrics
 
 from .conftest import free_port, wait_until
@@ -75,14 +77,17 @@ class GatewayNode:
 
 
 async def start_node(
-    medium: SimMedium, name: str, x: float, data: Path, relay: str, seed: int
+    medium: SimMedium, name: str, x: float, data: Path, relay: str, seed: int, courier: bool = True
 ) -> GatewayNode:
     identity = BitchatIdentity.generate(random.Random(seed).randbytes)
     router = BitchatRouter(identity.peer_id, random.Random(seed + 1))
     driver = BitchatDriver(router, identity, name, tick_s=0.05)
     spool = open_spool(DataDir(data))
-    driver.courier = CourierService(identity, router, driver.chat, spool.courier_shelf())
-    gateway = GatewayService(driver, [relay], park_after_s=0.0, pump_s=0.1, backoff_min_s=0.1)
+    if courier:
+        driver.courier = CourierService(identity, router, driver.chat, spool.courier_shelf())
+    gateway = GatewayService(
+        driver, [relay], spool.drop_ledger(), park_after_s=0.0, pump_s=0.1, backoff_min_s=0.1
+    )
     driver.gateway = gateway
     transport = medium.transport(name, x, 0.0, service=BITCHAT_SERVICE, frame_limit=512)
     tasks = [asyncio.create_task(driver.run(transport)), asyncio.create_task(gateway.run())]
@@ -173,6 +178,12 @@ async def test_carried_events_are_checked_and_published(
         assert counters["refused_BadEventId"] == 1
         assert counters["refused_shape"] == 1
         assert counters["accepted"] == 1
+        # bitchat's uplink is fire-and-forget (GatewayService.swift handleUplinkDeposit, at
+        # 9b84b361 lines 190-235: no reply): the phone hears only the node's announces.
+        from_node = {
+            wire.parse(f).type for f in lee.received if wire.parse(f).sender == node.peer_id
+        }
+        assert from_node == {wire.ANNOUNCE}
     finally:
         await watcher.aclose()
         await node.aclose()
@@ -229,7 +240,7 @@ async def test_carriers_wait_out_a_relay_restart(tmp_path: Path, relay: NostrRel
         await lee.aclose()
 
 
-async def test_a_parked_drop_survives_a_relay_restart_and_reaches_its_phone_at_another_node(
+async def test_a_parked_drop_survives_a_relay_sigkill_and_reaches_its_phone_at_another_node(
     tmp_path: Path, relay: NostrRelayProcess
 ) -> None:
     medium = SimMedium(RadioParams(range_m=50.0), random.Random(3))
@@ -246,7 +257,7 @@ async def test_a_parked_drop_survives_a_relay_restart_and_reaches_its_phone_at_a
         await ann.deposit(first.peer_id, encode_envelope(envelope))
         await wait_until(lambda: first.gateway.counters["parked"] == 1, 30.0)
 
-        await relay.stop()  # the relay restarts with the drop on its disk
+        await relay.kill()  # killed outright, the relay restarts with the drop on its disk
         await wait_until(lambda: not first.gateway.pool.connected, 30.0)
         await relay.start()
 
@@ -264,6 +275,67 @@ async def test_a_parked_drop_survives_a_relay_restart_and_reaches_its_phone_at_a
             if node is not None:
                 await node.aclose()
         await ann.aclose()
+        await bob.aclose()
+
+
+async def test_an_envelope_handed_over_in_person_is_not_handed_over_again_from_its_drop(
+    tmp_path: Path, relay: NostrRelayProcess
+) -> None:
+    # The node parks what it holds for bob; when bob comes by, the courier hands the envelope
+    # over in person, and the gateway then subscribes to bob's tags and gets the drop back.
+    medium = SimMedium(RadioParams(range_m=50.0), random.Random(6))
+    node = await start_node(medium, "node", 0.0, tmp_path / "node", relay.url, 15)
+    ann = await start_phone(medium, "ann", 10.0, 26)
+    bob = BitchatPhone("bob", random.Random(27))
+    try:
+        await wait_until(lambda: node.gateway.pool.connected, 30.0)
+        await wait_until(lambda: node.driver.chat.announced(ann.identity.peer_id) is not None)
+        now = time.time()
+        tag = recipient_tag(bob.identity.noise_public, epoch_day(now))
+        envelope = CourierEnvelope(tag, int((now + 3600) * 1000), b"sealed for bob" * 8)
+        await ann.deposit(node.peer_id, encode_envelope(envelope))
+        await wait_until(lambda: node.gateway.counters["parked"] == 1, 30.0)
+        await bob.start(
+            medium.transport("bob", 20.0, 0.0, service=BITCHAT_SERVICE, frame_limit=512)
+        )
+        await wait_until(lambda: _envelopes_to(bob, node.peer_id) != [], 30.0)
+        counters = node.gateway.counters
+        await wait_until(lambda: counters["drop_duplicate"] + counters["fetched"] >= 1, 60.0)
+        await asyncio.sleep(0.5)
+        assert _envelopes_to(bob, node.peer_id) == [envelope]
+        assert (counters["fetched"], counters["drop_duplicate"]) == (0, 1)
+    finally:
+        await node.aclose()
+        await ann.aclose()
+        await bob.aclose()
+
+
+async def test_with_the_courier_off_the_gateway_still_hands_fetched_drops_over_once(
+    tmp_path: Path, relay: NostrRelayProcess
+) -> None:
+    medium = SimMedium(RadioParams(range_m=50.0), random.Random(8))
+    node = await start_node(medium, "node", 0.0, tmp_path / "node", relay.url, 16, courier=False)
+    bob = BitchatPhone("bob", random.Random(29))
+    try:
+        await wait_until(lambda: node.gateway.pool.connected, 30.0)
+        now = time.time()
+        tag = recipient_tag(bob.identity.noise_public, epoch_day(now))
+        envelope = CourierEnvelope(tag, int((now + 3600) * 1000), b"sealed for bob" * 8)
+        for _ in range(2):  # parked twice (two phones, or one twice): two throwaway keys
+            async with aiohttp.ClientSession() as session, session.ws_connect(relay.url) as ws:
+                drop = make_drop(envelope, int(now), os.urandom)
+                await ws.send_str(json.dumps(["EVENT", drop.to_json()]))
+                assert json.loads((await ws.receive()).data)[:3] == ["OK", drop.id, True]
+        await bob.start(
+            medium.transport("bob", 10.0, 0.0, service=BITCHAT_SERVICE, frame_limit=512)
+        )
+        counters = node.gateway.counters
+        await wait_until(lambda: counters["fetched"] + counters["drop_duplicate"] == 2, 60.0)
+        await asyncio.sleep(0.5)
+        assert _envelopes_to(bob, node.peer_id) == [envelope]
+        assert (counters["fetched"], counters["drop_duplicate"]) == (1, 1)
+    finally:
+        await node.aclose()
         await bob.aclose()
 
 
@@ -326,8 +398,59 @@ async def test_a_node_with_the_gateway_on_publishes_and_shows_it(
                 "pigeon_node_bitchat_gateway_published_total 1"
                 in render_metrics(node.board.status()).splitlines()
             )
-            assert node.board.view_state(time.monotonic()).bitchat_nostr == 1
+            view = node.board.view_state(time.monotonic())
+            assert view.bitchat_nostr == 1
+            assert view.bitchat_gateway == GatewayLine(published=1, fetched=0)
         finally:
+            await lee.aclose()
+            stop.set()
+    assert run.result() == 0
+
+
+async def test_a_node_with_the_gateway_off_publishes_nothing_though_relays_are_set(
+    tmp_path: Path, relay: NostrRelayProcess
+) -> None:
+    medium = SimMedium(RadioParams(range_m=50.0), random.Random(7))
+    config = NodeConfig(
+        node=NodeSection(name="pigeon-gateway-off", data_dir=str(tmp_path / "node")),
+        radio=RadioSection(kind="sim"),
+        display=DisplaySection(kind="png"),
+        buttons=ButtonsSection(kind="none"),
+        bitchat=BitchatSection(gateway=False, nostr_relays=(relay.url,)),
+    )
+    node = Node(
+        config, NodeEnvironment(medium, (0.0, 0.0), Notifier({}), selftest=False, web=False)
+    )
+    lee = BitchatPhone("lee", random.Random(28))
+    watcher = Watcher()
+    stop = asyncio.Event()
+    async with asyncio.TaskGroup() as group:
+        run = group.create_task(node.run(stop))
+        try:
+            await wait_until(node.ready.is_set)
+            assert node.bitchat_driver is not None
+            assert node.bitchat_gateway is None
+            assert "bitchat-gateway" not in [part.name for part in node.parts()]
+            node_id = node.bitchat_driver.identity.peer_id
+            await watcher.start(relay.url, {"kinds": [20_000], "#g": [GEOHASH]})
+            await lee.start(
+                medium.transport("lee", 10.0, 0.0, service=BITCHAT_SERVICE, frame_limit=512)
+            )
+            await wait_until(lambda: lee.chat.announced(node_id) is not None, 60.0)
+            await wait_until(lambda: node.board.status().bitchat.peers == 1)
+            await lee.carry(node_id, carrier(geohash_event("nobody uplinks this")))
+            await asyncio.sleep(2.0)
+            assert watcher.ids == []
+            assert not _advertises_gateway(lee, node_id)
+            assert node.board.status().bitchat.gateway is None
+            assert (
+                "pigeon_node_bitchat_gateway_enabled 0"
+                in render_metrics(node.board.status()).splitlines()
+            )
+            view = node.board.view_state(time.monotonic())
+            assert (view.bitchat_nostr, view.bitchat_gateway) == (None, None)
+        finally:
+            await watcher.aclose()
             await lee.aclose()
             stop.set()
     assert run.result() == 0
@@ -336,3 +459,20 @@ async def test_a_node_with_the_gateway_on_publishes_and_shows_it(
 def _published(node: Node) -> int:
     gateway = node.board.status().bitchat.gateway
     return gateway.published if gateway is not None else -1
+
+
+async def test_a_gateway_cancelled_as_its_wait_ends_stops(tmp_path: Path) -> None:
+    # Python 3.11's wait_for returned the wait's result instead of the cancellation when both
+    # landed together, and the gateway's loop then ran on: a node's stop hung for good.
+    identity = BitchatIdentity.generate(random.Random(7).randbytes)
+    driver = BitchatDriver(BitchatRouter(identity.peer_id, random.Random(8)), identity, "n")
+    spool = open_spool(DataDir(tmp_path))
+    gateway = GatewayService(driver, [], spool.drop_ledger(), pump_s=60.0)
+    running = asyncio.create_task(gateway.run())
+    await asyncio.sleep(0.1)  # waiting to be woken
+    gateway._on_state()  # a relay connected or went: the wait ends...
+    running.cancel()  # ...as the node stops
+    done, _ = await asyncio.wait({running}, timeout=5.0)
+    spool.close()
+    assert running in done
+    assert running.cancelled()

@@ -29,12 +29,15 @@ def board() -> NodeStatusBoard:
     return NodeStatusBoard("pigeon-test", "sim", "https://pigeon-test.local/", driver)
 
 
-def _namespaces() -> bool:
+def namespaces_available() -> bool:
+    """Whether `unshare -rm` (user and mount namespaces) works here."""
     unshare = shutil.which("unshare")
     return unshare is not None and subprocess.run([unshare, "-rm", "true"]).returncode == 0
 
 
-@pytest.mark.skipif(not _namespaces(), reason="no user and mount namespaces here (unshare -rm)")
+@pytest.mark.skipif(
+    not namespaces_available(), reason="no user and mount namespaces here (unshare -rm)"
+)
 def test_a_full_card_keeps_what_is_stored_and_relaying_goes_on(tmp_path: Path) -> None:
     done = subprocess.run(
         ["unshare", "-rm", sys.executable, str(CHILD), str(tmp_path)],

@@ -37,6 +37,7 @@ from pigeon.transport.ble.app import AppBleTransport
 from pigeon.transport.ble.bitchat import BitchatBleTransport
 from pigeon.transport.ble.transport import BleTransport
 from pigeon.transport.sim import RadioParams, SimMedium
+from pigeon.ui.oled import CourierLine
 from pigeon.ui.web.metrics import render_metrics
 
 from .conftest import wait_until
@@ -198,6 +199,8 @@ async def test_the_node_carries_a_deposit_across_a_restart_to_its_recipient(
         assert courier is not None
         assert (courier.held, courier.accepted) == (1, 1)
         assert "pigeon_node_bitchat_courier_held 1\n" in render_metrics(node.board.status())
+        view = node.board.view_state(time.monotonic())
+        assert view.bitchat_courier == CourierLine(held=1)
 
     await _run(node, medium, [anna], deposit)  # anna leaves; the node stops
     medium = SimMedium(RadioParams(range_m=50.0), random.Random(6))
@@ -210,6 +213,8 @@ async def test_the_node_carries_a_deposit_across_a_restart_to_its_recipient(
         assert view.recipient == ben.identity.peer_id
         assert encode_envelope(decode_envelope(read_payload(packet, view))) == envelope
         await wait_until(lambda: node.board.status().bitchat.courier.held == 0, 10.0)  # type: ignore[union-attr]
+        view = node.board.view_state(time.monotonic())
+        assert view.bitchat_courier == CourierLine(held=0, handed_over=1)
 
     await _run(node, medium, [ben], hand_over)
 

@@ -108,6 +108,13 @@ def test_planner_parks_after_a_while_once_per_cooldown() -> None:
     assert planner.to_park([old], NOW + 4 + COOLDOWN_S) == [old]
 
 
+def test_a_planner_started_with_what_was_parked_keeps_its_cooldown() -> None:
+    old = held(NOW - 700, 2)
+    planner = DropPlanner(park_after_s=600, parked={old.identity: NOW - 60})  # from the ledger
+    assert planner.to_park([old], NOW) == []
+    assert planner.to_park([old], NOW - 60 + COOLDOWN_S) == [old]
+
+
 def test_planner_remembers_drops_handed_over() -> None:
     planner = DropPlanner()
     assert planner.is_new("ab")
@@ -133,3 +140,59 @@ def test_planner_parks_a_bounded_batch_per_round() -> None:
     second = planner.to_park(many, NOW)
     assert len(second) == PARK_PER_ROUND
     assert not {h.identity for h in first} & {h.identity for h in second}
+
+
+def test_drops_match_bitchats_format_filter_and_reading() -> None:
+    """Our kind-1401 drops as bitchat writes, asks for and reads them, from bitchat's sources at
+    9b84b361 (permissionlesstech/bitchat, re-read for this test):
+
+    - bitchat/Nostr/NostrProtocol.swift:36 (`courierDrop = 1401`) and :404-423
+      (`createCourierDropEvent`): tags exactly `[["x", tag hex], ["expiration",
+      String(Int(expiry seconds))]]` in that order, content `envelope.base64EncodedString()`
+      (standard alphabet, padded, no line breaks), `created_at` now, a throwaway key
+      (BridgeCourierService.swift:361-367, :608-610).
+    - bitchat/Services/Gateway/BridgeCourierService.swift:365 passes the expiry as
+      `TimeInterval(envelope.expiry) / 1000`, and `Int(...)` truncates: an expiry of ...999 ms
+      is tagged the second before, not rounded up.
+    - bitchat/Nostr/NostrRelayManager.swift:1918-1925 (`courierDrops`) with
+      ChatViewModelBootstrapper.swift:564-571: `{"kinds":[1401],"#x":tags,"since":now-24 h,
+      "limit":100}`, the tags sorted (BridgeCourierService.swift:489).
+    - BridgeCourierService.swift:554-588 (`handleDropEvent`): kind 1401, Base64 content of at
+      most 20 KiB (:54) that decodes to an unexpired envelope (CourierEnvelope.swift:73-75,
+      `now_ms >= expiry` is expired), and an `x` tag equal to the envelope's own tag in
+      lowercase hex (:571).
+    - Dedup, BridgeCourierService.swift:560, :583-586 and BridgeDropDedupStore.swift:60-74: a
+      drop is consumed only once the hand-over to the peer's link succeeded, and the record
+      persists across relaunches for the 24 h drop window. Ours persists too (the spool's drop
+      ledger) but is keyed by the envelope's identity, not the event id: the same envelope
+      parked twice (two throwaway keys) or handed over in person is still one delivery
+      (tests/daemon/test_gateway_kill.py, test_bitchat_gateway.py).
+    """
+    expiry_ms = int(NOW * 1000) + 3_600_999
+    envelope = CourierEnvelope(TAG, expiry_ms, b"\xfb\xff" * 40, copies=3)
+    drop = make_drop(envelope, int(NOW), rand)
+    assert drop.kind == 1401
+    assert drop.created_at == int(NOW)
+    assert [list(t) for t in drop.tags] == [["x", TAG.hex()], ["expiration", str(int(NOW) + 3600)]]
+    assert TAG.hex() == TAG.hex().lower()
+    raw = encode_envelope(envelope)
+    assert drop.content == base64.standard_b64encode(raw).decode("ascii")
+    assert not set(drop.content) & set("\n-_")  # not URL-safe, no line breaks
+
+    tags = [recipient_tag(BOB_KEY, epoch_day(NOW) + d).hex() for d in (1, -1, 0)]
+    assert drop_filter(tags, NOW) == {
+        "kinds": [1401],
+        "#x": sorted(tags),
+        "since": int(NOW - 24 * 60 * 60),
+        "limit": 100,
+    }
+
+    assert read_drop(drop, expiry_ms / 1000 - 0.002) == envelope
+    with pytest.raises(MalformedEvent):
+        read_drop(drop, expiry_ms / 1000)  # bitchat: expired once now_ms >= expiry
+    upper = sign(b"\x09" * 32, int(NOW), DROP_KIND, (("x", TAG.hex().upper()),), drop.content, rand)
+    with pytest.raises(MalformedEvent):
+        read_drop(upper, NOW)  # bitchat compares the lowercase hex exactly
+    big = CourierEnvelope(TAG, expiry_ms, b"\x01" * (16 * 1024))
+    assert len(encode_envelope(big)) <= 20 * 1024  # bitchat's largest envelope fits a drop
+    assert read_drop(make_drop(big, int(NOW), rand), NOW) == big

@@ -136,3 +136,15 @@ def test_policy_validation_and_defaults() -> None:
     default = LimiterPolicy()
     assert default.rate_and_burst(LimitKind.BYTES) == (default.bytes_per_s, default.bytes_burst)
     assert default.handshakes_per_s < default.packets_per_s
+
+
+def test_a_neighbour_in_a_burst_stays_active() -> None:
+    # Repeated calls from one neighbour take a short path; it must still mark it active.
+    limiter = NeighbourLimiter(POLICY)
+    limiter.allow("a", LimitKind.BYTES, 1, 0.0)
+    limiter.allow("a", LimitKind.BYTES, 1, 50.0)
+    limiter.allow("a", LimitKind.PACKETS, 1, 55.0)
+    limiter.allow("b", LimitKind.PACKETS, 1, 100.0)  # a was last active at 55: not idle
+    assert len(limiter) == 2
+    limiter.allow("b", LimitKind.PACKETS, 1, 115.0)  # now it is
+    assert len(limiter) == 1

@@ -42,6 +42,31 @@ def test_line_of_three_delivers_once_and_the_receipt_clears_the_relay(routing: s
 
 
 @pytest.mark.parametrize("routing", POLICIES)
+def test_custody_ends_when_the_recipient_acks(routing: str) -> None:
+    net = _net(["a", "b", "c", "d"], routing)
+    net.link("a", "b")
+    net.link("b", "c")
+    envelope, secret = net.envelope("c")
+    net.send("a", envelope)
+    assert net.holding(envelope.packet_id) == ["a", "b"]  # c's ack waits for its tick
+    net.tick(1)
+    # b handed the envelope to c itself, which acked it: b carries it no further. a handed it
+    # to b, not to its recipient, and keeps it until the receipt comes.
+    assert net.holding(envelope.packet_id) == ["a"]
+    notice = net.notice(envelope, secret, "a")
+    net.send("c", notice)
+    net.tick(1)
+    assert [p.type for p in net.delivered["a"]] == [PacketType.NOTICE]
+    assert net.holding(notice.packet_id) == ["c"]  # nothing would ever clear b's copy
+    frames = net.frames_sent
+    net.link("b", "d")  # a new neighbour is offered neither
+    net.tick(1)
+    assert not net.routers["d"].carried_packets()
+    assert net.frames_sent - frames < 12  # announces, routes and their acks only
+    assert sum(r.metrics["custody_ended"] for r in net.routers.values()) == 2
+
+
+@pytest.mark.parametrize("routing", POLICIES)
 def test_star_delivers_between_leaves(routing: str) -> None:
     leaves = [f"l{i}" for i in range(5)]
     net = _net(["hub", *leaves], routing)

@@ -69,10 +69,23 @@ def test_outbox_sends_by_priority_within_its_window() -> None:
     assert first[1].endswith(b"T" * 50)
     assert outbox.pull() == []
     assert outbox.cancel(b"bulk")
-    outbox.sent()
-    outbox.sent()
+    assert not outbox.sent()  # nothing left to pull: the router skips the pull
+    assert not outbox.sent()
     assert outbox.pull() == []
     assert outbox.idle
+
+
+def test_outbox_sent_says_when_more_frames_may_go() -> None:
+    outbox = Outbox(frame_limit=100, window=1, max_packets=10, first_message_id=0)
+    assert outbox.put(b"bulk", b"B" * 250, Priority.BULK)  # three frames
+    assert len(outbox.pull()) == 1
+    assert outbox.sent()  # two more frames of the packet wait
+    assert len(outbox.pull()) == 1
+    assert outbox.sent()
+    assert len(outbox.pull()) == 1
+    assert not outbox.sent()
+    assert outbox.put(b"text", b"T" * 50, Priority.INTERACTIVE)
+    assert outbox.sent()  # a queued packet counts too, even with nothing in flight
 
 
 def test_outbox_urgent_lane_goes_first_and_the_cap_holds() -> None:

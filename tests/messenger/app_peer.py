@@ -47,8 +47,10 @@ class ScriptedAppPeer:
         """An X3DH init to the owner's card fallback bundle (first plaintext empty)."""
         return self.envelope(X3DH_INIT, self.peer.start(prekey_bundle_of_link(self.owner_link)))
 
-    def text(self, text: str, sent_at: float = 800_000_000.5) -> tuple[bytes, uuid.UUID]:
-        message_id = uuid.uuid4()
+    def text(
+        self, text: str, sent_at: float = 800_000_000.5, message_id: uuid.UUID | None = None
+    ) -> tuple[bytes, uuid.UUID]:
+        message_id = message_id or uuid.uuid4()
         body = json.dumps(
             {"id": str(message_id).upper(), "text": text, "sentAt": sent_at},
             separators=(",", ":"),

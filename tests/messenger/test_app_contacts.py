@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from pathlib import Path
 
 import pytest
 
 from pigeon.messenger.api import AppOutgoing, InvalidCard, Messenger
-from tests.crypto.plain_app_peer import card_text
-from tests.messenger.app_peer import ACK, MESSAGE, REHANDSHAKE, X3DH_INIT, ScriptedAppPeer
+from pigeon.messenger.config import MessengerConfig
+from tests.crypto.plain_app_peer import card_text, relay_urls_of_link
+from tests.messenger.app_peer import (
+    ACK,
+    MESSAGE,
+    REHANDSHAKE,
+    X3DH_INIT,
+    ScriptedAppPeer,
+)
 from tests.messenger.helpers import T0, Endpoint
 
 RELAY = "wss://relay.example/ws"
@@ -169,3 +177,83 @@ def test_an_unacked_text_is_sent_again_at_check_in_and_fails_after_the_lifetime(
     messenger.take_app_outgoing()
     messenger.tick(T0 + 100 + 10 * 86_400)
     assert messenger.message(late.id).state == "failed"
+
+
+def test_our_app_card_lists_the_relays_where_our_app_mailbox_is_read(tmp_path: Path) -> None:
+    config = MessengerConfig(app_mailbox_relays=(RELAY,))
+    owner = Endpoint(tmp_path / "owner", 9, config=config)
+    owner.start(T0)
+    try:
+        # The profile's relays are our own protocol's /v1 mailboxes: the app cannot speak it.
+        owner.messenger.set_profile("Owner", ("wss://relay.example/v1",))
+        link = owner.messenger.own_app_card_link()
+        assert relay_urls_of_link(link) == [RELAY]  # signed: the app keeps them
+        assert ScriptedAppPeer(bytes([7]) * 32, link).owner == owner.messenger.own_identity_key()
+    finally:
+        owner.close()
+
+
+def test_a_packet_is_taken_once_by_its_id_and_a_forged_copy_takes_nothing(
+    alice: Endpoint,
+) -> None:
+    messenger = alice.messenger
+    peer = peer_with_order(messenger, owner_lower=True)
+    contact_id = add(messenger, peer, as_link=True)
+    sent = messenger.send_text(contact_id, "hello app", T0 + 1)
+    for item in messenger.take_app_outgoing():
+        peer.receive(item.envelope)
+    ack_id = bytes(range(16))
+    # Anyone who saw the id go by (it is in clear at every hop) may send a forgery first,
+    # under the contact's key (also in clear): it opens nothing and claims nothing.
+    genuine = peer.ack(sent.id)
+    forged = genuine[:-1] + bytes([genuine[-1] ^ 1])  # its MAC no longer checks
+    messenger.handle_app_envelope(forged, T0 + 2, ack_id)
+    assert messenger.stats["app_undecryptable"] == 1
+    messenger.take_app_outgoing()  # its rehandshake: the app's rule, as before
+    ack = peer.ack(sent.id)  # sent again, as the app does until the text is acked
+    assert messenger.handle_app_envelope(ack, T0 + 3, ack_id) == []
+    assert messenger.message(sent.id).state == "delivered"
+    # The same packet again (by radio, then from a relay; after a restart too): unread.
+    assert messenger.handle_app_envelope(ack, T0 + 4, ack_id) == []
+    alice.close()
+    alice.open()
+    alice.start(T0 + 5)
+    assert alice.messenger.handle_app_envelope(ack, T0 + 6, ack_id) == []
+    assert alice.messenger.stats["app_duplicate_packet"] == 1
+    assert alice.messenger.stats["app_undecryptable"] == 0
+    # Without an id (a caller that cannot tell), the copy reaches Olm, which refuses it.
+    alice.messenger.handle_app_envelope(ack, T0 + 7)
+    assert alice.messenger.stats["app_undecryptable"] == 1
+
+
+def test_a_rehandshake_request_that_comes_twice_restarts_the_session_once(
+    alice: Endpoint,
+) -> None:
+    messenger = alice.messenger
+    peer = peer_with_order(messenger, owner_lower=True)
+    contact_id = add(messenger, peer, as_link=True)
+    messenger.send_text(contact_id, "hello app", T0 + 1)
+    for item in messenger.take_app_outgoing():
+        peer.receive(item.envelope)
+    request = peer.envelope(REHANDSHAKE, b"")
+    out = messenger.handle_app_envelope(request, T0 + 2, bytes(16))
+    assert [peer.receive(o.envelope) for o in out] == [X3DH_INIT]
+    assert messenger.handle_app_envelope(request, T0 + 3, bytes(16)) == []  # its other copy
+    assert messenger.stats["app_duplicate_packet"] == 1
+
+
+def test_an_app_message_id_cannot_claim_a_mesh_packet_id(alice: Endpoint) -> None:
+    # The app contact chooses its message ids; our mesh packet ids go by in clear. An id
+    # copied from the air must not mark that mesh packet as already received.
+    messenger = alice.messenger
+    peer = peer_with_order(messenger, owner_lower=False)
+    contact_id = add(messenger, peer, as_link=True)
+    deliver(messenger, peer.initiate(), T0 + 1)
+    mesh_packet_id = bytes(range(100, 116))
+    text, _ = peer.text("borrowed id", message_id=uuid.UUID(bytes=mesh_packet_id))
+    deliver(messenger, text, T0 + 2)
+    deliver(messenger, text, T0 + 3)  # the same message again: still shown once
+    with alice.keeper.vault.transaction() as tx:
+        assert not tx.incoming_seen(mesh_packet_id)
+    shown = [m for m in messenger.conversation(contact_id) if m.text == "borrowed id"]
+    assert len(shown) == 1

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from pigeon.store.binding import read_auto_passphrase
+from pigeon.store.db import SQLCIPHER_DEFAULT_PAGE_BYTES
 from pigeon.store.errors import WrongKey
 from pigeon.store.keeper import DataDir, VaultKeeper
 from pigeon.store.keys import (
@@ -25,7 +26,7 @@ from pigeon.store.keys import (
     parse_vault_header,
     unwrap_data_key,
 )
-from pigeon.store.vault import Vault
+from pigeon.store.vault import VAULT_PAGE_BYTES, Vault
 from pigeon.store.vault_records import Direction, FileInfo, Message, MessageState
 from tests.store.bind_killer import ARGON2, NEW_PASSPHRASE, STEPS
 
@@ -46,12 +47,15 @@ MESSAGES = 200
 BULK_CHUNKS = 64  # 4 MiB
 
 
-def device_bound_vault(data_dir: DataDir) -> tuple[str, DatabaseKey]:
-    """A device-bound vault with some history, as a first boot makes it: (passphrase, key)."""
+def device_bound_vault(
+    data_dir: DataDir, page_bytes: int = VAULT_PAGE_BYTES
+) -> tuple[str, DatabaseKey]:
+    """A device-bound vault with some history, as a first boot makes it: (passphrase, key).
+    `page_bytes`: SQLCIPHER_DEFAULT_PAGE_BYTES for a vault made before VAULT_PAGE_BYTES."""
     device = base64.urlsafe_b64encode(os.urandom(32)).decode()
     data_dir.ensure()
     atomic_write(data_dir.auto_unlock, device.encode())
-    keeper = VaultKeeper(data_dir, argon2=ARGON2)
+    keeper = VaultKeeper(data_dir, argon2=ARGON2, page_bytes=page_bytes)
     vault = keeper.initialise(device)
     with vault.transaction() as tx:
         tx.add_contact("alice", "Alice", b"alice-card", 1.0)
@@ -150,11 +154,17 @@ def test_a_rebind_killed_after_any_step_settles_at_the_next_start(
         assert_owner_bound(data_dir, device, old_key)
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize(
+    ("seed", "page_bytes"),
+    [(seed, VAULT_PAGE_BYTES) for seed in range(8)]
+    # A vault made with SQLCipher's 4 KiB pages, killed mid re-key: its hot journal is rolled
+    # back while the store still tries the new page size first.
+    + [(seed, SQLCIPHER_DEFAULT_PAGE_BYTES) for seed in range(8, 12)],
+)
 def test_a_rebind_killed_at_a_random_moment_settles_at_the_next_start(
-    data_dir: DataDir, seed: int
+    data_dir: DataDir, seed: int, page_bytes: int
 ) -> None:
-    device, old_key = device_bound_vault(data_dir)
+    device, old_key = device_bound_vault(data_dir, page_bytes)
     filler = VaultKeeper(data_dir, argon2=ARGON2)
     with filler.unlock(device).transaction() as tx:
         for n in range(BULK_CHUNKS):  # enough pages that the re-key takes a while
@@ -184,3 +194,34 @@ def test_a_rebind_killed_at_a_random_moment_settles_at_the_next_start(
     else:
         assert Vault.opens_with(data_dir.vault_db, old_key)
         assert not data_dir.next_header.exists()
+
+
+@pytest.mark.parametrize("page_bytes", [VAULT_PAGE_BYTES, SQLCIPHER_DEFAULT_PAGE_BYTES])
+def test_a_rebind_killed_with_its_journal_hot_rolls_back_whatever_the_page_size(
+    data_dir: DataDir, page_bytes: int
+) -> None:
+    device, old_key = device_bound_vault(data_dir, page_bytes)
+    filler = VaultKeeper(data_dir, argon2=ARGON2)
+    with filler.unlock(device).transaction() as tx:
+        for n in range(BULK_CHUNKS):  # enough pages that the re-key takes a while
+            tx.add_file(FileInfo(f"f{n}", "alice", "bulk", 1, 1, 1.0))
+            tx.put_chunk(f"f{n}", 0, os.urandom(64 * 1024))
+    filler.lock()
+    journal = data_dir.vault_db.with_name(data_dir.vault_db.name + "-journal")
+    process = subprocess.Popen(
+        [sys.executable, str(KILLER), str(data_dir.root), "none"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    while not journal.exists() and process.poll() is None:
+        pass  # spin: the journal lives only while the re-key's transaction runs
+    process.send_signal(signal.SIGKILL)
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL, errors.decode(errors="replace")
+    assert journal.exists()  # hot: the next open rolls it back
+    mode, keeper = start(data_dir, device)
+    assert mode == DEVICE_BOUND  # the re-key was not committed: undone
+    assert_whole(keeper)
+    assert len(keeper.vault.missing_chunks("f0")) == 0
+    keeper.lock()
+    assert Vault.opens_with(data_dir.vault_db, old_key)

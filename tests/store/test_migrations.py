@@ -41,6 +41,7 @@ SPOOL_ROWS = {
         "INSERT INTO courier_held VALUES (x'1d', x'7a', 99000, x'c1', 4, NULL, x'de', 14.0,"
         " 99.0, x'')"
     ],
+    5: ["INSERT INTO drop_ledger VALUES (x'1d', 'parked', 15.0, 99.0)"],
 }
 VAULT_ROWS = {
     1: [
@@ -113,6 +114,7 @@ def test_spool_migrates_from_version(tmp_path: Path, version: int) -> None:
         [held] = spool.courier_shelf().load()
         assert (held.identity, held.copies, held.sprayed_to) == (b"\x1d", 4, frozenset())
     assert spool.courier_shelf().stats().held == (1 if version >= 4 else 0)
+    assert spool.drop_ledger().parked(16.0) == ({b"\x1d": 15.0} if version >= 5 else {})
     spool.put_node_secret("other", b"\x01", 14.0)
     assert spool.node_secret("other") == b"\x01"
     assert spool.integrity_check() == ["ok"]

@@ -15,7 +15,7 @@ when full, never evicting) and `per_depositor` each. Every change is returned as
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Final
@@ -63,9 +63,11 @@ class Keep:
 
 @dataclass(frozen=True, slots=True)
 class Forget:
-    """Delete the envelope `identity` (handed over or expired)."""
+    """Delete the envelope `identity` (handed over or expired); a hand-over also says until when
+    a copy of it (a Nostr drop, another courier's spray) is still its recipient's mail."""
 
     identity: bytes
+    delivered_until: float | None = None  # the envelope's own expiry, when handed over
 
 
 CourierOp = Keep | Forget
@@ -82,10 +84,15 @@ class Refusal(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class DepositResult:
-    """A deposit's outcome: `refusal` None means held (or already held); `ops` to persist."""
+    """A deposit's outcome: `refusal` None means held (or already held, or `delivered` to its
+    recipient already: taken, and kept no more); `ops` to persist."""
 
     refusal: Refusal | None
     ops: list[CourierOp]
+    delivered: bool = False
+
+
+Delivered = Callable[[bytes, float], bool]  # an envelope identity handed over before `now`?
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +105,14 @@ class SprayCopy:
 class CourierPolicy:
     """The envelopes held and the rules for taking, handing over and spraying them."""
 
-    def __init__(self, config: CourierConfig | None = None, held: Iterable[HeldEnvelope] = ()):
+    def __init__(
+        self,
+        config: CourierConfig | None = None,
+        held: Iterable[HeldEnvelope] = (),
+        delivered: Delivered = lambda identity, now: False,
+    ) -> None:
         self.config = config if config is not None else CourierConfig()
+        self._delivered = delivered  # the caller's durable record of hand-overs
         self._held: dict[bytes, HeldEnvelope] = {}
         self._by_tag: dict[bytes, set[bytes]] = {}
         self._by_depositor: dict[bytes, int] = {}
@@ -137,6 +150,10 @@ class CourierPolicy:
                 self._held[same.identity] = grown
                 ops.append(Keep(grown))
             return DepositResult(None, ops)
+        if self._delivered(envelope.identity, now):
+            # Another courier's copy of mail its recipient has: acked (the giver's budget is
+            # spent, rightly) and not kept, so the recipient never gets it from us twice.
+            return DepositResult(None, ops, delivered=True)
         if not self.has_room():
             return DepositResult(Refusal.FULL, ops)
         if self._by_depositor.get(depositor, 0) >= self.config.per_depositor:
@@ -156,9 +173,10 @@ class CourierPolicy:
 
     def delivered(self, identity: bytes) -> list[CourierOp]:
         """The envelope was handed to its recipient: forget it."""
-        if self._remove(identity) is None:
+        entry = self._remove(identity)
+        if entry is None:
             return []
-        return [Forget(identity)]
+        return [Forget(identity, entry.envelope.expiry_ms / 1000)]
 
     def spray(
         self, courier: bytes, now: float, limit: int = SPRAY_PER_ENCOUNTER

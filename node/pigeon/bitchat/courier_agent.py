@@ -143,7 +143,9 @@ class CourierAgent:
             return
         result = self.policy.deposit(envelope, announce.noise_key, now)
         outcome.ops += result.ops
-        if result.refusal is None:
+        if result.delivered:
+            self.counters["already_delivered"] += 1
+        elif result.refusal is None:
             self.counters["accepted"] += 1
         else:
             self.counters[f"refused_{result.refusal.value}"] += 1

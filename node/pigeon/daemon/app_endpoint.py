@@ -7,6 +7,13 @@ router hands back packets whose envelope names the owner's Ed25519 key (`ServeKe
 vault is open); their envelopes go to the messenger, and what it answers (acks, waiting texts)
 goes out the same way. `publish` (optional) also gives each envelope to the app relays the
 contact's card signed, for contacts out of radio range.
+
+The app sends the same packet (one packet id) by radio and to each of the owner's relays for
+everything but texts (its `SessionManager.sendEnvelope`), and dedups across its links by packet
+id; so does the owner's endpoint: every packet goes to the messenger with its id, which it
+claims in the vault once Olm opened it, so a copy by another path (by radio the router's
+seen-cache catches repeats, but a mailbox read bypasses the router) is dropped unread. A second
+copy would reach Olm with its message key spent, fail, and start a new session for every ack.
 """
 
 from __future__ import annotations
@@ -71,16 +78,20 @@ class AppEndpoint:
 
     def deliver(self, packet: bytes) -> bool:
         """A packet for the owner's key (from the router or the owner's app mailbox); False if
-        it should stay where it came from (the vault is locked or refused it)."""
+        it should stay where it came from (the vault is locked or refused it). A packet the
+        owner already took by another path is consumed unread (by the messenger)."""
         try:
-            envelope = decode_packet(packet).payload
+            decoded = decode_packet(packet)
         except AppMeshError:
             return True  # junk can never become readable
         if self.messenger.is_locked:
             return False
         try:
-            self.send(self.messenger.handle_app_envelope(envelope, self._clock()))
+            outgoing = self.messenger.handle_app_envelope(
+                decoded.payload, self._clock(), decoded.packet_id
+            )
         except MessengerError as exc:  # the vault refused: the app resends, nothing acked
             _LOGGER.warning("an app envelope for the owner was not stored: %s", exc)
             return False
+        self.send(outgoing)
         return True

@@ -17,10 +17,10 @@ from pigeon.bitchat.chat import PublicChat
 from pigeon.bitchat.courier import CourierConfig, CourierOp, CourierPolicy, Forget, HeldEnvelope
 from pigeon.bitchat.courier_agent import CourierAgent, Outcome
 from pigeon.bitchat.courier_wire import CourierEnvelope, encode_envelope
-from pigeon.bitchat.events import Action, SendFrame
-from pigeon.bitchat.fragment import split
+from pigeon.bitchat.events import Action
 from pigeon.bitchat.identity import BitchatIdentity
 from pigeon.bitchat.router import BitchatRouter
+from pigeon.daemon.bitchat_send import originate_on_link
 from pigeon.store.courier_db import CourierShelf, HeldRow
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class CourierService:
         self._random_bytes = random_bytes  # fragment ids
         self._shelf = shelf
         held = [_held(row) for row in shelf.load()]
-        policy = CourierPolicy(config, held)
+        policy = CourierPolicy(config, held, shelf.was_delivered)
         self.agent = CourierAgent(identity, policy, chat, router.peer_on)
         _LOGGER.info("the bitchat courier carries %d envelopes", len(policy))
 
@@ -63,21 +63,27 @@ class CourierService:
         self, link: str, recipient: bytes, envelope: CourierEnvelope, now: float
     ) -> tuple[bool, list[Action]]:
         """Hand `envelope` (fetched from a Nostr drop) to `recipient` on `link` as a directed
-        courier packet; True when every frame of it was queued on that link."""
+        courier packet; True when every frame of it was queued on that link. Once it went, it
+        is recorded as delivered (a copy the courier holds is forgotten with it)."""
         packet = self.agent.identity.directed(
             wire.COURIER_ENVELOPE, recipient, encode_envelope(envelope), int(now * 1000)
         )
         actions: list[Action] = []
-        return self._send(link, packet, now, actions), actions
+        went = self._send(link, packet, now, actions)
+        if went:
+            identity = envelope.identity
+            ops = self.policy.delivered(identity) or [Forget(identity, envelope.expiry_ms / 1000)]
+            self._persist(ops, now)
+        return went, actions
 
     def expire(self, now: float) -> None:
         """Forget envelopes whose time is up."""
         ops = self.policy.expire(now)
-        self._persist(ops)
+        self._persist(ops, now)
         self.agent.counters["expired"] += len(ops)
 
     def _run(self, outcome: Outcome, now: float) -> list[Action]:
-        self._persist(outcome.ops)
+        self._persist(outcome.ops, now)
         actions: list[Action] = []
         delivered: list[CourierOp] = []
         for out in outcome.sends:
@@ -92,40 +98,28 @@ class CourierService:
                 delivered += self.policy.unsent(*out.spray)
                 self.agent.counters["sprayed"] -= 1
                 self.agent.counters["spray_unsent"] += 1
-        self._persist(delivered)
+        self._persist(delivered, now)
         return actions
 
     def _send(self, link: str, packet: bytes, now: float, actions: list[Action]) -> bool:
-        """Originate `packet` on `link`, in fragments if it is larger than the link takes;
-        True when every frame was queued."""
-        limit = self._router.frame_limit(link)
-        if limit is None:
-            return False  # the link went down
-        frames = [packet]
-        if len(packet) > limit:
-            view = wire.parse(packet)
-            assert view.recipient is not None  # the courier sends directed packets only
-            try:
-                frames = split(packet, view.recipient, limit, self._random_bytes(8))
-            except ValueError:
-                return False  # a link too small even for one fragment
-        went = True
-        for frame in frames:
-            sent = self._router.originate(frame, now, link)
-            actions += sent
-            went = went and any(type(a) is SendFrame and a.link == link for a in sent)
+        """Originate `packet` on `link` (in fragments if need be); True when all was queued."""
+        went, sent = originate_on_link(self._router, link, packet, now, self._random_bytes)
+        actions += sent
         return went
 
-    def _persist(self, ops: Iterable[CourierOp]) -> None:
+    def _persist(self, ops: Iterable[CourierOp], now: float) -> None:
         keep: list[HeldRow] = []
         forget: list[bytes] = []
+        delivered: list[tuple[bytes, float, float]] = []
         for op in ops:
             if isinstance(op, Forget):
                 forget.append(op.identity)
+                if op.delivered_until is not None:  # the gateway must not hand it over again
+                    delivered.append((op.identity, now, op.delivered_until))
             else:
                 keep.append(_row(op.held))
         if keep or forget:
-            self._shelf.apply(keep, forget)
+            self._shelf.apply(keep, forget, delivered)
 
 
 def _row(held: HeldEnvelope) -> HeldRow:

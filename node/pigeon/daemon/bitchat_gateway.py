@@ -4,7 +4,11 @@ relay pool (`nostr_client`), beside the bitchat driver and its courier.
 Uplink: carriers (0x28) addressed to the node are checked by `UplinkPolicy` and their events
 published to the configured relays; an event no relay answered waits for the next connection.
 Drops: envelopes the courier holds for recipients not seen for a while are parked as kind-1401
-drops, and drops for verified peers on direct links are fetched and handed over on their link.
+drops, and drops for verified peers on direct links are fetched and handed over on their link
+(by the courier, or by the gateway itself when the courier is switched off).
+The spool's drop ledger remembers both across restarts and power cuts: an envelope handed over
+(by the gateway, or by the courier in person) is never handed over again from a drop, and a
+parked one is not parked again inside its cooldown.
 The node advertises the gateway capability (bit 2) only while a relay is connected, and
 re-announces when that changes, as bitchat does when its gateway toggle flips.
 """
@@ -21,8 +25,11 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from pigeon.bitchat import packet as wire
+from pigeon.bitchat.courier_wire import CourierEnvelope, encode_envelope
+from pigeon.bitchat.events import Action
 from pigeon.bitchat.fragment import split
 from pigeon.daemon.bitchat_driver import BitchatDriver
+from pigeon.daemon.bitchat_send import originate_on_link
 from pigeon.daemon.nostr_client import NostrPool
 from pigeon.gateway.downlink import DownlinkPolicy
 from pigeon.gateway.drops import (
@@ -37,6 +44,7 @@ from pigeon.gateway.drops import (
 from pigeon.gateway.uplink import UplinkPolicy
 from pigeon.nostr.errors import NostrError
 from pigeon.nostr.event import Event
+from pigeon.store.drop_ledger import DropLedger, Mark
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -53,6 +61,7 @@ class GatewayService:
         self,
         driver: BitchatDriver,
         relays: Sequence[str],
+        ledger: DropLedger,
         *,
         clock: Callable[[], float] = time.time,
         random_bytes: Callable[[int], bytes] = os.urandom,
@@ -65,7 +74,8 @@ class GatewayService:
         self._random_bytes = random_bytes
         self.pump_s = pump_s
         self.uplink = UplinkPolicy(self._signing_key_of)
-        self.drops = DropPlanner(park_after_s)
+        self._ledger = ledger
+        self.drops = DropPlanner(park_after_s, parked=ledger.parked(clock()))
         self.downlink = DownlinkPolicy()
         self.pool = NostrPool(relays, self._on_event, self._on_state, backoff_min_s=backoff_min_s)
         self.counters: Counter[str] = Counter()
@@ -112,17 +122,38 @@ class GatewayService:
             self.counters[f"drop_refused_{type(exc).__name__}"] += 1
             return
         watched = self._watched.get(envelope.recipient_tag.hex())
-        courier = self._driver.courier
-        if watched is None or courier is None:
+        if watched is None:
             return  # a drop from an older watch set; no longer ours to hand over
+        if self._ledger.was_delivered(envelope.identity, now):
+            self.drops.handed_over(event.id, now)  # handed over already, maybe before a restart
+            self.counters["drop_duplicate"] += 1
+            return
         if self._driver.router.peer_on(watched.link) != watched.peer:
             self.counters["drop_peer_gone"] += 1
             return
-        went, actions = courier.hand_over(watched.link, watched.peer, envelope, now)
+        went, actions = self._hand_over(watched, envelope, now)
         self._driver.carry_out(actions)
         if went:
             self.drops.handed_over(event.id, now)
             self.counters["fetched"] += 1
+
+    def _hand_over(
+        self, watched: Watched, envelope: CourierEnvelope, now: float
+    ) -> tuple[bool, list[Action]]:
+        """Hand a fetched envelope to its peer and record it delivered: by the courier when it
+        runs (it forgets a copy it holds), else here (`[bitchat] courier = false`)."""
+        courier = self._driver.courier
+        if courier is not None:
+            return courier.hand_over(watched.link, watched.peer, envelope, now)
+        payload = encode_envelope(envelope)
+        packet = self._driver.identity.directed(
+            wire.COURIER_ENVELOPE, watched.peer, payload, int(now * 1000)
+        )
+        router = self._driver.router
+        went, actions = originate_on_link(router, watched.link, packet, now, self._random_bytes)
+        if went:
+            self._ledger.note(Mark.DELIVERED, envelope.identity, now, envelope.expiry_ms / 1000)
+        return went, actions
 
     async def run(self) -> None:
         """Keep the relays connected and the gateway's work done until cancelled."""
@@ -131,8 +162,11 @@ class GatewayService:
             while True:
                 await self.pump()
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
+                # cancellation that lands as its wait ends, and this loop then never stops.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.pump_s)
+                    async with asyncio.timeout(self.pump_s):
+                        await self._wake.wait()
 
     async def pump(self) -> None:
         """One round: re-announce on an uplink change, publish, park, refresh the watch."""
@@ -218,5 +252,8 @@ class GatewayService:
         for held in self.drops.to_park(courier.policy.held(), now):
             drop = make_drop(held.envelope, int(now), self._random_bytes)
             verdict = await self.pool.publish(drop)
-            self.drops.parked(held.identity, verdict is True, self._clock())
+            at = self._clock()
+            if verdict is True:
+                self._ledger.note(Mark.PARKED, held.identity, at, held.expires_at)
+            self.drops.parked(held.identity, verdict is True, at)
             self.counters["parked" if verdict else "park_unanswered"] += 1

@@ -210,8 +210,8 @@ class EndpointDriver:
             self._mesh.serve_tags(announced, tuple(t for t in tags if t not in announced))
 
     def _note_sent(self, now: float) -> None:
-        if self.messenger.is_locked:
-            return
+        if self.messenger.is_locked or self.messenger.is_read_only:
+            return  # a read-only card keeps each message's state as it was stored
         outstanding = set(self.messenger.outstanding_envelopes())
         if not outstanding:
             return

@@ -41,7 +41,7 @@ from pigeon.daemon.bitchat_identity import (
     bitchat_nickname,
     load_or_create_bitchat_identity,
 )
-from pigeon.daemon.card import persist_guarded
+from pigeon.daemon.card import persist_guarded, probe
 from pigeon.daemon.carrier import Carrier, CarryPolicy
 from pigeon.daemon.endpoint import EndpointDriver
 from pigeon.daemon.identity_reset import RESET_PENDING_S, IdentityResetter, ResetScope
@@ -66,7 +66,7 @@ from pigeon.drivers.errors import DriverError
 from pigeon.mesh.router import Router, RouterConfig
 from pigeon.messenger.config import MessengerConfig
 from pigeon.messenger.neighbourhood import Neighbourhood
-from pigeon.store.errors import StoreError
+from pigeon.store.errors import ReadOnlyStore, StoreError
 from pigeon.store.keeper import DataDir, VaultKeeper, open_spool
 from pigeon.store.keys import load_or_create_device_key
 from pigeon.store.spool_db import Spool
@@ -198,6 +198,9 @@ class Node:
             self.driver,
             twelve_hour=config.node.clock == "12h",
         )
+        # Told from the start: a card that is already read-only (or full) at boot opens the
+        # stores read-only, and the first spool sync would say so only a minute later.
+        self.board.note_card(probe(self.data_dir.root))
         self._make_transport = self._transport_factory()
         self._build_appmesh()
         self._build_bitchat()
@@ -219,7 +222,10 @@ class Node:
         self.cert = ensure_certificate(self.cert_dir, self.hostnames, self.addresses)
         self.pairing = PairingManager(store, on_change=self._pairing_changed)
         self.board.owner.owner_paired = self.pairing.is_paired()
-        self.messenger = NodeMessenger(self.keeper, self._spool, config=messenger_config(config))
+        app_mailboxes = self.app_uplink.relays if self.app_uplink is not None else ()
+        self.messenger = NodeMessenger(
+            self.keeper, self._spool, config=messenger_config(config, app_mailboxes)
+        )
         self._build_neighbourhood()
         self.carrier = Carrier(carry_policy(config))
         self.driver.set_uplink(self.carrier.offer)
@@ -328,7 +334,9 @@ class Node:
                 CourierConfig(section.courier_max_held, section.courier_per_depositor),
             )
         if section.gateway and section.nostr_relays:
-            self.bitchat_gateway = GatewayService(self.bitchat_driver, section.nostr_relays)
+            self.bitchat_gateway = GatewayService(
+                self.bitchat_driver, section.nostr_relays, self._spool.drop_ledger()
+            )
             self.bitchat_driver.gateway = self.bitchat_gateway
         self.board.bitchat_driver = self.bitchat_driver
         self.board.bitchat_gateway = self.bitchat_gateway
@@ -580,6 +588,8 @@ class Node:
         if self._sync is not None:
             try:
                 self._sync.persist(time.time())
+            except ReadOnlyStore:  # told since it was found; what is stored stays as it was
+                _LOGGER.warning("the SD card is read-only: the router's state was not saved")
             except StoreError as exc:
                 _LOGGER.error("could not save the router's state at shutdown: %s", exc)
         self.keeper.lock()
@@ -588,12 +598,16 @@ class Node:
         _LOGGER.info("stores flushed and closed")
 
 
-def messenger_config(config: NodeConfig) -> MessengerConfig:
-    """The messenger's tunables that `[messenger]` sets."""
+def messenger_config(
+    config: NodeConfig, app_mailbox_relays: tuple[str, ...] = ()
+) -> MessengerConfig:
+    """The messenger's tunables that `[messenger]` sets, and the app relays where the owner's
+    app mailbox is read (those `[appmesh] relays` the app uplink uses)."""
     section = config.messenger
     return MessengerConfig(
         check_in_interval_s=float(section.check_in_interval_s),
         attach_mailbox_hints=section.attach_mailbox_hints,
+        app_mailbox_relays=app_mailbox_relays,
     )
 
 

@@ -78,7 +78,8 @@ class NostrRelay:
         self._waiting.setdefault(event.id, []).append(future)
         try:
             await ws.send_str(encode_event(event))
-            return await asyncio.wait_for(asyncio.shield(future), timeout_s)
+            async with asyncio.timeout(timeout_s):  # not wait_for: see GatewayService.run
+                return await asyncio.shield(future)
         except (TimeoutError, ConnectionError, aiohttp.ClientError):
             return None
         finally:

@@ -23,7 +23,15 @@ from pigeon.daemon.bitchat_gateway import GatewayService
 from pigeon.daemon.card import CARD_PROBLEMS, CardState
 from pigeon.daemon.mesh_driver import MeshDriver
 from pigeon.mesh.packet import PacketType
-from pigeon.ui.oled import AppMeshLine, Message, Pairing, Uplink, ViewState
+from pigeon.ui.oled import (
+    AppMeshLine,
+    CourierLine,
+    GatewayLine,
+    Message,
+    Pairing,
+    Uplink,
+    ViewState,
+)
 from pigeon.ui.web.ports import (
     AppMeshStatus,
     BitchatStatus,
@@ -239,7 +247,17 @@ class NodeStatusBoard:
             bitchat_peers=self.bitchat().peers if self.bitchat_driver is not None else None,
             bitchat_held=self._courier_held(),
             bitchat_nostr=self._gateway_traffic(),
+            bitchat_courier=self._courier_line(),
+            bitchat_gateway=self._gateway_line(),
         )
+
+    def _courier_line(self) -> CourierLine | None:
+        c = self.courier()
+        return None if c is None else CourierLine(c.held, c.handed_over, c.expired, c.sprayed)
+
+    def _gateway_line(self) -> GatewayLine | None:
+        gateway = self.gateway()
+        return None if gateway is None else GatewayLine(gateway.published, gateway.fetched)
 
     def _gateway_traffic(self) -> int | None:
         gateway = self.gateway()

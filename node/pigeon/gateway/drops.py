@@ -11,14 +11,17 @@ for a peer in range over as a directed 0x04 courier packet on that peer's link.
 `DropPlanner` decides which held envelopes to park (held for `park_after_s` without their
 recipient coming by, once per `cooldown_s`: bitchat's 30-minute republish cooldown) and which
 fetched drops are new; both record a success only once it happened (a relay's OK, a hand-over
-on the link), so a relay restart or a lost link leaves the work to be done again.
+on the link), so a relay restart or a lost link leaves the work to be done again. The caller
+persists both (the spool's drop ledger, as bitchat's BridgeDropDedupStore does) and passes what
+was parked back in at start: relays send every drop again after a restart, each under its own
+event id, so what was handed over is looked up by the envelope's identity, not the event's.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -112,10 +115,15 @@ def watch_tags(peers: Iterable[Watched], now: float) -> dict[str, Watched]:
 class DropPlanner:
     """Which held envelopes to park, and which fetched drops were handed over already."""
 
-    def __init__(self, park_after_s: float = PARK_AFTER_S, cooldown_s: float = COOLDOWN_S):
+    def __init__(
+        self,
+        park_after_s: float = PARK_AFTER_S,
+        cooldown_s: float = COOLDOWN_S,
+        parked: Mapping[bytes, float] | None = None,
+    ) -> None:
         self.park_after_s = park_after_s
         self.cooldown_s = cooldown_s
-        self._parked_at: dict[bytes, float] = {}
+        self._parked_at: dict[bytes, float] = dict(parked or {})  # identity -> a relay's OK
         self._in_flight: set[bytes] = set()
         self._seen = RecentIds(SEEN_DROPS, MAX_LIFETIME_S)
 

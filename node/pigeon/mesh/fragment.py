@@ -50,8 +50,11 @@ EXPIRY_CHECK_INTERVAL_S: Final = 1.0
 MAX_COMPLETED: Final = 4096
 
 
+_sha256: Final = hashlib.sha256
+
+
 def _digest(packet: bytes) -> bytes:
-    return hashlib.sha256(packet).digest()[:DIGEST_LEN]
+    return _sha256(packet).digest()[:DIGEST_LEN]
 
 
 def fragment(packet_bytes: bytes, frame_limit: int, message_id: int) -> list[bytes]:
@@ -71,7 +74,8 @@ def fragment(packet_bytes: bytes, frame_limit: int, message_id: int) -> list[byt
     next_room = frame_limit - CONTINUATION_HEADER_LEN
     rest = max(0, size - first_room)
     count = 1 + -(-rest // next_room)
-    head = _FIRST.pack(FIRST_TAG, message_id, count, size, _digest(packet_bytes))
+    digest = _sha256(packet_bytes).digest()[:DIGEST_LEN]  # `_digest`, without a call
+    head = _FIRST.pack(FIRST_TAG, message_id, count, size, digest)
     frames = [head + packet_bytes[:first_room]]
     pack_next = _CONTINUATION.pack
     for index in range(1, count):
@@ -158,18 +162,29 @@ class Reassembler:
             self.expire(now)
         size = len(frame)
         tag = frame[0] if size else -1
+        if tag == CONTINUATION_TAG and size > CONTINUATION_HEADER_LEN:  # most frames: inline
+            _, message_id, index = _CONTINUATION.unpack_from(frame)
+            if index == 0:
+                raise self._malformed("continuation frame has index 0")
+            key = (peer, message_id)
+            if key in self._completed:  # a late copy of a frame of a message already done
+                self._counts["duplicates"] += 1
+                return None
+            partial = self._partials.get(key)
+            if partial is None:
+                partial = self._partials[key] = _Partial(peer, now)
+            elif partial.count and index >= partial.count:
+                raise self._drop_corrupt(key, f"index {index} beyond count {partial.count}")
+            if index in partial.pieces:
+                self._counts["duplicates"] += 1
+                return None
+            return self._store(key, partial, index, frame[CONTINUATION_HEADER_LEN:], now)
         if tag == FIRST_TAG and size > FIRST_HEADER_LEN:
             _, message_id, count, total_len, digest = _FIRST.unpack_from(frame)
             self._check_first(count, total_len, size - FIRST_HEADER_LEN)
             if count == 1:
                 return self._single(peer, message_id, frame[FIRST_HEADER_LEN:], digest, now)
             return self._add_first(peer, message_id, count, total_len, digest, frame, now)
-        if tag == CONTINUATION_TAG and size > CONTINUATION_HEADER_LEN:
-            _, message_id, index = _CONTINUATION.unpack_from(frame)
-            if index == 0:
-                raise self._malformed("continuation frame has index 0")
-            piece = frame[CONTINUATION_HEADER_LEN:]
-            return self._add_piece(peer, message_id, index, piece, now)
         raise self._malformed(_header_fault(frame))
 
     def expire(self, now: float) -> int:
@@ -258,38 +273,31 @@ class Reassembler:
             raise self._drop_corrupt(key, "continuation index beyond the first frame's count")
         return self._store(key, partial, 0, frame[FIRST_HEADER_LEN:], now)
 
-    def _add_piece(
-        self, peer: str, message_id: int, index: int, piece: bytes, now: float
-    ) -> bytes | None:
-        key = (peer, message_id)
-        if self._is_duplicate(key, None):
-            return None
-        partial = self._partials.get(key)
-        if partial is None:
-            partial = self._partials[key] = _Partial(peer, now)
-        elif partial.count and index >= partial.count:
-            raise self._drop_corrupt(key, f"index {index} beyond count {partial.count}")
-        if index in partial.pieces:
-            self._counts["duplicates"] += 1
-            return None
-        return self._store(key, partial, index, piece, now)
-
     def _store(
         self, key: _Key, partial: _Partial, index: int, piece: bytes, now: float
     ) -> bytes | None:
-        cost = len(piece) + FRAGMENT_OVERHEAD_BYTES
-        if not self._make_room(key, partial.peer, cost):
-            return None
-        partial.pieces[index] = piece
+        piece_len = len(piece)
+        cost = piece_len + FRAGMENT_OVERHEAD_BYTES
+        peer = partial.peer
+        peer_held = self._peer_held
+        held = peer_held.get(peer, 0)
+        # Both caps are checked here first: evicting is rare, the call to do it is not free.
+        if held + cost > self._per_peer_max or self._total_held + cost > self._total_max:
+            if not self._make_room(key, peer, cost):
+                return None
+            held = peer_held.get(peer, 0)
+        pieces = partial.pieces
+        pieces[index] = piece
         partial.held += cost
-        partial.data_len += len(piece)
-        self._peer_held[partial.peer] = self._peer_held.get(partial.peer, 0) + cost
+        partial.data_len += piece_len
+        peer_held[peer] = held + cost
         self._total_held += cost
-        if partial.count and partial.data_len > partial.total_len:
+        count = partial.count
+        if count and partial.data_len > partial.total_len:
             raise self._drop_corrupt(key, "fragments carry more bytes than total_len")
-        if not partial.count or len(partial.pieces) < partial.count:
+        if not count or len(pieces) < count:
             return None
-        packet = b"".join([partial.pieces[i] for i in range(partial.count)])
+        packet = b"".join([pieces[i] for i in range(count)])
         digest = partial.digest
         self._discard(key)
         if len(packet) != partial.total_len or _digest(packet) != digest:

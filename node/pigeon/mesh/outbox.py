@@ -91,8 +91,10 @@ class Outbox:
             return []
         out: list[bytes] = []
         while free:
-            if not frames and not self._next_packet():
-                break
+            if not frames:
+                if not self._lane_of:  # nothing queued: no lanes to look through
+                    break
+                self._next_packet()
             out.append(frames.popleft())
             free -= 1
         self._in_flight = self._window - free
@@ -103,19 +105,22 @@ class Outbox:
         started, self._started = self._started, []
         return started
 
-    def sent(self) -> None:
-        """One frame handed out earlier is done (sent or failed)."""
+    def sent(self) -> bool:
+        """One frame handed out earlier is done (sent or failed); True if `pull` may now
+        return frames."""
         if self._in_flight:
             self._in_flight -= 1
+        return bool(self._frames or self._lane_of)
 
-    def _next_packet(self) -> bool:
+    def _next_packet(self) -> None:
+        """Cut the first queued packet into frames (called only when one is queued)."""
         for index, lane in enumerate(self._lanes):
             if lane:
                 packet_id = next(iter(lane))
                 encoded = lane.pop(packet_id)
                 del self._lane_of[packet_id]
                 self._started.append((packet_id, encoded, index >> 1))
-                self._frames.extend(fragment(encoded, self.frame_limit, self._message_id))
-                self._message_id = (self._message_id + 1) & MAX_MESSAGE_ID
-                return True
-        return False
+                message_id = self._message_id
+                self._frames.extend(fragment(encoded, self.frame_limit, message_id))
+                self._message_id = (message_id + 1) & MAX_MESSAGE_ID
+                return

@@ -140,7 +140,7 @@ def _field_fault(
 def _ttl_flags_fault(ptype: PacketType, ttl: int, flags: int) -> str | None:
     if not 0 <= ttl <= MAX_TTL:
         return f"ttl {ttl} outside 0..{MAX_TTL}"
-    if ptype is PacketType.ENVELOPE:
+    if ptype is _T_ENVELOPE:
         if flags & ~_ENVELOPE_FLAGS or flags & _KIND_FLAGS == _KIND_FLAGS:
             return f"flags 0x{flags:02x} invalid for an envelope"
     elif flags:
@@ -159,17 +159,17 @@ def _hint_fault(flags: int, mailbox_hint: bytes) -> str | None:
 def _payload_fault(ptype: object, payload: bytes) -> str | None:
     if len(payload) > MAX_PAYLOAD_LEN:
         return f"payload length {len(payload)} exceeds {MAX_PAYLOAD_LEN}"
-    if ptype is PacketType.ENVELOPE and not payload:
-        return "payload empty for an envelope"
-    if ptype is PacketType.RECEIPT and len(payload) != RECEIPT_PAYLOAD_LEN:
+    if ptype is _T_ENVELOPE:  # the common case first
+        return None if payload else "payload empty for an envelope"
+    if ptype is _T_RECEIPT and len(payload) != RECEIPT_PAYLOAD_LEN:
         return f"receipt payload length {len(payload)}, expected {RECEIPT_PAYLOAD_LEN}"
-    if ptype is PacketType.NOTICE and len(payload) != NOTICE_PAYLOAD_LEN:
+    if ptype is _T_NOTICE and len(payload) != NOTICE_PAYLOAD_LEN:
         return f"notice payload length {len(payload)}, expected {NOTICE_PAYLOAD_LEN}"
-    if ptype is PacketType.ANNOUNCE:
+    if ptype is _T_ANNOUNCE:
         return _announce_fault(payload)
-    if ptype is PacketType.ACK:
+    if ptype is _T_ACK:
         return _ack_fault(payload)
-    if ptype is PacketType.ROUTES:
+    if ptype is _T_ROUTES:
         return _routes_fault(payload)
     return None
 
@@ -605,6 +605,13 @@ def make_notice(
 
 # Looked up once for decode_packet and priority: Enum attribute access is slow on the hot path.
 _ENVELOPE: Final = PacketType.ENVELOPE
+# Enum members looked up once: attribute access on an Enum class is slow on the hot path.
+_T_ENVELOPE: Final = _ENVELOPE
+_T_RECEIPT: Final = PacketType.RECEIPT
+_T_NOTICE: Final = PacketType.NOTICE
+_T_ANNOUNCE: Final = PacketType.ANNOUNCE
+_T_ACK: Final = PacketType.ACK
+_T_ROUTES: Final = PacketType.ROUTES
 _CONTROL: Final = Priority.CONTROL
 _BULK: Final = Priority.BULK
 _INTERACTIVE: Final = Priority.INTERACTIVE

@@ -101,13 +101,21 @@ class NeighbourLimiter:
         self._refused_total = dict.fromkeys(LimitKind, 0)
         # No neighbour goes idle before this: the least recently active one's deadline.
         self._next_idle_at = math.inf
+        # The neighbour touched last, already at the end of the recency order: a burst from
+        # one neighbour (every frame of a packet) skips the reordering.
+        self._last_peer: str | None = None
+        self._last: _Neighbour | None = None
 
     def __len__(self) -> int:
         return len(self._neighbours)
 
     def allow(self, peer: str, kind: LimitKind, amount: float, now: float) -> bool:
         """Spend `amount` of `peer`'s `kind` budget; False (and counted) if it is used up."""
-        neighbour = self._touch(peer, now)
+        neighbour = self._last
+        if peer != self._last_peer or neighbour is None or now >= self._next_idle_at:
+            neighbour = self._touch(peer, now)
+        elif now > neighbour.last_seen:
+            neighbour.last_seen = now
         if neighbour.buckets[kind].take(now, amount):
             return True
         neighbour.refused[kind] += 1
@@ -150,6 +158,7 @@ class NeighbourLimiter:
             neighbours.move_to_end(peer)
             if now > neighbour.last_seen:
                 neighbour.last_seen = now
+        self._last_peer, self._last = peer, neighbour
         return neighbour
 
     def _forget_idle(self, now: float) -> None:

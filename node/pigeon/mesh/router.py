@@ -44,6 +44,7 @@ from pigeon.mesh.outbox import Outbox
 from pigeon.mesh.packet import (
     ACK_ID_LEN,
     MAX_ACK_IDS,
+    MAX_TTL,
     Flag,
     Packet,
     PacketType,
@@ -184,7 +185,10 @@ class Router:
             return self._on_frame_sent(event.peer, now)
         actions: list[Action] = []
         self._now = now
-        self._handlers[type(event)](event, now, actions)
+        if type(event) is FrameReceived:  # the next most frequent: no lookup
+            self._on_frame(event, now, actions)
+        else:
+            self._handlers[type(event)](event, now, actions)
         if self._dirty or self._announce_due:
             self._pump(actions)
         return actions
@@ -242,9 +246,11 @@ class Router:
         if neighbour is None:
             return False
         packet_id = carried.packet.packet_id
-        encoded = (
-            encoded_with_ttl(carried.encoded, ttl) if ttl != carried.packet.ttl else carried.encoded
-        )
+        encoded = carried.encoded
+        if ttl != encoded[2]:  # the TTL byte; the packet is valid, so only the byte changes
+            if not 0 <= ttl <= MAX_TTL:
+                raise ValueError(f"ttl {ttl} outside 0..{MAX_TTL}")
+            encoded = b"".join((encoded[:2], _TTL_BYTES[ttl], encoded[3:]))
         if neighbour.outbox.put(packet_id, encoded, carried.priority, urgent):
             carried.holders.add(peer)
             carried.last_sent = self._now
@@ -303,7 +309,11 @@ class Router:
         neighbour = self._neighbours.get(peer)
         if neighbour is None:
             return []
-        neighbour.outbox.sent()
+        outbox = neighbour.outbox
+        # Most frames finish with nothing more to send (the rest of the packet is in flight):
+        # answer those without the pull.
+        if not outbox.sent():
+            return []
         frames = self._pull(neighbour, now)
         if not frames:
             return []
@@ -324,7 +334,7 @@ class Router:
     def _on_frame(self, event: FrameReceived, now: float, actions: list[Action]) -> None:
         peer = event.peer
         self.metrics["frames_in"] += 1
-        if not self._limiter.allow(peer, LimitKind.BYTES, len(event.frame), now):
+        if not self._limiter.allow(peer, _L_BYTES, len(event.frame), now):
             self._drop(_D_THROTTLED, peer, actions)
             return
         try:
@@ -344,8 +354,8 @@ class Router:
     ) -> None:
         self.metrics["packets_in"] += 1
         limiter = self._limiter
-        if not limiter.allow(peer, LimitKind.PACKETS, 1, now) or (
-            packet.flags & _HANDSHAKE and not limiter.allow(peer, LimitKind.HANDSHAKES, 1, now)
+        if not limiter.allow(peer, _L_PACKETS, 1, now) or (
+            packet.flags & _HANDSHAKE and not limiter.allow(peer, _L_HANDSHAKES, 1, now)
         ):
             self._drop(_D_THROTTLED, peer, actions)
             return
@@ -445,9 +455,27 @@ class Router:
 
     def _on_ack(self, neighbour: _Neighbour, prefixes: list[bytes]) -> None:
         self.metrics["acks_in"] += 1
+        tags = neighbour.tags
         for packet_id in neighbour.acks.acked(prefixes):
             neighbour.spent.discard(packet_id)
             neighbour.handed.discard(packet_id)
+            if tags:
+                self._recipient_has(packet_id, tags)
+
+    def _recipient_has(self, packet_id: bytes, tags: tuple[bytes, ...]) -> None:
+        """A neighbour serving `tags` acked `packet_id`: if it is the packet's recipient, our
+        custody is over. An envelope or notice its own recipient holds needs no more copies
+        from us: carried on, it was sprayed to new neighbours and handed down routes to the
+        recipient until it expired (notices have no receipt to clear them). Receipts are for
+        the spools on the way, not for the recipient, and stay."""
+        carried = self._carried.get(packet_id)
+        if (
+            carried is not None
+            and carried.packet.type is not _T_RECEIPT
+            and carried.packet.recipient_tag in tags
+        ):
+            self._uncarry(packet_id)
+            self.metrics["custody_ended"] += 1
 
     def _gradient_changed(self) -> None:
         """Routes may have moved: hand carried packets down the gradient, re-announce."""
@@ -739,8 +767,10 @@ class Router:
                     neighbour.outbox.put(ack.packet_id, encode_packet(ack), _P_CONTROL, True)
                     self.metrics["acks_out"] += 1
             frames = self._pull(neighbour, self._now)
-            self.metrics["frames_out"] += len(frames)
-            actions.extend(SendFrame(peer, frame) for frame in frames)
+            if frames:
+                self.metrics["frames_out"] += len(frames)
+                for frame in frames:
+                    actions.append(SendFrame(peer, frame))
 
     def _drop(self, reason: DropReason, peer: str | None, actions: list[Action]) -> None:
         self.metrics["drop_" + reason.value] += 1
@@ -762,6 +792,7 @@ def _adds_tags(routes: tuple[tuple[int, bytes], ...], told: dict[bytes, int]) ->
     return any(distance < told.get(tag, ROUTE_HORIZON + 1) for distance, tag in routes)
 
 
+_TTL_BYTES: Final = tuple(bytes((ttl,)) for ttl in range(MAX_TTL + 1))
 _HANDSHAKE: Final = int(Flag.HANDSHAKE)
 _ACK: Final = int(PacketType.ACK)
 _ANNOUNCE: Final = int(PacketType.ANNOUNCE)
@@ -776,6 +807,9 @@ _T_NOTICE: Final = PacketType.NOTICE
 _T_RECEIPT: Final = PacketType.RECEIPT
 _T_ROUTES: Final = PacketType.ROUTES
 _P_CONTROL: Final = Priority.CONTROL
+_L_BYTES: Final = LimitKind.BYTES
+_L_PACKETS: Final = LimitKind.PACKETS
+_L_HANDSHAKES: Final = LimitKind.HANDSHAKES
 _D_CLEARED: Final = DropReason.CLEARED
 _D_DUPLICATE: Final = DropReason.DUPLICATE
 _D_EXPIRED: Final = DropReason.EXPIRED

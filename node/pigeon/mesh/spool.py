@@ -182,15 +182,21 @@ class Spool:
 
     def offer(self, packet: Packet, depositor: str, now: float) -> SpoolDecision:
         """Consider holding `packet`, handed over by `depositor`, at unix time `now`."""
-        evicted = [Eviction(pid, SpoolReason.EXPIRED) for pid in self.expire(now)]
+        heap = self._deadlines
+        evicted = (
+            [Eviction(pid, SpoolReason.EXPIRED) for pid in self.expire(now)]
+            if heap and (heap[0][0] <= now or len(heap) > 2 * len(self._entries) + 64)
+            else []
+        )
         if packet.type is _RECEIPT:
             # A receipt clears its envelopes even if the receipt itself is not kept.
             cleared = self.clear_by_receipt(decode_receipt(packet.payload))
             evicted.extend(Eviction(pid, SpoolReason.CLEARED) for pid in cleared)
-        reason = self._refusal(packet, depositor, now)
+        size = encoded_len(packet)
+        reason = self._refusal(packet, depositor, size, now)
         if reason is not None:
             return SpoolDecision(False, reason, tuple(evicted))
-        size, klass = encoded_len(packet), priority(packet)
+        klass = priority(packet)
         victims = self._make_room(packet.recipient_tag, size, klass)
         if isinstance(victims, SpoolReason):
             return SpoolDecision(False, victims, tuple(evicted))
@@ -198,7 +204,7 @@ class Spool:
             self._remove(victim)
             evicted.append(Eviction(victim, SpoolReason.DISPLACED))
         self._insert(packet, depositor, size, klass, now)
-        return SpoolDecision(True, None, tuple(evicted))
+        return SpoolDecision(True, None, tuple(evicted)) if evicted else _ACCEPTED
 
     def for_tags(self, tags: Iterable[bytes], now: float) -> list[Packet]:
         """Unexpired held packets addressed to any of `tags`, by class, then oldest first."""
@@ -248,15 +254,16 @@ class Spool:
             heapq.heapify(self._deadlines)
         return expired
 
-    def _refusal(self, packet: Packet, depositor: str, now: float) -> SpoolReason | None:
-        """Why `packet` may not be held at all, before any quota is considered."""
+    def _refusal(self, packet: Packet, depositor: str, size: int, now: float) -> SpoolReason | None:
+        """Why `packet` (`size` bytes encoded) may not be held at all, before any quota is
+        considered."""
         if packet.type in LINK_LOCAL:
             return SpoolReason.NOT_SPOOLABLE
         if packet.packet_id in self._entries:
             return SpoolReason.DUPLICATE
         if packet.expires_at_s <= now:
             return SpoolReason.EXPIRED
-        size, policy = encoded_len(packet), self.policy
+        policy = self.policy
         if size > policy.per_tag_max_bytes or size > policy.per_depositor_max_bytes:
             return SpoolReason.TOO_LARGE
         packets, held = self._depositors.get(depositor, (0, 0))
@@ -285,13 +292,14 @@ class Spool:
             if for_tag is None:
                 return SpoolReason.TAG_QUOTA
             victims = for_tag
-        freed = sum(self._entries[victim].size for victim in victims)
+        every = self._all
+        freed = sum(self._entries[victim].size for victim in victims) if victims else 0
+        excess_packets = every.packets - len(victims) + 1 - policy.max_packets
+        excess_bytes = every.size_bytes - freed + size - policy.max_bytes
+        if excess_packets <= 0 and excess_bytes <= 0:
+            return victims  # the common case: room enough, no candidates to walk
         more = _choose(
-            self._all.victims(klass),
-            self._all.packets - len(victims) + 1 - policy.max_packets,
-            self._all.size_bytes - freed + size - policy.max_bytes,
-            self._entries,
-            set(victims),
+            every.victims(klass), excess_packets, excess_bytes, self._entries, set(victims)
         )
         if more is None:
             return SpoolReason.FULL
@@ -304,7 +312,10 @@ class Spool:
         entry = _Entry(packet, depositor, size, klass, deadline, next(self._seq))
         packet_id = packet.packet_id
         self._entries[packet_id] = entry
-        for bucket in (self._all, self._tags.setdefault(packet.recipient_tag, _Bucket())):
+        tagged = self._tags.get(packet.recipient_tag)
+        if tagged is None:
+            tagged = self._tags[packet.recipient_tag] = _Bucket()
+        for bucket in (self._all, tagged):
             bucket.classes[klass][packet_id] = None
             bucket.packets += 1
             bucket.size_bytes += size
@@ -315,6 +326,9 @@ class Spool:
         usage[0] += 1
         usage[1] += size
         heapq.heappush(self._deadlines, (deadline, entry.seq, packet_id))
+        if packet.type is _ENVELOPE:  # the common case, without the calls below
+            self._envelopes.setdefault(packet.receipt_hash, {})[packet_id] = None
+            return
         index = self._hash_index(packet)
         if index is not None:
             index.setdefault(_hash_key(packet), {})[packet_id] = None
@@ -357,7 +371,7 @@ class Spool:
 def _hash_key(packet: Packet) -> bytes:
     """The receipt hash that links receipts and envelopes: an envelope's header field, or the
     hash of a receipt's secret."""
-    if packet.type is PacketType.RECEIPT:
+    if packet.type is _RECEIPT:
         return receipt_hash(decode_receipt(packet.payload))
     return packet.receipt_hash
 
@@ -393,3 +407,4 @@ _ENVELOPE: Final = PacketType.ENVELOPE
 _RECEIPT: Final = PacketType.RECEIPT
 _BULK: Final = Priority.BULK
 _CONTROL: Final = Priority.CONTROL
+_ACCEPTED: Final = SpoolDecision(True, None, ())  # frozen: one answer shared by every call

@@ -54,8 +54,9 @@ The daemon's side (sans-IO: nothing here sends; it hands over packets to send):
         when the initiator's Hello carried a reply-to hint naming one of our contacts); the
         last 4,096 from memory, older ones from the vault outbox; None while locked
     contact_mailbox_key(id) -> bytes            the contact's Ed25519 mailbox key (relay address)
-    handle_app_envelope(data, now) -> [AppOutgoing]   an app envelope for our key (app mesh or
-        our app mailbox); take_app_outgoing() -> [AppOutgoing]  app envelopes to send
+    handle_app_envelope(data, now, packet_id=None) -> [AppOutgoing]   an app envelope for our
+        key (app mesh or our app mailbox), taken once per packet id; take_app_outgoing() ->
+        [AppOutgoing]  app envelopes to send
 Message states: queued (stored, waiting for a session or a neighbour), sent (handed to a
 neighbour), relayed (an internet relay acknowledged storing it: the mesh itself gives no
 per-hop acknowledgement, so mesh-only paths go sent -> delivered), delivered (the recipient's
@@ -222,10 +223,11 @@ class Messenger(MessengerCore):
     # -- contacts ------------------------------------------------------------------------------
 
     def own_app_card_link(self) -> str:
-        """Our card in the Pigeon app's form (v3, `pigeon://contact?card=...`), for app users."""
+        """Our card in the Pigeon app's form (v3, `pigeon://contact?card=...`), for app users;
+        it lists the relays where our app mailbox is read (`MessengerConfig`)."""
         with self._work() as work:
             name = work.tx.setting(PROFILE_NAME) or ""
-            relays = [r for r in (work.tx.setting(PROFILE_RELAYS) or "").split() if r]
+            relays = list(self._config.app_mailbox_relays)
             card = self._ops().app_card(work.tx, name, relays)
         return card.to_link()
 

@@ -43,6 +43,7 @@ from pigeon.store.vault_records import Direction, Message, MessageState
 
 _LOGGER = logging.getLogger(__name__)
 
+APP_MESSAGE_CLAIM: Final = b"app-message:"  # prefix of an app message id's claim on arrival
 REHANDSHAKE_GATE_S: Final = 30.0  # the app's RehandshakeGate: one request a contact per 30 s
 APP_CARD_FIRST_BYTE: Final = 0x08  # protobuf field 1 varint (version 3); our cards start 1 or 2
 RESEND_WINDOW: Final = 50  # latest messages of a conversation looked at for resends
@@ -193,23 +194,28 @@ class AppChat:
 
     # -- receiving -----------------------------------------------------------------------------
 
-    def handle(self, work: Work, envelope: Envelope, now: float) -> None:
-        """One app envelope addressed to us; raises CryptoError for one that opens nothing."""
+    def handle(self, work: Work, envelope: Envelope, now: float) -> bool:
+        """One app envelope addressed to us; True if it was taken: Olm opened it (a new session,
+        or a message on one: only the contact could have made it), or it is a rehandshake
+        request (not authenticated, but the same whoever sent it). Raises CryptoError for a
+        malformed one."""
         contact_id = self._contact_of(work, envelope.sender)
         if contact_id is None:
-            return
+            return False
         record = self.record(work, contact_id)
         kind = envelope.type
+        opened = False
         if kind is EnvelopeType.X3DH_INIT:
-            record = self._on_init(work, contact_id, envelope.payload, record, now)
+            record, opened = self._on_init(work, contact_id, envelope.payload, record, now)
         elif kind is EnvelopeType.REHANDSHAKE_REQUEST:
-            record = self._on_request(work, contact_id, record, now)
+            record, opened = self._on_request(work, contact_id, record, now), True
         elif kind in (EnvelopeType.MESSAGE, EnvelopeType.ACK, EnvelopeType.CONTROL):
-            record = self._on_sealed(work, contact_id, envelope, record, now)
+            record, opened = self._on_sealed(work, contact_id, envelope, record, now)
         else:
             self.stats["app_ignored_handshake"] += 1
-            return
+            return False
         self.save(work, contact_id, record, now)
+        return opened
 
     def _contact_of(self, work: Work, sender: bytes) -> str | None:
         contact_id = handle(sender)
@@ -227,14 +233,14 @@ class AppChat:
 
     def _on_init(
         self, work: Work, contact_id: str, payload: bytes, record: AppRecord, now: float
-    ) -> AppRecord:
+    ) -> tuple[AppRecord, bool]:
         initiation = Initiation.from_bytes(payload)
         card = self.card(work, contact_id)
         if initiation.identity != card.identity:
             raise BundleMismatch("the init's identity bundle differs from the contact's card")
         if any(self._ops.matches(state, initiation.message) for state in record.sessions):
             self.stats["app_init_repeated"] += 1  # a retransmit or replay: opens nothing
-            return record
+            return record, False
         state, _first, account = self._ops.inbound(
             work.tx, initiation.identity, initiation.message, now
         )
@@ -242,7 +248,7 @@ class AppChat:
         record = record.with_current(state, confirmed=True)
         record = self._send_on(work, card, record, EnvelopeType.ACK, ESTABLISHMENT_ACK)
         _LOGGER.info("an app contact opened an Olm session")
-        return self._flush(work, contact_id, record, now)
+        return self._flush(work, contact_id, record, now), True
 
     def _on_request(self, work: Work, contact_id: str, record: AppRecord, now: float) -> AppRecord:
         card = self.card(work, contact_id)
@@ -259,24 +265,24 @@ class AppChat:
 
     def _on_sealed(
         self, work: Work, contact_id: str, envelope: Envelope, record: AppRecord, now: float
-    ) -> AppRecord:
+    ) -> tuple[AppRecord, bool]:
         message = OlmMessage.from_bytes(envelope.payload)
         opened = self._open(record, message)
         if opened is None:
             self.stats["app_undecryptable"] += 1
             card = self.card(work, contact_id)
-            return self._rehandshake(work, contact_id, card, record, now)
+            return self._rehandshake(work, contact_id, card, record, now), False
         index, state, plaintext = opened
         record = record.with_session_at(index, state)
         if index == 0:
             record = replace(record, confirmed=True)
         if envelope.type is EnvelopeType.MESSAGE:
-            return self._on_text(work, contact_id, record, plaintext, now)
+            return self._on_text(work, contact_id, record, plaintext, now), True
         if envelope.type is EnvelopeType.ACK:
-            return self._on_ack(work, contact_id, record, plaintext, now)
+            return self._on_ack(work, contact_id, record, plaintext, now), True
         decode_control(plaintext)  # parsed for validity; no screen shows controls yet
         self.stats["app_control"] += 1
-        return record
+        return record, True
 
     def _open(self, record: AppRecord, message: OlmMessage) -> tuple[int, bytes, bytes] | None:
         for index, state in enumerate(record.sessions):
@@ -292,7 +298,12 @@ class AppChat:
     ) -> AppRecord:
         message = decode_app_message(plaintext, now)
         message_id = message.id.hex
-        if work.tx.claim_incoming(message.id.bytes, now):
+        # The contact picks the id; claimed bare, it would share the table with our mesh packet
+        # ids (in clear on the air) and could make us drop a mesh envelope unread. Claims made
+        # before the prefix still count.
+        claim = APP_MESSAGE_CLAIM + contact_id.encode() + b":" + message.id.bytes
+        legacy = work.tx.incoming_seen(message.id.bytes)
+        if not legacy and work.tx.claim_incoming(claim, now):
             sent_at = now if message.sent_at_unix_s is None else message.sent_at_unix_s
             work.tx.append_message(
                 Message(

@@ -31,3 +31,7 @@ class MessengerConfig:
     # neighbouring node with internet can deposit it at the recipient's relays. It shows every
     # hop whose mailbox the envelope is for (see docs/security.md), so it is off by default.
     attach_mailbox_hints: bool = False
+    # The app relays (`/ws` URLs) where the owner's app mailbox is read: our app card lists
+    # them, because the app deposits for a contact only at the relays its card lists. (The
+    # profile's relays are our own protocol's `/v1` mailboxes, which the app cannot speak.)
+    app_mailbox_relays: tuple[str, ...] = ()

@@ -56,6 +56,8 @@ from pigeon.store.vault_records import MessageState
 
 _LOGGER = logging.getLogger(__name__)
 
+APP_PACKET_CLAIM: Final = b"app-packet:"  # prefix of an app packet id's claim on arrival
+
 IDENTITY_SECRET: Final = "identity"
 HELD_BATCH: Final = 500
 HELD_SLICE: Final = 32  # held envelopes processed per call: the event loop gets control between
@@ -117,6 +119,11 @@ class MessengerCore:
     def is_locked(self) -> bool:
         """Whether the vault is locked (the node still relays; owner envelopes wait)."""
         return not self._keeper.is_unlocked or self._identity is None
+
+    @property
+    def is_read_only(self) -> bool:
+        """Whether the open vault is on a read-only card: history reads, nothing is written."""
+        return not self.is_locked and self._keeper.vault.read_only
 
     @property
     def is_initialised(self) -> bool:
@@ -291,10 +298,19 @@ class MessengerCore:
         envelopes, self._app_outgoing = self._app_outgoing, []
         return envelopes
 
-    def handle_app_envelope(self, data: bytes, now: float) -> list[AppOutgoing]:
+    def handle_app_envelope(
+        self, data: bytes, now: float, packet_id: bytes | None = None
+    ) -> list[AppOutgoing]:
         """An app envelope (an app mesh packet's payload, or one read from the owner's app
         mailbox); the app envelopes to send. Ones not for us, malformed or opening nothing
-        are counted and dropped (the app resends, and asks again after a rehandshake)."""
+        are counted and dropped (the app resends, and asks again after a rehandshake).
+
+        With the packet's `packet_id`, a packet whose envelope was taken (Olm opened it, or a
+        rehandshake request) is claimed in the same transaction, and a later copy of it (the
+        app sends one packet by radio and to every relay) is dropped unread: a second copy
+        would fail Olm, its key spent, or restart the session again. Nothing Olm refused is
+        claimed, so a forged copy sent first (the id is visible to every hop) cannot suppress
+        the real one."""
         if self.is_locked or self._app is None:
             self.stats["app_dropped_locked"] += 1
             return []
@@ -306,15 +322,21 @@ class MessengerCore:
         if self._identity is None or envelope.recipient != self._identity.public_key:
             self.stats["app_dropped_not_ours"] += 1
             return []
-        self._handle_app(envelope, now)
+        self._handle_app(envelope, now, packet_id)
         return self.take_app_outgoing()
 
-    def _handle_app(self, envelope: Envelope, now: float) -> None:
+    def _handle_app(self, envelope: Envelope, now: float, packet_id: bytes | None) -> None:
         app = self._app
         assert app is not None
+        # Its own namespace: the table also holds our mesh packets' ids, seen in the clear.
+        claim = None if packet_id is None else APP_PACKET_CLAIM + packet_id
         try:
             with self._work() as work:
-                app.handle(work, envelope, now)
+                if claim is not None and work.tx.incoming_seen(claim):
+                    self.stats["app_duplicate_packet"] += 1
+                    return
+                if app.handle(work, envelope, now) and claim is not None:
+                    work.tx.claim_incoming(claim, now)
         except CryptoError as exc:
             # Rolled back: nothing it touched (a one-time key, a session) changed.
             self.stats["app_dropped_" + type(exc).__name__] += 1
@@ -442,6 +464,7 @@ class MessengerCore:
         """Whether envelopes held in the spool wait to be processed (see `process_held`)."""
         return (
             not self.is_locked
+            and not self.is_read_only
             and self._spool is not None
             and (self._held_dirty or bool(self._held))
         )
@@ -458,9 +481,9 @@ class MessengerCore:
 
     def _process_held(self, now: float) -> None:
         """Process a slice of the envelopes held while locked; drop each from the spool once
-        the vault has it."""
+        the vault has it (not on a read-only card: they stay held, unacknowledged)."""
         spool = self._spool
-        if spool is None:
+        if spool is None or self.is_read_only:
             return
         if not self._held and self._held_dirty:
             self._queue_held(spool, now)
@@ -493,8 +516,8 @@ class MessengerCore:
 
     def tick(self, now: float) -> list[Packet]:
         """Time passed: expire, re-offer due envelopes, ask again for missing prekeys, rotate
-        our fallback prekey when due."""
-        if self.is_locked:
+        our fallback prekey when due. Nothing on a read-only card: each step is a write."""
+        if self.is_locked or self.is_read_only:
             return []
         outbox = self._parts()[1]
         self._process_held(now)  # anything the vault could not take earlier

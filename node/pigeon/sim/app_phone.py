@@ -81,12 +81,21 @@ class AppPhone:
         self, recipient: bytes, body: bytes, kind: EnvelopeType = EnvelopeType.MESSAGE
     ) -> bytes:
         """Originate one packet to every link, as the app does; return its bytes."""
-        envelope = encode_envelope(Envelope(kind, self.key, recipient, body))
-        packet_id = self.rng.randbytes(ID_SIZE)
-        data = encode_packet(AppPacket(DEFAULT_TTL, packet_id, envelope))
+        return await self.send_envelope(encode_envelope(Envelope(kind, self.key, recipient, body)))
+
+    async def send_envelope(self, envelope: bytes) -> bytes:
+        """Originate one packet carrying `envelope` as the script wrote it (a scripted app peer
+        builds its own); return the packet's bytes."""
+        data = encode_packet(AppPacket(DEFAULT_TTL, self.rng.randbytes(ID_SIZE), envelope))
+        await self.send_packet(data)
+        return data
+
+    async def send_packet(self, data: bytes) -> None:
+        """Send a whole packet to every link (the app sends one packet by radio and by relay
+        alike); raises AppMeshError if it has no packet header."""
+        _, packet_id = read_header(data)
         self._remember(packet_id)
         await self._broadcast(data, exclude=None)
-        return data
 
     async def wait_for_inbox(self, count: int, timeout_s: float) -> list[bytes]:
         """Wait until `count` packets for us arrived; raises TimeoutError."""

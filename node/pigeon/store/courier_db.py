@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from pigeon.store.db import Database, Row
+from pigeon.store.drop_ledger import DropLedger, Mark, forget_parked, record
 
 _COLUMNS: Final = (
     "identity, recipient_tag, expiry_ms, ciphertext, copies, prekey_id, depositor, stored_at,"
@@ -56,8 +57,15 @@ class CourierShelf:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    def apply(self, keep: Iterable[HeldRow], forget: Iterable[bytes]) -> None:
-        """Store or update `keep` and delete `forget`, in one durable transaction."""
+    def apply(
+        self,
+        keep: Iterable[HeldRow],
+        forget: Iterable[bytes],
+        delivered: Iterable[tuple[bytes, float, float]] = (),
+    ) -> None:
+        """Store or update `keep`, delete `forget`, and record `delivered` (identity, when,
+        until: envelopes handed to their recipients, among `forget`) in the drop ledger, in one
+        durable transaction."""
         rows = [_row(r) for r in keep]
         gone = [(identity,) for identity in forget]
         with self._db.transaction() as tx:
@@ -65,6 +73,12 @@ class CourierShelf:
                 tx.executemany(_UPSERT, rows)
             if gone:
                 tx.executemany("DELETE FROM courier_held WHERE identity = ?", gone)
+                forget_parked(tx, (identity for (identity,) in gone))
+            record(tx, Mark.DELIVERED, delivered)
+
+    def was_delivered(self, identity: bytes, now: float) -> bool:
+        """Whether the envelope `identity` was handed to its recipient (the drop ledger)."""
+        return DropLedger(self._db).was_delivered(identity, now)
 
     def load(self) -> list[HeldRow]:
         """Every carried envelope, oldest first."""

@@ -4,6 +4,9 @@ The only module that imports sqlcipher3 (lazily, on first open). Every SQLite er
 typed `StoreError` naming the file. Durability: WAL with `synchronous = FULL`, so a commit that
 returned has its WAL frames fsynced and survives SIGKILL and power loss (NORMAL would survive
 SIGKILL but could lose the last commits on power loss, which the owner would see as lost mail).
+
+On a read-only file system (an SD card at the end of its life) an existing database opens
+read-only instead of not at all: reads work, and every write raises ReadOnlyStore.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 import os
 import stat
 import threading
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +42,9 @@ _LOGGER = logging.getLogger(__name__)
 PLAIN_SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 DATABASE_SUFFIXES: Final = ("", "-wal", "-shm", "-journal")
 WAL_SIZE_LIMIT_BYTES: Final = 4 << 20
+# SQLCipher 4's page size, the one every store had until the vault chose its own: an existing
+# file is tried with the configured size first, then with this one (SQLCipher cannot tell).
+SQLCIPHER_DEFAULT_PAGE_BYTES: Final = 4096
 _SQLITE_CORRUPT: Final = 11
 _SQLITE_FULL: Final = 13
 _SQLITE_READONLY: Final = 8
@@ -154,8 +161,16 @@ class Transaction:
 class Database:
     """A keyed, migrated SQLCipher connection; thread-safe through one lock."""
 
-    def __init__(self, path: Path, connection: _Connection, error_type: type[Exception]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        connection: _Connection,
+        error_type: type[Exception],
+        *,
+        read_only: bool = False,
+    ) -> None:
         self.path = path
+        self.read_only = read_only  # opened on a read-only file system: every write refused
         self._connection: _Connection | None = connection
         self._error_type = error_type
         self._lock = threading.RLock()
@@ -170,27 +185,31 @@ class Database:
         create: bool,
         max_size_bytes: int | None = None,
         memory_security: bool = True,
+        page_bytes: int = SQLCIPHER_DEFAULT_PAGE_BYTES,
     ) -> Database:
         """Open (or, if `create`, create) `path` and migrate it to `schema.latest`.
 
+        `page_bytes` is the page size of a new file (every commit writes each page it touches
+        whole to the WAL); an existing file keeps the size it was made with.
+
         `memory_security` wipes SQLCipher's buffers when freed; it roughly halves throughput
         (bench/bench_store.py) and, once on, stays on for the whole process. The spool and the
-        vault always keep it on. Raises WrongKey, CorruptStore (also NewerSchema), DiskFull or
-        StoreError.
+        vault always keep it on. On a read-only file system an existing database opens
+        read-only (`read_only`). Raises WrongKey, CorruptStore (also NewerSchema), DiskFull,
+        ReadOnlyStore (nothing to open, or a migration due) or StoreError.
         """
         _refuse_plain_sqlite(path)
         existed = path.exists()
         if not create and not existed:
             raise CorruptStore(f"{path}: the {schema.kind} database is missing")
-        _own_files(path, create=not existed)
-        driver = _driver()
+        read_only = on_read_only_file_system(path.parent)
+        if read_only and not existed:
+            raise ReadOnlyStore(f"{path}: cannot be created: the file system is read-only")
+        if not read_only:
+            own_database_files(path, create=not existed)
+        sizes = _page_size_candidates(page_bytes) if existed else (page_bytes,)
+        database = cls._keyed(path, key, sizes, read_only, max_size_bytes, memory_security)
         try:
-            connection = driver.connect(str(path), isolation_level=None, check_same_thread=False)
-        except driver.Error as exc:
-            raise translate_error(exc, path) from exc
-        database = cls(path, connection, driver.Error)
-        try:
-            database._configure(key, max_size_bytes, memory_security)
             database._check_and_migrate(schema, create=create)
         except BaseException:
             database.close()
@@ -200,29 +219,73 @@ class Database:
         return database
 
     @classmethod
-    def opens_with(cls, path: Path, key: DatabaseKey) -> bool:
-        """Whether `key` opens the existing database `path` (a hot journal is rolled back).
+    def _keyed(
+        cls,
+        path: Path,
+        key: DatabaseKey,
+        sizes: tuple[int, ...],
+        read_only: bool,
+        max_size_bytes: int | None,
+        memory_security: bool,
+    ) -> Database:
+        """A configured connection: the first page size in `sizes` that the key opens.
+        Raises WrongKey if none does."""
+        for attempt, size in enumerate(sizes, start=1):
+            database = cls._connect(path, read_only=read_only)
+            try:
+                database._configure(key, size, max_size_bytes, memory_security)
+            except WrongKey:
+                database.close()
+                if attempt == len(sizes):
+                    raise
+                continue
+            except BaseException:
+                database.close()
+                raise
+            return database
+        raise WrongKey(f"{path}: no page size to try")
+
+    @classmethod
+    def _connect(cls, path: Path, *, read_only: bool) -> Database:
+        """An unkeyed connection to `path` (read-only: see `_read_only_uri`)."""
+        driver = _driver()
+        try:
+            connection = driver.connect(
+                _read_only_uri(path) if read_only else str(path),
+                isolation_level=None,
+                check_same_thread=False,
+                uri=read_only,
+            )
+        except driver.Error as exc:
+            raise translate_error(exc, path) from exc
+        return cls(path, connection, driver.Error, read_only=read_only)
+
+    @classmethod
+    def opens_with(
+        cls, path: Path, key: DatabaseKey, page_bytes: int = SQLCIPHER_DEFAULT_PAGE_BYTES
+    ) -> bool:
+        """Whether `key` opens the existing database `path` (a hot journal is rolled back),
+        made with `page_bytes` pages or SQLCipher's default.
 
         Raises CorruptStore if the file is missing or damaged, StoreError otherwise.
         """
         if not path.exists():
             raise CorruptStore(f"{path}: the database is missing")
-        driver = _driver()
-        try:
-            connection = driver.connect(str(path), isolation_level=None, check_same_thread=False)
-        except driver.Error as exc:
-            raise translate_error(exc, path) from exc
-        database = cls(path, connection, driver.Error)
-        try:
-            with database.translated():
-                connection.execute(_key_pragma(key))
-                connection.execute("PRAGMA cipher_log_level = NONE")
-                connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except WrongKey:
-            return False
-        finally:
-            database.close()
-        return True
+        for size in _page_size_candidates(page_bytes):
+            database = cls._connect(path, read_only=False)
+            connection = database._live()
+            try:
+                with database.translated():
+                    connection.execute(_key_pragma(key))
+                    connection.execute("PRAGMA cipher_log_level = NONE")
+                    connection.execute(f"PRAGMA cipher_page_size = {size}")
+                    connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return True
+            except WrongKey:
+                continue
+            finally:
+                database.close()
+        return False
 
     def rekey(self, key: DatabaseKey) -> None:
         """Re-encrypt every page under `key` in one transaction: a crash or an error leaves the
@@ -250,16 +313,19 @@ class Database:
             _LOGGER.warning("%s: WAL journaling is off until it reopens (%s)", self.path, exc)
 
     def _configure(
-        self, key: DatabaseKey, max_size_bytes: int | None, memory_security: bool
+        self, key: DatabaseKey, page_bytes: int, max_size_bytes: int | None, memory_security: bool
     ) -> None:
         connection = self._live()
         with self.translated():
             connection.execute(_key_pragma(key))  # must be the first statement
             connection.execute("PRAGMA cipher_log_level = NONE")
+            connection.execute(f"PRAGMA cipher_page_size = {int(page_bytes)}")
             connection.execute(
                 f"PRAGMA cipher_memory_security = {'ON' if memory_security else 'OFF'}"
             )
             connection.execute("SELECT count(*) FROM sqlite_master").fetchone()  # checks the key
+            if self.read_only:
+                return  # the file stays as it is: no journal mode, no size limit to set
             mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()
             if mode is None or str(mode[0]).lower() != "wal":
                 raise StoreError(f"{self.path}: cannot switch to WAL journaling")
@@ -276,6 +342,9 @@ class Database:
         problems = self.quick_check()
         if problems != ["ok"]:
             raise CorruptStore(f"{self.path}: the database is damaged ({problems[0]})")
+        if self.read_only:
+            self._check_read_only(schema)
+            return
         with self.transaction() as tx:
             version = self._pragma_int("user_version")
             application_id = self._pragma_int("application_id")
@@ -297,6 +366,22 @@ class Database:
                 _LOGGER.info("%s: migrated to schema %d", self.path.name, migration.version)
             tx.execute(f"PRAGMA application_id = {schema.application_id}")
             tx.execute(f"PRAGMA user_version = {schema.latest}")
+
+    def _check_read_only(self, schema: Schema) -> None:
+        """The checks of `_check_and_migrate` on a store that cannot be written."""
+        version = self._pragma_int("user_version")
+        if self._pragma_int("application_id") != schema.application_id:
+            raise CorruptStore(f"{self.path}: not a Pigeon {schema.kind} database")
+        if version > schema.latest:
+            raise NewerSchema(
+                f"{self.path}: written by a newer Pigeon (schema {version},"
+                f" this one knows {schema.latest}); left untouched"
+            )
+        if version < schema.latest:
+            raise ReadOnlyStore(
+                f"{self.path}: needs migrating to schema {schema.latest}, but the file system"
+                " is read-only; nothing was written"
+            )
 
     def _pragma_int(self, name: str) -> int:
         row = self.fetchone(f"PRAGMA {name}")
@@ -366,6 +451,11 @@ class Database:
         return [str(row[0]) for row in self.fetchall("PRAGMA integrity_check")]
 
     @property
+    def page_bytes(self) -> int:
+        """The file's page size."""
+        return self._pragma_int("page_size")
+
+    @property
     def is_open(self) -> bool:
         """Whether the connection is still open."""
         return self._connection is not None
@@ -381,11 +471,39 @@ class Database:
                     raise translate_error(exc, self.path) from exc
 
 
+def _page_size_candidates(page_bytes: int) -> tuple[int, ...]:
+    """The page sizes to try on an existing file: the configured one, then the old default."""
+    return tuple(dict.fromkeys((page_bytes, SQLCIPHER_DEFAULT_PAGE_BYTES)))
+
+
+def on_read_only_file_system(directory: Path) -> bool:
+    """Whether the file system holding `directory` is mounted read-only (statvfs)."""
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError as exc:
+        raise StoreError(f"{directory}: cannot examine its file system ({exc.strerror})") from exc
+
+
+def _read_only_uri(path: Path) -> str:
+    """The URI that opens `path` without writing a byte.
+
+    With committed frames in its WAL (the last run was cut short) SQLite reads them through the
+    read-only `-shm` left beside it. Without a WAL the file is the whole database and is opened
+    `immutable`: SQLite then needs neither the `-shm` it cannot create on a read-only file
+    system nor any lock (nobody can change a file there).
+    """
+    quoted = urllib.parse.quote(str(path.resolve()))
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        return f"file:{quoted}?mode=ro"
+    return f"file:{quoted}?mode=ro&immutable=1"
+
+
 def _rekey_pragma(key: DatabaseKey) -> str:
     return f"PRAGMA rekey = \"x'{key.raw.hex()}'\""
 
 
-def _own_files(path: Path, *, create: bool) -> None:
+def own_database_files(path: Path, *, create: bool) -> None:
     """Make `path` and its companions 0600 whatever the umask (SQLite gives its WAL, shm and
     journal files the mode of the database file, so creating that one 0600 covers them)."""
     try:

@@ -38,8 +38,9 @@ from pigeon.store.keys import (
     wrap_data_key,
     write_vault_header,
 )
+from pigeon.store.repage import repage_path
 from pigeon.store.spool_db import Spool
-from pigeon.store.vault import Vault
+from pigeon.store.vault import VAULT_PAGE_BYTES, Vault
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -134,8 +135,10 @@ class VaultKeeper:
         ephemeral: bool = False,
         max_size_bytes: int | None = None,
         random_bytes: RandomBytes = os.urandom,
+        page_bytes: int = VAULT_PAGE_BYTES,
     ) -> None:
         self.data_dir = data_dir
+        self._page_bytes = page_bytes  # of a vault created here (bench/bench_card_writes.py)
         self._argon2 = argon2
         self._ephemeral = ephemeral
         self._max_size_bytes = max_size_bytes
@@ -201,7 +204,7 @@ class VaultKeeper:
         header = read_vault_header(self.data_dir.vault_header)
         data_key = unwrap_data_key(header, passphrase)
         vault = self._open(data_key, create=False)
-        if header.params != self._argon2:
+        if header.params != self._argon2 and not vault.read_only:  # rewrapped when it can be
             write_vault_header(
                 self.data_dir.vault_header,
                 wrap_data_key(data_key, passphrase, self._argon2, self._random_bytes),
@@ -298,6 +301,7 @@ class VaultKeeper:
         shred_written_file(self.data_dir.vault_header)
         try:
             remove_database_files(self.data_dir.vault_db)
+            remove_database_files(repage_path(self.data_dir.vault_db))  # a repage's copy
         except OSError as exc:
             raise StoreError(
                 f"{self.data_dir.vault_db}: cannot delete it ({exc.strerror})"
@@ -311,4 +315,5 @@ class VaultKeeper:
             create=create,
             ephemeral=self._ephemeral,
             max_size_bytes=self._max_size_bytes,
+            page_bytes=self._page_bytes,
         )

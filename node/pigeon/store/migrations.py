@@ -99,7 +99,27 @@ _SPOOL_V4: Final = Migration(
     ),
 )
 
-SPOOL_SCHEMA: Final = Schema("spool", 0x50474E53, (_SPOOL_V1, _SPOOL_V2, _SPOOL_V3, _SPOOL_V4))
+_SPOOL_V5: Final = Migration(
+    5,
+    "the gateway's drop ledger: courier envelopes parked on Nostr relays or handed over",
+    (
+        # Keyed by the envelope's identity (a ciphertext hash): relays send one envelope back
+        # under as many event ids as it was parked, each drop signed by a throwaway key.
+        """CREATE TABLE drop_ledger (
+            identity BLOB NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('parked', 'delivered')),
+            at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            PRIMARY KEY (identity, kind)
+        ) STRICT""",
+        "CREATE INDEX drop_ledger_by_expiry ON drop_ledger (expires_at)",
+        "CREATE INDEX drop_ledger_by_kind ON drop_ledger (kind, at)",
+    ),
+)
+
+SPOOL_SCHEMA: Final = Schema(
+    "spool", 0x50474E53, (_SPOOL_V1, _SPOOL_V2, _SPOOL_V3, _SPOOL_V4, _SPOOL_V5)
+)
 
 _VAULT_V1: Final = Migration(
     1,

@@ -19,6 +19,7 @@ from typing import Final
 
 from pigeon.store.courier_db import CourierShelf
 from pigeon.store.db import Database, Row, limit_clause
+from pigeon.store.drop_ledger import DropLedger
 from pigeon.store.errors import CorruptStore, WrongKey
 from pigeon.store.keys import DatabaseKey
 from pigeon.store.migrations import SPOOL_SCHEMA
@@ -239,6 +240,10 @@ class Spool:
     def courier_shelf(self) -> CourierShelf:
         """The bitchat courier's envelopes, in this spool's database."""
         return CourierShelf(self._db)
+
+    def drop_ledger(self) -> DropLedger:
+        """The gateway's record of courier drops parked and handed over, in this database."""
+        return DropLedger(self._db)
 
     def integrity_check(self) -> list[str]:
         """SQLite's integrity_check rows: ["ok"] when the database is sound."""

@@ -16,6 +16,7 @@ Errors: NotFound, Conflict, DiskFull, CorruptStore, Locked (after close), StoreE
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -23,9 +24,10 @@ from pathlib import Path
 from typing import Final
 
 from pigeon.store.db import Database, Queries, Row, Transaction, limit_clause
-from pigeon.store.errors import Conflict, CorruptStore, NotFound, WrongKey
+from pigeon.store.errors import Conflict, CorruptStore, NotFound, StoreError, WrongKey
 from pigeon.store.keys import DatabaseKey
 from pigeon.store.migrations import HISTORY_TABLES, VAULT_SCHEMA, history_tables_ddl
+from pigeon.store.repage import remove_repage_copy, repage
 from pigeon.store.vault_records import (
     Contact,
     Direction,
@@ -41,6 +43,9 @@ from pigeon.store.vault_records import (
 _LOGGER = logging.getLogger(__name__)
 
 EPHEMERAL_SCHEMA: Final = "ephemeral"
+# A text touches about ten pages of the vault and each goes whole into the WAL: 1 KiB pages
+# instead of SQLCipher's 4 KiB cut a text's writes by more than half (bench_card_writes.py).
+VAULT_PAGE_BYTES: Final = 1024
 _CONTACT_COLUMNS: Final = (
     "contact_id, display_name, card, created_at, check_in_interval_s,"
     " verified_at, verified_safety_number"
@@ -520,19 +525,17 @@ class Vault(_VaultReads):
         create: bool,
         ephemeral: bool = False,
         max_size_bytes: int | None = None,
+        page_bytes: int = VAULT_PAGE_BYTES,
     ) -> Vault:
         """Open the vault at `path` with its (already authenticated) data key.
 
         In ephemeral mode, history persisted by an earlier non-ephemeral run is erased.
+        `page_bytes` is the page size: an existing vault made with others (SQLCipher's 4 KiB
+        before VAULT_PAGE_BYTES) is repaged once, unless its card is read-only.
         """
-        try:
-            database = Database.open(
-                path, key, VAULT_SCHEMA, create=create, max_size_bytes=max_size_bytes
-            )
-        except WrongKey as exc:
-            raise CorruptStore(
-                f"{path}: does not open with the vault's data key: the file is damaged or foreign"
-            ) from exc
+        database = _open_database(path, key, create, max_size_bytes, page_bytes)
+        if not create and not database.read_only and database.page_bytes != page_bytes:
+            database = _repaged(database, key, max_size_bytes, page_bytes)
         if ephemeral:
             try:
                 _attach_ephemeral_history(database)
@@ -545,6 +548,11 @@ class Vault(_VaultReads):
     def path(self) -> Path:
         """The database file."""
         return self._db.path
+
+    @property
+    def read_only(self) -> bool:
+        """Opened on a read-only file system: reads work, every write raises ReadOnlyStore."""
+        return self._db.read_only
 
     @contextmanager
     def transaction(self) -> Iterator[VaultTransaction]:
@@ -563,7 +571,7 @@ class Vault(_VaultReads):
     @staticmethod
     def opens_with(path: Path, key: DatabaseKey) -> bool:
         """Whether `key` opens the vault file `path`; raises CorruptStore, StoreError."""
-        return Database.opens_with(path, key)
+        return Database.opens_with(path, key, VAULT_PAGE_BYTES)
 
     @property
     def is_open(self) -> bool:
@@ -573,6 +581,39 @@ class Vault(_VaultReads):
     def close(self) -> None:
         """Close the vault (ephemeral history is gone); idempotent."""
         self._db.close()
+
+
+def _open_database(
+    path: Path, key: DatabaseKey, create: bool, max_size_bytes: int | None, page_bytes: int
+) -> Database:
+    try:
+        return Database.open(
+            path,
+            key,
+            VAULT_SCHEMA,
+            create=create,
+            max_size_bytes=max_size_bytes,
+            page_bytes=page_bytes,
+        )
+    except WrongKey as exc:
+        raise CorruptStore(
+            f"{path}: does not open with the vault's data key: the file is damaged or foreign"
+        ) from exc
+
+
+def _repaged(
+    database: Database, key: DatabaseKey, max_size_bytes: int | None, page_bytes: int
+) -> Database:
+    """The vault reopened in `page_bytes` pages; if that fails (a full card), in its old ones
+    (the next open tries again)."""
+    path = database.path
+    try:
+        repage(database, key, page_bytes)
+    except StoreError as exc:
+        _LOGGER.warning("%s: keeps its old page size for now (%s)", path.name, exc)
+        with contextlib.suppress(StoreError):
+            remove_repage_copy(path)
+    return _open_database(path, key, False, max_size_bytes, page_bytes)
 
 
 def _attach_ephemeral_history(database: Database) -> None:

@@ -103,6 +103,7 @@ class FakeDevice(ServiceInterface):
         self.rssi = rssi
         self.disconnect_s = disconnect_s  # how long the link takes to go after Disconnect
         self.disconnects = 0
+        self.services_resolved = True  # bluetoothd's GATT discovery of the device is over
 
     @dbus_property(PropertyAccess.READ)
     def Address(self) -> DBusStr:
@@ -115,6 +116,14 @@ class FakeDevice(ServiceInterface):
     @dbus_property(PropertyAccess.READ)
     def RSSI(self) -> DBusInt16:
         return self.rssi
+
+    @dbus_property(PropertyAccess.READ)
+    def ServicesResolved(self) -> DBusBool:
+        return self.services_resolved
+
+    def set_services_resolved(self, resolved: bool) -> None:
+        self.services_resolved = resolved
+        self.emit_properties_changed({"ServicesResolved": resolved})
 
     @dbus_method()
     def Disconnect(self) -> None:

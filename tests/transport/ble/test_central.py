@@ -9,6 +9,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 
+from pigeon.transport.base import Broken
 from pigeon.transport.ble.central import (
     BleCentral,
     CentralLink,
@@ -26,6 +27,7 @@ class Host:
 
     def __init__(self) -> None:
         self.asked: list[float] = []
+        self.calls: list[str] = []
 
     def identifier(self) -> bytes:
         return b"\xff\xff\xff\xff"
@@ -48,6 +50,9 @@ class Host:
 
     async def clear_stale_discovery(self) -> None:
         pass
+
+    async def until_discovered(self, address: str) -> None:
+        self.calls.append(f"until discovered {address}")
 
 
 class TimingOutCentral(BleCentral):
@@ -116,3 +121,36 @@ async def test_a_stop_forgets_what_was_seen() -> None:
     central._on_advertisement(device, _advert())  # seen again after the restart
     assert central._next(now[0]) is None  # patience counts from now, not from before the stop
     assert host.asked[-1] == 0.0
+
+
+class HalfConnectedClient:
+    """The BleakClient of a connect that failed on a connection the peer made meanwhile."""
+
+    def __init__(self, calls: list[str]) -> None:
+        self.is_connected = True
+        self._calls = calls
+
+    async def disconnect(self) -> None:
+        self._calls.append("disconnect")
+
+
+class NoServicesYetCentral(BleCentral):
+    """A central whose connect finds the peer's connection with no services discovered yet."""
+
+    def __init__(self, host: Host) -> None:
+        super().__init__("hci0", host, random.Random(1), PacerParams(), lambda: 0.0)
+        self._client = HalfConnectedClient(host.calls)
+
+    async def _connect(self, device: BLEDevice) -> CentralLink:
+        self._pending = self._client  # type: ignore[assignment]
+        raise Broken("the peer has no Pigeon characteristics")
+
+
+async def test_a_failed_dial_hangs_up_once_bluetoothd_discovered_the_device() -> None:
+    # bleak reuses a connection the peer made meanwhile; a Disconnect while bluetoothd still
+    # discovers it is a BlueZ 5.66 use-after-free.
+    host = Host()
+    central = NoServicesYetCentral(host)
+    device = BLEDevice(PEER, None, None)
+    await central._dial(Sighting(device, b"\x00\x00\x00\x01", 0.0, 0.0))
+    assert host.calls == [f"until discovered {PEER}", "disconnect"]

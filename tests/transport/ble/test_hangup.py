@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from pigeon.transport.ble.hangup import hang_up
+import pytest
+
+from pigeon.transport.ble.hangup import connect, hang_up
 
 
 class RecordingClient:
@@ -46,3 +49,60 @@ async def test_without_notifications_or_a_connection_it_only_disconnects() -> No
     gone = RecordingClient(connected=False)
     await hang_up(gone, "tx")  # type: ignore[arg-type]
     assert gone.calls == ["disconnect"]
+
+
+class SlowConnectClient:
+    """A BleakClient whose connect takes a while, as while bluetoothd discovers the device;
+    bleak disconnects when its connect is cancelled."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.discovering = asyncio.Event()
+        self.resolve = asyncio.Event()
+
+    async def connect(self) -> None:
+        self.calls.append("connect")
+        self.discovering.set()
+        try:
+            await self.resolve.wait()
+        except asyncio.CancelledError:
+            self.calls.append("disconnect while discovering")
+            raise
+        self.calls.append("services resolved")
+
+
+async def test_a_cancelled_connect_ends_its_discovery_before_cancelling() -> None:
+    client = SlowConnectClient()
+    dialing = asyncio.create_task(connect(client))  # type: ignore[arg-type]
+    await client.discovering.wait()
+    dialing.cancel()
+    await asyncio.sleep(0.05)
+    assert not dialing.done()
+    client.resolve.set()
+    with pytest.raises(asyncio.CancelledError):
+        await dialing
+    assert client.calls == ["connect", "services resolved"]
+
+
+async def test_a_cancelled_connect_that_never_ends_is_cancelled_after_the_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("pigeon.transport.ble.hangup.CONNECT_FINISH_WAIT_S", 0.2)
+    client = SlowConnectClient()
+    dialing = asyncio.create_task(connect(client))  # type: ignore[arg-type]
+    await client.discovering.wait()
+    dialing.cancel()
+    async with asyncio.timeout(5):
+        with pytest.raises(asyncio.CancelledError):
+            await dialing
+    assert client.calls == ["connect", "disconnect while discovering"]
+
+
+async def test_a_hang_up_waits_for_bluetoothds_discovery_first() -> None:
+    client = RecordingClient()
+
+    async def discovered() -> None:
+        client.calls.append("discovered")
+
+    await hang_up(client, discovered=discovered)  # type: ignore[arg-type]
+    assert client.calls == ["discovered", "disconnect"]

@@ -6,8 +6,9 @@ import datetime
 import hashlib
 from typing import Final
 
-from pigeon.ui.oled.state import AppMeshLine, Message, Uplink
+from pigeon.ui.oled.state import AppMeshLine, CourierLine, GatewayLine, Message, Uplink
 from pigeon.ui.oled.views import (
+    BitchatMailView,
     ErrorView,
     LockedView,
     MessageListView,
@@ -86,6 +87,9 @@ SCREENS: Final[dict[str, ScreenView]] = {
     "status_bitchat_courier_only": StatusView(
         "pigeon-a1b2", 4, 0, 0, Uplink.ONLINE, 0, False, None, 3, 27
     ),
+    "bitchat_mail": BitchatMailView(CourierLine(1_234, 56, 7, 12_345), GatewayLine(57, 3)),
+    "bitchat_mail_courier_only": BitchatMailView(CourierLine(3), None),
+    "bitchat_mail_gateway_only": BitchatMailView(None, GatewayLine(1_500_000, 0)),
     "list_top": MessageListView(MESSAGES, 1, 0, TODAY),
     "list_end": MessageListView(MESSAGES, 6, 5, TODAY),
     "list_empty": MessageListView((), 0, 0, TODAY),

@@ -21,8 +21,9 @@ from pigeon.ui.oled.machine import (
     UiMachine,
 )
 from pigeon.ui.oled.screens import LIST_ENTRIES, message_lines, render
-from pigeon.ui.oled.state import Pairing, Uplink, ViewState
+from pigeon.ui.oled.state import CourierLine, GatewayLine, Pairing, Uplink, ViewState
 from pigeon.ui.oled.views import (
+    BitchatMailView,
     ErrorView,
     LockedView,
     MessageListView,
@@ -346,3 +347,21 @@ def test_a_long_message_scrolls_by_four_lines_keeping_one_for_context() -> None:
 def test_no_pairing_while_a_reset_waits_for_confirmation() -> None:
     ui = machine(dataclasses.replace(STATE, reset_pending=True))
     assert ui.act(Action.PAIRING, 1.0) == ()
+
+
+def test_long_b_on_the_status_page_shows_bitchat_mail_and_any_button_goes_back() -> None:
+    courier, gateway = CourierLine(12, 5, 3, 4), GatewayLine(57, 2)
+    state = dataclasses.replace(STATE, bitchat_courier=courier, bitchat_gateway=gateway)
+    for action in (Action.NEXT, Action.SELECT, Action.BACK):
+        ui = machine(state)
+        assert ui.act(Action.BACK, 1.0) == ()
+        assert ui.view(1.0) == BitchatMailView(courier, gateway)
+        assert ui.act(action, 2.0) == ()
+        assert isinstance(ui.view(2.0), StatusView)
+
+
+def test_without_courier_or_gateway_long_b_stays_on_the_status_page() -> None:
+    ui = machine()
+    ui.act(Action.BACK, 1.0)
+    assert page_of(ui) is Page.STATUS
+    assert isinstance(ui.view(1.0), StatusView)

@@ -42,6 +42,10 @@ OM_IFACE: Final = "org.freedesktop.DBus.ObjectManager"
 RECOVER_RETRY_S: Final = 1.0
 CALL_TIMEOUT_S: Final = 25.0  # libdbus's default reply timeout
 DISCONNECT_POLL_S: Final = 0.05
+# How long a Disconnect waits for bluetoothd's GATT discovery of the device to finish (see
+# `disconnect`). Discovery takes well under a second; a device still discovering after this is
+# cut anyway.
+DISCOVERY_WAIT_S: Final = 5.0
 _MATCH_RULES: Final = (
     f"type='signal',sender='{BLUEZ}',interface='{OM_IFACE}'",
     f"type='signal',sender='{BLUEZ}',interface='{PROPS_IFACE}',member='PropertiesChanged'",
@@ -63,6 +67,7 @@ class Neighbour:
     address: str
     connected: bool
     rssi: int | None
+    services_resolved: bool = True  # bluetoothd's GATT discovery of it is over
 
 
 class AdapterListener(Protocol):
@@ -219,15 +224,50 @@ class BlueZAdapter:
         Returns the addresses still connected after `within_s` (empty when all went).
         """
         connected = [n for n in self._neighbours.values() if n.connected]
-        for neighbour in connected:
-            with contextlib.suppress(BleError):
-                await self.call(neighbour.path, DEVICE_IFACE, "Disconnect")
+        await asyncio.gather(*(self.disconnect(n.path) for n in connected))
         deadline = asyncio.get_running_loop().time() + within_s
         while True:
             left = [n.address for n in self._neighbours.values() if n.connected]
             if not left or asyncio.get_running_loop().time() >= deadline:
                 return left
             await asyncio.sleep(DISCONNECT_POLL_S)
+
+    def device_path(self, address: str) -> str:
+        """BlueZ's object path of the device at `address` on this adapter."""
+        return f"{self.path}/dev_{address.replace(':', '_')}"
+
+    async def until_discovered(self, path: str) -> None:
+        """Until bluetoothd's GATT discovery of the connected device at `path` is over, or it is
+        gone, or DISCOVERY_WAIT_S passed.
+
+        bluetoothd discovers every device that connects, also one that dialed us. A Disconnect
+        during that discovery makes BlueZ 5.66 free the device's attribute cache while its
+        database hash read is still on the air, and the answer is written into the freed cache:
+        a use-after-free that AddressSanitizer showed in the VM tier (gatt_db_attribute_write
+        from db_hash_read_cb, freed by dev_disconnect -> gatt_cache_cleanup) and that crashed
+        bluetoothd there (SIGSEGV). Every Disconnect of ours waits for this first.
+        """
+        deadline = asyncio.get_running_loop().time() + DISCOVERY_WAIT_S
+        while True:
+            neighbour = self._neighbours.get(path)
+            if neighbour is None or not neighbour.connected or neighbour.services_resolved:
+                return
+            if asyncio.get_running_loop().time() >= deadline:
+                _LOGGER.info("%s still discovering after %.0f s", path, DISCOVERY_WAIT_S)
+                return
+            await asyncio.sleep(DISCONNECT_POLL_S)
+
+    async def disconnect(self, path: str, within_s: float = CALL_TIMEOUT_S) -> None:
+        """Ask bluetoothd to cut the connection to the device at `path` once its discovery is
+        over (`until_discovered`), waiting at most `within_s` for the answer; never raises
+        BleError or TimeoutError."""
+        await self.until_discovered(path)
+        neighbour = self._neighbours.get(path)
+        if neighbour is not None and not neighbour.connected:
+            return
+        with contextlib.suppress(BleError, TimeoutError):
+            async with asyncio.timeout(within_s):
+                await self.call(path, DEVICE_IFACE, "Disconnect")
 
     async def wait_disconnected(self, path: str, within_s: float) -> bool:
         """Whether the device at `path` is (or becomes) disconnected within `within_s`."""
@@ -355,12 +395,13 @@ class BlueZAdapter:
             self._update_device(path, changed, report=True)
 
     def _update_device(self, path: str, props: dict[str, Any], *, report: bool) -> None:
-        old = self._neighbours.get(path, Neighbour(path, "", False, None))
+        old = self._neighbours.get(path, Neighbour(path, "", False, None, False))
         new = Neighbour(
             path,
             str(props.get("Address", old.address)),
             bool(props.get("Connected", old.connected)),
             int(props["RSSI"]) if "RSSI" in props else old.rssi,
+            bool(props.get("ServicesResolved", old.services_resolved)),
         )
         self._neighbours[path] = new
         if report and new != old and self._listener is not None:

@@ -40,7 +40,7 @@ from pigeon.transport.ble.gatt import (
     encode_link_frame,
     frame_limit_for,
 )
-from pigeon.transport.ble.hangup import hang_up
+from pigeon.transport.ble.hangup import connect, hang_up
 from pigeon.transport.ble.policy import (
     PacerParams,
     ReconnectBackoff,
@@ -95,6 +95,10 @@ class CentralHost(Protocol):
 
     async def clear_stale_discovery(self) -> None:
         """Called before each scan: make bluetoothd forget a discovery no one runs any more."""
+
+    async def until_discovered(self, address: str) -> None:
+        """Until bluetoothd's GATT discovery of the connected device at `address` is over (a
+        bounded wait): a dial that failed hangs up only then."""
 
 
 class ExtraService(Protocol):
@@ -517,12 +521,18 @@ class BleCentral:
                 self._links.pop(address, None)
                 await link.close(say_bye=False, disconnect=not (duplicate or shared))
             elif self._pending is not None and not shared:
-                await hang_up(self._pending)
+                # bleak reuses a connection the peer made meanwhile (it skips Connect then), and
+                # finds no services while bluetoothd still discovers them.
+                await hang_up(
+                    self._pending, discovered=lambda: self._host.until_discovered(address)
+                )
             return
         except asyncio.CancelledError:
             # stop() while connecting: a connect BlueZ already made must not outlive us.
             if self._pending is not None and not self._host.shares_connection(address):
-                await hang_up(self._pending)
+                await hang_up(
+                    self._pending, discovered=lambda: self._host.until_discovered(address)
+                )
             raise
         finally:
             self._pending = None
@@ -545,7 +555,7 @@ class BleCentral:
             bluez={"adapter": self._adapter_name},
         )
         self._pending = client
-        await client.connect()
+        await connect(client)
         found = pigeon_characteristics(client.services)
         if found is None:
             raise Broken("the peer has no Pigeon characteristics")
@@ -571,12 +581,7 @@ class BleCentral:
         return link
 
     async def _frame_limit(self, rx: BleakGATTCharacteristic) -> int:
-        # BlueZ exchanges the MTU right after connecting; until then the size reads as 20.
-        # BlueZ sends no signal bleak exposes for it, so poll briefly, then accept what is there.
-        deadline = self._clock() + MTU_WAIT_S
-        while rx.max_write_without_response_size <= 20 and self._clock() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.1)
-        return frame_limit_for(rx.max_write_without_response_size)
+        return frame_limit_for(await settled_value_length(rx, self._clock))
 
     def _spawn_drop(self, link: CentralLink, reason: str) -> None:
         asyncio.get_running_loop().create_task(self._drop(link, reason, say_bye=False))
@@ -585,3 +590,13 @@ class BleCentral:
         link = self._links.get(address)
         if link is not None:
             self._spawn_drop(link, reason)
+
+
+async def settled_value_length(rx: BleakGATTCharacteristic, clock: Callable[[], float]) -> int:
+    """The longest value `rx` takes once BlueZ exchanged the MTU, right after connecting (it
+    reads 20 until then). BlueZ sends no signal bleak exposes for it, so this polls briefly,
+    then accepts what is there."""
+    deadline = clock() + MTU_WAIT_S
+    while rx.max_write_without_response_size <= 20 and clock() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+    return int(rx.max_write_without_response_size)

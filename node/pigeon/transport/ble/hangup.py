@@ -1,4 +1,5 @@
-"""Ending a connection we dialed in the order BlueZ 5.66 survives: notifications, then the link.
+"""Ending a connection we dialed in the order BlueZ 5.66 survives: notifications, then the link,
+and never in the middle of bluetoothd's discovery of the device.
 
 BlueZ 5.66 frees a GATT client's acquired notification (AcquireNotify, which our links use) when
 the connection drops, and touches it again as the notification socket closes: a use-after-free
@@ -6,12 +7,17 @@ fixed upstream only in 2026 (bluez a94f99420 and d01616f0c). The BLE VM tier saw
 in that teardown (SIGSEGV under btd_gatt_client_service_removed). Releasing the notification
 first, and letting bluetoothd take that in, ends the subscription while its client still exists.
 The peer that was dialed leaves the hanging up to the dialer (transport.HANG_UP_WAIT_S).
+
+A Disconnect while bluetoothd still discovers the device's GATT database is another BlueZ 5.66
+use-after-free (see `adapter.BlueZAdapter.disconnect`). bleak sends one when its connect is
+cancelled, so `connect` lets a connect finish before the cancellation goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
@@ -22,10 +28,39 @@ if TYPE_CHECKING:
 # right after could overtake it.
 RELEASE_SETTLE_S: Final = 0.2
 DISCONNECT_TIMEOUT_S: Final = 5.0  # bleak waits for BlueZ's Connected=false, which may not come
+# How long a cancelled dial waits for its connect (bluetoothd's discovery) to end; GATT
+# discovery takes well under a second, and a stop must not wait for bleak's whole timeout.
+CONNECT_FINISH_WAIT_S: Final = 5.0
 
 
-async def hang_up(client: BleakClient, notifying: BleakGATTCharacteristic | None = None) -> None:
-    """Release `notifying`'s notifications (if any), then disconnect `client`; never raises."""
+async def connect(client: BleakClient) -> None:
+    """`client.connect()`, except that a cancellation first lets the connect end (for up to
+    CONNECT_FINISH_WAIT_S, then cancels it): the caller hangs up a connection whose discovery is
+    over."""
+    connecting = asyncio.ensure_future(client.connect())
+    try:
+        await asyncio.shield(connecting)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            async with asyncio.timeout(CONNECT_FINISH_WAIT_S):
+                await asyncio.shield(connecting)
+        connecting.cancel()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await connecting
+        raise
+
+
+async def hang_up(
+    client: BleakClient,
+    notifying: BleakGATTCharacteristic | None = None,
+    discovered: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Release `notifying`'s notifications (if any), wait for `discovered` (bluetoothd's GATT
+    discovery of the device over: a connect that failed may be on a connection the peer made),
+    then disconnect `client`; never raises."""
+    if discovered is not None:
+        with contextlib.suppress(Exception):
+            await discovered()
     if notifying is not None:
         with contextlib.suppress(Exception):
             if client.is_connected:

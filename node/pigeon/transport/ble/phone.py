@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Final
 from pigeon.transport.base import Broken, Busy, Closed, LinkSink, PeerId
 from pigeon.transport.ble.adapter import BlueZAdapter, Neighbour
 from pigeon.transport.ble.appgatt import ATT_WRITE_OVERHEAD, SharedNotify, address_of
-from pigeon.transport.ble.errors import BleError, MalformedLinkFrame
+from pigeon.transport.ble.errors import MalformedLinkFrame
 from pigeon.transport.ble.policy import PacerParams, WritePacer
 from pigeon.transport.ble.profile import PhoneGattObjects, PhoneProfile
 from pigeon.transport.ble.slots import LinkSlots
@@ -192,6 +192,13 @@ class PhoneBleTransport:
         raises."""
         from pigeon.transport.ble.phonecentral import dial_phone
 
+        adapter = self._adapter
+        if adapter is None:
+            raise Broken(f"the {self.profile.name} transport is not bound to an adapter")
+
+        async def discovered() -> None:
+            await adapter.until_discovered(adapter.device_path(device.address))
+
         link = await dial_phone(
             device,
             self.profile,
@@ -199,6 +206,7 @@ class PhoneBleTransport:
             self._pacer,
             self._central_disconnected,
             self._clock,
+            discovered,
         )
         peer = self.profile.peer_id(link.address)
         if self._closed or peer in self.links():
@@ -308,9 +316,7 @@ class PhoneBleTransport:
     async def _disconnect(self, device: str) -> None:
         if self._adapter is None or not self._adapter.ready:
             return
-        with contextlib.suppress(BleError, TimeoutError):
-            async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
-                await self._adapter.call(device, "org.bluez.Device1", "Disconnect")
+        await self._adapter.disconnect(device, DISCONNECT_TIMEOUT_S)
 
     async def _notify_forever(self) -> None:
         pacer = WritePacer(self._pacer, self._clock())

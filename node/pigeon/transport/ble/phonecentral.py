@@ -14,11 +14,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from pigeon.transport.base import Broken, Busy
-from pigeon.transport.ble.hangup import hang_up
+from pigeon.transport.ble.central import (
+    CONNECT_TIMEOUT_S,
+    DRAIN_S,
+    LINK_QUEUE_FRAMES,
+    settled_value_length,
+)
+from pigeon.transport.ble.hangup import connect, hang_up
 from pigeon.transport.ble.policy import PacerParams, WritePacer
 from pigeon.transport.ble.profile import PhoneProfile
 
@@ -29,11 +35,6 @@ if TYPE_CHECKING:
     from bleak.backends.service import BleakGATTServiceCollection
 
 _LOGGER = logging.getLogger(__name__)
-
-CONNECT_TIMEOUT_S: Final = 20.0
-MTU_WAIT_S: Final = 2.0
-DRAIN_S: Final = 2.0
-LINK_QUEUE_FRAMES: Final = 64
 
 
 class TooSmall(Broken):
@@ -143,6 +144,7 @@ async def dial_phone(
     pacer_params: PacerParams,
     on_disconnect: Callable[[str], None],
     clock: Callable[[], float] = time.monotonic,
+    discovered: Callable[[], Awaitable[None]] | None = None,
 ) -> PhoneCentralLink:
     """Connect to a phone on `profile`'s service and subscribe; raises BleakError, Broken
     (TooSmall when the link is under the profile's smallest frame), TimeoutError, EOFError or
@@ -156,12 +158,12 @@ async def dial_phone(
         bluez={"adapter": adapter_name},
     )
     try:
-        await client.connect()
+        await connect(client)
         found = phone_characteristics(client.services, profile)
         if found is None:
             raise Broken(f"the peer has no {profile.name} characteristics")
         rx, tx = found
-        value_length = await _value_length(rx, clock)
+        value_length = await settled_value_length(rx, clock)
         limit = profile.frame_limit(value_length)
         if limit is None:
             raise TooSmall(
@@ -177,14 +179,6 @@ async def dial_phone(
         )
         link.notifying = tx
     except BaseException:
-        await hang_up(client)
+        await hang_up(client, discovered=discovered)
         raise
     return link
-
-
-async def _value_length(rx: BleakGATTCharacteristic, clock: Callable[[], float]) -> int:
-    # BlueZ exchanges the MTU right after connecting; until then the size reads as 20.
-    deadline = clock() + MTU_WAIT_S
-    while rx.max_write_without_response_size <= 20 and clock() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.1)
-    return int(rx.max_write_without_response_size)

@@ -153,3 +153,11 @@ class WritePacer:
         """Account a write of `size` bytes made at `now` (after `delay_s` said 0)."""
         self._refill(now)
         self._tokens -= min(float(size), self._params.burst_bytes)
+
+
+# Notifications a node queues on its adapter, for all links together.
+NOTIFY_QUEUE_FRAMES: Final = 128
+# BlueZ's GATT server packs notifications that come within 10 ms (NFY_MULT_TIMEOUT) into one
+# Multiple Handle Value Notification when the client supports it (BlueZ clients do), and one
+# that does not fit the pack can overtake it: spacing notifications wider keeps them in order.
+NOTIFY_MIN_GAP_S: Final = 0.015

@@ -46,8 +46,11 @@ from pigeon.transport.ble.gatt import (
     encode_link_frame,
     frame_limit_for,
 )
+from pigeon.transport.ble.hangup import DISCONNECT_TIMEOUT_S
 from pigeon.transport.ble.phone import PhoneBleTransport
 from pigeon.transport.ble.policy import (
+    NOTIFY_MIN_GAP_S,
+    NOTIFY_QUEUE_FRAMES,
     IdentifierSchedule,
     PacerParams,
     WritePacer,
@@ -63,16 +66,10 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-NOTIFY_QUEUE_FRAMES: Final = 128
-# BlueZ's GATT server packs notifications that come within 10 ms (NFY_MULT_TIMEOUT) into one
-# Multiple Handle Value Notification when the client supports it (BlueZ clients do), and one
-# that does not fit the pack can overtake it: spacing notifications wider keeps them in order.
-NOTIFY_MIN_GAP_S: Final = 0.015
 # A node with the higher identifier dials anyway after this long: BlueZ may show the peer a
 # stale identifier of ours (so it waits for us), or the peer may have no room to dial.
 DIAL_PATIENCE_S: Final = 10.0
 DIAL_PATIENCE_SPREAD_S: Final = 5.0
-DISCONNECT_TIMEOUT_S: Final = 5.0
 # Our GATT database changes (RegisterApplication, UnregisterApplication) only while no device is
 # connected to the adapter. A change sends Service Changed to every connected client, and a
 # client bluetoothd whose rediscovery a disconnect then cuts short can crash when it frees the
@@ -479,8 +476,7 @@ class BleTransport:
             # (hangup.py); the connection is cut from here only when it does not.
             if await self._adapter.wait_disconnected(link.device, HANG_UP_WAIT_S):
                 return
-            async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
-                await self._adapter.call(link.device, "org.bluez.Device1", "Disconnect")
+            await self._adapter.disconnect(link.device, DISCONNECT_TIMEOUT_S)
 
     def _notify(self, frame: Intro | Data | Bye) -> None:
         try:
@@ -512,6 +508,10 @@ class BleTransport:
                     await self._peripheral.advertise(identifier)
                 except BleError as exc:
                     _LOGGER.warning("re-advertising after rotation failed: %s", exc)
+
+    async def until_discovered(self, address: str) -> None:
+        """Until bluetoothd's GATT discovery of the device at `address` is over (bounded)."""
+        await self._adapter.until_discovered(self._adapter.device_path(address))
 
     async def clear_stale_discovery(self) -> None:
         """Before each scan: if bluetoothd says the adapter discovers although nothing of ours

@@ -30,7 +30,15 @@ from pigeon.ui.oled.machine import (
     UiRequest,
 )
 from pigeon.ui.oled.screens import render
-from pigeon.ui.oled.state import AppMeshLine, Message, Pairing, Uplink, ViewState
+from pigeon.ui.oled.state import (
+    AppMeshLine,
+    CourierLine,
+    GatewayLine,
+    Message,
+    Pairing,
+    Uplink,
+    ViewState,
+)
 from pigeon.ui.oled.views import ScreenView
 
 __all__ = [
@@ -41,6 +49,8 @@ __all__ = [
     "ButtonDecoder",
     "CancelPairing",
     "CancelReset",
+    "CourierLine",
+    "GatewayLine",
     "InvalidEvent",
     "InvalidView",
     "MarkRead",

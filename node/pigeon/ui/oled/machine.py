@@ -22,6 +22,7 @@ from pigeon.ui.oled.buttons import Action
 from pigeon.ui.oled.screens import BODY_ROWS, LIST_ENTRIES, message_lines
 from pigeon.ui.oled.state import ViewState
 from pigeon.ui.oled.views import (
+    BitchatMailView,
     ErrorView,
     LockedView,
     MessageListView,
@@ -75,6 +76,7 @@ class Page(enum.Enum):
     """The owner's own pages, under any overlay."""
 
     STATUS = "status"
+    BITCHAT = "bitchat"  # bitchat mail: long B from the status page, any button back
     MESSAGES = "messages"
     MESSAGE = "message"
 
@@ -182,6 +184,8 @@ class UiMachine:
 
     def _page_view(self) -> ScreenView:
         state = self._state
+        if self._page is Page.BITCHAT and _has_bitchat_mail(state):
+            return BitchatMailView(state.bitchat_courier, state.bitchat_gateway)
         if self._page is Page.MESSAGES:
             return MessageListView(
                 state.messages, self._selected, self._top, state.today, state.twelve_hour
@@ -207,6 +211,11 @@ class UiMachine:
         if self._page is Page.STATUS:
             if action in (Action.NEXT, Action.SELECT):
                 self._show_list(0)
+            elif action is Action.BACK and _has_bitchat_mail(self._state):
+                self._page = Page.BITCHAT
+            return ()
+        if self._page is Page.BITCHAT:
+            self._page = Page.STATUS
             return ()
         if self._page is Page.MESSAGES:
             return self._navigate_list(action)
@@ -275,3 +284,8 @@ class UiMachine:
             or (new.wrong_pairing_codes > 0 and not old.wrong_pairing_codes)
             or (new.reset_pending and not old.reset_pending)
         )
+
+
+def _has_bitchat_mail(state: ViewState) -> bool:
+    """Whether the bitchat mail page has something to show (the courier or the gateway runs)."""
+    return state.bitchat_courier is not None or state.bitchat_gateway is not None

@@ -14,6 +14,7 @@ from pigeon.ui.oled.font import BitmapFont, body_font, large_font, small_font
 from pigeon.ui.oled.state import AppMeshLine, Message, Uplink
 from pigeon.ui.oled.text import clean, fit, wrap
 from pigeon.ui.oled.views import (
+    BitchatMailView,
     ErrorView,
     LockedView,
     MessageListView,
@@ -64,6 +65,8 @@ def render(view: ScreenView) -> Image.Image:
     match view:
         case StatusView():
             _status(image, view)
+        case BitchatMailView():
+            _bitchat_mail(image, view)
         case MessageListView():
             _message_list(image, view)
         case MessageView():
@@ -123,6 +126,26 @@ def _status(image: Image.Image, view: StatusView) -> None:
         _text(image, font, 15, y, label, WIDTH - 15)
     hint = "Hold A for 3 s to pair" if view.show_pair_hint else "Press A for messages"
     _centred(image, small_font(), 55, hint)
+
+
+def _bitchat_mail(image: Image.Image, view: BitchatMailView) -> None:
+    _header(image, "bitchat mail")
+    courier, gateway = view.courier, view.gateway
+    rows = ["Courier off"]
+    if courier is not None:
+        rows = [
+            f"Held {_count(courier.held)}",
+            f"Handed over {_count(courier.handed_over)}",
+            f"Expired {_count(courier.expired)}",
+            f"Sprayed {_count(courier.sprayed)}",
+        ]
+    if gateway is None:
+        rows.append("Nostr off")
+    else:  # published up to the relays, drops fetched down to phones
+        rows.append(f"Nostr {_count(gateway.published)}↑ {_count(gateway.fetched)}↓")
+    font = body_font()
+    for index, label in enumerate(rows):
+        _text(image, font, TEXT_X, 13 + index * 10, label, WIDTH - TEXT_X)
 
 
 def _spool_label(envelopes: int, size: int, bitchat_held: int | None) -> str:

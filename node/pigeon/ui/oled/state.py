@@ -95,6 +95,27 @@ class ViewState:
     bitchat_held: int | None = None  # bitchat courier envelopes held; None: the courier is off
     # bitchat events published to Nostr plus drops fetched; None: the gateway is off
     bitchat_nostr: int | None = None
+    bitchat_courier: CourierLine | None = None  # the bitchat mail page; None: the courier is off
+    bitchat_gateway: GatewayLine | None = None  # the bitchat mail page; None: the gateway is off
+
+
+@dataclass(frozen=True, slots=True)
+class CourierLine:
+    """The bitchat courier on the bitchat mail page: envelopes held now, and since the start
+    handed to their recipients, expired, and sprayed to other couriers."""
+
+    held: int = 0
+    handed_over: int = 0
+    expired: int = 0
+    sprayed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayLine:
+    """The Nostr gateway on the bitchat mail page: events published and drops fetched."""
+
+    published: int = 0
+    fetched: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from pigeon.ui.oled.state import AppMeshLine, Message, Uplink
+from pigeon.ui.oled.state import AppMeshLine, CourierLine, GatewayLine, Message, Uplink
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,15 @@ class StatusView:
     bitchat_held: int | None = None  # bitchat courier envelopes held; None: the courier is off
     # bitchat events published to Nostr plus drops fetched; None: the gateway is off
     bitchat_nostr: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BitchatMailView:
+    """bitchat mail the node carries (the courier) and takes to the internet (the gateway);
+    each None when switched off."""
+
+    courier: CourierLine | None
+    gateway: GatewayLine | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +111,7 @@ class SaverView:
 
 ScreenView = (
     StatusView
+    | BitchatMailView
     | MessageListView
     | MessageView
     | PairingView

@@ -70,8 +70,16 @@ def ensure_certificate(
     current = _load(cert_path, key_path)
     if current is not None and _still_good(current, names, ips, moment):
         return _info(cert_path, key_path, current)
-    cert = _create(key_path, names, ips, moment, reuse_key=current is not None)
-    _write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    try:
+        cert = _create(key_path, names, ips, moment, reuse_key=current is not None)
+        _write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    except CertificateError:
+        if current is None:
+            raise
+        # A read-only or full card cannot take the renewed pair: the page keeps the one it
+        # has (a browser may warn about the new name; the fingerprint it knows is the same).
+        _LOGGER.warning("cannot write a renewed TLS certificate; serving the current one")
+        return _info(cert_path, key_path, current)
     _LOGGER.info("new TLS certificate for %s", ", ".join(names + tuple(map(str, ips))))
     return _info(cert_path, key_path, cert)
 
