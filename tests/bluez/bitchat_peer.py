@@ -67,7 +67,8 @@ class _Characteristic(ServiceInterface):
 
     @dbus_method()
     def WriteValue(self, value: DBusBytes, options: DBusDict) -> None:
-        kind = options["type"].value if "type" in options else "request"
+        # BlueZ 5.66 passes no "type" option (later versions say "command" or "request").
+        kind = options["type"].value if "type" in options else "unreported"
         self._on_write(bytes(value), str(kind))
 
     @dbus_method()

@@ -318,7 +318,9 @@ async def node_dials(node: Node) -> str:
         await phone.until(lambda: bool(phone.written), 30, "the node's announce")
         announce = wire.parse(phone.written[0])
         assert (announce.type, announce.sender) == (wire.ANNOUNCE, node.identity.peer_id)
-        assert phone.write_kinds == {"command"}, phone.write_kinds  # without response
+        # Without response, as bitchat writes, where BlueZ says (5.66 does not; the node's
+        # choice is checked in tests/transport/ble/test_phonecentral.py).
+        assert phone.write_kinds <= {"command", "unreported"}, phone.write_kinds
         stamp = int(time.time() * 1000)
         await phone.notify(talker.announce("dialed", stamp))
         await phone.notify(talker.public_message("a phone the node dialed", stamp))
