@@ -196,7 +196,9 @@ class AppRig:
         await dialing.received.until(
             lambda: len(dialing.received.messages) >= 2, 60, "packets at hci1's phone"
         )
-        _expect_relayed(back, dialing.received.messages, "hci1's phone")
+        _expect_relayed(
+            back, dialing.received.messages, f"hci1's phone (frames {dialing.received.frames})"
+        )
         back_sizes = list(dialing.received.frames)
         for sizes in (*self.there_sent, *back_sent, there_sizes, back_sizes):
             assert max(sizes) <= 510, f"a frame over the app's 510 bytes: {sizes}"
