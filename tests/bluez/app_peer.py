@@ -126,7 +126,10 @@ class _Inbound(ServiceInterface):
     @dbus_method()
     def WriteValue(self, value: DBusBytes, options: DBusDict) -> None:
         if "mtu" in options:
-            self._peer.value_length = int(options["mtu"].value) - 3
+            # It sizes its notifications by this, as the app does by maximumUpdateValueLength on
+            # iOS: BlueZ's server carries MTU - 5 bytes per notification to a BlueZ central (it
+            # packs values for multiple-handle notifications, behind handle and length).
+            self._peer.value_length = int(options["mtu"].value) - 5
         self._peer.on_frame(bytes(value))
 
 

@@ -135,11 +135,12 @@ async def test_a_link_under_157_bytes_is_refused_and_disconnected(
     bluez: FakeBlueZ, node: Node
 ) -> None:
     device = bluez.add_device("hci0", PHONE1)
-    assert await _write(bluez, node, device, bytes(100), mtu=159) == REFUSED_ERROR  # 156 bytes
+    # MTU 161: the node's notifications carry 156 bytes (MTU - 5, gatt.peripheral_value_length)
+    assert await _write(bluez, node, device, bytes(100), mtu=161) == REFUSED_ERROR
     await eventually(lambda: bluez.devices[device].disconnects == 1)
     assert node.sink.calls == []
     other = bluez.add_device("hci0", PHONE2)
-    assert await _write(bluez, node, other, bytes(100), mtu=160) is None  # 157 bytes
+    assert await _write(bluez, node, other, bytes(100), mtu=162) is None  # 157 bytes
     assert await node.sink.wait_for("link_up", app_peer_id(PHONE2), 1, "link up") == [157]
 
 
@@ -160,10 +161,10 @@ async def test_subscribers_share_one_notification_and_the_smallest_limit(
     await node.sink.wait_for("link_up", p1, 1, "link up")
     await _write(bluez, node, second, b"b", mtu=185)
     # every subscriber hears every notification: the smaller link sets the size for both
-    assert await node.sink.wait_for("link_up", p1, 2, "p1 again") == [510, 182]
+    assert await node.sink.wait_for("link_up", p1, 2, "p1 again") == [510, 180]
     assert node.sink.of("link_down", p1) == ["frame limit changed"]
-    assert node.sink.of("link_up", p2) == [182]
-    frames = [bytes([n]) * 182 for n in range(3)]
+    assert node.sink.of("link_up", p2) == [180]
+    frames = [bytes([n]) * 180 for n in range(3)]
     for peer in (p1, p2):  # as the router floods one packet to two links
         for frame in frames:
             await node.app.send(peer, frame)

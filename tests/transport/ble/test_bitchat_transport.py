@@ -146,24 +146,25 @@ async def test_a_phone_links_at_its_first_write_and_packets_flow_both_ways(
     assert node.app_sink.calls == []  # nor the app's
 
 
-async def test_the_frame_limit_is_the_value_length_bitchat_writes(
+async def test_the_frame_limit_is_the_value_length_a_notification_carries(
     bluez: FakeBlueZ, node: Node
 ) -> None:
     device = bluez.add_device("hci0", PHONE1)
-    await _write(bluez, node, device, PACKET, mtu=185)  # iOS's usual MTU: it writes 182
-    assert await node.sink.wait_for("link_up", bitchat_peer_id(PHONE1), 1, "up") == [182]
+    # iOS's usual MTU: it writes 182 bytes, and BlueZ notifies a BlueZ central 180
+    await _write(bluez, node, device, PACKET, mtu=185)
+    assert await node.sink.wait_for("link_up", bitchat_peer_id(PHONE1), 1, "up") == [180]
 
 
 async def test_a_link_under_106_bytes_is_refused_and_disconnected(
     bluez: FakeBlueZ, node: Node
 ) -> None:
     device = bluez.add_device("hci0", PHONE1)
-    # 105 bytes: bitchat's smallest fragment (64 + 42) would not fit
-    assert await _write(bluez, node, device, PACKET, mtu=108) == REFUSED_ERROR
+    # notifications of 105 bytes: bitchat's smallest fragment (64 + 42) would not fit
+    assert await _write(bluez, node, device, PACKET, mtu=110) == REFUSED_ERROR
     await eventually(lambda: bluez.devices[device].disconnects == 1)
     assert node.sink.calls == []
     other = bluez.add_device("hci0", PHONE2)
-    assert await _write(bluez, node, other, PACKET, mtu=109) is None
+    assert await _write(bluez, node, other, PACKET, mtu=111) is None
     assert await node.sink.wait_for("link_up", bitchat_peer_id(PHONE2), 1, "up") == [106]
 
 
@@ -196,9 +197,9 @@ async def test_subscribers_share_one_notification_and_the_smallest_limit(
     await node.sink.wait_for("link_up", p1, 1, "link up")
     await _write(bluez, node, second, PACKET, mtu=247)
     # every subscriber hears every notification: the smaller link sets the size for both
-    assert await node.sink.wait_for("link_up", p1, 2, "p1 again") == [510, 244]
+    assert await node.sink.wait_for("link_up", p1, 2, "p1 again") == [508, 242]
     assert node.sink.of("link_down", p1) == ["frame limit changed"]
-    frames = [bytes([n]) * 244 for n in range(3)]
+    frames = [bytes([n]) * 242 for n in range(3)]
     for peer in (p1, p2):  # as the bitchat router floods one packet to two links
         for frame in frames:
             await node.bitchat.send(peer, frame)

@@ -6,9 +6,14 @@ import configparser
 import re
 from pathlib import Path
 
-from pigeon.transport.ble.appgatt import APP_MAX_FRAME_LIMIT, ATT_WRITE_OVERHEAD
+from pigeon.transport.ble.appgatt import APP_MAX_FRAME_LIMIT
 from pigeon.transport.ble.bitchatgatt import BITCHAT_MAX_FRAME_LIMIT
-from pigeon.transport.ble.gatt import LINK_HEADER_LEN, MAX_FRAME_LIMIT
+from pigeon.transport.ble.gatt import (
+    ATT_WRITE_OVERHEAD,
+    LINK_HEADER_LEN,
+    MAX_FRAME_LIMIT,
+    peripheral_value_length,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -25,7 +30,13 @@ def test_no_central_may_write_the_lengths_bluez_loses() -> None:
     value_length = _exchange_mtu() - ATT_WRITE_OVERHEAD
     assert value_length <= 510
     assert value_length >= max(APP_MAX_FRAME_LIMIT, BITCHAT_MAX_FRAME_LIMIT)
-    assert value_length >= MAX_FRAME_LIMIT + LINK_HEADER_LEN  # our own 244-byte frames
+
+
+def test_a_notification_at_the_node_mtu_carries_508_bytes() -> None:
+    # What the node notifies a BlueZ central: 2 bytes under what it writes (MTU 513: 508).
+    notified = peripheral_value_length(_exchange_mtu())
+    assert notified == _exchange_mtu() - ATT_WRITE_OVERHEAD - 2 == 508
+    assert notified >= MAX_FRAME_LIMIT + LINK_HEADER_LEN  # our own 244-byte frames
 
 
 def test_the_ansible_role_sets_the_same_mtu() -> None:

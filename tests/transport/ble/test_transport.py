@@ -131,26 +131,26 @@ async def test_a_central_links_up_and_frames_flow_both_ways(bluez: FakeBlueZ, no
     await _hello(bluez, node, device, b"\x01\x02\x03", mtu=185)
     peer = peer_id(CENTRAL_ID)
     (limit,) = await node.sink.wait_for("link_up", peer, 1, "link up")
-    assert limit == 178  # MTU 185: 182-byte writes, minus the 4-byte link header
+    assert limit == 176  # MTU 185: 180-byte notifications, minus the 4-byte link header
     (welcome,) = await node.tap.wait(1)
     assert decode_link_frame(welcome) == Intro(
-        LinkKind.WELCOME, b"\x01\x02\x03", node.transport.identifier(), 178
+        LinkKind.WELCOME, b"\x01\x02\x03", node.transport.identifier(), 176
     )
-    assert node.transport.frame_limit(peer) == 178
+    assert node.transport.frame_limit(peer) == 176
     (state,) = node.transport.links()
     assert (state.role, state.address, state.rssi) == ("peripheral", "00:AA:01:05:00:05", -60)
 
-    for frame in (b"x", bytes(178)):
+    for frame in (b"x", bytes(176)):
         await bluez.write(
             node.owner, RX_PATH, device, encode_link_frame(Data(b"\x01\x02\x03", frame)), 185
         )
-    assert await node.sink.wait_for("frame", peer, 2, "frames") == [b"x", bytes(178)]
+    assert await node.sink.wait_for("frame", peer, 2, "frames") == [b"x", bytes(176)]
 
     await node.transport.send(peer, b"to the central")
     values = await node.tap.wait(2)
     assert decode_link_frame(values[1]) == Data(b"\x01\x02\x03", b"to the central")
-    with pytest.raises(ValueError, match=r"outside 1\.\.178"):
-        await node.transport.send(peer, bytes(179))
+    with pytest.raises(ValueError, match=r"outside 1\.\.176"):
+        await node.transport.send(peer, bytes(177))
 
 
 async def test_writes_outside_a_link_are_dropped(bluez: FakeBlueZ, node: Node) -> None:

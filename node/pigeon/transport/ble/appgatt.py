@@ -29,7 +29,6 @@ APP_MIN_FRAME_LIMIT: Final = APP_FRAGMENT_HEADER_LEN + 150  # 157: the app's sma
 # of 511-514 bytes are lost at MTU 517 although the MTU allows them (docs/protocol.md), so a
 # link never offers more, whatever the MTU.
 APP_MAX_FRAME_LIMIT: Final = APP_FRAGMENT_HEADER_LEN + 503  # 510
-ATT_WRITE_OVERHEAD: Final = 3  # opcode and handle: a value carries MTU - 3 bytes
 
 # How many recent notifications the peripheral side remembers to send each frame once (below).
 # The app router cuts one packet into at most 64 KiB / 503 = 131 fragments.

@@ -43,6 +43,19 @@ LINK_HEADER_LEN: Final = 1 + LINK_TAG_LEN
 # lost in BlueZ 5.66 although the MTU allows them; capping far below keeps clear of that.
 MAX_FRAME_LIMIT: Final = 244
 MIN_LINK_FRAME_LIMIT: Final = 20  # base.MIN_FRAME_LIMIT: ATT payload at the minimum MTU
+# What one ATT value carries at ATT MTU m. A write: m - 3 (opcode, handle). A notification to a
+# BlueZ central: m - 5. BlueZ's centrals always ask for multiple-handle notifications, and BlueZ's
+# server then puts each value behind its handle and a 2-byte length in a PDU of m - 1 bytes,
+# cutting a longer value without a word (shared/gatt-server.c, bt_gatt_server_send_notification).
+ATT_WRITE_OVERHEAD: Final = 3
+ATT_NOTIFY_OVERHEAD: Final = 5
+
+
+def peripheral_value_length(mtu: int) -> int:
+    """The longest value a link that a central dialed carries both ways (its writes to us, our
+    notifications to it) at ATT MTU `mtu`."""
+    return mtu - ATT_NOTIFY_OVERHEAD
+
 
 _HEADER: Final = struct.Struct(f">B{LINK_TAG_LEN}s")
 _INTRO: Final = struct.Struct(f">{IDENTIFIER_LEN}sH")

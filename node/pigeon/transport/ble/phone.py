@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Final
 
 from pigeon.transport.base import Broken, Busy, Closed, LinkSink, PeerId
 from pigeon.transport.ble.adapter import BlueZAdapter, Neighbour
-from pigeon.transport.ble.appgatt import ATT_WRITE_OVERHEAD, SharedNotify, address_of
+from pigeon.transport.ble.appgatt import SharedNotify, address_of
 from pigeon.transport.ble.errors import MalformedLinkFrame
+from pigeon.transport.ble.gatt import peripheral_value_length
 from pigeon.transport.ble.policy import PacerParams, WritePacer
 from pigeon.transport.ble.profile import PhoneGattObjects, PhoneProfile
 from pigeon.transport.ble.slots import LinkSlots
@@ -281,7 +282,7 @@ class PhoneBleTransport:
         """Bring up the link `device` dialed; return why not, or None."""
         if mtu is None:
             return "BlueZ did not say the link's MTU"
-        value_length = mtu - ATT_WRITE_OVERHEAD
+        value_length = peripheral_value_length(mtu)
         limit = self.profile.frame_limit(value_length)
         if limit is None:
             return (

@@ -45,6 +45,7 @@ from pigeon.transport.ble.gatt import (
     decode_link_frame,
     encode_link_frame,
     frame_limit_for,
+    peripheral_value_length,
 )
 from pigeon.transport.ble.hangup import DISCONNECT_TIMEOUT_S
 from pigeon.transport.ble.phone import PhoneBleTransport
@@ -438,7 +439,7 @@ class BleTransport:
             self._spawn(self._central.yield_duplicate(other))
         limit = hello.frame_limit
         if mtu is not None:
-            limit = min(limit, frame_limit_for(mtu - 3))
+            limit = min(limit, frame_limit_for(peripheral_value_length(mtu)))
         link = _PeripheralLink(device, hello.link_tag, peer, limit)
         self._by_device[device] = link
         self._notify(Intro(LinkKind.WELCOME, hello.link_tag, self.identifier(), limit))
@@ -447,7 +448,7 @@ class BleTransport:
     def _refusal(self, device: str, hello: Intro, mtu: int | None) -> ByeReason | None:
         if any(link.link_tag == hello.link_tag for link in self._by_device.values()):
             return ByeReason.TAG_IN_USE
-        if mtu is not None and frame_limit_for(mtu - 3) < MIN_LINK_FRAME_LIMIT:
+        if mtu is not None and frame_limit_for(peripheral_value_length(mtu)) < MIN_LINK_FRAME_LIMIT:
             return ByeReason.TOO_SMALL
         peer = peer_id(hello.identifier)
         linked_as_central = peer in self._links and peer not in (
