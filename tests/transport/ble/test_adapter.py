@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 from dbus_fast import DBusError
@@ -16,7 +18,7 @@ from pigeon.transport.ble.errors import (
     BlueZUnavailable,
     PermissionDenied,
 )
-from tests.transport.ble.fake_bluez import FakeAdapter, FakeBlueZ
+from tests.transport.ble.fake_bluez import FakeAdapter, FakeBlueZ, FakeDevice
 
 
 class Events:
@@ -201,17 +203,26 @@ async def test_neighbour_link_state_and_rssi(bluez: FakeBlueZ) -> None:
         await adapter.close()
 
 
+@contextlib.asynccontextmanager
+async def _discovering(bluez: FakeBlueZ) -> AsyncIterator[tuple[BlueZAdapter, str, FakeDevice]]:
+    """An open adapter and a connected device whose GATT discovery is not over yet."""
+    path = bluez.add_device("hci0", "00:AA:01:05:00:05")
+    device = bluez.devices[path]
+    device.services_resolved = False
+    adapter = BlueZAdapter("hci0", bluez.address)
+    await adapter.open(Events())
+    try:
+        yield adapter, path, device
+    finally:
+        await adapter.close()
+
+
 async def test_a_disconnect_waits_for_bluetoothds_discovery_of_the_device(
     bluez: FakeBlueZ,
 ) -> None:
     # BlueZ 5.66 frees a device's attribute cache at Disconnect while its discovery's database
     # hash read is still on the air, then writes the answer into it (ASan in the VM tier).
-    path = bluez.add_device("hci0", "00:AA:01:05:00:05")
-    device = bluez.devices[path]
-    device.services_resolved = False
-    adapter, events = BlueZAdapter("hci0", bluez.address), Events()
-    await adapter.open(events)
-    try:
+    async with _discovering(bluez) as (adapter, path, device):
         cutting = asyncio.create_task(adapter.disconnect(path))
         await asyncio.sleep(0.3)
         assert device.disconnects == 0
@@ -220,50 +231,30 @@ async def test_a_disconnect_waits_for_bluetoothds_discovery_of_the_device(
         async with asyncio.timeout(5):
             await cutting
         assert device.disconnects == 1
-    finally:
-        await adapter.close()
 
 
 async def test_a_device_still_discovering_is_cut_after_the_wait(
     bluez: FakeBlueZ, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("pigeon.transport.ble.adapter.DISCOVERY_WAIT_S", 0.2)
-    path = bluez.add_device("hci0", "00:AA:01:05:00:05")
-    bluez.devices[path].services_resolved = False
-    adapter, events = BlueZAdapter("hci0", bluez.address), Events()
-    await adapter.open(events)
-    try:
+    async with _discovering(bluez) as (adapter, path, device):
         async with asyncio.timeout(5):
             await adapter.disconnect(path)
-        assert bluez.devices[path].disconnects == 1
-    finally:
-        await adapter.close()
+        assert device.disconnects == 1
 
 
 async def test_a_device_gone_while_discovering_is_not_disconnected(bluez: FakeBlueZ) -> None:
-    path = bluez.add_device("hci0", "00:AA:01:05:00:05")
-    device = bluez.devices[path]
-    device.services_resolved = False
-    adapter, events = BlueZAdapter("hci0", bluez.address), Events()
-    await adapter.open(events)
-    try:
+    async with _discovering(bluez) as (adapter, path, device):
         cutting = asyncio.create_task(adapter.disconnect(path))
         await asyncio.sleep(0.1)
         device.set_connected(False)
         async with asyncio.timeout(5):
             await cutting
         assert device.disconnects == 0
-    finally:
-        await adapter.close()
 
 
 async def test_disconnect_all_waits_for_discovery_too(bluez: FakeBlueZ) -> None:
-    path = bluez.add_device("hci0", "00:AA:01:05:00:05")
-    device = bluez.devices[path]
-    device.services_resolved = False
-    adapter, events = BlueZAdapter("hci0", bluez.address), Events()
-    await adapter.open(events)
-    try:
+    async with _discovering(bluez) as (adapter, _path, device):
         cutting = asyncio.create_task(adapter.disconnect_all(5))
         await asyncio.sleep(0.3)
         assert device.disconnects == 0
@@ -271,8 +262,6 @@ async def test_disconnect_all_waits_for_discovery_too(bluez: FakeBlueZ) -> None:
         async with asyncio.timeout(5):
             assert await cutting == []
         assert device.disconnects == 1
-    finally:
-        await adapter.close()
 
 
 def test_every_error_is_a_ble_error() -> None:

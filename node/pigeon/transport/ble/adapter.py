@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -225,12 +226,8 @@ class BlueZAdapter:
         """
         connected = [n for n in self._neighbours.values() if n.connected]
         await asyncio.gather(*(self.disconnect(n.path) for n in connected))
-        deadline = asyncio.get_running_loop().time() + within_s
-        while True:
-            left = [n.address for n in self._neighbours.values() if n.connected]
-            if not left or asyncio.get_running_loop().time() >= deadline:
-                return left
-            await asyncio.sleep(DISCONNECT_POLL_S)
+        await self._poll(lambda: not any(n.connected for n in self._neighbours.values()), within_s)
+        return [n.address for n in self._neighbours.values() if n.connected]
 
     def device_path(self, address: str) -> str:
         """BlueZ's object path of the device at `address` on this adapter."""
@@ -247,15 +244,13 @@ class BlueZAdapter:
         from db_hash_read_cb, freed by dev_disconnect -> gatt_cache_cleanup) and that crashed
         bluetoothd there (SIGSEGV). Every Disconnect of ours waits for this first.
         """
-        deadline = asyncio.get_running_loop().time() + DISCOVERY_WAIT_S
-        while True:
+
+        def settled() -> bool:
             neighbour = self._neighbours.get(path)
-            if neighbour is None or not neighbour.connected or neighbour.services_resolved:
-                return
-            if asyncio.get_running_loop().time() >= deadline:
-                _LOGGER.info("%s still discovering after %.0f s", path, DISCOVERY_WAIT_S)
-                return
-            await asyncio.sleep(DISCONNECT_POLL_S)
+            return neighbour is None or not neighbour.connected or neighbour.services_resolved
+
+        if not await self._poll(settled, DISCOVERY_WAIT_S):
+            _LOGGER.info("%s still discovering after %.0f s", path, DISCOVERY_WAIT_S)
 
     async def disconnect(self, path: str, within_s: float = CALL_TIMEOUT_S) -> None:
         """Ask bluetoothd to cut the connection to the device at `path` once its discovery is
@@ -271,14 +266,23 @@ class BlueZAdapter:
 
     async def wait_disconnected(self, path: str, within_s: float) -> bool:
         """Whether the device at `path` is (or becomes) disconnected within `within_s`."""
-        deadline = asyncio.get_running_loop().time() + within_s
-        while True:
+
+        def gone() -> bool:
             neighbour = self._neighbours.get(path)
-            if neighbour is None or not neighbour.connected:
-                return True
+            return neighbour is None or not neighbour.connected
+
+        return await self._poll(gone, within_s)
+
+    @staticmethod
+    async def _poll(done: Callable[[], bool], within_s: float) -> bool:
+        """Whether `done()` holds now or within `within_s` (BlueZ's device state, which arrives
+        as signals, is checked every DISCONNECT_POLL_S)."""
+        deadline = asyncio.get_running_loop().time() + within_s
+        while not done():
             if asyncio.get_running_loop().time() >= deadline:
                 return False
             await asyncio.sleep(DISCONNECT_POLL_S)
+        return True
 
     async def set_property(
         self, path: str, interface: str, name: str, value: Any, sig: str
