@@ -20,8 +20,7 @@ from pigeon.appmesh.router import AppRouter
 from pigeon.transport import conformance
 from pigeon.transport.base import Broken, Busy, Closed, LinkSink, PeerId
 from pigeon.transport.ble import central
-from pigeon.transport.ble.app import AppBleTransport
-from pigeon.transport.ble.appgatt import app_peer_id
+from pigeon.transport.ble.app import AppBleTransport, app_peer_id
 from pigeon.transport.ble.transport import BleConfig, BleTransport, ble_transports
 from pigeon.transport.conformance import RecordingSink
 from tests.bluez.app_peer import (

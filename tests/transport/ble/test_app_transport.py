@@ -15,13 +15,12 @@ from dataclasses import dataclass
 import pytest
 
 from pigeon.transport.base import Broken, Closed, PeerId
-from pigeon.transport.ble.app import AppBleTransport
+from pigeon.transport.ble.app import AppBleTransport, app_peer_id
 from pigeon.transport.ble.appgatt import (
     APP_LOCAL_NAME,
     APP_RX_UUID,
     APP_SERVICE_UUID,
     APP_TX_UUID,
-    app_peer_id,
 )
 from pigeon.transport.ble.appperipheral import (
     APP_ADVERT_PATH,

@@ -16,8 +16,8 @@ import pytest
 from dbus_fast import Message, MessageType
 
 from pigeon.transport.base import Broken, Closed, PeerId
-from pigeon.transport.ble.app import AppBleTransport
-from pigeon.transport.ble.appgatt import APP_SERVICE_UUID, app_peer_id
+from pigeon.transport.ble.app import AppBleTransport, app_peer_id
+from pigeon.transport.ble.appgatt import APP_SERVICE_UUID
 from pigeon.transport.ble.appperipheral import APP_ADVERT_PATH, APP_RX_PATH, REFUSED_ERROR
 from pigeon.transport.ble.bitchat import BITCHAT_PROFILE, BitchatBleTransport, bitchat_peer_id
 from pigeon.transport.ble.bitchatgatt import BITCHAT_CHARACTERISTIC_UUID, BITCHAT_SERVICE_UUID

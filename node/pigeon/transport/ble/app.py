@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
+from pigeon.transport.base import PeerId
 from pigeon.transport.ble.appgatt import (
     APP_MAX_FRAME_LIMIT,
     APP_MIN_FRAME_LIMIT,
@@ -54,3 +55,8 @@ class AppBleTransport(PhoneBleTransport):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(APP_PROFILE, adapter_name, pacer, notify_min_gap_s, clock)
+
+
+def app_peer_id(address: str) -> PeerId:
+    """The PeerId of the app device at `address` (the app has no identifier of its own)."""
+    return APP_PROFILE.peer_id(address)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from pigeon.transport.base import PeerId
-from pigeon.transport.ble.errors import MalformedLinkFrame
 
 APP_SERVICE_UUID: Final = "9e7b0001-8f2a-4c3d-9a1b-2e5f7c8d0a10"
 APP_RX_UUID: Final = "9e7b0002-8f2a-4c3d-9a1b-2e5f7c8d0a10"  # centrals write, with response
@@ -33,28 +32,6 @@ APP_MAX_FRAME_LIMIT: Final = APP_FRAGMENT_HEADER_LEN + 503  # 510
 # How many recent notifications the peripheral side remembers to send each frame once (below).
 # The app router cuts one packet into at most 64 KiB / 503 = 131 fragments.
 COALESCE_WINDOW: Final = 256
-
-
-def app_frame_limit(value_length: int) -> int | None:
-    """The frame limit of a link whose value length is `value_length`; None if it is too small
-    for the app (under 157 bytes)."""
-    if value_length < APP_MIN_FRAME_LIMIT:
-        return None
-    return min(value_length, APP_MAX_FRAME_LIMIT)
-
-
-def check_app_frame(frame: bytes, limit: int = APP_MAX_FRAME_LIMIT) -> None:
-    """Raise MalformedLinkFrame unless `frame` holds 1..`limit` bytes (at most 510).
-
-    What is inside is the app router's business (a transport is a byte pipe); a frame longer
-    than any app fragment is no app frame at all."""
-    if not 0 < len(frame) <= min(limit, APP_MAX_FRAME_LIMIT):
-        raise MalformedLinkFrame(f"app frame of {len(frame)} bytes outside 1..{limit}")
-
-
-def app_peer_id(address: str) -> PeerId:
-    """The PeerId of the app device at `address` (the app has no identifier of its own)."""
-    return PeerId("app:" + address.upper())
 
 
 def address_of(device_path: str) -> str:
