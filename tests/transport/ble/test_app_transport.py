@@ -27,9 +27,9 @@ from pigeon.transport.ble.appperipheral import (
     APP_RX_PATH,
     APP_SERVICE_PATH,
     APP_TX_PATH,
-    REFUSED_ERROR,
 )
 from pigeon.transport.ble.gatt import SERVICE_UUID, Intro, LinkKind, encode_link_frame
+from pigeon.transport.ble.gattobjects import REFUSED_ERROR
 from pigeon.transport.ble.peripheral import ADVERT_PATH, APP_PATH, RX_PATH
 from pigeon.transport.ble.transport import BleConfig, BleTransport, ble_transports, peer_id
 from pigeon.transport.conformance import RecordingSink

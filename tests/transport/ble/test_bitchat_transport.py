@@ -18,7 +18,7 @@ from dbus_fast import Message, MessageType
 from pigeon.transport.base import Broken, Closed, PeerId
 from pigeon.transport.ble.app import AppBleTransport, app_peer_id
 from pigeon.transport.ble.appgatt import APP_SERVICE_UUID
-from pigeon.transport.ble.appperipheral import APP_ADVERT_PATH, APP_RX_PATH, REFUSED_ERROR
+from pigeon.transport.ble.appperipheral import APP_ADVERT_PATH, APP_RX_PATH
 from pigeon.transport.ble.bitchat import BITCHAT_PROFILE, BitchatBleTransport, bitchat_peer_id
 from pigeon.transport.ble.bitchatgatt import BITCHAT_CHARACTERISTIC_UUID, BITCHAT_SERVICE_UUID
 from pigeon.transport.ble.bitchatperipheral import (
@@ -28,6 +28,7 @@ from pigeon.transport.ble.bitchatperipheral import (
 )
 from pigeon.transport.ble.errors import MalformedLinkFrame
 from pigeon.transport.ble.gatt import SERVICE_UUID, Intro, LinkKind, encode_link_frame
+from pigeon.transport.ble.gattobjects import REFUSED_ERROR
 from pigeon.transport.ble.peripheral import ADVERT_PATH, APP_PATH, RX_PATH
 from pigeon.transport.ble.transport import BleConfig, BleTransport, ble_transports, peer_id
 from pigeon.transport.conformance import RecordingSink

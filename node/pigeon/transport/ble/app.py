@@ -21,14 +21,14 @@ from pigeon.transport.ble.appgatt import (
 )
 from pigeon.transport.ble.phone import NOTIFY_MIN_GAP_S, PhoneBleTransport
 from pigeon.transport.ble.policy import PacerParams
-from pigeon.transport.ble.profile import PhoneGattObjects, PhoneProfile, PhoneWriteHandler
+from pigeon.transport.ble.profile import PhoneGattObjects, PhoneProfile, WriteHandler
 from pigeon.transport.ble.slots import APP_SERVICE
 
 
-def _app_objects(on_write: PhoneWriteHandler) -> PhoneGattObjects:
-    from pigeon.transport.ble.appperipheral import AppGattObjects  # dbus-fast loads lazily
+def _app_objects(on_write: WriteHandler) -> PhoneGattObjects:
+    from pigeon.transport.ble.appperipheral import app_gatt_objects  # dbus-fast loads lazily
 
-    return AppGattObjects(on_write)
+    return app_gatt_objects(on_write)
 
 
 APP_PROFILE: Final = PhoneProfile(

@@ -26,14 +26,14 @@ from pigeon.transport.ble.bitchatgatt import (
 )
 from pigeon.transport.ble.phone import NOTIFY_MIN_GAP_S, PhoneBleTransport
 from pigeon.transport.ble.policy import PacerParams
-from pigeon.transport.ble.profile import PhoneGattObjects, PhoneProfile, PhoneWriteHandler
+from pigeon.transport.ble.profile import PhoneGattObjects, PhoneProfile, WriteHandler
 from pigeon.transport.ble.slots import BITCHAT_SERVICE
 
 
-def _bitchat_objects(on_write: PhoneWriteHandler) -> PhoneGattObjects:
-    from pigeon.transport.ble.bitchatperipheral import BitchatGattObjects  # dbus-fast, lazily
+def _bitchat_objects(on_write: WriteHandler) -> PhoneGattObjects:
+    from pigeon.transport.ble.bitchatperipheral import bitchat_gatt_objects  # dbus-fast, lazily
 
-    return BitchatGattObjects(on_write)
+    return bitchat_gatt_objects(on_write)
 
 
 BITCHAT_PROFILE: Final = PhoneProfile(

@@ -21,23 +21,23 @@ errors.
 
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Final, Protocol
 
 from dbus_fast import Variant
-from dbus_fast.annotations import (
-    DBusBool,
-    DBusBytes,
-    DBusDict,
-    DBusSignature,
-    DBusStr,
-)
+from dbus_fast.annotations import DBusSignature
 from dbus_fast.constants import PropertyAccess
-from dbus_fast.service import ServiceInterface, dbus_method, dbus_property
+from dbus_fast.service import ServiceInterface, dbus_property
 
 from pigeon.transport.ble.adapter import BlueZAdapter
 from pigeon.transport.ble.errors import AlreadyRegistered, BleError
 from pigeon.transport.ble.gatt import MANUFACTURER_ID, RX_UUID, SERVICE_UUID, TX_UUID
+from pigeon.transport.ble.gattobjects import (
+    Advertisement,
+    Characteristic,
+    GattService,
+)
+from pigeon.transport.ble.profile import WriteHandler
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -49,11 +49,7 @@ ADVERT_PATH: Final = APP_PATH + "/advert0"
 GATT_MANAGER: Final = "org.bluez.GattManager1"
 AD_MANAGER: Final = "org.bluez.LEAdvertisingManager1"
 
-DBusStrList = Annotated[list[str], DBusSignature("as")]
 DBusManufacturerData = Annotated[dict[int, Variant], DBusSignature("a{qv}")]
-
-# (device object path, written value, ATT MTU if BlueZ told it)
-WriteHandler = Callable[[str, bytes, int | None], None]
 
 
 class GattExtension(Protocol):
@@ -66,116 +62,16 @@ class GattExtension(Protocol):
         """(path, LEAdvertisement1 object) it advertises with."""
 
 
-class GattService(ServiceInterface):
-    """org.bluez.GattService1: the Pigeon service (member names are BlueZ's, hence CamelCase)."""
-
-    def __init__(self) -> None:
-        super().__init__("org.bluez.GattService1")
-
-    @dbus_property(PropertyAccess.READ)
-    def UUID(self) -> DBusStr:
-        return SERVICE_UUID
-
-    @dbus_property(PropertyAccess.READ)
-    def Primary(self) -> DBusBool:
-        return True
-
-
-class RxCharacteristic(ServiceInterface):
-    """org.bluez.GattCharacteristic1 that centrals write link frames to."""
-
-    def __init__(self, on_write: WriteHandler) -> None:
-        super().__init__("org.bluez.GattCharacteristic1")
-        self._on_write = on_write
-
-    @dbus_property(PropertyAccess.READ)
-    def UUID(self) -> DBusStr:
-        return RX_UUID
-
-    @dbus_property(PropertyAccess.READ)
-    def Service(self) -> Annotated[str, DBusSignature("o")]:
-        return SERVICE_PATH
-
-    @dbus_property(PropertyAccess.READ)
-    def Flags(self) -> DBusStrList:
-        return ["write-without-response"]
-
-    @dbus_method()
-    def WriteValue(self, value: DBusBytes, options: DBusDict) -> None:
-        device = options.get("device")
-        mtu = options.get("mtu")
-        if device is None:
-            _LOGGER.warning("a write without a device option was dropped")
-            return
-        self._on_write(str(device.value), bytes(value), None if mtu is None else int(mtu.value))
-
-
-class TxCharacteristic(ServiceInterface):
-    """org.bluez.GattCharacteristic1 the node notifies link frames on."""
-
-    def __init__(self) -> None:
-        super().__init__("org.bluez.GattCharacteristic1")
-        self._value = b""
-        self.notifying = False
-
-    @dbus_property(PropertyAccess.READ)
-    def UUID(self) -> DBusStr:
-        return TX_UUID
-
-    @dbus_property(PropertyAccess.READ)
-    def Service(self) -> Annotated[str, DBusSignature("o")]:
-        return SERVICE_PATH
-
-    @dbus_property(PropertyAccess.READ)
-    def Flags(self) -> DBusStrList:
-        return ["notify"]
-
-    @dbus_property(PropertyAccess.READ)
-    def Value(self) -> DBusBytes:
-        return self._value
-
-    @dbus_property(PropertyAccess.READ)
-    def Notifying(self) -> DBusBool:
-        return self.notifying
-
-    @dbus_method()
-    def StartNotify(self) -> None:
-        self.notifying = True
-
-    @dbus_method()
-    def StopNotify(self) -> None:
-        self.notifying = False
-
-    def notify(self, value: bytes) -> None:
-        """Send `value` to every subscribed central."""
-        self._value = value
-        self.emit_properties_changed({"Value": value})
-
-
-class Advertisement(ServiceInterface):
-    """org.bluez.LEAdvertisement1: connectable, our service UUID and the rotating identifier."""
+class OwnAdvertisement(Advertisement):
+    """Ours: the service UUID and the rotating identifier as manufacturer data."""
 
     def __init__(self, identifier: bytes) -> None:
-        super().__init__("org.bluez.LEAdvertisement1")
+        super().__init__(SERVICE_UUID, "Pigeon")
         self.identifier = identifier
-        self.released = False
-
-    @dbus_property(PropertyAccess.READ)
-    def Type(self) -> DBusStr:
-        return "peripheral"
-
-    @dbus_property(PropertyAccess.READ)
-    def ServiceUUIDs(self) -> DBusStrList:
-        return [SERVICE_UUID]
 
     @dbus_property(PropertyAccess.READ)
     def ManufacturerData(self) -> DBusManufacturerData:
         return {MANUFACTURER_ID: Variant("ay", self.identifier)}
-
-    @dbus_method()
-    def Release(self) -> None:
-        self.released = True
-        _LOGGER.info("BlueZ released our advertisement")
 
 
 class BlePeripheral:
@@ -188,10 +84,10 @@ class BlePeripheral:
         extensions: Sequence[GattExtension] = (),
     ) -> None:
         self._adapter = adapter
-        self._service = GattService()
-        self._rx = RxCharacteristic(on_write)
-        self._tx = TxCharacteristic()
-        self._advert: Advertisement | None = None
+        self._service = GattService(SERVICE_UUID)
+        self._rx = Characteristic(RX_UUID, SERVICE_PATH, ["write-without-response"], on_write)
+        self._tx = Characteristic(TX_UUID, SERVICE_PATH, ["notify"])
+        self._advert: OwnAdvertisement | None = None
         self._extensions = tuple(extensions)
         self._extra_adverts: list[tuple[str, ServiceInterface]] = []  # registered now
         self._exported = False
@@ -251,7 +147,7 @@ class BlePeripheral:
     async def advertise(self, identifier: bytes) -> None:
         """Advertise `identifier` from now on, replacing the previous advertisement."""
         await self._drop_advert()
-        advert = Advertisement(identifier)
+        advert = OwnAdvertisement(identifier)
         self._adapter.bus.export(ADVERT_PATH, advert)
         self._advert = advert
         register = (self._adapter.path, AD_MANAGER, "RegisterAdvertisement", "oa{sv}")

@@ -258,7 +258,7 @@ class PhoneBleTransport:
     def _on_write(self, device: str, value: bytes, mtu: int | None) -> None:
         """A central wrote `value` to the service's inbound characteristic; raises WriteRefused
         (BlueZ answers a write with response with an ATT error, and drops one without)."""
-        from pigeon.transport.ble.appperipheral import WriteRefused
+        from pigeon.transport.ble.gattobjects import WriteRefused
 
         name = self.profile.name
         if self._closed or self._sink is None:

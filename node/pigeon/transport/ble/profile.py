@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from dbus_fast.service import ServiceInterface
 
 # (device object path, written value, ATT MTU if BlueZ told it); raises WriteRefused
-PhoneWriteHandler = Callable[[str, bytes, int | None], None]
+WriteHandler = Callable[[str, bytes, int | None], None]
 
 
 class PhoneGattObjects(Protocol):
@@ -48,7 +48,7 @@ class PhoneProfile:
     min_frame_limit: int
     max_frame_limit: int
     write_with_response: bool
-    gatt_objects: Callable[[PhoneWriteHandler], PhoneGattObjects]
+    gatt_objects: Callable[[WriteHandler], PhoneGattObjects]
 
     def peer_id(self, address: str) -> PeerId:
         """The PeerId of the phone at `address` (these services have no identifier of their own
