@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final, Protocol
 
-from pigeon.transport.base import Broken, Busy
+from pigeon.transport.base import Broken
 from pigeon.transport.ble.advert import SERVICE_ORDER, advert_plan, longest_silence_s
 from pigeon.transport.ble.errors import MalformedLinkFrame
 from pigeon.transport.ble.gatt import (
@@ -41,6 +41,7 @@ from pigeon.transport.ble.gatt import (
     frame_limit_for,
 )
 from pigeon.transport.ble.hangup import connect, hang_up
+from pigeon.transport.ble.linkwriter import LinkWriter
 from pigeon.transport.ble.policy import (
     PacerParams,
     ReconnectBackoff,
@@ -60,9 +61,7 @@ _LOGGER = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S: Final = 20.0
 WELCOME_TIMEOUT_S: Final = 10.0
 MTU_WAIT_S: Final = 2.0
-DRAIN_S: Final = 2.0  # how long a closing link may spend writing what is already queued
 SEEN_TTL_S: Final = 60.0
-LINK_QUEUE_FRAMES: Final = 64
 IDLE_RECHECK_S: Final = 1.0
 # A node advertises each of its services from its own advertising instance, and BlueZ shows a
 # scanner the UUIDs of all only once it has heard all: a device is dialed for another service
@@ -191,14 +190,17 @@ class CentralLink:
         self.frame_limit = frame_limit
         self.peer_identifier = b""
         self.up = False  # notified DATA frames are delivered
-        self._accepting = False  # offer() queues frames
         self._rx = rx
         self.notifying: BleakGATTCharacteristic | None = None  # once notifications are on
-        self._pacer = pacer
-        self._clock = clock
         self._welcome: asyncio.Future[Intro] = asyncio.get_running_loop().create_future()
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(LINK_QUEUE_FRAMES)
-        self._writer: asyncio.Task[None] | None = None
+        self._writer = LinkWriter(
+            self._write,
+            write_failures(),
+            pacer,
+            clock,
+            self.address,
+            lambda reason: self._on_bye(reason),
+        )
         self._on_frame: Callable[[bytes], None] = lambda frame: None
         self._on_bye: Callable[[str], None] = lambda reason: None
 
@@ -224,7 +226,7 @@ class CentralLink:
     async def handshake(self, identifier: bytes) -> None:
         """Say HELLO and wait for WELCOME; raises Broken or TimeoutError."""
         hello = Intro(LinkKind.HELLO, self.link_tag, identifier, self.frame_limit)
-        await self._write(encode_link_frame(hello))
+        await self._write(encode_link_frame(hello))  # before the writer starts: unpaced
         async with asyncio.timeout(WELCOME_TIMEOUT_S):
             welcome = await self._welcome
         self.peer_identifier = welcome.identifier
@@ -235,37 +237,13 @@ class CentralLink:
         self._on_frame = on_frame
         self._on_bye = on_bye
         self.up = True
-        self._accepting = True
-        self._writer = asyncio.get_running_loop().create_task(self._write_queue())
+        self._writer.start()
 
     def offer(self, frame: bytes) -> None:
         """Queue a DATA frame; raises Busy if the queue is full, Broken if the link is down."""
-        if not self._accepting:
-            raise Broken("link is down")
-        try:
-            self._queue.put_nowait(encode_link_frame(Data(self.link_tag, frame)))
-        except asyncio.QueueFull:
-            raise Busy(f"{LINK_QUEUE_FRAMES} frames already queued") from None
-
-    async def _write_queue(self) -> None:
-        from bleak.exc import BleakError
-
-        while True:
-            value = await self._queue.get()
-            try:
-                await self._write(value)
-            except (BleakError, EOFError, OSError) as exc:
-                _LOGGER.warning("write to %s failed: %s", self.address, exc)
-                self._on_bye("write failed")
-                return
-            finally:
-                self._queue.task_done()
+        self._writer.offer(encode_link_frame(Data(self.link_tag, frame)))
 
     async def _write(self, value: bytes) -> None:
-        delay = self._pacer.delay_s(len(value), self._clock())
-        if delay > 0:
-            await asyncio.sleep(delay)
-        self._pacer.spend(len(value), self._clock())
         await self.client.write_gatt_char(self._rx, value, response=False)
 
     async def close(
@@ -282,19 +260,11 @@ class CentralLink:
         cut the link that won. It may also `keep_receiving`: frames the peer sent before it
         saw our BYE still arrive on it.
         """
-        self._accepting = False
         self.up = keep_receiving
-        if self._writer is not None and not self._writer.done():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(DRAIN_S):
-                    await self._queue.join()
+        await self._writer.stop()
         if not self._welcome.done():
             self._welcome.set_exception(Broken("disconnected during the handshake"))
             self._welcome.exception()  # a handshake may never await it: no "never retrieved"
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
         with contextlib.suppress(Exception):
             if say_bye and self.client.is_connected:
                 await self.client.write_gatt_char(
@@ -302,6 +272,13 @@ class CentralLink:
                 )
         if disconnect:
             await hang_up(self.client, self.notifying)
+
+
+def write_failures() -> tuple[type[BaseException], ...]:
+    """What ends a link's writes: bleak's errors and a connection gone (bleak loads lazily)."""
+    from bleak.exc import BleakError
+
+    return (BleakError, EOFError, OSError)
 
 
 def _reason(code: int) -> str:

@@ -10,21 +10,19 @@ write at a time. bleak is imported lazily, here and in `central` only.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from pigeon.transport.base import Broken, Busy
+from pigeon.transport.base import Broken
 from pigeon.transport.ble.central import (
     CONNECT_TIMEOUT_S,
-    DRAIN_S,
-    LINK_QUEUE_FRAMES,
     settled_value_length,
+    write_failures,
 )
 from pigeon.transport.ble.hangup import connect, hang_up
+from pigeon.transport.ble.linkwriter import LinkWriter
 from pigeon.transport.ble.policy import PacerParams, WritePacer
 from pigeon.transport.ble.profile import PhoneProfile
 
@@ -73,11 +71,14 @@ class PhoneCentralLink:
         self._rx = rx
         self._with_response = with_response
         self.notifying: BleakGATTCharacteristic | None = None  # once notifications are on
-        self._pacer = pacer
-        self._clock = clock
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(LINK_QUEUE_FRAMES)
-        self._writer: asyncio.Task[None] | None = None
-        self._accepting = False
+        self._writer = LinkWriter(
+            self._write,
+            write_failures(),
+            pacer,
+            clock,
+            self.address,
+            lambda reason: self._on_down(reason),
+        )
         self._on_frame: Callable[[bytes], None] | None = None
         self._on_down: Callable[[str], None] = lambda reason: None
 
@@ -90,50 +91,21 @@ class PhoneCentralLink:
         """Start delivering notifications and writing the queue."""
         self._on_frame = on_frame
         self._on_down = on_down
-        self._accepting = True
-        self._writer = asyncio.get_running_loop().create_task(self._write_queue())
+        self._writer.start()
 
     def offer(self, frame: bytes) -> None:
         """Queue a frame; raises Busy if the queue is full, Broken if the link is down."""
-        if not self._accepting:
-            raise Broken("link is down")
-        try:
-            self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            raise Busy(f"{LINK_QUEUE_FRAMES} frames already queued") from None
+        self._writer.offer(frame)
 
-    async def _write_queue(self) -> None:
-        from bleak.exc import BleakError
-
-        while True:
-            value = await self._queue.get()
-            try:
-                delay = self._pacer.delay_s(len(value), self._clock())
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                self._pacer.spend(len(value), self._clock())
-                # As the service's phones write (the app with response: the peer's reply then
-                # paces us one write at a time; bitchat without, paced by the pacer alone).
-                await self.client.write_gatt_char(self._rx, value, response=self._with_response)
-            except (BleakError, EOFError, OSError) as exc:
-                _LOGGER.warning("phone write to %s failed: %s", self.address, exc)
-                self._accepting = False
-                self._on_down("write failed")
-                return
-            finally:
-                self._queue.task_done()
+    async def _write(self, value: bytes) -> None:
+        # As the service's phones write (the app with response: the peer's reply then paces us
+        # one write at a time; bitchat without, paced by the pacer alone).
+        await self.client.write_gatt_char(self._rx, value, response=self._with_response)
 
     async def close(self) -> None:
         """Write what is queued (for up to DRAIN_S), then disconnect."""
-        self._accepting = False
         self._on_frame = None
-        if self._writer is not None and not self._writer.done():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(DRAIN_S):
-                    await self._queue.join()
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+        await self._writer.stop()
         await hang_up(self.client, self.notifying)
 
 
