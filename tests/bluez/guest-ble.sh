@@ -12,6 +12,8 @@ dbus-daemon --system --fork
 : > /out/bluetoothd.log
 # The node's own BlueZ settings (the lines the Ansible role puts in main.conf).
 cp /src/config/bluetooth-main.conf /etc/bluetooth/main.conf
+# and its kernel settings (the role's /etc/sysctl.d/60-pigeon.conf, applied at boot).
+sysctl -p /src/config/sysctl-pigeon.conf
 # A crash of bluetoothd leaves a core file and its end in the log (a segfault's kernel line is
 # below the console's `quiet` level, so dmesg is saved at the end too).
 ulimit -c unlimited
