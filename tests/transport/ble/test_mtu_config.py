@@ -43,3 +43,15 @@ def test_the_ansible_role_sets_the_same_mtu() -> None:
     tasks = (REPO / "ansible" / "roles" / "pigeon_node" / "tasks" / "hardware.yml").read_text()
     (value,) = re.findall(r'option: ExchangeMTU, value: "(\d+)"', tasks)
     assert int(value) == _exchange_mtu()
+
+
+def test_the_ansible_role_installs_the_kernel_settings_the_vm_tier_applies() -> None:
+    tasks = (REPO / "ansible" / "roles" / "pigeon_node" / "tasks" / "hardware.yml").read_text()
+    assert 'config/sysctl-pigeon.conf"\n    dest: /etc/sysctl.d/60-pigeon.conf' in tasks
+    assert (
+        "sysctl -p /src/config/sysctl-pigeon.conf"
+        in (REPO / "tests/bluez/guest-ble.sh").read_text()
+    )
+    settings = (REPO / "config" / "sysctl-pigeon.conf").read_text()
+    (qlen,) = re.findall(r"^net\.unix\.max_dgram_qlen = (\d+)$", settings, re.M)
+    assert int(qlen) >= 256  # BlueZ's notification socket pairs hold this many frames
