@@ -13,18 +13,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from dbus_fast import BusType, Message, MessageType, Variant
+from dbus_fast import BusType
 from dbus_fast.aio import MessageBus
-from dbus_fast.annotations import DBusBool, DBusBytes, DBusDict, DBusSignature, DBusStr
+from dbus_fast.annotations import DBusBytes, DBusDict, DBusSignature, DBusStr
 from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_property
+
+from tests.bluez.rig_gatt import (
+    Advert,
+    Service,
+    StrList,
+    call,
+    connected_devices,
+    power_on,
+    register,
+    unregister,
+    withdraw_advert,
+)
 
 SERVICE = "9e7b0001-8f2a-4c3d-9a1b-2e5f7c8d0a10"
 INBOUND = "9e7b0002-8f2a-4c3d-9a1b-2e5f7c8d0a10"
 OUTBOUND = "9e7b0003-8f2a-4c3d-9a1b-2e5f7c8d0a10"
 ROOT = "/test/apppeer"
 _HEADER = struct.Struct(">BHHH")
-_StrList = Annotated[list[str], DBusSignature("as")]
 # A connect of this phone's own bleak on BlueZ 5.66 sometimes fails at once with "failed to
 # discover services, device disconnected": when bluetoothd's ATT connect beats the kernel's
 # connect event, it marks the device connected without emitting Connected=true (its
@@ -93,19 +104,6 @@ class Receiver:
             raise AssertionError(f"timed out waiting for {what}") from None
 
 
-class _Service(ServiceInterface):
-    def __init__(self) -> None:
-        super().__init__("org.bluez.GattService1")
-
-    @dbus_property(PropertyAccess.READ)
-    def UUID(self) -> DBusStr:
-        return SERVICE
-
-    @dbus_property(PropertyAccess.READ)
-    def Primary(self) -> DBusBool:
-        return True
-
-
 class _Inbound(ServiceInterface):
     def __init__(self, peer: "PeripheralPeer") -> None:
         super().__init__("org.bluez.GattCharacteristic1")
@@ -120,7 +118,7 @@ class _Inbound(ServiceInterface):
         return ROOT + "/service0"
 
     @dbus_property(PropertyAccess.READ)
-    def Flags(self) -> _StrList:
+    def Flags(self) -> StrList:
         return ["write"]
 
     @dbus_method()
@@ -149,7 +147,7 @@ class _Outbound(ServiceInterface):
         return ROOT + "/service0"
 
     @dbus_property(PropertyAccess.READ)
-    def Flags(self) -> _StrList:
+    def Flags(self) -> StrList:
         return ["notify"]
 
     @dbus_property(PropertyAccess.READ)
@@ -167,77 +165,13 @@ class _Outbound(ServiceInterface):
         self.on_change(False)
 
 
-class _Advert(ServiceInterface):
+class _Advert(Advert):
     def __init__(self) -> None:
-        super().__init__("org.bluez.LEAdvertisement1")
-
-    @dbus_property(PropertyAccess.READ)
-    def Type(self) -> DBusStr:
-        return "peripheral"
-
-    @dbus_property(PropertyAccess.READ)
-    def ServiceUUIDs(self) -> _StrList:
-        return [SERVICE]
+        super().__init__(SERVICE)
 
     @dbus_property(PropertyAccess.READ)
     def LocalName(self) -> DBusStr:
         return "Pigeon"
-
-    @dbus_method()
-    def Release(self) -> None:
-        pass
-
-
-async def _call(
-    bus: MessageBus, path: str, iface: str, member: str, sig: str, body: list[Any]
-) -> list[Any]:
-    reply = await bus.call(
-        Message(
-            destination="org.bluez",
-            path=path,
-            interface=iface,
-            member=member,
-            signature=sig,
-            body=body,
-        )
-    )
-    assert reply is not None
-    if reply.message_type == MessageType.ERROR:
-        raise RuntimeError(f"{iface}.{member}: {reply.error_name} {reply.body}")
-    return list(reply.body)
-
-
-async def adapter_address(adapter: str) -> str:
-    """The controller address of `adapter` (hciN)."""
-    bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
-    try:
-        (value,) = await _call(
-            bus,
-            f"/org/bluez/{adapter}",
-            "org.freedesktop.DBus.Properties",
-            "Get",
-            "ss",
-            ["org.bluez.Adapter1", "Address"],
-        )
-        return str(value.value)
-    finally:
-        bus.disconnect()
-
-
-async def power_on(adapter: str) -> None:
-    """Power `adapter` (hciN) on, as a phone's Bluetooth is on."""
-    bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
-    try:
-        await _call(
-            bus,
-            f"/org/bluez/{adapter}",
-            "org.freedesktop.DBus.Properties",
-            "Set",
-            "ssv",
-            ["org.bluez.Adapter1", "Powered", Variant("b", True)],
-        )
-    finally:
-        bus.disconnect()
 
 
 class PeripheralPeer:
@@ -269,32 +203,17 @@ class PeripheralPeer:
     async def disconnect_all(self) -> None:
         """Disconnect every device connected to this adapter (the radio breaks the link)."""
         assert self._bus is not None
-        (objects,) = await _call(
-            self._bus, "/", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", "", []
-        )
-        for path, ifaces in objects.items():
-            device = ifaces.get("org.bluez.Device1")
-            if path.startswith(self.adapter + "/") and device and device["Connected"].value:
-                await _call(self._bus, path, "org.bluez.Device1", "Disconnect", "", [])
+        for path in await connected_devices(self._bus, self.adapter):
+            await call(self._bus, path, "org.bluez.Device1", "Disconnect", "", [])
 
     async def start(self) -> None:
         await power_on(self.adapter.rsplit("/", 1)[-1])
         bus = self._bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
-        bus.export(ROOT + "/service0", _Service())
+        bus.export(ROOT + "/service0", Service(SERVICE))
         bus.export(ROOT + "/service0/char0", _Inbound(self))
         bus.export(ROOT + "/service0/char1", self._outbound)
         bus.export(ROOT + "/advert0", _Advert())
-        await _call(
-            bus, self.adapter, "org.bluez.GattManager1", "RegisterApplication", "oa{sv}", [ROOT, {}]
-        )
-        await _call(
-            bus,
-            self.adapter,
-            "org.bluez.LEAdvertisingManager1",
-            "RegisterAdvertisement",
-            "oa{sv}",
-            [ROOT + "/advert0", {}],
-        )
+        await register(bus, self.adapter, ROOT, ROOT + "/advert0")
 
     async def wait_subscribed(self, within_s: float) -> None:
         async with asyncio.timeout(within_s):
@@ -311,15 +230,7 @@ class PeripheralPeer:
     async def leave(self) -> None:
         """Walk away: stop advertising and drop the connection (the app keeps its service)."""
         assert self._bus is not None
-        with contextlib.suppress(RuntimeError):
-            await _call(
-                self._bus,
-                self.adapter,
-                "org.bluez.LEAdvertisingManager1",
-                "UnregisterAdvertisement",
-                "o",
-                [ROOT + "/advert0"],
-            )
+        await withdraw_advert(self._bus, self.adapter, ROOT + "/advert0")
         await self.disconnect_all()
 
     async def close(self) -> None:
@@ -328,35 +239,17 @@ class PeripheralPeer:
         bus = self._bus
         if bus is None:
             return
-        with contextlib.suppress(RuntimeError):
-            await _call(
-                bus,
-                self.adapter,
-                "org.bluez.LEAdvertisingManager1",
-                "UnregisterAdvertisement",
-                "o",
-                [ROOT + "/advert0"],
-            )
+        await withdraw_advert(bus, self.adapter, ROOT + "/advert0")
         for _ in range(100):
             if not await self._connected(bus):
                 break
             await asyncio.sleep(0.1)
-        with contextlib.suppress(RuntimeError):
-            await _call(
-                bus, self.adapter, "org.bluez.GattManager1", "UnregisterApplication", "o", [ROOT]
-            )
+        await unregister(bus, self.adapter, ROOT)
         bus.disconnect()
         self._bus = None
 
     async def _connected(self, bus: MessageBus) -> bool:
-        (objects,) = await _call(
-            bus, "/", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", "", []
-        )
-        return any(
-            path.startswith(self.adapter + "/") and ifaces["org.bluez.Device1"]["Connected"].value
-            for path, ifaces in objects.items()
-            if "org.bluez.Device1" in ifaces
-        )
+        return bool(await connected_devices(bus, self.adapter))
 
 
 class CentralPeer:

@@ -12,30 +12,26 @@ from typing import Annotated
 
 from dbus_fast import BusType
 from dbus_fast.aio import MessageBus
-from dbus_fast.annotations import DBusBool, DBusBytes, DBusDict, DBusSignature, DBusStr
+from dbus_fast.annotations import DBusBytes, DBusDict, DBusSignature, DBusStr
 from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_property
 
-from tests.bluez.app_peer import _call, power_on
+from tests.bluez.rig_gatt import (
+    Advert,
+    Service,
+    StrList,
+    call,
+    connected_devices,
+    power_on,
+    register,
+    unregister,
+    withdraw_advert,
+)
 
 SERVICE = "f47b5e2d-4a9e-4c5a-9b3f-8e1d2c3a4b5c"
 CHARACTERISTIC = "a1b2c3d4-e5f6-4a5b-8c9d-0e1f2a3b4c5d"
 ROOT = "/test/bitchatpeer"
-_StrList = Annotated[list[str], DBusSignature("as")]
 NOTIFY_GAP_S = 0.02
-
-
-class _Service(ServiceInterface):
-    def __init__(self) -> None:
-        super().__init__("org.bluez.GattService1")
-
-    @dbus_property(PropertyAccess.READ)
-    def UUID(self) -> DBusStr:
-        return SERVICE
-
-    @dbus_property(PropertyAccess.READ)
-    def Primary(self) -> DBusBool:
-        return True
 
 
 class _Characteristic(ServiceInterface):
@@ -54,7 +50,7 @@ class _Characteristic(ServiceInterface):
         return ROOT + "/service0"
 
     @dbus_property(PropertyAccess.READ)
-    def Flags(self) -> _StrList:
+    def Flags(self) -> StrList:
         return ["read", "write", "write-without-response", "notify"]
 
     @dbus_property(PropertyAccess.READ)
@@ -80,23 +76,6 @@ class _Characteristic(ServiceInterface):
         self.subscribed.clear()
 
 
-class _Advert(ServiceInterface):
-    def __init__(self) -> None:
-        super().__init__("org.bluez.LEAdvertisement1")
-
-    @dbus_property(PropertyAccess.READ)
-    def Type(self) -> DBusStr:
-        return "peripheral"
-
-    @dbus_property(PropertyAccess.READ)
-    def ServiceUUIDs(self) -> _StrList:
-        return [SERVICE]
-
-    @dbus_method()
-    def Release(self) -> None:
-        pass
-
-
 class BitchatPeripheral:
     """A bitchat phone on `adapter` that the node dials: it records what the node writes."""
 
@@ -116,20 +95,10 @@ class BitchatPeripheral:
     async def start(self) -> None:
         await power_on(self.adapter.rsplit("/", 1)[-1])
         bus = self._bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
-        bus.export(ROOT + "/service0", _Service())
+        bus.export(ROOT + "/service0", Service(SERVICE))
         bus.export(ROOT + "/service0/char0", self._char)
-        bus.export(ROOT + "/advert0", _Advert())
-        await _call(
-            bus, self.adapter, "org.bluez.GattManager1", "RegisterApplication", "oa{sv}", [ROOT, {}]
-        )
-        await _call(
-            bus,
-            self.adapter,
-            "org.bluez.LEAdvertisingManager1",
-            "RegisterAdvertisement",
-            "oa{sv}",
-            [ROOT + "/advert0", {}],
-        )
+        bus.export(ROOT + "/advert0", Advert(SERVICE))
+        await register(bus, self.adapter, ROOT, ROOT + "/advert0")
 
     async def wait_subscribed(self, within_s: float) -> None:
         async with asyncio.timeout(within_s):
@@ -156,27 +125,11 @@ class BitchatPeripheral:
         bus = self._bus
         if bus is None:
             return
-        with contextlib.suppress(RuntimeError):
-            await _call(
-                bus,
-                self.adapter,
-                "org.bluez.LEAdvertisingManager1",
-                "UnregisterAdvertisement",
-                "o",
-                [ROOT + "/advert0"],
-            )
-        (objects,) = await _call(
-            bus, "/", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects", "", []
-        )
-        for path, ifaces in objects.items():
-            device = ifaces.get("org.bluez.Device1")
-            if path.startswith(self.adapter + "/") and device and device["Connected"].value:
-                with contextlib.suppress(RuntimeError):
-                    await _call(bus, path, "org.bluez.Device1", "Disconnect", "", [])
+        await withdraw_advert(bus, self.adapter, ROOT + "/advert0")
+        for path in await connected_devices(bus, self.adapter):
+            with contextlib.suppress(RuntimeError):
+                await call(bus, path, "org.bluez.Device1", "Disconnect", "", [])
         await asyncio.sleep(1.0)
-        with contextlib.suppress(RuntimeError):
-            await _call(
-                bus, self.adapter, "org.bluez.GattManager1", "UnregisterApplication", "o", [ROOT]
-            )
+        await unregister(bus, self.adapter, ROOT)
         bus.disconnect()
         self._bus = None

@@ -26,10 +26,10 @@ from pigeon.transport.conformance import RecordingSink
 from tests.bluez.app_peer import (
     CentralPeer,
     PeripheralPeer,
-    adapter_address,
     envelope,
     packet,
 )
+from tests.bluez.rig_gatt import adapter_address
 
 LINK_WAIT_S = 60.0
 TICK_S = 1.0

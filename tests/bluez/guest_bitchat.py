@@ -36,8 +36,8 @@ from pigeon.daemon.bitchat_driver import BitchatDriver
 from pigeon.transport.ble.bitchat import BitchatBleTransport
 from pigeon.transport.ble.transport import BleConfig, BleTransport, ble_transports
 from pigeon.transport.conformance import RecordingSink
-from tests.bluez.app_peer import power_on
 from tests.bluez.bitchat_peer import BitchatPeripheral
+from tests.bluez.rig_gatt import power_on
 
 CLIENT = Path(__file__).with_name("bitchat_client.py")
 LINK_WAIT_S = 90.0  # a scan, a connect and GATT discovery under software emulation, twice
