@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pigeon.transport.ble.eviction import (
+    MAX_TRACKED_ADDRESSES,
     Admission,
     Eviction,
     EvictionParams,
@@ -131,7 +132,7 @@ def test_strangers_are_remembered_within_a_bound() -> None:
     policy = _policy()
     for i in range(10_000):
         policy.refused(f"stranger-{i}", float(i))
-    assert len(policy._strikes) <= 256  # noqa: SLF001 (a hostile with endless addresses)
+    assert len(policy._strikes) <= MAX_TRACKED_ADDRESSES  # a hostile with endless addresses
 
 
 @pytest.mark.parametrize(
