@@ -263,3 +263,13 @@ def test_a_stream_of_hostile_centrals_cannot_keep_a_relaying_neighbour_out(
         if neighbour_in:
             assert "neighbour" in policy.links
     assert neighbour_in or dial_at == appears_at
+
+
+def test_the_node_config_sets_idle_hard_idle_and_backoff() -> None:
+    params = EvictionParams.from_config(30, 600, 120)
+    assert (params.idle_s, params.relayer_idle_s, params.hard_idle_s) == (30, 150, 600)
+    assert (params.backoff_s, params.backoff_max_s) == (120, 3600)
+    # a relayer's grace never outlasts the hard limit, nor a ban's ceiling its first term
+    assert EvictionParams.from_config(3000, 3600, 7200).relayer_idle_s == 3600
+    assert EvictionParams.from_config(3000, 3600, 7200).backoff_max_s == 7200
+    assert EvictionParams.from_config(60, 1800, 60) == EvictionParams()

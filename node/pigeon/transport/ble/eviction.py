@@ -35,6 +35,10 @@ _V = TypeVar("_V")
 # Addresses whose strikes or bans are remembered; beyond, the oldest are forgotten (a hostile
 # with endless random addresses gains nothing from a fresh one: each is banned on its own).
 MAX_TRACKED_ADDRESSES: Final = 256
+# A link that relayed keeps its slot this many times idle_s: a mesh neighbour with nothing to
+# send is silent too (the router announces on link-up and when routes change, not on a timer).
+RELAYER_IDLE_FACTOR: Final = 5
+BACKOFF_MAX_S: Final = 3600.0
 
 
 class Role(StrEnum):
@@ -57,12 +61,12 @@ class EvictionParams:
     """The policy's thresholds, in seconds and frames."""
 
     idle_s: float = 60.0
-    relayer_idle_s: float = 300.0
+    relayer_idle_s: float = RELAYER_IDLE_FACTOR * 60.0
     hard_idle_s: float = 1800.0
     strikes: int = 5
     strike_window_s: float = 10.0
     backoff_s: float = 60.0
-    backoff_max_s: float = 3600.0
+    backoff_max_s: float = BACKOFF_MAX_S
 
     def __post_init__(self) -> None:
         if not 0 < self.idle_s <= self.relayer_idle_s <= self.hard_idle_s:
@@ -71,6 +75,18 @@ class EvictionParams:
             raise ValueError("need at least one strike in a positive window")
         if not 0 < self.backoff_s <= self.backoff_max_s:
             raise ValueError("need 0 < backoff_s <= backoff_max_s")
+
+    @staticmethod
+    def from_config(idle_s: float, hard_idle_s: float, backoff_s: float) -> EvictionParams:
+        """The node config's three knobs (`[radio]`); a link that relayed keeps its slot five
+        times `idle_s` (at most `hard_idle_s`), a ban doubles up to an hour (or `backoff_s`)."""
+        return EvictionParams(
+            idle_s=idle_s,
+            relayer_idle_s=min(RELAYER_IDLE_FACTOR * idle_s, hard_idle_s),
+            hard_idle_s=hard_idle_s,
+            backoff_s=backoff_s,
+            backoff_max_s=max(BACKOFF_MAX_S, backoff_s),
+        )
 
 
 @dataclass(slots=True)
