@@ -299,7 +299,7 @@ class PhoneBleTransport:
         # A write that broke the rules; a central that breaks them often is cut and backed off.
         assert self._slots is not None
         key = peer if peer in self._peripheral else None
-        if self._slots.refused(address, key) and not self._carries_own_link(address):
+        if self._slots.refused(address, key):
             self._spawn(self._disconnect(device))
 
     def _open_peripheral(self, peer: PeerId, device: str, mtu: int | None) -> str | None:

@@ -119,12 +119,12 @@ class LinkSlots:
             self.policy.useful(key, self._clock())
 
     def refused(self, address: str, key: str | None = None) -> bool:
-        """A frame from `address` broke the rules; True when that banned it (its links are
-        evicted then; the caller cuts a connection that carries none)."""
+        """A frame from `address` broke the rules; True when that banned it and it held no link
+        (its links are evicted, and cut, by their transports): the caller cuts it then."""
         evictions = self.policy.refused(address, self._clock(), key)
         for eviction in evictions:
             self._evict(eviction)
-        return self.policy.banned(address, self._clock())
+        return not evictions and self.policy.banned(address, self._clock())
 
     def sweep(self) -> None:
         """Evict the links silent for too long."""
