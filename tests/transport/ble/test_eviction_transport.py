@@ -204,3 +204,46 @@ async def test_a_link_silent_past_the_hard_limit_is_cut(
         assert await node.sink.wait_for("link_down", peer, 1, "cut") == ["evicted: hard_idle"]
     finally:
         await node.transport.aclose()
+
+
+class DialedLink:
+    """Stands in for a `CentralLink` whose dial and handshake succeeded (a radio's job)."""
+
+    def __init__(self, address: str, identifier: bytes) -> None:
+        self.address = address
+        self.peer_identifier = identifier
+        self.frame_limit = 244
+        self.up = True
+        self.closed: list[tuple[bool, bool, ByeReason]] = []
+
+    async def close(self, say_bye: bool, disconnect: bool, bye_reason: ByeReason) -> None:
+        self.closed.append((say_bye, disconnect, bye_reason))
+
+
+async def test_a_neighbour_we_dial_takes_a_silent_centrals_slot_at_once(bluez: FakeBlueZ) -> None:
+    node = await _start(bluez, max_links=1)
+    try:
+        squatter = bluez.add_device("hci0", "00:AA:01:01:00:01")
+        await _hello(bluez, node, squatter, b"\x01\x01\x01", IDLE_1)
+        await node.sink.wait_for("link_up", peer_id(IDLE_1), 1, "the slot is taken")
+        # A node we saw advertising may be dialed although the squatter is fresh...
+        assert node.transport.wants("00:AA:01:03:00:03", b"\xff\xff\xff\xff", waited_s=0.0)
+        dialed = DialedLink("00:AA:01:03:00:03", NEIGHBOUR)
+        central = node.transport._central
+        assert central is not None
+        central._links[dialed.address] = dialed  # type: ignore[assignment]
+        node.transport.central_link_up(dialed)  # type: ignore[arg-type]
+        # ... and its link takes the squatter's slot when it comes up.
+        assert node.sink.of("link_down", peer_id(IDLE_1)) == ["evicted: room"]
+        assert node.sink.of("link_up", peer_id(NEIGHBOUR)) == [244]
+        node.transport.central_frame(dialed, b"relayed")  # type: ignore[arg-type]
+        # A neighbour that relays is never pre-empted: the next dialed link finds no room.
+        assert not node.transport.wants("00:AA:01:04:00:04", b"\xff\xff\xff\xfe", waited_s=0.0)
+        late = DialedLink("00:AA:01:04:00:04", bytes.fromhex("00000004"))
+        central._links[late.address] = late  # type: ignore[assignment]
+        node.transport.central_link_up(late)  # type: ignore[arg-type]
+        await eventually(lambda: late.closed == [(True, True, ByeReason.NO_ROOM)])
+        assert node.sink.of("link_up", peer_id(late.peer_identifier)) == []
+        assert node.sink.of("link_down", peer_id(NEIGHBOUR)) == []
+    finally:
+        await node.transport.aclose()
