@@ -43,6 +43,11 @@ class RadioSection:
     kind: RadioKind = "ble"
     adapter: str = "hci0"
     max_links: int = 4
+    # Link slots under abuse (docs/security.md): a silent link gives its slot to a newcomer
+    # after link_idle_s, any link silent for link_hard_idle_s goes, junk bans for abuse_backoff_s.
+    link_idle_s: int = 60
+    link_hard_idle_s: int = 1800
+    abuse_backoff_s: int = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +136,9 @@ class NodeConfig:
 # (dotted key) -> (minimum, maximum) for integers.
 _INT_RANGES: Final[dict[str, tuple[int, int]]] = {
     "radio.max_links": (1, 16),
+    "radio.link_idle_s": (10, 3600),
+    "radio.link_hard_idle_s": (60, 7 * 24 * 3600),
+    "radio.abuse_backoff_s": (1, 24 * 3600),
     "display.i2c_bus": (0, 16),
     "display.i2c_address": (0x03, 0x77),
     "buttons.next_pin": (0, 27),
@@ -188,6 +196,8 @@ def _section(name: str, cls: type[Any], table: Any) -> Any:
 
 
 def _check_consistency(config: NodeConfig) -> None:
+    if config.radio.link_hard_idle_s < config.radio.link_idle_s:
+        raise ConfigError("radio.link_hard_idle_s", "must be at least radio.link_idle_s")
     if config.buttons.kind == "gpio" and config.buttons.next_pin == config.buttons.select_pin:
         raise ConfigError("buttons.select_pin", "must differ from buttons.next_pin")
     if config.web.https_port == config.web.http_port:

@@ -1,6 +1,8 @@
 #!/bin/bash
 # Inside the VM: three virtual LE controllers under a real bluetoothd, then two Pigeon BLE
 # transports (node A on hci0, node B on hci1) driven by tests/bluez/guest_ble.py; then a node
+# on hci2 with one link slot, scripted squatting and junk-writing centrals on hci0 and a node
+# on hci1 (tests/bluez/guest_slots.py); then a node
 # on hci2 between two scripted Pigeon-app phones on hci0 and hci1 (tests/bluez/guest_app.py);
 # last, a node on hci2 between two bitchat-cli clients on hci0 and hci1
 # (tests/bluez/guest_bitchat.py).

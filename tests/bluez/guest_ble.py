@@ -1,5 +1,7 @@
 """Runs inside the BlueZ VM (tests/bluez/guest-ble.sh): two Pigeon BLE transports on hci0/hci1,
-then the Pigeon app's steps (guest_app.py) and bitchat's (guest_bitchat.py) with a node on hci2.
+then link slots under abuse (guest_slots.py: a node on hci2 with one slot, squatters on hci0, a
+neighbour on hci1), then the Pigeon app's steps (guest_app.py) and bitchat's (guest_bitchat.py)
+with a node on hci2.
 
 Each step is recorded in OUT/results.json as {"name", "ok", "detail", "seconds"}; throughput in
 OUT/ble.json. The exit status is 0 only if every step passed. Frames are real mesh packets
@@ -33,6 +35,7 @@ from pigeon.transport.ble.policy import NOTIFY_MIN_GAP_S, PacerParams
 from pigeon.transport.ble.transport import BleConfig, BleTransport
 from tests.bluez.guest_app import AppRig, app_conformance
 from tests.bluez.guest_bitchat import bitchat_steps
+from tests.bluez.guest_slots import slots_steps
 
 LINK_WAIT_S = 60.0
 RECONNECT_WAIT_S = 120.0
@@ -405,9 +408,11 @@ async def main(out: Path) -> int:
     )
     run = Run(out)
     only = os.environ.get("PIGEON_VM_ONLY")
-    if only in ("app", "bitchat"):  # guest-app.sh, guest-bitchat.sh: iterate on their steps
+    if only in ("app", "bitchat", "slots"):  # guest-app.sh, -bitchat.sh, -slots.sh: iterate
         if only == "app":
             await app_steps(run)
+        elif only == "slots":
+            await slots_steps(run.step, forget_devices)
         else:
             await bitchat_steps(run.step, forget_devices, out)
         await run.step(
@@ -454,6 +459,7 @@ async def main(out: Path) -> int:
     await run.step("reference: throughput without pacing", reference)
     for transport in ref[:2]:
         await transport.aclose()
+    await slots_steps(run.step, forget_devices)
     await app_steps(run)
     await bitchat_steps(run.step, forget_devices, out)
     await run.step(

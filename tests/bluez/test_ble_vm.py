@@ -3,7 +3,9 @@
 One VM boot runs tests/bluez/guest-ble.sh: node A on hci0 and node B on hci1 (two btvirt LE
 controllers under a real bluetoothd 5.66) exchange mesh envelopes and receipts both ways, test
 the 244-byte frame boundary, measure throughput, survive a bluetoothd SIGKILL and restart, and
-pass the transport conformance check; then a node on hci2 (a third btvirt controller) relays
+pass the transport conformance check; then a node on hci2 (a third btvirt controller) with one
+link slot gives it to a neighbour on hci1 although a silent central on hci0 holds it, and cuts
+and bans a central on hci0 that writes junk (tests/bluez/guest_slots.py); then a node on hci2 relays
 the Pigeon app's packets between two scripted app phones on hci0 and hci1, both ways,
 unchanged but for the TTL, in fragments of the app's sizes (tests/bluez/guest_app.py); then the
 node relays bitchat's public chat between two PyPI `bitchat-cli` clients on hci0 and hci1 and
@@ -37,6 +39,8 @@ STEPS = (
     "reconnect after bluetoothd restart",
     "packets after restart",
     "transport conformance check",
+    "slots: an idle central cannot keep a neighbour out",
+    "slots: a junk-writing central is cut and backed off",
     "app peers link through a node",
     "app packets cross a node both ways",
     "app transport conformance check (links it dials)",
@@ -47,7 +51,7 @@ STEPS = (
     "bluetoothd never crashed",
 )
 
-pytestmark = [pytest.mark.bluez, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.bluez, pytest.mark.timeout(2100)]
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +64,11 @@ def vm_results() -> dict[str, dict[str, Any]]:
     run = subprocess.run(
         ["bash", str(RIG / "run-vm.sh"), "tests/bluez/guest-ble.sh", str(out)],
         cwd=REPO,
-        timeout=1700,
+        timeout=2000,
         check=False,
-        # every step, the app's and bitchat's included, under software emulation: more than
-        # run-vm.sh's default 600 s for one guest script
-        env={**os.environ, "VM_TIMEOUT_S": "1500"},
+        # every step, the link slots', the app's and bitchat's included, under software
+        # emulation: more than run-vm.sh's default 600 s for one guest script
+        env={**os.environ, "VM_TIMEOUT_S": "1800"},
     )
     log = out / "guest.log"
     print(f"VM exit status {run.returncode}; guest log: {log}")

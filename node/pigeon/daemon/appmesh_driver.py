@@ -19,8 +19,10 @@ from collections.abc import Callable
 from typing import Final
 
 from pigeon.appmesh.events import (
+    Action,
     DeliverLocal,
     Drop,
+    DropReason,
     Event,
     FrameReceived,
     LinkDown,
@@ -33,7 +35,8 @@ from pigeon.appmesh.events import (
 )
 from pigeon.appmesh.router import AppRouter
 from pigeon.daemon.link_senders import LinkSenders
-from pigeon.transport.base import PeerId, Transport
+from pigeon.daemon.verdict import frame_verdict
+from pigeon.transport.base import FrameVerdict, PeerId, Transport
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -42,6 +45,9 @@ TICK_S: Final = 1.0  # custody hands over within a second of a phone's rate allo
 # be far more; this bounds memory to ~1 MiB a link and drops the excess (counted), as a phone
 # whose link cannot keep up loses packets to its own queue too.
 MAX_QUEUED_FRAMES: Final = 2048
+# What a frame's drops say about its link (daemon.verdict).
+REFUSED_DROPS: Final = frozenset({DropReason.MALFORMED, DropReason.TOO_BIG})
+IGNORED_DROPS: Final = frozenset({DropReason.DUPLICATE, DropReason.RATE, DropReason.NO_LINK})
 
 UplinkCallback = Callable[[OfferUplink], None]
 DeliverCallback = Callable[[bytes], object]  # a whole app packet for the owner
@@ -83,9 +89,11 @@ class AppMeshDriver:
         self._senders.close(peer)
         self.feed(LinkDown(peer))
 
-    def frame_received(self, peer: PeerId, frame: bytes) -> None:
-        """The link sent one fragment."""
-        self.feed(FrameReceived(peer, frame))
+    def frame_received(self, peer: PeerId, frame: bytes) -> FrameVerdict:
+        """The link sent one fragment; whether it was useful, ignored or refused."""
+        actions = self.feed(FrameReceived(peer, frame))
+        drops = ((a.reason.value, a.link) for a in actions if type(a) is Drop)
+        return frame_verdict(drops, peer, REFUSED_DROPS, IGNORED_DROPS)
 
     # -- the router -----------------------------------------------------------------------------
 
@@ -102,10 +110,11 @@ class AppMeshDriver:
         """Send a packet the node made (the owner's messenger to an app contact)."""
         self.feed(Originate(packet))
 
-    def feed(self, event: Event) -> None:
-        """Give the router one event now and carry out what it returns."""
+    def feed(self, event: Event) -> list[Action]:
+        """Give the router one event now, carry out what it returns, and return it."""
         frames: dict[str, list[bytes]] = {}
-        for action in self.router.handle(event, self._clock()):
+        actions = self.router.handle(event, self._clock())
+        for action in actions:
             if type(action) is SendFrame:
                 frames.setdefault(action.link, []).append(action.frame)
             elif type(action) is OfferUplink and self._uplink is not None:
@@ -117,6 +126,7 @@ class AppMeshDriver:
         for link, batch in frames.items():
             # whole or not at all: a partial packet would only hold a phone's reassembly slot
             self._senders.offer(link, batch)
+        return actions
 
     @property
     def links(self) -> list[str]:

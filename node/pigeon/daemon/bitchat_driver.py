@@ -25,6 +25,8 @@ from pigeon.bitchat.errors import RemoteError
 from pigeon.bitchat.events import (
     Action,
     Addressed,
+    Drop,
+    DropReason,
     Event,
     FrameReceived,
     Heard,
@@ -37,13 +39,19 @@ from pigeon.bitchat.identity import BitchatIdentity
 from pigeon.bitchat.router import BitchatRouter
 from pigeon.daemon.bitchat_courier import CourierService
 from pigeon.daemon.link_senders import LinkSenders
-from pigeon.transport.base import PeerId, Transport
+from pigeon.daemon.verdict import frame_verdict
+from pigeon.transport.base import FrameVerdict, PeerId, Transport
 
 _LOGGER = logging.getLogger(__name__)
 
 TICK_S: Final = 1.0
 COURIER_EXPIRY_S: Final = 60.0  # how often held envelopes past their time are forgotten
 MAX_QUEUED_FRAMES: Final = 256  # 40 packets/s out of a link at most: several seconds' worth
+# What a frame's drops say about its link (daemon.verdict).
+REFUSED_DROPS: Final = frozenset({DropReason.MALFORMED, DropReason.TOO_BIG})
+IGNORED_DROPS: Final = frozenset(
+    {DropReason.DUPLICATE, DropReason.RATE, DropReason.NO_LINK, DropReason.STALE}
+)
 
 PublicCallback = Callable[[PublicMessage], None]
 
@@ -104,9 +112,12 @@ class BitchatDriver:
         self._senders.close(peer)
         self.feed(LinkDown(peer))
 
-    def frame_received(self, peer: PeerId, frame: bytes) -> None:
-        """The link sent one bitchat packet."""
-        self.feed(FrameReceived(peer, frame))
+    def frame_received(self, peer: PeerId, frame: bytes) -> FrameVerdict:
+        """The link sent one bitchat packet; whether it was useful, ignored or refused."""
+        actions = self.router.handle(FrameReceived(peer, frame), self._clock())
+        self._carry_out(actions)
+        drops = ((a.reason.value, a.link) for a in actions if type(a) is Drop)
+        return frame_verdict(drops, peer, REFUSED_DROPS, IGNORED_DROPS)
 
     def set_on_public(self, on_public: PublicCallback | None) -> None:
         """Where public messages heard (and posted) go from now on."""

@@ -104,7 +104,12 @@ def ble_radio_factory(section: RadioSection, *, app: bool, bitchat: bool) -> Rad
     our transport's adapter, GATT application, scanner and link slots, so none outlives the
     others. Raises HardwareUnavailable if the BLE transport cannot be loaded."""
     module = _import_ble()
-    config = module.BleConfig(adapter=section.adapter, max_links=section.max_links)
+    eviction = module.EvictionParams.from_config(
+        section.link_idle_s, section.link_hard_idle_s, section.abuse_backoff_s
+    )
+    config = module.BleConfig(
+        adapter=section.adapter, max_links=section.max_links, eviction=eviction
+    )
 
     def make() -> RadioTransports:
         services = module.ble_transports(config, app=app, bitchat=bitchat)

@@ -19,9 +19,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Final
 
+from pigeon.daemon.verdict import frame_verdict
 from pigeon.mesh.events import (
+    Action,
     Deliver,
     Drop,
+    DropReason,
     Event,
     FrameReceived,
     FrameSent,
@@ -35,13 +38,18 @@ from pigeon.mesh.events import (
 )
 from pigeon.mesh.packet import Packet
 from pigeon.mesh.router import Router
-from pigeon.transport.base import Broken, Busy, Closed, PeerId, Transport
+from pigeon.transport.base import Broken, Busy, Closed, FrameVerdict, PeerId, Transport
 
 _LOGGER = logging.getLogger(__name__)
 
 TICK_S: Final = 1.0
 BUSY_RETRY_S: Final = 0.05
 BUSY_RETRIES: Final = 20
+# What a frame's drops say about its link (daemon.verdict).
+REFUSED_DROPS: Final = frozenset({DropReason.MALFORMED})
+IGNORED_DROPS: Final = frozenset(
+    {DropReason.THROTTLED, DropReason.DUPLICATE, DropReason.EXPIRED, DropReason.NO_LINK}
+)
 
 DeliverCallback = Callable[[Packet], None]
 
@@ -86,9 +94,11 @@ class MeshDriver:
         self._stop_sender(peer)
         self.feed(LinkDown(peer))
 
-    def frame_received(self, peer: PeerId, frame: bytes) -> None:
-        """A neighbour sent a frame."""
-        self.feed(FrameReceived(peer, frame))
+    def frame_received(self, peer: PeerId, frame: bytes) -> FrameVerdict:
+        """A neighbour sent a frame; whether it was useful, ignored or refused."""
+        actions = self.feed(FrameReceived(peer, frame))
+        drops = ((a.reason.value, a.peer) for a in actions if type(a) is Drop)
+        return frame_verdict(drops, peer, REFUSED_DROPS, IGNORED_DROPS)
 
     # -- the local endpoint ---------------------------------------------------------------------
 
@@ -108,9 +118,10 @@ class MeshDriver:
         """Announce `tags` and serve them and `silent` (never announced) from now on."""
         self.feed(ServeTags(tags, silent))
 
-    def feed(self, event: Event) -> None:
-        """Give the router one event now and carry out what it returns."""
-        for action in self.router.handle(event, self._clock()):
+    def feed(self, event: Event) -> list[Action]:
+        """Give the router one event now, carry out what it returns, and return it."""
+        actions = self.router.handle(event, self._clock())
+        for action in actions:
             if type(action) is SendFrame:
                 queue = self._queues.get(action.peer)
                 if queue is None:
@@ -123,6 +134,7 @@ class MeshDriver:
                 self.counters["drop_" + action.reason.value] += 1
             elif type(action) is OfferUplink and self._uplink is not None:
                 self._uplink(action.packet)
+        return actions
 
     # -- running --------------------------------------------------------------------------------
 

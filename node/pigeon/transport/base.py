@@ -8,6 +8,7 @@ fed directly) and moves frames with `send`. Errors say who caused them (after tr
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final, NewType, Protocol
 
 PeerId = NewType("PeerId", str)
@@ -31,6 +32,14 @@ class Busy(TransportError):
     """The link cannot take the frame now (queue full, connection pending); retry later."""
 
 
+class FrameVerdict(StrEnum):
+    """What the upper layer made of a received frame (a transport may evict links by it)."""
+
+    USEFUL = "useful"  # accepted: the link carries something
+    IGNORED = "ignored"  # well-formed but nothing new (a duplicate, over the sender's rate)
+    REFUSED = "refused"  # malformed or oversized: counts against the link
+
+
 class LinkSink(Protocol):
     """What a transport calls when something happens; implementations must not block."""
 
@@ -40,8 +49,9 @@ class LinkSink(Protocol):
     def link_down(self, peer: PeerId, reason: str) -> None:
         """The link to `peer` is gone; frames sent to it now raise Broken."""
 
-    def frame_received(self, peer: PeerId, frame: bytes) -> None:
-        """`peer` sent `frame`."""
+    def frame_received(self, peer: PeerId, frame: bytes) -> FrameVerdict | None:
+        """`peer` sent `frame`; the verdict on it, or None (a sink that does not judge: the
+        frame counts as useful)."""
 
 
 class Transport(Protocol):

@@ -9,7 +9,8 @@ notifications of the same characteristic. Links the node dials need a radio: the
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -27,6 +28,7 @@ from pigeon.transport.ble.bitchatperipheral import (
     BITCHAT_SERVICE_PATH,
 )
 from pigeon.transport.ble.errors import MalformedLinkFrame
+from pigeon.transport.ble.eviction import EvictionParams
 from pigeon.transport.ble.gatt import SERVICE_UUID, Intro, LinkKind, encode_link_frame
 from pigeon.transport.ble.gattobjects import REFUSED_ERROR
 from pigeon.transport.ble.peripheral import ADVERT_PATH, APP_PATH, RX_PATH
@@ -62,9 +64,11 @@ def _bleak_on_the_private_bus(bus_address: str, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bus_address)
 
 
-async def _start(bluez: FakeBlueZ, max_links: int = 4) -> Node:
+async def _start(
+    bluez: FakeBlueZ, max_links: int = 4, clock: Callable[[], float] = time.monotonic
+) -> Node:
     config = BleConfig(adapter="hci0", max_links=max_links, bus_address=bluez.address)
-    services = ble_transports(config, rng=random.Random(5))
+    services = ble_transports(config, rng=random.Random(5), clock=clock)
     assert services.app is not None
     assert services.bitchat is not None
     sink, app_sink, ble_sink = RecordingSink(), RecordingSink(), RecordingSink()
@@ -302,3 +306,47 @@ def test_peer_ids_do_not_collide_with_the_apps_or_our_nodes() -> None:
     assert bitchat_peer_id(PHONE1) == PeerId("bitchat:" + PHONE1)
     assert bitchat_peer_id(PHONE1) != app_peer_id(PHONE1)
     assert bitchat_peer_id(PHONE1) != peer_id(bytes(4))
+
+
+async def test_a_junk_writing_phone_is_cut_and_backed_off(bluez: FakeBlueZ, node: Node) -> None:
+    device = bluez.add_device("hci0", PHONE1)
+    peer = bitchat_peer_id(PHONE1)
+    await _write(bluez, node, device, PACKET)
+    await node.sink.wait_for("link_up", peer, 1, "link up")
+    strikes = EvictionParams().strikes
+    for _ in range(strikes):
+        assert await _write(bluez, node, device, bytes(600)) == REFUSED_ERROR
+    assert await node.sink.wait_for("link_down", peer, 1, "cut") == ["evicted: abuse"]
+    await eventually(lambda: bluez.devices[device].disconnects == 1)
+    # back at once: its next packet, however proper, is refused and the phone cut again
+    bluez.devices[device].set_connected(True)
+    assert await _write(bluez, node, device, PACKET) == REFUSED_ERROR
+    await eventually(lambda: bluez.devices[device].disconnects == 2)
+    assert node.sink.of("link_up", peer) == [508]
+    assert node.sink.of("frame", peer) == [PACKET]
+
+
+async def test_quiet_phones_give_a_slot_to_a_new_one(bluez: FakeBlueZ) -> None:
+    now = [1000.0]
+    node = await _start(bluez, clock=lambda: now[0])
+    try:
+        # bitchat alone may hold two of four slots (one each is kept for nodes and app phones)
+        first, second = bluez.add_device("hci0", PHONE1), bluez.add_device("hci0", PHONE2)
+        await _write(bluez, node, first, PACKET)
+        await _write(bluez, node, second, PACKET)
+        third = bluez.add_device("hci0", PHONE3)
+        assert await _write(bluez, node, third, PACKET) == REFUSED_ERROR  # no slot free
+        await eventually(lambda: bluez.devices[third].disconnects == 1)
+        # Each relayed a packet: they keep their slots while quiet for relayer_idle_s.
+        now[0] += EvictionParams().relayer_idle_s - 1
+        await _write(bluez, node, second, PACKET[::-1])
+        now[0] += 1
+        bluez.devices[third].set_connected(True)
+        assert await _write(bluez, node, third, PACKET) is None
+        p1, p2, p3 = (bitchat_peer_id(p) for p in (PHONE1, PHONE2, PHONE3))
+        await node.sink.wait_for("frame", p3, 1, "the newcomer's packet")
+        assert node.sink.of("link_down", p1) == ["evicted: room"]
+        assert node.sink.of("link_down", p2) == []
+        await eventually(lambda: bluez.devices[first].disconnects == 1)
+    finally:
+        await node.ble.aclose()

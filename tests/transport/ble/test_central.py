@@ -16,8 +16,16 @@ from pigeon.transport.ble.central import (
     Sighting,
     pigeon_characteristics,
 )
-from pigeon.transport.ble.gatt import MANUFACTURER_ID, RX_UUID, SERVICE_UUID, TX_UUID
-from pigeon.transport.ble.policy import PacerParams
+from pigeon.transport.ble.gatt import (
+    MANUFACTURER_ID,
+    RX_UUID,
+    SERVICE_UUID,
+    TX_UUID,
+    Bye,
+    ByeReason,
+    encode_link_frame,
+)
+from pigeon.transport.ble.policy import PacerParams, WritePacer
 
 PEER = "00:AA:01:01:00:01"
 
@@ -154,3 +162,47 @@ async def test_a_failed_dial_hangs_up_once_bluetoothd_discovered_the_device() ->
     device = BLEDevice(PEER, None, None)
     await central._dial(Sighting(device, b"\x00\x00\x00\x01", 0.0, 0.0))
     assert host.calls == [f"until discovered {PEER}", "disconnect"]
+
+
+class RecordingClient:
+    """A connected BleakClient stand-in that records writes and hang-ups."""
+
+    def __init__(self, calls: list[str]) -> None:
+        self.address = PEER
+        self.is_connected = True
+        self._calls = calls
+
+    async def write_gatt_char(self, char: object, value: bytes, response: bool) -> None:
+        self._calls.append(f"write {value.hex()}")
+
+    async def stop_notify(self, char: object) -> None:
+        self._calls.append("stop notify")
+
+    async def disconnect(self) -> None:
+        self._calls.append("disconnect")
+
+
+class DownHost(Host):
+    def central_link_down(self, link: CentralLink, reason: str) -> None:
+        self.calls.append(f"down: {reason}")
+
+
+async def test_an_evicted_link_we_dialed_says_bye_no_room_and_hangs_up() -> None:
+    host = DownHost()
+    central = BleCentral("hci0", host, random.Random(1), PacerParams(), lambda: 0.0)
+    client = RecordingClient(host.calls)
+    link = CentralLink(
+        client,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        b"\x01\x02\x03",
+        244,
+        WritePacer(PacerParams(), 0.0),
+        lambda: 0.0,
+    )
+    central._links[PEER] = link
+    link.run(lambda frame: None, lambda reason: None)
+    await central.evict(link, "evicted: room")
+    bye = encode_link_frame(Bye(b"\x01\x02\x03", ByeReason.NO_ROOM)).hex()
+    assert host.calls == [f"write {bye}", "disconnect", "down: evicted: room"]
+    await central.evict(link, "evicted: room")  # gone already: nothing more
+    assert len(host.calls) == 3

@@ -6,6 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pigeon.transport.base import FrameVerdict
+from pigeon.transport.ble.eviction import EvictReason, Role
 from pigeon.transport.ble.slots import (
     APP_SERVICE,
     BITCHAT_SERVICE,
@@ -83,13 +85,24 @@ def test_greedy_takers_never_crowd_out_a_reserve(
                 assert plan.has_room(other, counts)
 
 
-def test_link_slots_read_the_live_counts() -> None:
-    links = {OWN_SERVICE: 0, APP_SERVICE: 0}
-    slots = LinkSlots(SlotPlan.split(2, 1, SERVICES))
-    slots.track(OWN_SERVICE, lambda: links[OWN_SERVICE])
-    slots.track(APP_SERVICE, lambda: links[APP_SERVICE])
-    assert slots.has_room(OWN_SERVICE)
-    links[OWN_SERVICE] = 1
-    assert not slots.has_room(OWN_SERVICE)  # the other slot is the app's reserve
-    assert slots.has_room(APP_SERVICE)
-    assert slots.counts() == {OWN_SERVICE: 1, APP_SERVICE: 0}
+def test_link_slots_book_links_and_evict_through_their_service() -> None:
+    now = [0.0]
+    evicted: list[tuple[str, str, EvictReason]] = []
+    slots = LinkSlots(SlotPlan.split(2, 1, SERVICES), clock=lambda: now[0])
+    for service in SERVICES:
+        slots.serve(service, lambda key, why, s=service: evicted.append((s, key, why)))
+    assert slots.admit("node", OWN_SERVICE, Role.IT_DIALED, "N")
+    assert not slots.can_admit(OWN_SERVICE, Role.IT_DIALED, "M")  # the other is the app's
+    assert slots.admit("phone", APP_SERVICE, Role.IT_DIALED, "P")
+    assert slots.counts() == {OWN_SERVICE: 1, APP_SERVICE: 1}
+    slots.judge("phone", "P", FrameVerdict.USEFUL)
+    slots.judge("node", "N", FrameVerdict.IGNORED)  # a duplicate: nothing useful
+    now[0] = 61.0
+    assert slots.admit("node2", OWN_SERVICE, Role.IT_DIALED, "N2")
+    assert evicted == [(OWN_SERVICE, "node", EvictReason.ROOM)]
+    for _ in range(5):
+        slots.judge("phone", "P", FrameVerdict.REFUSED)
+    assert evicted[-1] == (APP_SERVICE, "phone", EvictReason.ABUSE)
+    assert slots.banned("P")
+    slots.closed("node2")
+    assert slots.counts() == {OWN_SERVICE: 0, APP_SERVICE: 0}

@@ -437,6 +437,14 @@ async def test_whom_the_central_dials(bluez: FakeBlueZ) -> None:
         other = bluez.add_device("hci0", "00:AA:01:06:00:06")
         await _hello(bluez, node, other, b"\x04\x05\x06", ident=b"\x00\x00\x00\x02")
         await node.sink.wait_for("link_up", peer_id(b"\x00\x00\x00\x02"), 1, "link up")
+        # Both links are silent yet: a node we dial may take a slot from either.
+        assert transport.wants("00:AA:01:07:00:07", higher, waited_s=0.0)
+        for tag, dev, ident in (
+            (b"\x01\x02\x03", device, CENTRAL_ID),
+            (b"\x04\x05\x06", other, b"\x00\x00\x00\x02"),
+        ):
+            await bluez.write(node.owner, RX_PATH, dev, encode_link_frame(Data(tag, b"hi")), 517)
+            await node.sink.wait_for("frame", peer_id(ident), 1, "frame")
         assert not transport.wants("00:AA:01:07:00:07", higher, waited_s=0.0)  # no room
     finally:
         await node.transport.aclose()

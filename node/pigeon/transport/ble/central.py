@@ -350,8 +350,17 @@ class BleCentral:
         del self._links[link.address]
         await link.close(True, False, ByeReason.DUPLICATE, keep_receiving=True)
 
+    async def evict(self, link: CentralLink, reason: str) -> None:
+        """End `link` for the host's slots: BYE (no room), then hang up."""
+        await self._drop(link, reason, True, bye_reason=ByeReason.NO_ROOM)
+
     async def _drop(
-        self, link: CentralLink, reason: str, say_bye: bool, disconnect: bool = True
+        self,
+        link: CentralLink,
+        reason: str,
+        say_bye: bool,
+        disconnect: bool = True,
+        bye_reason: ByeReason = ByeReason.CLOSING,
     ) -> None:
         if self._links.get(link.address) is not link:
             return
@@ -360,7 +369,8 @@ class BleCentral:
         was_up = link.up
         # Two controllers share one LE connection: disconnecting it would also cut the link
         # the peer dialed to us.
-        await link.close(say_bye, disconnect and not self._host.shares_connection(link.address))
+        shared = self._host.shares_connection(link.address)
+        await link.close(say_bye, disconnect and not shared, bye_reason)
         if was_up:
             self._host.central_link_down(link, reason)
 

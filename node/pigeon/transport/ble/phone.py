@@ -35,6 +35,7 @@ from pigeon.transport.base import Broken, Busy, Closed, LinkSink, PeerId
 from pigeon.transport.ble.adapter import BlueZAdapter, Neighbour
 from pigeon.transport.ble.appgatt import SharedNotify, address_of
 from pigeon.transport.ble.errors import MalformedLinkFrame
+from pigeon.transport.ble.eviction import EvictReason, Role
 from pigeon.transport.ble.gatt import peripheral_value_length
 from pigeon.transport.ble.policy import PacerParams, WritePacer
 from pigeon.transport.ble.profile import PhoneGattObjects, PhoneProfile
@@ -98,7 +99,7 @@ class PhoneBleTransport:
         self._adapter = adapter
         self._slots = slots
         self._carries_own_link = carries_own_link
-        slots.track(self.profile.name, lambda: len(self._central) + len(self._peripheral))
+        slots.serve(self.profile.name, self._evict)
 
     def gatt_extension(self) -> PhoneGattObjects:
         """The service's objects, to register in the one GATT application."""
@@ -158,11 +159,14 @@ class PhoneBleTransport:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._slots is not None:
+            for peer in self.links():
+                self._slots.closed(peer)
         links, self._central = list(self._central.values()), {}
-        for link in links:
-            await link.close()
         devices = [link.device for link in self._peripheral.values()]
         self._peripheral.clear()
+        for link in links:
+            await link.close()
         for device in devices:
             await self._disconnect(device)
 
@@ -186,7 +190,7 @@ class PhoneBleTransport:
         # second LE connection between the same two controllers confuses bluetoothd.
         if any(n.connected and n.address == address for n in adapter.neighbours().values()):
             return False
-        return slots.has_room(self.profile.name)
+        return slots.can_admit(self.profile.name, Role.WE_DIALED, address.upper())
 
     async def dial(self, device: BLEDevice) -> None:
         """Connect to `device` and bring its link up; raises what `phonecentral.dial_phone`
@@ -210,12 +214,18 @@ class PhoneBleTransport:
             discovered,
         )
         peer = self.profile.peer_id(link.address)
-        if self._closed or peer in self.links():
+        slots = self._slots
+        if self._closed or peer in self.links() or slots is None:
+            await link.close()
+            return
+        if not slots.admit(peer, self.profile.name, Role.WE_DIALED, link.address.upper()):
+            _LOGGER.info("no %s slot left for %s", self.profile.name, peer)
             await link.close()
             return
         self._central[peer] = link
+        address = link.address.upper()
         link.run(
-            lambda frame: self._deliver(peer, frame),
+            lambda frame: self._deliver(peer, address, frame),
             lambda reason: self._spawn(self._drop_central(peer, link, reason)),
         )
         self._upcall_link_up(peer, link.frame_limit)
@@ -235,6 +245,8 @@ class PhoneBleTransport:
         if self._central.get(peer) is not link:
             return
         del self._central[peer]
+        if self._slots is not None:
+            self._slots.closed(peer)
         await link.close()
         self._upcall_link_down(peer, reason)
 
@@ -264,19 +276,31 @@ class PhoneBleTransport:
         if self._closed or self._sink is None:
             raise WriteRefused(f"the {name} service is not running")
         try:
-            peer = self.profile.peer_id(address_of(device))
+            address = address_of(device)
+        except ValueError as exc:
+            raise WriteRefused(str(exc)) from exc
+        peer = self.profile.peer_id(address)
+        try:
             self.profile.check_frame(value)
-        except (ValueError, MalformedLinkFrame) as exc:
+        except MalformedLinkFrame as exc:
             _LOGGER.info("refused a %s write from %s: %s", name, device, exc)
+            self._strike(device, address, peer)
             raise WriteRefused(str(exc)) from exc
         if peer not in self._central and peer not in self._peripheral:
             refusal = self._open_peripheral(peer, device, mtu)
             if refusal is not None:
                 _LOGGER.info("refused a %s link from %s: %s", name, peer, refusal)
-                if not self._carries_own_link(address_of(device)):
+                if not self._carries_own_link(address):
                     self._spawn(self._disconnect(device))
                 raise WriteRefused(refusal)
-        self._deliver(peer, value)
+        self._deliver(peer, address, value)
+
+    def _strike(self, device: str, address: str, peer: PeerId) -> None:
+        # A write that broke the rules; a central that breaks them often is cut and backed off.
+        assert self._slots is not None
+        key = peer if peer in self._peripheral else None
+        if self._slots.refused(address, key):
+            self._spawn(self._disconnect(device))
 
     def _open_peripheral(self, peer: PeerId, device: str, mtu: int | None) -> str | None:
         """Bring up the link `device` dialed; return why not, or None."""
@@ -290,7 +314,9 @@ class PhoneBleTransport:
                 f"{self.profile.min_frame_limit} bytes"
             )
         assert self._slots is not None
-        if not self._slots.has_room(self.profile.name):
+        if self._slots.banned(address_of(device)):
+            return "backed off for abuse"
+        if not self._slots.admit(peer, self.profile.name, Role.IT_DIALED, address_of(device)):
             return "no link slot free"
         self._peripheral[peer] = _PeripheralPhoneLink(device, value_length)
         self._shared.join(peer)
@@ -309,6 +335,8 @@ class PhoneBleTransport:
     def _drop_peripheral(self, peer: PeerId, reason: str) -> None:
         if self._peripheral.pop(peer, None) is None:
             return
+        if self._slots is not None:
+            self._slots.closed(peer)
         self._shared.leave(peer)
         if not self._peripheral:
             self._channel_limit = 0
@@ -335,9 +363,27 @@ class PhoneBleTransport:
 
     # plumbing
 
-    def _deliver(self, peer: PeerId, frame: bytes) -> None:
+    def _deliver(self, peer: PeerId, address: str, frame: bytes) -> None:
         if self._sink is not None and not self._closed and peer in self.links():
-            self._sink.frame_received(peer, frame)
+            verdict = self._sink.frame_received(peer, frame)
+            if self._slots is not None:
+                self._slots.judge(peer, address, verdict)
+
+    def _evict(self, key: str, reason: EvictReason) -> None:
+        """Drop the link to `key` now (the slots' decision) and hang it up."""
+        peer = PeerId(key)
+        central = self._central.pop(peer, None)
+        if central is not None:
+            self._upcall_link_down(peer, f"evicted: {reason}")
+            self._spawn(central.close())
+            return
+        link = self._peripheral.get(peer)
+        if link is None:
+            return
+        self._drop_peripheral(peer, f"evicted: {reason}")
+        # A connection that also carries a link of our own service stays up.
+        if not self._carries_own_link(address_of(link.device)):
+            self._spawn(self._disconnect(link.device))
 
     def _upcall_link_up(self, peer: PeerId, limit: int) -> None:
         _LOGGER.info("%s link up: %s, frame limit %d", self.profile.name, peer, limit)

@@ -4,14 +4,28 @@ An adapter carries a limited number of LE links (`total`). Each service keeps `r
 them for itself; a service may use more only while the slots the other services reserved and do
 not use stay free. So nodes never crowd phones out, nor phones nodes, nor the Pigeon app's phones
 bitchat's or the reverse, and a service alone on the air may use every slot but the others'
-reserves. No link is ever pre-empted.
+reserves. A link that is idle, silent or abusive is evicted by `eviction.EvictionPolicy`; one
+that carries useful frames is never pre-empted.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
+
+from pigeon.transport.base import FrameVerdict
+from pigeon.transport.ble.eviction import (
+    Eviction,
+    EvictionParams,
+    EvictionPolicy,
+    EvictReason,
+    Role,
+)
+
+_LOGGER = logging.getLogger(__name__)
 
 OWN_SERVICE: Final = "pigeon"
 APP_SERVICE: Final = "app"
@@ -55,20 +69,68 @@ class SlotPlan:
 
 
 class LinkSlots:
-    """A `SlotPlan` over the live link counts the transports of one adapter report."""
+    """The links of one adapter's services under an `EvictionPolicy`; an eviction it decides
+    is carried out by the service's own transport (`serve`), at once and synchronously: the
+    link is gone from the books before the newcomer takes its slot, its disconnect follows."""
 
-    def __init__(self, plan: SlotPlan) -> None:
+    def __init__(
+        self,
+        plan: SlotPlan,
+        params: EvictionParams | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.plan = plan
-        self._counters: dict[str, Callable[[], int]] = {}
+        self.policy = EvictionPolicy(plan, params)
+        self._clock = clock
+        self._evictors: dict[str, Callable[[str, EvictReason], None]] = {}
 
-    def track(self, service: str, count: Callable[[], int]) -> None:
-        """Count `service`'s links with `count` from now on."""
-        self._counters[service] = count
+    def serve(self, service: str, evict: Callable[[str, EvictReason], None]) -> None:
+        """`evict(key, reason)` drops a link of `service` (and disconnects it) from now on."""
+        self._evictors[service] = evict
 
     def counts(self) -> dict[str, int]:
-        """Each tracked service's links now."""
-        return {service: count() for service, count in self._counters.items()}
+        """Each service's links now."""
+        return self.policy.counts()
 
-    def has_room(self, service: str) -> bool:
-        """Whether `service` may open one more link now."""
-        return self.plan.has_room(service, self.counts())
+    def banned(self, address: str) -> bool:
+        """Whether `address` is backed off for abuse now."""
+        return self.policy.banned(address, self._clock())
+
+    def can_admit(self, service: str, role: Role, address: str) -> bool:
+        """Whether a newcomer of `service` at `address` could link now (maybe by an eviction)."""
+        return self.policy.room(service, role, address, self._clock()).admitted
+
+    def admit(self, key: str, service: str, role: Role, address: str) -> bool:
+        """Book the newcomer `key`, evicting a link for it if need be; False: no room."""
+        admission = self.policy.admit(key, service, role, address, self._clock())
+        if admission.evict is not None:
+            self._evict(admission.evict)
+        return admission.admitted
+
+    def closed(self, key: str) -> None:
+        """The link `key` is gone."""
+        self.policy.closed(key)
+
+    def judge(self, key: str, address: str, verdict: FrameVerdict | None) -> None:
+        """Count the upper layer's `verdict` on a frame link `key` carried."""
+        if verdict is FrameVerdict.REFUSED:
+            self.refused(address, key)
+        elif verdict is not FrameVerdict.IGNORED:
+            self.policy.useful(key, self._clock())
+
+    def refused(self, address: str, key: str | None = None) -> bool:
+        """A frame from `address` broke the rules; True when that banned it and it held no link
+        (its links are evicted, and cut, by their transports): the caller cuts it then."""
+        evictions = self.policy.refused(address, self._clock(), key)
+        for eviction in evictions:
+            self._evict(eviction)
+        return not evictions and self.policy.banned(address, self._clock())
+
+    def sweep(self) -> None:
+        """Evict the links silent for too long."""
+        for eviction in self.policy.due(self._clock()):
+            self._evict(eviction)
+
+    def _evict(self, eviction: Eviction) -> None:
+        _LOGGER.info("evicting a %s link: %s", eviction.service, eviction.reason)
+        self._evictors[eviction.service](eviction.key, eviction.reason)

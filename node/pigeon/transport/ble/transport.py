@@ -33,8 +33,10 @@ from pigeon.transport.base import Broken, Busy, Closed, LinkSink, PeerId
 from pigeon.transport.ble.adapter import BlueZAdapter, Neighbour
 from pigeon.transport.ble.advert import advert_plan
 from pigeon.transport.ble.app import AppBleTransport
+from pigeon.transport.ble.appgatt import address_of
 from pigeon.transport.ble.bitchat import BitchatBleTransport
 from pigeon.transport.ble.errors import BleError, MalformedLinkFrame
+from pigeon.transport.ble.eviction import EvictionParams, EvictReason, Role
 from pigeon.transport.ble.gatt import (
     MIN_LINK_FRAME_LIMIT,
     Bye,
@@ -80,6 +82,8 @@ DIAL_PATIENCE_SPREAD_S: Final = 5.0
 QUIESCE_WAIT_S: Final = 10.0
 # How long a central that heard our BYE has to hang up before we cut the connection.
 HANG_UP_WAIT_S: Final = 2.0
+# How often links silent past the hard idle limit are looked for (eviction.EvictionParams).
+SWEEP_S: Final = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +92,8 @@ class BleConfig:
 
     `max_links` is the adapter's LE links over every service it serves (our mesh, the Pigeon
     app's, bitchat's); each service keeps `reserved_links` of them (fewer if they do not fit) and
-    may use the rest while the others' reserves stay free (`slots.SlotPlan`).
+    may use the rest while the others' reserves stay free (`slots.SlotPlan`); `eviction` says
+    when a link that is idle, silent or abusive gives up its slot (`eviction.EvictionPolicy`).
     """
 
     adapter: str = "hci0"
@@ -97,6 +102,7 @@ class BleConfig:
     pacer: PacerParams = field(default_factory=PacerParams)
     bus_address: str | None = None
     notify_min_gap_s: float = NOTIFY_MIN_GAP_S
+    eviction: EvictionParams = field(default_factory=EvictionParams)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +121,7 @@ class _PeripheralLink:
 
     def __init__(self, device: str, link_tag: bytes, peer: PeerId, frame_limit: int) -> None:
         self.device = device
+        self.address = address_of(device)
         self.link_tag = link_tag
         self.peer = peer
         self.frame_limit = frame_limit
@@ -155,8 +162,9 @@ class BleTransport:
         if len(set(services)) != len(services):
             raise ValueError(f"a service twice on one adapter: {services}")
         self.adverts = advert_plan(services)  # what start registers: one instance per service
-        self._slots = LinkSlots(SlotPlan.split(config.max_links, config.reserved_links, services))
-        self._slots.track(OWN_SERVICE, lambda: len(self._links))
+        plan = SlotPlan.split(config.max_links, config.reserved_links, services)
+        self._slots = LinkSlots(plan, config.eviction, clock)
+        self._slots.serve(OWN_SERVICE, self._evict)
         for phone in self._phones:
             phone.bind(self._adapter, self._slots, self._carries_own_link)
 
@@ -212,6 +220,7 @@ class BleTransport:
             raise
         self._spawn(self._rotate_forever())
         self._spawn(self._notify_forever())
+        self._spawn(self._sweep_forever())
 
     async def _activate(self) -> None:
         assert self._peripheral is not None
@@ -267,6 +276,8 @@ class BleTransport:
         await asyncio.gather(
             *(self._disconnect_device(link, ByeReason.CLOSING) for link in self._by_device.values())
         )
+        for peer in self._links:
+            self._slots.closed(peer)
         self._links.clear()
         self._by_device.clear()
         self._retired.clear()
@@ -325,7 +336,7 @@ class BleTransport:
             return False
         if self.shares_connection(address) or self._connected_to(address):
             return False
-        return self._slots.has_room(OWN_SERVICE)
+        return self._slots.can_admit(OWN_SERVICE, Role.WE_DIALED, address)
 
     def _connected_to(self, address: str) -> bool:
         # The peer has dialed us and its HELLO is on the way: a second LE connection between
@@ -362,6 +373,12 @@ class BleTransport:
             _LOGGER.info("duplicate link to %s: keeping the one we dialed", peer)
             self._retired[other.device] = self._by_device.pop(other.device)
             self._notify(Bye(other.link_tag, ByeReason.DUPLICATE))
+        elif not self._slots.admit(peer, OWN_SERVICE, Role.WE_DIALED, link.address):
+            # The slot `wants` saw went to a neighbour that dialed us meanwhile.
+            _LOGGER.info("no slot left for the link to %s", peer)
+            assert self._central is not None
+            self._spawn(self._central.evict(link, "no room"))
+            return
         self._replace(peer, link)
 
     def _replace(self, peer: PeerId, link: CentralLink | _PeripheralLink) -> None:
@@ -381,24 +398,26 @@ class BleTransport:
         # A link that lost the duplicate tie-break still delivers what the peer sent on it
         # before the swap: same neighbour, and the frames would be lost otherwise.
         if peer in self._links and self._sink is not None and not self._closed:
-            self._sink.frame_received(peer, frame)
+            self._slots.judge(peer, link.address, self._sink.frame_received(peer, frame))
 
     def central_link_down(self, link: CentralLink, reason: str) -> None:
         """A link we dialed is gone."""
         peer = peer_id(link.peer_identifier)
         if self._links.get(peer) is link:
             del self._links[peer]
+            self._slots.closed(peer)
             self._upcall_link_down(peer, reason)
 
     # peripheral side
 
     def _on_write(self, device: str, value: bytes, mtu: int | None) -> None:
+        link = self._by_device.get(device) or self._retired.get(device)
         try:
             frame = decode_link_frame(value)
         except MalformedLinkFrame as exc:
             _LOGGER.info("dropped a malformed write from %s: %s", device, exc)
+            self._strike(device, link)
             return
-        link = self._by_device.get(device) or self._retired.get(device)
         if isinstance(frame, Intro):
             if frame.kind == LinkKind.HELLO:
                 self._on_hello(device, frame, mtu)
@@ -407,12 +426,27 @@ class BleTransport:
                 "dropped a %s write from %s outside any link", type(frame).__name__, device
             )
         elif isinstance(frame, Data):
-            if self._sink is not None and not self._closed and link.peer in self._links:
-                self._sink.frame_received(link.peer, frame.frame)
+            self._on_data(device, link, frame.frame)
         elif self._retired.get(device) is link:
             del self._retired[device]
         else:
             self._drop_peripheral_link(link, "peer said bye")
+
+    def _on_data(self, device: str, link: _PeripheralLink, frame: bytes) -> None:
+        if self._sink is None or self._closed or link.peer not in self._links:
+            return
+        if len(frame) > link.frame_limit:
+            _LOGGER.info("dropped a %d-byte frame from %s over its limit", len(frame), device)
+            self._strike(device, link)
+            return
+        self._slots.judge(link.peer, link.address, self._sink.frame_received(link.peer, frame))
+
+    def _strike(self, device: str, link: _PeripheralLink | None) -> None:
+        # A frame that broke the rules; a central that breaks them often is cut and backed off.
+        key = link.peer if link is not None and self._links.get(link.peer) is link else None
+        with contextlib.suppress(ValueError):  # not a device path: nothing to count it against
+            if self._slots.refused(address_of(device), key) and self._adapter.ready:
+                self._spawn(self._adapter.disconnect(device, DISCONNECT_TIMEOUT_S))
 
     def _on_hello(self, device: str, hello: Intro, mtu: int | None) -> None:
         if self._closed:
@@ -422,16 +456,17 @@ class BleTransport:
         if old is not None:
             self._drop_peripheral_link(old, "peer said hello again")
         refusal = self._refusal(device, hello, mtu)
-        if refusal is not None:
-            _LOGGER.info(
-                "refused a link from %s (%s): %s",
-                device,
-                peer_id(hello.identifier),
-                refusal.name.lower(),
-            )
-            self._notify(Bye(hello.link_tag, refusal))
-            return
         peer = peer_id(hello.identifier)
+        if refusal is None and not self._slots.admit(
+            peer, OWN_SERVICE, Role.IT_DIALED, address_of(device)
+        ):
+            refusal = ByeReason.NO_ROOM
+        if refusal is not None:
+            _LOGGER.info("refused a link from %s (%s): %s", device, peer, refusal.name.lower())
+            self._notify(Bye(hello.link_tag, refusal))
+            if self._slots.banned(address_of(device)) and self._adapter.ready:
+                self._spawn(self._adapter.disconnect(device, DISCONNECT_TIMEOUT_S))
+            return
         other = self._links.get(peer)
         if other is not None and not isinstance(other, _PeripheralLink):
             _LOGGER.info("duplicate link to %s: keeping the one it dialed", peer)
@@ -458,8 +493,6 @@ class BleTransport:
             return ByeReason.DUPLICATE
         if peer in self._links and not linked_as_central:
             return ByeReason.DUPLICATE
-        if not self._slots.has_room(OWN_SERVICE) and not linked_as_central:
-            return ByeReason.NO_ROOM
         return None
 
     def _drop_peripheral_link(self, link: _PeripheralLink, reason: str) -> None:
@@ -467,7 +500,27 @@ class BleTransport:
             del self._by_device[link.device]
         if self._links.get(link.peer) is link:
             del self._links[link.peer]
+            self._slots.closed(link.peer)
             self._upcall_link_down(link.peer, reason)
+
+    def _evict(self, key: str, reason: EvictReason) -> None:
+        """Drop the link to `key` now (the slots' decision) and hang it up: BYE, then cut."""
+        peer = PeerId(key)
+        link = self._links.get(peer)
+        if isinstance(link, _PeripheralLink):
+            self._drop_peripheral_link(link, f"evicted: {reason}")
+            self._spawn(self._disconnect_device(link, ByeReason.NO_ROOM))
+        elif link is not None:
+            del self._links[peer]
+            self._slots.closed(peer)
+            self._upcall_link_down(peer, f"evicted: {reason}")
+            assert self._central is not None
+            self._spawn(self._central.evict(link, f"evicted: {reason}"))
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_S)
+            self._slots.sweep()
 
     async def _disconnect_device(self, link: _PeripheralLink, reason: ByeReason) -> None:
         with contextlib.suppress(BleError, TimeoutError):
