@@ -35,7 +35,9 @@ from pigeon.transport.ble.policy import NOTIFY_MIN_GAP_S, PacerParams
 from pigeon.transport.ble.transport import BleConfig, BleTransport
 from tests.bluez.guest_app import AppRig, app_conformance
 from tests.bluez.guest_bitchat import bitchat_steps
+from tests.bluez.guest_capacity import l2cap_capacity
 from tests.bluez.guest_slots import slots_steps
+from tests.bluez.rig_gatt import adapter_address
 
 LINK_WAIT_S = 60.0
 RECONNECT_WAIT_S = 120.0
@@ -400,6 +402,13 @@ async def app_steps(run: Run) -> None:
     )
 
 
+async def capacity_step() -> str:
+    """l2test's goodput from hci0 to hci1 over the LE connection a pair of ours holds."""
+    report = await l2cap_capacity("hci0", "hci1", await adapter_address("hci1"))
+    BENCH["l2cap_capacity"] = report
+    return str(report)
+
+
 async def main(out: Path) -> int:
     logging.basicConfig(
         level=logging.INFO,
@@ -408,9 +417,14 @@ async def main(out: Path) -> int:
     )
     run = Run(out)
     only = os.environ.get("PIGEON_VM_ONLY")
-    if only in ("app", "bitchat", "slots"):  # guest-app.sh, -bitchat.sh, -slots.sh: iterate
+    if only in ("app", "bitchat", "slots", "capacity"):  # guest-app.sh, ...: iterate
         if only == "app":
             await app_steps(run)
+        elif only == "capacity":
+            pair = await make_pair(PacerParams())
+            await run.step("reference: the rig's L2CAP capacity, same controllers", capacity_step)
+            for transport in pair[:2]:
+                await transport.aclose()
         elif only == "slots":
             await slots_steps(run.step, forget_devices)
         else:
@@ -457,6 +471,7 @@ async def main(out: Path) -> int:
         return f"{there}; {back}"
 
     await run.step("reference: throughput without pacing", reference)
+    await run.step("reference: the rig's L2CAP capacity, same controllers", capacity_step)
     for transport in ref[:2]:
         await transport.aclose()
     await slots_steps(run.step, forget_devices)
@@ -467,6 +482,13 @@ async def main(out: Path) -> int:
         lambda: settled_then(lambda: bluetoothd_survived(out, KILLED)),
     )
     run.bench.update(BENCH)
+    capacity = BENCH.get("l2cap_capacity", {}).get("bytes_per_s")
+    if capacity:
+        run.bench["goodput_over_l2cap_capacity"] = {
+            name: round(BENCH[name]["bytes_per_s"] / capacity, 3)
+            for name in ("notify_paced", "write_paced", "notify_unpaced", "write_unpaced")
+            if name in BENCH
+        }
     run.bench["note"] = (
         "two BlueZ 5.66 controllers from btvirt in one QEMU TCG guest; frames of 244 bytes; "
         "reported, not asserted"

@@ -1,0 +1,70 @@
+"""The rig's own link capacity, measured beside our goodput in the same VM run (issue #19).
+
+BlueZ's `l2test` sends numbered SDUs over an LE credit-based L2CAP channel between two of the
+virtual controllers, riding the LE connection our transports already hold between them; the
+receiver checks each SDU's sequence number, length and filler, and prints a line per SDU. The
+kernel's credit-based flow control is what our GATT links lack: it is the ceiling a byte pipe
+over this pair of controllers reaches, whatever its protocol. Reported, not asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+PSM = "0x0081"  # an LE dynamic PSM (0x0080-0x00FF)
+SDU_BYTES = 500
+SDUS = 1000  # 500 kB
+SETTLE_S = 1.0  # the receiver listens before the sender connects
+WITHIN_S = 180.0
+
+
+async def l2cap_capacity(sender: str, receiver: str, receiver_address: str) -> dict[str, Any]:
+    """Send SDUS SDUs of SDU_BYTES from `sender` (hciN) to `receiver`; their goodput."""
+    listen = await asyncio.create_subprocess_exec(
+        "l2test", "-r", "-i", receiver, "-V", "le_public", "-P", PSM,
+        "-b", str(SDU_BYTES), "-I", str(SDU_BYTES),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    send: asyncio.subprocess.Process | None = None
+    arrivals: list[float] = []
+    complaints: list[str] = []
+    try:
+        await asyncio.sleep(SETTLE_S)
+        send = await asyncio.create_subprocess_exec(
+            "l2test", "-s", "-i", sender, "-V", "le_public", "-P", PSM,
+            "-b", str(SDU_BYTES), "-O", str(SDU_BYTES), "-N", str(SDUS), receiver_address,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert listen.stderr is not None
+        async with asyncio.timeout(WITHIN_S):
+            while len(arrivals) < SDUS:
+                line = (await listen.stderr.readline()).decode(errors="replace")
+                if not line:
+                    break
+                if f"{SDU_BYTES} bytes in" in line:
+                    arrivals.append(time.monotonic())
+                elif "missmatch" in line or "failed" in line.lower():
+                    complaints.append(line.strip())
+    finally:
+        for process in (send, listen):
+            if process is not None and process.returncode is None:
+                process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    await process.wait()
+    if len(arrivals) < 2:
+        raise AssertionError(f"l2test delivered {len(arrivals)} SDUs; it said {complaints[:3]}")
+    took = arrivals[-1] - arrivals[0]
+    return {
+        "sdus_sent": SDUS,
+        "sdus_received": len(arrivals),
+        "sdu_bytes": SDU_BYTES,
+        "seconds": round(took, 3),
+        "bytes_per_s": round((len(arrivals) - 1) * SDU_BYTES / took, 1),
+        "complaints": complaints[:5],
+        "complete": len(arrivals) == SDUS and not complaints,
+    }
