@@ -30,9 +30,10 @@ from pigeon.transport.ble.central import pigeon_characteristics, settled_value_l
 from pigeon.transport.ble.eviction import EvictionParams
 from pigeon.transport.ble.gatt import SERVICE_UUID, Intro, LinkKind, encode_link_frame
 from pigeon.transport.ble.transport import HANG_UP_WAIT_S, BleConfig, BleTransport, peer_id
-from tests.bluez.rig_gatt import adapter_address, power_on
+from tests.bluez.rig_gatt import adapter_address, forget_device, power_on
 
 LINK_WAIT_S = 60.0
+SCAN_WAIT_S = 20.0
 NEIGHBOUR_WAIT_S = 120.0  # N sees B advertise, dials it, evicts the squatter, hands shake
 CUT_WAIT_S = HANG_UP_WAIT_S + 15.0  # N's BYE goes unheard, then its Disconnect
 CONNECT_TRIES = 4
@@ -108,9 +109,14 @@ class ScriptedCentral:
         self._closing = False
         for attempt in range(1, CONNECT_TRIES + 1):
             device = await BleakScanner.find_device_by_address(
-                address, LINK_WAIT_S, service_uuids=[SERVICE_UUID], bluez={"adapter": self.adapter}
+                address, SCAN_WAIT_S, service_uuids=[SERVICE_UUID], bluez={"adapter": self.adapter}
             )
-            assert device is not None, f"no Pigeon advertisement from {address}"
+            if device is None:
+                # BlueZ reports a device it already knows only when its advertisement changes,
+                # and a connection the node cut can leave it known: forget it and scan again.
+                assert attempt < CONNECT_TRIES, f"no Pigeon advertisement from {address}"
+                await forget_device(self.adapter, address)
+                continue
             client = BleakClient(
                 device, self._disconnected, timeout=30.0, bluez={"adapter": self.adapter}
             )

@@ -82,6 +82,19 @@ async def connected_devices(bus: MessageBus, adapter_path: str) -> list[str]:
     ]
 
 
+async def forget_device(adapter: str, address: str) -> None:
+    """Remove the device at `address` from `adapter` (hciN) unless it is connected."""
+    bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+    try:
+        adapter_path = f"/org/bluez/{adapter}"
+        path = f"{adapter_path}/dev_{address.upper().replace(':', '_')}"
+        if path not in await connected_devices(bus, adapter_path):
+            with contextlib.suppress(RuntimeError):  # not known: nothing to forget
+                await call(bus, adapter_path, "org.bluez.Adapter1", "RemoveDevice", "o", [path])
+    finally:
+        bus.disconnect()
+
+
 async def register(bus: MessageBus, adapter_path: str, root: str, advert_path: str) -> None:
     """Register the GATT application at `root` and start advertising `advert_path`."""
     await call(
