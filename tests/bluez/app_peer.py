@@ -28,6 +28,7 @@ from tests.bluez.rig_gatt import (
     power_on,
     register,
     unregister,
+    until,
     withdraw_advert,
 )
 
@@ -95,13 +96,7 @@ class Receiver:
         self.changed.set()
 
     async def until(self, done: Callable[[], bool], within_s: float, what: str) -> None:
-        try:
-            async with asyncio.timeout(within_s):
-                while not done():
-                    self.changed.clear()
-                    await self.changed.wait()
-        except TimeoutError:
-            raise AssertionError(f"timed out waiting for {what}") from None
+        await until(self.changed, done, within_s, f"timed out waiting for {what}")
 
 
 class _Inbound(ServiceInterface):

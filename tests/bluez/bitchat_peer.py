@@ -25,6 +25,7 @@ from tests.bluez.rig_gatt import (
     power_on,
     register,
     unregister,
+    until,
     withdraw_advert,
 )
 
@@ -105,13 +106,9 @@ class BitchatPeripheral:
             await self._char.subscribed.wait()
 
     async def until(self, done: Callable[[], bool], within_s: float, what: str) -> None:
-        try:
-            async with asyncio.timeout(within_s):
-                while not done():
-                    self.changed.clear()
-                    await self.changed.wait()
-        except TimeoutError:
-            raise AssertionError(f"bitchat peripheral: timed out waiting for {what}") from None
+        await until(
+            self.changed, done, within_s, f"bitchat peripheral: timed out waiting for {what}"
+        )
 
     async def notify(self, packet: bytes) -> None:
         """Notify one whole packet to the subscribed node, then keep the gap."""

@@ -37,7 +37,7 @@ from pigeon.transport.ble.bitchat import BitchatBleTransport
 from pigeon.transport.ble.transport import BleConfig, BleTransport, ble_transports
 from pigeon.transport.conformance import RecordingSink
 from tests.bluez.bitchat_peer import BitchatPeripheral
-from tests.bluez.rig_gatt import power_on
+from tests.bluez.rig_gatt import power_on, until
 
 CLIENT = Path(__file__).with_name("bitchat_client.py")
 LINK_WAIT_S = 90.0  # a scan, a connect and GATT discovery under software emulation, twice
@@ -113,13 +113,7 @@ class Client:
         ]
 
     async def until(self, done: Callable[[], bool], within_s: float, what: str) -> None:
-        try:
-            async with asyncio.timeout(within_s):
-                while not done():
-                    self.changed.clear()
-                    await self.changed.wait()
-        except TimeoutError:
-            raise AssertionError(f"{self.nickname} on {self.adapter}: no {what}") from None
+        await until(self.changed, done, within_s, f"{self.nickname} on {self.adapter}: no {what}")
 
     async def say(self, text: str) -> None:
         await self._command({"say": text})

@@ -37,7 +37,7 @@ from tests.bluez.guest_app import AppRig, app_conformance
 from tests.bluez.guest_bitchat import bitchat_steps
 from tests.bluez.guest_capacity import l2cap_capacity
 from tests.bluez.guest_slots import slots_steps
-from tests.bluez.rig_gatt import adapter_address
+from tests.bluez.rig_gatt import adapter_address, until
 
 LINK_WAIT_S = 60.0
 RECONNECT_WAIT_S = 120.0
@@ -78,13 +78,7 @@ class MeshSink:
         self.changed.set()
 
     async def until(self, done: Callable[[], bool], within_s: float, what: str) -> None:
-        try:
-            async with asyncio.timeout(within_s):
-                while not done():
-                    self.changed.clear()
-                    await self.changed.wait()
-        except TimeoutError:
-            raise AssertionError(f"{self.name}: timed out waiting for {what}") from None
+        await until(self.changed, done, within_s, f"{self.name}: timed out waiting for {what}")
 
 
 def envelope(rng: random.Random, size: int) -> Packet:

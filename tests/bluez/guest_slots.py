@@ -30,7 +30,7 @@ from pigeon.transport.ble.central import pigeon_characteristics, settled_value_l
 from pigeon.transport.ble.eviction import EvictionParams
 from pigeon.transport.ble.gatt import SERVICE_UUID, Intro, LinkKind, encode_link_frame
 from pigeon.transport.ble.transport import HANG_UP_WAIT_S, BleConfig, BleTransport, peer_id
-from tests.bluez.rig_gatt import adapter_address, forget_device, power_on
+from tests.bluez.rig_gatt import adapter_address, forget_device, power_on, until
 
 LINK_WAIT_S = 60.0
 SCAN_WAIT_S = 20.0
@@ -77,16 +77,15 @@ class SlotSink:
         self.changed.set()
 
     async def until(self, done: Callable[[], bool], within_s: float, what: str) -> None:
-        try:
-            async with asyncio.timeout(within_s):
-                while not done():
-                    self.changed.clear()
-                    await self.changed.wait()
-        except TimeoutError:
-            raise AssertionError(
+        await until(
+            self.changed,
+            done,
+            within_s,
+            lambda: (
                 f"{self.name}: timed out waiting for {what}; links {sorted(self.links)}, "
                 f"downs {self.downs}"
-            ) from None
+            ),
+        )
 
 
 class ScriptedCentral:

@@ -3,7 +3,9 @@ dialed exports (a service, an advertisement), on dbus-fast. Like the phones, it 
 of `pigeon`: the rig is written from BlueZ's documented interfaces, not from the node's code.
 """
 
+import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from dbus_fast import BusType, Message, MessageType, Variant
@@ -13,6 +15,23 @@ from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_property
 
 StrList = Annotated[list[str], DBusSignature("as")]
+
+
+async def until(
+    changed: asyncio.Event,
+    done: Callable[[], bool],
+    within_s: float,
+    why: str | Callable[[], str],
+) -> None:
+    """Wait until `done()` holds, checking it each time `changed` is set; after `within_s`
+    raise AssertionError saying `why` (called then, if it is a function: the state at the end)."""
+    try:
+        async with asyncio.timeout(within_s):
+            while not done():
+                changed.clear()
+                await changed.wait()
+    except TimeoutError:
+        raise AssertionError(why() if callable(why) else why) from None
 
 
 async def call(
