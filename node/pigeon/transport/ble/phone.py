@@ -24,7 +24,6 @@ These services have no link header and no hello: a peer is its device (`<prefix>
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Final
 from pigeon.transport.base import Broken, Busy, Closed, LinkSink, PeerId
 from pigeon.transport.ble.adapter import BlueZAdapter, Neighbour
 from pigeon.transport.ble.appgatt import SharedNotify, address_of
+from pigeon.transport.ble.background import Background
 from pigeon.transport.ble.errors import MalformedLinkFrame
 from pigeon.transport.ble.eviction import EvictReason, Role
 from pigeon.transport.ble.gatt import peripheral_value_length
@@ -87,7 +87,7 @@ class PhoneBleTransport:
         self._channel_limit = 0  # frame limit of every peripheral-side link (0: none up)
         self._shared = SharedNotify()
         self._notify_queue: asyncio.Queue[bytes] = asyncio.Queue(NOTIFY_QUEUE_FRAMES)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background()
         self._closed = False
 
     # binding to the BleTransport (called by it)
@@ -121,7 +121,7 @@ class PhoneBleTransport:
         if self._adapter is None:
             raise RuntimeError(f"bind the {self.profile.name} transport to a BleTransport first")
         self._sink = sink
-        self._spawn(self._notify_forever())
+        self._background.spawn(self._notify_forever())
 
     def frame_limit(self, peer: PeerId) -> int:
         """The largest frame for `peer`; raises Closed after aclose, Broken without a link."""
@@ -154,11 +154,7 @@ class PhoneBleTransport:
         if self._closed:
             return
         self._closed = True
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.cancel_all()
         if self._slots is not None:
             for peer in self.links():
                 self._slots.closed(peer)
@@ -226,7 +222,7 @@ class PhoneBleTransport:
         address = link.address.upper()
         link.run(
             lambda frame: self._deliver(peer, address, frame),
-            lambda reason: self._spawn(self._drop_central(peer, link, reason)),
+            lambda reason: self._background.spawn(self._drop_central(peer, link, reason)),
         )
         self._upcall_link_up(peer, link.frame_limit)
 
@@ -239,7 +235,7 @@ class PhoneBleTransport:
         peer = self.profile.peer_id(address)
         link = self._central.get(peer)
         if link is not None:
-            self._spawn(self._drop_central(peer, link, "disconnected"))
+            self._background.spawn(self._drop_central(peer, link, "disconnected"))
 
     async def _drop_central(self, peer: PeerId, link: PhoneCentralLink, reason: str) -> None:
         if self._central.get(peer) is not link:
@@ -291,7 +287,7 @@ class PhoneBleTransport:
             if refusal is not None:
                 _LOGGER.info("refused a %s link from %s: %s", name, peer, refusal)
                 if not self._carries_own_link(address):
-                    self._spawn(self._disconnect(device))
+                    self._background.spawn(self._disconnect(device))
                 raise WriteRefused(refusal)
         self._deliver(peer, address, value)
 
@@ -300,7 +296,7 @@ class PhoneBleTransport:
         assert self._slots is not None
         key = peer if peer in self._peripheral else None
         if self._slots.refused(address, key):
-            self._spawn(self._disconnect(device))
+            self._background.spawn(self._disconnect(device))
 
     def _open_peripheral(self, peer: PeerId, device: str, mtu: int | None) -> str | None:
         """Bring up the link `device` dialed; return why not, or None."""
@@ -375,7 +371,7 @@ class PhoneBleTransport:
         central = self._central.pop(peer, None)
         if central is not None:
             self._upcall_link_down(peer, f"evicted: {reason}")
-            self._spawn(central.close())
+            self._background.spawn(central.close())
             return
         link = self._peripheral.get(peer)
         if link is None:
@@ -383,7 +379,7 @@ class PhoneBleTransport:
         self._drop_peripheral(peer, f"evicted: {reason}")
         # A connection that also carries a link of our own service stays up.
         if not self._carries_own_link(address_of(link.device)):
-            self._spawn(self._disconnect(link.device))
+            self._background.spawn(self._disconnect(link.device))
 
     def _upcall_link_up(self, peer: PeerId, limit: int) -> None:
         _LOGGER.info("%s link up: %s, frame limit %d", self.profile.name, peer, limit)
@@ -394,9 +390,3 @@ class PhoneBleTransport:
         _LOGGER.info("%s link down: %s (%s)", self.profile.name, peer, reason)
         if self._sink is not None and not self._closed:
             self._sink.link_down(peer, reason)
-
-    def _spawn(self, coro: object) -> None:
-        assert asyncio.iscoroutine(coro)
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)

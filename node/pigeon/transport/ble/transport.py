@@ -34,6 +34,7 @@ from pigeon.transport.ble.adapter import BlueZAdapter, Neighbour
 from pigeon.transport.ble.advert import advert_plan
 from pigeon.transport.ble.app import AppBleTransport
 from pigeon.transport.ble.appgatt import address_of
+from pigeon.transport.ble.background import Background
 from pigeon.transport.ble.bitchat import BitchatBleTransport
 from pigeon.transport.ble.errors import BleError, MalformedLinkFrame
 from pigeon.transport.ble.eviction import EvictionParams, EvictReason, Role
@@ -154,7 +155,7 @@ class BleTransport:
         self._by_device: dict[str, _PeripheralLink] = {}
         self._retired: dict[str, _PeripheralLink] = {}  # lost a duplicate tie-break
         self._notify_queue: asyncio.Queue[bytes] = asyncio.Queue(NOTIFY_QUEUE_FRAMES)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background()
         self._started = False
         self._closed = False
         self._phones = tuple(phones)
@@ -218,9 +219,9 @@ class BleTransport:
         except BaseException:
             await self._adapter.close()
             raise
-        self._spawn(self._rotate_forever())
-        self._spawn(self._notify_forever())
-        self._spawn(self._sweep_forever())
+        self._background.spawn(self._rotate_forever())
+        self._background.spawn(self._notify_forever())
+        self._background.spawn(self._sweep_forever())
 
     async def _activate(self) -> None:
         assert self._peripheral is not None
@@ -261,11 +262,7 @@ class BleTransport:
         if self._closed:
             return
         self._closed = True
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.cancel_all()
         for phone in self._phones:
             await phone.aclose()  # their links ride our adapter: they end first
         if self._peripheral is not None:
@@ -293,7 +290,7 @@ class BleTransport:
     def adapter_ready(self, adapter_path: str) -> None:
         """The adapter came back: register again and scan."""
         if self._peripheral is not None and not self._closed:
-            self._spawn(self._reactivate())
+            self._background.spawn(self._reactivate())
 
     async def _reactivate(self) -> None:
         try:
@@ -310,7 +307,7 @@ class BleTransport:
         for link in list(self._by_device.values()):
             self._drop_peripheral_link(link, reason)
         if self._central is not None:
-            self._spawn(self._central.stop(reason))
+            self._background.spawn(self._central.stop(reason))
 
     def neighbour_changed(self, neighbour: Neighbour) -> None:
         """A device disconnected: links it dialed are gone."""
@@ -367,7 +364,7 @@ class BleTransport:
             if not should_connect(self.identifier(), link.peer_identifier):
                 _LOGGER.info("duplicate link to %s: keeping the one it dialed", peer)
                 assert self._central is not None
-                self._spawn(self._central.yield_duplicate(link))
+                self._background.spawn(self._central.yield_duplicate(link))
                 return
             # Ours wins: the peer's central hears BYE; the shared connection stays up.
             _LOGGER.info("duplicate link to %s: keeping the one we dialed", peer)
@@ -377,7 +374,7 @@ class BleTransport:
             # The slot `wants` saw went to a neighbour that dialed us meanwhile.
             _LOGGER.info("no slot left for the link to %s", peer)
             assert self._central is not None
-            self._spawn(self._central.evict(link, "no room"))
+            self._background.spawn(self._central.evict(link, "no room"))
             return
         self._replace(peer, link)
 
@@ -446,7 +443,7 @@ class BleTransport:
         key = link.peer if link is not None and self._links.get(link.peer) is link else None
         with contextlib.suppress(ValueError):  # not a device path: nothing to count it against
             if self._slots.refused(address_of(device), key) and self._adapter.ready:
-                self._spawn(self._adapter.disconnect(device, DISCONNECT_TIMEOUT_S))
+                self._background.spawn(self._adapter.disconnect(device, DISCONNECT_TIMEOUT_S))
 
     def _on_hello(self, device: str, hello: Intro, mtu: int | None) -> None:
         if self._closed:
@@ -465,13 +462,13 @@ class BleTransport:
             _LOGGER.info("refused a link from %s (%s): %s", device, peer, refusal.name.lower())
             self._notify(Bye(hello.link_tag, refusal))
             if self._slots.banned(address_of(device)) and self._adapter.ready:
-                self._spawn(self._adapter.disconnect(device, DISCONNECT_TIMEOUT_S))
+                self._background.spawn(self._adapter.disconnect(device, DISCONNECT_TIMEOUT_S))
             return
         other = self._links.get(peer)
         if other is not None and not isinstance(other, _PeripheralLink):
             _LOGGER.info("duplicate link to %s: keeping the one it dialed", peer)
             assert self._central is not None
-            self._spawn(self._central.yield_duplicate(other))
+            self._background.spawn(self._central.yield_duplicate(other))
         limit = hello.frame_limit
         if mtu is not None:
             limit = min(limit, frame_limit_for(peripheral_value_length(mtu)))
@@ -509,13 +506,13 @@ class BleTransport:
         link = self._links.get(peer)
         if isinstance(link, _PeripheralLink):
             self._drop_peripheral_link(link, f"evicted: {reason}")
-            self._spawn(self._disconnect_device(link, ByeReason.NO_ROOM))
+            self._background.spawn(self._disconnect_device(link, ByeReason.NO_ROOM))
         elif link is not None:
             del self._links[peer]
             self._slots.closed(peer)
             self._upcall_link_down(peer, f"evicted: {reason}")
             assert self._central is not None
-            self._spawn(self._central.evict(link, f"evicted: {reason}"))
+            self._background.spawn(self._central.evict(link, f"evicted: {reason}"))
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -595,12 +592,6 @@ class BleTransport:
         _LOGGER.info("link down: %s (%s)", peer, reason)
         if self._sink is not None and not self._closed:
             self._sink.link_down(peer, reason)
-
-    def _spawn(self, coro: object) -> None:
-        assert asyncio.iscoroutine(coro)
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
 
 @dataclass(frozen=True, slots=True)
