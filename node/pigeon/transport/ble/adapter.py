@@ -109,6 +109,7 @@ class BlueZAdapter:
     def __init__(self, name: str, bus_address: str | None = None) -> None:
         self.name = name
         self.path = f"/org/bluez/{name}"
+        self.address = ""  # the adapter's own, once open
         self._bus_address = bus_address
         self._bus: MessageBus | None = None
         self._listener: AdapterListener | None = None
@@ -299,6 +300,7 @@ class BlueZAdapter:
             names = ", ".join(p.rsplit("/", 1)[-1] for p in adapters) or "none"
             raise AdapterNotFound(f"adapter {self.name} not found (present: {names})")
         props = _unpack(objects[self.path][ADAPTER_IFACE])
+        self.address = str(props.get("Address", ""))
         self._neighbours = {}
         for path, ifaces in objects.items():
             if DEVICE_IFACE in ifaces and path.startswith(self.path + "/"):

@@ -1,13 +1,15 @@
 """The node as a GATT central, with bleak: scan for the Pigeon service, dial, run links.
 
 Only one LE connect may be pending per controller, so one task dials: it pauses scanning,
-connects, waits for the negotiated MTU, subscribes to TX, writes a HELLO and waits for the
-WELCOME, then scans again. Whom to dial is the host's decision (`CentralHost.wants`, fed with the
+connects, opens an L2CAP channel to the peer on that connection (`l2cap`) or, where it listens
+on none, waits for the negotiated MTU and subscribes to TX; then it says HELLO and waits for the
+WELCOME, and scans again. Whom to dial is the host's decision (`CentralHost.wants`, fed with the
 advertised identifier); failed neighbours wait out a jittered exponential backoff. Each link
-writes through its own bounded queue and a `WritePacer`, one write at a time, so BlueZ's queue
-never overflows. The phone services of the node (the Pigeon app's, bitchat's: `phone`) dial
-through the same scanner and task as `ExtraService`s: a device advertising their service and not
-ours is theirs to dial. bleak is imported here and in `phonecentral` only.
+writes through its own bounded queue, one write at a time: on a channel as fast as the peer
+grants room, over GATT through a `WritePacer`, so BlueZ's queue never overflows. The phone
+services of the node (the Pigeon app's, bitchat's: `phone`) dial through the same scanner and
+task as `ExtraService`s: a device advertising their service and not ours is theirs to dial.
+bleak is imported here and in `phonecentral` only.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -27,6 +30,7 @@ from pigeon.transport.ble.errors import MalformedLinkFrame
 from pigeon.transport.ble.gatt import (
     IDENTIFIER_LEN,
     MANUFACTURER_ID,
+    MAX_FRAME_LIMIT,
     MIN_LINK_FRAME_LIMIT,
     RX_UUID,
     SERVICE_UUID,
@@ -41,7 +45,9 @@ from pigeon.transport.ble.gatt import (
     frame_limit_for,
 )
 from pigeon.transport.ble.hangup import connect, hang_up
-from pigeon.transport.ble.linkwriter import LinkWriter
+from pigeon.transport.ble.l2cap import Channel, ChannelClosed, ChannelUnavailable, address_type_code
+from pigeon.transport.ble.l2cap import connect as open_channel
+from pigeon.transport.ble.linkwriter import DRAIN_S, LinkWriter
 from pigeon.transport.ble.policy import (
     PacerParams,
     ReconnectBackoff,
@@ -82,6 +88,9 @@ class CentralHost(Protocol):
 
     def shares_connection(self, address: str) -> bool:
         """Whether a link the peer at `address` dialed rides the same LE connection."""
+
+    def channel_source(self) -> str | None:
+        """Our adapter's address to open L2CAP channels from, or None to link over GATT only."""
 
     def central_link_up(self, link: CentralLink) -> None:
         """`link` finished its HELLO/WELCOME exchange."""
@@ -173,7 +182,9 @@ class Refused(Broken):
 
 
 class CentralLink:
-    """One connection we opened: its handshake, inbound filter and paced writer."""
+    """One connection we opened: its handshake, inbound filter and writer. Its link frames
+    travel on an L2CAP channel when `channel` is given (no pacer: the channel's credits bound
+    it), otherwise as writes to `rx` and notifications."""
 
     def __init__(
         self,
@@ -183,20 +194,26 @@ class CentralLink:
         frame_limit: int,
         pacer: WritePacer,
         clock: Callable[[], float],
+        channel: socket.socket | None = None,
     ) -> None:
         self.client = client
         self.address = client.address
         self.link_tag = link_tag
         self.frame_limit = frame_limit
         self.peer_identifier = b""
-        self.up = False  # notified DATA frames are delivered
+        self.up = False  # received DATA frames are delivered
         self._rx = rx
         self.notifying: BleakGATTCharacteristic | None = None  # once notifications are on
         self._welcome: asyncio.Future[Intro] = asyncio.get_running_loop().create_future()
+        self.channel = (
+            None
+            if channel is None
+            else Channel(channel, self.address, self.on_notify, self._channel_ended)
+        )
         self._writer = LinkWriter(
             self._write,
-            write_failures(),
-            pacer,
+            (*write_failures(), ChannelClosed),
+            pacer if self.channel is None else None,
             clock,
             self.address,
             lambda reason: self._on_bye(reason),
@@ -204,12 +221,24 @@ class CentralLink:
         self._on_frame: Callable[[bytes], None] = lambda frame: None
         self._on_bye: Callable[[str], None] = lambda reason: None
 
+    @property
+    def carrier(self) -> str:
+        """What carries the link's frames: "l2cap" or "gatt"."""
+        return "gatt" if self.channel is None else "l2cap"
+
+    def _channel_ended(self, reason: str) -> None:
+        if not self._welcome.done():
+            self._welcome.set_exception(Broken(reason))
+            self._welcome.exception()  # a handshake may never await it: no "never retrieved"
+        self._on_bye(reason)
+
     def on_notify(self, value: bytes) -> None:
-        """A notification of the peer's TX characteristic (addressed to any of its centrals)."""
+        """A link frame from the peer: a notification of its TX characteristic (addressed to any
+        of its centrals), or an SDU on our channel."""
         try:
             frame = decode_link_frame(value)
         except MalformedLinkFrame as exc:
-            _LOGGER.info("dropped a malformed notification from %s: %s", self.address, exc)
+            _LOGGER.info("dropped a malformed link frame from %s: %s", self.address, exc)
             return
         if frame.link_tag != self.link_tag:
             return  # for another central of the same node
@@ -244,7 +273,10 @@ class CentralLink:
         self._writer.offer(encode_link_frame(Data(self.link_tag, frame)))
 
     async def _write(self, value: bytes) -> None:
-        await self.client.write_gatt_char(self._rx, value, response=False)
+        if self.channel is not None:
+            await self.channel.send(value)
+        else:
+            await self.client.write_gatt_char(self._rx, value, response=False)
 
     async def close(
         self,
@@ -267,10 +299,13 @@ class CentralLink:
             self._welcome.exception()  # a handshake may never await it: no "never retrieved"
         with contextlib.suppress(Exception):
             if say_bye and self.client.is_connected:
-                await self.client.write_gatt_char(
-                    self._rx, encode_link_frame(Bye(self.link_tag, bye_reason)), False
-                )
+                async with asyncio.timeout(DRAIN_S):
+                    await self._write(encode_link_frame(Bye(self.link_tag, bye_reason)))
+        if self.channel is not None and not keep_receiving:
+            self.channel.close()
         if disconnect:
+            if self.channel is not None:
+                self.channel.close()
             await hang_up(self.client, self.notifying)
 
 
@@ -547,6 +582,19 @@ class BleCentral:
         if found is None:
             raise Broken("the peer has no Pigeon characteristics")
         rx, tx = found
+        channel = await self._open_channel(device)
+        if channel is not None:
+            link = CentralLink(
+                client,
+                rx,
+                new_link_tag(self._rng),
+                MAX_FRAME_LIMIT,
+                WritePacer(self._pacer_params, self._clock()),
+                self._clock,
+                channel,
+            )
+            self._links[client.address] = link
+            return link
         limit = await self._frame_limit(rx)
         link = CentralLink(
             client,
@@ -566,6 +614,18 @@ class BleCentral:
         if limit < MIN_LINK_FRAME_LIMIT:
             raise Broken(f"negotiated MTU leaves only {limit}-byte frames")
         return link
+
+    async def _open_channel(self, device: BLEDevice) -> socket.socket | None:
+        source = self._host.channel_source()
+        if source is None:
+            return None
+        props = device.details.get("props", {}) if isinstance(device.details, dict) else {}
+        kind = address_type_code(str(props.get("AddressType", "public")))
+        try:
+            return await open_channel(source, device.address, kind)
+        except ChannelUnavailable as exc:
+            _LOGGER.info("no L2CAP channel to %s (%s): linking over GATT", device.address, exc)
+            return None
 
     async def _frame_limit(self, rx: BleakGATTCharacteristic) -> int:
         return frame_limit_for(await settled_value_length(rx, self._clock))

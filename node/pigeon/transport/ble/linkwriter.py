@@ -1,7 +1,9 @@
-"""The writes of one link we dialed: a bounded queue written one value at a time through a
-`WritePacer`, so BlueZ's own queue never overflows, and a closing link gets `DRAIN_S` to write
-what it already accepted. Our links and the phone services' links share it (`central`,
-`phonecentral`); bleak stays out: the caller passes the write and the errors that end it.
+"""The writes of one link: a bounded queue written one value at a time, and a closing link
+gets `DRAIN_S` to write what it already accepted. GATT writes go through a `WritePacer`, so
+BlueZ's own queue never overflows; a link on an L2CAP channel has no pacer, its write waits
+for the kernel's room instead (`l2cap.Channel.send`). Our links and the phone services' links
+share it (`central`, `phonecentral`, `transport`); bleak stays out: the caller passes the
+write and the errors that end it.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class LinkWriter:
         self,
         write: Callable[[bytes], Awaitable[None]],
         failures: tuple[type[BaseException], ...],
-        pacer: WritePacer,
+        pacer: WritePacer | None,
         clock: Callable[[], float],
         address: str,
         on_failed: Callable[[str], None],
@@ -75,10 +77,11 @@ class LinkWriter:
         while True:
             value = await self._queue.get()
             try:
-                delay = self._pacer.delay_s(len(value), self._clock())
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                self._pacer.spend(len(value), self._clock())
+                if self._pacer is not None:
+                    delay = self._pacer.delay_s(len(value), self._clock())
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    self._pacer.spend(len(value), self._clock())
                 await self._write(value)
             except self._failures as exc:
                 _LOGGER.warning("write to %s failed: %s", self._address, exc)

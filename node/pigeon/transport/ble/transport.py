@@ -1,9 +1,12 @@
 """`BleTransport`: the `Transport` over BlueZ, one node as central and peripheral at once.
 
 Links we dial run through `BleCentral` (bleak); links neighbours dial run through
-`BlePeripheral` (our GATT service on dbus-fast). Both end in a HELLO/WELCOME exchange that names
-the peer by the identifier it advertised at that moment, so a `PeerId` is `ble:<identifier hex>`
-and lasts as long as the link. Two nodes make one link: the one with the lower identifier dials
+`BlePeripheral` (our GATT service on dbus-fast). Between two nodes the link's frames travel on
+an LE credit-based L2CAP channel the dialer opens on the same connection (`l2cap`: order,
+backpressure, one link's frames to one link); a peer that listens on none links over GATT. Both
+end in a HELLO/WELCOME exchange that names the peer by the identifier it advertised at that
+moment, so a `PeerId` is `ble:<identifier hex>` and lasts as long as the link. Two nodes make
+one link: the one with the lower identifier dials
 (`policy.should_connect`), and a duplicate born across an identifier rotation loses to the link
 whose central has the lower identifier, at both ends (`policy.keep_incoming`).
 
@@ -24,9 +27,10 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final, Literal
 
 from pigeon.transport.base import Broken, Busy, Closed, LinkSink, PeerId
@@ -51,6 +55,9 @@ from pigeon.transport.ble.gatt import (
     peripheral_value_length,
 )
 from pigeon.transport.ble.hangup import DISCONNECT_TIMEOUT_S
+from pigeon.transport.ble.l2cap import Channel, ChannelClosed, ChannelUnavailable
+from pigeon.transport.ble.l2cap import listen as listen_for_channels
+from pigeon.transport.ble.linkwriter import LinkWriter
 from pigeon.transport.ble.phone import PhoneBleTransport
 from pigeon.transport.ble.policy import (
     NOTIFY_MIN_GAP_S,
@@ -85,6 +92,8 @@ QUIESCE_WAIT_S: Final = 10.0
 HANG_UP_WAIT_S: Final = 2.0
 # How often links silent past the hard idle limit are looked for (eviction.EvictionParams).
 SWEEP_S: Final = 5.0
+# A channel that carries no link this long after it opened is closed.
+CHANNEL_HELLO_WAIT_S: Final = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +104,8 @@ class BleConfig:
     app's, bitchat's); each service keeps `reserved_links` of them (fewer if they do not fit) and
     may use the rest while the others' reserves stay free (`slots.SlotPlan`); `eviction` says
     when a link that is idle, silent or abusive gives up its slot (`eviction.EvictionPolicy`).
+    `channels` runs links between nodes on L2CAP channels where both ends can; `pacer` and
+    `notify_min_gap_s` pace what goes over GATT (to phones, and to nodes without channels).
     """
 
     adapter: str = "hci0"
@@ -104,6 +115,7 @@ class BleConfig:
     bus_address: str | None = None
     notify_min_gap_s: float = NOTIFY_MIN_GAP_S
     eviction: EvictionParams = field(default_factory=EvictionParams)
+    channels: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,17 +127,50 @@ class LinkState:
     address: str
     frame_limit: int
     rssi: int | None
+    carrier: Literal["gatt", "l2cap"] = "gatt"
 
 
 class _PeripheralLink:
-    """A link a neighbour dialed: frames go out as notifications addressed by its link tag."""
+    """A link a neighbour dialed: frames go out on its channel, or as notifications addressed
+    by its link tag."""
 
-    def __init__(self, device: str, link_tag: bytes, peer: PeerId, frame_limit: int) -> None:
+    def __init__(
+        self,
+        device: str,
+        link_tag: bytes,
+        peer: PeerId,
+        frame_limit: int,
+        channel: Channel | None,
+        writer: LinkWriter | None,
+    ) -> None:
         self.device = device
         self.address = address_of(device)
         self.link_tag = link_tag
         self.peer = peer
         self.frame_limit = frame_limit
+        self.channel = channel
+        self.writer = writer
+        self._ending: asyncio.Future[None] | None = None
+
+    @property
+    def carrier(self) -> Literal["gatt", "l2cap"]:
+        return "gatt" if self.channel is None else "l2cap"
+
+    async def end(self, bye: ByeReason | None) -> None:
+        """Close the link's channel (no-op over GATT): say BYE first if `bye`, after what is
+        queued (for up to linkwriter.DRAIN_S). The first call decides; later ones wait for it."""
+        if self._ending is None:
+            self._ending = asyncio.ensure_future(self._end(bye))
+        await asyncio.shield(self._ending)
+
+    async def _end(self, bye: ByeReason | None) -> None:
+        if self.writer is not None:
+            if bye is not None:
+                with contextlib.suppress(Broken, Busy):
+                    self.writer.offer(encode_link_frame(Bye(self.link_tag, bye)))
+            await self.writer.stop()
+        if self.channel is not None:
+            self.channel.close()
 
 
 def peer_id(identifier: bytes) -> PeerId:
@@ -155,6 +200,7 @@ class BleTransport:
         self._by_device: dict[str, _PeripheralLink] = {}
         self._retired: dict[str, _PeripheralLink] = {}  # lost a duplicate tie-break
         self._notify_queue: asyncio.Queue[bytes] = asyncio.Queue(NOTIFY_QUEUE_FRAMES)
+        self._channels: set[Channel] = set()  # accepted, whether or not a link rides them yet
         self._background = Background()
         self._started = False
         self._closed = False
@@ -181,18 +227,20 @@ class BleTransport:
     def links(self) -> list[LinkState]:
         """Every live link, with the RSSI BlueZ last reported for its device."""
         rssi = {n.address: n.rssi for n in self._adapter.neighbours().values()}
-        devices = {n.path: n.address for n in self._adapter.neighbours().values()}
         states = []
         for peer, link in self._links.items():
             if isinstance(link, _PeripheralLink):
-                address = devices.get(link.device, "")
-                states.append(LinkState(peer, "peripheral", address, link.frame_limit, None))
+                states.append(
+                    LinkState(
+                        peer, "peripheral", link.address, link.frame_limit, None, link.carrier
+                    )
+                )
             else:
-                address = link.address
-                states.append(LinkState(peer, "central", address, link.frame_limit, None))
-        return [
-            LinkState(s.peer, s.role, s.address, s.frame_limit, rssi.get(s.address)) for s in states
-        ]
+                carrier: Literal["gatt", "l2cap"] = "gatt" if link.channel is None else "l2cap"
+                states.append(
+                    LinkState(peer, "central", link.address, link.frame_limit, None, carrier)
+                )
+        return [replace(s, rssi=rssi.get(s.address)) for s in states]
 
     async def start(self, sink: LinkSink) -> None:
         """Power the adapter, register the service, advertise and scan. Raises the typed errors."""
@@ -222,6 +270,8 @@ class BleTransport:
         self._background.spawn(self._rotate_forever())
         self._background.spawn(self._notify_forever())
         self._background.spawn(self._sweep_forever())
+        if self._config.channels:
+            self._background.spawn(self._accept_forever())
 
     async def _activate(self) -> None:
         assert self._peripheral is not None
@@ -253,7 +303,10 @@ class BleTransport:
             raise ValueError(f"frame of {len(frame)} bytes outside 1..{limit}")
         link = self._links[peer]
         if isinstance(link, _PeripheralLink):
-            self._notify(Data(link.link_tag, frame))
+            if link.writer is not None:
+                link.writer.offer(encode_link_frame(Data(link.link_tag, frame)))
+            else:
+                self._notify(Data(link.link_tag, frame))
         else:
             link.offer(frame)
 
@@ -273,6 +326,9 @@ class BleTransport:
         await asyncio.gather(
             *(self._disconnect_device(link, ByeReason.CLOSING) for link in self._by_device.values())
         )
+        for channel in self._channels:
+            channel.close()
+        self._channels.clear()
         for peer in self._links:
             self._slots.closed(peer)
         self._links.clear()
@@ -349,6 +405,10 @@ class BleTransport:
             for link in self._links.values()
         )
 
+    def channel_source(self) -> str | None:
+        """Our adapter's address to open channels from, when links may run on channels."""
+        return self._adapter.address if self._config.channels and self._adapter.address else None
+
     def shares_connection(self, address: str) -> bool:
         """Whether a neighbour at `address` has dialed us (its link shares the LE connection)."""
         devices = {n.path: n.address for n in self._adapter.neighbours().values()}
@@ -369,7 +429,7 @@ class BleTransport:
             # Ours wins: the peer's central hears BYE; the shared connection stays up.
             _LOGGER.info("duplicate link to %s: keeping the one we dialed", peer)
             self._retired[other.device] = self._by_device.pop(other.device)
-            self._notify(Bye(other.link_tag, ByeReason.DUPLICATE))
+            self._say(other, Bye(other.link_tag, ByeReason.DUPLICATE))
         elif not self._slots.admit(peer, OWN_SERVICE, Role.WE_DIALED, link.address):
             # The slot `wants` saw went to a neighbour that dialed us meanwhile.
             _LOGGER.info("no slot left for the link to %s", peer)
@@ -407,7 +467,10 @@ class BleTransport:
 
     # peripheral side
 
-    def _on_write(self, device: str, value: bytes, mtu: int | None) -> None:
+    def _on_write(
+        self, device: str, value: bytes, mtu: int | None, channel: Channel | None = None
+    ) -> None:
+        """A link frame a central wrote to RX (`mtu` its ATT MTU), or sent on `channel`."""
         link = self._by_device.get(device) or self._retired.get(device)
         try:
             frame = decode_link_frame(value)
@@ -417,8 +480,8 @@ class BleTransport:
             return
         if isinstance(frame, Intro):
             if frame.kind == LinkKind.HELLO:
-                self._on_hello(device, frame, mtu)
-        elif link is None or frame.link_tag != link.link_tag:
+                self._on_hello(device, frame, mtu, channel)
+        elif link is None or frame.link_tag != link.link_tag or link.channel is not channel:
             _LOGGER.info(
                 "dropped a %s write from %s outside any link", type(frame).__name__, device
             )
@@ -445,13 +508,17 @@ class BleTransport:
             if self._slots.refused(address_of(device), key) and self._adapter.ready:
                 self._background.spawn(self._adapter.disconnect(device, DISCONNECT_TIMEOUT_S))
 
-    def _on_hello(self, device: str, hello: Intro, mtu: int | None) -> None:
+    def _on_hello(
+        self, device: str, hello: Intro, mtu: int | None, channel: Channel | None
+    ) -> None:
         if self._closed:
             return
         self._retired.pop(device, None)
         old = self._by_device.get(device)
         if old is not None:
             self._drop_peripheral_link(old, "peer said hello again")
+            if channel is not None and old.channel is channel:
+                return  # a second HELLO on one channel: the channel has ended with the link
         refusal = self._refusal(device, hello, mtu)
         peer = peer_id(hello.identifier)
         if refusal is None and not self._slots.admit(
@@ -460,7 +527,10 @@ class BleTransport:
             refusal = ByeReason.NO_ROOM
         if refusal is not None:
             _LOGGER.info("refused a link from %s (%s): %s", device, peer, refusal.name.lower())
-            self._notify(Bye(hello.link_tag, refusal))
+            if channel is None:
+                self._notify(Bye(hello.link_tag, refusal))
+            else:
+                self._background.spawn(self._refuse_on(channel, Bye(hello.link_tag, refusal)))
             if self._slots.banned(address_of(device)) and self._adapter.ready:
                 self._background.spawn(self._adapter.disconnect(device, DISCONNECT_TIMEOUT_S))
             return
@@ -472,9 +542,21 @@ class BleTransport:
         limit = hello.frame_limit
         if mtu is not None:
             limit = min(limit, frame_limit_for(peripheral_value_length(mtu)))
-        link = _PeripheralLink(device, hello.link_tag, peer, limit)
+        writer = None
+        if channel is not None:
+            ended = channel
+            writer = LinkWriter(
+                channel.send,
+                (ChannelClosed,),
+                None,
+                self._clock,
+                channel.address,
+                lambda reason: self._channel_ended(ended, reason),
+            )
+            writer.start()
+        link = _PeripheralLink(device, hello.link_tag, peer, limit, channel, writer)
         self._by_device[device] = link
-        self._notify(Intro(LinkKind.WELCOME, hello.link_tag, self.identifier(), limit))
+        self._say(link, Intro(LinkKind.WELCOME, hello.link_tag, self.identifier(), limit))
         self._replace(peer, link)
 
     def _refusal(self, device: str, hello: Intro, mtu: int | None) -> ByeReason | None:
@@ -492,7 +574,12 @@ class BleTransport:
             return ByeReason.DUPLICATE
         return None
 
-    def _drop_peripheral_link(self, link: _PeripheralLink, reason: str) -> None:
+    def _drop_peripheral_link(
+        self, link: _PeripheralLink, reason: str, bye: ByeReason | None = None
+    ) -> None:
+        """Forget `link` and end its channel (saying `bye` there first, if given)."""
+        if link.channel is not None:
+            self._background.spawn(link.end(bye))
         if self._by_device.get(link.device) is link:
             del self._by_device[link.device]
         if self._links.get(link.peer) is link:
@@ -505,7 +592,7 @@ class BleTransport:
         peer = PeerId(key)
         link = self._links.get(peer)
         if isinstance(link, _PeripheralLink):
-            self._drop_peripheral_link(link, f"evicted: {reason}")
+            self._drop_peripheral_link(link, f"evicted: {reason}", ByeReason.NO_ROOM)
             self._background.spawn(self._disconnect_device(link, ByeReason.NO_ROOM))
         elif link is not None:
             del self._links[peer]
@@ -521,13 +608,90 @@ class BleTransport:
 
     async def _disconnect_device(self, link: _PeripheralLink, reason: ByeReason) -> None:
         with contextlib.suppress(BleError, TimeoutError):
-            if self._peripheral is not None:
+            if link.channel is not None:
+                await link.end(reason)
+            elif self._peripheral is not None:
                 self._peripheral.notify(encode_link_frame(Bye(link.link_tag, reason)))
             # The dialer hangs up when it reads BYE, releasing its notifications first
             # (hangup.py); the connection is cut from here only when it does not.
             if await self._adapter.wait_disconnected(link.device, HANG_UP_WAIT_S):
                 return
             await self._adapter.disconnect(link.device, DISCONNECT_TIMEOUT_S)
+
+    def _say(self, link: _PeripheralLink, frame: Intro | Bye) -> None:
+        # On the link's own carrier: its channel's writer (after the frames queued there), or a
+        # notification.
+        if link.writer is None:
+            self._notify(frame)
+        else:
+            with contextlib.suppress(Broken, Busy):
+                link.writer.offer(encode_link_frame(frame))
+
+    async def _refuse_on(self, channel: Channel, bye: Bye) -> None:
+        with contextlib.suppress(ChannelClosed, TimeoutError):
+            async with asyncio.timeout(HANG_UP_WAIT_S):
+                await channel.send(encode_link_frame(bye))
+        channel.close()
+        self._channels.discard(channel)
+
+    # channels
+
+    async def _accept_forever(self) -> None:
+        try:
+            listener = listen_for_channels(self._adapter.address)
+        except (ChannelUnavailable, ValueError) as exc:
+            _LOGGER.info("no L2CAP channels on %s (%s): links over GATT", self._config.adapter, exc)
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    sock, where = await loop.sock_accept(listener)
+                except OSError as exc:
+                    _LOGGER.info("accepting a channel failed: %s", exc)
+                    await asyncio.sleep(1.0)
+                    continue
+                self.accept_channel(sock, str(where[0]))
+        finally:
+            listener.close()
+
+    def accept_channel(self, sock: socket.socket, address: str) -> None:
+        """Serve a channel the neighbour at `address` opened (from the listener; tests hand in
+        socket pairs)."""
+        if (
+            self._closed
+            or len(self._channels) >= 2 * self._config.max_links
+            or self._slots.banned(address)
+        ):
+            sock.close()
+            return
+        device = self._adapter.device_path(address)
+        channel = Channel(
+            sock,
+            address,
+            lambda value: self._on_write(device, value, None, channel),
+            lambda reason: self._channel_ended(channel, reason),
+        )
+        self._channels.add(channel)
+        self._background.spawn(self._expect_link(channel))
+
+    async def _expect_link(self, channel: Channel) -> None:
+        await asyncio.sleep(CHANNEL_HELLO_WAIT_S)
+        links = (*self._by_device.values(), *self._retired.values())
+        if not channel.closed and all(link.channel is not channel for link in links):
+            _LOGGER.info("closed a channel from %s that carried no link", channel.address)
+            channel.close()
+            self._channels.discard(channel)
+
+    def _channel_ended(self, channel: Channel, reason: str) -> None:
+        channel.close()
+        self._channels.discard(channel)
+        for device, retired in list(self._retired.items()):
+            if retired.channel is channel:
+                del self._retired[device]
+        for link in list(self._by_device.values()):
+            if link.channel is channel:
+                self._drop_peripheral_link(link, reason)
 
     def _notify(self, frame: Intro | Data | Bye) -> None:
         try:
