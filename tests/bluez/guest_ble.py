@@ -425,14 +425,19 @@ async def main(out: Path) -> int:
     )
     run = Run(out)
     only = os.environ.get("PIGEON_VM_ONLY")
+    pacer = PacerParams()
     if only in ("app", "bitchat", "slots", "capacity"):  # guest-app.sh, ...: iterate
         if only == "app":
             await app_steps(run)
         elif only == "capacity":
-            pair = await make_pair(PacerParams())
+            a, b, sa, sb = await make_pair(PacerParams())
+            a_to_b, b_to_a = peers(sa, sb)
+            await run.step("throughput A->B", lambda: throughput("paced", a, a_to_b, sb, pacer))
+            await run.step("throughput B->A", lambda: throughput("paced", b, b_to_a, sa, pacer))
             await run.step("reference: the rig's L2CAP capacity, same controllers", capacity_step)
-            for transport in pair[:2]:
-                await transport.aclose()
+            await a.aclose()
+            await b.aclose()
+            record_bench(run)
         elif only == "slots":
             await slots_steps(run.step, forget_devices)
         else:
@@ -443,7 +448,6 @@ async def main(out: Path) -> int:
         )
         run.save()
         return 0 if all(s["ok"] for s in run.steps) else 1
-    pacer = PacerParams()
     pair: list[Any] = []
 
     async def up() -> str:
@@ -493,6 +497,13 @@ async def main(out: Path) -> int:
         "bluetoothd never crashed",
         lambda: settled_then(lambda: bluetoothd_survived(out, KILLED)),
     )
+    record_bench(run)
+    run.save()
+    return 0 if all(s["ok"] for s in run.steps) else 1
+
+
+def record_bench(run: Run) -> None:
+    """The figures into ble.json, each goodput also as a share of the rig's L2CAP capacity."""
     run.bench.update(BENCH)
     capacity = BENCH.get("l2cap_capacity", {}).get("bytes_per_s")
     if capacity:
@@ -511,8 +522,6 @@ async def main(out: Path) -> int:
         "between nodes on an LE credit-based L2CAP channel (2.1 MB each way, asserted whole "
         "and in order); the GATT reference without pacing is reported, not asserted"
     )
-    run.save()
-    return 0 if all(s["ok"] for s in run.steps) else 1
 
 
 if __name__ == "__main__":
