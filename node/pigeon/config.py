@@ -48,6 +48,9 @@ class RadioSection:
     link_idle_s: int = 60
     link_hard_idle_s: int = 1800
     abuse_backoff_s: int = 60
+    # Links between nodes on L2CAP channels where both ends can (docs/protocol.md, "Link
+    # channels"); off: over GATT only.
+    channels: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from pigeon.mesh.packet import Packet, PacketType, decode_packet, encode_packet,
 from pigeon.mesh.receipt import receipt_hash
 from pigeon.transport import conformance
 from pigeon.transport.base import Busy, PeerId
-from pigeon.transport.ble.gatt import MAX_FRAME_LIMIT
+from pigeon.transport.ble.gatt import CHANNEL_FRAME_LIMIT
 from pigeon.transport.ble.policy import NOTIFY_MIN_GAP_S, PacerParams
 from pigeon.transport.ble.transport import BleConfig, BleTransport
 from tests.bluez.guest_app import AppRig, app_conformance
@@ -42,7 +42,7 @@ from tests.bluez.rig_gatt import adapter_address, until
 LINK_WAIT_S = 60.0
 RECONNECT_WAIT_S = 120.0
 BENCH_FRAMES = 300  # over GATT (the reference)
-CHANNEL_BENCH_FRAMES = 8_600  # over a channel: 2.1 MB of 244-byte frames each way
+CHANNEL_BENCH_BYTES = 2_100_000  # over a channel, each way
 
 
 class MeshSink:
@@ -188,34 +188,37 @@ async def exchange_packets(
 async def boundary(a: BleTransport, sa: MeshSink, sb: MeshSink) -> str:
     a_to_b, _ = peers(sa, sb)
     limit = a.frame_limit(a_to_b)
-    assert limit == MAX_FRAME_LIMIT, f"frame limit {limit}, expected {MAX_FRAME_LIMIT} at MTU 517"
+    assert limit == CHANNEL_FRAME_LIMIT, f"frame limit {limit} on a channel"
     try:
         await a.send(a_to_b, bytes(limit + 1))
     except ValueError:
         pass
     else:
-        raise AssertionError("a 245-byte frame was accepted")
+        raise AssertionError(f"a {limit + 1}-byte frame was accepted")
     before = len(sb.raw)
     frames = [bytes([0xA0 + i]) * size for i, size in enumerate((limit, limit - 1, 1, limit))]
     await send_all(a, a_to_b, frames)
     await sb.until(lambda: len(sb.raw) >= before + 4, 30, "boundary frames")
     assert sb.raw[before:] == frames, "boundary frames changed"
-    return f"frame limit {limit}: 244/243/1/244-byte frames crossed, 245 raised ValueError"
+    sizes = "/".join(str(len(frame)) for frame in frames)
+    return f"frame limit {limit}: {sizes}-byte frames crossed, {limit + 1} raised ValueError"
 
 
 async def throughput(
     kind: str, src: BleTransport, to: PeerId, dst: MeshSink, pacer: PacerParams
 ) -> str:
-    """Send numbered frames one way and report their goodput; on a channel, 2.1 MB that must
-    all arrive, in order (the channel's promise), over GATT a reference of BENCH_FRAMES."""
+    """Send numbered frames of the link's limit one way and report their goodput; on a channel,
+    2.1 MB that must all arrive, in order (the channel's promise), over GATT a reference of
+    BENCH_FRAMES."""
     (link,) = [state for state in src.links() if state.peer == to]
+    size = link.frame_limit
     if link.carrier == "l2cap":
         name = f"channel_{'from' if link.role == 'central' else 'to'}_dialer"
-        count = CHANNEL_BENCH_FRAMES
+        count = -(-CHANNEL_BENCH_BYTES // size)
     else:
         name = f"{'write' if link.role == 'central' else 'notify'}_{kind}"
         count = BENCH_FRAMES
-    frames = [bytes([0xB0]) + n.to_bytes(4) + os.urandom(MAX_FRAME_LIMIT - 5) for n in range(count)]
+    frames = [bytes([0xB0]) + n.to_bytes(4) + os.urandom(size - 5) for n in range(count)]
     before, start = dst.frames, time.monotonic()
     first_raw = len(dst.raw)
     busy = await send_all(src, to, frames)
@@ -236,10 +239,10 @@ async def throughput(
     self_report = {
         "frames_sent": len(frames),
         "frames_received": got,
-        "frame_bytes": MAX_FRAME_LIMIT,
+        "frame_bytes": size,
         "seconds": round(took, 3),
         "frames_per_s": round(got / took, 1),
-        "bytes_per_s": round(got * MAX_FRAME_LIMIT / took, 1),
+        "bytes_per_s": round(got * size / took, 1),
         "busy_retries": busy,
         "pacer_rate_bytes_s": pacer.rate_bytes_s,
         "pacer_burst_bytes": pacer.burst_bytes,
@@ -464,7 +467,7 @@ async def main(out: Path) -> int:
     await run.step(
         "envelopes and receipts both ways", lambda: exchange_packets(run.rng, a, b, sa, sb)
     )
-    await run.step("244-byte frame boundary", lambda: boundary(a, sa, sb))
+    await run.step("frame boundary at the link's limit", lambda: boundary(a, sa, sb))
     a_to_b, b_to_a = peers(sa, sb)
     await run.step("throughput A->B", lambda: throughput("paced", a, a_to_b, sb, pacer))
     await run.step("throughput B->A", lambda: throughput("paced", b, b_to_a, sa, pacer))
@@ -518,9 +521,10 @@ def record_bench(run: Run) -> None:
             if name in BENCH
         }
     run.bench["note"] = (
-        "two BlueZ 5.66 controllers from btvirt in one QEMU TCG guest; frames of 244 bytes; "
-        "between nodes on an LE credit-based L2CAP channel (2.1 MB each way, asserted whole "
-        "and in order); the GATT reference without pacing is reported, not asserted"
+        "two BlueZ 5.66 controllers from btvirt in one QEMU TCG guest; between nodes on an LE "
+        "credit-based L2CAP channel, frames of 1,020 bytes (2.1 MB each way, asserted whole "
+        "and in order); the GATT reference without pacing (244-byte frames) is reported, "
+        "not asserted"
     )
 
 

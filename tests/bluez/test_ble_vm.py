@@ -1,18 +1,18 @@
 """Real BlueZ tier: two Pigeon BLE transports in a QEMU VM (`make test-bluez`, root needed).
 
 One VM boot runs tests/bluez/guest-ble.sh: node A on hci0 and node B on hci1 (two btvirt LE
-controllers under a real bluetoothd 5.66) exchange mesh envelopes and receipts both ways, test
-the 244-byte frame boundary, measure throughput, survive a bluetoothd SIGKILL and restart, and
-pass the transport conformance check; then a node on hci2 (a third btvirt controller) with one
-link slot gives it to a neighbour on hci1 although a silent central on hci0 holds it, and cuts
-and bans a central on hci0 that writes junk (tests/bluez/guest_slots.py); then a node on hci2 relays
-the Pigeon app's packets between two scripted app phones on hci0 and hci1, both ways,
-unchanged but for the TTL, in fragments of the app's sizes (tests/bluez/guest_app.py); then the
-node relays bitchat's public chat between two PyPI `bitchat-cli` clients on hci0 and hci1 and
-dials a scripted bitchat phone (tests/bluez/guest_bitchat.py); a last
-step fails if any bluetoothd ended other than by that SIGKILL (bluetoothd runs as
-config/bluetooth-pigeon.conf starts it on a Pi). Each step is one test here; the throughput
-figures are copied to bench/results/ble.json (reported, not asserted). The guest's logs, dmesg
+controllers under a real bluetoothd 5.66) link on an L2CAP channel, exchange mesh envelopes and
+receipts both ways, test the frame boundary, move 2.1 MB each way whole and in order, survive a
+bluetoothd SIGKILL and restart, and pass the transport conformance check; then a node on hci2
+(a third btvirt controller) with one link slot gives it to a neighbour on hci1 although a
+silent central on hci0 holds it, and cuts and bans a central on hci0 that writes junk
+(tests/bluez/guest_slots.py); then a node on hci2 relays the Pigeon app's packets between two
+scripted app phones on hci0 and hci1, both ways, unchanged but for the TTL, in fragments of the
+app's sizes (tests/bluez/guest_app.py); then the node relays bitchat's public chat between two
+PyPI `bitchat-cli` clients on hci0 and hci1 and dials a scripted bitchat phone
+(tests/bluez/guest_bitchat.py); a last step fails if any bluetoothd ended other than by that
+SIGKILL (bluetoothd runs as config/bluetooth-pigeon.conf starts it on a Pi). Each step is one
+test here; the goodput figures are copied to bench/results/ble.json. The guest's logs, dmesg
 and any core file stay in build/bluez-vm/.
 """
 
@@ -33,7 +33,7 @@ OUT_DIR = REPO / "build" / "bluez-vm"
 STEPS = (
     "two nodes link up",
     "envelopes and receipts both ways",
-    "244-byte frame boundary",
+    "frame boundary at the link's limit",
     "throughput A->B",
     "throughput B->A",
     "reconnect after bluetoothd restart",

@@ -108,7 +108,10 @@ def ble_radio_factory(section: RadioSection, *, app: bool, bitchat: bool) -> Rad
         section.link_idle_s, section.link_hard_idle_s, section.abuse_backoff_s
     )
     config = module.BleConfig(
-        adapter=section.adapter, max_links=section.max_links, eviction=eviction
+        adapter=section.adapter,
+        max_links=section.max_links,
+        eviction=eviction,
+        channels=section.channels,
     )
 
     def make() -> RadioTransports:

@@ -15,6 +15,7 @@ from pigeon.transport.base import Broken, Busy, PeerId
 from pigeon.transport.ble import transport as transport_module
 from pigeon.transport.ble.central import CentralLink
 from pigeon.transport.ble.gatt import (
+    CHANNEL_FRAME_LIMIT,
     MAX_FRAME_LIMIT,
     Bye,
     ByeReason,
@@ -86,7 +87,7 @@ class Central:
         return await asyncio.wait_for(asyncio.get_running_loop().sock_recv(self.sock, 600), 5)
 
     async def hello(self, tag: bytes = TAG, ident: bytes = CENTRAL_ID) -> LinkFrame:
-        await self.send(Intro(LinkKind.HELLO, tag, ident, MAX_FRAME_LIMIT))
+        await self.send(Intro(LinkKind.HELLO, tag, ident, CHANNEL_FRAME_LIMIT))
         return decode_link_frame(await self.receive())
 
 
@@ -96,14 +97,15 @@ async def test_a_link_runs_on_the_channel_and_nothing_goes_as_notifications(
     bluez.add_device("hci0", ADDRESS)
     central = Central(node)
     welcome = await central.hello()
-    assert welcome == Intro(LinkKind.WELCOME, TAG, node.transport.identifier(), MAX_FRAME_LIMIT)
-    assert await node.sink.wait_for("link_up", PEER, 1, "link up") == [MAX_FRAME_LIMIT]
+    limit = CHANNEL_FRAME_LIMIT  # not bound by an ATT MTU
+    assert welcome == Intro(LinkKind.WELCOME, TAG, node.transport.identifier(), limit)
+    assert await node.sink.wait_for("link_up", PEER, 1, "link up") == [limit]
     (state,) = node.transport.links()
     assert (state.role, state.carrier, state.address) == ("peripheral", "l2cap", ADDRESS)
 
-    for frame in (b"x", bytes(MAX_FRAME_LIMIT)):
+    for frame in (b"x", bytes(limit)):
         await central.send(Data(TAG, frame))
-    assert await node.sink.wait_for("frame", PEER, 2, "frames") == [b"x", bytes(MAX_FRAME_LIMIT)]
+    assert await node.sink.wait_for("frame", PEER, 2, "frames") == [b"x", bytes(limit)]
     await node.transport.send(PEER, b"to the central")
     assert decode_link_frame(await central.receive()) == Data(TAG, b"to the central")
     assert node.tap.values == []  # one link's frames on its own channel only

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from pigeon.transport.ble.errors import MalformedLinkFrame
 from pigeon.transport.ble.gatt import (
+    CHANNEL_FRAME_LIMIT,
     IDENTIFIER_LEN,
     LINK_HEADER_LEN,
     LINK_TAG_LEN,
@@ -24,6 +25,7 @@ from pigeon.transport.ble.gatt import (
     decode_link_frame,
     encode_link_frame,
     frame_limit_for,
+    gatt_frame_limit,
 )
 
 tags = st.binary(min_size=LINK_TAG_LEN, max_size=LINK_TAG_LEN)
@@ -33,9 +35,9 @@ link_frames: st.SearchStrategy[LinkFrame] = st.one_of(
         st.sampled_from([LinkKind.HELLO, LinkKind.WELCOME]),
         tags,
         st.binary(min_size=IDENTIFIER_LEN, max_size=IDENTIFIER_LEN),
-        st.integers(MIN_LINK_FRAME_LIMIT, MAX_FRAME_LIMIT),
+        st.integers(MIN_LINK_FRAME_LIMIT, CHANNEL_FRAME_LIMIT),
     ),
-    st.builds(Data, tags, st.binary(min_size=1, max_size=MAX_FRAME_LIMIT)),
+    st.builds(Data, tags, st.binary(min_size=1, max_size=CHANNEL_FRAME_LIMIT)),
     st.builds(Bye, tags, st.integers(0, 255)),
 )
 
@@ -70,11 +72,11 @@ def test_layout_is_fixed() -> None:
         (b"\x12\x00\x00", "shorter than its header"),
         (b"\x22\x00\x00\x00x", "version 2"),
         (b"\x12\x00\x00\x00", "data frame length 0"),
-        (b"\x12\x00\x00\x00" + bytes(MAX_FRAME_LIMIT + 1), "data frame length 245"),
+        (b"\x12\x00\x00\x00" + bytes(CHANNEL_FRAME_LIMIT + 1), "data frame length 1021"),
         (b"\x13\x00\x00\x00", "bye body of 0 bytes"),
         (b"\x10\x00\x00\x00\x01\x02\x03\x04\x00", "HELLO body of 5 bytes"),
         (b"\x11\x00\x00\x00\x01\x02\x03\x04\x00\x13", "WELCOME frame limit 19"),
-        (b"\x10\x00\x00\x00\x01\x02\x03\x04\x00\xf5", "HELLO frame limit 245"),
+        (b"\x10\x00\x00\x00\x01\x02\x03\x04\x03\xfd", "HELLO frame limit 1021"),
         (b"\x17\x00\x00\x00", "unknown link frame kind 7"),
     ],
 )
@@ -87,7 +89,7 @@ def test_encode_refuses_out_of_range_fields() -> None:
     with pytest.raises(ValueError, match="link tag"):
         encode_link_frame(Data(b"\x00", b"x"))
     with pytest.raises(ValueError, match="data frame length"):
-        encode_link_frame(Data(b"\x00\x00\x00", bytes(MAX_FRAME_LIMIT + 1)))
+        encode_link_frame(Data(b"\x00\x00\x00", bytes(CHANNEL_FRAME_LIMIT + 1)))
     with pytest.raises(ValueError, match="identifier"):
         encode_link_frame(Intro(LinkKind.HELLO, b"\x00\x00\x00", b"\x00", 100))
     with pytest.raises(ValueError, match="frame limit"):
@@ -113,3 +115,17 @@ def test_encode_refuses_out_of_range_fields() -> None:
 def test_frame_limit_for(max_write: int, limit: int) -> None:
     assert frame_limit_for(max_write) == limit
     assert limit + LINK_HEADER_LEN <= max_write
+
+
+@pytest.mark.parametrize(
+    ("offered", "mtu", "limit"),
+    [
+        (CHANNEL_FRAME_LIMIT, None, MAX_FRAME_LIMIT),  # a channel's offer over GATT: capped
+        (CHANNEL_FRAME_LIMIT, 517, MAX_FRAME_LIMIT),
+        (200, 517, 200),
+        (244, 185, 176),  # notifications to a BlueZ central: MTU - 5, minus the link header
+        (244, 23, 14),  # too small: refused as TOO_SMALL
+    ],
+)
+def test_gatt_frame_limit(offered: int, mtu: int | None, limit: int) -> None:
+    assert gatt_frame_limit(offered, mtu) == limit

@@ -28,9 +28,9 @@ from pigeon.transport.base import Broken
 from pigeon.transport.ble.advert import SERVICE_ORDER, advert_plan, longest_silence_s
 from pigeon.transport.ble.errors import MalformedLinkFrame
 from pigeon.transport.ble.gatt import (
+    CHANNEL_FRAME_LIMIT,
     IDENTIFIER_LEN,
     MANUFACTURER_ID,
-    MAX_FRAME_LIMIT,
     MIN_LINK_FRAME_LIMIT,
     RX_UUID,
     SERVICE_UUID,
@@ -588,7 +588,7 @@ class BleCentral:
                 client,
                 rx,
                 new_link_tag(self._rng),
-                MAX_FRAME_LIMIT,
+                CHANNEL_FRAME_LIMIT,
                 WritePacer(self._pacer_params, self._clock()),
                 self._clock,
                 channel,

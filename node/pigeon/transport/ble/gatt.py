@@ -15,6 +15,9 @@ drops the frame. Bodies (big-endian):
     DATA    (either way)       one mesh frame, 1..frame_limit bytes
     BYE     (either way)       reason u8
 
+The same frames run on an L2CAP channel between nodes (`l2cap`), one per SDU, where a frame
+limit may reach CHANNEL_FRAME_LIMIT; over GATT it stays at most MAX_FRAME_LIMIT.
+
 `decode_link_frame` turns every fault in outside bytes into MalformedLinkFrame.
 """
 
@@ -42,6 +45,9 @@ LINK_HEADER_LEN: Final = 1 + LINK_TAG_LEN
 # One LE data-length PDU carries 251 bytes: L2CAP 4 + ATT 3 + 244. Writes of 511-514 bytes are
 # lost in BlueZ 5.66 although the MTU allows them; capping far below keeps clear of that.
 MAX_FRAME_LIMIT: Final = 244
+# On a channel a frame is one SDU, not one ATT value: 1 KiB with its header. Fewer, larger frames
+# cut the per-frame work of both ends and of the mesh (a padded envelope fits one frame).
+CHANNEL_FRAME_LIMIT: Final = 1020
 MIN_LINK_FRAME_LIMIT: Final = 20  # base.MIN_FRAME_LIMIT: ATT payload at the minimum MTU
 # What one ATT value carries at ATT MTU m. A write: m - 3 (opcode, handle). A notification to a
 # BlueZ central: m - 5. BlueZ's centrals always ask for multiple-handle notifications, and BlueZ's
@@ -113,6 +119,15 @@ class Bye:
 LinkFrame = Intro | Data | Bye
 
 
+def gatt_frame_limit(offered: int, mtu: int | None) -> int:
+    """The frame limit of a link a central dialed over GATT: its offer, capped by what one
+    notification to it carries at ATT MTU `mtu` (when BlueZ told it) and by MAX_FRAME_LIMIT."""
+    limit = min(offered, MAX_FRAME_LIMIT)
+    if mtu is not None:
+        limit = min(limit, frame_limit_for(peripheral_value_length(mtu)))
+    return limit
+
+
 def frame_limit_for(max_write_without_response_size: int) -> int:
     """The largest mesh frame a link carries when one write may hold this many bytes."""
     return min(max_write_without_response_size - LINK_HEADER_LEN, MAX_FRAME_LIMIT)
@@ -127,8 +142,10 @@ def _head(kind: LinkKind, link_tag: bytes) -> bytes:
 def encode_link_frame(frame: LinkFrame) -> bytes:
     """The wire bytes of `frame`; raises ValueError for fields out of range."""
     if isinstance(frame, Data):
-        if not 0 < len(frame.frame) <= MAX_FRAME_LIMIT:
-            raise ValueError(f"data frame length {len(frame.frame)} outside 1..{MAX_FRAME_LIMIT}")
+        if not 0 < len(frame.frame) <= CHANNEL_FRAME_LIMIT:
+            raise ValueError(
+                f"data frame length {len(frame.frame)} outside 1..{CHANNEL_FRAME_LIMIT}"
+            )
         return _head(LinkKind.DATA, frame.link_tag) + frame.frame
     if isinstance(frame, Bye):
         if not 0 <= frame.reason <= 0xFF:
@@ -138,8 +155,8 @@ def encode_link_frame(frame: LinkFrame) -> bytes:
         raise ValueError("an intro is a HELLO or a WELCOME")
     if len(frame.identifier) != IDENTIFIER_LEN:
         raise ValueError(f"identifier must be {IDENTIFIER_LEN} bytes")
-    if not MIN_LINK_FRAME_LIMIT <= frame.frame_limit <= MAX_FRAME_LIMIT:
-        raise ValueError(f"frame limit outside {MIN_LINK_FRAME_LIMIT}..{MAX_FRAME_LIMIT}")
+    if not MIN_LINK_FRAME_LIMIT <= frame.frame_limit <= CHANNEL_FRAME_LIMIT:
+        raise ValueError(f"frame limit outside {MIN_LINK_FRAME_LIMIT}..{CHANNEL_FRAME_LIMIT}")
     return _head(frame.kind, frame.link_tag) + _INTRO.pack(frame.identifier, frame.frame_limit)
 
 
@@ -153,8 +170,10 @@ def decode_link_frame(data: bytes) -> LinkFrame:
         raise MalformedLinkFrame(f"link frame version {version}, expected {LINK_VERSION}")
     body = data[LINK_HEADER_LEN:]
     if kind == LinkKind.DATA:
-        if not 0 < len(body) <= MAX_FRAME_LIMIT:
-            raise MalformedLinkFrame(f"data frame length {len(body)} outside 1..{MAX_FRAME_LIMIT}")
+        if not 0 < len(body) <= CHANNEL_FRAME_LIMIT:
+            raise MalformedLinkFrame(
+                f"data frame length {len(body)} outside 1..{CHANNEL_FRAME_LIMIT}"
+            )
         return Data(link_tag, bytes(body))
     if kind == LinkKind.BYE:
         if len(body) != _BYE.size:
@@ -169,6 +188,6 @@ def _decode_intro(kind: LinkKind, link_tag: bytes, body: bytes) -> Intro:
     if len(body) != _INTRO.size:
         raise MalformedLinkFrame(f"{kind.name} body of {len(body)} bytes, expected {_INTRO.size}")
     identifier, limit = _INTRO.unpack(body)
-    if not MIN_LINK_FRAME_LIMIT <= limit <= MAX_FRAME_LIMIT:
+    if not MIN_LINK_FRAME_LIMIT <= limit <= CHANNEL_FRAME_LIMIT:
         raise MalformedLinkFrame(f"{kind.name} frame limit {limit} out of range")
     return Intro(kind, link_tag, identifier, limit)

@@ -26,9 +26,10 @@ from typing import Final
 LINK_PSM: Final = 0x00A7  # in the LE dynamic range 0x0080-0x00FF
 CONNECT_TIMEOUT_S: Final = 5.0
 LISTEN_BACKLOG: Final = 8
-# The largest SDU a channel takes in: a link frame is at most 4 + 244 bytes (gatt.py), so
-# anything longer is not ours.
-RECEIVE_MTU: Final = 512
+# The largest SDU a channel takes in. A link frame is at most 4 + 1020 bytes (gatt.py), but Linux
+# grants the sender credits for one receive MTU (imtu / MPS + 1 PDUs): this sets the window, so
+# that the sender keeps the connection busy between two connection events.
+RECEIVE_MTU: Final = 8192
 # What the kernel queues for one channel beyond what the peer granted credits for. It bounds a
 # link's memory, and how long a text waits behind a bulk transfer on the same link: 16 KiB is
 # about 65 frames, some 0.2 s at 80 kB/s. (Linux doubles the value it is given.)

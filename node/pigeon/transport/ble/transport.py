@@ -52,6 +52,7 @@ from pigeon.transport.ble.gatt import (
     decode_link_frame,
     encode_link_frame,
     frame_limit_for,
+    gatt_frame_limit,
     peripheral_value_length,
 )
 from pigeon.transport.ble.hangup import DISCONNECT_TIMEOUT_S
@@ -539,9 +540,9 @@ class BleTransport:
             _LOGGER.info("duplicate link to %s: keeping the one it dialed", peer)
             assert self._central is not None
             self._background.spawn(self._central.yield_duplicate(other))
-        limit = hello.frame_limit
-        if mtu is not None:
-            limit = min(limit, frame_limit_for(peripheral_value_length(mtu)))
+        limit = (
+            hello.frame_limit if channel is not None else gatt_frame_limit(hello.frame_limit, mtu)
+        )
         writer = None
         if channel is not None:
             ended = channel
