@@ -22,6 +22,7 @@ from pigeon.transport.ble.gatt import (
     Intro,
     LinkFrame,
     LinkKind,
+    channel_frame_limit,
     decode_link_frame,
     encode_link_frame,
     frame_limit_for,
@@ -129,3 +130,18 @@ def test_frame_limit_for(max_write: int, limit: int) -> None:
 )
 def test_gatt_frame_limit(offered: int, mtu: int | None, limit: int) -> None:
     assert gatt_frame_limit(offered, mtu) == limit
+
+
+@pytest.mark.parametrize(
+    ("offered", "send_mtu", "limit"),
+    [
+        (CHANNEL_FRAME_LIMIT, None, CHANNEL_FRAME_LIMIT),  # the socket cannot say: the offer
+        (CHANNEL_FRAME_LIMIT, 8192, CHANNEL_FRAME_LIMIT),
+        (CHANNEL_FRAME_LIMIT, 672, 668),  # a peer kernel's default receive MTU
+        (244, 8192, 244),
+        (65535, None, CHANNEL_FRAME_LIMIT),
+        (CHANNEL_FRAME_LIMIT, 23, 19),  # too small: refused as TOO_SMALL
+    ],
+)
+def test_channel_frame_limit(offered: int, send_mtu: int | None, limit: int) -> None:
+    assert channel_frame_limit(offered, send_mtu) == limit

@@ -40,6 +40,7 @@ from pigeon.transport.ble.gatt import (
     Data,
     Intro,
     LinkKind,
+    channel_frame_limit,
     decode_link_frame,
     encode_link_frame,
     frame_limit_for,
@@ -210,6 +211,8 @@ class CentralLink:
             if channel is None
             else Channel(channel, self.address, self.on_notify, self._channel_ended)
         )
+        if self.channel is not None:
+            self.frame_limit = channel_frame_limit(frame_limit, self.channel.send_mtu())
         self._writer = LinkWriter(
             self._write,
             (*write_failures(), ChannelClosed),
@@ -594,6 +597,8 @@ class BleCentral:
                 channel,
             )
             self._links[client.address] = link
+            if link.frame_limit < MIN_LINK_FRAME_LIMIT:
+                raise Broken(f"the peer's channel takes only {link.frame_limit}-byte frames")
             return link
         limit = await self._frame_limit(rx)
         link = CentralLink(

@@ -128,6 +128,15 @@ def gatt_frame_limit(offered: int, mtu: int | None) -> int:
     return limit
 
 
+def channel_frame_limit(offered: int, send_mtu: int | None) -> int:
+    """The frame limit of a link on a channel: `offered`, capped by CHANNEL_FRAME_LIMIT and by
+    the largest SDU the peer takes (`send_mtu`, when the socket tells it) less the header."""
+    limit = min(offered, CHANNEL_FRAME_LIMIT)
+    if send_mtu is not None:
+        limit = min(limit, send_mtu - LINK_HEADER_LEN)
+    return limit
+
+
 def frame_limit_for(max_write_without_response_size: int) -> int:
     """The largest mesh frame a link carries when one write may hold this many bytes."""
     return min(max_write_without_response_size - LINK_HEADER_LEN, MAX_FRAME_LIMIT)

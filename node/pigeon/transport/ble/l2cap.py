@@ -38,6 +38,7 @@ SEND_BUFFER_BYTES: Final = 8 * 1024
 AF_BLUETOOTH: Final = 31
 BTPROTO_L2CAP: Final = 0
 SOL_BLUETOOTH: Final = 274
+BT_SNDMTU: Final = 12
 BT_RCVMTU: Final = 13
 BDADDR_LE_PUBLIC: Final = 1
 BDADDR_LE_RANDOM: Final = 2
@@ -86,10 +87,7 @@ def _new_socket() -> socket.socket:
         sock = socket.socket(AF_BLUETOOTH, socket.SOCK_SEQPACKET, BTPROTO_L2CAP)
     except OSError as exc:
         raise ChannelUnavailable(exc.errno, f"no Bluetooth sockets here: {exc.strerror}") from exc
-    # Both options only bound what the channel holds; a kernel that refuses them keeps its own
-    # defaults (a 672-byte receive MTU, the system's send buffer) and the link still works.
-    with contextlib.suppress(OSError):
-        sock.setsockopt(SOL_BLUETOOTH, BT_RCVMTU, RECEIVE_MTU)
+    # It only bounds what the channel holds; a kernel that refuses keeps the system's default.
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
     sock.setblocking(False)
@@ -101,6 +99,11 @@ def _bind(sock: socket.socket, own_address: str, psm: int) -> None:
     if code:
         sock.close()
         raise ChannelUnavailable(code, f"L2CAP bind to PSM {psm:#x}: {os.strerror(code)}")
+    # Only once bound to an LE address does Linux take an LE receive MTU (an unbound socket is
+    # BR/EDR: EINVAL). Accepted sockets inherit the listener's. A kernel that refuses it keeps
+    # its default, and `send_mtu` tells the peer's side what fits.
+    with contextlib.suppress(OSError):
+        sock.setsockopt(SOL_BLUETOOTH, BT_RCVMTU, RECEIVE_MTU)
 
 
 def listen(own_address: str, psm: int = LINK_PSM) -> socket.socket:
@@ -184,6 +187,15 @@ class Channel:
         self._writable = asyncio.Event()
         self.closed = False
         self._loop.add_reader(sock.fileno(), self._readable)
+
+    def send_mtu(self) -> int | None:
+        """The largest SDU the peer takes (its receive MTU), or None where the socket cannot
+        say (not an L2CAP socket)."""
+        try:
+            (mtu,) = struct.unpack("<H", self._sock.getsockopt(SOL_BLUETOOTH, BT_SNDMTU, 2))
+        except (OSError, struct.error):
+            return None
+        return int(mtu)
 
     def _readable(self) -> None:
         while not self.closed:

@@ -49,11 +49,10 @@ from pigeon.transport.ble.gatt import (
     Data,
     Intro,
     LinkKind,
+    channel_frame_limit,
     decode_link_frame,
     encode_link_frame,
-    frame_limit_for,
     gatt_frame_limit,
-    peripheral_value_length,
 )
 from pigeon.transport.ble.hangup import DISCONNECT_TIMEOUT_S
 from pigeon.transport.ble.l2cap import Channel, ChannelClosed, ChannelUnavailable
@@ -520,7 +519,12 @@ class BleTransport:
             self._drop_peripheral_link(old, "peer said hello again")
             if channel is not None and old.channel is channel:
                 return  # a second HELLO on one channel: the channel has ended with the link
-        refusal = self._refusal(device, hello, mtu)
+        limit = (
+            gatt_frame_limit(hello.frame_limit, mtu)
+            if channel is None
+            else channel_frame_limit(hello.frame_limit, channel.send_mtu())
+        )
+        refusal = self._refusal(device, hello, limit)
         peer = peer_id(hello.identifier)
         if refusal is None and not self._slots.admit(
             peer, OWN_SERVICE, Role.IT_DIALED, address_of(device)
@@ -540,9 +544,6 @@ class BleTransport:
             _LOGGER.info("duplicate link to %s: keeping the one it dialed", peer)
             assert self._central is not None
             self._background.spawn(self._central.yield_duplicate(other))
-        limit = (
-            hello.frame_limit if channel is not None else gatt_frame_limit(hello.frame_limit, mtu)
-        )
         writer = None
         if channel is not None:
             ended = channel
@@ -560,10 +561,10 @@ class BleTransport:
         self._say(link, Intro(LinkKind.WELCOME, hello.link_tag, self.identifier(), limit))
         self._replace(peer, link)
 
-    def _refusal(self, device: str, hello: Intro, mtu: int | None) -> ByeReason | None:
+    def _refusal(self, device: str, hello: Intro, limit: int) -> ByeReason | None:
         if any(link.link_tag == hello.link_tag for link in self._by_device.values()):
             return ByeReason.TAG_IN_USE
-        if mtu is not None and frame_limit_for(peripheral_value_length(mtu)) < MIN_LINK_FRAME_LIMIT:
+        if limit < MIN_LINK_FRAME_LIMIT:
             return ByeReason.TOO_SMALL
         peer = peer_id(hello.identifier)
         linked_as_central = peer in self._links and peer not in (
