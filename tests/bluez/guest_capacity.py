@@ -15,8 +15,11 @@ import time
 from typing import Any
 
 PSM = "0x0081"  # an LE dynamic PSM (0x0080-0x00FF)
-SDU_BYTES = 500
-SDUS = 1000  # 500 kB
+# The same SDUs and credit window as the nodes' channels (l2cap.RECEIVE_MTU, a 1,020-byte frame
+# and its 4-byte header): the reference is the same pipe without our process in it.
+SDU_BYTES = 1024
+RECEIVE_MTU = 8192
+SDUS = 2000  # 2 MB
 SETTLE_S = 1.0  # the receiver listens before the sender connects
 WITHIN_S = 120.0
 QUIET_S = 5.0  # after the sender exited, how long an SDU may still take to arrive
@@ -26,7 +29,7 @@ async def l2cap_capacity(sender: str, receiver: str, receiver_address: str) -> d
     """Send SDUS SDUs of SDU_BYTES from `sender` (hciN) to `receiver`; their goodput."""
     listen = await asyncio.create_subprocess_exec(
         "l2test", "-r", "-i", receiver, "-V", "le_public", "-P", PSM,
-        "-b", str(SDU_BYTES), "-I", str(SDU_BYTES),
+        "-b", str(SDU_BYTES), "-I", str(RECEIVE_MTU),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -37,7 +40,7 @@ async def l2cap_capacity(sender: str, receiver: str, receiver_address: str) -> d
         await asyncio.sleep(SETTLE_S)
         send = await asyncio.create_subprocess_exec(
             "l2test", "-s", "-i", sender, "-V", "le_public", "-P", PSM,
-            "-b", str(SDU_BYTES), "-O", str(SDU_BYTES), "-N", str(SDUS), receiver_address,
+            "-b", str(SDU_BYTES), "-O", str(RECEIVE_MTU), "-N", str(SDUS), receiver_address,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip

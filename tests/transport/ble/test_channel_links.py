@@ -233,7 +233,7 @@ async def test_a_link_we_dial_runs_its_handshake_and_frames_on_the_channel() -> 
         lambda: 0.0,
         ours,
     )
-    assert link.carrier == "l2cap"
+    assert link.channel is not None
     handshake = asyncio.create_task(link.handshake(CENTRAL_ID))
     hello = decode_link_frame(await loop.sock_recv(peer, 600))
     assert hello == Intro(LinkKind.HELLO, TAG, CENTRAL_ID, MAX_FRAME_LIMIT)

@@ -168,3 +168,24 @@ async def test_close_ends_a_waiting_send_without_reporting() -> None:
         await asyncio.wait_for(task, 2)
     assert ends.closed == []
     ends.peer.close()
+
+
+@pytest.mark.parametrize(
+    ("mask", "name"),
+    [
+        (0x0200 | 0x0400, "tx 1M, rx 1M"),
+        (0x0800 | 0x1000, "tx 2M, rx 2M"),
+        (0x0800 | 0x0400, "tx 2M, rx 1M"),
+        (0x2000 | 0x4000 | 0x0001, "tx coded, rx coded"),  # BR/EDR bits are not LE's
+        (0, ""),
+    ],
+)
+def test_phy_names(mask: int, name: str) -> None:
+    assert l2cap.phy_name(mask) == name
+
+
+async def test_a_socket_that_is_not_l2cap_says_no_mtu_and_no_phy() -> None:
+    ends = Ends()
+    assert (ends.channel.send_mtu(), ends.channel.phy()) == (None, None)
+    ends.channel.close()
+    ends.peer.close()

@@ -224,11 +224,6 @@ class CentralLink:
         self._on_frame: Callable[[bytes], None] = lambda frame: None
         self._on_bye: Callable[[str], None] = lambda reason: None
 
-    @property
-    def carrier(self) -> str:
-        """What carries the link's frames: "l2cap" or "gatt"."""
-        return "gatt" if self.channel is None else "l2cap"
-
     def _channel_ended(self, reason: str) -> None:
         if not self._welcome.done():
             self._welcome.set_exception(Broken(reason))

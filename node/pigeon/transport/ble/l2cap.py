@@ -40,6 +40,15 @@ BTPROTO_L2CAP: Final = 0
 SOL_BLUETOOTH: Final = 274
 BT_SNDMTU: Final = 12
 BT_RCVMTU: Final = 13
+BT_PHY: Final = 14  # the LE connection's PHYs, a bit mask (<bluetooth/bluetooth.h>)
+_LE_PHYS: Final = (
+    (0x0200, "1M", "tx"),
+    (0x0400, "1M", "rx"),
+    (0x0800, "2M", "tx"),
+    (0x1000, "2M", "rx"),
+    (0x2000, "coded", "tx"),
+    (0x4000, "coded", "rx"),
+)
 BDADDR_LE_PUBLIC: Final = 1
 BDADDR_LE_RANDOM: Final = 2
 # struct sockaddr_l2 { sa_family_t family; __le16 psm; bdaddr_t bdaddr; __le16 cid; u8 type; }
@@ -65,6 +74,16 @@ def sockaddr_l2(address: str, psm: int, address_type: int) -> bytes:
         raise ValueError(f"not an LE address type: {address_type}")
     bdaddr = bytes(int(p, 16) for p in reversed(parts))  # bdaddr_t is little-endian
     return _SOCKADDR_L2.pack(AF_BLUETOOTH, psm, bdaddr, 0, address_type)
+
+
+def phy_name(mask: int) -> str:
+    """The LE PHYs in a BT_PHY mask, as "tx 2M, rx 2M" ("" when it names none)."""
+    return ", ".join(
+        f"{way} {phy}"
+        for way in ("tx", "rx")
+        for bit, phy, d in _LE_PHYS
+        if d == way and mask & bit
+    )
 
 
 def address_type_code(name: str) -> int:
@@ -196,6 +215,15 @@ class Channel:
         except (OSError, struct.error):
             return None
         return int(mtu)
+
+    def phy(self) -> str | None:
+        """The PHYs the LE connection under the channel uses now ("tx 2M, rx 2M"), or None
+        where the socket cannot say."""
+        try:
+            (mask,) = struct.unpack("<I", self._sock.getsockopt(SOL_BLUETOOTH, BT_PHY, 4))
+        except (OSError, struct.error):
+            return None
+        return phy_name(mask)
 
     def _readable(self) -> None:
         while not self.closed:

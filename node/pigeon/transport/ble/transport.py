@@ -128,6 +128,7 @@ class LinkState:
     frame_limit: int
     rssi: int | None
     carrier: Literal["gatt", "l2cap"] = "gatt"
+    phy: str | None = None  # what the connection uses, where the channel's socket tells it
 
 
 class _PeripheralLink:
@@ -151,10 +152,6 @@ class _PeripheralLink:
         self.channel = channel
         self.writer = writer
         self._ending: asyncio.Future[None] | None = None
-
-    @property
-    def carrier(self) -> Literal["gatt", "l2cap"]:
-        return "gatt" if self.channel is None else "l2cap"
 
     async def end(self, bye: ByeReason | None) -> None:
         """Close the link's channel (no-op over GATT): say BYE first if `bye`, after what is
@@ -229,17 +226,13 @@ class BleTransport:
         rssi = {n.address: n.rssi for n in self._adapter.neighbours().values()}
         states = []
         for peer, link in self._links.items():
-            if isinstance(link, _PeripheralLink):
-                states.append(
-                    LinkState(
-                        peer, "peripheral", link.address, link.frame_limit, None, link.carrier
-                    )
-                )
-            else:
-                carrier: Literal["gatt", "l2cap"] = "gatt" if link.channel is None else "l2cap"
-                states.append(
-                    LinkState(peer, "central", link.address, link.frame_limit, None, carrier)
-                )
+            role: Literal["central", "peripheral"] = (
+                "peripheral" if isinstance(link, _PeripheralLink) else "central"
+            )
+            channel = link.channel
+            carrier: Literal["gatt", "l2cap"] = "gatt" if channel is None else "l2cap"
+            phy = None if channel is None else channel.phy()
+            states.append(LinkState(peer, role, link.address, link.frame_limit, None, carrier, phy))
         return [replace(s, rssi=rssi.get(s.address)) for s in states]
 
     async def start(self, sink: LinkSink) -> None:
