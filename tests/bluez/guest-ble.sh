@@ -1,11 +1,12 @@
 #!/bin/bash
-# Inside the VM: three virtual LE controllers under a real bluetoothd, then two Pigeon BLE
+# Inside the VM: four virtual LE controllers under a real bluetoothd, then two Pigeon BLE
 # transports (node A on hci0, node B on hci1) driven by tests/bluez/guest_ble.py; then a node
 # on hci2 with one link slot, scripted squatting and junk-writing centrals on hci0 and a node
 # on hci1 (tests/bluez/guest_slots.py); then a node
 # on hci2 between two scripted Pigeon-app phones on hci0 and hci1 (tests/bluez/guest_app.py);
-# last, a node on hci2 between two bitchat-cli clients on hci0 and hci1
-# (tests/bluez/guest_bitchat.py).
+# then a node on hci2 between two bitchat-cli clients on hci0 and hci1
+# (tests/bluez/guest_bitchat.py); last, a hub on hci3 linked to nodes on hci0-2
+# (tests/bluez/guest_fairness.py).
 # Results land in /out/results.json and /out/ble.json; bluetoothd's log in /out/bluetoothd.log.
 set -eux
 modprobe hci_vhci
@@ -51,13 +52,14 @@ both_adapters() {
         org.freedesktop.DBus.ObjectManager.GetManagedObjects 2>/dev/null || true)
     grep -q 'object path "/org/bluez/hci0"' <<< "$objects" &&
         grep -q 'object path "/org/bluez/hci1"' <<< "$objects" &&
-        grep -q 'object path "/org/bluez/hci2"' <<< "$objects"
+        grep -q 'object path "/org/bluez/hci2"' <<< "$objects" &&
+        grep -q 'object path "/org/bluez/hci3"' <<< "$objects"
 }
 # On a loaded host a virtual controller can miss its HCI reset timeout (dmesg: "Opcode 0x0c03
 # failed: -110") and never appear; then start the controllers again.
 set +x
 for attempt in 1 2 3; do
-    /usr/local/bin/btvirt -L -l3 &  # with the rig's fixes (build-btvirt.sh)
+    /usr/local/bin/btvirt -L -l4 &  # with the rig's fixes (build-btvirt.sh)
     btvirt_pid=$!
     for _ in $(seq 40); do both_adapters && break; sleep 1; done
     both_adapters && break

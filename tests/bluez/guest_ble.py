@@ -36,9 +36,11 @@ from pigeon.transport.ble.transport import BleConfig, BleTransport
 from tests.bluez.guest_app import AppRig, app_conformance
 from tests.bluez.guest_bitchat import bitchat_steps
 from tests.bluez.guest_capacity import l2cap_capacity
+from tests.bluez.guest_fairness import fairness
 from tests.bluez.guest_slots import slots_steps
 from tests.bluez.rig_gatt import adapter_address, until
 
+FAIRNESS = "fairness: texts on one link beside bulk transfers on two others"
 LINK_WAIT_S = 60.0
 RECONNECT_WAIT_S = 120.0
 BENCH_FRAMES = 300  # over GATT (the reference)
@@ -425,6 +427,12 @@ async def capacity_step(when: str) -> str:
     return str(report)
 
 
+async def fairness_step() -> str:
+    report = await fairness(forget_devices)
+    BENCH["fairness"] = report
+    return json.dumps(report)
+
+
 async def goodput_steps(
     run: Run, pair: tuple[BleTransport, BleTransport, MeshSink, MeshSink], pacer: PacerParams
 ) -> None:
@@ -448,9 +456,12 @@ async def main(out: Path) -> int:
     run = Run(out)
     only = os.environ.get("PIGEON_VM_ONLY")
     pacer = PacerParams()
-    if only in ("app", "bitchat", "slots", "capacity"):  # guest-app.sh, ...: iterate
+    if only in ("app", "bitchat", "slots", "capacity", "fairness"):  # guest-app.sh, ...
         if only == "app":
             await app_steps(run)
+        elif only == "fairness":
+            await run.step(FAIRNESS, fairness_step)
+            record_bench(run)
         elif only == "capacity":
             nodes = await make_pair(PacerParams())
             await goodput_steps(run, nodes, pacer)
@@ -509,6 +520,7 @@ async def main(out: Path) -> int:
     await slots_steps(run.step, forget_devices)
     await app_steps(run)
     await bitchat_steps(run.step, forget_devices, out)
+    await run.step(FAIRNESS, fairness_step)
     await run.step(
         "bluetoothd never crashed",
         lambda: settled_then(lambda: bluetoothd_survived(out, KILLED)),

@@ -82,3 +82,16 @@ async def test_a_failed_write_ends_the_link_once() -> None:
         writer.offer(b"4")
     await writer.stop()  # returns although values stay queued: the writer is done
     assert failed == ["write failed"]
+
+
+async def test_queued_bytes_counts_what_is_offered_and_not_yet_written() -> None:
+    radio, failed = Radio(), []
+    radio.gate.clear()
+    writer = LinkWriter(radio.write, (OSError,), None, time.monotonic, "AA", failed.append)
+    writer.start()
+    for size in (10, 200, 1020):
+        writer.offer(bytes(size))
+    assert writer.queued_bytes == 1230  # the first is in flight: still the link's to hold
+    radio.gate.set()
+    await writer.stop()
+    assert (writer.queued_bytes, len(radio.written)) == (0, 3)

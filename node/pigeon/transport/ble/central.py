@@ -224,6 +224,11 @@ class CentralLink:
         self._on_frame: Callable[[bytes], None] = lambda frame: None
         self._on_bye: Callable[[str], None] = lambda reason: None
 
+    @property
+    def queued_bytes(self) -> int:
+        """What its write queue holds."""
+        return self._writer.queued_bytes
+
     def _channel_ended(self, reason: str) -> None:
         if not self._welcome.done():
             self._welcome.set_exception(Broken(reason))

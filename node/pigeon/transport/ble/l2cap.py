@@ -17,9 +17,11 @@ import asyncio
 import contextlib
 import ctypes
 import errno
+import fcntl
 import os
 import socket
 import struct
+import termios
 from collections.abc import Callable
 from typing import Final
 
@@ -224,6 +226,17 @@ class Channel:
         except (OSError, struct.error):
             return None
         return phy_name(mask)
+
+    def kernel_bytes(self) -> int | None:
+        """The memory the kernel holds for what this channel has not sent yet (its send
+        buffer's use, skb overhead included), or None where the socket cannot say."""
+        try:
+            size = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+            free = struct.unpack("i", fcntl.ioctl(self._sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))
+        except OSError:
+            return None
+        # Bluetooth sockets answer TIOCOUTQ with the send buffer's free room (bt_sock_ioctl).
+        return max(0, int(size) - int(free[0]))
 
     def _readable(self) -> None:
         while not self.closed:

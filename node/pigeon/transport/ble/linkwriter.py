@@ -44,6 +44,7 @@ class LinkWriter:
         self._queue: asyncio.Queue[bytes] = asyncio.Queue(LINK_QUEUE_FRAMES)
         self._task: asyncio.Task[None] | None = None
         self.accepting = False  # offer() queues values
+        self.queued_bytes = 0  # of the values offered and not yet written
 
     def start(self) -> None:
         """Accept values and write them from now on."""
@@ -58,6 +59,7 @@ class LinkWriter:
             self._queue.put_nowait(value)
         except asyncio.QueueFull:
             raise Busy(f"{LINK_QUEUE_FRAMES} frames already queued") from None
+        self.queued_bytes += len(value)
 
     async def stop(self) -> None:
         """Accept nothing more, write what is queued (for up to DRAIN_S), then stop."""
@@ -89,4 +91,5 @@ class LinkWriter:
                 self._on_failed("write failed")
                 return
             finally:
+                self.queued_bytes -= len(value)
                 self._queue.task_done()

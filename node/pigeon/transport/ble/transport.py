@@ -129,6 +129,10 @@ class LinkState:
     rssi: int | None
     carrier: Literal["gatt", "l2cap"] = "gatt"
     phy: str | None = None  # what the connection uses, where the channel's socket tells it
+    # What the link holds now for the peer: its queue in this process, and on a channel what
+    # the kernel holds (None where it cannot say).
+    queued_bytes: int = 0
+    kernel_bytes: int | None = None
 
 
 class _PeripheralLink:
@@ -152,6 +156,11 @@ class _PeripheralLink:
         self.channel = channel
         self.writer = writer
         self._ending: asyncio.Future[None] | None = None
+
+    @property
+    def queued_bytes(self) -> int:
+        """What its channel's queue holds (GATT links share the notification queue)."""
+        return 0 if self.writer is None else self.writer.queued_bytes
 
     async def end(self, bye: ByeReason | None) -> None:
         """Close the link's channel (no-op over GATT): say BYE first if `bye`, after what is
@@ -231,8 +240,19 @@ class BleTransport:
             )
             channel = link.channel
             carrier: Literal["gatt", "l2cap"] = "gatt" if channel is None else "l2cap"
-            phy = None if channel is None else channel.phy()
-            states.append(LinkState(peer, role, link.address, link.frame_limit, None, carrier, phy))
+            states.append(
+                LinkState(
+                    peer,
+                    role,
+                    link.address,
+                    link.frame_limit,
+                    None,
+                    carrier,
+                    None if channel is None else channel.phy(),
+                    link.queued_bytes,
+                    None if channel is None else channel.kernel_bytes(),
+                )
+            )
         return [replace(s, rssi=rssi.get(s.address)) for s in states]
 
     async def start(self, sink: LinkSink) -> None:
