@@ -22,7 +22,7 @@ RECEIVE_MTU = 8192
 SDUS = 2000  # 2 MB
 SETTLE_S = 1.0  # the receiver listens before the sender connects
 WITHIN_S = 120.0
-QUIET_S = 5.0  # after the sender exited, how long an SDU may still take to arrive
+QUIET_S = 5.0  # after the sender exited or SDUs began to arrive: the longest gap between two
 
 
 async def l2cap_capacity(sender: str, receiver: str, receiver_address: str) -> dict[str, Any]:
@@ -48,8 +48,9 @@ async def l2cap_capacity(sender: str, receiver: str, receiver_address: str) -> d
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(WITHIN_S):
                 while len(arrivals) < SDUS:
-                    # The sender may give up (no connection): then only a quiet spell is left.
-                    quiet = QUIET_S if send.returncode is not None else WITHIN_S
+                    # The sender may give up (no connection), or stay connected after its last
+                    # SDU while one went missing: then only a quiet spell is left.
+                    quiet = QUIET_S if send.returncode is not None or arrivals else WITHIN_S
                     try:
                         async with asyncio.timeout(quiet):
                             line = await listen.stderr.readline()

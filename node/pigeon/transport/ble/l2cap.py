@@ -225,7 +225,7 @@ class Channel:
             (mask,) = struct.unpack("<I", self._sock.getsockopt(SOL_BLUETOOTH, BT_PHY, 4))
         except (OSError, struct.error):
             return None
-        return phy_name(mask)
+        return phy_name(mask) or None  # a kernel that was told no PHY (emulated controllers)
 
     def kernel_bytes(self) -> int | None:
         """The memory the kernel holds for what this channel has not sent yet (its send
