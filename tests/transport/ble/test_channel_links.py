@@ -276,3 +276,16 @@ async def test_a_channel_that_ends_during_the_handshake_fails_it() -> None:
     peer.close()
     with pytest.raises(Broken, match="channel"):
         await asyncio.wait_for(handshake, 5)
+
+
+async def test_channels_beyond_twice_the_link_limit_are_closed_at_once(bluez: FakeBlueZ) -> None:
+    node = await start(bluez, max_links=1)
+    try:
+        held = [Central(node, f"00:AA:01:05:00:0{n}") for n in range(2)]
+        extra = Central(node, "00:AA:01:05:00:09")
+        assert await extra.receive() == b""  # closed unheard
+        for central in held:  # the first two still wait for their HELLO
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(central.receive(), 0.2)
+    finally:
+        await node.transport.aclose()
