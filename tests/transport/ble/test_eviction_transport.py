@@ -214,6 +214,7 @@ class DialedLink:
         self.peer_identifier = identifier
         self.frame_limit = 244
         self.up = True
+        self.channel = None  # over GATT
         self.closed: list[tuple[bool, bool, ByeReason]] = []
 
     async def close(self, say_bye: bool, disconnect: bool, bye_reason: ByeReason) -> None:

@@ -189,3 +189,12 @@ async def test_a_socket_that_is_not_l2cap_says_no_mtu_and_no_phy() -> None:
     assert (ends.channel.send_mtu(), ends.channel.phy()) == (None, None)
     ends.channel.close()
     ends.peer.close()
+
+
+async def test_the_channel_bounds_its_send_buffer() -> None:
+    ends = Ends()  # an accepted socket, as a listener hands it over: the system's default buffer
+    assert ends.channel._sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * (
+        l2cap.SEND_BUFFER_BYTES
+    )  # Linux doubles what it is given
+    ends.channel.close()
+    ends.peer.close()

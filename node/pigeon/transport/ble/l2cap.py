@@ -108,9 +108,6 @@ def _new_socket() -> socket.socket:
         sock = socket.socket(AF_BLUETOOTH, socket.SOCK_SEQPACKET, BTPROTO_L2CAP)
     except OSError as exc:
         raise ChannelUnavailable(exc.errno, f"no Bluetooth sockets here: {exc.strerror}") from exc
-    # It only bounds what the channel holds; a kernel that refuses keeps the system's default.
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
     sock.setblocking(False)
     return sock
 
@@ -200,6 +197,11 @@ class Channel:
         on_closed: Callable[[str], None],
     ) -> None:
         sock.setblocking(False)
+        # Here, not on the listener: an accepted socket starts from the system's default (about
+        # 208 KiB), not its listener's. It only bounds what the channel holds; a kernel that
+        # refuses keeps its default.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         self._sock = sock
         self.address = address
         self._on_value = on_value

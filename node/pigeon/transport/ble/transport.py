@@ -457,10 +457,10 @@ class BleTransport:
         old = self._links.get(peer)
         self._links[peer] = link
         if old is None:
-            self._upcall_link_up(peer, link.frame_limit)
+            self._upcall_link_up(peer, link)
         elif old.frame_limit != link.frame_limit:
             self._upcall_link_down(peer, "frame limit changed")
-            self._upcall_link_up(peer, link.frame_limit)
+            self._upcall_link_up(peer, link)
 
     def central_frame(self, link: CentralLink, frame: bytes) -> None:
         """A frame notified to us on a link we dialed."""
@@ -762,10 +762,12 @@ class BleTransport:
 
     # plumbing
 
-    def _upcall_link_up(self, peer: PeerId, limit: int) -> None:
-        _LOGGER.info("link up: %s, frame limit %d", peer, limit)
+    def _upcall_link_up(self, peer: PeerId, link: CentralLink | _PeripheralLink) -> None:
+        channel = link.channel
+        over = "GATT" if channel is None else f"an L2CAP channel, PHY {channel.phy() or 'unknown'}"
+        _LOGGER.info("link up: %s, frame limit %d, over %s", peer, link.frame_limit, over)
         if self._sink is not None and not self._closed:
-            self._sink.link_up(peer, limit)
+            self._sink.link_up(peer, link.frame_limit)
 
     def _upcall_link_down(self, peer: PeerId, reason: str) -> None:
         _LOGGER.info("link down: %s (%s)", peer, reason)
