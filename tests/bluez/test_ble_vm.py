@@ -10,8 +10,9 @@ silent central on hci0 holds it, and cuts and bans a central on hci0 that writes
 scripted app phones on hci0 and hci1, both ways, unchanged but for the TTL, in fragments of the
 app's sizes (tests/bluez/guest_app.py); then the node relays bitchat's public chat between two
 PyPI `bitchat-cli` clients on hci0 and hci1 and dials a scripted bitchat phone
-(tests/bluez/guest_bitchat.py); a last step fails if any bluetoothd ended other than by that
-SIGKILL (bluetoothd runs as config/bluetooth-pigeon.conf starts it on a Pi). Each step is one
+(tests/bluez/guest_bitchat.py); then a hub on hci3 linked to nodes on hci0-2 sends texts beside
+two bulk transfers, and each text must arrive (tests/bluez/guest_fairness.py); a last step fails
+if any bluetoothd ended other than by that SIGKILL (bluetoothd runs as config/bluetooth-pigeon.conf starts it on a Pi). Each step is one
 test here; the goodput figures are copied to bench/results/ble.json. The guest's logs, dmesg
 and any core file stay in build/bluez-vm/.
 """
@@ -48,6 +49,7 @@ STEPS = (
     "bitchat public messages cross a node both ways",
     "bitchat: the node hears both and the owner's post reaches both",
     "bitchat: the node dials a bitchat phone",
+    "fairness: texts on one link beside bulk transfers on two others",
     "bluetoothd never crashed",
 )
 
