@@ -12,9 +12,10 @@ app's sizes (tests/bluez/guest_app.py); then the node relays bitchat's public ch
 PyPI `bitchat-cli` clients on hci0 and hci1 and dials a scripted bitchat phone
 (tests/bluez/guest_bitchat.py); then a hub on hci3 linked to nodes on hci0-2 sends texts beside
 two bulk transfers, and each text must arrive (tests/bluez/guest_fairness.py); a last step fails
-if any bluetoothd ended other than by that SIGKILL (bluetoothd runs as config/bluetooth-pigeon.conf starts it on a Pi). Each step is one
-test here; the goodput figures are copied to bench/results/ble.json. The guest's logs, dmesg
-and any core file stay in build/bluez-vm/.
+if any bluetoothd ended other than by that SIGKILL (bluetoothd runs as
+config/bluetooth-pigeon.conf starts it on a Pi). Each step is one test here; the goodput figures
+are copied to bench/results/ble.json. The guest's logs, dmesg and any core file stay in
+build/bluez-vm/.
 """
 
 from __future__ import annotations
