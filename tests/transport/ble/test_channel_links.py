@@ -289,3 +289,20 @@ async def test_channels_beyond_twice_the_link_limit_are_closed_at_once(bluez: Fa
                 await asyncio.wait_for(central.receive(), 0.2)
     finally:
         await node.transport.aclose()
+
+
+async def test_channels_of_links_that_ended_do_not_count_against_the_limit(
+    bluez: FakeBlueZ,
+) -> None:
+    node = await start(bluez, max_links=1)  # at most 2 channels at once
+    try:
+        bluez.add_device("hci0", ADDRESS)
+        for n in range(4):
+            central = Central(node)
+            tag = bytes([0, 0, n + 1])
+            assert isinstance(await central.hello(tag), Intro), f"link {n} refused"
+            await central.send(Bye(tag, ByeReason.CLOSING))
+            assert await central.receive() == b""  # the node ended the link and its channel
+            central.sock.close()
+    finally:
+        await node.transport.aclose()

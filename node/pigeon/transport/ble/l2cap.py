@@ -34,7 +34,7 @@ LISTEN_BACKLOG: Final = 8
 RECEIVE_MTU: Final = 8192
 # What the kernel queues for one channel beyond what the peer granted credits for. It bounds a
 # link's memory, and how long a text waits behind a bulk transfer on the same link: 16 KiB is
-# about 65 frames, some 0.2 s at 80 kB/s. (Linux doubles the value it is given.)
+# 16 frames of 1 KiB, some 0.2 s at 80 kB/s. (Linux doubles the value it is given.)
 SEND_BUFFER_BYTES: Final = 8 * 1024
 
 AF_BLUETOOTH: Final = 31

@@ -673,6 +673,8 @@ class BleTransport:
     def accept_channel(self, sock: socket.socket, address: str) -> None:
         """Serve a channel the neighbour at `address` opened (from the listener; tests hand in
         socket pairs)."""
+        # A link that ended closed its channel without a word to this set: count live ones.
+        self._channels = {channel for channel in self._channels if not channel.closed}
         if (
             self._closed
             or len(self._channels) >= 2 * self._config.max_links
