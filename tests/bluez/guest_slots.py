@@ -37,6 +37,10 @@ SCAN_WAIT_S = 20.0
 NEIGHBOUR_WAIT_S = 120.0  # N sees B advertise, dials it, evicts the squatter, hands shake
 CUT_WAIT_S = HANG_UP_WAIT_S + 15.0  # N's BYE goes unheard, then its Disconnect
 CONNECT_TRIES = 6  # as the scripted app phone: BlueZ 5.66 loses some connects (app_peer)
+# How long a scripted central looks for N's advertisement. While N is central to B and scans, a
+# scanner on hci0 has gone up to two minutes without seeing N (this rig's emulated controllers;
+# the cause is not found: docs/operations.md, after "LE simultaneous central and peripheral").
+SIGHT_WITHIN_S = 300.0
 SQUATTER_ID = bytes.fromhex("00000001")
 JUNK_ID = bytes.fromhex("00000002")
 JUNK = b"\xee" * 20  # link frame version 14: malformed
@@ -106,16 +110,19 @@ class ScriptedCentral:
         await power_on(self.adapter)
         self.cut.clear()
         self._closing = False
-        for attempt in range(1, CONNECT_TRIES + 1):
+        sight_by = time.monotonic() + SIGHT_WITHIN_S
+        attempt = 0
+        while attempt < CONNECT_TRIES:
             device = await BleakScanner.find_device_by_address(
                 address, SCAN_WAIT_S, service_uuids=[SERVICE_UUID], bluez={"adapter": self.adapter}
             )
             if device is None:
                 # BlueZ reports a device it already knows only when its advertisement changes,
                 # and a connection the node cut can leave it known: forget it and scan again.
-                assert attempt < CONNECT_TRIES, f"no Pigeon advertisement from {address}"
+                assert time.monotonic() < sight_by, f"no Pigeon advertisement from {address}"
                 await forget_device(self.adapter, address)
                 continue
+            attempt += 1
             client = BleakClient(
                 device, self._disconnected, timeout=30.0, bluez={"adapter": self.adapter}
             )
