@@ -50,7 +50,7 @@ test: setup ## Lint, then the default test tier (no hardware, root or network ne
 	$(MAKE) --no-print-directory lint
 	$(BIN)/pytest
 
-test-bluez: host-tools-bluez setup ## Real BlueZ tier: BLE nodes, app and bitchat phones in a QEMU VM (root; ~3 min build once, ~6 min run)
+test-bluez: host-tools-bluez setup ## Real BlueZ tier: BLE nodes, app and bitchat phones in a QEMU VM (root; ~3 min build once, ~10-14 min run)
 	PIP=$(BIN)/pip bash tests/bluez/build-rootfs.sh
 	$(BIN)/pytest -m bluez tests/bluez -v -s -p no:cacheprovider
 
