@@ -418,12 +418,15 @@ class Router:
         else:
             self._on_envelope(packet, data, peer, now, actions)
 
-    def _ack(self, peer: str, neighbour: _Neighbour, packet_id: bytes, now: float) -> None:
+    def _ack(
+        self, peer: str, neighbour: _Neighbour, packet_id: bytes, now: float, urgent: bool = False
+    ) -> None:
         """Ack `packet_id` to `peer`: the first in a second at once (a lone packet on a quiet
-        link is acked without delay), the rest of a burst at the next tick or once one is full."""
+        link is acked without delay), the rest of a burst at the next tick or once one is full;
+        `urgent`, at once."""
         acks = neighbour.acks
         acks.to_ack.append(packet_id)
-        if now >= acks.acked_at + ACK_BATCH_S:
+        if urgent or now >= acks.acked_at + ACK_BATCH_S:
             acks.acked_at = now
             acks.ack_now = True
             self._dirty[peer] = None
@@ -445,7 +448,8 @@ class Router:
         if verdict is _V_GAP:
             self.metrics["routes_gaps"] += 1
             return
-        self._ack(peer, neighbour, packet.packet_id, now)
+        # At once: the sender holds back its next update until this ack comes.
+        self._ack(peer, neighbour, packet.packet_id, now, urgent=True)
         if verdict is _V_APPLIED:
             self._gradient.set_routes(peer, neighbour.routes_in.view)
             self._gradient_changed()
