@@ -154,3 +154,26 @@ def test_a_neighbour_that_sends_routes_version_1_is_told_in_version_1() -> None:
                 told.append(packet)
     assert [p.type for p in told] == [PacketType.ROUTES]
     assert decode_routes(told[0].payload) == [(1, tag_of("b"))]
+
+
+def test_a_link_that_drops_and_comes_back_within_the_hold_costs_no_route_beyond_it() -> None:
+    net = _chain(["a", "b", "c", "d"])
+    net.tick(40)  # the routes interval is over: a withdrawal could go at once
+    wire = Wire(net)
+    net.unlink("c", "d")
+    net.tick(1)
+    net.link("c", "d")  # back within seconds, as BLE reconnects
+    for _ in range(3):
+        net.tick(1)
+        assert net.routers["a"].has_route(tag_of("d"))
+    assert wire.updates("b", "a") == []  # nothing to tell: the table is as it was
+    assert wire.updates("c", "b") == []
+
+
+def test_a_route_gone_for_longer_than_the_hold_is_withdrawn() -> None:
+    net = _chain(["a", "b", "c", "d"])
+    net.tick(40)
+    net.unlink("c", "d")
+    for _ in range(12):
+        net.tick(1)
+    assert not net.routers["a"].has_route(tag_of("d"))

@@ -60,7 +60,7 @@ class TagGradient:
         self._routes.pop(peer, None)
 
     def recompute(self, served: frozenset[bytes]) -> list[bytes]:
-        """Rebuild the best routes; return the tags whose route appeared or changed."""
+        """Rebuild the best routes; return the tags whose route appeared, changed or went."""
         best: dict[bytes, tuple[int, str]] = {}
         for peer, levels in self._levels.items():
             for level, tags in levels.items():
@@ -74,7 +74,9 @@ class TagGradient:
                 if distance < best.get(tag, _FAR)[0] and tag not in served:
                     best[tag] = (distance, peer)
         old, self._best = self._best, best
-        return [tag for tag, route in best.items() if old.get(tag) != route]
+        changed = [tag for tag, route in best.items() if old.get(tag) != route]
+        changed.extend(tag for tag in old if tag not in best)
+        return changed
 
     def via(self, tag: bytes) -> str | None:
         """The neighbour closest to `tag`, or None if no route to it is known."""

@@ -100,6 +100,11 @@ class RouterConfig:
     # Routes change with every link around us: a neighbour hears of new tags at once, of other
     # changes (distances, withdrawals) at most this often.
     gradient_announce_interval_s: float = 30.0
+    # Other changes also wait until they have lasted this long: a link that drops and comes
+    # back (BLE reconnects within seconds) costs its neighbours no update, and nothing beyond
+    # it loses its routes for an interval (a withdrawal told at once was undone only by the
+    # next interval's update, the route back being no nearer than ever told).
+    gradient_hold_s: float = 5.0
     gradient_max_handovers: int = 2
     # Ticks may come every second (unacked packets are resent on them); the rest of the
     # upkeep (expiry, handover retries) runs at most this often.
@@ -145,6 +150,7 @@ class _Neighbour:
     routes_seqs: dict[bytes, int] = field(default_factory=dict)  # unacked update id -> seq
     routes_told: dict[bytes, int] = field(default_factory=dict)  # tag -> nearest ever told
     gradient_at: float = -math.inf  # when we last told it our routes
+    routes_changed_at: float = math.inf  # since when it was told otherwise (not urgently)
 
 
 class Router:
@@ -395,7 +401,7 @@ class Router:
                 # could not read the version 2 updates it was sent).
                 neighbour.routes_v1 = True
                 neighbour.routes_sent = ()
-                neighbour.gradient_at = -math.inf
+                neighbour.gradient_at = neighbour.routes_changed_at = -math.inf
                 self._routes_due = self._announce_due = True
             if self._policy.follows_gradient:
                 self._gradient.heard_routes(peer, decode_routes(packet.payload))
@@ -676,7 +682,8 @@ class Router:
         seq = neighbour.routes_seqs.get(entry.packet_id, 0)
         self.metrics["routes_resyncs"] += 1
         if not neighbour.routes_out.was_full(seq):
-            neighbour.gradient_at = -math.inf  # a delta refused for a gap: resync at once
+            # A delta refused for a gap, maybe: resync at once.
+            neighbour.gradient_at = neighbour.routes_changed_at = -math.inf
         neighbour.routes_out.resync()
         neighbour.routes_id = None
         self._routes_due = True
@@ -783,6 +790,7 @@ class Router:
         own = self._announced
         routes_due, self._routes_due = self._routes_due, False
         interval = self.config.gradient_announce_interval_s
+        hold = self.config.gradient_hold_s
         for peer, neighbour in self._neighbours.items():
             if own != neighbour.announced:
                 self._queue_announce(peer, neighbour, own, now)
@@ -795,13 +803,15 @@ class Router:
                 continue
             routes = self._gradient.routes_for(peer)
             if not self._routes_wanted(neighbour, routes):
+                neighbour.routes_changed_at = math.inf  # changed back before it was told
                 continue
-            if now < neighbour.gradient_at + interval and not _adds_tags(
-                routes, neighbour.routes_told
-            ):
-                self._routes_due = True  # the next tick looks again
-                continue
+            if not _adds_tags(routes, neighbour.routes_told):
+                neighbour.routes_changed_at = min(neighbour.routes_changed_at, now)
+                if now < max(neighbour.gradient_at + interval, neighbour.routes_changed_at + hold):
+                    self._routes_due = True  # the next tick looks again
+                    continue
             neighbour.gradient_at = now
+            neighbour.routes_changed_at = math.inf
             self._queue_routes(peer, neighbour, routes, now)
 
     def _queue_announce(
