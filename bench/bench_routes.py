@@ -8,6 +8,7 @@ AFTER` prints the comparison (means over seeds), with flooding's runs from eithe
 Run: PYTHONPATH=<tree>/node .venv/bin/python bench/bench_routes.py --out FILE
          [--scenarios line,grid,...] [--seeds 1-3] [--losses 0,0.05,0.2] [--routing default]
      .venv/bin/python bench/bench_routes.py --table BEFORE.jsonl AFTER.jsonl
+     .venv/bin/python bench/bench_routes.py --merge BEFORE.jsonl AFTER.jsonl  (into mesh.json)
 """
 
 from __future__ import annotations
@@ -134,11 +135,58 @@ def table(before_path: str, after_path: str) -> str:
     return "\n".join(lines)
 
 
+def summary(before_path: str, after_path: str) -> dict[str, object]:
+    """The comparison as JSON: per scenario and loss, means over the seeds both files have."""
+    before, after = _load(before_path), _load(after_path)
+    flood = {k: v for k, v in (*before.items(), *after.items()) if k[1] == "flood"}
+    out: dict[str, object] = {}
+    for name, loss in sorted({(k[0], k[2]) for k in after if k[1] == "default"}):
+        seeds = sorted(
+            k[3] for k in after if k[:3] == (name, "default", loss) and (*k[:3], k[3]) in before
+        )
+        if not seeds:
+            continue
+        row: dict[str, object] = {"seeds": seeds}
+        for label, runs in (
+            ("before", [before[(name, "default", loss, s)] for s in seeds]),
+            ("after", [after[(name, "default", loss, s)] for s in seeds]),
+            (
+                "flood",
+                [
+                    flood[(name, "flood", loss, s)]
+                    for s in seeds
+                    if (name, "flood", loss, s) in flood
+                ],
+            ),
+        ):
+            if len(runs) != len(seeds):
+                continue
+            row[label] = {
+                "delivery_ratio": round(_mean(runs, "delivery_ratio"), 4),
+                "latency_p95_s": round(_mean(runs, "latency_p95_s"), 2),
+                "transmissions": round(_mean(runs, "transmissions")),
+                "routes_frames": round(statistics.fmean(map(_routes_frames, runs))),
+            }
+        out[f"{name} loss={loss}"] = row
+    return out
+
+
 def main() -> None:
-    """Run the matrix, or print the table."""
+    """Run the matrix, print the table, or merge the comparison into mesh.json."""
     if "--table" in sys.argv:
         at = sys.argv.index("--table")
         print(table(sys.argv[at + 1], sys.argv[at + 2]))
+        return
+    if "--merge" in sys.argv:
+        at = sys.argv.index("--merge")
+        results = HERE / "results" / "mesh.json"
+        report = json.loads(results.read_text(encoding="utf-8"))
+        report["routes_v2"] = {
+            "what": "routes version 2 (deltas, one update in flight, 5 s hold) against main "
+            "e82d112, same seeds; means over seeds; frames counted by packet type",
+            "runs": summary(sys.argv[at + 1], sys.argv[at + 2]),
+        }
+        results.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         return
     out = Path(_option("--out", "routes.jsonl"))
     done = set(_load(str(out))) if out.exists() else set()
