@@ -18,6 +18,7 @@ from pigeon.mesh.packet import (
     encode_routes,
 )
 from pigeon.mesh.receipt import RECEIPT_HASH_LEN
+from pigeon.mesh.routecodec import MAX_SEQ, RoutesUpdate, encode_routes_update
 
 recipient_tags = st.binary(min_size=8, max_size=16)
 expiries = st.integers(min_value=0, max_value=0xFFFF_FFFF)
@@ -50,6 +51,9 @@ def packets(draw: st.DrawFn, max_payload: int = MAX_PAYLOAD_LEN) -> Packet:
         tag = b""
         distances = st.integers(min_value=1, max_value=ROUTE_MAX_DISTANCE)
         payload = encode_routes(draw(st.lists(st.tuples(distances, recipient_tags), max_size=20)))
+    elif ptype is PacketType.ROUTES2:
+        tag = b""
+        payload = encode_routes_update(draw(routes_updates()))
     else:
         tag = b""
         payload = encode_announce(draw(st.lists(recipient_tags, max_size=20)))
@@ -63,3 +67,16 @@ def packets(draw: st.DrawFn, max_payload: int = MAX_PAYLOAD_LEN) -> Packet:
         receipt_hash=receipt_hash,
         mailbox_hint=hint,
     )
+
+
+@st.composite
+def routes_updates(draw: st.DrawFn) -> RoutesUpdate:
+    """Any valid routes version 2 update: a whole table or a delta (withdrawals included)."""
+    full = draw(st.booleans())
+    seq = draw(st.integers(min_value=2, max_value=MAX_SEQ))
+    base = 0 if full else draw(st.integers(min_value=1, max_value=seq - 1))
+    low = 1 if full else 0
+    distances = st.integers(min_value=low, max_value=ROUTE_MAX_DISTANCE)
+    table = draw(st.dictionaries(recipient_tags, distances, max_size=20))
+    routes = tuple((distance, tag) for tag, distance in table.items())
+    return RoutesUpdate(full, seq, base, routes)

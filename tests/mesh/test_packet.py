@@ -55,6 +55,12 @@ def envelope(**changes: object) -> Packet:
     return Packet(**fields)  # type: ignore[arg-type]
 
 
+def _update(kind: int, seq: int, base: int, body: bytes, count: int | None = None) -> bytes:
+    """A routes version 2 payload by hand: header, then `body` (one entry unless `count`)."""
+    count = (1 if body else 0) if count is None else count
+    return struct.pack(">BIIB", kind, seq, base, count) + body
+
+
 def raw(
     *,
     version: int = 2,
@@ -221,7 +227,7 @@ def test_largest_packet_round_trips() -> None:
         (raw(ptype=5, rhash=b"", payload=bytes(16)), "notice payload"),
         (raw(ptype=5, rhash=b"", payload=bytes(33)), "notice payload"),
         (raw(ptype=3, rhash=b"", payload=bytes(32)), "receipt version 1"),
-        (raw(ptype=8, rhash=b"", payload=bytes(32)), "type 8 unknown"),
+        (raw(ptype=9, rhash=b"", payload=bytes(32)), "type 9 unknown"),
         (raw(ptype=6, rhash=b"", payload=bytes(8)), "recipient_tag must be empty for ACK"),
         (raw(ptype=6, tag=b"", rhash=b"", payload=bytes(9)), "ack payload length 9"),
         (raw(ptype=6, tag=b"", rhash=b"", payload=b""), "ack payload length 0"),
@@ -229,6 +235,39 @@ def test_largest_packet_round_trips() -> None:
         (raw(ptype=7, tag=b"", rhash=b"", payload=b"\x01\x00\x08" + bytes(8)), "distance 0"),
         (raw(ptype=7, tag=b"", rhash=b"", payload=b"\x01\x01\x08" + bytes(7)), "truncated"),
         (raw(ptype=7, tag=b"", rhash=b"", payload=b"\x00\x00"), "trailing"),
+        (raw(ptype=8, tag=b"", rhash=b"", payload=bytes(9)), "routes update truncated"),
+        (raw(ptype=8, tag=b"", rhash=b"", payload=b"\x02" + bytes(9)), "kind 2 unknown"),
+        (raw(ptype=8, tag=b"", rhash=b"", payload=bytes(10)), "seq 0 outside"),
+        (
+            raw(ptype=8, tag=b"", rhash=b"", payload=_update(0, 2, 1, b"")),
+            "full routes table with base 1",
+        ),
+        (
+            raw(ptype=8, tag=b"", rhash=b"", payload=_update(1, 2, 2, b"")),
+            "delta base 2 outside 1..1",
+        ),
+        (
+            raw(ptype=8, tag=b"", rhash=b"", payload=_update(0, 1, 0, b"\x00\x08" + bytes(8))),
+            "distance 0 outside 1",
+        ),
+        (
+            raw(ptype=8, tag=b"", rhash=b"", payload=_update(1, 2, 1, b"\x21\x08" + bytes(8))),
+            "distance 33 outside 0",
+        ),
+        (
+            raw(
+                ptype=8,
+                tag=b"",
+                rhash=b"",
+                payload=_update(1, 2, 1, (b"\x01\x08" + bytes(8)) * 2, 2),
+            ),
+            "names a tag twice",
+        ),
+        (
+            raw(ptype=8, tag=b"", rhash=b"", payload=_update(1, 2, 1, b"\x01\x08" + bytes(7))),
+            "truncated at entry 0",
+        ),
+        (raw(ptype=8, tag=b"", rhash=b"", payload=_update(1, 2, 1, b"") + b"\x00"), "1 trailing"),
         (raw(ptype=2, tag=b"", rhash=b"", payload=b""), "announce"),
         (raw(ptype=2, tag=b"", rhash=b"", payload=b"\x01"), "announce truncated"),
         (raw(ptype=2, tag=b"", rhash=b"", payload=b"\x01\x07" + bytes(7)), "announce tag 0"),

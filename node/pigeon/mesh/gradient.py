@@ -3,7 +3,8 @@
 Every node announces the tags its endpoint serves (an ANNOUNCE at TTL `ANNOUNCE_HOPS`), and a
 node that follows the gradient tells each neighbour, in a ROUTES packet, the tags it can reach
 and in how many hops (distance-vector routing, split horizon: never a route back to the
-neighbour it goes through). A tag a neighbour reaches in d hops is d + 1 hops from us. Routes
+neighbour it goes through; `mesh/routesync.py` keeps each neighbour's table in step by
+deltas). A tag a neighbour reaches in d hops is d + 1 hops from us. Routes
 travel up to `ROUTE_HORIZON` hops, far beyond the TTL: the TTL bounds blind spraying, not how
 far an envelope in custody may walk toward its recipient. Nodes of the previous version send
 learned tags as announces at TTL 0 and 1 (distance `ANNOUNCE_HOPS` - TTL + 1); those are still
@@ -14,7 +15,7 @@ down a route only to a neighbour not known to hold it, and a node drops a copy i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Final
 
 ANNOUNCE_HOPS: Final = 2
@@ -49,13 +50,17 @@ class TagGradient:
         """`peer` reaches each tag in `routes` in so many hops (replacing its previous routes)."""
         self._routes[peer] = {tag: distance for distance, tag in routes}
 
+    def set_routes(self, peer: str, routes: Mapping[bytes, int]) -> None:
+        """`peer` reaches each tag of `routes` in so many hops (its whole table, kept as is)."""
+        self._routes[peer] = dict(routes)
+
     def forget(self, peer: str) -> None:
         """`peer` is gone, and so is everything it announced."""
         self._levels.pop(peer, None)
         self._routes.pop(peer, None)
 
     def recompute(self, served: frozenset[bytes]) -> list[bytes]:
-        """Rebuild the best routes; return the tags whose route appeared or changed."""
+        """Rebuild the best routes; return the tags whose route appeared, changed or went."""
         best: dict[bytes, tuple[int, str]] = {}
         for peer, levels in self._levels.items():
             for level, tags in levels.items():
@@ -69,7 +74,9 @@ class TagGradient:
                 if distance < best.get(tag, _FAR)[0] and tag not in served:
                     best[tag] = (distance, peer)
         old, self._best = self._best, best
-        return [tag for tag, route in best.items() if old.get(tag) != route]
+        changed = [tag for tag, route in best.items() if old.get(tag) != route]
+        changed.extend(tag for tag in old if tag not in best)
+        return changed
 
     def via(self, tag: bytes) -> str | None:
         """The neighbour closest to `tag`, or None if no route to it is known."""

@@ -27,6 +27,12 @@ from typing import Final
 
 from pigeon.mesh.errors import MalformedPacket
 from pigeon.mesh.receipt import NOTICE_LEN, RECEIPT_HASH_LEN, RECEIPT_SECRET_LEN
+from pigeon.mesh.routecodec import (
+    ROUTE_MAX_DISTANCE,
+    RoutesUpdate,
+    encode_routes_update,
+    routes_update_fault,
+)
 from pigeon.mesh.tags import MAX_TAG_LEN, MIN_TAG_LEN
 
 PACKET_VERSION: Final = 2
@@ -49,7 +55,6 @@ RECEIPT_PAYLOAD_LEN: Final = RECEIPT_SECRET_LEN
 ACK_ID_LEN: Final = 8
 MAX_ACK_IDS: Final = 24
 MAX_ROUTES: Final = 255
-ROUTE_MAX_DISTANCE: Final = 32
 NOTICE_PAYLOAD_LEN: Final = NOTICE_LEN
 # Receipt version 1 (secret || envelope id, in clear: it linked the envelope's tag to the
 # sender's); refused by name so a node still running it shows up in the logs.
@@ -80,7 +85,8 @@ class PacketType(IntEnum):
     RECEIPT = 4  # a receipt secret (version 2): clears the envelopes with its hash from spools
     NOTICE = 5  # a sealed receipt for the sender's endpoint; hops carry it like a receipt
     ACK = 6  # link-local: the packets (by id prefix) this neighbour just received from us
-    ROUTES = 7  # link-local: recipient tags this neighbour can reach, each with a hop count
+    ROUTES = 7  # link-local, version 1: the tags this neighbour reaches, each with a hop count
+    ROUTES2 = 8  # link-local, version 2: its whole routes table or a delta, with a sequence
 
 
 class Flag(IntFlag):
@@ -101,7 +107,9 @@ class Priority(IntEnum):
 
 _TYPE_BY_VALUE: Final = {int(t): t for t in PacketType}
 # Types a neighbour sends for us alone: no recipient tag, never carried or relayed.
-LINK_LOCAL: Final = frozenset((PacketType.ANNOUNCE, PacketType.ACK, PacketType.ROUTES))
+LINK_LOCAL: Final = frozenset(
+    (PacketType.ANNOUNCE, PacketType.ACK, PacketType.ROUTES, PacketType.ROUTES2)
+)
 _ENVELOPE_FLAGS: Final = int(Flag.HANDSHAKE | Flag.BULK | Flag.MAILBOX_HINT)
 _KIND_FLAGS: Final = int(Flag.HANDSHAKE | Flag.BULK)
 _BULK_FLAG: Final = int(Flag.BULK)
@@ -171,6 +179,8 @@ def _payload_fault(ptype: object, payload: bytes) -> str | None:
         return _ack_fault(payload)
     if ptype is _T_ROUTES:
         return _routes_fault(payload)
+    if ptype is _T_ROUTES2:
+        return routes_update_fault(payload)
     return None
 
 
@@ -550,6 +560,17 @@ def make_routes(routes: Sequence[tuple[int, bytes]], expires_at_s: int) -> Packe
     )
 
 
+def make_routes_update(update: RoutesUpdate, expires_at_s: int) -> Packet:
+    """A link-local routes version 2 packet (TTL 0): a whole table or a delta."""
+    return Packet(
+        type=PacketType.ROUTES2,
+        recipient_tag=b"",
+        expires_at_s=expires_at_s,
+        payload=encode_routes_update(update),
+        ttl=0,
+    )
+
+
 def encode_receipt(secret: bytes) -> bytes:
     """Receipt payload (version 2): the secret alone; raises ValueError on a bad length."""
     if len(secret) != RECEIPT_SECRET_LEN:
@@ -612,6 +633,7 @@ _T_NOTICE: Final = PacketType.NOTICE
 _T_ANNOUNCE: Final = PacketType.ANNOUNCE
 _T_ACK: Final = PacketType.ACK
 _T_ROUTES: Final = PacketType.ROUTES
+_T_ROUTES2: Final = PacketType.ROUTES2
 _CONTROL: Final = Priority.CONTROL
 _BULK: Final = Priority.BULK
 _INTERACTIVE: Final = Priority.INTERACTIVE

@@ -59,11 +59,14 @@ from pigeon.mesh.packet import (
     make_ack,
     make_announce,
     make_routes,
+    make_routes_update,
     priority,
 )
 from pigeon.mesh.policy import DEFAULT_WAIT_TTL, Policy, make_policy
 from pigeon.mesh.ratelimit import LimiterPolicy, LimitKind, NeighbourLimiter, ThrottleCounts
 from pigeon.mesh.receipt import receipt_hash
+from pigeon.mesh.routecodec import decode_routes_update
+from pigeon.mesh.routesync import RouteReceiver, RouteSender, Verdict
 from pigeon.mesh.spool import Spool, SpoolPolicy, SpoolReason
 
 _LOGGER = logging.getLogger(__name__)
@@ -76,6 +79,10 @@ RESTORED: Final = "\x00restored/"
 ANNOUNCE_LIFETIME_S: Final = 600
 ACK_LIFETIME_S: Final = 60
 ACK_BATCH_S: Final = 1.0
+# A routes update sent this many times without an ack is given up: the neighbour gets the
+# whole table instead (at once after a delta, which it may have refused for a gap; after the
+# interval for a whole table, which a node of the previous version never acks).
+ROUTES_RESYNC_TRIES: Final = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +100,11 @@ class RouterConfig:
     # Routes change with every link around us: a neighbour hears of new tags at once, of other
     # changes (distances, withdrawals) at most this often.
     gradient_announce_interval_s: float = 30.0
+    # Other changes also wait until they have lasted this long: a link that drops and comes
+    # back (BLE reconnects within seconds) costs its neighbours no update, and nothing beyond
+    # it loses its routes for an interval (a withdrawal told at once was undone only by the
+    # next interval's update, the route back being no nearer than ever told).
+    gradient_hold_s: float = 5.0
     gradient_max_handovers: int = 2
     # Ticks may come every second (unacked packets are resent on them); the rest of the
     # upkeep (expiry, handover retries) runs at most this often.
@@ -132,8 +144,13 @@ class _Neighbour:
     announce_id: bytes | None = None  # our last announce to it
     routes_sent: tuple[tuple[int, bytes], ...] = ()  # our routes, as last told to it
     routes_id: bytes | None = None  # our last routes packet to it
+    routes_v1: bool = False  # it sends routes version 1 (type 7): it gets them too
+    routes_out: RouteSender = field(default_factory=RouteSender)  # version 2, what it was told
+    routes_in: RouteReceiver = field(default_factory=RouteReceiver)  # version 2, what it said
+    routes_seqs: dict[bytes, int] = field(default_factory=dict)  # unacked update id -> seq
     routes_told: dict[bytes, int] = field(default_factory=dict)  # tag -> nearest ever told
     gradient_at: float = -math.inf  # when we last told it our routes
+    routes_changed_at: float = math.inf  # since when it was told otherwise (not urgently)
 
 
 class Router:
@@ -366,17 +383,12 @@ class Router:
             if neighbour is not None:
                 self._on_ack(neighbour, decode_ack(packet.payload))
             return
+        if ptype is _T_ROUTES2:
+            if neighbour is not None:
+                self._on_routes_update(packet, peer, neighbour, now, actions)
+            return
         if neighbour is not None:  # acked even if expired or a duplicate: it need not resend
-            acks = neighbour.acks
-            acks.to_ack.append(packet_id)
-            # The first ack in a second goes at once (a lone packet on a quiet link is acked
-            # without delay); within a burst they wait for the next tick, or until one is full.
-            if now >= acks.acked_at + ACK_BATCH_S:
-                acks.acked_at = now
-                acks.ack_now = True
-                self._dirty[peer] = None
-            elif len(acks.to_ack) >= MAX_ACK_IDS:
-                self._dirty[peer] = None
+            self._ack(peer, neighbour, packet_id, now)
         if packet.expires_at_s <= now:
             self._drop(_D_EXPIRED, peer, actions)
             return
@@ -384,6 +396,13 @@ class Router:
             self._on_announce(packet, peer)
             return
         if ptype is _T_ROUTES:
+            if neighbour is not None and not neighbour.routes_v1:
+                # A node of the previous version: it gets version 1 from now on, at once (it
+                # could not read the version 2 updates it was sent).
+                neighbour.routes_v1 = True
+                neighbour.routes_sent = ()
+                neighbour.gradient_at = neighbour.routes_changed_at = -math.inf
+                self._routes_due = self._announce_due = True
             if self._policy.follows_gradient:
                 self._gradient.heard_routes(peer, decode_routes(packet.payload))
                 self._gradient_changed()
@@ -404,6 +423,42 @@ class Router:
             self._on_notice(packet, data, peer, now, actions)
         else:
             self._on_envelope(packet, data, peer, now, actions)
+
+    def _ack(
+        self, peer: str, neighbour: _Neighbour, packet_id: bytes, now: float, urgent: bool = False
+    ) -> None:
+        """Ack `packet_id` to `peer`: the first in a second at once (a lone packet on a quiet
+        link is acked without delay), the rest of a burst at the next tick or once one is full;
+        `urgent`, at once."""
+        acks = neighbour.acks
+        acks.to_ack.append(packet_id)
+        if urgent or now >= acks.acked_at + ACK_BATCH_S:
+            acks.acked_at = now
+            acks.ack_now = True
+            self._dirty[peer] = None
+        elif len(acks.to_ack) >= MAX_ACK_IDS:
+            self._dirty[peer] = None
+
+    def _on_routes_update(
+        self, packet: Packet, peer: str, neighbour: _Neighbour, now: float, actions: list[Action]
+    ) -> None:
+        """A routes version 2 update: acked only if applied or superseded, so that an ack
+        tells the sender what we hold (an expired one is neither: its sender resyncs)."""
+        if packet.expires_at_s <= now:
+            self._drop(_D_EXPIRED, peer, actions)
+            return
+        if not self._policy.follows_gradient:
+            self._ack(peer, neighbour, packet.packet_id, now)  # routes are not for us
+            return
+        verdict = neighbour.routes_in.accept(decode_routes_update(packet.payload))
+        if verdict is _V_GAP:
+            self.metrics["routes_gaps"] += 1
+            return
+        # At once: the sender holds back its next update until this ack comes.
+        self._ack(peer, neighbour, packet.packet_id, now, urgent=True)
+        if verdict is _V_APPLIED:
+            self._gradient.set_routes(peer, neighbour.routes_in.view)
+            self._gradient_changed()
 
     def _on_envelope(
         self, packet: Packet, data: bytes, peer: str | None, now: float, actions: list[Action]
@@ -456,11 +511,22 @@ class Router:
     def _on_ack(self, neighbour: _Neighbour, prefixes: list[bytes]) -> None:
         self.metrics["acks_in"] += 1
         tags = neighbour.tags
+        seqs = neighbour.routes_seqs
         for packet_id in neighbour.acks.acked(prefixes):
+            if seqs and packet_id in seqs:
+                self._routes_confirmed(neighbour, seqs[packet_id])
+                continue
             neighbour.spent.discard(packet_id)
             neighbour.handed.discard(packet_id)
             if tags:
                 self._recipient_has(packet_id, tags)
+
+    def _routes_confirmed(self, neighbour: _Neighbour, seq: int) -> None:
+        neighbour.routes_out.confirmed(seq)
+        self._routes_due = self._announce_due = True  # what changed meanwhile can go now
+        seqs = neighbour.routes_seqs
+        for packet_id in [pid for pid, s in seqs.items() if s <= seq]:
+            del seqs[packet_id]
 
     def _recipient_has(self, packet_id: bytes, tags: tuple[bytes, ...]) -> None:
         """A neighbour serving `tags` acked `packet_id`: if it is the packet's recipient, our
@@ -602,7 +668,26 @@ class Router:
             return entry.packet_id == neighbour.announce_id
         if kind == _ROUTES:
             return entry.packet_id == neighbour.routes_id
+        if kind == _ROUTES2:
+            return self._routes_update_wanted(neighbour, entry)
         return kind == _RECEIPT or entry.packet_id in self._carried
+
+    def _routes_update_wanted(self, neighbour: _Neighbour, entry: InFlight) -> bool:
+        """Resend our latest routes update, up to `ROUTES_RESYNC_TRIES` times; then the whole
+        table goes instead."""
+        if entry.packet_id != neighbour.routes_id:
+            return False  # superseded: the newer update holds its changes
+        if entry.tries < ROUTES_RESYNC_TRIES:
+            return True
+        seq = neighbour.routes_seqs.get(entry.packet_id, 0)
+        self.metrics["routes_resyncs"] += 1
+        if not neighbour.routes_out.was_full(seq):
+            # A delta refused for a gap, maybe: resync at once.
+            neighbour.gradient_at = neighbour.routes_changed_at = -math.inf
+        neighbour.routes_out.resync()
+        neighbour.routes_id = None
+        self._routes_due = True
+        return False
 
     def _retry_originated(self, now: float) -> None:
         originated = self._originated
@@ -705,20 +790,28 @@ class Router:
         own = self._announced
         routes_due, self._routes_due = self._routes_due, False
         interval = self.config.gradient_announce_interval_s
+        hold = self.config.gradient_hold_s
         for peer, neighbour in self._neighbours.items():
             if own != neighbour.announced:
                 self._queue_announce(peer, neighbour, own, now)
             if not routes_due or not self._policy.follows_gradient:
                 continue
+            if neighbour.routes_out.in_flight and not _speaks_routes_v1(neighbour):
+                # One update in flight per link: what changes meanwhile goes in the next
+                # delta, once this one is acked (changes come in bursts as links come up).
+                self._routes_due = True
+                continue
             routes = self._gradient.routes_for(peer)
-            if routes == neighbour.routes_sent:
+            if not self._routes_wanted(neighbour, routes):
+                neighbour.routes_changed_at = math.inf  # changed back before it was told
                 continue
-            if now < neighbour.gradient_at + interval and not _adds_tags(
-                routes, neighbour.routes_told
-            ):
-                self._routes_due = True  # the next tick looks again
-                continue
+            if not _adds_tags(routes, neighbour.routes_told):
+                neighbour.routes_changed_at = min(neighbour.routes_changed_at, now)
+                if now < max(neighbour.gradient_at + interval, neighbour.routes_changed_at + hold):
+                    self._routes_due = True  # the next tick looks again
+                    continue
             neighbour.gradient_at = now
+            neighbour.routes_changed_at = math.inf
             self._queue_routes(peer, neighbour, routes, now)
 
     def _queue_announce(
@@ -733,21 +826,42 @@ class Router:
             self.metrics["announces_out"] += 1
             self._dirty[peer] = None
 
+    @staticmethod
+    def _routes_wanted(neighbour: _Neighbour, routes: tuple[tuple[int, bytes], ...]) -> bool:
+        """Whether `neighbour` should hear `routes` (not what it was told last)."""
+        if _speaks_routes_v1(neighbour):
+            return routes != neighbour.routes_sent
+        return neighbour.routes_out.wants({tag: distance for distance, tag in routes})
+
     def _queue_routes(
         self, peer: str, neighbour: _Neighbour, routes: tuple[tuple[int, bytes], ...], now: float
     ) -> None:
+        """Queue `routes` for `neighbour`: version 2 (a whole table at first, deltas after) or
+        a version 1 whole table for a node of the previous version."""
+        expires_at_s = int(now) + ANNOUNCE_LIFETIME_S
+        if _speaks_routes_v1(neighbour):
+            packet = make_routes(routes, expires_at_s)
+        else:
+            update = neighbour.routes_out.update({tag: distance for distance, tag in routes})
+            if update is None:
+                return
+            packet = make_routes_update(update, expires_at_s)
+            neighbour.routes_seqs[packet.packet_id] = update.seq
+            self.metrics["routes_full_out" if update.full else "routes_delta_out"] += 1
         if neighbour.routes_id is not None:
             neighbour.outbox.cancel(neighbour.routes_id)
-        packet = make_routes(routes, int(now) + ANNOUNCE_LIFETIME_S)
-        if neighbour.outbox.put(packet.packet_id, encode_packet(packet), _P_CONTROL):
-            neighbour.routes_sent = routes
-            told = neighbour.routes_told
-            for distance, tag in routes:
-                if distance < told.get(tag, ROUTE_HORIZON + 1):
-                    told[tag] = distance
-            neighbour.routes_id = packet.packet_id
-            self.metrics["routes_out"] += 1
-            self._dirty[peer] = None
+        if not neighbour.outbox.put(packet.packet_id, encode_packet(packet), _P_CONTROL):
+            neighbour.routes_out.resync()  # never sent, so nothing is in flight: start again
+            self._routes_due = True
+            return
+        neighbour.routes_sent = routes
+        told = neighbour.routes_told
+        for distance, tag in routes:
+            if distance < told.get(tag, ROUTE_HORIZON + 1):
+                told[tag] = distance
+        neighbour.routes_id = packet.packet_id
+        self.metrics["routes_out"] += 1
+        self._dirty[peer] = None
 
     def _pump(self, actions: list[Action]) -> None:
         if self._announce_due:
@@ -783,6 +897,12 @@ def _pending(neighbour: _Neighbour, ids: set[bytes]) -> set[bytes]:
     return {pid for pid in ids if pid in outbox or pid[:ACK_ID_LEN] in acks}
 
 
+def _speaks_routes_v1(neighbour: _Neighbour) -> bool:
+    """Whether `neighbour` gets routes version 1: it sent us version 1, or it never acks (it
+    could not confirm a version 2 update)."""
+    return neighbour.routes_v1 or neighbour.acks.silent
+
+
 def _adds_tags(routes: tuple[tuple[int, bytes], ...], told: dict[bytes, int]) -> bool:
     """Whether `routes` name a tag nearer than ever told before (or never told at all).
 
@@ -797,6 +917,7 @@ _HANDSHAKE: Final = int(Flag.HANDSHAKE)
 _ACK: Final = int(PacketType.ACK)
 _ANNOUNCE: Final = int(PacketType.ANNOUNCE)
 _ROUTES: Final = int(PacketType.ROUTES)
+_ROUTES2: Final = int(PacketType.ROUTES2)
 _RECEIPT: Final = int(PacketType.RECEIPT)
 _MAILBOX_HINT: Final = int(Flag.MAILBOX_HINT)
 # Enum members looked up once: attribute access on an Enum class is slow on the hot path.
@@ -806,6 +927,9 @@ _T_ENVELOPE: Final = PacketType.ENVELOPE
 _T_NOTICE: Final = PacketType.NOTICE
 _T_RECEIPT: Final = PacketType.RECEIPT
 _T_ROUTES: Final = PacketType.ROUTES
+_T_ROUTES2: Final = PacketType.ROUTES2
+_V_APPLIED: Final = Verdict.APPLIED
+_V_GAP: Final = Verdict.GAP
 _P_CONTROL: Final = Priority.CONTROL
 _L_BYTES: Final = LimitKind.BYTES
 _L_PACKETS: Final = LimitKind.PACKETS
