@@ -12,7 +12,9 @@ import aiohttp
 from pigeon.crypto.signing import SigningKey
 from pigeon.relay.app_protocol import AppServerFrame, decode_server_frame
 
-RECEIVE_TIMEOUT_S = 5.0
+# A bound on a frame that must come, not a latency figure (bench_app_relay.py measures that): on
+# a loaded machine a live deposit through PostgreSQL (fsync on) once took over 5 s to arrive.
+RECEIVE_TIMEOUT_S = 30.0
 
 
 def app_url(v1_url: str) -> str:
