@@ -27,7 +27,6 @@ from pigeon.transport.ble.gatt import (
     encode_link_frame,
 )
 from pigeon.transport.ble.peripheral import RX_PATH, TX_PATH
-from pigeon.transport.ble.policy import PacerParams, WritePacer
 from pigeon.transport.ble.transport import BleConfig, BleTransport, peer_id
 from pigeon.transport.conformance import RecordingSink
 from tests.transport.ble.fake_bluez import FakeBlueZ, NotifyTap
@@ -219,20 +218,25 @@ class Client:
         self.calls.append("disconnect")
 
 
+def dialed_link(client: Client, sock: socket.socket) -> CentralLink:
+    """A link we dialed whose frames ride `sock` (a channel: no pacer)."""
+    return CentralLink(
+        client,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        TAG,
+        MAX_FRAME_LIMIT,
+        None,
+        lambda: 0.0,
+        sock,
+    )
+
+
 async def test_a_link_we_dial_runs_its_handshake_and_frames_on_the_channel() -> None:
     ours, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     peer.setblocking(False)
     loop = asyncio.get_running_loop()
     client = Client()
-    link = CentralLink(
-        client,  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
-        TAG,
-        MAX_FRAME_LIMIT,
-        WritePacer(PacerParams(), 0.0),
-        lambda: 0.0,
-        ours,
-    )
+    link = dialed_link(client, ours)
     assert link.channel is not None
     handshake = asyncio.create_task(link.handshake(CENTRAL_ID))
     hello = decode_link_frame(await loop.sock_recv(peer, 600))
@@ -262,15 +266,7 @@ async def test_a_link_we_dial_runs_its_handshake_and_frames_on_the_channel() -> 
 
 async def test_a_channel_that_ends_during_the_handshake_fails_it() -> None:
     ours, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    link = CentralLink(
-        Client(),  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
-        TAG,
-        MAX_FRAME_LIMIT,
-        WritePacer(PacerParams(), 0.0),
-        lambda: 0.0,
-        ours,
-    )
+    link = dialed_link(Client(), ours)
     handshake = asyncio.create_task(link.handshake(CENTRAL_ID))
     await asyncio.sleep(0.05)
     peer.close()

@@ -184,8 +184,8 @@ class Refused(Broken):
 
 class CentralLink:
     """One connection we opened: its handshake, inbound filter and writer. Its link frames
-    travel on an L2CAP channel when `channel` is given (no pacer: the channel's credits bound
-    it), otherwise as writes to `rx` and notifications."""
+    travel on an L2CAP channel when `channel` is given (then `pacer` is None: the channel's
+    credits bound it), otherwise as writes to `rx` and notifications."""
 
     def __init__(
         self,
@@ -193,7 +193,7 @@ class CentralLink:
         rx: BleakGATTCharacteristic,
         link_tag: bytes,
         frame_limit: int,
-        pacer: WritePacer,
+        pacer: WritePacer | None,
         clock: Callable[[], float],
         channel: socket.socket | None = None,
     ) -> None:
@@ -216,7 +216,7 @@ class CentralLink:
         self._writer = LinkWriter(
             self._write,
             (*write_failures(), ChannelClosed),
-            pacer if self.channel is None else None,
+            pacer,
             clock,
             self.address,
             lambda reason: self._on_bye(reason),
@@ -592,7 +592,7 @@ class BleCentral:
                 rx,
                 new_link_tag(self._rng),
                 CHANNEL_FRAME_LIMIT,
-                WritePacer(self._pacer_params, self._clock()),
+                None,  # the channel's credits bound it
                 self._clock,
                 channel,
             )
