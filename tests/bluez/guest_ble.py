@@ -18,11 +18,13 @@ import logging
 import os
 import random
 import signal
+import struct
 import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from socket import SOL_SOCKET
 from typing import Any
 
 from pigeon.mesh.fragment import Reassembler, fragment
@@ -261,6 +263,64 @@ async def throughput(
     return f"{name}: {json.dumps(self_report)}"
 
 
+STALL_S = 5.0  # the receiver reads nothing this long
+STALL_FRAMES = 600  # 612 KB: three times what a channel socket's receive buffer holds
+SO_MEMINFO = 55  # socket.h: u32s, rmem_alloc first, then rcvbuf
+
+
+async def stalled_reader(
+    src: BleTransport, to: PeerId, dst: BleTransport, dst_sink: MeshSink
+) -> str:
+    """The receiving process reads nothing for STALL_S while the sender sends STALL_FRAMES, three
+    times what the receiving socket's buffer holds: the receiving kernel must stop granting L2CAP
+    credits once that buffer is full, not drop what finds it full, so the sender waits (Busy)
+    and every frame arrives, in order. The kernel memory the stalled socket held is reported."""
+    back = next(peer for peer, link in dst._links.items() if link.channel is not None)
+    channel = dst._links[back].channel
+    assert channel is not None
+    (link,) = [state for state in src.links() if state.peer == to]
+    size = link.frame_limit
+    frames = [bytes([0xB1]) + n.to_bytes(4) + os.urandom(size - 5) for n in range(STALL_FRAMES)]
+    first_raw = len(dst_sink.raw)
+    loop = asyncio.get_running_loop()
+    fd = channel._sock.fileno()  # the rig stalls one socket's reader, not the whole loop
+    loop.remove_reader(fd)
+    sending = asyncio.create_task(send_all(src, to, frames))
+    await asyncio.sleep(STALL_S)
+    rmem, rcvbuf = struct.unpack_from("<II", channel._sock.getsockopt(SOL_SOCKET, SO_MEMINFO, 36))
+    queued_at_stall = link_queued(src, to)
+    loop.add_reader(fd, channel._readable)
+    busy = await sending
+    got: list[bytes] = []
+
+    def arrived() -> bool:
+        got[:] = [f for f in dst_sink.raw[first_raw:] if f[0] == 0xB1]
+        return len(got) >= len(frames)
+
+    with contextlib.suppress(AssertionError):
+        await dst_sink.until(arrived, 60, "frames after the stall")
+    report = {
+        "stall_s": STALL_S,
+        "frames_sent": len(frames),
+        "frames_received": len(got),
+        "frame_bytes": size,
+        "in_order_and_whole": got == frames[: len(got)],
+        "kernel_receive_bytes_held": rmem,
+        "receive_buffer_bytes": rcvbuf,
+        "sender_queued_bytes_at_stall": queued_at_stall,
+        "busy_retries": busy,
+    }
+    BENCH["stalled_reader"] = report
+    if got != frames:
+        raise AssertionError(f"a stalled reader lost or reordered frames: {report}")
+    return json.dumps(report)
+
+
+def link_queued(t: BleTransport, peer: PeerId) -> int:
+    (state,) = [state for state in t.links() if state.peer == peer]
+    return state.queued_bytes
+
+
 BENCH: dict[str, Any] = {}
 
 
@@ -444,6 +504,7 @@ async def goodput_steps(
     await run.step(f"{capacity} (before)", lambda: capacity_step("before"))
     await run.step("throughput A->B", lambda: throughput("paced", a, a_to_b, sb, pacer))
     await run.step("throughput B->A", lambda: throughput("paced", b, b_to_a, sa, pacer))
+    await run.step("a stalled reader loses nothing", lambda: stalled_reader(a, a_to_b, b, sb))
     await run.step(f"{capacity} (after)", lambda: capacity_step("after"))
 
 

@@ -38,6 +38,7 @@ STEPS = (
     "frame boundary at the link's limit",
     "throughput A->B",
     "throughput B->A",
+    "a stalled reader loses nothing",
     "reconnect after bluetoothd restart",
     "packets after restart",
     "transport conformance check",
