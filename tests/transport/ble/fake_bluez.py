@@ -104,6 +104,11 @@ class FakeDevice(ServiceInterface):
         self.disconnect_s = disconnect_s  # how long the link takes to go after Disconnect
         self.disconnects = 0
         self.services_resolved = True  # bluetoothd's GATT discovery of the device is over
+        # Connect answers once this is set (the LE connection made); a Disconnect before that
+        # cancels it, as in bluetoothd.
+        self.connect_gate = asyncio.Event()
+        self.connect_gate.set()
+        self.connects = 0
 
     @dbus_property(PropertyAccess.READ)
     def Address(self) -> DBusStr:
@@ -124,6 +129,15 @@ class FakeDevice(ServiceInterface):
     def set_services_resolved(self, resolved: bool) -> None:
         self.services_resolved = resolved
         self.emit_properties_changed({"ServicesResolved": resolved})
+
+    @dbus_method()
+    async def Connect(self) -> None:
+        self.connects += 1
+        if self.connected:
+            return  # bluetoothd answers at once for a device already connected over LE
+        await self.connect_gate.wait()
+        if self.connect_gate.is_set():
+            self.set_connected(True)
 
     @dbus_method()
     def Disconnect(self) -> None:

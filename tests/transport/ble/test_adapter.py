@@ -264,6 +264,73 @@ async def test_disconnect_all_waits_for_discovery_too(bluez: FakeBlueZ) -> None:
         assert device.disconnects == 1
 
 
+@contextlib.asynccontextmanager
+async def _not_connected(bluez: FakeBlueZ) -> AsyncIterator[tuple[BlueZAdapter, str, FakeDevice]]:
+    """An open adapter and a seen device that is not connected, whose Connect waits (its gate)."""
+    path = bluez.add_device("hci0", "00:AA:01:05:00:05", connected=False)
+    device = bluez.devices[path]
+    device.connect_gate.clear()
+    adapter = BlueZAdapter("hci0", bluez.address)
+    await adapter.open(Events())
+    try:
+        assert not adapter.neighbours()[path].connected
+        yield adapter, path, device
+    finally:
+        await adapter.close()
+
+
+async def test_a_connect_answered_by_bluez_returns(bluez: FakeBlueZ) -> None:
+    async with _not_connected(bluez) as (adapter, path, device):
+        connecting = asyncio.create_task(adapter.connect(path, 5))
+        await asyncio.sleep(0.1)
+        device.connect_gate.set()
+        async with asyncio.timeout(5):
+            await connecting
+        assert (device.connects, device.disconnects) == (1, 0)
+
+
+async def test_a_connection_the_peer_made_meanwhile_ends_the_wait_and_is_never_cut(
+    bluez: FakeBlueZ,
+) -> None:
+    # bleak's connect sends Disconnect on its timeout whatever happened meanwhile: in the VM
+    # tier that cut the links a peer had dialed while our connect to it was pending.
+    async with _not_connected(bluez) as (adapter, path, device):
+        connecting = asyncio.create_task(adapter.connect(path, 2))
+        await asyncio.sleep(0.2)
+        device.set_connected(True)  # the peer dialed us: one LE connection for both
+        async with asyncio.timeout(1):
+            await connecting
+        await asyncio.sleep(2.2)  # past the deadline of the connect we no longer wait for
+        assert (device.connects, device.disconnects, device.connected) == (1, 0, True)
+
+
+async def test_a_connect_that_never_comes_is_cancelled_by_a_disconnect(bluez: FakeBlueZ) -> None:
+    async with _not_connected(bluez) as (adapter, path, device):
+        with pytest.raises(TimeoutError):
+            await adapter.connect(path, 0.3)
+        assert (device.connects, device.disconnects) == (1, 1)
+
+
+async def test_a_cancelled_connect_is_cancelled_at_bluez_too(bluez: FakeBlueZ) -> None:
+    async with _not_connected(bluez) as (adapter, path, device):
+        connecting = asyncio.create_task(adapter.connect(path, 5))
+        await asyncio.sleep(0.2)
+        connecting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await connecting
+        assert device.disconnects == 1
+
+
+async def test_a_device_connected_already_is_not_connected_again(bluez: FakeBlueZ) -> None:
+    async with _not_connected(bluez) as (adapter, path, device):
+        device.set_connected(True)
+        async with asyncio.timeout(5):
+            while not adapter.neighbours()[path].connected:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        await adapter.connect(path, 5)
+        assert device.connects == 0
+
+
 def test_every_error_is_a_ble_error() -> None:
     for error in (BlueZUnavailable, AdapterNotFound, AdapterBlocked, PermissionDenied):
         assert issubclass(error, BleError)

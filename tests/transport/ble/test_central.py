@@ -62,6 +62,10 @@ class Host:
     async def until_discovered(self, address: str) -> None:
         self.calls.append(f"until discovered {address}")
 
+    async def connect_device(self, address: str, within_s: float) -> None:
+        self.calls.append(f"connect {address}")
+        raise TimeoutError  # the LE connect never came (the adapter cancelled it)
+
 
 class TimingOutCentral(BleCentral):
     """A central whose every connect times out, as two controllers initiating at once do."""
@@ -162,6 +166,16 @@ async def test_a_failed_dial_hangs_up_once_bluetoothd_discovered_the_device() ->
     device = BLEDevice(PEER, None, None)
     await central._dial(Sighting(device, b"\x00\x00\x00\x01", 0.0, 0.0))
     assert host.calls == [f"until discovered {PEER}", "disconnect"]
+
+
+async def test_a_dial_whose_le_connect_timed_out_hangs_up_nothing() -> None:
+    # The LE connect goes first through the adapter, which cancels it only when nothing is
+    # connected; bleak, which would send its own Disconnect on a timeout, never starts.
+    host = Host()
+    central = BleCentral("hci0", host, random.Random(1), PacerParams(), lambda: 0.0)
+    device = BLEDevice(PEER, None, None)
+    await central._dial(Sighting(device, b"\x00\x00\x00\x01", 0.0, 0.0))
+    assert host.calls == [f"connect {PEER}"]
 
 
 class RecordingClient:

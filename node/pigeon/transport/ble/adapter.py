@@ -194,8 +194,10 @@ class BlueZAdapter:
         signature: str = "",
         body: list[Any] | None = None,
         destination: str = BLUEZ,
+        within_s: float = CALL_TIMEOUT_S,
     ) -> list[Any]:
-        """Call a method and return the reply body; raises the typed error BlueZ's reply maps to."""
+        """Call a method and return the reply body; raises the typed error BlueZ's reply maps to
+        (BlueZCallFailed without a reply in `within_s`)."""
         from dbus_fast import Message, MessageType
 
         message = Message(
@@ -207,12 +209,12 @@ class BlueZAdapter:
             body=body or [],
         )
         try:
-            async with asyncio.timeout(CALL_TIMEOUT_S):
+            async with asyncio.timeout(within_s):
                 reply = await self.bus.call(message)
         except (OSError, EOFError) as exc:
             raise BlueZUnavailable(f"{interface}.{member}: the bus connection failed") from exc
         except TimeoutError:
-            raise BlueZCallFailed(f"{interface}.{member}: no reply in {CALL_TIMEOUT_S} s") from None
+            raise BlueZCallFailed(f"{interface}.{member}: no reply in {within_s} s") from None
         if reply is None:
             raise BlueZUnavailable(f"{interface}.{member}: no reply")
         if reply.message_type == MessageType.ERROR:
@@ -263,6 +265,61 @@ class BlueZAdapter:
             return
         with contextlib.suppress(BleError, TimeoutError):
             async with asyncio.timeout(within_s):
+                await self.call(path, DEVICE_IFACE, "Disconnect")
+
+    async def connect(self, path: str, within_s: float) -> None:
+        """Connect to the device at `path` (Device1.Connect), or stop waiting for that as soon as
+        the device is connected some other way: the peer dialed us meanwhile, and both
+        directions share one LE connection. Without a connection after `within_s` it cancels the
+        pending connect (a Disconnect, as BlueZ asks) and raises TimeoutError; raises BleError
+        when BlueZ refuses.
+
+        bleak's own connect, on a timeout or a cancellation, sends Disconnect whatever happened
+        meanwhile, and a connection the peer made while ours was pending carries the peer's link
+        to us: the VM tier saw a dial that timed out cut two live links that way. bleak skips
+        its Connect for a device that is connected already, so callers connect here first.
+        """
+        if self._connected(path):
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
+        # Our deadline, not the call's: the call only must not end first.
+        connecting = asyncio.ensure_future(
+            self.call(path, DEVICE_IFACE, "Connect", within_s=within_s + CALL_TIMEOUT_S)
+        )
+        try:
+            while not connecting.done() and not self._connected(path):
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                await asyncio.wait({connecting}, timeout=min(DISCONNECT_POLL_S, left))
+        except asyncio.CancelledError:
+            connecting.cancel()
+            if not self._connected(path):
+                await asyncio.shield(self._cancel_connect(path))
+            raise
+        if connecting.done():
+            try:
+                connecting.result()
+            except BleError:
+                if not self._connected(path):
+                    raise
+            return
+        connecting.cancel()  # our pending connect's reply no longer matters
+        with contextlib.suppress(asyncio.CancelledError, BleError):
+            await connecting
+        if self._connected(path):
+            return
+        await self._cancel_connect(path)
+        raise TimeoutError(f"no connection to {path} in {within_s} s")
+
+    def _connected(self, path: str) -> bool:
+        neighbour = self._neighbours.get(path)
+        return neighbour is not None and neighbour.connected
+
+    async def _cancel_connect(self, path: str) -> None:
+        with contextlib.suppress(BleError, TimeoutError):
+            async with asyncio.timeout(CALL_TIMEOUT_S):
                 await self.call(path, DEVICE_IFACE, "Disconnect")
 
     async def wait_disconnected(self, path: str, within_s: float) -> bool:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from pigeon.transport.base import Broken
 from pigeon.transport.ble.advert import SERVICE_ORDER, advert_plan, longest_silence_s
-from pigeon.transport.ble.errors import MalformedLinkFrame
+from pigeon.transport.ble.errors import BleError, MalformedLinkFrame
 from pigeon.transport.ble.gatt import (
     CHANNEL_FRAME_LIMIT,
     IDENTIFIER_LEN,
@@ -108,6 +108,10 @@ class CentralHost(Protocol):
     async def until_discovered(self, address: str) -> None:
         """Until bluetoothd's GATT discovery of the connected device at `address` is over (a
         bounded wait): a dial that failed hangs up only then."""
+
+    async def connect_device(self, address: str, within_s: float) -> None:
+        """Connect to the device at `address`, or find it connected by the peer meanwhile
+        (`adapter.BlueZAdapter.connect`); raises TimeoutError or BleError."""
 
 
 class ExtraService(Protocol):
@@ -503,7 +507,7 @@ class BleCentral:
         _LOGGER.info("dialing %s for service %s", address, sighting.service.service_uuid)
         try:
             await sighting.service.dial(sighting.device)
-        except (BleakError, Broken, TimeoutError, EOFError, OSError) as exc:
+        except (BleakError, BleError, Broken, TimeoutError, EOFError, OSError) as exc:
             delay = self._backoff.failed(address, self._clock())
             why = str(exc) or type(exc).__name__
             _LOGGER.info("dial %s failed (%s); next try in %.1f s", address, why, delay)
@@ -532,7 +536,7 @@ class BleCentral:
         try:
             link = await self._connect(sighting.device)
             await link.handshake(self._host.identifier())
-        except (BleakError, Broken, TimeoutError, EOFError, OSError) as exc:
+        except (BleakError, BleError, Broken, TimeoutError, EOFError, OSError) as exc:
             delay = self._backoff.failed(address, self._clock())
             # Patience (CentralHost.wants) starts over: two nodes that dialed each other at
             # once (the higher one out of patience) would otherwise retry in step, each
@@ -573,6 +577,9 @@ class BleCentral:
     async def _connect(self, device: BLEDevice) -> CentralLink:
         from bleak import BleakClient
 
+        # The LE connect first, so that bleak's connect (which skips a connected device) never
+        # sends the Disconnect that would cut a connection the peer made meanwhile.
+        await self._host.connect_device(device.address, CONNECT_TIMEOUT_S)
         client = BleakClient(
             device,
             lambda c: self._spawn_drop_address(c.address, "disconnected"),

@@ -191,6 +191,7 @@ class PhoneBleTransport:
     async def dial(self, device: BLEDevice) -> None:
         """Connect to `device` and bring its link up; raises what `phonecentral.dial_phone`
         raises."""
+        from pigeon.transport.ble.central import CONNECT_TIMEOUT_S
         from pigeon.transport.ble.phonecentral import dial_phone
 
         adapter = self._adapter
@@ -200,6 +201,9 @@ class PhoneBleTransport:
         async def discovered() -> None:
             await adapter.until_discovered(adapter.device_path(device.address))
 
+        # The LE connect first, so that bleak's connect (which skips a connected device) never
+        # sends the Disconnect that would cut a connection the phone made meanwhile.
+        await adapter.connect(adapter.device_path(device.address), CONNECT_TIMEOUT_S)
         link = await dial_phone(
             device,
             self.profile,

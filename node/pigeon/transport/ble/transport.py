@@ -745,6 +745,10 @@ class BleTransport:
         """Until bluetoothd's GATT discovery of the device at `address` is over (bounded)."""
         await self._adapter.until_discovered(self._adapter.device_path(address))
 
+    async def connect_device(self, address: str, within_s: float) -> None:
+        """Connect to the device at `address`, or find it connected by the peer meanwhile."""
+        await self._adapter.connect(self._adapter.device_path(address), within_s)
+
     async def clear_stale_discovery(self) -> None:
         """Before each scan: if bluetoothd says the adapter discovers although nothing of ours
         scans, let it clear the flag (a start and a stop of our own).
