@@ -89,10 +89,12 @@ class Outbox:
         lane_of = self._lane_of
         if free <= 0 or not (frames or lane_of):
             return []
+        lanes = self._lanes
         while len(frames) < free and lane_of:  # cut the next queued packet into frames
-            for index, lane in enumerate(self._lanes):
-                if lane:
-                    break
+            index = 0
+            while not lanes[index]:  # one is not empty: `lane_of` names a packet in it
+                index += 1
+            lane = lanes[index]
             packet_id = next(iter(lane))
             encoded = lane.pop(packet_id)
             del lane_of[packet_id]

@@ -95,8 +95,9 @@ class SprayPolicy:
             return
         holders = carried.holders
         for peer in router.neighbours():
-            if peer not in holders:
-                self._spray(router, carried, peer)
+            if peer not in holders:  # `_spray`, inline
+                carried.ttl -= 1
+                router.send_copy(carried, peer, carried.ttl, spent=True)
                 if carried.ttl <= self.wait_ttl:
                     return
 
