@@ -483,9 +483,9 @@ def encode_ack(packet_ids: Sequence[bytes]) -> bytes:
     """Ack payload naming `packet_ids` (full ids or prefixes); ValueError if none or too many."""
     if not 1 <= len(packet_ids) <= MAX_ACK_IDS:
         raise ValueError(f"an ack names 1..{MAX_ACK_IDS} packets")
-    if any(len(packet_id) < ACK_ID_LEN for packet_id in packet_ids):
+    if min(map(len, packet_ids)) < ACK_ID_LEN:
         raise ValueError(f"acked ids must be at least {ACK_ID_LEN} bytes")
-    return b"".join(packet_id[:ACK_ID_LEN] for packet_id in packet_ids)
+    return b"".join([packet_id[:ACK_ID_LEN] for packet_id in packet_ids])
 
 
 def _ack_fault(payload: bytes) -> str | None:
