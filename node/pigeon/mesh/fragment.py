@@ -181,7 +181,13 @@ class Reassembler:
             return self._store(key, partial, index, frame[CONTINUATION_HEADER_LEN:], now)
         if tag == FIRST_TAG and size > FIRST_HEADER_LEN:
             _, message_id, count, total_len, digest = _FIRST.unpack_from(frame)
-            self._check_first(count, total_len, size - FIRST_HEADER_LEN)
+            data_len = size - FIRST_HEADER_LEN
+            if not (
+                0 < count <= total_len <= MAX_PACKET_LEN
+                and data_len <= total_len
+                and (count != 1 or data_len == total_len)
+            ):
+                self._check_first(count, total_len, data_len)  # raises, naming the fault
             if count == 1:
                 return self._single(peer, message_id, frame[FIRST_HEADER_LEN:], digest, now)
             return self._add_first(peer, message_id, count, total_len, digest, frame, now)
@@ -256,9 +262,12 @@ class Reassembler:
         now: float,
     ) -> bytes | None:
         key = (peer, message_id)
-        if self._is_duplicate(key, digest):
-            return None
-        self._completed.pop(key, None)
+        done = self._completed.get(key)
+        if done is not None:  # `_is_duplicate`, inline
+            if done[0] == digest:
+                self._counts["duplicates"] += 1
+                return None
+            del self._completed[key]
         partial = self._partials.get(key)
         if partial is not None and partial.count:
             if partial.digest == digest and partial.total_len == total_len:
@@ -269,7 +278,7 @@ class Reassembler:
         if partial is None:
             partial = self._partials[key] = _Partial(peer, now)
         partial.count, partial.total_len, partial.digest = count, total_len, digest
-        if any(index >= count for index in partial.pieces):
+        if partial.pieces and max(partial.pieces) >= count:
             raise self._drop_corrupt(key, "continuation index beyond the first frame's count")
         return self._store(key, partial, 0, frame[FIRST_HEADER_LEN:], now)
 
@@ -297,10 +306,10 @@ class Reassembler:
             raise self._drop_corrupt(key, "fragments carry more bytes than total_len")
         if not count or len(pieces) < count:
             return None
-        packet = b"".join([pieces[i] for i in range(count)])
+        packet = b"".join(map(pieces.__getitem__, range(count)))
         digest = partial.digest
         self._discard(key)
-        if len(packet) != partial.total_len or _digest(packet) != digest:
+        if len(packet) != partial.total_len or _sha256(packet).digest()[:DIGEST_LEN] != digest:
             self._counts["corrupt"] += 1
             raise MalformedFrame("reassembled packet does not match its length or digest")
         return self._complete(key, digest, packet, now)

@@ -9,7 +9,6 @@ down costs nothing for what was never sent. The transport reports each finished 
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Final
 
 from pigeon.mesh.fragment import MAX_MESSAGE_ID, fragment
@@ -45,7 +44,7 @@ class Outbox:
         self._window = window
         self._lanes: tuple[dict[bytes, bytes], ...] = tuple({} for _ in range(_LANES))
         self._lane_of: dict[bytes, dict[bytes, bytes]] = {}  # queued id -> its lane
-        self._frames: deque[bytes] = deque()
+        self._frames: list[bytes] = []  # cut from started packets, not yet pulled
         self._in_flight = 0
         self._message_id = first_message_id & MAX_MESSAGE_ID
         self._started: list[tuple[bytes, bytes, int]] = []
@@ -87,17 +86,25 @@ class Outbox:
         """Frames to hand to the transport now, within the window."""
         free = self._window - self._in_flight
         frames = self._frames
-        if free <= 0 or not (frames or self._lane_of):
+        lane_of = self._lane_of
+        if free <= 0 or not (frames or lane_of):
             return []
-        out: list[bytes] = []
-        while free:
-            if not frames:
-                if not self._lane_of:  # nothing queued: no lanes to look through
-                    break
-                self._next_packet()
-            out.append(frames.popleft())
-            free -= 1
-        self._in_flight = self._window - free
+        lanes = self._lanes
+        while len(frames) < free and lane_of:  # cut the next queued packet into frames
+            index = 0
+            while not lanes[index]:  # one is not empty: `lane_of` names a packet in it
+                index += 1
+            lane = lanes[index]
+            packet_id = next(iter(lane))
+            encoded = lane.pop(packet_id)
+            del lane_of[packet_id]
+            self._started.append((packet_id, encoded, index >> 1))
+            message_id = self._message_id
+            frames += fragment(encoded, self.frame_limit, message_id)
+            self._message_id = (message_id + 1) & MAX_MESSAGE_ID
+        out = frames[:free]
+        del frames[:free]
+        self._in_flight += len(out)
         return out
 
     def take_started(self) -> list[tuple[bytes, bytes, int]]:
@@ -111,16 +118,3 @@ class Outbox:
         if self._in_flight:
             self._in_flight -= 1
         return bool(self._frames or self._lane_of)
-
-    def _next_packet(self) -> None:
-        """Cut the first queued packet into frames (called only when one is queued)."""
-        for index, lane in enumerate(self._lanes):
-            if lane:
-                packet_id = next(iter(lane))
-                encoded = lane.pop(packet_id)
-                del self._lane_of[packet_id]
-                self._started.append((packet_id, encoded, index >> 1))
-                message_id = self._message_id
-                self._frames.extend(fragment(encoded, self.frame_limit, message_id))
-                self._message_id = (message_id + 1) & MAX_MESSAGE_ID
-                return

@@ -91,13 +91,15 @@ class SprayPolicy:
         self.wait_ttl = wait_ttl
 
     def on_new(self, router: Router, carried: Carried, from_peer: str | None) -> None:
-        if _routed(router, carried):
+        if carried.ttl <= self.wait_ttl or _routed(router, carried):
             return
+        holders = carried.holders
         for peer in router.neighbours():
-            if carried.ttl <= self.wait_ttl:
-                return
-            if peer not in carried.holders:
-                self._spray(router, carried, peer)
+            if peer not in holders:  # `_spray`, inline
+                carried.ttl -= 1
+                router.send_copy(carried, peer, carried.ttl, spent=True)
+                if carried.ttl <= self.wait_ttl:
+                    return
 
     def on_link_up(self, router: Router, peer: str) -> None:
         wait_ttl = self.wait_ttl

@@ -30,10 +30,10 @@ class TokenBucket:
 
     def take(self, now: float, amount: float = 1) -> bool:
         """Spend `amount` tokens if available; a refusal spends nothing."""
-        if self._updated is not None and now > self._updated:
-            refilled = self._tokens + (now - self._updated) * self.rate_per_s
-            self._tokens = min(self.burst, refilled)
-        if self._updated is None or now > self._updated:
+        updated = self._updated
+        if updated is None or now > updated:
+            if updated is not None:
+                self._tokens = min(self.burst, self._tokens + (now - updated) * self.rate_per_s)
             self._updated = now
         if amount > self._tokens:
             return False

@@ -198,9 +198,14 @@ class Router:
 
     def handle(self, event: Event, now: float) -> list[Action]:
         """Process one event at unix time `now`; return what to do, in order."""
-        if type(event) is FrameSent:  # the most frequent event by far: a short path
-            return self._on_frame_sent(event.peer, now)
         actions: list[Action] = []
+        if type(event) is FrameSent:  # the most frequent event by far: a short path
+            neighbour = self._neighbours.get(event.peer)
+            # Most frames finish with nothing more to send (the rest of the packet is in
+            # flight): those are answered without the pull.
+            if neighbour is not None and neighbour.outbox.sent():
+                self._pull(event.peer, neighbour, now, actions)
+            return actions
         self._now = now
         if type(event) is FrameReceived:  # the next most frequent: no lookup
             self._on_frame(event, now, actions)
@@ -322,31 +327,19 @@ class Router:
                 neighbour.handed.discard(packet_id)
                 carried.relayed -= 1
 
-    def _on_frame_sent(self, peer: str, now: float) -> list[Action]:
-        neighbour = self._neighbours.get(peer)
-        if neighbour is None:
-            return []
-        outbox = neighbour.outbox
-        # Most frames finish with nothing more to send (the rest of the packet is in flight):
-        # answer those without the pull.
-        if not outbox.sent():
-            return []
-        frames = self._pull(neighbour, now)
-        if not frames:
-            return []
-        self.metrics["frames_out"] += len(frames)
-        return [SendFrame(peer, frame) for frame in frames]
-
-    def _pull(self, neighbour: _Neighbour, now: float) -> list[bytes]:
-        """Frames that may go to `neighbour` now; what starts going out awaits its ack."""
+    def _pull(self, peer: str, neighbour: _Neighbour, now: float, actions: list[Action]) -> None:
+        """Add the frames that may go to `peer` now; what starts going out awaits its ack."""
         outbox = neighbour.outbox
         frames = outbox.pull()
-        if frames:
-            acks = neighbour.acks
-            for packet_id, encoded, prio in outbox.take_started():
-                if encoded[1] != _ACK:  # acks are never acked
-                    acks.started(packet_id, encoded, prio, now)
-        return frames
+        if not frames:
+            return
+        acks = neighbour.acks
+        for packet_id, encoded, prio in outbox.take_started():
+            if encoded[1] != _ACK:  # acks are never acked
+                acks.started(packet_id, encoded, prio, now)
+        self.metrics["frames_out"] += len(frames)
+        for frame in frames:
+            actions.append(SendFrame(peer, frame))
 
     def _on_frame(self, event: FrameReceived, now: float, actions: list[Action]) -> None:
         peer = event.peer
@@ -463,7 +456,7 @@ class Router:
     def _on_envelope(
         self, packet: Packet, data: bytes, peer: str | None, now: float, actions: list[Action]
     ) -> None:
-        if self._answer_with_receipt(packet, peer):
+        if packet.receipt_hash in self._receipts and self._answer_with_receipt(packet, peer):
             self._drop(_D_CLEARED, peer, actions)
             return
         if packet.recipient_tag in self._served:
@@ -631,20 +624,20 @@ class Router:
             self.metrics["spool_refused_" + str(decision.reason)] += 1
             self._drop(_D_CLEARED if cleared else _D_SPOOL_REFUSED, peer, actions)
             return
-        carried = Carried(packet, data, packet.ttl, priority(packet))
-        if peer is not None:
-            carried.holders.add(peer)
+        holders = {peer} if peer is not None else set()
+        carried = Carried(packet, data, packet.ttl, priority(packet), holders)
         packet_id = packet.packet_id
+        tag = packet.recipient_tag
         self._carried[packet_id] = carried
-        self._by_tag.setdefault(packet.recipient_tag, {})[packet_id] = None
+        self._by_tag.setdefault(tag, {})[packet_id] = None
         if packet.type is _T_ENVELOPE:
             self.metrics["carried_envelopes"] += 1
             if peer is not None and packet.flags & _MAILBOX_HINT:
                 actions.append(OfferUplink(packet))
         for other, neighbour in self._neighbours.items():
-            if packet.recipient_tag in neighbour.tags:
+            if tag in neighbour.tags:
                 self._hand_over(carried, other)
-        via = self._gradient.via(packet.recipient_tag)
+        via = self._gradient.via(tag)
         if via is not None:
             self._hand_down(carried, via)
         self._policy.on_new(self, carried, peer)
@@ -880,11 +873,7 @@ class Router:
                     ack = make_ack(ids, expires_at_s)
                     neighbour.outbox.put(ack.packet_id, encode_packet(ack), _P_CONTROL, True)
                     self.metrics["acks_out"] += 1
-            frames = self._pull(neighbour, self._now)
-            if frames:
-                self.metrics["frames_out"] += len(frames)
-                for frame in frames:
-                    actions.append(SendFrame(peer, frame))
+            self._pull(peer, neighbour, self._now, actions)
 
     def _drop(self, reason: DropReason, peer: str | None, actions: list[Action]) -> None:
         self.metrics["drop_" + reason.value] += 1

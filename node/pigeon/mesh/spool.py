@@ -120,7 +120,7 @@ class _Bucket:
     """Held ids per class, oldest first, with totals: the whole spool or one tag."""
 
     classes: tuple[dict[bytes, None], ...] = dataclasses.field(
-        default_factory=lambda: tuple({} for _ in _CLASSES)
+        default_factory=lambda: ({}, {}, {})  # one per class of `_CLASSES`
     )
     packets: int = 0
     size_bytes: int = 0
@@ -197,7 +197,15 @@ class Spool:
         if reason is not None:
             return SpoolDecision(False, reason, tuple(evicted))
         klass = priority(packet)
-        victims = self._make_room(packet.recipient_tag, size, klass)
+        every, policy = self._all, self.policy
+        if (
+            packet.recipient_tag not in self._tags
+            and every.packets < policy.max_packets
+            and every.size_bytes + size <= policy.max_bytes
+        ):
+            victims: list[bytes] | SpoolReason = []  # the common case: room enough for a new tag
+        else:
+            victims = self._make_room(packet.recipient_tag, size, klass)
         if isinstance(victims, SpoolReason):
             return SpoolDecision(False, victims, tuple(evicted))
         for victim in victims:
