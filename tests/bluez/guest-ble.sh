@@ -5,8 +5,8 @@
 # on hci1 (tests/bluez/guest_slots.py); then a node
 # on hci2 between two scripted Pigeon-app phones on hci0 and hci1 (tests/bluez/guest_app.py);
 # then a node on hci2 between two bitchat-cli clients on hci0 and hci1
-# (tests/bluez/guest_bitchat.py); last, a hub on hci3 linked to nodes on hci0-2
-# (tests/bluez/guest_fairness.py).
+# (tests/bluez/guest_bitchat.py); then a hub on hci3 linked to nodes on hci0-2
+# (tests/bluez/guest_fairness.py), last, the same four for the air one link costs (guest_air.py).
 # Results land in /out/results.json and /out/ble.json; bluetoothd's log in /out/bluetoothd.log.
 set -eux
 modprobe hci_vhci

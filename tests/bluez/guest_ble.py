@@ -35,6 +35,7 @@ from pigeon.transport.base import Busy, PeerId
 from pigeon.transport.ble.gatt import CHANNEL_FRAME_LIMIT
 from pigeon.transport.ble.policy import NOTIFY_MIN_GAP_S, PacerParams
 from pigeon.transport.ble.transport import BleConfig, BleTransport
+from tests.bluez.guest_air import air_per_link
 from tests.bluez.guest_app import AppRig, app_conformance
 from tests.bluez.guest_bitchat import bitchat_steps
 from tests.bluez.guest_capacity import l2cap_capacity
@@ -43,6 +44,7 @@ from tests.bluez.guest_slots import slots_steps
 from tests.bluez.rig_gatt import adapter_address, until
 
 FAIRNESS = "fairness: texts on one link beside bulk transfers on two others"
+AIR = "air: one link's frames cost the air of one link, on a channel"
 LINK_WAIT_S = 60.0
 RECONNECT_WAIT_S = 120.0
 BENCH_FRAMES = 300  # over GATT (the reference)
@@ -493,6 +495,14 @@ async def fairness_step() -> str:
     return json.dumps(report)
 
 
+async def air_step() -> str:
+    report = await air_per_link(forget_devices)
+    BENCH["air_per_link"] = report
+    if report["l2cap"]["sent_per_payload_byte"] >= report["gatt"]["sent_per_payload_byte"] / 2:
+        raise AssertionError(f"a channel saved less than half the air of GATT: {report}")
+    return json.dumps(report)
+
+
 async def goodput_steps(
     run: Run, pair: tuple[BleTransport, BleTransport, MeshSink, MeshSink], pacer: PacerParams
 ) -> None:
@@ -517,11 +527,14 @@ async def main(out: Path) -> int:
     run = Run(out)
     only = os.environ.get("PIGEON_VM_ONLY")
     pacer = PacerParams()
-    if only in ("app", "bitchat", "slots", "capacity", "fairness"):  # guest-app.sh, ...
+    if only in ("app", "bitchat", "slots", "capacity", "fairness", "air"):  # guest-app.sh, ...
         if only == "app":
             await app_steps(run)
         elif only == "fairness":
             await run.step(FAIRNESS, fairness_step)
+            record_bench(run)
+        elif only == "air":
+            await run.step(AIR, air_step)
             record_bench(run)
         elif only == "capacity":
             nodes = await make_pair(PacerParams())
@@ -582,6 +595,7 @@ async def main(out: Path) -> int:
     await app_steps(run)
     await bitchat_steps(run.step, forget_devices, out)
     await run.step(FAIRNESS, fairness_step)
+    await run.step(AIR, air_step)
     await run.step(
         "bluetoothd never crashed",
         lambda: settled_then(lambda: bluetoothd_survived(out, KILLED)),

@@ -52,6 +52,7 @@ STEPS = (
     "bitchat: the node hears both and the owner's post reaches both",
     "bitchat: the node dials a bitchat phone",
     "fairness: texts on one link beside bulk transfers on two others",
+    "air: one link's frames cost the air of one link, on a channel",
     "bluetoothd never crashed",
 )
 
