@@ -68,6 +68,8 @@ for attempt in 1 2 3; do
 done
 set -x
 both_adapters
+# What bluetoothd's drop-in runs on a Pi after it starts (config/bluetooth-pigeon.conf).
+bash /src/config/pigeon-ble-2m-phy > /out/phy.log 2>&1 || true
 export PYTHONPATH=/src/node:/src PYTHONDONTWRITEBYTECODE=1
 status=0
 /opt/venv/bin/python /src/tests/bluez/guest_ble.py /out || status=$?

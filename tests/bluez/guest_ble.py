@@ -606,8 +606,12 @@ async def main(out: Path) -> int:
 
 
 def record_bench(run: Run) -> None:
-    """The figures into ble.json, each goodput also as a share of the rig's L2CAP capacity."""
+    """The figures into ble.json, each goodput also as a share of the rig's L2CAP capacity, and
+    what the 2M PHY script said of each controller."""
     run.bench.update(BENCH)
+    phy_log = run.out / "phy.log"
+    if phy_log.exists():
+        run.bench["phy_setup"] = phy_log.read_text().splitlines()
     capacity = BENCH.get("l2cap_capacity", {}).get("bytes_per_s")
     if capacity:
         run.bench["goodput_over_l2cap_capacity"] = {
