@@ -1,12 +1,13 @@
 """Runs inside the BlueZ VM (guest_ble.py): the air one link's frames cost, on a channel and over
 GATT (issue #19, "one link's frames to one link").
 
-A hub node on hci3 that the nodes on hci0, hci1 and hci2 all dial (its identifier is the highest,
-and the lower one dials) sends PAYLOAD_BYTES to the node on hci0 alone. The hub's controller
-counts the bytes its host sent it (the kernel's HCI device statistics): over GATT the hub, a
-peripheral, notifies every subscribed central and each drops what is not addressed to it; on a
-channel each frame goes on its own link. Reported in ble.json as `air_per_link`; the step fails
-if the links do not come up or the frames do not all arrive.
+A hub node on hci3 that the nodes on hci0, hci1 and hci2 dial (its identifier is the highest,
+and the lower one dials; one that is slow to may be dialed by the hub instead) sends
+PAYLOAD_BYTES to one node that dialed it. The hub's controller counts the bytes its host sent it
+(the kernel's HCI device statistics): over GATT the hub, a peripheral, notifies every central
+that dialed it, and each drops what is not addressed to it; on a channel each frame goes on its
+own link. Reported in ble.json as `air_per_link`; the step fails if the links do not come up,
+the frames do not all arrive, or a channel costs more than one link's air (`guest_ble.air_step`).
 """
 
 from __future__ import annotations
@@ -95,9 +96,14 @@ async def _one_carrier(channels: bool) -> dict[str, Any]:
             LINK_WAIT_S,
             f"the hub linked to {sorted(hub_sink.links)}, not to all of {to}",
         )
-        roles = sorted({state.role for state in hub.links() if state.peer in to})
-        carriers = sorted({state.carrier for state in hub.links() if state.peer in to})
-        size = hub.frame_limit(to[0])
+        links = [state for state in hub.links() if state.peer in to]
+        # Over GATT only a peripheral's notifications go to every subscribed central: the hub
+        # sends to a leaf that dialed it (all of them do, but a slow one may be dialed instead).
+        dialed_us = [state.peer for state in links if state.role == "peripheral"]
+        target = dialed_us[0] if dialed_us else to[0]
+        sink = sinks[to.index(target)]
+        carriers = sorted({state.carrier for state in links})
+        size = hub.frame_limit(target)
         frames = -(-PAYLOAD_BYTES // size)
         await asyncio.sleep(1.0)  # what the link-ups still sent has left
         before = host_bytes_sent(3)
@@ -105,22 +111,22 @@ async def _one_carrier(channels: bool) -> dict[str, Any]:
             frame = bytes([MARK]) + n.to_bytes(4) + bytes(size - 5)
             while True:
                 try:
-                    await hub.send(to[0], frame)
+                    await hub.send(target, frame)
                     break
                 except Busy:
                     await asyncio.sleep(0.01)
         await until(
-            sinks[0].changed,
-            lambda: sinks[0].received >= frames * size,
+            sink.changed,
+            lambda: sink.received >= frames * size,
             ARRIVAL_WAIT_S,
-            lambda: f"{sinks[0].received} of {frames * size} bytes arrived",
+            lambda: f"{sink.received} of {frames * size} bytes arrived",
         )
         sent = host_bytes_sent(3) - before
     finally:
         for transport in started:
             await transport.aclose()
     return {
-        "hub_roles": roles,
+        "leaves_that_dialed_the_hub": len(dialed_us),
         "carriers": carriers,
         "frame_bytes": size,
         "payload_bytes": frames * size,

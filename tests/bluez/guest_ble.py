@@ -45,6 +45,7 @@ from tests.bluez.rig_gatt import adapter_address, until
 
 FAIRNESS = "fairness: texts on one link beside bulk transfers on two others"
 AIR = "air: one link's frames cost the air of one link, on a channel"
+AIR_PER_PAYLOAD_BYTE_MAX = 1.5
 LINK_WAIT_S = 60.0
 RECONNECT_WAIT_S = 120.0
 BENCH_FRAMES = 300  # over GATT (the reference)
@@ -498,8 +499,10 @@ async def fairness_step() -> str:
 async def air_step() -> str:
     report = await air_per_link(forget_devices)
     BENCH["air_per_link"] = report
-    if report["l2cap"]["sent_per_payload_byte"] >= report["gatt"]["sent_per_payload_byte"] / 2:
-        raise AssertionError(f"a channel saved less than half the air of GATT: {report}")
+    # A channel's frames cost one link's air, whatever else is linked: the payload plus its
+    # headers (some 6 %), far from the second link's worth GATT would send with two centrals.
+    if report["l2cap"]["sent_per_payload_byte"] >= AIR_PER_PAYLOAD_BYTE_MAX:
+        raise AssertionError(f"a channel's frames cost more than one link's air: {report}")
     return json.dumps(report)
 
 
