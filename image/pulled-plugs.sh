@@ -10,7 +10,8 @@
 # the owner, node READY by itself, integrity checks ok, every acknowledged text and envelope
 # there exactly once and whole. Records bench/results/image.json.
 # Usage: image/pulled-plugs.sh [IMAGE]   PIGEON_PLUG_ROUNDS (default 20),
-#   PIGEON_PLUG_MAX_S (kill within this many seconds of the first acknowledgement, default 20)
+#   PIGEON_PLUG_MAX_S (kill within this many seconds of the first acknowledgement, default 20),
+#   PIGEON_PLUG_UNTIL (a Unix time: no round starts after it; the last boot checks the card)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -43,6 +44,9 @@ round=0
 while [[ $round -le $rounds ]]; do
     round=$(($round + 1))
     final=
+    if [[ -n ${PIGEON_PLUG_UNTIL:-} && $(date +%s) -ge $PIGEON_PLUG_UNTIL && $round -gt 1 ]]; then
+        rounds=$(($round - 1))  # out of time: this boot is the last, and only checks
+    fi
     [[ $round -gt $rounds ]] && final="pigeon.final systemd.run_success_action=poweroff"
     log="$logs/round-$(printf %02d "$round").log"
     qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 -nographic -no-reboot \
