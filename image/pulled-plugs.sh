@@ -49,6 +49,7 @@ while [[ $round -le $rounds ]]; do
     fi
     [[ $round -gt $rounds ]] && final="pigeon.final systemd.run_success_action=poweroff"
     log="$logs/round-$(printf %02d "$round").log"
+    : > "$log"  # there before the first look at it
     qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 -nographic -no-reboot \
         -kernel "$work/vmlinuz" -initrd "$work/initrd.img" \
         -append "root=LABEL=pigeonroot rw fsck.repair=yes console=ttyAMA0 panic=-1 $run $final" \
