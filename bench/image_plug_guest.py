@@ -1,41 +1,72 @@
 """Traffic and ledger for the pulled-plug test, inside the flashed image (image/pulled-plugs.sh).
 
-`check`: after a boot, open the test's vault and spool (SQLCipher files on the card, key in a
-file beside them), run SQLite's integrity check on both, and print every stored text and
-envelope id with how often it is stored and whether its bytes are whole (each body and packet is
-derived from its id, so a half-written one shows). `traffic`: until QEMU is killed, write texts
-(one durable vault transaction each: history + outbox, as the owner's endpoint does) and
-envelopes deposited for neighbours (one durable spool transaction per batch, as the daemon's
-persist does), and print `ACK` for each only after its transaction returned: the host reads the
-serial console as it goes, so what was acknowledged is known outside the machine that dies.
-Lines: `PLUG: ACK T|E ID`, `PLUG: HAVE T|E ID COUNT whole|torn`, `PLUG: INTEGRITY vault|spool ok`.
+The traffic goes through the running node's own interfaces, never straight to its files:
+- texts: the owner's web API of the running node (`POST /api/contacts/{id}/messages` over
+  loopback HTTPS, with a paired browser's cookie); acknowledged when the API answered 201, which
+  it does only once the vault transaction committed (`synchronous = FULL`);
+- envelopes deposited for neighbours: the node's neighbourhood mailbox, `pigeon relay` on the
+  card, through its WebSocket protocol (`pigeon.transport.relay_client`); acknowledged when the
+  relay answered STORED, which it does only once the deposit's transaction committed. Under
+  emulation the node's radio is the in-process simulated medium, so no neighbour outside the
+  node's process can reach its mesh, and the mesh's own acknowledgement (the hop ack) is sent on
+  receipt, before the once-a-minute spool persist: no mesh path in the guest acknowledges storage.
+
+Subcommands (run as the node's user, `pigeon`):
+`pair`: with the node stopped, pair a browser through the node's own pairing code (as the page's
+  /pair does with the code the OLED shows; the emulated node has no OLED to read) and keep its
+  token in DATA/token.
+`setup`: add the contact Robin through the page's form (once; its id kept in DATA/contact).
+`check`: after a boot, SQLite's integrity check on the relay's store, the node's spool and its
+  vault; every text in Robin's conversation read back through the API and every envelope in the
+  relay's store, each with how often it is stored and whether its bytes are whole (each text and
+  envelope is derived from its client-side id, so a half-written one shows).
+`traffic BOOT`: until QEMU is killed, alternately one text and a batch of envelopes, printing
+  `ACK` for each only once its interface acknowledged it: the host reads the serial console as it
+  goes, so what was acknowledged is known outside the machine that dies.
+Lines: `PLUG: ACK T|E ID`, `PLUG: HAVE T|E ID COUNT whole|torn`,
+`PLUG: INTEGRITY relay|spool|vault ok`, `PLUG: CHECKED ...`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import os
 import secrets
+import sqlite3
 import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from pigeon.store.keys import DatabaseKey
-from pigeon.store.spool_db import Spool, SpooledEnvelope, StoreEnvelope
-from pigeon.store.vault import Vault
-from pigeon.store.vault_records import Direction, Message, MessageState, OutboxEntry
+import aiohttp
 
-DATA = Path("/var/lib/pigeon/plug")
-CONTACT = "robin"
-ENVELOPE_BYTES = 640
-BATCH = 5  # envelopes per spool transaction
+from pigeon.crypto.card import ContactCard
+from pigeon.crypto.identity import Identity
+from pigeon.relay.storage import DB_FILE_NAME
+from pigeon.store.binding import read_auto_passphrase
+from pigeon.store.keeper import DataDir, VaultKeeper, open_spool
+from pigeon.transport.relay_client import RelayBroken, RelayClient
+from pigeon.ui.web.pairing import Pairing
+from pigeon.ui.web.security import COOKIE_NAME
+from pigeon.ui.web.session_file import FilePairingStore
+
+DATA = Path(os.environ.get("PIGEON_PLUG_DATA", "/var/lib/pigeon-plug"))
+NODE_DATA = Path(os.environ.get("PIGEON_PLUG_NODE_DATA", "/var/lib/pigeon"))
+PAGE = os.environ.get("PIGEON_PLUG_PAGE", "https://localhost:8443")
+RELAY = os.environ.get("PIGEON_PLUG_RELAY", "ws://127.0.0.1:8765/v1")
+SESSIONS_FILE = "browsers.json"  # pigeon.daemon.node.SESSIONS_FILE
+ENVELOPE_BYTES = 640  # a padded text envelope as the mesh carries it
+BATCH = 5  # envelopes deposited at once (the relay commits what arrives together in one go)
+MAILBOX_ENVELOPES = 500  # a new mailbox after this many (the relay holds 1,000 a mailbox)
+TEXT_PREFIX = "plug"
 
 
 def say(line: str) -> None:
-    """One line to the serial console, flushed before the next write to the card."""
-    with open("/dev/console", "w") as console:
-        console.write(f"PLUG: {line}\n")
+    """One line to stdout (the serial console: image/guest-plug.sh), written out at once."""
+    print(f"PLUG: {line}", flush=True)
 
 
 def derived(ident: str, size: int) -> bytes:
@@ -48,108 +79,213 @@ def derived(ident: str, size: int) -> bytes:
     return out[:size]
 
 
-def key() -> DatabaseKey:
-    """The test's database key, made once and kept beside the files."""
-    path = DATA / "key"
-    if not path.exists():
-        DATA.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(secrets.token_bytes(32))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        tmp.rename(path)
-    return DatabaseKey(path.read_bytes())
+def text_body(ident: str) -> str:
+    """The text sent under client id `ident`."""
+    return f"{TEXT_PREFIX} {ident} {derived(ident, 24).hex()}"
 
 
-def open_stores() -> tuple[Vault, Spool]:
-    """The test's vault (with its one contact) and spool."""
-    vault = Vault.open(DATA / "vault.db", key(), create=True)
-    with vault.transaction() as tx:
-        if not tx.contacts():
-            tx.add_contact(CONTACT, "Robin", b"card", time.time())
-    return vault, Spool.open(DATA / "spool.db", key())
+def envelope_bytes(ident: bytes) -> bytes:
+    """The envelope deposited under client id `ident` (16 bytes): the id, then derived bytes."""
+    return ident + derived(ident.hex(), ENVELOPE_BYTES - len(ident))
 
 
-def check() -> None:
-    """Print integrity and every stored id with its count and wholeness."""
-    vault, spool = open_stores()
-    say(f"INTEGRITY vault {' '.join(vault.integrity_check())}")
-    say(f"INTEGRITY spool {' '.join(spool.integrity_check())}")
-    texts = Counter(m.message_id for m in vault.messages(CONTACT, limit=1 << 30))
-    for message_id, count in sorted(texts.items()):
-        body = vault.message(message_id).body or ""
-        whole = body == derived(message_id, 24).hex()
-        say(f"HAVE T {message_id} {count} {'whole' if whole else 'torn'}")
-    envelopes = Counter(e.packet_id.hex() for e in spool.entries())
-    for packet_hex, count in sorted(envelopes.items()):
-        stored = spool.envelope(bytes.fromhex(packet_hex))
-        whole = stored is not None and stored.packet == derived(packet_hex, ENVELOPE_BYTES)
-        say(f"HAVE E {packet_hex} {count} {'whole' if whole else 'torn'}")
-    say(f"CHECKED {len(texts)} texts {len(envelopes)} envelopes")
-    vault.close()
-    spool.close()
+def write_durably(path: Path, data: bytes) -> None:
+    """Replace `path` with `data`, synced with its directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.rename(path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
-def text(vault: Vault, message_id: str) -> None:
-    """One text written durably, as the owner's endpoint stores a text it was asked to send."""
+def pair() -> None:
+    """A paired browser's token, through the node's pairing code (node stopped)."""
+    pairing = Pairing(FilePairingStore(NODE_DATA / SESSIONS_FILE))
     now = time.time()
-    envelope_id = secrets.token_bytes(16)
-    body = derived(message_id, 24).hex()
-    with vault.transaction() as tx:
-        tx.append_message(
-            Message(message_id, CONTACT, Direction.OUT, MessageState.QUEUED, now, now, body)
-        )
-        tx.enqueue(
-            OutboxEntry(
-                envelope_id,
-                CONTACT,
-                message_id,
-                1,
-                derived(body, ENVELOPE_BYTES),
-                now,
-                now + 7 * 86400,
-                now,
-            )
-        )
+    token = pairing.submit(pairing.start(now), now, "pulled-plug test")
+    write_durably(DATA / "token", token.encode())
 
 
-def envelopes(spool: Spool) -> list[str]:
-    """A batch of envelopes for neighbours stored in one durable transaction; their ids."""
-    now = time.time()
-    ids = [secrets.token_bytes(16) for _ in range(BATCH)]
-    spool.apply(
-        StoreEnvelope(
-            SpooledEnvelope(
-                packet_id=packet_id,
-                recipient_tag=packet_id[:8],
-                depositor="mesh",
-                priority=1,
-                expires_at=now + 7 * 86400,
-                receipt_hash=None,
-                packet=derived(packet_id.hex(), ENVELOPE_BYTES),
-                stored_at=now,
-            )
-        )
-        for packet_id in ids
+def _session() -> aiohttp.ClientSession:
+    """A client of the node's page: the paired cookie, the page's own origin, loopback TLS."""
+    token = (DATA / "token").read_text().strip()
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=False),  # loopback, to the node's self-signed cert
+        headers={"Cookie": f"{COOKIE_NAME}={token}", "Origin": PAGE},
+        timeout=aiohttp.ClientTimeout(total=600),
     )
-    return [packet_id.hex() for packet_id in ids]
 
 
-def traffic(boot: str) -> None:
-    """Texts and envelope batches, alternating, each acknowledged once durable; never ends."""
-    vault, spool = open_stores()
-    n = 0
+async def _wait_for_page(http: aiohttp.ClientSession) -> None:
+    """Until the page answers (READY comes when it listens; be patient under emulation)."""
+    for _ in range(300):
+        try:
+            async with http.get(f"{PAGE}/api/contacts") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(2)
+    raise RuntimeError("the node's page did not answer")
+
+
+async def setup() -> None:
+    """Add the contact Robin through the page's form, once."""
+    if (DATA / "contact").exists():
+        return
+    card = ContactCard.create(Identity.generate(), relays=[], name="Robin").to_text()
+    async with _session() as http:
+        await _wait_for_page(http)
+        form = {"name": "Robin", "card": card}
+        async with http.post(f"{PAGE}/contacts", data=form, allow_redirects=False) as response:
+            location = response.headers.get("Location", "")
+            if response.status != 303 or not location.startswith("/contacts/"):
+                raise RuntimeError(f"adding Robin: {response.status} {await response.text()}")
+    write_durably(DATA / "contact", location.split("/")[2].split("?")[0].encode())
+
+
+async def _texts(http: aiohttp.ClientSession, contact: str) -> list[str]:
+    """Every text in Robin's conversation, through the API, paging back from the newest."""
+    texts: list[str] = []
+    before = ""
     while True:
-        message_id = f"{boot}-{n}"
-        text(vault, message_id)
-        say(f"ACK T {message_id}")
-        for packet_hex in envelopes(spool):
-            say(f"ACK E {packet_hex}")
-        n += 1
+        url = f"{PAGE}/api/contacts/{contact}/messages?limit=200{before}"
+        async with http.get(url) as response:
+            if response.status != 200:
+                raise RuntimeError(f"reading texts: {response.status} {await response.text()}")
+            page: list[dict[str, Any]] = (await response.json())["messages"]
+        if not page:
+            return texts
+        texts.extend(str(m["text"]) for m in page if m["direction"] == "out")
+        before = f"&before={min(int(m['seq']) for m in page)}"
+
+
+def _relay_rows() -> tuple[list[str], list[bytes]]:
+    """The relay store's integrity check and every envelope in it (relay not running)."""
+    path = DATA / "relay" / DB_FILE_NAME
+    if not path.exists():
+        return ["ok"], []
+    db = sqlite3.connect(path)
+    try:
+        integrity = [str(row[0]) for row in db.execute("PRAGMA integrity_check")]
+        rows = [bytes(row[0]) for row in db.execute("SELECT ciphertext FROM envelopes")]
+    finally:
+        db.close()
+    return integrity, rows
+
+
+def _node_integrity() -> None:
+    """SQLite's integrity check on the node's spool and vault (the vault by the device key)."""
+    data_dir = DataDir(NODE_DATA)
+    spool = open_spool(data_dir)
+    try:
+        say(f"INTEGRITY spool {' '.join(spool.integrity_check())}")
+    finally:
+        spool.close()
+    passphrase = read_auto_passphrase(data_dir.auto_unlock)
+    if passphrase is None:
+        say("INTEGRITY vault not device-bound")
+        return
+    keeper = VaultKeeper(data_dir)
+    try:
+        say(f"INTEGRITY vault {' '.join(keeper.unlock(passphrase).integrity_check())}")
+    finally:
+        keeper.lock()
+
+
+async def check() -> None:
+    """Print integrity and every stored id with its count and wholeness."""
+    integrity, rows = _relay_rows()
+    say(f"INTEGRITY relay {' '.join(integrity)}")
+    _node_integrity()
+    envelopes: Counter[str] = Counter()
+    torn = 0
+    for ciphertext in rows:
+        ident = ciphertext[:16]
+        if ciphertext == envelope_bytes(ident):
+            envelopes[ident.hex()] += 1
+        else:
+            torn += 1
+            say(f"HAVE E {ident.hex()} 1 torn")
+    for ident_hex, count in sorted(envelopes.items()):
+        say(f"HAVE E {ident_hex} {count} whole")
+    async with _session() as http:
+        await _wait_for_page(http)
+        texts = await _texts(http, (DATA / "contact").read_text().strip())
+    counts: Counter[str] = Counter()
+    for body in texts:
+        words = body.split(" ")
+        if len(words) == 3 and words[0] == TEXT_PREFIX and body == text_body(words[1]):
+            counts[words[1]] += 1
+        else:
+            torn += 1
+            say(f"HAVE T {words[1] if len(words) > 1 else '?'} 1 torn")
+    for text_id, count in sorted(counts.items()):
+        say(f"HAVE T {text_id} {count} whole")
+    say(f"CHECKED {len(counts)} texts {len(envelopes)} envelopes {torn} torn")
+
+
+async def _send_text(http: aiohttp.ClientSession, contact: str, ident: str) -> None:
+    """One text through the owner's API; returns once the API answered 201 (stored)."""
+    url = f"{PAGE}/api/contacts/{contact}/messages"
+    async with http.post(url, json={"text": text_body(ident)}) as response:
+        if response.status != 201:
+            raise RuntimeError(f"sending a text: {response.status} {await response.text()}")
+
+
+async def _deposit(relay: RelayClient, mailbox: bytes, ident: bytes) -> str:
+    """One envelope at the relay; returns its id once the relay answered STORED."""
+    await relay.deposit(mailbox, envelope_bytes(ident))
+    return ident.hex()
+
+
+async def traffic(boot: str) -> None:
+    """Texts and envelope batches, alternating, each acknowledged once stored; never ends."""
+    contact = (DATA / "contact").read_text().strip()
+    relay = RelayClient(RELAY)
+    mailbox = Identity.generate().public_key  # the relay takes Ed25519 mailbox keys only
+    deposited = 0
+    for _ in range(300):  # the relay starts beside this, slowly under emulation
+        try:
+            await relay.connect()
+            break
+        except RelayBroken:
+            await asyncio.sleep(2)
+    async with _session() as http:
+        n = 0
+        while True:
+            ident = f"{boot}-{n}"
+            await _send_text(http, contact, ident)
+            say(f"ACK T {ident}")
+            if deposited >= MAILBOX_ENVELOPES:
+                mailbox, deposited = Identity.generate().public_key, 0
+            batch = [_deposit(relay, mailbox, secrets.token_bytes(16)) for _ in range(BATCH)]
+            for done in asyncio.as_completed(batch):
+                say(f"ACK E {await done}")
+            deposited += BATCH
+            n += 1
+
+
+def main(argv: list[str]) -> None:
+    """`pair`, `setup`, `check` or `traffic BOOT`."""
+    if argv[0] == "pair":
+        pair()
+    elif argv[0] == "setup":
+        asyncio.run(setup())
+    elif argv[0] == "check":
+        asyncio.run(check())
+    elif argv[0] == "traffic":
+        asyncio.run(traffic(argv[1]))
+    else:
+        raise SystemExit(f"unknown subcommand {argv[0]}: {json.dumps(argv)}")
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "check":
-        check()
-    else:
-        traffic(sys.argv[2])
+    main(sys.argv[1:])

@@ -20,10 +20,11 @@ from pathlib import Path
 
 _ACK = re.compile(r"^PLUG: ACK ([TE]) (\S+)\r?$")
 _HAVE = re.compile(r"^PLUG: HAVE ([TE]) (\S+) (\d+) (whole|torn)\r?$")
-_INTEGRITY = re.compile(r"^PLUG: INTEGRITY (vault|spool) (.*?)\r?$")
+_INTEGRITY = re.compile(r"^PLUG: INTEGRITY (relay|spool|vault) (.*?)\r?$")
 _NODE = re.compile(r"^PLUG: NODE (\S+)")
 _FAILED = re.compile(r"^PLUG: FAILED_UNITS \[(.*)\]")
 _CHECKED = re.compile(r"^PLUG: CHECKED ")
+_ENDED = re.compile(r"^PLUG: TRAFFIC ENDED")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,7 @@ class Boot:
     integrity: dict[str, str]
     have: dict[tuple[str, str], tuple[int, bool]]
     acked: list[tuple[str, str]]
+    traffic_ended: bool = False  # the traffic stopped by itself (an error) before the kill
 
 
 @dataclass(slots=True)
@@ -54,7 +56,7 @@ class Verdict:
 def parse_boot(text: str) -> Boot:
     """The PLUG lines of one boot's console log; lines not ended by a newline are ignored."""
     node = failed = None
-    checked = False
+    checked = ended = False
     integrity: dict[str, str] = {}
     have: dict[tuple[str, str], tuple[int, bool]] = {}
     acked: list[tuple[str, str]] = []
@@ -73,7 +75,9 @@ def parse_boot(text: str) -> Boot:
             failed = m[1].strip()
         elif _CHECKED.match(line):
             checked = True
-    return Boot(node, checked, failed, integrity, have, acked)
+        elif _ENDED.match(line):
+            ended = True
+    return Boot(node, checked, failed, integrity, have, acked, ended)
 
 
 def judge(boots: list[Boot]) -> Verdict:
@@ -84,6 +88,8 @@ def judge(boots: list[Boot]) -> Verdict:
     for number, boot in enumerate(boots, start=1):
         if number > 1:
             _check(number, boot, acknowledged, verdict)
+        if boot.traffic_ended:
+            verdict.faults.append(f"boot {number}: the traffic stopped before the power cut")
         checked = set(acknowledged)
         acknowledged.update(boot.acked)
     verdict.acknowledged_texts = sum(1 for kind, _ in checked if kind == "T")
@@ -96,7 +102,7 @@ def _check(number: int, boot: Boot, acknowledged: set[tuple[str, str]], verdict:
         verdict.faults.append(f"boot {number}: node {boot.node or 'never reported'}")
     if boot.failed_units:
         verdict.faults.append(f"boot {number}: failed units {boot.failed_units}")
-    for store in ("vault", "spool"):
+    for store in ("relay", "spool", "vault"):
         if boot.integrity.get(store) != "ok":
             verdict.faults.append(f"boot {number}: {store} integrity {boot.integrity.get(store)}")
     for item in sorted(acknowledged):

@@ -2,13 +2,16 @@
 # make image-pulled-plugs: power cuts of the whole image under QEMU virt. The card is attached
 # with cache=none (O_DIRECT on the host): what the guest had not written out when QEMU dies is
 # gone, as on a Pi whose plug is pulled. Each round boots the same card, waits for the node's
-# READY and the guest's traffic (texts and envelopes for neighbours written durably, each
-# acknowledged on the serial console once stored), kills QEMU with SIGKILL at a random moment,
-# and boots again; a last boot only checks. bench/image_plug_ledger.py then checks every round:
-# file system up without the owner, node READY by itself, integrity checks ok, every
-# acknowledged text and envelope there exactly once and whole. Records bench/results/image.json.
+# READY and the guest's traffic through the node's own interfaces (image/guest-plug.sh: texts
+# through the owner's web API, envelopes for neighbours deposited at the neighbourhood mailbox,
+# `pigeon relay`; each printed on the serial console once its interface acknowledged it), kills
+# QEMU with SIGKILL at a random moment after the first acknowledgement, and boots again; a last
+# boot only checks. bench/image_plug_ledger.py then checks every round: file system up without
+# the owner, node READY by itself, integrity checks ok, every acknowledged text and envelope
+# there exactly once and whole. Records bench/results/image.json.
 # Usage: image/pulled-plugs.sh [IMAGE]   PIGEON_PLUG_ROUNDS (default 20),
-#   PIGEON_PLUG_MAX_S (kill within this many seconds of the traffic starting, default 20)
+#   PIGEON_PLUG_MAX_S (kill within this many seconds of the first acknowledgement, default 20),
+#   PIGEON_PLUG_UNTIL (a Unix time: no round starts after it; the last boot checks the card)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -41,8 +44,12 @@ round=0
 while [[ $round -le $rounds ]]; do
     round=$(($round + 1))
     final=
+    if [[ -n ${PIGEON_PLUG_UNTIL:-} && $(date +%s) -ge $PIGEON_PLUG_UNTIL && $round -gt 1 ]]; then
+        rounds=$(($round - 1))  # out of time: this boot is the last, and only checks
+    fi
     [[ $round -gt $rounds ]] && final="pigeon.final systemd.run_success_action=poweroff"
     log="$logs/round-$(printf %02d "$round").log"
+    : > "$log"  # there before the first look at it
     qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 -nographic -no-reboot \
         -kernel "$work/vmlinuz" -initrd "$work/initrd.img" \
         -append "root=LABEL=pigeonroot rw fsck.repair=yes console=ttyAMA0 panic=-1 $run $final" \
@@ -50,7 +57,9 @@ while [[ $round -le $rounds ]]; do
         > "$log" 2>&1 < /dev/null &
     qemu=$!
     waited=0
-    until grep -aq "PLUG: TRAFFIC" "$log" || ! kill -0 "$qemu" 2>/dev/null || [[ $waited -gt 1800 ]]; do
+    done_when="PLUG: ACK "  # the traffic runs: what it acknowledged from now on is at stake
+    [[ -n $final ]] && done_when="PLUG: FINAL"
+    until grep -aqE "$done_when|PLUG: TRAFFIC ENDED" "$log" || ! kill -0 "$qemu" 2>/dev/null || [[ $waited -gt 1800 ]]; do
         sleep 2 && waited=$(($waited + 2))
     done
     if [[ -n $final ]]; then
@@ -61,7 +70,7 @@ while [[ $round -le $rounds ]]; do
     sleep "$(($delay / 10)).$(($delay % 10))"
     kill -9 "$qemu" 2>/dev/null || true
     wait "$qemu" 2>/dev/null || true
-    echo "round $round: killed $(($delay / 10)).$(($delay % 10)) s into traffic ($(($(date +%s) - start)) s so far)"
+    echo "round $round: killed $(($delay / 10)).$(($delay % 10)) s after the first acknowledgement ($(($(date +%s) - start)) s so far)"
 done
 echo "$rounds rounds in $(($(date +%s) - start)) s"
 python3 "$repo/bench/image_plug_ledger.py" "$logs" "$(($(date +%s) - start))"

@@ -32,8 +32,9 @@ GOOD_CHECKS = (
     "CHECKED 0 texts 0 envelopes",
     "NODE active uptime=9",
     "FAILED_UNITS []",
-    "INTEGRITY vault ok",
+    "INTEGRITY relay ok",
     "INTEGRITY spool ok",
+    "INTEGRITY vault ok",
 )
 
 
@@ -55,9 +56,22 @@ def test_a_lost_a_doubled_and_a_torn_item_are_each_faults(ledger: ModuleType) ->
 
 def test_a_node_that_never_came_up_or_a_damaged_store_is_a_fault(ledger: ModuleType) -> None:
     first = boot(*GOOD_CHECKS)
-    second = boot("NODE activating uptime=900", "INTEGRITY vault ok", "INTEGRITY spool page 3")
+    second = boot(
+        "NODE activating uptime=900",
+        "INTEGRITY relay ok",
+        "INTEGRITY vault ok",
+        "INTEGRITY spool page 3",
+    )
     verdict = ledger.judge([ledger.parse_boot(first), ledger.parse_boot(second)])
     assert len(verdict.faults) == 2
+
+
+def test_a_store_whose_check_never_ran_is_a_fault(ledger: ModuleType) -> None:
+    checks = tuple(line for line in GOOD_CHECKS if line != "INTEGRITY relay ok")
+    verdict = ledger.judge(
+        [ledger.parse_boot(boot(*GOOD_CHECKS)), ledger.parse_boot(boot(*checks))]
+    )
+    assert verdict.faults == ["boot 2: relay integrity None"]
 
 
 def test_a_line_after_the_login_prompt_still_counts(ledger: ModuleType) -> None:
@@ -68,3 +82,10 @@ def test_a_line_after_the_login_prompt_still_counts(ledger: ModuleType) -> None:
 def test_an_ack_cut_off_by_the_kill_is_no_acknowledgement(ledger: ModuleType) -> None:
     parsed = ledger.parse_boot(boot("ACK T b1-0", cut="PLUG: ACK T b1-1"))
     assert parsed.acked == [("T", "b1-0")]
+
+
+def test_traffic_that_stopped_by_itself_is_a_fault(ledger: ModuleType) -> None:
+    first = boot(*GOOD_CHECKS, "ACK T b1-0", "TRAFFIC ENDED: it runs until the host kills it")
+    second = boot(*GOOD_CHECKS, "HAVE T b1-0 1 whole")
+    verdict = ledger.judge([ledger.parse_boot(first), ledger.parse_boot(second)])
+    assert verdict.faults == ["boot 1: the traffic stopped before the power cut"]
