@@ -467,3 +467,21 @@ def test_associated_data_binds_every_field_but_ttl_and_payload() -> None:
             expires_at_s=-1,
             receipt_hash=RHASH,
         )
+
+
+@given(packets(max_payload=300).filter(lambda p: p.type is PacketType.ENVELOPE), st.data())
+def test_every_packet_decode_accepts_passes_the_constructors_checks(
+    packet: Packet, data: st.DataObject
+) -> None:
+    """decode_packet accepts a valid envelope in one test and fills the Packet without its
+    constructor's checks, so that one test repeats their rules: whatever it accepts, mutated in
+    the TTL and flags bytes or anywhere, must pass them (replace runs __post_init__)."""
+    wire = bytearray(encode_packet(packet))
+    for _ in range(data.draw(st.integers(1, 3))):
+        index = data.draw(st.sampled_from([2, 3]) | st.integers(0, len(wire) - 1))
+        wire[index] = data.draw(st.integers(0, 255))
+    try:
+        decoded = decode_packet(bytes(wire))
+    except MalformedPacket:
+        return
+    dataclasses.replace(decoded)
