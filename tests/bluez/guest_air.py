@@ -21,14 +21,13 @@ import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pigeon.transport.base import Busy, PeerId
 from pigeon.transport.ble.transport import BleConfig, BleTransport, peer_id
+from tests.bluez.guest_fairness import BULK_MARK, LeafSink, send_past_busy
 from tests.bluez.rig_gatt import until
 
 LINK_WAIT_S = 120.0
 PAYLOAD_BYTES = 60_000  # about 4 s of a paced GATT link
 ARRIVAL_WAIT_S = 60.0
-MARK = 0xA1
 # <linux/hci.h> (not in Python's socket module): the HCIGETDEVINFO ioctl and where the bytes
 # sent to the controller (stat.byte_tx) sit in struct hci_dev_info.
 HCIGETDEVINFO = 0x800448D3
@@ -43,26 +42,6 @@ def host_bytes_sent(dev_id: int) -> int:
         fcntl.ioctl(sock.fileno(), HCIGETDEVINFO, info)
     (sent,) = struct.unpack_from("<I", info, BYTE_TX_OFFSET)
     return int(sent)
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.links: set[PeerId] = set()
-        self.received = 0
-        self.changed = asyncio.Event()
-
-    def link_up(self, peer: PeerId, frame_limit: int) -> None:
-        self.links.add(peer)
-        self.changed.set()
-
-    def link_down(self, peer: PeerId, reason: str) -> None:
-        self.links.discard(peer)
-        self.changed.set()
-
-    def frame_received(self, peer: PeerId, frame: bytes) -> None:
-        if frame[0] == MARK:
-            self.received += len(frame)
-        self.changed.set()
 
 
 def _leaf(n: int, channels: bool) -> BleTransport:
@@ -83,7 +62,7 @@ def _hub(channels: bool) -> BleTransport:
 async def _one_carrier(channels: bool) -> dict[str, Any]:
     hub = _hub(channels)
     leaves = [_leaf(n, channels) for n in range(3)]
-    hub_sink, sinks = Sink(), [Sink() for _ in leaves]
+    hub_sink, sinks = LeafSink(), [LeafSink() for _ in leaves]
     started: list[BleTransport] = []
     try:
         for transport, sink in ((hub, hub_sink), *zip(leaves, sinks, strict=True)):
@@ -108,18 +87,12 @@ async def _one_carrier(channels: bool) -> dict[str, Any]:
         await asyncio.sleep(1.0)  # what the link-ups still sent has left
         before = host_bytes_sent(3)
         for n in range(frames):
-            frame = bytes([MARK]) + n.to_bytes(4) + bytes(size - 5)
-            while True:
-                try:
-                    await hub.send(target, frame)
-                    break
-                except Busy:
-                    await asyncio.sleep(0.01)
+            await send_past_busy(hub, target, bytes([BULK_MARK]) + n.to_bytes(4) + bytes(size - 5))
         await until(
             sink.changed,
-            lambda: sink.received >= frames * size,
+            lambda: sink.bulk_bytes >= frames * size,
             ARRIVAL_WAIT_S,
-            lambda: f"{sink.received} of {frames * size} bytes arrived",
+            lambda: f"{sink.bulk_bytes} of {frames * size} bytes arrived",
         )
         sent = host_bytes_sent(3) - before
     finally:

@@ -32,7 +32,7 @@ BULK_MARK = 0xB1
 
 
 class LeafSink:
-    """Counts bulk bytes and stamps each text's arrival."""
+    """Counts bulk bytes (frames marked BULK_MARK) and stamps each text's arrival."""
 
     def __init__(self) -> None:
         self.links: set[PeerId] = set()
@@ -56,7 +56,8 @@ class LeafSink:
         self.changed.set()
 
 
-async def _send(hub: BleTransport, to: PeerId, frame: bytes) -> None:
+async def send_past_busy(hub: BleTransport, to: PeerId, frame: bytes) -> None:
+    """Send `frame`, waiting out Busy (the link's queue is full)."""
     while True:
         try:
             await hub.send(to, frame)
@@ -76,7 +77,7 @@ async def _texts(
     sent: dict[int, float] = {}
     for n in range(first, first + TEXTS):
         sent[n] = time.monotonic()
-        await _send(hub, to, bytes([TEXT_MARK]) + n.to_bytes(4) + bytes(TEXT_BYTES - 5))
+        await send_past_busy(hub, to, bytes([TEXT_MARK]) + n.to_bytes(4) + bytes(TEXT_BYTES - 5))
         await asyncio.sleep(TEXT_GAP_S)
     with contextlib.suppress(AssertionError):
         await until(sink.changed, lambda: all(n in sink.arrivals for n in sent), TEXT_WAIT_S, "")
@@ -123,7 +124,9 @@ async def fairness(forget_devices: Callable[[], Awaitable[None]]) -> dict[str, A
             n = 0
             while True:
                 n += 1
-                await _send(hub, peer, bytes([BULK_MARK]) + n.to_bytes(4) + bytes(size - 5))
+                await send_past_busy(
+                    hub, peer, bytes([BULK_MARK]) + n.to_bytes(4) + bytes(size - 5)
+                )
 
         bulk = [asyncio.create_task(flood(peer)) for peer in to[:2]]
         memory: dict[str, int] = {"queued_bytes": 0, "kernel_bytes": 0}
