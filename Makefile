@@ -12,7 +12,7 @@ APT_PACKAGES := /usr/bin/chromium:chromium /usr/bin/dbus-daemon:dbus-daemon \
 	/usr/lib/postgresql/*/bin/pg_ctl:postgresql
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages run test test-bluez lint bench fuzz wheels image image-test image-wear image-pulled-plugs test-ansible clean \
+.PHONY: help setup system-packages run test test-bluez lint bench fuzz wheels image image-test image-wear image-pulled-plugs image-read-only test-ansible clean \
 	host-tools-image host-tools-image-test host-tools-ansible host-tools-bluez
 
 help: ## List the targets
@@ -75,6 +75,9 @@ image-wear: host-tools-image-test ## SD-card wear of the built image under QEMU:
 
 image-pulled-plugs: host-tools-image-test ## Power cuts: kill QEMU under traffic 20 times, check every acknowledged item (root; 1-2 h)
 	nice -n 10 bash image/pulled-plugs.sh
+
+image-read-only: host-tools-image-test ## A card that turns read-only under the node, then boots read-only: what the owner sees (root; ~20 min)
+	nice -n 10 bash image/read-only.sh
 
 test-ansible: host-tools-ansible ## Lint both Ansible roles; apply pigeon_relay twice to the image root (after make image)
 	bash ansible/test-roles.sh

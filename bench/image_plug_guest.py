@@ -113,7 +113,7 @@ def pair() -> None:
     write_durably(DATA / "token", token.encode())
 
 
-def _session() -> aiohttp.ClientSession:
+def session() -> aiohttp.ClientSession:
     """A client of the node's page: the paired cookie, the page's own origin, loopback TLS."""
     token = (DATA / "token").read_text().strip()
     return aiohttp.ClientSession(
@@ -123,7 +123,7 @@ def _session() -> aiohttp.ClientSession:
     )
 
 
-async def _wait_for_page(http: aiohttp.ClientSession) -> None:
+async def wait_for_page(http: aiohttp.ClientSession) -> None:
     """Until the page answers (READY comes when it listens; be patient under emulation)."""
     for _ in range(300):
         try:
@@ -141,8 +141,8 @@ async def setup() -> None:
     if (DATA / "contact").exists():
         return
     card = ContactCard.create(Identity.generate(), relays=[], name="Robin").to_text()
-    async with _session() as http:
-        await _wait_for_page(http)
+    async with session() as http:
+        await wait_for_page(http)
         form = {"name": "Robin", "card": card}
         async with http.post(f"{PAGE}/contacts", data=form, allow_redirects=False) as response:
             location = response.headers.get("Location", "")
@@ -151,7 +151,7 @@ async def setup() -> None:
     write_durably(DATA / "contact", location.split("/")[2].split("?")[0].encode())
 
 
-async def _texts(http: aiohttp.ClientSession, contact: str) -> list[str]:
+async def read_texts(http: aiohttp.ClientSession, contact: str) -> list[str]:
     """Every text in Robin's conversation, through the API, paging back from the newest."""
     texts: list[str] = []
     before = ""
@@ -200,6 +200,19 @@ def _node_integrity() -> None:
         keeper.lock()
 
 
+def text_counts(bodies: list[str]) -> tuple[Counter[str], list[str]]:
+    """How often each text id is stored whole, and the ids (or "?") of torn ones."""
+    counts: Counter[str] = Counter()
+    torn: list[str] = []
+    for body in bodies:
+        words = body.split(" ")
+        if len(words) == 3 and words[0] == TEXT_PREFIX and body == text_body(words[1]):
+            counts[words[1]] += 1
+        else:
+            torn.append(words[1] if len(words) > 1 else "?")
+    return counts, torn
+
+
 async def check() -> None:
     """Print integrity and every stored id with its count and wholeness."""
     integrity, rows = _relay_rows()
@@ -216,17 +229,13 @@ async def check() -> None:
             say(f"HAVE E {ident.hex()} 1 torn")
     for ident_hex, count in sorted(envelopes.items()):
         say(f"HAVE E {ident_hex} {count} whole")
-    async with _session() as http:
-        await _wait_for_page(http)
-        texts = await _texts(http, (DATA / "contact").read_text().strip())
-    counts: Counter[str] = Counter()
-    for body in texts:
-        words = body.split(" ")
-        if len(words) == 3 and words[0] == TEXT_PREFIX and body == text_body(words[1]):
-            counts[words[1]] += 1
-        else:
-            torn += 1
-            say(f"HAVE T {words[1] if len(words) > 1 else '?'} 1 torn")
+    async with session() as http:
+        await wait_for_page(http)
+        texts = await read_texts(http, (DATA / "contact").read_text().strip())
+    counts, torn_texts = text_counts(texts)
+    torn += len(torn_texts)
+    for text_id in torn_texts:
+        say(f"HAVE T {text_id} 1 torn")
     for text_id, count in sorted(counts.items()):
         say(f"HAVE T {text_id} {count} whole")
     say(f"CHECKED {len(counts)} texts {len(envelopes)} envelopes {torn} torn")
@@ -258,7 +267,7 @@ async def traffic(boot: str) -> None:
             break
         except RelayBroken:
             await asyncio.sleep(2)
-    async with _session() as http:
+    async with session() as http:
         n = 0
         while True:
             ident = f"{boot}-{n}"

@@ -58,3 +58,38 @@ async def test_wal_is_checkpointed_while_the_store_runs(tmp_path: Path) -> None:
         await asyncio.sleep(0.05)
     assert database.stat().st_size > 60_000  # copied out of the WAL without a close
     await store.aclose()
+
+
+class CardLocks:
+    """Stands in for statvfs's read-only flag: the card locks itself from the chosen check on
+    (a file system cannot be remounted read-only under open files without root)."""
+
+    def __init__(self, at_check: int) -> None:
+        self.checks = 0
+        self.at_check = at_check
+
+    def __call__(self, directory: Path) -> bool:
+        self.checks += 1
+        return self.checks >= self.at_check
+
+
+@pytest.mark.parametrize(
+    ("at_check", "stored_on_disk"),
+    [(1, 0), (2, 1)],  # read-only as the commit was due (rolled back); turned read-only during it
+)
+async def test_a_deposit_on_a_card_gone_read_only_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at_check: int, stored_on_disk: int
+) -> None:
+    """ext4 read-only answers fsync with success for files already open: a deposit whose
+    commit returned while the card turned read-only is not acknowledged as stored."""
+    store = await SqliteStore.open(tmp_path, QUOTA)
+    monkeypatch.setattr("pigeon.relay.storage.on_read_only_file_system", CardLocks(at_check))
+    with pytest.raises(StorageError):
+        await store.deposit(ALICE, eid(1), b"x", 0)
+    monkeypatch.undo()
+    await store.aclose()
+    db = sqlite3.connect(tmp_path / DB_FILE_NAME)
+    # Here the disk was writable all along, so the commit of the second case did land; on a
+    # real read-only card it stays in memory and is gone at the next boot.
+    assert db.execute("SELECT count(*) FROM envelopes").fetchone() == (stored_on_disk,)
+    db.close()

@@ -17,6 +17,7 @@ from pigeon.store.errors import (
     DiskFull,
     Locked,
     NewerSchema,
+    ReadOnlyStore,
     StoreError,
     WrongKey,
 )
@@ -151,6 +152,67 @@ def test_transaction_rolls_back_on_error(db_path: Path) -> None:
     assert database.fetchone("SELECT count(*) FROM envelopes") == (200,)
     with database.transaction() as tx:
         assert tx.execute("DELETE FROM envelopes WHERE priority = 0") > 0
+    database.close()
+
+
+class CardLocks:
+    """Stands in for statvfs's read-only flag: a card that locks itself at a chosen check
+    (a file system cannot be remounted read-only under open files without root)."""
+
+    def __init__(self, at_check: int) -> None:
+        self.checks = 0
+        self.at_check = at_check
+
+    def __call__(self, directory: Path) -> bool:
+        self.checks += 1
+        return self.checks >= self.at_check
+
+
+def count_envelopes(path: Path) -> int:
+    database = Database.open(path, KEY, SPOOL_SCHEMA, create=False)
+    try:
+        row = database.fetchone("SELECT count(*) FROM envelopes")
+        return int(row[0]) if row else -1
+    finally:
+        database.close()
+
+
+def insert_one(database: Database) -> None:
+    e = envelope(999)
+    with database.transaction() as tx:
+        tx.execute(
+            "INSERT INTO envelopes (packet_id, recipient_tag, depositor, priority, expires_at,"
+            " packet, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (e.packet_id, e.recipient_tag, e.depositor, e.priority, e.expires_at, e.packet, 0),
+        )
+
+
+def test_a_card_gone_read_only_refuses_a_write_before_its_commit_and_still_reads(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = Database.open(db_path, KEY, SPOOL_SCHEMA, create=False)
+    monkeypatch.setattr("pigeon.store.db.on_read_only_file_system", CardLocks(at_check=1))
+    with pytest.raises(ReadOnlyStore, match="nothing was written"):
+        insert_one(database)
+    with database.transaction() as tx:  # one that changes nothing still runs: reads work
+        assert tx.fetchone("SELECT count(*) FROM envelopes") == (200,)
+    monkeypatch.undo()
+    database.close()
+    assert count_envelopes(db_path) == 200  # rolled back, not committed
+
+
+def test_a_card_that_turns_read_only_during_a_commit_is_not_a_stored_write(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ext4 read-only answers fsync with success for files already open: a commit that
+    returned while the card turned read-only must not be reported as stored."""
+    database = Database.open(db_path, KEY, SPOOL_SCHEMA, create=False)
+    locks = CardLocks(at_check=2)  # writable as the transaction begins, read-only after COMMIT
+    monkeypatch.setattr("pigeon.store.db.on_read_only_file_system", locks)
+    with pytest.raises(ReadOnlyStore, match="turned read-only during the write"):
+        insert_one(database)
+    assert locks.checks == 2
+    monkeypatch.undo()
     database.close()
 
 

@@ -268,8 +268,15 @@ class NodeStatusBoard:
         return courier.held if courier is not None else None
 
     def summary(self) -> str:
-        """One line for systemd's STATUS: neighbours, spool, carried deposits, uplink, vault, and
-        the app mesh when it runs."""
+        """One line for systemd's STATUS: what is wrong first (the card, missing parts: STATUS
+        is clipped to MAX_STATUS_CHARS), then neighbours, spool, carried deposits, uplink, vault,
+        and the phones' meshes when they run."""
+        problems = [f"SD card {self.card.value}"] if self.card is not CardState.OK else []
+        if self.missing:
+            problems.append(f"missing: {', '.join(self.missing)}")
+        return "; ".join([*problems, self._figures()])
+
+    def _figures(self) -> str:
         envelopes, _ = self.spool_figures()
         vault = "locked" if self.owner.vault_locked else "unlocked"
         line = (
@@ -289,9 +296,7 @@ class NodeStatusBoard:
             if chat.gateway is not None:
                 line += f", {chat.gateway.published} published to Nostr"
                 line += f", {chat.gateway.fetched} Nostr drops fetched"
-        if self.card is not CardState.OK:
-            line += f", SD card {self.card.value}"
-        return line + (f", missing: {', '.join(self.missing)}" if self.missing else "")
+        return line
 
 
 _UPLINK = {

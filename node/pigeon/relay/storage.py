@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -358,12 +359,20 @@ class SqliteStore:
     def _commit(self, db: sqlite3.Connection, batch: list[_Op]) -> None:
         outcomes: list[tuple[asyncio.Future[Any], object]] = []
         try:
+            changes = db.total_changes
             db.execute("BEGIN IMMEDIATE")
             outcomes = self._run_ops(db, batch)
             if self._inserted and self._listener is not None:
                 self._call_soon(self._listener, self._inserted)
             self._inserted = []
+            changed = db.total_changes != changes
+            if changed and on_read_only_file_system(self._path.parent):
+                raise StorageError("the file system is read-only")
             db.execute("COMMIT")
+            # ext4 turned read-only (a failing card) takes writes to open files into memory and
+            # answers fsync with success: a COMMIT that returned then is not a stored deposit.
+            if changed and on_read_only_file_system(self._path.parent):
+                raise StorageError("the file system turned read-only during the commit")
             self.commits += 1
             self._last_commit_failed = False
         except Exception as exc:  # the writer must answer every waiter, whatever went wrong
@@ -551,6 +560,11 @@ def _migrate(db: sqlite3.Connection) -> None:
     for target in range(version + 1, SCHEMA_VERSION + 1):
         script = _MIGRATIONS[target - 1]
         db.executescript(f"BEGIN; {script} PRAGMA user_version = {target}; COMMIT;")
+
+
+def on_read_only_file_system(directory: Path) -> bool:
+    """Whether the file system holding `directory` is mounted read-only (statvfs)."""
+    return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
 
 
 def _settle(outcomes: list[tuple[asyncio.Future[Any], object]]) -> None:

@@ -72,6 +72,9 @@ class _Connection(Protocol):
     @property
     def in_transaction(self) -> bool: ...
 
+    @property
+    def total_changes(self) -> int: ...
+
     def execute(self, sql: str, params: Params = ..., /) -> _Cursor: ...
 
     def executemany(self, sql: str, rows: Iterable[Params], /) -> _Cursor: ...
@@ -402,16 +405,28 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
-        """One write transaction: committed (durably) on normal exit, rolled back on any error."""
+        """One write transaction: committed (durably) on normal exit, rolled back on any error.
+
+        A transaction that changed rows raises ReadOnlyStore when the file system is read-only
+        as it is about to commit (rolled back: nothing was written), or turned read-only before
+        the commit returned. ext4 remounted read-only (after write errors, or a card that locked
+        itself) still takes writes to files already open into memory and answers fsync with
+        success, so SQLite's COMMIT would return for a write that never reaches the card and is
+        gone at the next boot: `make image-read-only` saw exactly that before these checks. A
+        database opened read-only needs neither: SQLite refuses its writes itself."""
         with self._lock:
             connection = self._live()
             if connection.in_transaction:
                 raise StoreError("transactions do not nest")
+            changes = connection.total_changes
             with self.translated():
                 connection.execute("BEGIN IMMEDIATE")
             tx = Transaction(self, connection)
             try:
                 yield tx
+                changed = connection.total_changes != changes
+                if changed:
+                    self._refuse_read_only("the file system is read-only; nothing was written")
                 with self.translated():
                     connection.execute("COMMIT")
             except BaseException:
@@ -419,6 +434,14 @@ class Database:
                 raise
             finally:
                 tx.finish()
+            if changed:
+                self._refuse_read_only(
+                    "the file system turned read-only during the write; it may be lost"
+                )
+
+    def _refuse_read_only(self, why: str) -> None:
+        if not self.read_only and on_read_only_file_system(self.path.parent):
+            raise ReadOnlyStore(f"{self.path}: {why}")
 
     def _rollback(self, connection: _Connection) -> None:
         if connection.in_transaction:
