@@ -80,6 +80,15 @@ def test_packets_outside_the_120_s_window_are_stale(skew_ms: int) -> None:
     assert _sent(router.handle(FrameReceived("l0", fresh), NOW_S))
 
 
+def test_an_unsynchronized_clock_leaves_freshness_to_the_phones() -> None:
+    """A node booted after a power cut runs behind by the outage: it must keep relaying."""
+    router = _router(2)
+    router.judge_freshness = False
+    hour_behind = NOW_S - 3600  # the packets are fresh; the node's clock is not
+    sent = _sent(router.handle(FrameReceived("l0", packet(ttl=5)), hour_behind))
+    assert sent == {"l1": wire.with_ttl(packet(ttl=5), 4)}
+
+
 def test_sync_requests_and_sync_responses_stay_local() -> None:
     router = _router(2)
     assert _drops(router.handle(FrameReceived("l0", packet(type_=wire.REQUEST_SYNC)), NOW_S)) == [

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 
 import pytest
 
@@ -79,3 +80,42 @@ async def test_an_owners_post_is_announced_then_sent_and_remembered() -> None:
         run.cancel()
         await asyncio.gather(run, return_exceptions=True)
         await phone.aclose()
+
+
+@pytest.mark.parametrize("synchronized", [False, True])
+async def test_a_node_whose_clock_runs_behind_relays_while_it_is_not_synchronized(
+    synchronized: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Pi without a real-time clock boots behind by a power cut's length: until NTP steers
+    its clock it leaves freshness to the phones and relays; a synchronized clock judges it."""
+    caplog.set_level(logging.INFO)
+    medium = SimMedium(RadioParams(range_m=RANGE_M), random.Random(8))
+    identity = BitchatIdentity.generate(random.Random(3).randbytes)
+    router = BitchatRouter(identity.peer_id, random.Random(4))
+    driver = BitchatDriver(
+        router,
+        identity,
+        "pigeon-demo",
+        tick_s=0.05,
+        clock=lambda: time.time() - 3600,  # an hour's outage behind
+        clock_synchronized=lambda: synchronized,
+    )
+    node = medium.transport(
+        "you", 0.0, 0.0, service=BITCHAT_SERVICE, frame_limit=BITCHAT_FRAME_LIMIT
+    )
+    tasks = [
+        asyncio.create_task(driver.run(node)),
+        asyncio.create_task(run_bitchat_phones(medium, chat_s=0.05)),
+    ]
+    try:
+        if synchronized:
+            await wait_until(lambda: router.counters["stale"] >= 3, 10.0)
+            assert router.counters["relayed"] == 0
+        else:
+            await wait_until(lambda: router.counters["relayed"] >= 3, 10.0)
+            assert router.counters["stale"] == 0
+            assert "not synchronized" in caplog.text
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

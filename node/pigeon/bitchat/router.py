@@ -1,13 +1,13 @@
 """The bitchat relay: a sans-IO state machine, `BitchatRouter.handle(event, now) -> list[Action]`.
 
 Each frame is one bitchat packet. The router refuses what is malformed, too big, over a link's
-rate, local-only (sync), stale (over 120 s from our clock), already seen or at its hop limit,
-and forwards the rest as the received bytes with only the TTL byte changed, by bitchat's own
-rules (its RelayController and fan-out selector): TTL capped at 7 and clamped harder on a node
-with 6 or more links; directed packets and source routes go to the next hop's link when known;
-broadcasts other than announces and fragments go to a log2-sized subset of links; fragments
-pass through unassembled. `now` is Unix time in seconds (freshness needs the wall clock);
-`rng` only draws the relay jitter. Nothing here reads a clock or does IO.
+rate, local-only (sync), stale (over 120 s from our clock, while that is synchronized), already
+seen or at its hop limit, and forwards the rest as the received bytes with only the TTL byte
+changed, by bitchat's own rules (its RelayController and fan-out selector): TTL capped at 7 and
+clamped harder on a node with 6 or more links; directed packets and source routes go to the next
+hop's link when known; broadcasts other than announces and fragments go to a log2-sized subset
+of links; fragments pass through unassembled. `now` is Unix time in seconds (freshness needs the
+wall clock); `rng` only draws the relay jitter. Nothing here reads a clock or does IO.
 """
 
 from __future__ import annotations
@@ -120,6 +120,10 @@ class BitchatRouter:
         self._peer_links: dict[bytes, str] = {}  # bitchat id -> the link it is directly on
         self.assembler = FragmentAssembler()  # courier packets addressed to us, fragmented
         self.counters: Counter[str] = Counter()
+        # Off while the node's own clock is not synchronized (a Pi without a real-time clock,
+        # after a power cut and before any uplink): a clock minutes behind would call every
+        # packet stale and stop all relaying. The phones judge freshness by their own clocks.
+        self.judge_freshness = True
 
     def handle(self, event: Event, now: float) -> list[Action]:
         """Process one event at Unix time `now`; return what to do, in order."""
@@ -260,7 +264,7 @@ class BitchatRouter:
         """Why a parsed packet is not relayed before the seen-cache is asked, if it is not."""
         if view.type == wire.REQUEST_SYNC or view.is_rsr:
             return DropReason.LOCAL_ONLY
-        if abs(view.timestamp_ms - now * 1000.0) > FRESHNESS_MS:
+        if self.judge_freshness and abs(view.timestamp_ms - now * 1000.0) > FRESHNESS_MS:
             return DropReason.STALE
         if view.sender == self.own_id:
             return DropReason.FOR_US

@@ -78,6 +78,7 @@ class BitchatDriver:
         announce_interval_s: float = 30.0,
         on_public: PublicCallback | None = None,
         clock: Callable[[], float] = time.time,
+        clock_synchronized: Callable[[], bool] = lambda: True,
         tick_s: float = TICK_S,
     ) -> None:
         self.router = router
@@ -87,6 +88,7 @@ class BitchatDriver:
         self.announce_interval_s = announce_interval_s
         self._on_public = on_public
         self._clock = clock
+        self._clock_synchronized = clock_synchronized
         self.tick_s = tick_s
         self._transport: Transport | None = None
         self._last_announce = float("-inf")
@@ -210,6 +212,16 @@ class BitchatDriver:
         if self._on_public is not None:
             self._on_public(message)
 
+    def _judge_freshness_if_synchronized(self) -> None:
+        synchronized = self._clock_synchronized()
+        if synchronized != self.router.judge_freshness:
+            self.router.judge_freshness = synchronized
+            _LOGGER.info(
+                "the system clock is %s: bitchat packets' freshness is judged %s",
+                "synchronized" if synchronized else "not synchronized",
+                "here again" if synchronized else "by the phones only, until it is",
+            )
+
     @property
     def links(self) -> list[str]:
         """bitchat links up now."""
@@ -223,6 +235,7 @@ class BitchatDriver:
         try:
             await transport.start(self)
             while True:
+                self._judge_freshness_if_synchronized()
                 self.feed(Tick())
                 if (
                     self.courier is not None

@@ -43,6 +43,7 @@ from pigeon.daemon.bitchat_identity import (
 )
 from pigeon.daemon.card import persist_guarded, probe
 from pigeon.daemon.carrier import Carrier, CarryPolicy
+from pigeon.daemon.clock_sync import system_clock_synchronized
 from pigeon.daemon.endpoint import EndpointDriver
 from pigeon.daemon.identity_reset import RESET_PENDING_S, IdentityResetter, ResetScope
 from pigeon.daemon.mesh_driver import MeshDriver
@@ -324,6 +325,7 @@ class Node:
             identity,
             bitchat_nickname(section.nickname, self.name),
             announce_interval_s=section.announce_interval_s,
+            clock_synchronized=system_clock_synchronized,
         )
         if section.courier:
             self.bitchat_driver.courier = CourierService(
