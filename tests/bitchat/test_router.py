@@ -89,6 +89,28 @@ def test_an_unsynchronized_clock_leaves_freshness_to_the_phones() -> None:
     assert sent == {"l1": wire.with_ttl(packet(ttl=5), 4)}
 
 
+def test_an_unsynchronized_node_learns_the_linked_phones_clock_from_their_announces() -> None:
+    router = _router(3)
+    assert router.clock_offset_s() == 0.0  # synchronized: its own clock is the clock
+    router.judge_freshness = False
+    behind = NOW_S - 3600
+    for link, ahead_ms, sender in (("l0", 3_600_000, b"\x01"), ("l1", 3_602_000, b"\x02")):
+        announce = packet(type_=wire.ANNOUNCE, sender=sender * 8, timestamp_ms=NOW_MS)
+        router.handle(FrameReceived(link, announce), NOW_S - ahead_ms / 1000 + 0.0)
+    assert router.clock_offset_s() == pytest.approx(3601.0)
+    liar = packet(type_=wire.ANNOUNCE, sender=b"\x03" * 8, timestamp_ms=NOW_MS - 10**9)
+    router.handle(FrameReceived("l2", liar), behind)
+    assert router.clock_offset_s() == pytest.approx(3600.0)  # the median: one liar of three
+    router.handle(LinkDown("l0"), behind)
+    router.handle(LinkDown("l2"), behind)
+    assert router.clock_offset_s() == pytest.approx(3602.0)  # the phones still linked
+    relayed = packet(type_=wire.ANNOUNCE, ttl=5, sender=b"\x04" * 8, timestamp_ms=0)
+    router.handle(FrameReceived("l1", relayed), behind)  # relayed from afar: not a sample
+    assert router.clock_offset_s() == pytest.approx(3602.0)
+    router.judge_freshness = True
+    assert router.clock_offset_s() == 0.0
+
+
 def test_sync_requests_and_sync_responses_stay_local() -> None:
     router = _router(2)
     assert _drops(router.handle(FrameReceived("l0", packet(type_=wire.REQUEST_SYNC)), NOW_S)) == [

@@ -119,3 +119,48 @@ async def test_a_node_whose_clock_runs_behind_relays_while_it_is_not_synchronize
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@pytest.mark.parametrize("synchronized", [False, True])
+async def test_what_a_node_behind_stamps_follows_the_linked_phones_clocks(
+    synchronized: bool,
+) -> None:
+    """The owner's post from a node an hour behind reaches a phone only while the node's clock
+    is unsynchronized and so stamped by the phones' clocks (a phone drops it as stale else);
+    a synchronized clock is taken as it is."""
+    from pigeon.sim.bitchat_phone import BitchatPhone
+
+    medium = SimMedium(RadioParams(range_m=RANGE_M), random.Random(9))
+    identity = BitchatIdentity.generate(random.Random(3).randbytes)
+    router = BitchatRouter(identity.peer_id, random.Random(4))
+    driver = BitchatDriver(
+        router,
+        identity,
+        "pigeon-demo",
+        tick_s=0.05,
+        clock=lambda: time.time() - 3600,
+        clock_synchronized=lambda: synchronized,
+    )
+    node = medium.transport("you", 0.0, 0.0, service=BITCHAT_SERVICE, frame_limit=512)
+    phone = BitchatPhone("lee", random.Random(5))
+    run = asyncio.create_task(driver.run(node))
+    try:
+        await phone.start(
+            medium.transport("lee", 10.0, 0.0, service=BITCHAT_SERVICE, frame_limit=512)
+        )
+        await wait_until(lambda: len(driver.links) == 1, 10.0)
+        if not synchronized:
+            await wait_until(lambda: router.clock_offset_s() > 3590, 10.0)
+        assert router.clock_offset_s() < 3610 if not synchronized else router.clock_offset_s() == 0
+        speaker = BitchatIdentity.generate(random.Random(6).randbytes)
+        posted = driver.post(speaker, "owner", "hello from the node's page")
+        if synchronized:
+            with pytest.raises(TimeoutError):
+                await phone.wait_for_heard(1, 1.0)
+        else:
+            (heard,) = await phone.wait_for_heard(1, 10.0)
+            assert heard == posted
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        await phone.aclose()

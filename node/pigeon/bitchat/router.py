@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import statistics
 from collections import Counter
 from dataclasses import dataclass
 from typing import Final
@@ -124,6 +125,9 @@ class BitchatRouter:
         # after a power cut and before any uplink): a clock minutes behind would call every
         # packet stale and stop all relaying. The phones judge freshness by their own clocks.
         self.judge_freshness = True
+        # Meanwhile: by how much each linked phone's latest direct announce (made just then, by
+        # the phone on that link) was ahead of our clock, to stamp what the node sends.
+        self._clock_offsets: dict[str, float] = {}
 
     def handle(self, event: Event, now: float) -> list[Action]:
         """Process one event at Unix time `now`; return what to do, in order."""
@@ -182,7 +186,17 @@ class BitchatRouter:
             TokenBucket(config.out_packets_per_s, config.out_burst, now),
         )
 
+    def clock_offset_s(self) -> float:
+        """How far the linked phones' clocks run ahead of ours while ours is not synchronized:
+        the median over their latest direct announces (a lone liar cannot move it while honest
+        phones are the majority of links); 0.0 while it is synchronized, or before any."""
+        if self.judge_freshness:
+            self._clock_offsets.clear()
+            return 0.0
+        return statistics.median(self._clock_offsets.values()) if self._clock_offsets else 0.0
+
     def _forget(self, name: str) -> None:
+        self._clock_offsets.pop(name, None)
         link = self._links.pop(name, None)
         if link is not None and link.peer is not None and self._peer_links.get(link.peer) == name:
             del self._peer_links[link.peer]
@@ -222,6 +236,8 @@ class BitchatRouter:
             return
         if view.type == wire.ANNOUNCE and view.ttl == DEFAULT_TTL:
             self._learn_peer(source, link, view.sender)
+            if not self.judge_freshness:
+                self._clock_offsets[source] = view.timestamp_ms / 1000.0 - now
         if view.recipient == self.own_id:
             self._addressed(source, data, view, header, now, actions)
             return

@@ -138,7 +138,7 @@ class BitchatDriver:
             self._last_announce = now
         caps = self.courier.agent.capabilities() if self.courier is not None else 0
         caps |= self.gateway.capabilities() if self.gateway is not None else 0
-        packet = self.identity.announce(self.nickname, int(now * 1000), caps)
+        packet = self.identity.announce(self.nickname, int(self._phones_now() * 1000), caps)
         self._carry_out(self.router.originate(packet, now, link))
         self.counters["announced"] += 1
 
@@ -146,7 +146,7 @@ class BitchatDriver:
         """Send `text` to the public chat as `speaker` (announced first under `nickname`).
         Raises LocalError for a nickname or text bitchat cannot carry."""
         now = self._clock()
-        stamp = int(now * 1000)
+        stamp = int(self._phones_now() * 1000)
         announce = speaker.announce(nickname, stamp)
         message = speaker.public_message(text, stamp)
         for packet in (announce, message):
@@ -176,7 +176,9 @@ class BitchatDriver:
             if self.gateway is not None:
                 self.gateway.on_carrier(action.link, action.packet)
         elif self.courier is not None:
-            self._carry_out(self.courier.on_addressed(action.link, action.packet, self._clock()))
+            self._carry_out(
+                self.courier.on_addressed(action.link, action.packet, self._phones_now())
+            )
 
     def carry_out(self, actions: list[Action]) -> None:
         """Carry out router actions made outside `feed` (the gateway's hand-overs)."""
@@ -186,14 +188,14 @@ class BitchatDriver:
         now = self._clock()
         if self.courier is not None and now - self._last_expiry >= COURIER_EXPIRY_S:
             self._last_expiry = now
-            self.courier.expire(now)
+            self.courier.expire(self._phones_now())
 
     def _courier_hears(self, heard: Heard) -> None:
         """After the chat checked an announce, the courier may hand over or spray on its link."""
         courier = self.courier
         if courier is None or heard.link is None or heard.packet[1:2] != bytes((wire.ANNOUNCE,)):
             return
-        self._carry_out(courier.on_announce(heard.link, heard.packet, self._clock()))
+        self._carry_out(courier.on_announce(heard.link, heard.packet, self._phones_now()))
 
     def _hear(self, packet: bytes) -> None:
         try:
@@ -211,6 +213,11 @@ class BitchatDriver:
         del self.heard[:-200]
         if self._on_public is not None:
             self._on_public(message)
+
+    def _phones_now(self) -> float:
+        """The time by the phones' clocks, for what the node stamps and the courier's expiries:
+        ours, or while ours is not synchronized, ours moved by the linked phones' median."""
+        return self._clock() + self.router.clock_offset_s()
 
     def _judge_freshness_if_synchronized(self) -> None:
         synchronized = self._clock_synchronized()
@@ -242,7 +249,7 @@ class BitchatDriver:
                     and self._clock() - self._last_expiry >= COURIER_EXPIRY_S
                 ):
                     self._last_expiry = self._clock()
-                    self.courier.expire(self._last_expiry)
+                    self.courier.expire(self._phones_now())
                 if self._clock() - self._last_announce >= self.announce_interval_s:
                     self.announce()
                 await asyncio.sleep(self.tick_s)
