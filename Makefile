@@ -12,7 +12,7 @@ APT_PACKAGES := /usr/bin/chromium:chromium /usr/bin/dbus-daemon:dbus-daemon \
 	/usr/lib/postgresql/*/bin/pg_ctl:postgresql
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages run test test-bluez lint bench fuzz wheels image image-test image-wear image-pulled-plugs image-read-only test-ansible clean \
+.PHONY: help setup system-packages run test test-bluez lint bench fuzz wheels image image-test image-wear image-pulled-plugs image-read-only image-first-boot-plugs test-ansible clean \
 	host-tools-image host-tools-image-test host-tools-ansible host-tools-bluez
 
 help: ## List the targets
@@ -78,6 +78,9 @@ image-pulled-plugs: host-tools-image-test ## Power cuts: kill QEMU under traffic
 
 image-read-only: host-tools-image-test ## A card that turns read-only under the node, then boots read-only: what the owner sees (root; ~20 min)
 	nice -n 10 bash image/read-only.sh
+
+image-first-boot-plugs: host-tools-image-test ## Power cuts during the first boots (root fs growth, keys, the node's first start): the card comes up by itself (root; ~20 min)
+	nice -n 10 bash image/first-boot-plugs.sh
 
 test-ansible: host-tools-ansible ## Lint both Ansible roles; apply pigeon_relay twice to the image root (after make image)
 	bash ansible/test-roles.sh
