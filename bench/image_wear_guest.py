@@ -78,7 +78,8 @@ def idle(root: Path, seconds: float, trace_out: Path | None) -> dict[str, object
     """
     traced = trace_out is not None and trace.available()
     if traced:
-        trace.start()  # before the first sync, so every counted sector is traced
+        os.sync()  # what was dirty before the window is written before the trace starts
+        trace.start()
     procs_before = process_writes()
     written = measured(root, lambda: time.sleep(seconds))
     procs_after = process_writes()
