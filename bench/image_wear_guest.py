@@ -3,7 +3,8 @@
 Counts bytes written to the root file system's block device from the kernel's own counter
 (sectors written, field 7 of /sys/dev/block/M:m/stat; 512-byte units whatever the device):
 (a) idle: the running node, nothing sent, over `--idle-s` seconds of guest time, scaled to an
-    hour; with the processes that wrote in that window (/proc/PID/io write_bytes) named;
+    hour; with the processes that wrote in that window (/proc/PID/io write_bytes) named and,
+    with `--trace`, the kernel's own account of the window (bench/image_wear_trace.py);
 (b) per 1,000 envelopes relayed: the spool as the daemon drives it (pigeon.daemon.spool_sync
     persists once a minute), at 1,000 envelopes an hour: 60 batches that each store 17 new
     envelopes and drop the 17 handed on in the minute before, in a spool file of its own;
@@ -12,7 +13,7 @@ Counts bytes written to the root file system's block device from the kernel's ow
 Each figure is taken after `sync`, so it includes the ext4 journal and the writeback of every
 dirty page. Prints one JSON object on its last line.
 Run (guest): /opt/pigeon/venv/bin/python image_wear_guest.py --idle-s 600 --data-dir DIR
-[--idle-only]
+[--idle-only] [--trace FILE]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import image_wear_trace as trace
 from pigeon.store.keys import DatabaseKey
 from pigeon.store.spool_db import DropEnvelope, Spool, SpooledEnvelope, StoreEnvelope
 from pigeon.store.vault import Vault
@@ -69,22 +71,37 @@ def measured(root: Path, work: Callable[[], None]) -> int:
     return (sectors_written(root) - before) * SECTOR_BYTES
 
 
-def idle(root: Path, seconds: float) -> dict[str, object]:
-    """The idle node's writes over `seconds`, scaled to an hour, and who wrote them."""
+def idle(root: Path, seconds: float, trace_out: Path | None) -> dict[str, object]:
+    """The idle node's writes over `seconds`, scaled to an hour, and who wrote them.
+
+    With `trace_out`, the window is traced and the raw trace is written there (after the count).
+    """
+    traced = trace_out is not None and trace.available()
+    if traced:
+        os.sync()  # what was dirty before the window is written before the trace starts
+        trace.start()
     procs_before = process_writes()
     written = measured(root, lambda: time.sleep(seconds))
     procs_after = process_writes()
+    events = None
+    if traced and trace_out is not None:
+        lines = trace.stop()
+        trace_out.write_text("\n".join(lines) + "\n")
+        events = trace.parse(lines, trace.target_of(root))
     writers = {
         name: procs_after[name] - procs_before.get(name, 0)
         for name in procs_after
         if procs_after[name] > procs_before.get(name, 0)
     }
-    return {
+    result: dict[str, object] = {
         "window_s": seconds,
         "bytes": written,
         "bytes_per_hour": round(written * 3600 / seconds),
         "writers_bytes": dict(sorted(writers.items(), key=lambda kv: -kv[1])),
     }
+    if events is not None:
+        result["trace"] = trace.summary(events, trace.paths_of(Path("/"), events.inodes()))
+    return result
 
 
 def spool_load(path: Path) -> None:
@@ -148,12 +165,13 @@ def main() -> None:
     parser.add_argument("--idle-s", type=float, default=600.0)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--idle-only", action="store_true", help="skip the envelopes and texts")
+    parser.add_argument("--trace", type=Path, help="trace the idle window, raw trace to this file")
     args = parser.parse_args()
     data: Path = args.data_dir
     data.mkdir(parents=True, exist_ok=True)
     result: dict[str, object] = {}
     if args.idle_s > 0:
-        result["idle"] = idle(data, args.idle_s)
+        result["idle"] = idle(data, args.idle_s, args.trace)
     if args.idle_only:
         print(json.dumps(result, sort_keys=True))
         return

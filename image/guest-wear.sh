@@ -3,7 +3,8 @@
 # the node on its stand-ins, settled after first boot; bench/image_wear_guest.py counts the
 # bytes written to the card idle ("before": the image as built), then again after the changes
 # under test were put in place in this boot (/boot/firmware/wear-after/, if any: files copied over
-# the installed ones, a script run), then per 1,000 envelopes relayed and per 1,000 texts.
+# the installed ones, a script run), then per 1,000 envelopes relayed and per 1,000 texts. The
+# idle windows are traced (bench/image_wear_trace.py): which tasks and files wrote, in RESULT.
 set -u
 say() { echo "PIGEON-IMAGE-WEAR: $*" > /dev/console; }
 . /boot/firmware/guest-emulation.sh
@@ -27,7 +28,7 @@ measure() {  # measure LABEL ARGS...
     say "RESULT $label $(tail -1 /tmp/wear.json)"
     tail -3 /tmp/wear.err > /dev/console
 }
-measure before --idle-s "$idle_s" --idle-only
+measure before --idle-s "$idle_s" --idle-only --trace /boot/firmware/wear-trace-before.txt
 after=/boot/firmware/wear-after
 if [ -d "$after" ]; then
     site=$($py -c 'import pigeon, os; print(os.path.dirname(pigeon.__file__))')
@@ -36,7 +37,7 @@ if [ -d "$after" ]; then
     systemctl restart --no-block pigeon-node.service
     node_active
     say "AFTER applied, node $(systemctl show -p ActiveState --value pigeon-node.service)"
-    measure after --idle-s "$idle_s"
+    measure after --idle-s "$idle_s" --trace /boot/firmware/wear-trace-after.txt
 else
     measure after --idle-s 0
 fi

@@ -68,6 +68,39 @@ def test_every_mount_but_root_is_nofail() -> None:
             assert "nofail" in mount.options, mount
 
 
+def test_the_image_root_is_noatime_and_lazytime() -> None:
+    root = {m.target: m for m in mounts(image_fstab_text())}["/"]
+    assert {"noatime", "lazytime"} <= set(root.options)
+
+
+def running_pi_edits() -> list[tuple[str, str]]:
+    """(regexp, replace) of the tasks that edit a running Pi's own /etc/fstab, in order."""
+    tasks = re.split(r"\n(?=- name: )", SYSTEM_TASKS.read_text())
+    edits = []
+    for task in tasks:
+        if re.search(r"^\s+path: /etc/fstab$", task, re.M):
+            regexp = re.search(r"^\s+regexp: '(.*)'$", task, re.M)
+            replace = re.search(r"^\s+replace: '(.*)'$", task, re.M)
+            assert regexp is not None, task
+            assert replace is not None, task
+            edits.append((regexp.group(1), replace.group(1)))
+    return edits
+
+
+def test_a_running_pi_root_gets_noatime_and_lazytime_once() -> None:
+    fstab = (
+        "proc            /proc           proc    defaults          0       0\n"
+        "PARTUUID=ab-01  /boot/firmware  vfat    defaults          0       2\n"
+        "PARTUUID=ab-02  /               ext4    defaults,noatime  0       1\n"
+    )
+    for _ in range(2):  # Ansible's replace: re.MULTILINE, all matches; a second run changes nothing
+        for regexp, replace in running_pi_edits():
+            fstab = re.compile(regexp, re.MULTILINE).sub(replace, fstab)
+    by_target = {m.target: m for m in mounts(fstab)}
+    assert by_target["/"].options == ("defaults", "noatime", "lazytime")
+    assert by_target["/boot/firmware"].options == ("defaults",)
+
+
 def test_first_boot_waits_for_the_boot_partition_it_reads() -> None:
     after = re.search(r"^After=(.*)$", FIRSTBOOT_UNIT.read_text(), re.M)
     assert after is not None
