@@ -1,8 +1,9 @@
 """Whether the system clock is synchronized, as the kernel says (adjtimex, like `timedatectl`).
 
 A Raspberry Pi 3, 4 or Zero 2 W has no real-time clock: after a power cut it boots at the time
-systemd-timesyncd last saved (every 60 s), so it runs behind by the outage until an uplink
-brings NTP. The kernel marks the clock unsynchronized (STA_UNSYNC) until an NTP client steers it.
+systemd-timesyncd last saved (every 15 minutes in the image), so it runs behind by up to that
+plus the outage until an uplink brings NTP. The kernel marks the clock unsynchronized
+(STA_UNSYNC) until an NTP client steers it.
 """
 
 from __future__ import annotations
