@@ -16,7 +16,7 @@ from pigeon.mesh.hopack import (
     ACK_TIMEOUT_S,
     HopAcks,
 )
-from pigeon.mesh.packet import ACK_ID_LEN, MAX_ACK_IDS
+from pigeon.mesh.packet import ACK_ID_LEN, MAX_ACK_IDS, encode_packet
 from pigeon.mesh.policy import POLICIES
 from pigeon.mesh.router import RouterConfig
 
@@ -257,3 +257,41 @@ def test_an_envelope_after_a_routes_update_is_still_acked_at_once() -> None:
     envelope, _ = net.envelope("zz", ttl=3)  # no route: sprayed to b
     net.send("a", envelope)
     assert b.metrics["acks_out"] == acks_before + 1
+
+
+def test_a_packet_sent_before_one_acked_now_is_due_at_once() -> None:
+    acks = _quiet_link_that_acks_at_once()
+    acks.started(b"x" * 16, b"\x02\x01", 1, now=100.0)
+    acks.started(b"y" * 16, b"\x02\x01", 1, now=100.0)
+    acks.started(b"z" * 16, b"\x02\x01", 1, now=100.0)
+    assert acks.acked([b"y" * ACK_ID_LEN], now=100.05) == [b"y" * 16]
+    assert [e.packet_id for e in acks.due(100.05)] == [b"x" * 16]  # z may still be acked
+
+
+def test_a_packet_resent_after_the_one_acked_is_not_taken_for_lost_again() -> None:
+    acks = _quiet_link_that_acks_at_once()
+    acks.started(b"x" * 16, b"\x02\x01", 1, now=100.0)
+    acks.started(b"y" * 16, b"\x02\x01", 1, now=100.0)
+    acks.started(b"x" * 16, b"\x02\x01", 1, now=100.5)  # x went again, after y
+    acks.acked([b"y" * ACK_ID_LEN], now=100.6)
+    assert acks.due(100.6) == []
+
+
+def test_the_first_of_two_envelopes_lost_on_a_quiet_link_goes_again_on_the_seconds_ack() -> None:
+    net = _chain(["a", "b"], "default")
+    net.tick(5)
+    first, _ = net.envelope("b", ttl=1)
+    second, _ = net.envelope("b", ttl=1)
+    lost = {"frames": len(fragment(encode_packet(first), FRAME_LIMIT, 0))}
+
+    def lose_the_first(src: str, dst: str, frame: bytes) -> bool:
+        if src == "a" and lost["frames"] and len(frame) > 40:
+            lost["frames"] -= 1
+            return True
+        return False
+
+    net.lose = lose_the_first
+    net.send("a", first)
+    net.send("a", second)
+    # No tick: b acked the second at once, which showed a that the first was lost.
+    assert {p.packet_id for p in net.delivered["b"]} == {first.packet_id, second.packet_id}

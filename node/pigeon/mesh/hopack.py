@@ -14,9 +14,11 @@ measured round trip (RFC 6298's smoothed RTT plus four deviations, from such pac
 their first send; at least `ACK_MIN_TIMEOUT_S`); a packet of a burst may wait for the
 receiver's tick, so it waits `ACK_TIMEOUT_S`, as every packet did before. On a quiet static
 link a lost packet goes again about a second sooner, while a burst costs no more resends than
-before. When the link drops, what was never acked counts as not handed over (the router
-offers it again later): a connection dying mid-transfer and a host buffer overflowing lose
-nothing that is still held.
+before. Sooner still, an ack shows a loss by its gap: it names a packet, so whatever went out
+before that one and is not acked was lost (frames arrive in order, and an ack carries every
+id still to ack, earliest first), and is due at once. When the link drops, what was never
+acked counts as not handed over (the router offers it again later): a connection dying
+mid-transfer and a host buffer overflowing lose nothing that is still held.
 A neighbour that has never acked anything after `ACK_MAX_TRIES` sends of a packet is taken
 for a node of the previous version (which drops ACK packets as unknown): no more acks are
 awaited from it.
@@ -52,6 +54,7 @@ class InFlight:
     sent_at: float  # when it first went out
     timeout_s: float  # the wait after its first send, doubled after each resend
     lone: bool  # it went out alone, so its ack came at once: a round-trip sample
+    send_no: int  # its place among the link's sends (its latest send)
     tries: int = 1  # how many times it went out
 
 
@@ -61,6 +64,7 @@ class HopAcks:
     __slots__ = (
         "_last_started",
         "_rttvar",
+        "_sends",
         "_srtt",
         "_unacked",
         "ack_now",
@@ -79,6 +83,7 @@ class HopAcks:
         self.confirmed = False  # it has acked something: it speaks this protocol
         self.silent = False  # it never acks: an older node
         self._last_started = -math.inf  # when a packet last went out (first send or not)
+        self._sends = 0  # packets that went out on the link, resends included
         self._srtt: float | None = None  # smoothed round trip of lone packets, out to ack
         self._rttvar = 0.0
         self.timeout_s = ACK_TIMEOUT_S  # the wait for a lone packet's ack, from `_srtt`
@@ -103,27 +108,39 @@ class HopAcks:
         lone = at_once or now >= self._last_started + ACK_BATCH_S + ACK_LONE_MARGIN_S
         if not at_once:
             self._last_started = now
+        self._sends += 1
         key = packet_id[:ACK_ID_LEN]
         entry = self._unacked.get(key)
         if entry is None:
             timeout_s = self.timeout_s if lone else ACK_TIMEOUT_S
             self._unacked[key] = InFlight(
-                packet_id, encoded, priority, now + timeout_s, now, timeout_s, lone
+                packet_id, encoded, priority, now + timeout_s, now, timeout_s, lone, self._sends
             )
         else:
             entry.due = now + _backoff(entry.timeout_s, entry.tries)
             entry.tries += 1
+            entry.send_no = self._sends
 
     def acked(self, prefixes: list[bytes], now: float) -> list[bytes]:
-        """The neighbour acked these id prefixes at `now`; return the full ids awaited."""
+        """The neighbour acked these id prefixes at `now`; return the full ids awaited.
+
+        A packet that went out before one acked now and is not acked itself was lost: frames
+        on a link arrive in order, and an ack carries every id the neighbour still had to ack
+        (earliest first), so it is due at once rather than at its timeout.
+        """
         self.confirmed = True
         done = []
+        newest = 0
         for prefix in prefixes:
             entry = self._unacked.pop(prefix, None)
             if entry is not None:
                 done.append(entry.packet_id)
+                newest = max(newest, entry.send_no)
                 if entry.lone and entry.tries == 1:  # Karn: a resent one's ack is ambiguous
                     self._measured(now - entry.sent_at)
+        for entry in self._unacked.values():
+            if entry.send_no < newest and entry.due > now:
+                entry.due = now
         return done
 
     def _measured(self, rtt: float) -> None:

@@ -374,7 +374,7 @@ class Router:
         neighbour = self._neighbours.get(peer)
         if ptype is _T_ACK:
             if neighbour is not None:
-                self._on_ack(neighbour, decode_ack(packet.payload), now)
+                self._on_ack(peer, neighbour, decode_ack(packet.payload), now)
             return
         if ptype is _T_ROUTES2:
             if neighbour is not None:
@@ -503,7 +503,7 @@ class Router:
             self._gradient.heard(peer, packet.ttl, tags)
             self._gradient_changed()
 
-    def _on_ack(self, neighbour: _Neighbour, prefixes: list[bytes], now: float) -> None:
+    def _on_ack(self, peer: str, neighbour: _Neighbour, prefixes: list[bytes], now: float) -> None:
         self.metrics["acks_in"] += 1
         tags = neighbour.tags
         seqs = neighbour.routes_seqs
@@ -515,6 +515,7 @@ class Router:
             neighbour.handed.discard(packet_id)
             if tags:
                 self._recipient_has(packet_id, tags)
+        self._resend_due(peer, neighbour, now)  # what the ack shows lost goes again at once
 
     def _routes_confirmed(self, neighbour: _Neighbour, seq: int) -> None:
         neighbour.routes_out.confirmed(seq)
@@ -647,15 +648,17 @@ class Router:
     def _resend_unacked(self, now: float) -> None:
         """Queue again what a neighbour has not acked in time, if it is still worth sending."""
         for peer, neighbour in self._neighbours.items():
-            acks = neighbour.acks
-            if not len(acks):
-                continue
-            for entry in acks.due(now):
-                if not self._still_wanted(neighbour, entry):
-                    acks.forget(entry.packet_id)
-                elif neighbour.outbox.put(entry.packet_id, entry.encoded, entry.priority, True):
-                    self.metrics["hop_resends"] += 1
-                    self._dirty[peer] = None
+            if len(neighbour.acks):
+                self._resend_due(peer, neighbour, now)
+
+    def _resend_due(self, peer: str, neighbour: _Neighbour, now: float) -> None:
+        acks = neighbour.acks
+        for entry in acks.due(now):
+            if not self._still_wanted(neighbour, entry):
+                acks.forget(entry.packet_id)
+            elif neighbour.outbox.put(entry.packet_id, entry.encoded, entry.priority, True):
+                self.metrics["hop_resends"] += 1
+                self._dirty[peer] = None
 
     def _still_wanted(self, neighbour: _Neighbour, entry: InFlight) -> bool:
         kind = entry.encoded[1]
