@@ -195,6 +195,13 @@ def test_acks_a_burst_waited_for_and_acks_of_resent_packets_do_not_lengthen_the_
     assert acks.timeout_s == lone_timeout
 
 
+def test_a_routes_update_waits_the_longer_timeout() -> None:
+    acks = _quiet_link_that_acks_at_once()
+    acks.started(b"r" * 16, b"\x08\x00", 1, now=100.0, at_once=True)
+    assert acks.due(100.0 + ACK_TIMEOUT_S - 0.01) == []
+    assert [e.packet_id for e in acks.due(100.0 + ACK_TIMEOUT_S)] == [b"r" * 16]
+
+
 def test_a_routes_update_does_not_make_the_next_packet_part_of_a_burst() -> None:
     acks = _quiet_link_that_acks_at_once()
     acks.started(b"r" * 16, b"\x08\x00", 1, now=100.0, at_once=True)

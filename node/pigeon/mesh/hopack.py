@@ -8,12 +8,13 @@ packet, while a lone packet on a quiet link is still acked without delay. The se
 each packet it started to send until the ack comes; one not acked in time is queued again, with
 the timeout doubling each time up to `ACK_MAX_BACKOFF_S`, for as long as the link lasts and the
 router still holds the packet. How long to wait follows from the receiver's rule: a packet
-that went out `ACK_BATCH_S` (plus `ACK_LONE_MARGIN_S`) after the one before it on the link, and
-a routes update (acked at once without using up the second's first ack), waits the link's
-measured round trip (RFC 6298's smoothed RTT plus four deviations, from such packets acked at
-their first send; at least `ACK_MIN_TIMEOUT_S`); a packet of a burst may wait for the
-receiver's tick, so it waits `ACK_TIMEOUT_S`, as every packet did before. On a quiet static
-link a lost packet goes again about a second sooner, while a burst costs no more resends than
+that went out `ACK_BATCH_S` (plus `ACK_LONE_MARGIN_S`) after the one before it on the link
+waits the link's measured round trip (RFC 6298's smoothed RTT plus four deviations, from such
+packets acked at their first send; at least `ACK_MIN_TIMEOUT_S`); a packet of a burst may wait
+for the receiver's tick, so it waits `ACK_TIMEOUT_S`, as every packet did before, and so does
+a routes update (acked at once, without using up the receiver's first ack of the second, and
+measured; resent sooner, it let more and smaller updates through). On a quiet static link a
+lost packet goes again about a second sooner, while a burst costs no more resends than
 before. Sooner still, an ack shows a loss by its gap: it names a packet, so whatever went out
 before that one and is not acked was lost (frames arrive in order, and an ack carries every
 id still to ack, earliest first), and is due at once. When the link drops, what was never
@@ -112,7 +113,9 @@ class HopAcks:
         key = packet_id[:ACK_ID_LEN]
         entry = self._unacked.get(key)
         if entry is None:
-            timeout_s = self.timeout_s if lone else ACK_TIMEOUT_S
+            # A routes update keeps the longer wait: resent sooner, it let more and smaller
+            # updates through (each waits for the last one's ack): `churn` sent 7% more frames.
+            timeout_s = self.timeout_s if lone and not at_once else ACK_TIMEOUT_S
             self._unacked[key] = InFlight(
                 packet_id, encoded, priority, now + timeout_s, now, timeout_s, lone, self._sends
             )
