@@ -3,14 +3,24 @@
 import itertools
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pigeon.mesh.fragment import fragment
-from pigeon.mesh.hopack import ACK_MAX_TRIES, HopAcks
-from pigeon.mesh.packet import ACK_ID_LEN, MAX_ACK_IDS
+from pigeon.mesh.hopack import (
+    ACK_BATCH_S,
+    ACK_LONE_MARGIN_S,
+    ACK_MAX_BACKOFF_S,
+    ACK_MAX_TRIES,
+    ACK_MIN_TIMEOUT_S,
+    ACK_TIMEOUT_S,
+    HopAcks,
+)
+from pigeon.mesh.packet import ACK_ID_LEN, MAX_ACK_IDS, encode_packet
 from pigeon.mesh.policy import POLICIES
 from pigeon.mesh.router import RouterConfig
 
-from .router_net import FRAME_LIMIT, Net
+from .router_net import FRAME_LIMIT, Net, tag_of
 
 
 def _chain(names: list[str], routing: str) -> Net:
@@ -111,7 +121,7 @@ def test_a_neighbour_that_never_acks_is_no_longer_waited_for() -> None:
 def test_a_neighbour_that_acked_once_is_retried_for_as_long_as_the_link_lasts() -> None:
     acks = HopAcks()
     acks.started(b"z" * 16, b"\x02\x01", 1, now=0.0)
-    assert acks.acked([b"z" * ACK_ID_LEN]) == [b"z" * 16]
+    assert acks.acked([b"z" * ACK_ID_LEN], now=0.1) == [b"z" * 16]
     acks.started(b"x" * 16, b"\x02\x01", 1, now=0.0)
     now = 0.0
     for _ in range(3 * ACK_MAX_TRIES):
@@ -143,3 +153,152 @@ def test_a_duplicate_is_acked_too() -> None:
     net.run()
     net.tick(1)
     assert net.routers["b"].metrics["acks_out"] > acks_before
+
+
+def _quiet_link_that_acks_at_once() -> HopAcks:
+    acks = HopAcks()
+    for i in range(8):
+        now = 10.0 * i
+        acks.started(bytes([i]) * 16, b"\x02\x01", 1, now)
+        acks.acked([bytes([i]) * ACK_ID_LEN], now + 0.03)
+    return acks
+
+
+def test_a_lone_packet_on_a_link_that_acks_at_once_is_resent_well_before_the_burst_timeout() -> (
+    None
+):
+    acks = _quiet_link_that_acks_at_once()
+    assert acks.timeout_s < 0.5
+    acks.started(b"x" * 16, b"\x02\x01", 1, now=100.0)
+    assert [e.packet_id for e in acks.due(100.0 + 0.5)] == [b"x" * 16]
+
+
+def test_a_packet_of_a_burst_waits_the_burst_timeout_for_the_receivers_tick() -> None:
+    acks = _quiet_link_that_acks_at_once()
+    acks.started(b"x" * 16, b"\x02\x01", 1, now=100.0)
+    acks.started(b"y" * 16, b"\x02\x01", 1, now=100.2)  # acked at b's tick, maybe
+    assert [e.packet_id for e in acks.due(100.2 + ACK_TIMEOUT_S - 0.01)] == [b"x" * 16]
+    assert b"y" * 16 in [e.packet_id for e in acks.due(100.2 + ACK_TIMEOUT_S)]
+
+
+def test_acks_a_burst_waited_for_and_acks_of_resent_packets_do_not_lengthen_the_timeout() -> None:
+    acks = _quiet_link_that_acks_at_once()
+    lone_timeout = acks.timeout_s
+    for i in range(20):  # a burst: the first acked at once, the rest at the receiver's tick
+        acks.started(bytes([100 + i]) * 16, b"\x02\x01", 1, now=100.0 + i * 0.05)
+        if i == 0:
+            acks.acked([bytes([100]) * ACK_ID_LEN], now=100.03)
+    acks.acked([bytes([100 + i]) * ACK_ID_LEN for i in range(1, 20)], now=101.9)
+    acks.started(b"x" * 16, b"\x02\x01", 1, now=110.0)
+    acks.started(b"x" * 16, b"\x02\x01", 1, now=111.0)  # sent again: its ack is ambiguous
+    acks.acked([b"x" * ACK_ID_LEN], now=111.9)
+    assert acks.timeout_s == lone_timeout
+
+
+def test_a_routes_update_waits_the_longer_timeout() -> None:
+    acks = _quiet_link_that_acks_at_once()
+    acks.started(b"r" * 16, b"\x08\x00", 1, now=100.0, at_once=True)
+    assert acks.due(100.0 + ACK_TIMEOUT_S - 0.01) == []
+    assert [e.packet_id for e in acks.due(100.0 + ACK_TIMEOUT_S)] == [b"r" * 16]
+
+
+def test_a_routes_update_does_not_make_the_next_packet_part_of_a_burst() -> None:
+    acks = _quiet_link_that_acks_at_once()
+    acks.started(b"r" * 16, b"\x08\x00", 1, now=100.0, at_once=True)
+    acks.acked([b"r" * ACK_ID_LEN], 100.03)
+    acks.started(b"x" * 16, b"\x02\x01", 1, now=100.1)
+    assert [e.packet_id for e in acks.due(100.6)] == [b"x" * 16]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=0.0, max_value=3.0),  # gap since the previous packet
+            st.booleans(),  # at once (a routes update)
+            st.one_of(st.none(), st.floats(min_value=0.0, max_value=2.0)),  # its ack's delay
+        ),
+        max_size=40,
+    )
+)
+def test_no_packet_is_resent_before_the_receiver_could_have_acked_it(
+    sends: list[tuple[float, bool, float | None]],
+) -> None:
+    # A packet of a burst is acked at the receiver's tick, up to a second later: it must not
+    # be due before ACK_TIMEOUT_S. None is due before ACK_MIN_TIMEOUT_S, and whatever was
+    # measured, the timeout stays between the two.
+    acks = HopAcks()
+    now, last_other = 0.0, -1e9
+    for i, (gap, at_once, ack_delay) in enumerate(sends):
+        now += gap
+        packet_id = i.to_bytes(2, "big") * 8
+        acks.started(packet_id, b"\x02\x01", 1, now, at_once=at_once)
+        burst = not at_once and now < last_other + ACK_BATCH_S + ACK_LONE_MARGIN_S
+        if not at_once:
+            last_other = now
+        earliest = ACK_TIMEOUT_S if burst else ACK_MIN_TIMEOUT_S
+        due = [e.packet_id for e in acks.due(now + earliest - 1e-6)]
+        assert packet_id not in due
+        for entry_id in due:  # what was due went out again
+            acks.started(entry_id, b"\x02\x01", 1, now + earliest - 1e-6)
+        if ack_delay is not None:
+            acks.acked([packet_id[:ACK_ID_LEN]], now + ack_delay)
+        assert ACK_MIN_TIMEOUT_S <= acks.timeout_s <= ACK_TIMEOUT_S
+    for entry in acks.due(now + 1e6):
+        assert entry.due - (now + 1e6) <= ACK_MAX_BACKOFF_S
+
+
+def test_an_envelope_after_a_routes_update_is_still_acked_at_once() -> None:
+    # A routes update is acked at once; that ack must not make the next packet wait for the
+    # tick, or its sender, which expects an ack at once, sends it again for nothing.
+    net = Net(["a", "b", "c"], RouterConfig(routing="default"))
+    for name in ("a", "b", "c"):
+        net.serve(name)
+    net.link("a", "b")
+    net.tick(2)
+    a, b = net.routers["a"], net.routers["b"]
+    routes_before = a.metrics["routes_out"]
+    net.link("a", "c")  # a learns c's tag and tells b at once (a routes update)
+    assert a.metrics["routes_out"] == routes_before + 2  # to b, and its first to c
+    assert b.has_route(tag_of("c"))
+    acks_before = b.metrics["acks_out"]
+    envelope, _ = net.envelope("zz", ttl=3)  # no route: sprayed to b
+    net.send("a", envelope)
+    assert b.metrics["acks_out"] == acks_before + 1
+
+
+def test_a_packet_sent_before_one_acked_now_is_due_at_once() -> None:
+    acks = _quiet_link_that_acks_at_once()
+    acks.started(b"x" * 16, b"\x02\x01", 1, now=100.0)
+    acks.started(b"y" * 16, b"\x02\x01", 1, now=100.0)
+    acks.started(b"z" * 16, b"\x02\x01", 1, now=100.0)
+    assert acks.acked([b"y" * ACK_ID_LEN], now=100.05) == [b"y" * 16]
+    assert [e.packet_id for e in acks.due(100.05)] == [b"x" * 16]  # z may still be acked
+
+
+def test_a_packet_resent_after_the_one_acked_is_not_taken_for_lost_again() -> None:
+    acks = _quiet_link_that_acks_at_once()
+    acks.started(b"x" * 16, b"\x02\x01", 1, now=100.0)
+    acks.started(b"y" * 16, b"\x02\x01", 1, now=100.0)
+    acks.started(b"x" * 16, b"\x02\x01", 1, now=100.5)  # x went again, after y
+    acks.acked([b"y" * ACK_ID_LEN], now=100.6)
+    assert acks.due(100.6) == []
+
+
+def test_the_first_of_two_envelopes_lost_on_a_quiet_link_goes_again_on_the_seconds_ack() -> None:
+    net = _chain(["a", "b"], "default")
+    net.tick(5)
+    first, _ = net.envelope("b", ttl=1)
+    second, _ = net.envelope("b", ttl=1)
+    lost = {"frames": len(fragment(encode_packet(first), FRAME_LIMIT, 0))}
+
+    def lose_the_first(src: str, dst: str, frame: bytes) -> bool:
+        if src == "a" and lost["frames"] and len(frame) > 40:
+            lost["frames"] -= 1
+            return True
+        return False
+
+    net.lose = lose_the_first
+    net.send("a", first)
+    net.send("a", second)
+    # No tick: b acked the second at once, which showed a that the first was lost.
+    assert {p.packet_id for p in net.delivered["b"]} == {first.packet_id, second.packet_id}

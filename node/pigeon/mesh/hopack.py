@@ -5,11 +5,21 @@ up to `MAX_ACK_IDS` ids each): the first in a second at once, the others of a bu
 tick (every second) or as soon as one is full. Packets come in bursts (a neighbour meets us and
 hands over what it carries), and an ack a second per link costs far fewer frames than one per
 packet, while a lone packet on a quiet link is still acked without delay. The sender keeps
-each packet it started to send until the ack comes; one not acked `ACK_TIMEOUT_S` after it
-went out is queued again, with the timeout doubling each time up to `ACK_MAX_BACKOFF_S`, for
-as long as the link lasts and the router still holds the packet. When the link
-drops, what was never acked counts as not handed over (the router offers it again later): a
-connection dying mid-transfer and a host buffer overflowing lose nothing that is still held.
+each packet it started to send until the ack comes; one not acked in time is queued again, with
+the timeout doubling each time up to `ACK_MAX_BACKOFF_S`, for as long as the link lasts and the
+router still holds the packet. How long to wait follows from the receiver's rule: a packet
+that went out `ACK_BATCH_S` (plus `ACK_LONE_MARGIN_S`) after the one before it on the link
+waits the link's measured round trip (RFC 6298's smoothed RTT plus four deviations, from such
+packets acked at their first send; at least `ACK_MIN_TIMEOUT_S`); a packet of a burst may wait
+for the receiver's tick, so it waits `ACK_TIMEOUT_S`, as every packet did before, and so does
+a routes update (acked at once, without using up the receiver's first ack of the second, and
+measured; resent sooner, it let more and smaller updates through). On a quiet static link a
+lost packet goes again about a second sooner, while a burst costs no more resends than
+before. Sooner still, an ack shows a loss by its gap: it names a packet, so whatever went out
+before that one and is not acked was lost (frames arrive in order, and an ack carries every
+id still to ack, earliest first), and is due at once. When the link drops, what was never
+acked counts as not handed over (the router offers it again later): a connection dying
+mid-transfer and a host buffer overflowing lose nothing that is still held.
 A neighbour that has never acked anything after `ACK_MAX_TRIES` sends of a packet is taken
 for a node of the previous version (which drops ACK packets as unknown): no more acks are
 awaited from it.
@@ -23,7 +33,13 @@ from typing import Final
 
 from pigeon.mesh.packet import ACK_ID_LEN, MAX_ACK_IDS
 
+# The receiver acks the first packet in this long at once, the others of a burst at its tick.
+ACK_BATCH_S: Final = 1.0
+# A packet this much later than ACK_BATCH_S after the one before is surely acked at once (the
+# receiver's clock starts when the packet completes there, which can be a little later).
+ACK_LONE_MARGIN_S: Final = 0.25
 ACK_TIMEOUT_S: Final = 1.5  # acks in a burst wait for the receiver's tick, at most a second
+ACK_MIN_TIMEOUT_S: Final = 0.25  # the least wait for an ack a lone packet gets
 ACK_MAX_BACKOFF_S: Final = 4.0
 ACK_MAX_TRIES: Final = 6
 
@@ -36,13 +52,29 @@ class InFlight:
     encoded: bytes
     priority: int
     due: float  # when to send it again
+    sent_at: float  # when it first went out
+    timeout_s: float  # the wait after its first send, doubled after each resend
+    lone: bool  # it went out alone, so its ack came at once: a round-trip sample
+    send_no: int  # its place among the link's sends (its latest send)
     tries: int = 1  # how many times it went out
 
 
 class HopAcks:
     """One neighbour's acknowledgement state, both directions."""
 
-    __slots__ = ("_unacked", "ack_now", "acked_at", "confirmed", "silent", "to_ack")
+    __slots__ = (
+        "_last_started",
+        "_rttvar",
+        "_sends",
+        "_srtt",
+        "_unacked",
+        "ack_now",
+        "acked_at",
+        "confirmed",
+        "silent",
+        "timeout_s",
+        "to_ack",
+    )
 
     def __init__(self) -> None:
         self._unacked: dict[bytes, InFlight] = {}  # by id prefix
@@ -51,6 +83,11 @@ class HopAcks:
         self.ack_now = False  # the pending acks go without waiting for the tick
         self.confirmed = False  # it has acked something: it speaks this protocol
         self.silent = False  # it never acks: an older node
+        self._last_started = -math.inf  # when a packet last went out (first send or not)
+        self._sends = 0  # packets that went out on the link, resends included
+        self._srtt: float | None = None  # smoothed round trip of lone packets, out to ack
+        self._rttvar = 0.0
+        self.timeout_s = ACK_TIMEOUT_S  # the wait for a lone packet's ack, from `_srtt`
 
     def __len__(self) -> int:
         return len(self._unacked)
@@ -62,27 +99,63 @@ class HopAcks:
         """Stop awaiting an ack for `packet_id` (it is no longer worth sending)."""
         self._unacked.pop(packet_id[:ACK_ID_LEN], None)
 
-    def started(self, packet_id: bytes, encoded: bytes, priority: int, now: float) -> None:
-        """The packet was cut into frames for the neighbour at `now`."""
+    def started(
+        self, packet_id: bytes, encoded: bytes, priority: int, now: float, at_once: bool = False
+    ) -> None:
+        """The packet was cut into frames for the neighbour at `now`; `at_once`: the receiver
+        acks its kind at once, without using up its second's first ack."""
         if self.silent:
             return
+        lone = at_once or now >= self._last_started + ACK_BATCH_S + ACK_LONE_MARGIN_S
+        if not at_once:
+            self._last_started = now
+        self._sends += 1
         key = packet_id[:ACK_ID_LEN]
         entry = self._unacked.get(key)
         if entry is None:
-            self._unacked[key] = InFlight(packet_id, encoded, priority, now + ACK_TIMEOUT_S)
+            # A routes update keeps the longer wait: resent sooner, it let more and smaller
+            # updates through (each waits for the last one's ack): `churn` sent 7% more frames.
+            timeout_s = self.timeout_s if lone and not at_once else ACK_TIMEOUT_S
+            self._unacked[key] = InFlight(
+                packet_id, encoded, priority, now + timeout_s, now, timeout_s, lone, self._sends
+            )
         else:
-            entry.due = now + _backoff(entry.tries)
+            entry.due = now + _backoff(entry.timeout_s, entry.tries)
             entry.tries += 1
+            entry.send_no = self._sends
 
-    def acked(self, prefixes: list[bytes]) -> list[bytes]:
-        """The neighbour acked these id prefixes; return the full ids that were awaited."""
+    def acked(self, prefixes: list[bytes], now: float) -> list[bytes]:
+        """The neighbour acked these id prefixes at `now`; return the full ids awaited.
+
+        A packet that went out before one acked now and is not acked itself was lost: frames
+        on a link arrive in order, and an ack carries every id the neighbour still had to ack
+        (earliest first), so it is due at once rather than at its timeout.
+        """
         self.confirmed = True
         done = []
+        newest = 0
         for prefix in prefixes:
             entry = self._unacked.pop(prefix, None)
             if entry is not None:
                 done.append(entry.packet_id)
+                newest = max(newest, entry.send_no)
+                if entry.lone and entry.tries == 1:  # Karn: a resent one's ack is ambiguous
+                    self._measured(now - entry.sent_at)
+        for entry in self._unacked.values():
+            if entry.send_no < newest and entry.due > now:
+                entry.due = now
         return done
+
+    def _measured(self, rtt: float) -> None:
+        """Fold one round trip into the timeout (RFC 6298, section 2)."""
+        srtt = self._srtt
+        if srtt is None:
+            srtt, self._rttvar = rtt, rtt / 2
+        else:
+            self._rttvar = 0.75 * self._rttvar + 0.25 * abs(srtt - rtt)
+            srtt = 0.875 * srtt + 0.125 * rtt
+        self._srtt = srtt
+        self.timeout_s = min(max(srtt + 4 * self._rttvar, ACK_MIN_TIMEOUT_S), ACK_TIMEOUT_S)
 
     def due(self, now: float) -> list[InFlight]:
         """Packets to send again now; drops those out of tries (and, if never acked, all)."""
@@ -92,7 +165,7 @@ class HopAcks:
                 continue
             if self.confirmed or entry.tries < ACK_MAX_TRIES:
                 resend.append(entry)
-                entry.due = now + _backoff(entry.tries + 1)  # until it goes out again
+                entry.due = now + _backoff(entry.timeout_s, entry.tries + 1)  # until it goes again
                 continue
             self.silent = True
             self._unacked.clear()
@@ -114,6 +187,6 @@ class HopAcks:
         return [ids[i : min(i + MAX_ACK_IDS, cut)] for i in range(0, cut, MAX_ACK_IDS)]
 
 
-def _backoff(tries: int) -> float:
+def _backoff(timeout_s: float, tries: int) -> float:
     """How long to wait for an ack after the `tries`-th send."""
-    return min(ACK_TIMEOUT_S * (1 << min(tries - 1, 16)), ACK_MAX_BACKOFF_S)
+    return min(timeout_s * (1 << min(tries - 1, 16)), ACK_MAX_BACKOFF_S)

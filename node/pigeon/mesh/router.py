@@ -39,7 +39,7 @@ from pigeon.mesh.events import (
 )
 from pigeon.mesh.fragment import MAX_MESSAGE_ID, Reassembler
 from pigeon.mesh.gradient import ANNOUNCE_HOPS, ROUTE_HORIZON, TagGradient
-from pigeon.mesh.hopack import HopAcks, InFlight
+from pigeon.mesh.hopack import ACK_BATCH_S, HopAcks, InFlight
 from pigeon.mesh.outbox import Outbox
 from pigeon.mesh.packet import (
     ACK_ID_LEN,
@@ -78,7 +78,6 @@ LOCAL: Final = ""  # the depositor name of packets from our own endpoint
 RESTORED: Final = "\x00restored/"
 ANNOUNCE_LIFETIME_S: Final = 600
 ACK_LIFETIME_S: Final = 60
-ACK_BATCH_S: Final = 1.0
 # A routes update sent this many times without an ack is given up: the neighbour gets the
 # whole table instead (at once after a delta, which it may have refused for a gap; after the
 # interval for a whole table, which a node of the previous version never acks).
@@ -335,8 +334,9 @@ class Router:
             return
         acks = neighbour.acks
         for packet_id, encoded, prio in outbox.take_started():
-            if encoded[1] != _ACK:  # acks are never acked
-                acks.started(packet_id, encoded, prio, now)
+            kind = encoded[1]
+            if kind != _ACK:  # acks are never acked; routes updates are acked at once
+                acks.started(packet_id, encoded, prio, now, at_once=kind == _ROUTES2)
         self.metrics["frames_out"] += len(frames)
         for frame in frames:
             actions.append(SendFrame(peer, frame))
@@ -374,7 +374,7 @@ class Router:
         neighbour = self._neighbours.get(peer)
         if ptype is _T_ACK:
             if neighbour is not None:
-                self._on_ack(neighbour, decode_ack(packet.payload))
+                self._on_ack(peer, neighbour, decode_ack(packet.payload), now)
             return
         if ptype is _T_ROUTES2:
             if neighbour is not None:
@@ -422,11 +422,13 @@ class Router:
     ) -> None:
         """Ack `packet_id` to `peer`: the first in a second at once (a lone packet on a quiet
         link is acked without delay), the rest of a burst at the next tick or once one is full;
-        `urgent`, at once."""
+        `urgent` (a routes update), at once, without using up the second's first ack: the
+        sender counts on that for the next other packet (see `hopack`)."""
         acks = neighbour.acks
         acks.to_ack.append(packet_id)
         if urgent or now >= acks.acked_at + ACK_BATCH_S:
-            acks.acked_at = now
+            if not urgent:
+                acks.acked_at = now
             acks.ack_now = True
             self._dirty[peer] = None
         elif len(acks.to_ack) >= MAX_ACK_IDS:
@@ -501,11 +503,11 @@ class Router:
             self._gradient.heard(peer, packet.ttl, tags)
             self._gradient_changed()
 
-    def _on_ack(self, neighbour: _Neighbour, prefixes: list[bytes]) -> None:
+    def _on_ack(self, peer: str, neighbour: _Neighbour, prefixes: list[bytes], now: float) -> None:
         self.metrics["acks_in"] += 1
         tags = neighbour.tags
         seqs = neighbour.routes_seqs
-        for packet_id in neighbour.acks.acked(prefixes):
+        for packet_id in neighbour.acks.acked(prefixes, now):
             if seqs and packet_id in seqs:
                 self._routes_confirmed(neighbour, seqs[packet_id])
                 continue
@@ -513,6 +515,7 @@ class Router:
             neighbour.handed.discard(packet_id)
             if tags:
                 self._recipient_has(packet_id, tags)
+        self._resend_due(peer, neighbour, now)  # what the ack shows lost goes again at once
 
     def _routes_confirmed(self, neighbour: _Neighbour, seq: int) -> None:
         neighbour.routes_out.confirmed(seq)
@@ -645,15 +648,17 @@ class Router:
     def _resend_unacked(self, now: float) -> None:
         """Queue again what a neighbour has not acked in time, if it is still worth sending."""
         for peer, neighbour in self._neighbours.items():
-            acks = neighbour.acks
-            if not len(acks):
-                continue
-            for entry in acks.due(now):
-                if not self._still_wanted(neighbour, entry):
-                    acks.forget(entry.packet_id)
-                elif neighbour.outbox.put(entry.packet_id, entry.encoded, entry.priority, True):
-                    self.metrics["hop_resends"] += 1
-                    self._dirty[peer] = None
+            if len(neighbour.acks):
+                self._resend_due(peer, neighbour, now)
+
+    def _resend_due(self, peer: str, neighbour: _Neighbour, now: float) -> None:
+        acks = neighbour.acks
+        for entry in acks.due(now):
+            if not self._still_wanted(neighbour, entry):
+                acks.forget(entry.packet_id)
+            elif neighbour.outbox.put(entry.packet_id, entry.encoded, entry.priority, True):
+                self.metrics["hop_resends"] += 1
+                self._dirty[peer] = None
 
     def _still_wanted(self, neighbour: _Neighbour, entry: InFlight) -> bool:
         kind = entry.encoded[1]
