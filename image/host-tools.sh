@@ -17,7 +17,7 @@ set -euo pipefail
 common=(
     bash:bash cat:coreutils cp:coreutils cut:coreutils date:coreutils dirname:coreutils
     du:coreutils head:coreutils id:coreutils install:coreutils ls:coreutils mkdir:coreutils mktemp:coreutils
-    mv:coreutils rm:coreutils sha256sum:coreutils sleep:coreutils stat:coreutils
+    mv:coreutils rm:coreutils seq:coreutils sha256sum:coreutils sleep:coreutils stat:coreutils
     tail:coreutils tee:coreutils timeout:coreutils tr:coreutils truncate:coreutils
     grep:grep sed:sed tar:tar
     python3:python3 py:ensurepip:python3-venv

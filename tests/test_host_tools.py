@@ -23,7 +23,9 @@ SCRIPTS = {
         "image/test.sh",
         "image/wear.sh",
         "image/pulled-plugs.sh",
-        "image/emulation-fstab.sh",  # sourced by the three: its function is theirs
+        "image/read-only.sh",
+        "image/first-boot-plugs.sh",
+        "image/emulation-fstab.sh",  # sourced by the others: its function is theirs
     ],
     "ansible": ["ansible/test-roles.sh"],
     "bluez": ["tests/bluez/build-rootfs.sh", "tests/bluez/run-vm.sh"],
@@ -91,6 +93,7 @@ def commands_of(script: str) -> set[str]:
     """The commands `script` runs on the host, as far as a lexer can tell."""
     text = _mask(script.replace("\\\n", " "))
     text = re.sub(r"\b\w+=\([^)]*\)", " ", text)  # arrays hold words, not commands
+    text = re.sub(r"\$\(\([^()]*\)\)", " ", text)  # arithmetic holds names, not commands
     functions = set(re.findall(r"(?m)^\s*([\w-]+)\(\)", text))
     found: set[str] = set()
     for segment in SEPARATORS.split(text):
@@ -127,6 +130,7 @@ def test_the_lexer_finds_commands_and_only_commands() -> None:
         'echo "the (chroot, and more) words"\n'
         "[[ -e x ]] || update-binfmts --enable qemu-aarch64\n"
         'n=$(( $(du -sm "$root" | cut -f1) * 13 ))\n'
+        "n=$((n + 1))\n"
         'while kill -0 "$qemu"; do sleep 2; done\n'
         "trap 'rm -rf \"$work\"' EXIT\n"
         "mmdebstrap --hook='chroot \"$1\" dpkg-divert --add' \\\n    bookworm out.tar\n"
