@@ -35,14 +35,28 @@ def merge(results: dict[str, Any], section: str, pairs: list[str]) -> dict[str, 
     return {**results, section: entry}
 
 
+def record(section: str, facts: dict[str, Any]) -> None:
+    """Merge `facts` into `section` of the results file (the image checkers' verdicts)."""
+    pairs = [f"{key}={json.dumps(value)}" for key, value in facts.items()]
+    write(merge(read(), section, pairs))
+
+
+def read() -> dict[str, Any]:
+    """The results file's sections (none yet: empty)."""
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+
+
+def write(results: dict[str, Any]) -> None:
+    """Replace the results file with `results`."""
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
 def main(argv: list[str]) -> int:
     """Merge argv's figures into the results file."""
     if len(argv) < 2:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
-    current = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    updated = merge(current, argv[0], argv[1:])
-    RESULTS.write_text(json.dumps(updated, indent=2, sort_keys=True) + "\n")
+    write(merge(read(), argv[0], argv[1:]))
     return 0
 
 

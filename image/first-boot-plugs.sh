@@ -22,25 +22,12 @@ logs="$repo/build/first-boot-plugs"
 work=$(mktemp -d -p "${PIGEON_PLUG_TMP:-/var/tmp}") && trap 'kill -9 $qemu 2>/dev/null || true; rm -rf "$work"' EXIT
 qemu=
 rm -rf "$logs" && mkdir -p "$logs"
-cp --sparse=always "$image" "$work/disk.img"
-truncate -s +512M "$work/disk.img"
-source "$here/emulation-fstab.sh"
-allow_slow_boot_partition "$work/disk.img"
+source "$here/emulation-card.sh"
+emulation_card "$image" "$work" +512M
 # The node on its stand-ins from the very first boot (the emulated board has no radio, panel
 # or buttons): set on the card before it is ever booted, so no guest step races the kills.
-mnt=$(mktemp -d)
-mount -o loop,offset=$((260 * 1024 * 1024)) "$work/disk.img" "$mnt"
-sed -i -e '/^\[radio\]/,/^\[/ s/^kind = .*/kind = "sim"/' \
-       -e '/^\[display\]/,/^\[/ s/^kind = .*/kind = "png"/' \
-       -e '/^\[buttons\]/,/^\[/ s/^kind = .*/kind = "virtual"/' "$mnt/etc/pigeon/node.toml"
-umount "$mnt" && rmdir "$mnt"
-boot="$work/disk.img@@4M"  # the FAT partition starts at 4 MiB (image/genimage.cfg.in)
-kernel=$(mdir -b -i "$boot" :: | sed -n 's|^::/||p' | grep -m1 '^vmlinuz')
-initrd=$(mdir -b -i "$boot" :: | sed -n 's|^::/||p' | grep -m1 '^initrd')
-mcopy -i "$boot" "::$kernel" "$work/vmlinuz"
-mcopy -i "$boot" "::$initrd" "$work/initrd.img"
+sed_card_root "$work/disk.img" /etc/pigeon/node.toml -f "$here/stand-ins.sed"
 mcopy -i "$boot" "$here/guest-first-boot.sh" ::pigeon-first-boot.sh
-mcopy -i "$boot" "$here/guest-emulation.sh" ::guest-emulation.sh
 run='systemd.default_timeout_start_sec=900 systemd.wants=multi-user.target systemd.run="/bin/sh /boot/firmware/pigeon-first-boot.sh"'
 start=$(date +%s)
 kills=()

@@ -21,9 +21,7 @@ guest() {  # its PLUG lines go to the console (only root may open it)
         tail -3 /tmp/plug.err > /dev/console
 }
 if ! grep -q '^kind = "sim"' "$conf"; then  # first boot: the node on its stand-ins from now on
-    sed -i -e '/^\[radio\]/,/^\[/ s/^kind = .*/kind = "sim"/' \
-           -e '/^\[display\]/,/^\[/ s/^kind = .*/kind = "png"/' \
-           -e '/^\[buttons\]/,/^\[/ s/^kind = .*/kind = "virtual"/' "$conf"
+    sed -i -f /boot/firmware/stand-ins.sed "$conf"
     systemctl stop pigeon-node.service
     install -d -o pigeon -g pigeon -m 0700 /var/lib/pigeon /var/lib/pigeon-plug
     guest pair  # a paired browser for the test, through the node's pairing code

@@ -27,9 +27,7 @@ node_facts() {
     say "STATUS $(systemctl show -p StatusText --value pigeon-node.service)"
 }
 if [ "$phase" = 1 ]; then
-    sed -i -e '/^\[radio\]/,/^\[/ s/^kind = .*/kind = "sim"/' \
-           -e '/^\[display\]/,/^\[/ s/^kind = .*/kind = "png"/' \
-           -e '/^\[buttons\]/,/^\[/ s/^kind = .*/kind = "virtual"/' "$conf"
+    sed -i -f /boot/firmware/stand-ins.sed "$conf"
     node_active
     systemctl stop pigeon-node.service
     install -d -o pigeon -g pigeon -m 0700 /var/lib/pigeon /var/lib/pigeon-plug

@@ -8,9 +8,7 @@ say() { echo "PIGEON-IMAGE-TEST: $*" > /dev/console; }
 . /boot/firmware/guest-emulation.sh
 say "BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)"
 if ! grep -qw pigeon.own_hardware /proc/cmdline; then
-    sed -i -e '/^\[radio\]/,/^\[/ s/^kind = .*/kind = "sim"/' \
-           -e '/^\[display\]/,/^\[/ s/^kind = .*/kind = "png"/' \
-           -e '/^\[buttons\]/,/^\[/ s/^kind = .*/kind = "virtual"/' /etc/pigeon/node.toml
+    sed -i -f /boot/firmware/stand-ins.sed /etc/pigeon/node.toml
     systemctl restart --no-block pigeon-node.service
 fi
 node_active

@@ -9,9 +9,7 @@ set -u
 say() { echo "PIGEON-IMAGE-WEAR: $*" > /dev/console; }
 . /boot/firmware/guest-emulation.sh
 say "BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)"
-sed -i -e '/^\[radio\]/,/^\[/ s/^kind = .*/kind = "sim"/' \
-       -e '/^\[display\]/,/^\[/ s/^kind = .*/kind = "png"/' \
-       -e '/^\[buttons\]/,/^\[/ s/^kind = .*/kind = "virtual"/' /etc/pigeon/node.toml
+sed -i -f /boot/firmware/stand-ins.sed /etc/pigeon/node.toml
 systemctl restart --no-block pigeon-node.service
 node_active
 say "SERVICE $(systemctl show -p ActiveState --value pigeon-node.service)"

@@ -25,17 +25,9 @@ logs="$repo/build/pulled-plugs"
 work=$(mktemp -d -p "${PIGEON_PLUG_TMP:-/var/tmp}") && trap 'kill -9 $qemu 2>/dev/null || true; rm -rf "$work"' EXIT
 qemu=
 rm -rf "$logs" && mkdir -p "$logs"
-cp --sparse=always "$image" "$work/disk.img"
-truncate -s +512M "$work/disk.img"
-source "$here/emulation-fstab.sh"
-allow_slow_boot_partition "$work/disk.img"
-boot="$work/disk.img@@4M"  # the FAT partition starts at 4 MiB (image/genimage.cfg.in)
-kernel=$(mdir -b -i "$boot" :: | sed -n 's|^::/||p' | grep -m1 '^vmlinuz')
-initrd=$(mdir -b -i "$boot" :: | sed -n 's|^::/||p' | grep -m1 '^initrd')
-mcopy -i "$boot" "::$kernel" "$work/vmlinuz"
-mcopy -i "$boot" "::$initrd" "$work/initrd.img"
+source "$here/emulation-card.sh"
+emulation_card "$image" "$work" +512M
 mcopy -i "$boot" "$here/guest-plug.sh" ::pigeon-plug.sh
-mcopy -i "$boot" "$here/guest-emulation.sh" ::guest-emulation.sh
 mcopy -i "$boot" "$repo/bench/image_plug_guest.py" ::image_plug_guest.py
 # Emulation under load can take minutes to find the boot partition; a Pi takes a second.
 run='systemd.default_timeout_start_sec=900 systemd.wants=multi-user.target systemd.run="/bin/sh /boot/firmware/pigeon-plug.sh"'

@@ -21,17 +21,9 @@ logs="$repo/build/read-only"
 work=$(mktemp -d -p "${PIGEON_PLUG_TMP:-/var/tmp}") && trap 'kill -9 $qemu 2>/dev/null || true; rm -rf "$work"' EXIT
 qemu=
 rm -rf "$logs" && mkdir -p "$logs"
-cp --sparse=always "$image" "$work/disk.img"
-truncate -s +512M "$work/disk.img"
-source "$here/emulation-fstab.sh"
-allow_slow_boot_partition "$work/disk.img"
-boot="$work/disk.img@@4M"  # the FAT partition starts at 4 MiB (image/genimage.cfg.in)
-kernel=$(mdir -b -i "$boot" :: | sed -n 's|^::/||p' | grep -m1 '^vmlinuz')
-initrd=$(mdir -b -i "$boot" :: | sed -n 's|^::/||p' | grep -m1 '^initrd')
-mcopy -i "$boot" "::$kernel" "$work/vmlinuz"
-mcopy -i "$boot" "::$initrd" "$work/initrd.img"
+source "$here/emulation-card.sh"
+emulation_card "$image" "$work" +512M
 mcopy -i "$boot" "$here/guest-read-only.sh" ::pigeon-read-only.sh
-mcopy -i "$boot" "$here/guest-emulation.sh" ::guest-emulation.sh
 mcopy -i "$boot" "$repo/bench/image_plug_guest.py" ::image_plug_guest.py
 mcopy -i "$boot" "$repo/bench/image_card_guest.py" ::image_card_guest.py
 start=$(date +%s)

@@ -20,25 +20,16 @@ port=${PIGEON_TEST_PORT:-18443}
 [[ -f "$image" ]] || { echo "no image at $image: run make image first"; exit 1; }
 work=$(mktemp -d) && trap 'kill $qemu 2>/dev/null || true; rm -rf "$work"' EXIT
 qemu=
-cp --sparse=always "$image" "$work/disk.img"
-if [[ $machine == virt ]]; then
-    truncate -s +512M "$work/disk.img"  # a larger "card": first boot must grow the root into it
-else
+card=+512M  # a larger "card": first boot must grow the root into it
+if [[ $machine == raspi3b ]]; then
     # QEMU's SD card must be a power of two in size: the next one up with 512 MiB to spare, so
     # the grown root is measurably larger (a 2 GiB card grew it by less than ext4's overhead).
-    size=$(stat -c %s "$work/disk.img") card=$((1024 * 1024 * 1024))
+    size=$(stat -c %s "$image") card=$((1024 * 1024 * 1024))
     while [[ $card -le $(($size + 512 * 1024 * 1024)) ]]; do card=$(($card * 2)); done
-    truncate -s "$card" "$work/disk.img"
 fi
-source "$here/emulation-fstab.sh"
-allow_slow_boot_partition "$work/disk.img"
-boot="$work/disk.img@@4M"  # the FAT partition starts at 4 MiB (image/genimage.cfg.in)
-kernel=$(mdir -b -i "$boot" :: | sed -n 's|^::/||p' | grep -m1 '^vmlinuz')
-initrd=$(mdir -b -i "$boot" :: | sed -n 's|^::/||p' | grep -m1 '^initrd')
-mcopy -i "$boot" "::$kernel" "$work/vmlinuz"
-mcopy -i "$boot" "::$initrd" "$work/initrd.img"
+source "$here/emulation-card.sh"
+emulation_card "$image" "$work" "$card"
 mcopy -i "$boot" "$here/guest-test.sh" ::pigeon-image-test.sh
-mcopy -i "$boot" "$here/guest-emulation.sh" ::guest-emulation.sh
 # The check runs once from the kernel command line and powers the machine off.
 # Emulation under load can take minutes to find the boot partition; a Pi takes a second.
 run='systemd.default_timeout_start_sec=900 systemd.wants=multi-user.target systemd.run="/bin/sh /boot/firmware/pigeon-image-test.sh" systemd.run_success_action=poweroff systemd.run_failure_action=poweroff panic=-1'

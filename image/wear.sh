@@ -20,17 +20,9 @@ record=${PIGEON_WEAR_RECORD:-wear}  # results sections ${record}_before and ${re
 [[ -f "$image" ]] || { echo "no image at $image: run make image first"; exit 1; }
 work=$(mktemp -d) && trap 'kill $qemu 2>/dev/null || true; rm -rf "$work"' EXIT
 qemu=
-cp --sparse=always "$image" "$work/disk.img"
-truncate -s +512M "$work/disk.img"
-source "$here/emulation-fstab.sh"
-allow_slow_boot_partition "$work/disk.img"
-boot="$work/disk.img@@4M"  # the FAT partition starts at 4 MiB (image/genimage.cfg.in)
-kernel=$(mdir -b -i "$boot" :: | sed -n 's|^::/||p' | grep -m1 '^vmlinuz')
-initrd=$(mdir -b -i "$boot" :: | sed -n 's|^::/||p' | grep -m1 '^initrd')
-mcopy -i "$boot" "::$kernel" "$work/vmlinuz"
-mcopy -i "$boot" "::$initrd" "$work/initrd.img"
+source "$here/emulation-card.sh"
+emulation_card "$image" "$work" +512M
 mcopy -i "$boot" "$here/guest-wear.sh" ::pigeon-image-wear.sh
-mcopy -i "$boot" "$here/guest-emulation.sh" ::guest-emulation.sh
 mcopy -i "$boot" "$repo/bench/image_wear_guest.py" ::image_wear_guest.py
 mcopy -i "$boot" "$repo/bench/image_wear_trace.py" ::image_wear_trace.py
 mkdir -p "$work/wear-after"

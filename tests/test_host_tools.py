@@ -25,7 +25,7 @@ SCRIPTS = {
         "image/pulled-plugs.sh",
         "image/read-only.sh",
         "image/first-boot-plugs.sh",
-        "image/emulation-fstab.sh",  # sourced by the others: its function is theirs
+        "image/emulation-card.sh",  # sourced by the others: its functions are theirs
     ],
     "ansible": ["ansible/test-roles.sh"],
     "bluez": ["tests/bluez/build-rootfs.sh", "tests/bluez/run-vm.sh"],

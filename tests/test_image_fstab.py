@@ -17,7 +17,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SYSTEM_TASKS = REPO / "ansible" / "roles" / "pigeon_node" / "tasks" / "system.yml"
-EMULATION_FSTAB = REPO / "image" / "emulation-fstab.sh"
+EMULATION_FSTAB = REPO / "image" / "emulation-card.sh"
 FIRSTBOOT_UNIT = REPO / "ansible" / "roles" / "pigeon_node" / "files" / "pigeon-firstboot.service"
 
 

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -16,17 +17,31 @@ from pigeon.bitchat.router import BitchatRouter
 from pigeon.daemon.bitchat_driver import BitchatDriver
 from pigeon.daemon.demo import BITCHAT_LINES, RANGE_M, run_bitchat_phones
 from pigeon.daemon.hardware import BITCHAT_FRAME_LIMIT
-from pigeon.sim.bitchat_phone import BITCHAT_SERVICE
+from pigeon.sim.bitchat_phone import BITCHAT_SERVICE, BitchatPhone
 from pigeon.transport.base import PeerId
 from pigeon.transport.sim import RadioParams, SimMedium
 
 from .conftest import wait_until
 
 
-def _driver() -> BitchatDriver:
+def _driver(
+    clock: Callable[[], float] = time.time, clock_synchronized: Callable[[], bool] = lambda: True
+) -> BitchatDriver:
     identity = BitchatIdentity.generate(random.Random(3).randbytes)
     router = BitchatRouter(identity.peer_id, random.Random(4))
-    return BitchatDriver(router, identity, "pigeon-demo", tick_s=0.05)
+    return BitchatDriver(
+        router,
+        identity,
+        "pigeon-demo",
+        tick_s=0.05,
+        clock=clock,
+        clock_synchronized=clock_synchronized,
+    )
+
+
+def _an_hour_behind() -> float:
+    """The clock of a node that booted after an hour's power cut, before NTP."""
+    return time.time() - 3600
 
 
 async def test_the_demos_bitchat_phones_chat_through_the_node_only(
@@ -62,8 +77,6 @@ async def test_an_owners_post_is_announced_then_sent_and_remembered() -> None:
     medium = SimMedium(RadioParams(range_m=RANGE_M), random.Random(9))
     driver = _driver()
     node = medium.transport("you", 0.0, 0.0, service=BITCHAT_SERVICE, frame_limit=512)
-    from pigeon.sim.bitchat_phone import BitchatPhone
-
     phone = BitchatPhone("lee", random.Random(5))
     run = asyncio.create_task(driver.run(node))
     try:
@@ -90,16 +103,8 @@ async def test_a_node_whose_clock_runs_behind_relays_while_it_is_not_synchronize
     its clock it leaves freshness to the phones and relays; a synchronized clock judges it."""
     caplog.set_level(logging.INFO)
     medium = SimMedium(RadioParams(range_m=RANGE_M), random.Random(8))
-    identity = BitchatIdentity.generate(random.Random(3).randbytes)
-    router = BitchatRouter(identity.peer_id, random.Random(4))
-    driver = BitchatDriver(
-        router,
-        identity,
-        "pigeon-demo",
-        tick_s=0.05,
-        clock=lambda: time.time() - 3600,  # an hour's outage behind
-        clock_synchronized=lambda: synchronized,
-    )
+    driver = _driver(_an_hour_behind, lambda: synchronized)
+    router = driver.router
     node = medium.transport(
         "you", 0.0, 0.0, service=BITCHAT_SERVICE, frame_limit=BITCHAT_FRAME_LIMIT
     )
@@ -128,19 +133,9 @@ async def test_what_a_node_behind_stamps_follows_the_linked_phones_clocks(
     """The owner's post from a node an hour behind reaches a phone only while the node's clock
     is unsynchronized and so stamped by the phones' clocks (a phone drops it as stale else);
     a synchronized clock is taken as it is."""
-    from pigeon.sim.bitchat_phone import BitchatPhone
-
     medium = SimMedium(RadioParams(range_m=RANGE_M), random.Random(9))
-    identity = BitchatIdentity.generate(random.Random(3).randbytes)
-    router = BitchatRouter(identity.peer_id, random.Random(4))
-    driver = BitchatDriver(
-        router,
-        identity,
-        "pigeon-demo",
-        tick_s=0.05,
-        clock=lambda: time.time() - 3600,
-        clock_synchronized=lambda: synchronized,
-    )
+    driver = _driver(_an_hour_behind, lambda: synchronized)
+    router = driver.router
     node = medium.transport("you", 0.0, 0.0, service=BITCHAT_SERVICE, frame_limit=512)
     phone = BitchatPhone("lee", random.Random(5))
     run = asyncio.create_task(driver.run(node))

@@ -12,6 +12,7 @@ import pytest
 
 from pigeon.relay.limits import Quota
 from pigeon.relay.storage import DB_FILE_NAME, SCHEMA_VERSION, SqliteStore, StorageError
+from tests.card_locks import CardLocks
 
 QUOTA = Quota(mailbox_max_envelopes=100, mailbox_max_bytes=10_000, relay_max_bytes=100_000)
 ALICE, BOB = b"A" * 32, b"B" * 32
@@ -58,19 +59,6 @@ async def test_wal_is_checkpointed_while_the_store_runs(tmp_path: Path) -> None:
         await asyncio.sleep(0.05)
     assert database.stat().st_size > 60_000  # copied out of the WAL without a close
     await store.aclose()
-
-
-class CardLocks:
-    """Stands in for statvfs's read-only flag: the card locks itself from the chosen check on
-    (a file system cannot be remounted read-only under open files without root)."""
-
-    def __init__(self, at_check: int) -> None:
-        self.checks = 0
-        self.at_check = at_check
-
-    def __call__(self, directory: Path) -> bool:
-        self.checks += 1
-        return self.checks >= self.at_check
 
 
 @pytest.mark.parametrize(

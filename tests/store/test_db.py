@@ -25,6 +25,7 @@ from pigeon.store.keeper import DataDir, VaultKeeper, open_spool
 from pigeon.store.keys import DatabaseKey
 from pigeon.store.migrations import SPOOL_SCHEMA, VAULT_SCHEMA, Migration
 from pigeon.store.spool_db import DropEnvelope, SpooledEnvelope, StoreEnvelope
+from tests.card_locks import CardLocks
 from tests.store.conftest import CHEAP_ARGON2, PASSPHRASE
 
 KEY = DatabaseKey(b"\x11" * 32)
@@ -153,19 +154,6 @@ def test_transaction_rolls_back_on_error(db_path: Path) -> None:
     with database.transaction() as tx:
         assert tx.execute("DELETE FROM envelopes WHERE priority = 0") > 0
     database.close()
-
-
-class CardLocks:
-    """Stands in for statvfs's read-only flag: a card that locks itself at a chosen check
-    (a file system cannot be remounted read-only under open files without root)."""
-
-    def __init__(self, at_check: int) -> None:
-        self.checks = 0
-        self.at_check = at_check
-
-    def __call__(self, directory: Path) -> bool:
-        self.checks += 1
-        return self.checks >= self.at_check
 
 
 def count_envelopes(path: Path) -> int:

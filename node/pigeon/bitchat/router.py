@@ -121,12 +121,9 @@ class BitchatRouter:
         self._peer_links: dict[bytes, str] = {}  # bitchat id -> the link it is directly on
         self.assembler = FragmentAssembler()  # courier packets addressed to us, fragmented
         self.counters: Counter[str] = Counter()
-        # Off while the node's own clock is not synchronized (a Pi without a real-time clock,
-        # after a power cut and before any uplink): a clock minutes behind would call every
-        # packet stale and stop all relaying. The phones judge freshness by their own clocks.
-        self.judge_freshness = True
-        # Meanwhile: by how much each linked phone's latest direct announce (made just then, by
-        # the phone on that link) was ahead of our clock, to stamp what the node sends.
+        self._judge_freshness = True
+        # While freshness is not judged: by how much each linked phone's latest direct announce
+        # (made just then, by the phone on that link) was ahead of our clock.
         self._clock_offsets: dict[str, float] = {}
 
     def handle(self, event: Event, now: float) -> list[Action]:
@@ -186,13 +183,24 @@ class BitchatRouter:
             TokenBucket(config.out_packets_per_s, config.out_burst, now),
         )
 
+    @property
+    def judge_freshness(self) -> bool:
+        """Whether stale packets are dropped: only while the node's own clock is synchronized.
+        A Pi without a real-time clock, after a power cut and before any uplink, runs behind:
+        judged by it every packet would be stale and nothing relayed. The phones judge
+        freshness by their own clocks meanwhile."""
+        return self._judge_freshness
+
+    @judge_freshness.setter
+    def judge_freshness(self, judge: bool) -> None:
+        self._judge_freshness = judge
+        if judge:
+            self._clock_offsets.clear()  # our clock is right again: what phones said is moot
+
     def clock_offset_s(self) -> float:
         """How far the linked phones' clocks run ahead of ours while ours is not synchronized:
         the median over their latest direct announces (a lone liar cannot move it while honest
         phones are the majority of links); 0.0 while it is synchronized, or before any."""
-        if self.judge_freshness:
-            self._clock_offsets.clear()
-            return 0.0
         return statistics.median(self._clock_offsets.values()) if self._clock_offsets else 0.0
 
     def _forget(self, name: str) -> None:
@@ -236,7 +244,7 @@ class BitchatRouter:
             return
         if view.type == wire.ANNOUNCE and view.ttl == DEFAULT_TTL:
             self._learn_peer(source, link, view.sender)
-            if not self.judge_freshness:
+            if not self._judge_freshness:
                 self._clock_offsets[source] = view.timestamp_ms / 1000.0 - now
         if view.recipient == self.own_id:
             self._addressed(source, data, view, header, now, actions)
@@ -280,7 +288,7 @@ class BitchatRouter:
         """Why a parsed packet is not relayed before the seen-cache is asked, if it is not."""
         if view.type == wire.REQUEST_SYNC or view.is_rsr:
             return DropReason.LOCAL_ONLY
-        if self.judge_freshness and abs(view.timestamp_ms - now * 1000.0) > FRESHNESS_MS:
+        if self._judge_freshness and abs(view.timestamp_ms - now * 1000.0) > FRESHNESS_MS:
             return DropReason.STALE
         if view.sender == self.own_id:
             return DropReason.FOR_US
