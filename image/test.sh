@@ -66,7 +66,7 @@ while kill -0 "$qemu" 2>/dev/null; do
     fi
     sleep 2
 done
-cp "$work/console.log" "$repo/build/image-test-$machine-console.log"
+mkdir -p "$repo/build" && cp "$work/console.log" "$repo/build/image-test-$machine-console.log"
 grep -a "PIGEON-IMAGE-TEST" "$work/console.log" | tr -d '\r'
 line() { grep -a "PIGEON-IMAGE-TEST: $1" "$work/console.log" | tr -d '\r' | head -1; }
 service=$(line SERVICE)
