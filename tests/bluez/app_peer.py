@@ -8,6 +8,7 @@ smallest value length - 7, clamped to 150..503.
 
 import asyncio
 import contextlib
+import logging
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,8 @@ _HEADER = struct.Struct(">BHHH")
 # times in a row for one phone. The app (CoreBluetooth) reconnects until it links; so does this.
 CONNECT_TRIES = 6
 NOTIFY_GAP_S = 0.02  # BlueZ packs notifications closer than 10 ms and may reorder them
+RELEASE_WAIT_S = 5.0  # for bluetoothd to let go of an acquired notification (CentralPeer.close)
+RELEASE_POLL_S = 0.05
 
 
 def payload_size(value_length: int | None) -> int:
@@ -257,6 +260,7 @@ class CentralPeer:
         self.failed_connects: list[str] = []  # reported by the step
         self._client: Any = None
         self._inbound: Any = None
+        self._outbound: Any = None  # its notification acquired (AcquireNotify)
 
     async def connect(self, address: str, within_s: float) -> None:
         """Dial the node; like the app, try again (up to CONNECT_TRIES) when a connect fails."""
@@ -299,6 +303,7 @@ class CentralPeer:
             lambda _c, value: self.received.add(bytes(value)),
             bluez={"use_start_notify": False},
         )
+        self._outbound = outbound
 
     async def send(self, message: bytes, message_id: int) -> list[int]:
         """Write `message` as the app fragments it, with response; return the frame sizes."""
@@ -309,8 +314,50 @@ class CentralPeer:
         return sizes
 
     async def close(self) -> None:
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(10):
-                    await self._client.disconnect()
-            self._client = None
+        """Hang up: release the acquired notification, wait until bluetoothd has let go of it,
+        then disconnect.
+
+        bleak's disconnect alone closes this phone's D-Bus connection with the notification
+        still acquired. bluetoothd 5.66 then frees its record of the subscriber (its D-Bus owner
+        left) but keeps the notification socket pointing at it, and reads the freed record when
+        the link's GATT objects go: the SIGSEGV the tier saw twice (core: notify_io_destroy under
+        characteristic_free, btd_gatt_client_service_removed, att_disconnected_cb; fixed upstream
+        by bluez a94f99420, in 5.86). A real phone's stack is not the node's bluetoothd; only
+        this rig's phone, a client of the node's own bluetoothd, can do this to it."""
+        client, outbound = self._client, self._outbound
+        self._client = self._outbound = None
+        if client is None:
+            return
+        if outbound is not None and client.is_connected:
+            try:
+                async with asyncio.timeout(RELEASE_WAIT_S):
+                    await client.stop_notify(outbound)  # closes the acquired socket
+                    await _until_released(outbound.obj[0])
+            except Exception as exc:  # the link may be gone already; hang up all the same
+                logging.getLogger(__name__).warning(
+                    "the phone on %s could not release its notification: %r", self.adapter, exc
+                )
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(10):
+                await client.disconnect()
+
+
+async def _until_released(characteristic_path: str) -> None:
+    """Until bluetoothd says the characteristic's notification is no longer acquired (it has
+    read the socket's hang-up and dropped the subscriber with it)."""
+    bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+    try:
+        while True:
+            (acquired,) = await call(
+                bus,
+                characteristic_path,
+                "org.freedesktop.DBus.Properties",
+                "Get",
+                "ss",
+                ["org.bluez.GattCharacteristic1", "NotifyAcquired"],
+            )
+            if not acquired.value:
+                return
+            await asyncio.sleep(RELEASE_POLL_S)
+    finally:
+        bus.disconnect()

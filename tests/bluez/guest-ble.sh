@@ -46,7 +46,12 @@ until [[ -s /run/bluetoothd.pid ]]; do sleep 0.1; done
 SH
 chmod +x /usr/local/bin/pigeon-start-bluetoothd
 /usr/local/bin/pigeon-start-bluetoothd
-both_adapters() {
+# The four virtual controllers (btvirt, with the rig's fixes: build-btvirt.sh), started again
+# from scratch when they run already: guest_ble.py does so after a bluetoothd crash, so that the
+# steps after it start from controllers in the state the first step found them.
+cat > /usr/local/bin/pigeon-start-controllers <<'SH'
+#!/bin/bash
+all_adapters() {
     local objects
     objects=$(dbus-send --system --print-reply --dest=org.bluez / \
         org.freedesktop.DBus.ObjectManager.GetManagedObjects 2>/dev/null || true)
@@ -55,19 +60,26 @@ both_adapters() {
         grep -q 'object path "/org/bluez/hci2"' <<< "$objects" &&
         grep -q 'object path "/org/bluez/hci3"' <<< "$objects"
 }
+stop_btvirt() {
+    [[ -s /run/btvirt.pid ]] || return 0
+    kill "$(cat /run/btvirt.pid)" 2> /dev/null || true
+    rm -f /run/btvirt.pid
+    for _ in $(seq 20); do compgen -G '/sys/class/bluetooth/hci*' > /dev/null || break; sleep 0.5; done
+}
 # On a loaded host a virtual controller can miss its HCI reset timeout (dmesg: "Opcode 0x0c03
 # failed: -110") and never appear; then start the controllers again.
-set +x
 for attempt in 1 2 3; do
-    /usr/local/bin/btvirt -L -l4 &  # with the rig's fixes (build-btvirt.sh)
-    btvirt_pid=$!
-    for _ in $(seq 40); do both_adapters && break; sleep 1; done
-    both_adapters && break
+    stop_btvirt
+    setsid /usr/local/bin/btvirt -L -l4 < /dev/null &
+    echo $! > /run/btvirt.pid
+    for _ in $(seq 40); do all_adapters && exit 0; sleep 1; done
     echo "attempt $attempt: the virtual controllers did not all come up; retrying"
-    kill "$btvirt_pid"; wait "$btvirt_pid" || true; sleep 2
+    sleep 2
 done
-set -x
-both_adapters
+exit 1
+SH
+chmod +x /usr/local/bin/pigeon-start-controllers
+/usr/local/bin/pigeon-start-controllers
 # What bluetoothd's drop-in runs on a Pi after it starts (config/bluetooth-pigeon.conf).
 bash /src/config/pigeon-ble-2m-phy > /out/phy.log 2>&1 || true
 export PYTHONPATH=/src/node:/src PYTHONDONTWRITEBYTECODE=1

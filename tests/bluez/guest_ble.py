@@ -123,18 +123,48 @@ class Run:
         self.steps: list[dict[str, Any]] = []
         self.bench: dict[str, Any] = {}
         self.rng = random.Random(7)
+        self.bluetoothd = Bluetoothd(out)
 
-    async def step(self, name: str, body: Callable[[], Awaitable[str]]) -> bool:
+    async def step(
+        self, name: str, body: Callable[[], Awaitable[str]], rerun: bool = False
+    ) -> bool:
+        """Run and record one step. Every step shares one bluetoothd: if it died before the step
+        (in a rig's teardown, say) or during it, the death is recorded in the step's entry and
+        bluetoothd started again, so that it fails no later step. A step that failed while
+        bluetoothd died is run once more if `rerun` (a step that sets up and closes all it
+        uses); its first attempt stays in the entry. A step that fails with bluetoothd alive is
+        never rerun, and the last step ("bluetoothd never crashed") fails on any death."""
+        before = await self.bluetoothd.recover(name, "before the step")
+        entry = await self._attempt(name, body)
+        if before is not None:
+            entry["bluetoothd_died_before"] = before
+        death = await self.bluetoothd.recover(name, "during the step")
+        if death is not None:
+            entry["bluetoothd_died"] = death
+            if not entry["ok"] and rerun:
+                print(f"!! {name}: FAILED while bluetoothd died; running it once more", flush=True)
+                again = await self._attempt(name, body)
+                again["first_attempt"] = entry
+                death = await self.bluetoothd.recover(name, "during the step's rerun")
+                if death is not None:
+                    again["bluetoothd_died"] = death
+                entry = again
+        self.steps.append(entry)
+        ok = bool(entry["ok"])
+        print(f"== {name}: {'ok' if ok else 'FAILED'} ({entry['seconds']} s) {entry['detail']}")
+        sys.stdout.flush()
+        self.save()
+        return ok
+
+    @staticmethod
+    async def _attempt(name: str, body: Callable[[], Awaitable[str]]) -> dict[str, Any]:
         start = time.monotonic()
         try:
             detail, ok = await body(), True
         except Exception as exc:  # a failed step is recorded, and the run goes on
             detail, ok = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}", False
         took = round(time.monotonic() - start, 2)
-        self.steps.append({"name": name, "ok": ok, "detail": detail, "seconds": took})
-        print(f"== {name}: {'ok' if ok else 'FAILED'} ({took} s) {detail}", flush=True)
-        self.save()
-        return ok
+        return {"name": name, "ok": ok, "detail": detail, "seconds": took}
 
     def save(self) -> None:
         (self.out / "results.json").write_text(json.dumps(self.steps, indent=2))
@@ -327,7 +357,115 @@ def link_queued(t: BleTransport, peer: PeerId) -> int:
 BENCH: dict[str, Any] = {}
 
 
-KILLED: set[int] = set()
+KILLED: set[int] = set()  # the bluetoothds the restart step killed on purpose
+BLUETOOTHD_PID = Path("/run/bluetoothd.pid")  # guest-ble.sh's pigeon-start-bluetoothd writes it
+BLUETOOTHD_START = "/usr/local/bin/pigeon-start-bluetoothd"
+CONTROLLERS_START = "/usr/local/bin/pigeon-start-controllers"  # guest-ble.sh's, btvirt anew
+ADAPTERS = ("hci0", "hci1", "hci2", "hci3")
+ENDED_WAIT_S = 120.0  # a segfault's core goes to /out over 9p, seconds under emulation
+ADAPTERS_WAIT_S = 60.0
+LOG_TAIL_LINES = 8
+
+
+class Bluetoothd:
+    """The rig's one bluetoothd, which every step shares: when it died other than by the
+    restart step's SIGKILL, `recover` records the death loudly (exit status, core file, the log's
+    last lines; the core and the log stay in OUT) and starts bluetoothd again, as the node's
+    systemd drop-in does on a Pi (Restart=on-failure), and the virtual controllers anew: a
+    bluetoothd that dies mid-step leaves them scanning, advertising and connected as it left
+    them (after a SIGSEGV in the app conformance check, the rerun's node met InProgress at each
+    scan for 6 s and then saw no phone in 45 s), and the steps after it are to find them as the
+    first step did.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.deaths: list[dict[str, Any]] = []
+
+    def _dead_pid(self) -> int | None:
+        """The running bluetoothd's pid if it is dead or dumping core, else None."""
+        pid = bluetoothd_pid()
+        if (self.out / f"core.bluetoothd.{pid}").exists() or not Path(f"/proc/{pid}").exists():
+            return pid
+        return None
+
+    async def recover(self, step: str, when: str) -> dict[str, Any] | None:
+        """If bluetoothd died: its record (None if it lives or the restart step killed it;
+        then it is started again all the same), once it is running again."""
+        pid = self._dead_pid()
+        if pid is None:
+            return None
+        status = await self._ended(pid)
+        start = time.monotonic()
+        starter = await asyncio.create_subprocess_exec(BLUETOOTHD_START)
+        await starter.wait()
+        if pid in KILLED and status == 137:  # the restart step's, which did not start it again
+            await _adapters_back(ADAPTERS, ADAPTERS_WAIT_S)
+            return None
+        controllers = await asyncio.create_subprocess_exec(CONTROLLERS_START)
+        controllers_status = await controllers.wait()
+        missing = await _adapters_back(ADAPTERS, ADAPTERS_WAIT_S)
+        core = self.out / f"core.bluetoothd.{pid}"
+        death = {
+            "pid": pid,
+            "status": status,
+            "step": step,
+            "when": when,
+            "core": core.name if core.exists() else None,
+            "log_tail": self._log_tail(pid),
+            "restarted_as": bluetoothd_pid(),
+            "controllers_restarted": controllers_status == 0,
+            "adapters_missing_after_restart": missing,
+            "restart_seconds": round(time.monotonic() - start, 1),
+        }
+        self.deaths.append(death)
+        print(f"!! bluetoothd DIED {when} {step!r}: {json.dumps(death, indent=1)}", flush=True)
+        return death
+
+    async def _ended(self, pid: int) -> int | None:
+        """Its exit status, once the rig's watcher logged its end (None if not in time)."""
+        deadline = time.monotonic() + ENDED_WAIT_S
+        while time.monotonic() < deadline:
+            for ended, status in bluetoothd_endings(self.out / "bluetoothd.log"):
+                if ended == pid:
+                    return status
+            await asyncio.sleep(0.5)
+        return None
+
+    def _log_tail(self, pid: int) -> list[str]:
+        lines = (self.out / "bluetoothd.log").read_text(errors="replace").splitlines()
+        own = [line for line in lines if f"bluetoothd[{pid}]" in line or f" {pid} ended" in line]
+        return own[-LOG_TAIL_LINES:]
+
+
+def bluetoothd_pid() -> int:
+    """The pid of the bluetoothd the rig started last."""
+    return int(BLUETOOTHD_PID.read_text())
+
+
+async def _adapters_back(adapters: tuple[str, ...], within_s: float) -> list[str]:
+    """Wait until bluetoothd lists every adapter; the ones still missing after `within_s`."""
+    from dbus_fast import BusType, Message
+    from dbus_fast.aio import MessageBus
+
+    deadline = time.monotonic() + within_s
+    missing = list(adapters)
+    while True:
+        bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+        try:
+            reply = await bus.call(
+                Message("org.bluez", "/", "org.freedesktop.DBus.ObjectManager", "GetManagedObjects")
+            )
+        finally:
+            bus.disconnect()
+        if reply is not None and reply.message_type.name != "ERROR":
+            paths = set(reply.body[0])
+            missing = [a for a in adapters if f"/org/bluez/{a}" not in paths]
+            if not missing:
+                return []
+        if time.monotonic() > deadline:
+            return missing
+        await asyncio.sleep(1)
 
 
 async def restart_bluetoothd(sa: MeshSink, sb: MeshSink) -> str:
@@ -357,15 +495,20 @@ def bluetoothd_endings(log: Path) -> list[tuple[int, int]]:
     return endings
 
 
-def bluetoothd_survived(out: Path, killed: set[int]) -> str:
-    """Every bluetoothd still runs but the ones the restart step killed (SIGKILL: 137)."""
+def bluetoothd_survived(out: Path, killed: set[int], deaths: list[dict[str, Any]]) -> str:
+    """Every bluetoothd still runs but the ones the restart step killed (SIGKILL: 137); the
+    deaths the rig recovered from (`Bluetoothd.recover`) are named with their steps."""
     endings = bluetoothd_endings(out / "bluetoothd.log")
     unexpected = [(pid, status) for pid, status in endings if pid not in killed or status != 137]
     # A crash still writing its core (to /out, over 9p: seconds) has not ended yet, but its
     # core file is there from the start.
     cores = sorted(p.name for p in out.glob("core.*"))
     if unexpected or cores:
-        raise AssertionError(f"bluetoothd ended by itself: {unexpected} (pid, status); {cores}")
+        where = [f"{d['pid']} (status {d['status']}) {d['when']} {d['step']!r}" for d in deaths]
+        raise AssertionError(
+            f"bluetoothd ended by itself: {unexpected} (pid, status); {cores}; "
+            f"restarted by the rig after: {where}"
+        )
     return f"bluetoothd ended only when killed: {endings}"
 
 
@@ -475,7 +618,9 @@ async def app_steps(run: Run) -> None:
         except Exception:  # a failed close must not hide the steps' results
             logging.getLogger(__name__).exception("closing the app rig failed")
     await run.step(
-        "app transport conformance check (links it dials)", lambda: app_conformance(forget_devices)
+        "app transport conformance check (links it dials)",
+        lambda: app_conformance(forget_devices),
+        rerun=True,
     )
 
 
@@ -534,10 +679,10 @@ async def main(out: Path) -> int:
         if only == "app":
             await app_steps(run)
         elif only == "fairness":
-            await run.step(FAIRNESS, fairness_step)
+            await run.step(FAIRNESS, fairness_step, rerun=True)
             record_bench(run)
         elif only == "air":
-            await run.step(AIR, air_step)
+            await run.step(AIR, air_step, rerun=True)
             record_bench(run)
         elif only == "capacity":
             nodes = await make_pair(PacerParams())
@@ -551,7 +696,7 @@ async def main(out: Path) -> int:
             await bitchat_steps(run.step, forget_devices, out)
         await run.step(
             "bluetoothd never crashed",
-            lambda: settled_then(lambda: bluetoothd_survived(out, KILLED)),
+            lambda: settled_then(lambda: bluetoothd_survived(out, KILLED, run.bluetoothd.deaths)),
         )
         run.save()
         return 0 if all(s["ok"] for s in run.steps) else 1
@@ -577,7 +722,7 @@ async def main(out: Path) -> int:
         await run.step("packets after restart", lambda: exchange_packets(run.rng, a, b, sa, sb))
     await a.aclose()
     await b.aclose()
-    await run.step("transport conformance check", conformance_check)
+    await run.step("transport conformance check", conformance_check, rerun=True)
     # The reference beside ours: a link over GATT (as with a node that has no channels) with
     # pacing effectively off (reported only).
     unpaced = PacerParams(rate_bytes_s=10_000_000.0, burst_bytes=1_000_000.0)
@@ -597,11 +742,11 @@ async def main(out: Path) -> int:
     await slots_steps(run.step, forget_devices)
     await app_steps(run)
     await bitchat_steps(run.step, forget_devices, out)
-    await run.step(FAIRNESS, fairness_step)
-    await run.step(AIR, air_step)
+    await run.step(FAIRNESS, fairness_step, rerun=True)
+    await run.step(AIR, air_step, rerun=True)
     await run.step(
         "bluetoothd never crashed",
-        lambda: settled_then(lambda: bluetoothd_survived(out, KILLED)),
+        lambda: settled_then(lambda: bluetoothd_survived(out, KILLED, run.bluetoothd.deaths)),
     )
     record_bench(run)
     run.save()
