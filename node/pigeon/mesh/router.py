@@ -184,14 +184,6 @@ class Router:
         self._next_retry = -math.inf
         self._now = 0.0
         self.metrics: Counter[str] = Counter()
-        self._handlers: dict[type, Callable[..., None]] = {
-            FrameReceived: self._on_frame,
-            LinkUp: self._on_link_up,
-            LinkDown: self._on_link_down,
-            LocalSend: self._on_local_send,
-            Tick: self._on_tick,
-            ServeTags: self._on_serve_tags,
-        }
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -209,7 +201,7 @@ class Router:
         if type(event) is FrameReceived:  # the next most frequent: no lookup
             self._on_frame(event, now, actions)
         else:
-            self._handlers[type(event)](event, now, actions)
+            _HANDLERS[type(event)](self, event, now, actions)
         if self._dirty or self._announce_due:
             self._pump(actions)
         return actions
@@ -883,6 +875,19 @@ class Router:
     def _drop(self, reason: DropReason, peer: str | None, actions: list[Action]) -> None:
         self.metrics["drop_" + reason.value] += 1
         actions.append(Drop(reason, peer))
+
+
+# Plain functions, not bound methods kept on the router: those made each router a reference
+# cycle, left for the garbage collector to find (with every packet it held) instead of freed
+# when the last reference goes.
+_HANDLERS: Final[dict[type, Callable[..., None]]] = {
+    FrameReceived: Router._on_frame,
+    LinkUp: Router._on_link_up,
+    LinkDown: Router._on_link_down,
+    LocalSend: Router._on_local_send,
+    Tick: Router._on_tick,
+    ServeTags: Router._on_serve_tags,
+}
 
 
 def _pending(neighbour: _Neighbour, ids: set[bytes]) -> set[bytes]:
