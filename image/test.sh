@@ -99,5 +99,6 @@ grep -q "state=active" <<< "$service" && grep -aq "SELFTEST ok" "$work/console.l
     && [[ "$failed" == "[]" ]] && [[ ${root_mb:-0} -gt $image_root_mb ]] && ok=true
 python3 "$repo/bench/image_record.py" "boot_$machine" "power_on_to_ready_s=$ready_s" \
     "service_start_to_ready_s=$service_s" "wall_to_ready_s=${ready_wall:-null}" \
-    "page=$page" "devices=$devices" "status=$status" "failed_units=$failed" "passed=$ok"
+    "page=$page" "devices=$devices" "status=$status" "failed_units=$failed" "passed=$ok" \
+    "measured=$(date -u +%FT%TZ)" "image_built=$(date -u -r "$image" +%FT%TZ)"
 $ok
