@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 from pigeon.mesh.packet import (
     ACK_ID_LEN,
     MAX_ACK_IDS,
+    MAX_HOLDS_IDS,
     MAX_MAILBOX_HINT_LEN,
     MAX_PAYLOAD_LEN,
     NOTICE_PAYLOAD_LEN,
@@ -15,6 +16,7 @@ from pigeon.mesh.packet import (
     PacketType,
     encode_ack,
     encode_announce,
+    encode_holds,
     encode_routes,
 )
 from pigeon.mesh.receipt import RECEIPT_HASH_LEN
@@ -54,6 +56,10 @@ def packets(draw: st.DrawFn, max_payload: int = MAX_PAYLOAD_LEN) -> Packet:
     elif ptype is PacketType.ROUTES2:
         tag = b""
         payload = encode_routes_update(draw(routes_updates()))
+    elif ptype is PacketType.HOLDS:
+        tag = b""
+        ids = st.binary(min_size=ACK_ID_LEN, max_size=ACK_ID_LEN)
+        payload = encode_holds(draw(st.lists(ids, max_size=MAX_HOLDS_IDS)))
     else:
         tag = b""
         payload = encode_announce(draw(st.lists(recipient_tags, max_size=20)))

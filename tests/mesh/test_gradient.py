@@ -3,6 +3,8 @@
 import itertools
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pigeon.mesh.gradient import ANNOUNCE_HOPS, ROUTE_HORIZON, TagGradient
 from pigeon.mesh.packet import DEFAULT_TTL
@@ -78,3 +80,56 @@ def test_a_spent_envelope_walks_down_the_gradient_of_a_static_chain(
     assert bool(net.delivered["d"]) is delivered
     if delivered:
         assert len(net.delivered["d"]) == 1
+
+
+def test_a_lapsed_neighbours_routes_serve_only_where_no_live_one_has_a_route() -> None:
+    gradient = TagGradient()
+    gradient.heard_routes("gone", [(1, T1), (1, T2)])
+    gradient.heard_routes("live", [(4, T2)])
+    gradient.recompute(frozenset())
+    gradient.lapse("gone", now=10.0)
+    assert gradient.recompute(frozenset()) == [T2]  # T1 keeps its route through "gone"
+    assert (gradient.via(T1), gradient.distance(T1)) == ("gone", 2)
+    assert (gradient.via(T2), gradient.distance(T2)) == ("live", 5)
+    assert gradient.routes_for("other") == ((5, T2),)  # nothing told through a link that is down
+    assert not gradient.expire(14.9, hold_s=5.0, max_s=30.0)
+    assert gradient.expire(15.0, hold_s=5.0, max_s=30.0)
+    assert gradient.recompute(frozenset()) == [T1]
+    assert gradient.via(T1) is None
+    assert not gradient.lapsed
+
+
+def test_a_lapsed_neighbour_back_on_its_link_keeps_its_routes_until_it_sends_new_ones() -> None:
+    gradient = TagGradient()
+    gradient.heard_routes("b", [(1, T1)])
+    gradient.recompute(frozenset())
+    gradient.lapse("b", now=0.0)
+    assert gradient.relinked("b")
+    assert gradient.routes_for("other") == ((2, T1),)  # back: told again as before
+    assert not gradient.expire(29.0, hold_s=5.0, max_s=30.0)
+    assert gradient.expire(30.0, hold_s=5.0, max_s=30.0)  # it never spoke
+    assert not gradient.relinked("b")
+    gradient.heard_routes("b", [(1, T1)])
+    gradient.lapse("b", now=40.0)
+    gradient.set_routes("b", {T2: 3})  # back and speaking: what it says now replaces it
+    assert not gradient.lapsed
+    gradient.recompute(frozenset())
+    assert gradient.via(T1) is None
+    assert gradient.distance(T2) == 4
+
+
+@given(
+    live=st.dictionaries(st.sampled_from([T1, T2, OWN]), st.integers(1, ROUTE_HORIZON - 2)),
+    lapsed=st.dictionaries(st.sampled_from([T1, T2, OWN]), st.integers(1, ROUTE_HORIZON - 2)),
+)
+def test_a_live_route_always_beats_a_lapsed_one(
+    live: dict[bytes, int], lapsed: dict[bytes, int]
+) -> None:
+    gradient = TagGradient()
+    gradient.set_routes("old", lapsed)
+    gradient.lapse("old", now=0.0)
+    gradient.set_routes("new", live)
+    gradient.recompute(frozenset())
+    for tag in {*live, *lapsed}:
+        expected = ("new", live[tag] + 1) if tag in live else ("old", lapsed[tag] + 1)
+        assert (gradient.via(tag), gradient.distance(tag)) == expected

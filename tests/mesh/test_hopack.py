@@ -302,3 +302,32 @@ def test_the_first_of_two_envelopes_lost_on_a_quiet_link_goes_again_on_the_secon
     net.send("a", second)
     # No tick: b acked the second at once, which showed a that the first was lost.
     assert {p.packet_id for p in net.delivered["b"]} == {first.packet_id, second.packet_id}
+
+
+def test_a_neighbour_taken_for_an_old_node_is_waited_for_again_once_it_acks() -> None:
+    acks = HopAcks()
+    acks.started(b"x" * 16, b"\x02\x01", 1, now=0.0)
+    now = 0.0
+    for _ in range(ACK_MAX_TRIES + 3):  # a link so lossy that no ack came through
+        now += 100.0
+        for entry in acks.due(now):
+            acks.started(entry.packet_id, entry.encoded, entry.priority, now)
+    assert acks.silent
+    acks.acked([b"y" * ACK_ID_LEN], now)  # it acks a packet after all: it speaks acks
+    assert not acks.silent
+    acks.started(b"z" * 16, b"\x02\x01", 1, now=now)
+    assert len(acks) == 1
+
+
+def test_an_ack_of_several_is_sent_again_once_when_one_it_named_comes_again() -> None:
+    acks = HopAcks()
+    acks.to_ack = [b"a" * 16, b"b" * 16, b"c" * 16]
+    assert acks.take_acks(everything=True) == [[b"a" * 16, b"b" * 16, b"c" * 16]]
+    acks.to_ack.append(b"b" * 16)  # "b" came again: the ack naming it was lost
+    assert acks.ack_again(b"b" * 16)
+    assert acks.to_ack == [b"b" * 16, b"a" * 16, b"c" * 16]
+    assert not acks.ack_again(b"b" * 16)  # once only
+    acks.take_acks(everything=True)
+    acks.to_ack = [b"d" * 16]
+    acks.take_acks(everything=True)  # an ack of one packet: nothing to repeat but itself
+    assert not acks.ack_again(b"d" * 16)

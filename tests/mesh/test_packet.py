@@ -227,7 +227,7 @@ def test_largest_packet_round_trips() -> None:
         (raw(ptype=5, rhash=b"", payload=bytes(16)), "notice payload"),
         (raw(ptype=5, rhash=b"", payload=bytes(33)), "notice payload"),
         (raw(ptype=3, rhash=b"", payload=bytes(32)), "receipt version 1"),
-        (raw(ptype=9, rhash=b"", payload=bytes(32)), "type 9 unknown"),
+        (raw(ptype=10, rhash=b"", payload=bytes(32)), "type 10 unknown"),
         (raw(ptype=6, rhash=b"", payload=bytes(8)), "recipient_tag must be empty for ACK"),
         (raw(ptype=6, tag=b"", rhash=b"", payload=bytes(9)), "ack payload length 9"),
         (raw(ptype=6, tag=b"", rhash=b"", payload=b""), "ack payload length 0"),

@@ -8,7 +8,7 @@ import pytest
 from pigeon.mesh.events import DropReason, FrameReceived, LinkUp, LocalSend, ServeTags, Tick
 from pigeon.mesh.fragment import Reassembler, fragment
 from pigeon.mesh.packet import Packet, PacketType, decode_announce, decode_packet, encode_packet
-from pigeon.mesh.router import Router, RouterConfig
+from pigeon.mesh.router import HOLDS_WAIT_S, Router, RouterConfig
 
 from .router_net import FRAME_LIMIT, START_S, Net, tag_of
 
@@ -62,7 +62,7 @@ def test_custody_ends_when_the_recipient_acks(routing: str) -> None:
     net.link("b", "d")  # a new neighbour is offered neither
     net.tick(1)
     assert not net.routers["d"].carried_packets()
-    assert net.frames_sent - frames < 12  # announces, routes and their acks only
+    assert net.frames_sent - frames < 14  # holds, announces, routes and their acks only
     assert sum(r.metrics["custody_ended"] for r in net.routers.values()) == 2
 
 
@@ -270,21 +270,24 @@ def test_copies_queued_when_the_link_drops_are_given_back() -> None:
         net.routers["a"].handle(LocalSend(envelope), net.now)
     net.links.add(frozenset(("a", "b")))
     net.feed("a", LinkUp("b", FRAME_LIMIT))
+    net.now += HOLDS_WAIT_S  # b never says what it holds: a sprays after the wait
+    net.feed("a", Tick())
     before = [c.ttl for c in net.routers["a"].carried_packets()]
     assert before == [6, 6, 6]
     net.unlink("a", "b")
     assert [c.ttl for c in net.routers["a"].carried_packets()] == [7, 7, 7]
 
 
-def test_a_copy_queued_for_a_neighbour_that_sends_it_to_us_is_cancelled() -> None:
+def test_a_neighbour_gets_no_copy_of_what_it_said_it_holds_and_sends_none_back() -> None:
     net = _net(["a", "b"], "default", send_window_frames=1)
     envelopes = [net.envelope("far")[0] for _ in range(3)]
     for envelope in envelopes:
         net.routers["a"].handle(LocalSend(envelope), net.now)
     net.routers["b"].handle(LocalSend(envelopes[-1]), net.now)
     net.link("a", "b")
-    # b sends the last one first; a, still busy with the others, cancels its own copy of it.
-    assert net.routers["a"].metrics["copies_cancelled"] == 1
+    # Each told the other what it holds before spraying: no copy went to one that had it.
+    assert net.routers["a"].metrics["drop_duplicate"] == 0
+    assert net.routers["b"].metrics["drop_duplicate"] == 0
     ids_b_got = {p.packet_id for p in (c.packet for c in net.routers["b"].carried_packets())}
     assert ids_b_got == {e.packet_id for e in envelopes}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from pigeon.mesh.events import FrameReceived, LinkUp, SendFrame
+from pigeon.mesh.events import FrameReceived, FrameSent, LinkUp, SendFrame
 from pigeon.mesh.fragment import Reassembler, fragment
 from pigeon.mesh.packet import (
     Packet,
@@ -141,7 +141,9 @@ def test_a_delta_never_acked_is_followed_by_the_whole_table() -> None:
 def test_a_neighbour_that_sends_routes_version_1_is_told_in_version_1() -> None:
     net = _chain(["a", "b"])
     router = net.routers["a"]
-    router.handle(LinkUp("old", FRAME_LIMIT), net.now)  # told in version 2, which it drops
+    for action in router.handle(LinkUp("old", FRAME_LIMIT), net.now):  # version 2: dropped
+        if isinstance(action, SendFrame):
+            router.handle(FrameSent("old"), net.now)  # the link takes each frame
     old = make_routes(((1, tag_of("far")),), int(net.now) + 600)
     actions: list[object] = []
     for frame in _frames_of(old, 7):
@@ -176,6 +178,24 @@ def test_a_route_gone_for_longer_than_the_hold_is_withdrawn() -> None:
     net = _chain(["a", "b", "c", "d"])
     net.tick(40)
     net.unlink("c", "d")
-    for _ in range(12):
+    for _ in range(4):
+        net.tick(1)
+        assert not net.routers["c"].has_route(tag_of("d"))  # kept, but d is not linked
+        assert net.routers["b"].has_route(tag_of("d"))  # nothing told yet
+    # c keeps what d said for the hold, then each hop holds the withdrawal as long.
+    for _ in range(13):
         net.tick(1)
     assert not net.routers["a"].has_route(tag_of("d"))
+
+
+def test_a_lapsed_route_hands_down_what_waited_for_it_when_the_link_is_back() -> None:
+    net = _chain(["a", "b", "c", "d"])
+    wire = Wire(net)
+    net.unlink("b", "c")
+    envelope, _ = net.envelope("d", ttl=0)  # no copies to spray: only the route moves it
+    net.send("a", envelope)
+    assert not net.delivered["d"]
+    wire.drop_routes_from = "c"  # its whole table is lost again and again after the reconnect
+    net.link("b", "c")  # back within the hold: b still routes d's tag through c
+    net.tick(1)
+    assert [p.packet_id for p in net.delivered["d"]] == [envelope.packet_id]

@@ -54,6 +54,7 @@ RECEIPT_PAYLOAD_LEN: Final = RECEIPT_SECRET_LEN
 # skipped on one link, and 24 of them fit one frame of the smallest BLE MTU we support.
 ACK_ID_LEN: Final = 8
 MAX_ACK_IDS: Final = 24
+MAX_HOLDS_IDS: Final = 96  # a holds packet names the newest this many carried packets
 MAX_ROUTES: Final = 255
 NOTICE_PAYLOAD_LEN: Final = NOTICE_LEN
 # Receipt version 1 (secret || envelope id, in clear: it linked the envelope's tag to the
@@ -87,6 +88,7 @@ class PacketType(IntEnum):
     ACK = 6  # link-local: the packets (by id prefix) this neighbour just received from us
     ROUTES = 7  # link-local, version 1: the tags this neighbour reaches, each with a hop count
     ROUTES2 = 8  # link-local, version 2: its whole routes table or a delta, with a sequence
+    HOLDS = 9  # link-local: packets (by id prefix) this neighbour carries, said as a link comes up
 
 
 class Flag(IntFlag):
@@ -108,7 +110,7 @@ class Priority(IntEnum):
 _TYPE_BY_VALUE: Final = {int(t): t for t in PacketType}
 # Types a neighbour sends for us alone: no recipient tag, never carried or relayed.
 LINK_LOCAL: Final = frozenset(
-    (PacketType.ANNOUNCE, PacketType.ACK, PacketType.ROUTES, PacketType.ROUTES2)
+    (PacketType.ANNOUNCE, PacketType.ACK, PacketType.ROUTES, PacketType.ROUTES2, PacketType.HOLDS)
 )
 _ENVELOPE_FLAGS: Final = int(Flag.HANDSHAKE | Flag.BULK | Flag.MAILBOX_HINT)
 _KIND_FLAGS: Final = int(Flag.HANDSHAKE | Flag.BULK)
@@ -177,6 +179,8 @@ def _payload_fault(ptype: object, payload: bytes) -> str | None:
         return _announce_fault(payload)
     if ptype is _T_ACK:
         return _ack_fault(payload)
+    if ptype is _T_HOLDS:
+        return _holds_fault(payload)
     if ptype is _T_ROUTES:
         return _routes_fault(payload)
     if ptype is _T_ROUTES2:
@@ -503,6 +507,33 @@ def decode_ack(payload: bytes) -> list[bytes]:
     return [payload[i : i + ACK_ID_LEN] for i in range(0, len(payload), ACK_ID_LEN)]
 
 
+# Holds payload: 0..MAX_HOLDS_IDS packet id prefixes of ACK_ID_LEN bytes, back to back.
+
+
+def encode_holds(packet_ids: Sequence[bytes]) -> bytes:
+    """Holds payload naming `packet_ids` (full ids or prefixes); ValueError if too many."""
+    if len(packet_ids) > MAX_HOLDS_IDS:
+        raise ValueError(f"a holds packet names 0..{MAX_HOLDS_IDS} packets")
+    if packet_ids and min(map(len, packet_ids)) < ACK_ID_LEN:
+        raise ValueError(f"held ids must be at least {ACK_ID_LEN} bytes")
+    return b"".join([packet_id[:ACK_ID_LEN] for packet_id in packet_ids])
+
+
+def _holds_fault(payload: bytes) -> str | None:
+    count, rest = divmod(len(payload), ACK_ID_LEN)
+    if rest or count > MAX_HOLDS_IDS:
+        return f"holds payload length {len(payload)} is not 0..{MAX_HOLDS_IDS} ids of {ACK_ID_LEN}"
+    return None
+
+
+def decode_holds(payload: bytes) -> list[bytes]:
+    """The id prefixes a holds payload names; raises MalformedPacket naming the fault."""
+    fault = _holds_fault(payload)
+    if fault is not None:
+        raise MalformedPacket(fault)
+    return [payload[i : i + ACK_ID_LEN] for i in range(0, len(payload), ACK_ID_LEN)]
+
+
 # Routes payload: count u8, then count times (distance u8, tag_len u8, tag).
 
 
@@ -562,6 +593,17 @@ def make_ack(packet_ids: Sequence[bytes], expires_at_s: int) -> Packet:
         recipient_tag=b"",
         expires_at_s=expires_at_s,
         payload=encode_ack(packet_ids),
+        ttl=0,
+    )
+
+
+def make_holds(packet_ids: Sequence[bytes], expires_at_s: int) -> Packet:
+    """A link-local holds packet (TTL 0): packets we carry, by id prefix."""
+    return Packet(
+        type=PacketType.HOLDS,
+        recipient_tag=b"",
+        expires_at_s=expires_at_s,
+        payload=encode_holds(packet_ids),
         ttl=0,
     )
 
@@ -651,6 +693,7 @@ _T_ANNOUNCE: Final = PacketType.ANNOUNCE
 _T_ACK: Final = PacketType.ACK
 _T_ROUTES: Final = PacketType.ROUTES
 _T_ROUTES2: Final = PacketType.ROUTES2
+_T_HOLDS: Final = PacketType.HOLDS
 _CONTROL: Final = Priority.CONTROL
 _BULK: Final = Priority.BULK
 _INTERACTIVE: Final = Priority.INTERACTIVE

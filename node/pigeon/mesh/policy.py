@@ -8,7 +8,7 @@ only decides relaying to neighbours that are not the recipient.
   and carried envelopes go to every new neighbour (epidemic store-and-forward, TTL-bounded).
 - `default`, binary spray-and-wait over the TTL: a node holding a packet at TTL t > `wait_ttl`
   gives a new neighbour a copy at TTL t-1 and keeps it at t-1 itself, so the source's packet
-  spreads to about 2^(TTL - wait_ttl) carriers (64 at the default TTL 7); at `wait_ttl` a
+  spreads to about 2^(TTL - wait_ttl) carriers (32 at the default TTL 7); at `wait_ttl` a
   carrier waits to meet the recipient (handover on announce). Hops still only change the TTL.
   Two repairs keep loss from eating the budget: a copy sent to a node that already had one is
   pooled with its own (`on_duplicate`), and the origin refills its budget when no receipt came
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pigeon.mesh.router import Carried, Router
 
 POLICIES: Final = ("default", "flood")
-DEFAULT_WAIT_TTL: Final = 1
+DEFAULT_WAIT_TTL: Final = 2
 _RECEIPT: Final = PacketType.RECEIPT  # looked up once: Enum attribute access is slow
 
 
