@@ -16,9 +16,9 @@ if any bluetoothd ended other than by that SIGKILL (bluetoothd runs as
 config/bluetooth-pigeon.conf starts it on a Pi). All steps share one bluetoothd: one that dies is
 recorded in the step it died in or before (results.json: bluetoothd_died, with its status, core
 and log lines), started again with the controllers anew, and a self-contained step it broke is
-run once more; so one crash fails that last step, not every step after it. Each step is one test here; the goodput figures
-are copied to bench/results/ble.json. The guest's logs, dmesg and any core file stay in
-build/bluez-vm/.
+run once more; so one crash fails that last step, not every step after it. Each step is one
+test here; the goodput figures are copied to bench/results/ble.json. The guest's logs, dmesg
+and any core file stay in build/bluez-vm/.
 """
 
 from __future__ import annotations
