@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pigeon.mesh.errors import MalformedPacket
-from pigeon.mesh.fragment import Reassembler
+from pigeon.mesh.events import FrameReceived
+from pigeon.mesh.fragment import Reassembler, fragment
 from pigeon.mesh.packet import (
     ACK_ID_LEN,
     MAX_HOLDS_IDS,
@@ -16,9 +17,10 @@ from pigeon.mesh.packet import (
     encode_packet,
     make_holds,
 )
+from pigeon.mesh.policy import DEFAULT_WAIT_TTL
 from pigeon.mesh.router import RouterConfig
 
-from .router_net import START_S, Net
+from .router_net import FRAME_LIMIT, START_S, Net
 
 _IDS = st.lists(st.binary(min_size=16, max_size=16), max_size=MAX_HOLDS_IDS)
 
@@ -79,6 +81,23 @@ def test_neighbours_that_carry_the_same_envelope_send_each_other_no_copy() -> No
     assert PacketType.ENVELOPE not in recorder.between("a", "b")
     # The copies queued before the holds came are not sent, and their budget stays.
     assert {name: _budget(net, name, envelope.packet_id) for name in ("a", "b")} == budgets
+
+
+def test_only_a_links_first_holds_is_heeded() -> None:
+    """Each holds costs a walk over all a node carries: a neighbour repeating them makes no
+    more work, and what a repeat names is not taken as held."""
+    net = Net(["a", "b", "far"], RouterConfig())
+    net.link("a", "b")  # each heeds the other's holds, empty
+    # At the wait level: `a` keeps it for its recipient and gives `b` no copy.
+    envelope, _ = net.envelope("far", ttl=DEFAULT_WAIT_TTL)
+    net.send("a", envelope)
+    holds = make_holds([envelope.packet_id], int(net.now) + 60)
+    for frame in fragment(encode_packet(holds), FRAME_LIMIT, 1):
+        net.feed("a", FrameReceived("b", frame))
+    router = net.routers["a"]
+    assert router.metrics["holds_ignored"] == 1
+    carried = next(c for c in router.carried_packets() if c.packet == envelope)
+    assert "b" not in carried.holders
 
 
 def test_flooding_sends_no_holds() -> None:

@@ -155,6 +155,7 @@ class _Neighbour:
     routes_in: RouteReceiver = field(default_factory=RouteReceiver)  # version 2, what it said
     routes_seqs: dict[bytes, int] = field(default_factory=dict)  # unacked update id -> seq
     holds_due: float = math.inf  # until when the link-up spray waits for its holds
+    holds_heard: bool = False  # its holds came: a link's first is its only one heeded
     gradient_at: float = -math.inf  # when we last told it our routes
     routes_changed_at: float = math.inf  # since when it was told otherwise (not urgently)
 
@@ -390,8 +391,14 @@ class Router:
                 self._on_routes_update(packet, peer, neighbour, now, actions)
             return
         if ptype is _T_HOLDS:
+            # Heeded once a link: each costs a walk over all we carry, and a node sends one
+            # as the link comes up (more from a neighbour would only make work for us).
             if neighbour is not None and self._policy.follows_gradient:
-                self._on_holds(neighbour, peer, decode_holds(packet.payload))
+                if neighbour.holds_heard:
+                    self.metrics["holds_ignored"] += 1
+                else:
+                    neighbour.holds_heard = True
+                    self._on_holds(neighbour, peer, decode_holds(packet.payload))
             return
         if neighbour is not None:  # acked even if expired or a duplicate: it need not resend
             self._ack(peer, neighbour, packet_id, now)
