@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pigeon.transport.ble import hangup
 from pigeon.transport.ble.hangup import connect, hang_up
 
 
@@ -23,6 +24,12 @@ class RecordingClient:
         if self._failing == "stop_notify":
             raise OSError("the notification socket is gone")
 
+    async def released(self, characteristic: Any) -> None:
+        """bluetoothd letting go of the notification (`hang_up`'s `released`)."""
+        self.calls.append(f"released {characteristic}")
+        if self._failing == "released":
+            await asyncio.Event().wait()  # bluetoothd never says so
+
     async def disconnect(self) -> None:
         self.calls.append("disconnect")
         if self._failing == "disconnect":
@@ -31,23 +38,33 @@ class RecordingClient:
 
 async def test_notifications_are_released_before_the_disconnect() -> None:
     client = RecordingClient()
-    await hang_up(client, "tx")  # type: ignore[arg-type]
-    assert client.calls == ["stop_notify tx", "disconnect"]
+    await hang_up(client, "tx", released=client.released)  # type: ignore[arg-type]
+    assert client.calls == ["stop_notify tx", "released tx", "disconnect"]
 
 
 async def test_a_failed_release_still_disconnects_and_nothing_raises() -> None:
     client = RecordingClient(failing="stop_notify")
-    await hang_up(client, "tx")  # type: ignore[arg-type]
+    await hang_up(client, "tx", released=client.released)  # type: ignore[arg-type]
     assert client.calls == ["stop_notify tx", "disconnect"]
-    await hang_up(RecordingClient(failing="disconnect"))  # type: ignore[arg-type]
+    failing = RecordingClient(failing="disconnect")
+    await hang_up(failing, released=failing.released)  # type: ignore[arg-type]
+
+
+async def test_a_release_bluetoothd_never_confirms_still_ends_in_a_disconnect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(hangup, "RELEASE_WAIT_S", 0.05)
+    client = RecordingClient(failing="released")
+    await hang_up(client, "tx", released=client.released)  # type: ignore[arg-type]
+    assert client.calls == ["stop_notify tx", "released tx", "disconnect"]
 
 
 async def test_without_notifications_or_a_connection_it_only_disconnects() -> None:
     client = RecordingClient()
-    await hang_up(client)  # type: ignore[arg-type]
+    await hang_up(client, released=client.released)  # type: ignore[arg-type]
     assert client.calls == ["disconnect"]
     gone = RecordingClient(connected=False)
-    await hang_up(gone, "tx")  # type: ignore[arg-type]
+    await hang_up(gone, "tx", released=gone.released)  # type: ignore[arg-type]
     assert gone.calls == ["disconnect"]
 
 

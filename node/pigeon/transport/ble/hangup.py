@@ -24,9 +24,12 @@ if TYPE_CHECKING:
     from bleak import BleakClient
     from bleak.backends.characteristic import BleakGATTCharacteristic
 
-# bluetoothd reads the closed notification socket in its main loop; a D-Bus Disconnect sent
-# right after could overtake it.
-RELEASE_SETTLE_S: Final = 0.2
+# bluetoothd reads the closed notification socket in its main loop, and a Disconnect sent (or
+# bleak's D-Bus connection closed) before it did walks into the freed subscriber: the hang-up
+# waits until bluetoothd says the notification is no longer acquired, polling its property.
+RELEASE_WAIT_S: Final = 2.0
+RELEASE_POLL_S: Final = 0.05
+GATT_CHARACTERISTIC_IFACE: Final = "org.bluez.GattCharacteristic1"
 DISCONNECT_TIMEOUT_S: Final = 5.0  # bleak waits for BlueZ's Connected=false, which may not come
 # How long a cancelled dial waits for its connect (bluetoothd's discovery) to end; GATT
 # discovery takes well under a second, and a stop must not wait for bleak's whole timeout.
@@ -50,14 +53,44 @@ async def connect(client: BleakClient) -> None:
         raise
 
 
+async def until_released(characteristic: BleakGATTCharacteristic) -> None:
+    """Until bluetoothd says `characteristic`'s notification is no longer acquired: it has read
+    the closed socket and let its subscriber go (bleak's BlueZ backend names the
+    characteristic's D-Bus object by `obj[0]`)."""
+    from dbus_fast import BusType, Message, MessageType
+    from dbus_fast.aio import MessageBus
+
+    path = characteristic.obj[0]
+    bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+    try:
+        while True:
+            reply = await bus.call(
+                Message(
+                    destination="org.bluez",
+                    path=path,
+                    interface="org.freedesktop.DBus.Properties",
+                    member="Get",
+                    signature="ss",
+                    body=[GATT_CHARACTERISTIC_IFACE, "NotifyAcquired"],
+                )
+            )
+            if reply is None or reply.message_type is MessageType.ERROR or not reply.body[0].value:
+                return  # let go, or the characteristic is gone with the device
+            await asyncio.sleep(RELEASE_POLL_S)
+    finally:
+        bus.disconnect()
+
+
 async def hang_up(
     client: BleakClient,
     notifying: BleakGATTCharacteristic | None = None,
     discovered: Callable[[], Awaitable[None]] | None = None,
+    released: Callable[[BleakGATTCharacteristic], Awaitable[None]] = until_released,
 ) -> None:
-    """Release `notifying`'s notifications (if any), wait for `discovered` (bluetoothd's GATT
-    discovery of the device over: a connect that failed may be on a connection the peer made),
-    then disconnect `client`; never raises."""
+    """Release `notifying`'s notifications (if any) and wait until they are `released` (for
+    RELEASE_WAIT_S at most), wait for `discovered` (bluetoothd's GATT discovery of the device
+    over: a connect that failed may be on a connection the peer made), then disconnect
+    `client`; never raises."""
     if discovered is not None:
         with contextlib.suppress(Exception):
             await discovered()
@@ -65,7 +98,8 @@ async def hang_up(
         with contextlib.suppress(Exception):
             if client.is_connected:
                 await client.stop_notify(notifying)
-                await asyncio.sleep(RELEASE_SETTLE_S)
+                async with asyncio.timeout(RELEASE_WAIT_S):
+                    await released(notifying)
     with contextlib.suppress(Exception):
         async with asyncio.timeout(DISCONNECT_TIMEOUT_S):
             await client.disconnect()
