@@ -480,55 +480,54 @@ def decode_announce(payload: bytes) -> tuple[bytes, ...]:
     return tuple(tags)
 
 
-# Ack payload: 1..MAX_ACK_IDS packet id prefixes of ACK_ID_LEN bytes, back to back.
+# Ack and holds payloads: packet id prefixes of ACK_ID_LEN bytes, back to back; an ack names
+# 1..MAX_ACK_IDS of them, a holds 0..MAX_HOLDS_IDS.
 
 
 def encode_ack(packet_ids: Sequence[bytes]) -> bytes:
     """Ack payload naming `packet_ids` (full ids or prefixes); ValueError if none or too many."""
-    if not 1 <= len(packet_ids) <= MAX_ACK_IDS:
-        raise ValueError(f"an ack names 1..{MAX_ACK_IDS} packets")
-    if min(map(len, packet_ids)) < ACK_ID_LEN:
-        raise ValueError(f"acked ids must be at least {ACK_ID_LEN} bytes")
-    return b"".join([packet_id[:ACK_ID_LEN] for packet_id in packet_ids])
+    return _encode_prefixes(packet_ids, 1, MAX_ACK_IDS, "ack")
 
 
 def _ack_fault(payload: bytes) -> str | None:
-    count, rest = divmod(len(payload), ACK_ID_LEN)
-    if rest or not 1 <= count <= MAX_ACK_IDS:
-        return f"ack payload length {len(payload)} is not 1..{MAX_ACK_IDS} ids of {ACK_ID_LEN}"
-    return None
+    return _prefixes_fault(payload, 1, MAX_ACK_IDS, "ack")
 
 
 def decode_ack(payload: bytes) -> list[bytes]:
     """The id prefixes an ack payload names; raises MalformedPacket naming the fault."""
-    fault = _ack_fault(payload)
-    if fault is not None:
-        raise MalformedPacket(fault)
-    return [payload[i : i + ACK_ID_LEN] for i in range(0, len(payload), ACK_ID_LEN)]
-
-
-# Holds payload: 0..MAX_HOLDS_IDS packet id prefixes of ACK_ID_LEN bytes, back to back.
+    return _decode_prefixes(payload, _ack_fault(payload))
 
 
 def encode_holds(packet_ids: Sequence[bytes]) -> bytes:
     """Holds payload naming `packet_ids` (full ids or prefixes); ValueError if too many."""
-    if len(packet_ids) > MAX_HOLDS_IDS:
-        raise ValueError(f"a holds packet names 0..{MAX_HOLDS_IDS} packets")
-    if packet_ids and min(map(len, packet_ids)) < ACK_ID_LEN:
-        raise ValueError(f"held ids must be at least {ACK_ID_LEN} bytes")
-    return b"".join([packet_id[:ACK_ID_LEN] for packet_id in packet_ids])
+    return _encode_prefixes(packet_ids, 0, MAX_HOLDS_IDS, "holds")
 
 
 def _holds_fault(payload: bytes) -> str | None:
-    count, rest = divmod(len(payload), ACK_ID_LEN)
-    if rest or count > MAX_HOLDS_IDS:
-        return f"holds payload length {len(payload)} is not 0..{MAX_HOLDS_IDS} ids of {ACK_ID_LEN}"
-    return None
+    return _prefixes_fault(payload, 0, MAX_HOLDS_IDS, "holds")
 
 
 def decode_holds(payload: bytes) -> list[bytes]:
     """The id prefixes a holds payload names; raises MalformedPacket naming the fault."""
-    fault = _holds_fault(payload)
+    return _decode_prefixes(payload, _holds_fault(payload))
+
+
+def _encode_prefixes(packet_ids: Sequence[bytes], least: int, most: int, kind: str) -> bytes:
+    if not least <= len(packet_ids) <= most:
+        raise ValueError(f"{kind} payload names {least}..{most} packets")
+    if packet_ids and min(map(len, packet_ids)) < ACK_ID_LEN:
+        raise ValueError(f"{kind} ids must be at least {ACK_ID_LEN} bytes")
+    return b"".join([packet_id[:ACK_ID_LEN] for packet_id in packet_ids])
+
+
+def _prefixes_fault(payload: bytes, least: int, most: int, kind: str) -> str | None:
+    count, rest = divmod(len(payload), ACK_ID_LEN)
+    if rest or not least <= count <= most:
+        return f"{kind} payload length {len(payload)} is not {least}..{most} ids of {ACK_ID_LEN}"
+    return None
+
+
+def _decode_prefixes(payload: bytes, fault: str | None) -> list[bytes]:
     if fault is not None:
         raise MalformedPacket(fault)
     return [payload[i : i + ACK_ID_LEN] for i in range(0, len(payload), ACK_ID_LEN)]

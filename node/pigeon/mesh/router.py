@@ -327,14 +327,7 @@ class Router:
             if carried is None:
                 continue
             carried.holders.discard(event.peer)
-            if packet_id in neighbour.spent:
-                neighbour.spent.discard(packet_id)
-                self._policy.on_unsent(carried)
-            if packet_id in neighbour.handed:
-                # A handover the link never confirmed is not one: without this, two links
-                # dying mid-transfer used the whole route budget and the packet sat still.
-                neighbour.handed.discard(packet_id)
-                carried.relayed -= 1
+            self._refund(neighbour, packet_id, carried)
 
     def _pull(self, peer: str, neighbour: _Neighbour, now: float, actions: list[Action]) -> None:
         """Add the frames that may go to `peer` now; what starts going out awaits its ack."""
@@ -565,13 +558,19 @@ class Router:
             if not outbox.cancel(packet_id):
                 continue
             self.metrics["holds_cancelled"] += 1
-            if packet_id in neighbour.spent:
-                neighbour.spent.discard(packet_id)
-                self._policy.on_unsent(carried)
-            if packet_id in neighbour.handed:
-                neighbour.handed.discard(packet_id)
-                carried.relayed -= 1
+            self._refund(neighbour, packet_id, carried)
         self._holds_heard(neighbour, peer)
+
+    def _refund(self, neighbour: _Neighbour, packet_id: bytes, carried: Carried) -> None:
+        """A copy or handover to `neighbour` that did not happen: its copy budget comes back,
+        and a handover the link never confirmed is not one (without this, two links dying
+        mid-transfer used the whole route budget and the packet sat still)."""
+        if packet_id in neighbour.spent:
+            neighbour.spent.discard(packet_id)
+            self._policy.on_unsent(carried)
+        if packet_id in neighbour.handed:
+            neighbour.handed.discard(packet_id)
+            carried.relayed -= 1
 
     def _holds_heard(self, neighbour: _Neighbour, peer: str) -> None:
         """Spray to `peer` what it does not hold, now that we know (or waited long enough)."""
