@@ -78,7 +78,9 @@ def test_any_order_with_duplicates_yields_the_packet_once(
     packet: bytes, limit: int, msg_id: int, rng: random.Random, data: st.DataObject
 ) -> None:
     frames = fragment(packet, limit, msg_id)
-    extra = data.draw(st.lists(st.sampled_from(frames), max_size=10))
+    # Continuations only: a first frame again after the message completed starts it again
+    # (a resend; see the test below).
+    extra = data.draw(st.lists(st.sampled_from(frames[1:]), max_size=10)) if frames[1:] else []
     stream = frames + extra
     rng.shuffle(stream)
     reassembler = Reassembler()
@@ -87,6 +89,33 @@ def test_any_order_with_duplicates_yields_the_packet_once(
     assert len(reassembler) == 0
     assert reassembler.stats.packets == 1
     assert reassembler.stats.duplicates == len(extra)
+
+
+@given(packets, st.sampled_from([20, 60, 244]), message_ids, st.data())
+def test_a_resend_under_the_same_id_completes_what_either_send_alone_would_not(
+    packet: bytes, limit: int, msg_id: int, data: st.DataObject
+) -> None:
+    """Two sends of one packet under one message id, in order, each losing any frames: the
+    packet comes out once if the first send was incomplete and the two together are whole, and
+    a second time (to be acked again) if the first was whole and so is the resend."""
+    frames = fragment(packet, limit, msg_id)
+    indexes = st.sets(st.integers(0, len(frames) - 1))
+    lost = data.draw(indexes), data.draw(indexes)
+    sends = [[frame for index, frame in enumerate(frames) if index not in gone] for gone in lost]
+    whole = [not gone for gone in lost]
+    expected = 1 + whole[1] if whole[0] else int(not lost[0] & lost[1])
+    assert feed(Reassembler(), sends[0] + sends[1]) == [packet] * expected
+
+
+def test_a_resend_under_the_id_of_a_message_completed_is_returned_again() -> None:
+    packet = bytes(range(200))
+    frames = fragment(packet, 60, 9)
+    reassembler = Reassembler()
+    assert feed(reassembler, frames) == [packet]
+    assert feed(reassembler, frames[1:]) == []  # late continuations: duplicates
+    assert feed(reassembler, frames) == [packet]  # the whole message again: our ack was lost
+    single = fragment(b"lone", 60, 10)
+    assert feed(reassembler, single + single) == [b"lone", b"lone"]
 
 
 @given(packets.filter(lambda p: len(p) > 40), limits, st.randoms(use_true_random=False), st.data())
@@ -225,19 +254,21 @@ def test_message_id_reuse_after_completion() -> None:
     one, two = bytes(range(100)), bytes(range(100, 200))
     reassembler = Reassembler()
     assert feed(reassembler, fragment(one, 30, 8)) == [one]
-    assert feed(reassembler, fragment(one, 30, 8)) == []  # late duplicates
     assert feed(reassembler, fragment(two, 30, 8)) == [two]  # first frame differs: new message
     reassembler.drop_peer("p")
     assert feed(reassembler, fragment(two, 30, 8)) == [two]
 
 
 def test_completion_marks_expire_with_the_timeout() -> None:
-    packet = bytes(range(100))
+    """Late continuations of a completed message are duplicates for the timeout, not partials."""
+    frames = fragment(bytes(range(100)), 30, 1)
     reassembler = Reassembler(timeout_s=10.0)
-    assert feed(reassembler, fragment(packet, 30, 1), now=0.0) == [packet]
-    assert feed(reassembler, fragment(packet, 30, 1), now=5.0) == []
+    assert feed(reassembler, frames, now=0.0) == [bytes(range(100))]
+    assert feed(reassembler, frames[1:], now=5.0) == []
+    assert len(reassembler) == 0
     reassembler.expire(10.0)
-    assert feed(reassembler, fragment(packet, 30, 1), now=10.0) == [packet]
+    assert feed(reassembler, frames[1:], now=10.0) == []
+    assert len(reassembler) == 1
 
 
 def test_add_expires_old_partials_itself() -> None:

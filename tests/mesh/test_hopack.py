@@ -1,6 +1,7 @@
 """Hop-by-hop recovery: lost frames, dropped links and old neighbours that never ack."""
 
 import itertools
+import struct
 
 import pytest
 from hypothesis import given
@@ -16,7 +17,7 @@ from pigeon.mesh.hopack import (
     ACK_TIMEOUT_S,
     HopAcks,
 )
-from pigeon.mesh.packet import ACK_ID_LEN, MAX_ACK_IDS, encode_packet
+from pigeon.mesh.packet import ACK_ID_LEN, MAX_ACK_IDS, PacketType, encode_packet
 from pigeon.mesh.policy import POLICIES
 from pigeon.mesh.router import RouterConfig
 
@@ -331,3 +332,69 @@ def test_an_ack_of_several_is_sent_again_once_when_one_it_named_comes_again() ->
     acks.to_ack = [b"d" * 16]
     acks.take_acks(everything=True)  # an ack of one packet: nothing to repeat but itself
     assert not acks.ack_again(b"d" * 16)
+
+
+def _envelope_sends(net: Net, lost: list[set[int]]) -> list[int]:
+    """Send `b` an envelope from `a`, losing frames `lost[k]` (by index) of its k-th send; return
+    the message id of each send (the envelope is the only packet of three frames or more)."""
+    sends: list[int] = []
+
+    def lose(src: str, dst: str, frame: bytes) -> bool:
+        if src != "a":
+            return False
+        message_id, field = struct.unpack_from(">HH", frame, 1)
+        if frame[0] == 0x10 and field >= 3:
+            sends.append(message_id)
+            index = 0
+        elif frame[0] == 0x11 and sends and message_id == sends[-1]:
+            index = field
+        else:
+            return False
+        return len(sends) <= len(lost) and index in lost[len(sends) - 1]
+
+    net.lose = lose
+    envelope, _ = net.envelope("b", ttl=1)
+    net.send("a", envelope)
+    for _ in range(12):
+        net.tick(1)
+    assert [p.packet_id for p in net.delivered["b"]] == [envelope.packet_id]
+    return sends
+
+
+def test_a_resend_goes_under_its_last_sends_id_and_completes_from_the_frames_of_both() -> None:
+    sends = _envelope_sends(_chain(["a", "b"], "default"), [{1}, {2}])
+    assert len(sends) == 2  # without joining, neither send was whole: a third was needed
+    assert sends[0] == sends[1]
+
+
+def test_every_other_resend_takes_a_new_id() -> None:
+    # Frame 1 lost twice: only a third send completes it, under a new id (a node of the
+    # previous version would ignore a message it completed if it came again under its id).
+    sends = _envelope_sends(_chain(["a", "b"], "default"), [{1}, {1}])
+    assert len(sends) == 3
+    assert sends[0] == sends[1] != sends[2]
+
+
+def test_a_resend_under_the_id_of_a_message_the_neighbour_completed_is_acked_again() -> None:
+    net = _chain(["a", "b"], "default")
+    envelope, _ = net.envelope("b", ttl=1)
+    acks_lost: list[bytes] = []
+    sends: list[int] = []
+
+    def lose(src: str, dst: str, frame: bytes) -> bool:
+        if src == "a" and frame[0] == 0x10 and struct.unpack_from(">H", frame, 3)[0] >= 3:
+            sends.append(struct.unpack_from(">H", frame, 1)[0])
+        is_ack = frame[0] == 0x10 and frame[16] == PacketType.ACK
+        if src == "b" and is_ack and not acks_lost:
+            acks_lost.append(frame)  # b's ack of the whole envelope
+            return True
+        return False
+
+    net.lose = lose
+    net.send("a", envelope)
+    for _ in range(12):
+        net.tick(1)
+    assert acks_lost
+    assert sends[0] == sends[1]
+    assert len(sends) == 2  # the resend was acked: nothing more went
+    assert len(net.routers["a"]._neighbours["b"].acks) == 0

@@ -236,20 +236,12 @@ class Reassembler:
         self, peer: str, message_id: int, packet: bytes, digest: bytes, now: float
     ) -> bytes | None:
         key = (peer, message_id)
-        if self._is_duplicate(key, digest):
-            return None
+        self._completed.pop(key, None)  # a resend: see `_add_first`
         self._discard(key)  # a stale partial under a reused id
         if _digest(packet) != digest:
             self._counts["corrupt"] += 1
             raise MalformedFrame("single-frame packet does not match its digest")
         return self._complete(key, digest, packet, now)
-
-    def _is_duplicate(self, key: _Key, digest: bytes | None) -> bool:
-        done = self._completed.get(key)
-        if done is None or (digest is not None and done[0] != digest):
-            return False
-        self._counts["duplicates"] += 1
-        return True
 
     def _add_first(
         self,
@@ -262,12 +254,10 @@ class Reassembler:
         now: float,
     ) -> bytes | None:
         key = (peer, message_id)
-        done = self._completed.get(key)
-        if done is not None:  # `_is_duplicate`, inline
-            if done[0] == digest:
-                self._counts["duplicates"] += 1
-                return None
-            del self._completed[key]
+        # A message completed under this id starts again with its first frame: a resend goes
+        # under the id of the send before it, and if that one arrived whole, its sender did not
+        # hear our ack; returned again when whole, the packet is acked again.
+        self._completed.pop(key, None)
         partial = self._partials.get(key)
         if partial is not None and partial.count:
             if partial.digest == digest and partial.total_len == total_len:

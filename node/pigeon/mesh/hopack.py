@@ -58,6 +58,7 @@ class InFlight:
     timeout_s: float  # the wait after its first send, doubled after each resend
     lone: bool  # it went out alone, so its ack came at once: a round-trip sample
     send_no: int  # its place among the link's sends (its latest send)
+    message_id: int  # the message id of its latest send
     tries: int = 1  # how many times it went out
 
 
@@ -104,10 +105,17 @@ class HopAcks:
         self._unacked.pop(packet_id[:ACK_ID_LEN], None)
 
     def started(
-        self, packet_id: bytes, encoded: bytes, priority: int, now: float, at_once: bool = False
+        self,
+        packet_id: bytes,
+        encoded: bytes,
+        priority: int,
+        now: float,
+        at_once: bool = False,
+        message_id: int = 0,
     ) -> None:
-        """The packet was cut into frames for the neighbour at `now`; `at_once`: the receiver
-        acks its kind at once, without using up its second's first ack."""
+        """The packet was cut into frames for the neighbour at `now`, under `message_id`;
+        `at_once`: the receiver acks its kind at once, without using up its second's first
+        ack."""
         if self.silent:
             return
         lone = at_once or now >= self._last_started + ACK_BATCH_S + ACK_LONE_MARGIN_S
@@ -121,12 +129,21 @@ class HopAcks:
             # updates through (each waits for the last one's ack): `churn` sent 7% more frames.
             timeout_s = self.timeout_s if lone and not at_once else ACK_TIMEOUT_S
             self._unacked[key] = InFlight(
-                packet_id, encoded, priority, now + timeout_s, now, timeout_s, lone, self._sends
+                packet_id,
+                encoded,
+                priority,
+                now + timeout_s,
+                now,
+                timeout_s,
+                lone,
+                self._sends,
+                message_id,
             )
         else:
             entry.due = now + _backoff(entry.timeout_s, entry.tries)
             entry.tries += 1
             entry.send_no = self._sends
+            entry.message_id = message_id
 
     def acked(self, prefixes: list[bytes], now: float) -> list[bytes]:
         """The neighbour acked these id prefixes at `now`; return the full ids awaited.

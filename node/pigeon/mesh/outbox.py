@@ -28,6 +28,7 @@ class Outbox:
         "_lane_of",
         "_lanes",
         "_message_id",
+        "_reused",
         "_started",
         "_window",
         "frame_limit",
@@ -47,7 +48,8 @@ class Outbox:
         self._frames: list[bytes] = []  # cut from started packets, not yet pulled
         self._in_flight = 0
         self._message_id = first_message_id & MAX_MESSAGE_ID
-        self._started: list[tuple[bytes, bytes, int]] = []
+        self._reused: dict[bytes, int] = {}  # queued id -> the message id it goes under again
+        self._started: list[tuple[bytes, bytes, int, int]] = []
 
     def __len__(self) -> int:
         return len(self._lane_of)
@@ -60,14 +62,25 @@ class Outbox:
         """Nothing queued, being cut into frames, or in flight."""
         return not self._in_flight and not self._frames and not self._lane_of
 
-    def put(self, packet_id: bytes, encoded: bytes, priority: int, urgent: bool = False) -> bool:
-        """Queue a packet unless it is already queued or the outbox is full."""
+    def put(
+        self,
+        packet_id: bytes,
+        encoded: bytes,
+        priority: int,
+        urgent: bool = False,
+        message_id: int | None = None,
+    ) -> bool:
+        """Queue a packet unless it is already queued or the outbox is full. `message_id`: a
+        resend goes under the message id of its last send, so that the neighbour joins its
+        frames to the ones it already holds (else it gets the next id)."""
         lane_of = self._lane_of
         if packet_id in lane_of or len(lane_of) >= self.max_packets:
             return False
         lane = self._lanes[2 * priority + (0 if urgent else 1)]
         lane[packet_id] = encoded
         lane_of[packet_id] = lane
+        if message_id is not None:
+            self._reused[packet_id] = message_id
         return True
 
     def queued_ids(self) -> list[bytes]:
@@ -80,6 +93,7 @@ class Outbox:
         if lane is None:
             return False
         del lane[packet_id]
+        self._reused.pop(packet_id, None)
         return True
 
     def pull(self) -> list[bytes]:
@@ -98,17 +112,20 @@ class Outbox:
             packet_id = next(iter(lane))
             encoded = lane.pop(packet_id)
             del lane_of[packet_id]
-            self._started.append((packet_id, encoded, index >> 1))
-            message_id = self._message_id
+            message_id = self._reused.pop(packet_id, None) if self._reused else None
+            if message_id is None:
+                message_id = self._message_id
+                self._message_id = (message_id + 1) & MAX_MESSAGE_ID
+            self._started.append((packet_id, encoded, index >> 1, message_id))
             frames += fragment(encoded, self.frame_limit, message_id)
-            self._message_id = (message_id + 1) & MAX_MESSAGE_ID
         out = frames[:free]
         del frames[:free]
         self._in_flight += len(out)
         return out
 
-    def take_started(self) -> list[tuple[bytes, bytes, int]]:
-        """(id, encoded, priority) of packets cut into frames since the last call, in order."""
+    def take_started(self) -> list[tuple[bytes, bytes, int, int]]:
+        """(id, encoded, priority, message id) of packets cut into frames since the last call,
+        in order."""
         started, self._started = self._started, []
         return started
 

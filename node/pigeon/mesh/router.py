@@ -336,10 +336,10 @@ class Router:
         if not frames:
             return
         acks = neighbour.acks
-        for packet_id, encoded, prio in outbox.take_started():
+        for packet_id, encoded, prio, message_id in outbox.take_started():
             kind = encoded[1]
             if kind != _ACK and kind != _HOLDS:  # never acked; routes updates acked at once
-                acks.started(packet_id, encoded, prio, now, at_once=kind == _ROUTES2)
+                acks.started(packet_id, encoded, prio, now, kind == _ROUTES2, message_id)
         self.metrics["frames_out"] += len(frames)
         for frame in frames:
             actions.append(SendFrame(peer, frame))
@@ -725,7 +725,9 @@ class Router:
         for entry in acks.due(now):
             if not self._still_wanted(neighbour, entry):
                 acks.forget(entry.packet_id)
-            elif neighbour.outbox.put(entry.packet_id, entry.encoded, entry.priority, True):
+            elif neighbour.outbox.put(
+                entry.packet_id, entry.encoded, entry.priority, True, _resend_id(entry)
+            ):
                 self.metrics["hop_resends"] += 1
                 self._dirty[peer] = None
 
@@ -971,6 +973,16 @@ def _pending(neighbour: _Neighbour, ids: set[bytes]) -> set[bytes]:
     """The ids still queued for `neighbour` or awaiting its ack."""
     outbox, acks = neighbour.outbox, neighbour.acks
     return {pid for pid in ids if pid in outbox or pid[:ACK_ID_LEN] in acks}
+
+
+def _resend_id(entry: InFlight) -> int | None:
+    """The message id a resend goes under: its last send's every other time, so that the
+    neighbour completes the packet from the frames of both sends (where each frame is lost
+    with probability p, a 3-frame packet gets through a send with (1 - p)^3, two sends joined
+    with (1 - p^2)^3), and a new one in between: a node of the previous version ignores a
+    message it completed when it comes again under its id, so if our ack was what was lost, it
+    would never ack the resend."""
+    return entry.message_id if entry.tries % 2 else None
 
 
 def _speaks_routes_v1(neighbour: _Neighbour) -> bool:
