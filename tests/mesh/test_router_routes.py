@@ -199,3 +199,13 @@ def test_a_lapsed_route_hands_down_what_waited_for_it_when_the_link_is_back() ->
     net.link("b", "c")  # back within the hold: b still routes d's tag through c
     net.tick(1)
     assert [p.packet_id for p in net.delivered["d"]] == [envelope.packet_id]
+
+
+def test_nearer_routes_go_at_once_then_at_most_one_update_a_second_per_neighbour() -> None:
+    net = _chain(["a", "b"], later=("e", "f", "g"))
+    wire = Wire(net)
+    for name in ("e", "f", "g"):  # three new neighbours of b within the same second
+        net.link("b", name)
+    assert [u.routes for u in wire.updates("b", "a")] == [((1, tag_of("e")),)]
+    net.tick(1)
+    assert [u.routes for u in wire.updates("b", "a")][1:] == [((1, tag_of("f")), (1, tag_of("g")))]

@@ -85,6 +85,11 @@ ACK_LIFETIME_S: Final = 60
 # whole table instead (at once after a delta, which it may have refused for a gap; after the
 # interval for a whole table, which a node of the previous version never acks).
 ROUTES_RESYNC_TRIES: Final = 4
+# An update that names a nearer tag goes at once, but at most one this often per neighbour
+# (beside the one in flight, which waits for its ack): once resends joined frames, acks came
+# back sooner, and a walking crowd sent an update per round trip (60 people in a 500 m
+# square, seed 5: 37% more routes updates, 13% more frames).
+ROUTES_URGENT_GAP_S: Final = 1.0
 # What a new neighbour gets as the link comes up waits this long at most for its holds.
 HOLDS_WAIT_S: Final = 1.0
 
@@ -879,6 +884,9 @@ class Router:
                 if now < max(neighbour.gradient_at + interval, neighbour.routes_changed_at + hold):
                     self._routes_due = True  # the next tick looks again
                     continue
+            elif now < neighbour.gradient_at + ROUTES_URGENT_GAP_S:
+                self._routes_due = True  # what else comes this second goes in the same delta
+                continue
             neighbour.gradient_at = now
             neighbour.routes_changed_at = math.inf
             self._queue_routes(peer, neighbour, routes, now)
