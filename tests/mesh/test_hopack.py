@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pigeon.mesh.fragment import fragment
+from pigeon.mesh.fragment import Reassembler, fragment
 from pigeon.mesh.hopack import (
     ACK_BATCH_S,
     ACK_LONE_MARGIN_S,
@@ -397,4 +397,41 @@ def test_a_resend_under_the_id_of_a_message_the_neighbour_completed_is_acked_aga
     assert acks_lost
     assert sends[0] == sends[1]
     assert len(sends) == 2  # the resend was acked: nothing more went
+    assert len(net.routers["a"]._neighbours["b"].acks) == 0
+
+
+class _PreviousVersionReassembler(Reassembler):
+    """The reassembler of the previous version: a first frame under an id it completed is a
+    duplicate, never a message started again."""
+
+    def add(self, peer: str, frame: bytes, now: float) -> bytes | None:
+        if (
+            frame[:1] == b"\x10"
+            and (peer, struct.unpack_from(">H", frame, 1)[0]) in self._completed
+        ):
+            return None
+        return super().add(peer, frame, now)
+
+
+def test_a_node_of_the_previous_version_acks_the_resend_under_a_new_id() -> None:
+    net = _chain(["a", "b"], "default")
+    net.routers["b"]._reassembler = _PreviousVersionReassembler()
+    envelope, _ = net.envelope("b", ttl=1)
+    acks_lost: list[bytes] = []
+    sends: list[int] = []
+
+    def lose(src: str, dst: str, frame: bytes) -> bool:
+        if src == "a" and frame[0] == 0x10 and struct.unpack_from(">H", frame, 3)[0] >= 3:
+            sends.append(struct.unpack_from(">H", frame, 1)[0])
+        if src == "b" and frame[0] == 0x10 and frame[16] == PacketType.ACK and not acks_lost:
+            acks_lost.append(frame)  # b's ack of the whole envelope
+            return True
+        return False
+
+    net.lose = lose
+    net.send("a", envelope)
+    for _ in range(12):
+        net.tick(1)
+    assert len(sends) == 3  # the resend under the same id went unanswered, the next did not
+    assert sends[0] == sends[1] != sends[2]
     assert len(net.routers["a"]._neighbours["b"].acks) == 0
